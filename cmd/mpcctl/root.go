@@ -1,0 +1,22 @@
+package main
+
+import "github.com/spf13/cobra"
+
+func newRootCmd() *cobra.Command {
+	g := &globals{}
+	root := &cobra.Command{
+		Use:   "mpcctl",
+		Short: "Operate the MPC signing service: devices, keys, signatures, and a local demo",
+		Long: `mpcctl talks to a coordinator over TLS, pinning its certificate fingerprint,
+with an API token. On the coordinator's own machine the defaults (read from
+--coordinator-dir) need no flags.
+
+Thresholds follow tss-lib: a key with threshold t needs t+1 devices to sign.
+A 2-of-3 key is --threshold 1 with three devices.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	g.register(root)
+	root.AddCommand(newDevicesCmd(g), newKeysCmd(g), newSignCmd(g), newDemoCmd())
+	return root
+}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mpcsign/mpcsign/internal/logging"
+	"github.com/mpcsign/mpcsign/internal/preparams"
+	"github.com/mpcsign/mpcsign/keystore"
+	"github.com/mpcsign/mpcsign/party"
+)
+
+func openStore(f *storeFlags, log *slog.Logger) (*keystore.Store, error) {
+	pass, err := keystore.LoadPassphrase(f.passphraseFile)
+	if err != nil {
+		return nil, err
+	}
+	defer pass.Wipe()
+	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	return keystore.Open(f.dataDir, pass, keystore.Options{Logger: log})
+}
+
+func newEnrollCmd() *cobra.Command {
+	var f storeFlags
+	var code string
+	cmd := &cobra.Command{
+		Use:   "enroll --code CODE",
+		Short: "Enrol this device with a coordinator, using a one-time pairing code",
+		Long: `Creates this device's identity keys in its keystore and registers them with
+the coordinator named in the pairing code (from 'mpcctl devices pair'). The
+code also carries the coordinator's certificate fingerprint, which this
+device pins from now on.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := logging.New(cmd.ErrOrStderr(), f.logLevel, f.logFormat)
+			if err != nil {
+				return err
+			}
+			ks, err := openStore(&f, log)
+			if err != nil {
+				return err
+			}
+			defer ks.Close()
+			cfg, err := party.Enroll(cmd.Context(), ks, code)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "enrolled as %q (device id %s) with coordinator %s\n", cfg.Name, cfg.DeviceID, cfg.Address)
+			fmt.Fprintf(cmd.OutOrStdout(), "start it with: party run --data %s\n", f.dataDir)
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&code, "code", "", "pairing code from 'mpcctl devices pair' (required)")
+	_ = cmd.MarkFlagRequired("code")
+	return cmd
+}
+
+func newRunCmd() *cobra.Command {
+	var f storeFlags
+	var pool int
+	var testPreparams string
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Connect to the coordinator and take part in keygen and signing",
+		Long: `Keeps one outbound link to the coordinator (reconnecting with backoff) and
+runs the sessions it is asked to run. In the background it fills a pool of
+pre-parameters (Paillier safe primes, seconds to minutes each), which every
+key generation needs; progress is logged.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := logging.New(cmd.ErrOrStderr(), f.logLevel, f.logFormat)
+			if err != nil {
+				return err
+			}
+			ks, err := openStore(&f, log)
+			if err != nil {
+				return err
+			}
+			defer ks.Close()
+			a, err := party.New(party.Options{Store: ks, Logger: log, PoolTarget: pool})
+			if err != nil {
+				return err
+			}
+			if testPreparams != "" {
+				if err := importTestPreparams(a, testPreparams, log); err != nil {
+					return err
+				}
+			}
+			cfg := a.Config()
+			log.Info("device starting", "device", cfg.Name, "id", cfg.DeviceID, "coordinator", cfg.Address, "preparams_ready", a.Pool().Ready())
+			return a.Run(cmd.Context())
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().IntVar(&pool, "preparams-pool", 2, "pre-parameter sets to keep ready")
+	cmd.Flags().StringVar(&testPreparams, "insecure-test-preparams", "", "TEST ONLY: import public pre-parameters from a fixture file")
+	_ = cmd.Flags().MarkHidden("insecure-test-preparams")
+	return cmd
+}
+
+func importTestPreparams(a *party.Agent, path string, log *slog.Logger) error {
+	fh, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer fh.Close()
+	sets, err := preparams.ReadTestFixtures(fh)
+	if err != nil {
+		return err
+	}
+	added := 0
+	for _, s := range sets {
+		if err := a.Pool().Add(s); err == nil {
+			added++
+		} else if err != party.ErrPreparamsUsed {
+			return err
+		}
+	}
+	log.Warn("INSECURE: imported TEST-ONLY pre-parameters; keys made with them are not safe", "sets", added)
+	return nil
+}
+
+func newStatusCmd() *cobra.Command {
+	var f storeFlags
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show this device's enrolment, the shares it holds and its pre-parameter pool",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := logging.New(cmd.ErrOrStderr(), f.logLevel, f.logFormat)
+			if err != nil {
+				return err
+			}
+			ks, err := openStore(&f, log)
+			if err != nil {
+				return err
+			}
+			defer ks.Close()
+			a, err := party.New(party.Options{Store: ks, Logger: log})
+			if err != nil {
+				return err
+			}
+			shares, err := a.Shares()
+			if err != nil {
+				return err
+			}
+			cfg := a.Config()
+			type shareOut struct {
+				KeyID     string `json:"key_id"`
+				Epoch     uint64 `json:"epoch"`
+				State     string `json:"state"`
+				Threshold int    `json:"threshold"`
+				PublicKey string `json:"public_key"`
+			}
+			out := struct {
+				Device          party.Config `json:"device"`
+				PreparamsReady  int          `json:"preparams_ready"`
+				PreparamsTarget int          `json:"preparams_target"`
+				Shares          []shareOut   `json:"shares"`
+			}{Device: cfg, PreparamsReady: a.Pool().Ready(), PreparamsTarget: a.Pool().Target()}
+			for _, s := range shares {
+				out.Shares = append(out.Shares, shareOut{s.KeyID, s.Epoch, string(s.State), s.Threshold, fmt.Sprintf("%x", s.PublicKey)})
+			}
+			w := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", "  ")
+				return enc.Encode(out)
+			}
+			fmt.Fprintf(w, "device %q (%s), coordinator %s\n", cfg.Name, cfg.DeviceID, cfg.Address)
+			fmt.Fprintf(w, "pre-parameters ready: %d/%d\n", out.PreparamsReady, out.PreparamsTarget)
+			for _, s := range out.Shares {
+				fmt.Fprintf(w, "share of %s epoch %d (%s), threshold %d, public key %s\n", s.KeyID, s.Epoch, s.State, s.Threshold, s.PublicKey)
+			}
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "machine-readable output")
+	return cmd
+}

@@ -1,0 +1,22 @@
+// Command party is the device agent: it holds this device's key shares in an
+// encrypted keystore, dials out to the coordinator and runs the tss-lib rounds
+// it is asked to run.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newRootCmd().ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "party:", err)
+		os.Exit(1)
+	}
+}

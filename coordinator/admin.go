@@ -1,0 +1,289 @@
+package coordinator
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/mpcsign/mpcsign/internal/identity"
+	"github.com/mpcsign/mpcsign/internal/pairing"
+	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+)
+
+const maxPairingTTL = time.Hour
+
+// CreatePairingCode makes a one-time pairing code for a new device.
+func (s *Server) CreatePairingCode(ctx context.Context, req *mpcv1.CreatePairingCodeRequest) (*mpcv1.CreatePairingCodeResponse, error) {
+	if !validName.MatchString(req.GetName()) {
+		return nil, invalidArg("device name must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+	}
+	ttl := s.opts.PairingTTL
+	if req.GetTtlSeconds() > 0 {
+		ttl = time.Duration(req.GetTtlSeconds()) * time.Second
+	}
+	if ttl > maxPairingTTL {
+		return nil, invalidArg("ttl_seconds is at most %d", int(maxPairingTTL.Seconds()))
+	}
+	if err := s.nameFree(req.GetName()); err != nil {
+		return nil, err
+	}
+	var code pairing.Code
+	if _, err := rand.Read(code.Secret[:]); err != nil {
+		return nil, err
+	}
+	fp, err := hex.DecodeString(s.fingerprint)
+	if err != nil || len(fp) != sha256.Size {
+		return nil, errors.New("bad own fingerprint")
+	}
+	copy(code.Fingerprint[:], fp)
+	code.Address = s.opts.Advertise
+	expires := s.opts.Now().Add(ttl)
+	if err := s.store.CreatePairing(pairing.SecretHash(code.Secret[:]), Pairing{Name: req.GetName(), ExpiresAt: expires}); err != nil {
+		return nil, err
+	}
+	s.log.Info("pairing code created", "device", req.GetName(), "expires", expires.Format(time.RFC3339))
+	return &mpcv1.CreatePairingCodeResponse{Code: code.String(), Name: req.GetName(), ExpiresAt: timestamppb.New(expires)}, nil
+}
+
+// ListDevices lists the enrolled devices.
+func (s *Server) ListDevices(ctx context.Context, _ *mpcv1.ListDevicesRequest) (*mpcv1.ListDevicesResponse, error) {
+	devs, err := s.store.ListDevices()
+	if err != nil {
+		return nil, err
+	}
+	keys, err := s.store.ListKeys()
+	if err != nil {
+		return nil, err
+	}
+	out := &mpcv1.ListDevicesResponse{}
+	for _, d := range devs {
+		out.Devices = append(out.Devices, s.deviceProto(d, keys))
+	}
+	sort.Slice(out.Devices, func(i, j int) bool { return out.Devices[i].Name < out.Devices[j].Name })
+	return out, nil
+}
+
+func (s *Server) deviceProto(d Device, keys []Key) *mpcv1.Device {
+	p := &mpcv1.Device{
+		Id:                d.ID,
+		Name:              d.Name,
+		Status:            mpcv1.DeviceStatus_DEVICE_STATUS_ACTIVE,
+		PairedAt:          timestamppb.New(d.PairedAt),
+		IdentityPublicKey: d.IdentityPublicKey,
+	}
+	if d.Status == DeviceRevoked {
+		p.Status = mpcv1.DeviceStatus_DEVICE_STATUS_REVOKED
+	}
+	if !d.LastSeen.IsZero() {
+		p.LastSeen = timestamppb.New(d.LastSeen)
+	}
+	if l := s.links.get(d.ID); l != nil {
+		p.Online = true
+		p.PreparamsReady, p.PreparamsTarget = l.preparams()
+	}
+	for _, k := range keys {
+		for _, h := range k.Holders {
+			if h == d.ID {
+				p.KeyIds = append(p.KeyIds, k.ID)
+			}
+		}
+	}
+	return p
+}
+
+// resolveDevice finds a device by id or name.
+func (s *Server) resolveDevice(ref string) (Device, error) {
+	if ref == "" {
+		return Device{}, invalidArg("empty device name")
+	}
+	if d, err := s.store.GetDevice(ref); err == nil {
+		return d, nil
+	}
+	devs, err := s.store.ListDevices()
+	if err != nil {
+		return Device{}, err
+	}
+	var found *Device
+	for i, d := range devs {
+		if d.Name == ref {
+			if found == nil || found.Status == DeviceRevoked {
+				found = &devs[i]
+			}
+		}
+	}
+	if found == nil {
+		return Device{}, &clientError{code: codes.NotFound, msg: fmt.Sprintf("unknown device %q", ref)}
+	}
+	return *found, nil
+}
+
+// RevokeDevice refuses a device from now on. Resharing the keys it held to
+// the remaining devices is not done here yet.
+func (s *Server) RevokeDevice(ctx context.Context, req *mpcv1.RevokeDeviceRequest) (*mpcv1.RevokeDeviceResponse, error) {
+	d, err := s.resolveDevice(req.GetDevice())
+	if err != nil {
+		return nil, err
+	}
+	d, err = s.store.UpdateDevice(d.ID, func(d *Device) error { d.Status = DeviceRevoked; return nil })
+	if err != nil {
+		return nil, err
+	}
+	s.links.kick(d.ID, ErrDeviceRevoked)
+	s.log.Info("device revoked", "device", d.Name)
+	keys, err := s.store.ListKeys()
+	if err != nil {
+		return nil, err
+	}
+	return &mpcv1.RevokeDeviceResponse{Device: s.deviceProto(d, keys)}, nil
+}
+
+// CreateKey runs a distributed key generation.
+func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*mpcv1.CreateKeyResponse, error) {
+	switch req.GetCurve() {
+	case mpcv1.Curve_CURVE_UNSPECIFIED, mpcv1.Curve_CURVE_SECP256K1:
+	default:
+		return nil, invalidArg("unsupported curve %v", req.GetCurve())
+	}
+	n, t := len(req.GetDevices()), int(req.GetThreshold())
+	if n < 2 || n > 64 {
+		return nil, invalidArg("a key needs 2 to 64 devices, got %d", n)
+	}
+	if t < 1 || t >= n {
+		return nil, invalidArg("threshold %d does not fit %d devices: t+1 devices sign, so 1 <= t <= %d", t, n, n-1)
+	}
+	var devs []Device
+	seen := map[string]bool{}
+	for _, ref := range req.GetDevices() {
+		d, err := s.resolveDevice(ref)
+		if err != nil {
+			return nil, err
+		}
+		if seen[d.ID] {
+			return nil, invalidArg("device %q is listed twice", ref)
+		}
+		seen[d.ID] = true
+		if d.Status == DeviceRevoked {
+			return nil, failedPrecondition("device %q is revoked", d.Name)
+		}
+		devs = append(devs, d)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.KeygenTimeout)
+	defer cancel()
+	if err := s.waitReady(ctx, devs); err != nil {
+		return nil, err
+	}
+	results, err := s.sessions.run(ctx, &mpcv1.SessionStart{
+		Kind:      mpcv1.SessionKind_SESSION_KIND_KEYGEN,
+		Curve:     mpcv1.Curve_CURVE_SECP256K1,
+		Threshold: uint32(t),
+	}, devs)
+	if err != nil {
+		return nil, err
+	}
+	pub, ok := samePublicKey(results)
+	if !ok {
+		return nil, &SessionError{Kind: "keygen", Reason: "devices reported different public keys"}
+	}
+	k := Key{Curve: "secp256k1", Threshold: t, PublicKey: pub, CreatedAt: s.opts.Now()}
+	k.ID = identity.KeyID(pub)
+	for _, d := range devs {
+		k.Holders = append(k.Holders, d.ID)
+	}
+	if err := s.store.PutKey(k); err != nil {
+		return nil, err
+	}
+	s.log.Info("key created", "key", k.ID, "threshold", t, "devices", names(devs))
+	return &mpcv1.CreateKeyResponse{Key: s.keyProto(k)}, nil
+}
+
+// waitReady waits until every device is online with at least one
+// pre-parameter set, or ctx ends; the error names the devices not ready.
+func (s *Server) waitReady(ctx context.Context, devs []Device) error {
+	for {
+		changed := s.links.wait()
+		var offline, preparing []string
+		for _, d := range devs {
+			l := s.links.get(d.ID)
+			if l == nil {
+				offline = append(offline, d.Name)
+				continue
+			}
+			if ready, target := l.preparams(); ready == 0 {
+				preparing = append(preparing, fmt.Sprintf("%s (%d/%d ready)", d.Name, ready, target))
+			}
+		}
+		if len(offline) > 0 {
+			return failedPrecondition("devices offline: %s", strings.Join(offline, ", "))
+		}
+		if len(preparing) == 0 {
+			return nil
+		}
+		s.log.Info("waiting for devices to prepare pre-parameters", "devices", preparing)
+		select {
+		case <-ctx.Done():
+			return unavailable("devices still preparing pre-parameters: %s; try again when they are ready", strings.Join(preparing, ", "))
+		case <-changed:
+		}
+	}
+}
+
+// ListKeys lists keys.
+func (s *Server) ListKeys(ctx context.Context, _ *mpcv1.ListKeysRequest) (*mpcv1.ListKeysResponse, error) {
+	keys, err := s.store.ListKeys()
+	if err != nil {
+		return nil, err
+	}
+	out := &mpcv1.ListKeysResponse{}
+	for _, k := range keys {
+		out.Keys = append(out.Keys, s.keyProto(k))
+	}
+	return out, nil
+}
+
+// GetKey returns one key.
+func (s *Server) GetKey(ctx context.Context, req *mpcv1.GetKeyRequest) (*mpcv1.GetKeyResponse, error) {
+	k, err := s.getKey(req.GetKeyId())
+	if err != nil {
+		return nil, err
+	}
+	return &mpcv1.GetKeyResponse{Key: s.keyProto(k)}, nil
+}
+
+func (s *Server) getKey(id string) (Key, error) {
+	if id == "" || len(id) > 64 {
+		return Key{}, invalidArg("key_id is required (at most 64 characters)")
+	}
+	k, err := s.store.GetKey(id)
+	if errors.Is(err, errStoreNotFound) {
+		return Key{}, ErrKeyNotFound
+	}
+	return k, err
+}
+
+func (s *Server) keyProto(k Key) *mpcv1.Key {
+	p := &mpcv1.Key{
+		Id:        k.ID,
+		Curve:     mpcv1.Curve_CURVE_SECP256K1,
+		Threshold: uint32(k.Threshold),
+		PublicKey: k.PublicKey,
+		Epoch:     k.Epoch,
+		CreatedAt: timestamppb.New(k.CreatedAt),
+	}
+	for _, h := range k.Holders {
+		name := h
+		if d, err := s.store.GetDevice(h); err == nil {
+			name = d.Name
+		}
+		p.Holders = append(p.Holders, &mpcv1.KeyHolder{DeviceId: h, DeviceName: name})
+	}
+	return p
+}

@@ -1,0 +1,137 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Sentinel errors of the coordinator. Their text is safe to show a client.
+var (
+	ErrPairingInvalid  = errors.New("pairing code is not valid")
+	ErrPairingUsed     = errors.New("pairing code was already used")
+	ErrPairingExpired  = errors.New("pairing code has expired; ask the operator for a new one")
+	ErrDeviceExists    = errors.New("device is already enrolled")
+	ErrDeviceUnknown   = errors.New("unknown device")
+	ErrDeviceRevoked   = errors.New("device is revoked")
+	ErrKeyNotFound     = errors.New("unknown key")
+	ErrNameTaken       = errors.New("a device with that name already exists")
+	ErrUnauthenticated = errors.New("missing or invalid API token")
+	ErrForbidden       = errors.New("this token's role may not call this method")
+	ErrShuttingDown    = errors.New("coordinator is shutting down")
+)
+
+// codeOf is the one table that maps the coordinator's errors to gRPC codes.
+var codeOf = map[error]codes.Code{
+	ErrPairingInvalid:  codes.PermissionDenied,
+	ErrPairingUsed:     codes.PermissionDenied,
+	ErrPairingExpired:  codes.PermissionDenied,
+	ErrDeviceExists:    codes.AlreadyExists,
+	ErrDeviceUnknown:   codes.PermissionDenied,
+	ErrDeviceRevoked:   codes.PermissionDenied,
+	ErrKeyNotFound:     codes.NotFound,
+	ErrNameTaken:       codes.AlreadyExists,
+	ErrUnauthenticated: codes.Unauthenticated,
+	ErrForbidden:       codes.PermissionDenied,
+	ErrShuttingDown:    codes.Unavailable,
+}
+
+// clientError is an error with a code and a message that is safe to show.
+type clientError struct {
+	code codes.Code
+	msg  string
+}
+
+func (e *clientError) Error() string { return e.msg }
+
+func invalidArg(format string, a ...any) error {
+	return &clientError{codes.InvalidArgument, fmt.Sprintf(format, a...)}
+}
+
+func failedPrecondition(format string, a ...any) error {
+	return &clientError{codes.FailedPrecondition, fmt.Sprintf(format, a...)}
+}
+
+func unavailable(format string, a ...any) error {
+	return &clientError{codes.Unavailable, fmt.Sprintf(format, a...)}
+}
+
+// SessionError is a protocol session that ended without a result. Culprits
+// names the devices blamed by the protocol (or that did not answer).
+type SessionError struct {
+	Kind     string
+	Reason   string
+	Culprits []string // device names
+}
+
+func (e *SessionError) Error() string {
+	s := fmt.Sprintf("%s session failed: %s", e.Kind, e.Reason)
+	if len(e.Culprits) > 0 {
+		s += "; blamed: " + strings.Join(e.Culprits, ", ")
+	}
+	return s
+}
+
+// toStatus turns any error into a gRPC status with a safe message. Errors not
+// known here become Internal, and their text stays in the log.
+func toStatus(log *slog.Logger, method string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	var ce *clientError
+	if errors.As(err, &ce) {
+		return status.Error(ce.code, ce.msg)
+	}
+	var se *SessionError
+	if errors.As(err, &se) {
+		return status.Error(codes.Aborted, se.Error())
+	}
+	for sentinel, code := range codeOf {
+		if errors.Is(err, sentinel) {
+			return status.Error(code, sentinel.Error())
+		}
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, "canceled")
+	}
+	log.Error("internal error", "method", method, "err", err)
+	return status.Error(codes.Internal, "internal error (see the coordinator's log)")
+}
+
+func unaryErrors(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				log.Error("panic in handler", "method", info.FullMethod, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				resp, err = nil, status.Error(codes.Internal, "internal error (see the coordinator's log)")
+			}
+		}()
+		resp, err = h(ctx, req)
+		return resp, toStatus(log, info.FullMethod, err)
+	}
+}
+
+func streamErrors(log *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				log.Error("panic in stream handler", "method", info.FullMethod, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				err = status.Error(codes.Internal, "internal error (see the coordinator's log)")
+			}
+		}()
+		return toStatus(log, info.FullMethod, h(srv, ss))
+	}
+}

@@ -1,0 +1,192 @@
+package coordinator
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"regexp"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/mpcsign/mpcsign/internal/identity"
+	"github.com/mpcsign/mpcsign/internal/pairing"
+	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+)
+
+const handshakeTimeout = 10 * time.Second
+
+var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// Enroll registers a device with a one-time pairing code.
+func (s *Server) Enroll(ctx context.Context, req *mpcv1.EnrollRequest) (*mpcv1.EnrollResponse, error) {
+	if len(req.GetPairingSecret()) != pairing.SecretSize {
+		return nil, ErrPairingInvalid
+	}
+	if len(req.GetIdentityPublicKey()) != 32 || len(req.GetEncryptionPublicKey()) != 32 {
+		return nil, invalidArg("identity and encryption public keys must be 32 bytes")
+	}
+	hash := pairing.SecretHash(req.GetPairingSecret())
+	if !identity.Verify(req.GetIdentityPublicKey(), identity.EnrollTranscript(hash, req.GetIdentityPublicKey(), req.GetEncryptionPublicKey()), req.GetProof()) {
+		return nil, invalidArg("proof of possession of the identity key does not verify")
+	}
+	now := s.opts.Now()
+	dev, err := s.store.EnrollDevice(hash, now, func(p Pairing) (Device, error) {
+		if err := s.nameFree(p.Name); err != nil {
+			return Device{}, err
+		}
+		return Device{
+			ID:                  identity.DeviceID(req.GetIdentityPublicKey()),
+			Name:                p.Name,
+			Status:              DeviceActive,
+			IdentityPublicKey:   req.GetIdentityPublicKey(),
+			EncryptionPublicKey: req.GetEncryptionPublicKey(),
+			PairedAt:            now,
+		}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("device enrolled", "device", dev.Name, "id", dev.ID)
+	return &mpcv1.EnrollResponse{DeviceId: dev.ID, DeviceName: dev.Name}, nil
+}
+
+// nameFree checks no active device has the name.
+func (s *Server) nameFree(name string) error {
+	devs, err := s.store.ListDevices()
+	if err != nil {
+		return err
+	}
+	for _, d := range devs {
+		if d.Name == name && d.Status != DeviceRevoked {
+			return ErrNameTaken
+		}
+	}
+	return nil
+}
+
+// Connect is a device's long-lived stream: challenge-response on the identity
+// key, then work and relayed messages.
+func (s *Server) Connect(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, mpcv1.ConnectResponse]) error {
+	ctx := stream.Context()
+	in := make(chan *mpcv1.ConnectRequest)
+	recvErr := make(chan error, 1)
+	go func() {
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			select {
+			case in <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	next := func(timeout <-chan time.Time) (*mpcv1.ConnectRequest, error) {
+		select {
+		case m := <-in:
+			return m, nil
+		case err := <-recvErr:
+			return nil, err
+		case <-timeout:
+			return nil, unavailable("handshake timed out")
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+
+	timeout := time.After(handshakeTimeout)
+	m, err := next(timeout)
+	if err != nil {
+		return err
+	}
+	hello := m.GetHello()
+	if hello == nil {
+		return invalidArg("the first message must be Hello")
+	}
+	dev, err := s.store.GetDevice(hello.GetDeviceId())
+	if errors.Is(err, errStoreNotFound) {
+		return ErrDeviceUnknown
+	}
+	if err != nil {
+		return err
+	}
+	if dev.Status == DeviceRevoked {
+		return ErrDeviceRevoked
+	}
+	nonce := make([]byte, 32)
+	if _, err := rand.Read(nonce); err != nil {
+		return err
+	}
+	if err := stream.Send(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_Challenge{Challenge: &mpcv1.Challenge{Nonce: nonce}}}); err != nil {
+		return err
+	}
+	m, err = next(timeout)
+	if err != nil {
+		return err
+	}
+	ans := m.GetAnswer()
+	if ans == nil || !identity.Verify(dev.IdentityPublicKey, identity.ConnectTranscript(nonce, dev.ID, s.fingerprint), ans.GetSignature()) {
+		s.log.Warn("device failed the identity challenge", "device", dev.Name)
+		return ErrUnauthenticated
+	}
+	if err := stream.Send(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_Welcome{Welcome: &mpcv1.Welcome{DeviceId: dev.ID, DeviceName: dev.Name}}}); err != nil {
+		return err
+	}
+
+	l := newLink(dev)
+	s.links.add(l)
+	s.touch(dev.ID)
+	s.log.Info("device connected", "device", dev.Name)
+	defer func() {
+		s.links.remove(l)
+		s.sessions.linkDown(dev.ID)
+		s.touch(dev.ID)
+		s.log.Info("device disconnected", "device", dev.Name)
+	}()
+
+	sendErr := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case m := <-l.out:
+				if err := stream.Send(m); err != nil {
+					sendErr <- err
+					return
+				}
+			case <-l.closed:
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case m := <-in:
+			if st := m.GetStatus(); st != nil {
+				s.links.statusChanged(l, st)
+				continue
+			}
+			s.sessions.fromParty(l, m)
+		case err := <-recvErr:
+			return err
+		case err := <-sendErr:
+			return err
+		case <-l.closed:
+			return l.reason
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (s *Server) touch(deviceID string) {
+	now := s.opts.Now()
+	if _, err := s.store.UpdateDevice(deviceID, func(d *Device) error { d.LastSeen = now; return nil }); err != nil {
+		s.log.Warn("could not record last-seen time", "device", deviceID, "err", err)
+	}
+}

@@ -1,0 +1,166 @@
+// Package coordinator is the gRPC server that routes keygen and signing
+// sessions between device parties. It holds no share material: it relays
+// protocol messages, keeps device and key metadata, and checks results.
+package coordinator
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/mpcsign/mpcsign/internal/tlspin"
+	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+)
+
+// Options configures a Server. Zero values mean the defaults.
+type Options struct {
+	// DataDir holds the TLS certificate, the token files and the store.
+	DataDir string
+	// Advertise is the address written into pairing codes; default: the listener's address.
+	Advertise string
+	Logger    *slog.Logger
+	Now       func() time.Time
+	// PairingTTL is how long a pairing code is valid (default 5 minutes).
+	PairingTTL time.Duration
+	// SignTimeout and KeygenTimeout bound one session (defaults 60 s and 10 min).
+	SignTimeout   time.Duration
+	KeygenTimeout time.Duration
+}
+
+// Files are the paths the coordinator writes on first start.
+type Files struct {
+	Cert, Key, AdminToken, SignerToken, ClientConfig string
+}
+
+// Server is a coordinator.
+type Server struct {
+	mpcv1.UnimplementedSignerServiceServer
+	mpcv1.UnimplementedAdminServiceServer
+	mpcv1.UnimplementedPartyLinkServiceServer
+
+	opts        Options
+	log         *slog.Logger
+	store       Store
+	cert        tls.Certificate
+	fingerprint string
+	files       Files
+	firstStart  bool
+	links       *links
+	sessions    *sessions
+	grpc        *grpc.Server
+}
+
+// New opens (or, on first start, initialises) the coordinator in opts.DataDir.
+func New(opts Options) (*Server, error) {
+	if opts.DataDir == "" {
+		return nil, errors.New("coordinator: no data directory")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.PairingTTL <= 0 {
+		opts.PairingTTL = 5 * time.Minute
+	}
+	if opts.SignTimeout <= 0 {
+		opts.SignTimeout = 60 * time.Second
+	}
+	if opts.KeygenTimeout <= 0 {
+		opts.KeygenTimeout = 10 * time.Minute
+	}
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	s := &Server{opts: opts, log: opts.Logger}
+	s.files = Files{
+		Cert:         filepath.Join(opts.DataDir, "tls.crt"),
+		Key:          filepath.Join(opts.DataDir, "tls.key"),
+		AdminToken:   filepath.Join(opts.DataDir, "admin.token"),
+		SignerToken:  filepath.Join(opts.DataDir, "signer.token"),
+		ClientConfig: filepath.Join(opts.DataDir, "client.json"),
+	}
+	cert, created, err := tlspin.LoadOrCreate(opts.DataDir, []string{"127.0.0.1", "::1", "localhost"})
+	if err != nil {
+		return nil, err
+	}
+	s.cert, s.fingerprint, s.firstStart = cert, tlspin.Fingerprint(cert.Certificate[0]), created
+	s.store, err = OpenBadgerStore(filepath.Join(opts.DataDir, "store"), s.log)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(s.files.AdminToken); errors.Is(err, os.ErrNotExist) {
+		if err := writeTokenFile(s.store, RoleAdmin, "initial admin", s.files.AdminToken, opts.Now()); err != nil {
+			s.store.Close()
+			return nil, fmt.Errorf("coordinator: create admin token: %w", err)
+		}
+		if err := writeTokenFile(s.store, RoleSigner, "initial signer", s.files.SignerToken, opts.Now()); err != nil {
+			s.store.Close()
+			return nil, fmt.Errorf("coordinator: create signer token: %w", err)
+		}
+	}
+	s.links = newLinks()
+	s.sessions = newSessions(s.log, s.links)
+	return s, nil
+}
+
+// Fingerprint is the SHA-256 fingerprint of the coordinator's certificate.
+func (s *Server) Fingerprint() string { return s.fingerprint }
+
+// Files tells where the certificate and token files are.
+func (s *Server) Files() Files { return s.files }
+
+// FirstStart reports whether this start created the certificate.
+func (s *Server) FirstStart() bool { return s.firstStart }
+
+// Serve serves on lis until ctx ends, then stops gracefully.
+func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	if s.opts.Advertise == "" {
+		s.opts.Advertise = lis.Addr().String()
+	}
+	if err := writeClientConfig(s.files.ClientConfig, s.opts.Advertise, s.fingerprint); err != nil {
+		return err
+	}
+	s.grpc = grpc.NewServer(
+		grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{s.cert}, MinVersion: tls.VersionTLS13})),
+		grpc.ChainUnaryInterceptor(unaryErrors(s.log), s.unaryAuth),
+		grpc.ChainStreamInterceptor(streamErrors(s.log), s.streamAuth),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 15 * time.Second, Timeout: 10 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.MaxRecvMsgSize(4<<20),
+	)
+	mpcv1.RegisterSignerServiceServer(s.grpc, s)
+	mpcv1.RegisterAdminServiceServer(s.grpc, s)
+	mpcv1.RegisterPartyLinkServiceServer(s.grpc, s)
+	errc := make(chan error, 1)
+	go func() { errc <- s.grpc.Serve(lis) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.links.closeAll(ErrShuttingDown)
+	stopped := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		s.grpc.Stop()
+	}
+	return nil
+}
+
+// Close closes the store.
+func (s *Server) Close() error { return s.store.Close() }

@@ -1,0 +1,161 @@
+package coordinator
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/mpcsign/mpcsign/internal/sigfmt"
+	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+)
+
+const maxRequestID = 128
+
+// Sign signs a 32-byte digest with a threshold key.
+func (s *Server) Sign(ctx context.Context, req *mpcv1.SignRequest) (*mpcv1.SignResponse, error) {
+	if len(req.GetDigest()) != 32 {
+		return nil, invalidArg("digest must be exactly 32 bytes, got %d", len(req.GetDigest()))
+	}
+	if len(req.GetRequestId()) > maxRequestID {
+		return nil, invalidArg("request_id is at most %d bytes", maxRequestID)
+	}
+	k, err := s.getKey(req.GetKeyId())
+	if err != nil {
+		return nil, err
+	}
+	if id := req.GetRequestId(); id != "" {
+		if rec, err := s.store.GetSignResult(id); err == nil {
+			return s.replay(k, req, rec)
+		} else if !errors.Is(err, errStoreNotFound) {
+			return nil, err
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, s.opts.SignTimeout)
+	defer cancel()
+	var excluded map[string]bool
+	var sig *sigfmt.ECDSA
+	var signers []Device
+	for attempt := 0; ; attempt++ {
+		signers, err = s.pickSigners(k, excluded)
+		if err != nil {
+			if attempt > 0 {
+				break // report the session failure, not the lack of a second subset
+			}
+			return nil, err
+		}
+		sig, err = s.signOnce(ctx, k, req.GetDigest(), signers)
+		var se *SessionError
+		if err == nil || attempt > 0 || !errors.As(err, &se) || len(se.Culprits) == 0 || ctx.Err() != nil {
+			break
+		}
+		// A device dropped or misbehaved: retry once without it when another subset exists.
+		excluded = map[string]bool{}
+		for _, d := range signers {
+			for _, c := range se.Culprits {
+				if d.Name == c {
+					excluded[d.ID] = true
+				}
+			}
+		}
+		s.log.Info("retrying signature without blamed devices", "key", k.ID, "excluded", se.Culprits)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rec := SignRecord{KeyID: k.ID, Digest: req.GetDigest(), R: sig.R[:], S: sig.S[:], Signers: names(signers), At: s.opts.Now()}
+	replayed := false
+	if id := req.GetRequestId(); id != "" {
+		stored, err := s.store.PutSignResult(id, rec)
+		if err != nil {
+			return nil, err
+		}
+		if !bytes.Equal(stored.R, rec.R) || !bytes.Equal(stored.S, rec.S) {
+			return s.replay(k, req, stored) // a concurrent call with the same id won
+		}
+	}
+	s.log.Info("signed", "key", k.ID, "signers", rec.Signers)
+	return signResponse(k, sig, rec.Signers, replayed), nil
+}
+
+func (s *Server) replay(k Key, req *mpcv1.SignRequest, rec SignRecord) (*mpcv1.SignResponse, error) {
+	if rec.KeyID != k.ID || !bytes.Equal(rec.Digest, req.GetDigest()) {
+		return nil, &clientError{codes.AlreadyExists, "request_id was already used for a different key or digest"}
+	}
+	sig, err := sigfmt.FinishECDSA(k.PublicKey, rec.Digest, rec.R, rec.S)
+	if err != nil {
+		return nil, fmt.Errorf("stored signature for request id does not verify: %w", err)
+	}
+	return signResponse(k, sig, rec.Signers, true), nil
+}
+
+func signResponse(k Key, sig *sigfmt.ECDSA, signers []string, replayed bool) *mpcv1.SignResponse {
+	return &mpcv1.SignResponse{
+		KeyId:        k.ID,
+		R:            sig.R[:],
+		S:            sig.S[:],
+		V:            uint32(sig.V),
+		SignatureRsv: sig.RSV[:],
+		SignatureDer: sig.DER,
+		PublicKey:    k.PublicKey,
+		Signers:      signers,
+		Replayed:     replayed,
+	}
+}
+
+// pickSigners chooses threshold+1 online, active holders, or says who is missing.
+func (s *Server) pickSigners(k Key, excluded map[string]bool) ([]Device, error) {
+	need := k.Threshold + 1
+	var chosen []Device
+	var missing []string
+	for _, id := range k.Holders {
+		d, err := s.store.GetDevice(id)
+		if err != nil {
+			missing = append(missing, id+" (unknown)")
+			continue
+		}
+		switch {
+		case d.Status == DeviceRevoked:
+			missing = append(missing, d.Name+" (revoked)")
+		case s.links.get(d.ID) == nil:
+			missing = append(missing, d.Name+" (offline)")
+		case excluded[d.ID]:
+			missing = append(missing, d.Name+" (failed the last attempt)")
+		case len(chosen) < need:
+			chosen = append(chosen, d)
+		}
+	}
+	if len(chosen) < need {
+		return nil, failedPrecondition("key %s needs %d signers but only %d holders are available; missing: %s",
+			k.ID, need, len(chosen), strings.Join(missing, ", "))
+	}
+	return chosen, nil
+}
+
+// signOnce runs one signing session and checks its result.
+func (s *Server) signOnce(ctx context.Context, k Key, digest []byte, signers []Device) (*sigfmt.ECDSA, error) {
+	results, err := s.sessions.run(ctx, &mpcv1.SessionStart{
+		Kind:      mpcv1.SessionKind_SESSION_KIND_SIGN,
+		Curve:     mpcv1.Curve_CURVE_SECP256K1,
+		KeyId:     k.ID,
+		Epoch:     k.Epoch,
+		Threshold: uint32(k.Threshold),
+		Digest:    digest,
+	}, signers)
+	if err != nil {
+		return nil, err
+	}
+	// Every signer computes the full signature; accept the first that
+	// verifies against the key's public key.
+	for _, r := range results {
+		sig, err := sigfmt.FinishECDSA(k.PublicKey, digest, r.GetR(), r.GetS())
+		if err == nil {
+			return sig, nil
+		}
+	}
+	return nil, &SessionError{Kind: "sign", Reason: "no device returned a signature that verifies against the key"}
+}

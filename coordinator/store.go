@@ -1,0 +1,271 @@
+package coordinator
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// Store is the coordinator's metadata store. It holds no secrets: tokens and
+// pairing codes are stored as hashes, shares never reach the coordinator.
+// The interface is small so that a replicated engine can stand in for Badger.
+type Store interface {
+	CreatePairing(hash []byte, p Pairing) error
+	// EnrollDevice consumes the pairing code with hash and stores dev, atomically.
+	EnrollDevice(hash []byte, now time.Time, dev func(p Pairing) (Device, error)) (Device, error)
+	GetDevice(id string) (Device, error)
+	// UpdateDevice changes one device record atomically.
+	UpdateDevice(id string, fn func(*Device) error) (Device, error)
+	ListDevices() ([]Device, error)
+	PutKey(k Key) error
+	GetKey(id string) (Key, error)
+	ListKeys() ([]Key, error)
+	// PutSignResult stores r under requestID unless one is there; it returns the stored one.
+	PutSignResult(requestID string, r SignRecord) (SignRecord, error)
+	GetSignResult(requestID string) (SignRecord, error)
+	PutToken(hash []byte, t Token) error
+	GetToken(hash []byte) (Token, error)
+	Close() error
+}
+
+// DeviceStatus mirrors mpcv1.DeviceStatus in storage.
+type DeviceStatus string
+
+const (
+	DeviceActive  DeviceStatus = "active"
+	DeviceRevoked DeviceStatus = "revoked"
+)
+
+// Device is an enrolled device.
+type Device struct {
+	ID                  string       `json:"id"`
+	Name                string       `json:"name"`
+	Status              DeviceStatus `json:"status"`
+	IdentityPublicKey   []byte       `json:"identity_public_key"`
+	EncryptionPublicKey []byte       `json:"encryption_public_key"`
+	PairedAt            time.Time    `json:"paired_at"`
+	LastSeen            time.Time    `json:"last_seen"`
+}
+
+// Pairing is a pending pairing code (stored under the hash of its secret).
+type Pairing struct {
+	Name      string    `json:"name"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Used      bool      `json:"used"`
+}
+
+// Key is a threshold key's metadata.
+type Key struct {
+	ID        string    `json:"id"`
+	Curve     string    `json:"curve"`
+	Threshold int       `json:"threshold"`
+	PublicKey []byte    `json:"public_key"`
+	Holders   []string  `json:"holders"` // device ids
+	Epoch     uint64    `json:"epoch"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// SignRecord is a finished signature kept for request-id replays.
+type SignRecord struct {
+	KeyID   string    `json:"key_id"`
+	Digest  []byte    `json:"digest"`
+	R       []byte    `json:"r"`
+	S       []byte    `json:"s"`
+	Signers []string  `json:"signers"`
+	At      time.Time `json:"at"`
+}
+
+// Token is an API token's role (the token itself is stored as a hash).
+type Token struct {
+	Role      Role      `json:"role"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+var (
+	errStoreNotFound = errors.New("coordinator: not found")
+)
+
+type badgerStore struct {
+	db *badger.DB
+}
+
+// OpenBadgerStore opens the metadata store in dir with synchronous writes.
+func OpenBadgerStore(dir string, log *slog.Logger) (Store, error) {
+	opts := badger.DefaultOptions(dir).
+		WithSyncWrites(true).
+		WithLogger(badgerLogger{log}).
+		WithMemTableSize(16 << 20).
+		WithNumMemtables(2).
+		WithBlockCacheSize(16 << 20).
+		WithIndexCacheSize(8 << 20).
+		WithValueLogFileSize(64 << 20).
+		WithNumCompactors(2)
+	db, err := badger.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: open store in %s: %w", dir, err)
+	}
+	return &badgerStore{db: db}, nil
+}
+
+func (s *badgerStore) Close() error { return s.db.Close() }
+
+func get(txn *badger.Txn, key string, v any) error {
+	it, err := txn.Get([]byte(key))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return errStoreNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return it.Value(func(b []byte) error { return json.Unmarshal(b, v) })
+}
+
+func put(txn *badger.Txn, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return txn.Set([]byte(key), b)
+}
+
+func list[T any](db *badger.DB, prefix string) ([]T, error) {
+	var out []T
+	err := db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(prefix), PrefetchValues: true, PrefetchSize: 64})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var v T
+			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &v) }); err != nil {
+				return err
+			}
+			out = append(out, v)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (s *badgerStore) CreatePairing(hash []byte, p Pairing) error {
+	return s.db.Update(func(txn *badger.Txn) error { return put(txn, fmt.Sprintf("pairing/%x", hash), p) })
+}
+
+func (s *badgerStore) EnrollDevice(hash []byte, now time.Time, mk func(Pairing) (Device, error)) (Device, error) {
+	var dev Device
+	err := s.db.Update(func(txn *badger.Txn) error {
+		key := fmt.Sprintf("pairing/%x", hash)
+		var p Pairing
+		if err := get(txn, key, &p); err != nil {
+			if errors.Is(err, errStoreNotFound) {
+				return ErrPairingInvalid
+			}
+			return err
+		}
+		if p.Used {
+			return ErrPairingUsed
+		}
+		if now.After(p.ExpiresAt) {
+			return ErrPairingExpired
+		}
+		d, err := mk(p)
+		if err != nil {
+			return err
+		}
+		var existing Device
+		if err := get(txn, "device/"+d.ID, &existing); err == nil {
+			return ErrDeviceExists
+		}
+		p.Used = true
+		if err := put(txn, key, p); err != nil {
+			return err
+		}
+		dev = d
+		return put(txn, "device/"+d.ID, d)
+	})
+	return dev, err
+}
+
+func (s *badgerStore) GetDevice(id string) (Device, error) {
+	var d Device
+	err := s.db.View(func(txn *badger.Txn) error { return get(txn, "device/"+id, &d) })
+	return d, err
+}
+
+func (s *badgerStore) UpdateDevice(id string, fn func(*Device) error) (Device, error) {
+	var d Device
+	for attempt := 0; ; attempt++ {
+		err := s.db.Update(func(txn *badger.Txn) error {
+			if err := get(txn, "device/"+id, &d); err != nil {
+				return err
+			}
+			if err := fn(&d); err != nil {
+				return err
+			}
+			return put(txn, "device/"+id, d)
+		})
+		if errors.Is(err, badger.ErrConflict) && attempt < 5 {
+			continue
+		}
+		return d, err
+	}
+}
+
+func (s *badgerStore) ListDevices() ([]Device, error) { return list[Device](s.db, "device/") }
+
+func (s *badgerStore) PutKey(k Key) error {
+	return s.db.Update(func(txn *badger.Txn) error { return put(txn, "key/"+k.ID, k) })
+}
+
+func (s *badgerStore) GetKey(id string) (Key, error) {
+	var k Key
+	err := s.db.View(func(txn *badger.Txn) error { return get(txn, "key/"+id, &k) })
+	return k, err
+}
+
+func (s *badgerStore) ListKeys() ([]Key, error) { return list[Key](s.db, "key/") }
+
+func (s *badgerStore) PutSignResult(requestID string, r SignRecord) (SignRecord, error) {
+	out := r
+	err := s.db.Update(func(txn *badger.Txn) error {
+		key := "signreq/" + requestID
+		var existing SignRecord
+		if err := get(txn, key, &existing); err == nil {
+			out = existing
+			return nil
+		}
+		return put(txn, key, r)
+	})
+	return out, err
+}
+
+func (s *badgerStore) GetSignResult(requestID string) (SignRecord, error) {
+	var r SignRecord
+	err := s.db.View(func(txn *badger.Txn) error { return get(txn, "signreq/"+requestID, &r) })
+	return r, err
+}
+
+func (s *badgerStore) PutToken(hash []byte, t Token) error {
+	return s.db.Update(func(txn *badger.Txn) error { return put(txn, fmt.Sprintf("token/%x", hash), t) })
+}
+
+func (s *badgerStore) GetToken(hash []byte) (Token, error) {
+	var t Token
+	err := s.db.View(func(txn *badger.Txn) error { return get(txn, fmt.Sprintf("token/%x", hash), &t) })
+	return t, err
+}
+
+// badgerLogger sends Badger's warnings and errors to slog and drops its chatter.
+type badgerLogger struct{ log *slog.Logger }
+
+func (l badgerLogger) Errorf(f string, a ...any) {
+	l.log.Error(fmt.Sprintf(f, a...), "component", "badger")
+}
+func (l badgerLogger) Warningf(f string, a ...any) {
+	l.log.Warn(fmt.Sprintf(f, a...), "component", "badger")
+}
+func (l badgerLogger) Infof(string, ...any)  {}
+func (l badgerLogger) Debugf(string, ...any) {}

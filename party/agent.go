@@ -1,0 +1,166 @@
+// Package party is the device agent: it keeps this device's shares and
+// pre-parameters in the encrypted keystore, dials out to the coordinator and
+// runs the protocol sessions it is asked to run.
+package party
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/mpcsign/mpcsign/internal/identity"
+	"github.com/mpcsign/mpcsign/internal/preparams"
+	"github.com/mpcsign/mpcsign/keystore"
+)
+
+const (
+	configKey   = "device/config"
+	identityKey = "device/identity"
+)
+
+// ErrNotEnrolled reports a keystore without an enrolment.
+var ErrNotEnrolled = errors.New("party: this data directory is not enrolled yet; run 'party enroll --code CODE' first")
+
+// Config is what the device remembers about its coordinator.
+type Config struct {
+	DeviceID    string `json:"device_id"`
+	Name        string `json:"name"`
+	Address     string `json:"address"`
+	Fingerprint string `json:"fingerprint"`
+}
+
+// Options configures an Agent.
+type Options struct {
+	Store  *keystore.Store
+	Logger *slog.Logger
+	// PoolTarget is how many pre-parameter sets to keep ready (default 2).
+	PoolTarget int
+	// Generate makes a pre-parameter set; nil means preparams.Generate.
+	Generate func(context.Context) (*preparams.Set, error)
+	// MaxBackoff caps the reconnect delay (default 15 s).
+	MaxBackoff time.Duration
+}
+
+// Agent is a running device.
+type Agent struct {
+	opts Options
+	log  *slog.Logger
+	ks   *keystore.Store
+	cfg  Config
+	id   *identity.Identity
+	pool *Pool
+}
+
+// LoadConfig reads the enrolment from the keystore.
+func LoadConfig(ks *keystore.Store) (Config, error) {
+	var c Config
+	b, err := ks.Get(configKey)
+	if errors.Is(err, keystore.ErrNotFound) {
+		return c, ErrNotEnrolled
+	}
+	if err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("party: device config: %w", keystore.ErrTampered)
+	}
+	return c, nil
+}
+
+// New loads the device from its keystore.
+func New(opts Options) (*Agent, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.PoolTarget <= 0 {
+		opts.PoolTarget = 2
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 15 * time.Second
+	}
+	cfg, err := LoadConfig(opts.Store)
+	if err != nil {
+		return nil, err
+	}
+	b, err := opts.Store.Get(identityKey)
+	if err != nil {
+		return nil, fmt.Errorf("party: load identity: %w", err)
+	}
+	id, err := identity.Unmarshal(b)
+	clear(b)
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{opts: opts, log: opts.Logger, ks: opts.Store, cfg: cfg, id: id}
+	a.pool = NewPool(opts.Store, opts.PoolTarget, opts.Logger, opts.Generate)
+	return a, nil
+}
+
+// Config returns the device's enrolment.
+func (a *Agent) Config() Config { return a.cfg }
+
+// Pool is the agent's pre-parameter pool.
+func (a *Agent) Pool() *Pool { return a.pool }
+
+// Run fills the pre-parameter pool and keeps a link to the coordinator,
+// reconnecting with jittered backoff, until ctx ends. It returns an error
+// only when the coordinator refuses this device for good (unknown, revoked).
+func (a *Agent) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	poolDone := make(chan struct{})
+	go func() { defer close(poolDone); a.pool.Fill(ctx) }()
+	defer func() { cancel(); <-poolDone }()
+
+	backoff := 250 * time.Millisecond
+	for ctx.Err() == nil {
+		connected, err := a.connectOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if st, ok := status.FromError(err); ok && (st.Code() == codes.PermissionDenied || st.Code() == codes.Unauthenticated) {
+			return fmt.Errorf("coordinator refused this device: %s", st.Message())
+		}
+		if connected {
+			backoff = 250 * time.Millisecond
+		}
+		delay := backoff/2 + rand.N(backoff/2+1)
+		a.log.Warn("link to coordinator down; reconnecting", "err", errText(err), "in", delay.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+		backoff = min(2*backoff, a.opts.MaxBackoff)
+	}
+	return nil
+}
+
+func errText(err error) string {
+	if st, ok := status.FromError(err); ok {
+		return st.Code().String() + ": " + st.Message()
+	}
+	return err.Error()
+}
+
+// shareStore adapts the keystore to what a session needs.
+type shareStore struct{ ks *keystore.Store }
+
+func (s shareStore) load(keyID string, epoch uint64) (*Share, error) {
+	return loadShare(s.ks, keyID, epoch)
+}
+func (s shareStore) save(meta ShareMeta, data keygen.LocalPartySaveData) error {
+	return saveShare(s.ks, meta, data)
+}
+
+// Shares lists the shares this device holds.
+func (a *Agent) Shares() ([]ShareMeta, error) { return listShares(a.ks) }

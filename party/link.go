@@ -1,0 +1,238 @@
+package party
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/mpcsign/mpcsign/internal/identity"
+	"github.com/mpcsign/mpcsign/internal/tlspin"
+	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+)
+
+// maxSessions bounds the sessions one device runs at once.
+const maxSessions = 64
+
+// connectOnce runs one link until it fails. connected tells whether the
+// handshake succeeded (used to reset the backoff).
+func (a *Agent) connectOnce(ctx context.Context) (connected bool, err error) {
+	tlsCfg, err := tlspin.ClientConfig(a.cfg.Fingerprint)
+	if err != nil {
+		return false, err
+	}
+	conn, err := grpc.NewClient(a.cfg.Address,
+		grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 15 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
+	)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := mpcv1.NewPartyLinkServiceClient(conn).Connect(ctx)
+	if err != nil {
+		return false, err
+	}
+	if err := a.handshake(stream); err != nil {
+		return false, err
+	}
+	a.log.Info("connected to coordinator", "address", a.cfg.Address, "device", a.cfg.Name)
+
+	l := &partyLink{agent: a, ctx: ctx, out: make(chan *mpcv1.ConnectRequest, 1024), sessions: map[string]*runningSession{}}
+	defer l.stopAll()
+	sendErr := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case m := <-l.out:
+				if err := stream.Send(m); err != nil {
+					sendErr <- err
+					return
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	go l.reportPool()
+
+	recvErr := make(chan error, 1)
+	in := make(chan *mpcv1.ConnectResponse)
+	go func() {
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			select {
+			case in <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case m := <-in:
+			l.handle(m)
+		case err := <-recvErr:
+			return true, err
+		case err := <-sendErr:
+			return true, err
+		case <-ctx.Done():
+			return true, ctx.Err()
+		}
+	}
+}
+
+type connectStream = grpc.BidiStreamingClient[mpcv1.ConnectRequest, mpcv1.ConnectResponse]
+
+func (a *Agent) handshake(stream connectStream) error {
+	if err := stream.Send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Hello{Hello: &mpcv1.Hello{DeviceId: a.cfg.DeviceID}}}); err != nil {
+		return err
+	}
+	m, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	ch := m.GetChallenge()
+	if ch == nil || len(ch.GetNonce()) != 32 {
+		return errors.New("coordinator sent no valid challenge")
+	}
+	sig := a.id.Sign(identity.ConnectTranscript(ch.GetNonce(), a.cfg.DeviceID, a.cfg.Fingerprint))
+	if err := stream.Send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Answer{Answer: &mpcv1.ChallengeAnswer{Signature: sig}}}); err != nil {
+		return err
+	}
+	m, err = stream.Recv()
+	if err != nil {
+		return err
+	}
+	if m.GetWelcome() == nil {
+		return errors.New("coordinator did not welcome this device")
+	}
+	return nil
+}
+
+// partyLink is the device's side of one connected stream.
+type partyLink struct {
+	agent *Agent
+	ctx   context.Context
+	out   chan *mpcv1.ConnectRequest
+
+	mu       sync.Mutex
+	sessions map[string]*runningSession
+}
+
+type runningSession struct {
+	s      *session
+	cancel context.CancelFunc
+}
+
+func (l *partyLink) send(m *mpcv1.ConnectRequest) {
+	select {
+	case l.out <- m:
+	case <-l.ctx.Done():
+	}
+}
+
+// reportPool tells the coordinator the pool level now and at every change.
+func (l *partyLink) reportPool() {
+	for {
+		changed := l.agent.pool.Changed()
+		l.send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Status{Status: &mpcv1.PartyStatus{
+			PreparamsReady:  uint32(l.agent.pool.Ready()),
+			PreparamsTarget: uint32(l.agent.pool.Target()),
+		}}})
+		select {
+		case <-changed:
+		case <-l.ctx.Done():
+			return
+		}
+	}
+}
+
+func (l *partyLink) handle(m *mpcv1.ConnectResponse) {
+	switch msg := m.GetMsg().(type) {
+	case *mpcv1.ConnectResponse_Start:
+		l.start(msg.Start)
+	case *mpcv1.ConnectResponse_Message:
+		l.mu.Lock()
+		rs := l.sessions[string(msg.Message.GetSessionId())]
+		l.mu.Unlock()
+		if rs == nil {
+			return // a message for a session that ended or never ran here
+		}
+		if !rs.s.deliver(msg.Message) {
+			l.agent.log.Warn("session inbox full; aborting session", "session", shortID(msg.Message.GetSessionId()))
+			rs.cancel()
+		}
+	case *mpcv1.ConnectResponse_Abort:
+		l.mu.Lock()
+		rs := l.sessions[string(msg.Abort.GetSessionId())]
+		l.mu.Unlock()
+		if rs != nil {
+			l.agent.log.Info("session aborted by coordinator", "session", shortID(msg.Abort.GetSessionId()), "reason", msg.Abort.GetReason())
+			rs.cancel()
+		}
+	}
+}
+
+func (l *partyLink) start(st *mpcv1.SessionStart) {
+	id := st.GetSessionId()
+	reply := func(ok bool, reason string) {
+		l.send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Reply{Reply: &mpcv1.SessionReply{SessionId: id, Accepted: ok, Reason: reason}}})
+	}
+	if len(id) != 32 {
+		reply(false, "session id must be 32 bytes")
+		return
+	}
+	deadline := st.GetDeadline().AsTime()
+	if st.GetDeadline() == nil || time.Until(deadline) <= 0 || time.Until(deadline) > 30*time.Minute {
+		reply(false, "session deadline missing or out of range")
+		return
+	}
+	l.mu.Lock()
+	if _, dup := l.sessions[string(id)]; dup || len(l.sessions) >= maxSessions {
+		l.mu.Unlock()
+		reply(false, "duplicate session or too many sessions")
+		return
+	}
+	log := l.agent.log.With("session", shortID(id))
+	s := newSession(st, l.agent.cfg.DeviceID, log, l.send, sessionDeps{shares: shareStore{l.agent.ks}, pool: l.agent.pool})
+	ctx, cancel := context.WithDeadline(l.ctx, deadline)
+	l.sessions[string(id)] = &runningSession{s: s, cancel: cancel}
+	l.mu.Unlock()
+	reply(true, "")
+	go func() {
+		defer func() {
+			cancel()
+			l.mu.Lock()
+			delete(l.sessions, string(id))
+			l.mu.Unlock()
+		}()
+		s.run(ctx)
+	}()
+}
+
+func (l *partyLink) stopAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, rs := range l.sessions {
+		rs.cancel()
+	}
+}
+
+func shortID(id []byte) string {
+	if len(id) > 8 {
+		id = id[:8]
+	}
+	return hex.EncodeToString(id)
+}

@@ -1,0 +1,164 @@
+package party
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/mpcsign/mpcsign/internal/preparams"
+	"github.com/mpcsign/mpcsign/keystore"
+)
+
+const (
+	poolPrefix = "preparams/"
+	usedPrefix = "preparams-used/"
+)
+
+// ErrPreparamsUsed reports an attempt to add a set that was used before.
+var ErrPreparamsUsed = errors.New("party: pre-parameter set was used before")
+
+// Pool is the persisted pool of pre-parameter sets. Each set is taken once,
+// removed in the same atomic write that records it as used, and never handed
+// out again.
+type Pool struct {
+	ks       *keystore.Store
+	log      *slog.Logger
+	target   int
+	generate func(context.Context) (*preparams.Set, error)
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced on every change
+}
+
+// NewPool makes a pool over ks that Fill keeps at target sets.
+func NewPool(ks *keystore.Store, target int, log *slog.Logger, generate func(context.Context) (*preparams.Set, error)) *Pool {
+	if generate == nil {
+		generate = func(ctx context.Context) (*preparams.Set, error) { return preparams.Generate(ctx, 0) }
+	}
+	return &Pool{ks: ks, log: log, target: target, generate: generate, changed: make(chan struct{})}
+}
+
+// Target is the number of sets Fill aims for.
+func (p *Pool) Target() int { return p.target }
+
+// Ready counts the sets in the pool.
+func (p *Pool) Ready() int {
+	keys, err := p.ks.List(poolPrefix)
+	if err != nil {
+		return 0
+	}
+	return len(keys)
+}
+
+// Changed returns a channel closed at the next change of the pool.
+func (p *Pool) Changed() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.changed
+}
+
+func (p *Pool) notify() {
+	p.mu.Lock()
+	close(p.changed)
+	p.changed = make(chan struct{})
+	p.mu.Unlock()
+}
+
+// Add stores a set unless it was used before.
+func (p *Pool) Add(s *preparams.Set) error {
+	b, err := s.Marshal()
+	if err != nil {
+		return err
+	}
+	defer clear(b)
+	err = p.ks.Update(func(tx *keystore.Txn) error {
+		if _, err := tx.Get(usedPrefix + s.ID()); err == nil {
+			return ErrPreparamsUsed
+		} else if !errors.Is(err, keystore.ErrNotFound) {
+			return err
+		}
+		return tx.Put(poolPrefix+s.ID(), b)
+	})
+	if err == nil {
+		p.notify()
+	}
+	return err
+}
+
+// Take removes one set from the pool, waiting for one up to ctx's deadline.
+func (p *Pool) Take(ctx context.Context) (*preparams.Set, error) {
+	for {
+		changed := p.Changed()
+		s, err := p.takeOne()
+		if err != nil || s != nil {
+			return s, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("party: no pre-parameters ready yet (pool still filling): %w", ctx.Err())
+		case <-changed:
+		}
+	}
+}
+
+func (p *Pool) takeOne() (*preparams.Set, error) {
+	keys, err := p.ks.List(poolPrefix)
+	if err != nil || len(keys) == 0 {
+		return nil, err
+	}
+	var set *preparams.Set
+	err = p.ks.Update(func(tx *keystore.Txn) error {
+		b, err := tx.Get(keys[0])
+		if err != nil {
+			return err
+		}
+		defer clear(b)
+		set, err = preparams.Unmarshal(b)
+		if err != nil {
+			return fmt.Errorf("party: pool record %s: %w", keys[0], err)
+		}
+		if err := tx.Delete(keys[0]); err != nil {
+			return err
+		}
+		return tx.Put(usedPrefix+set.ID(), []byte{1})
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.notify()
+	p.log.Info("took pre-parameter set from pool", "ready", p.Ready(), "target", p.target)
+	return set, nil
+}
+
+// Fill generates sets in the background until the pool holds target sets,
+// and again whenever one is taken. It returns when ctx ends.
+func (p *Pool) Fill(ctx context.Context) {
+	for ctx.Err() == nil {
+		changed := p.Changed()
+		if ready := p.Ready(); ready < p.target {
+			p.log.Info("generating pre-parameters (Paillier safe primes); this takes a while", "ready", ready, "target", p.target)
+			start := time.Now()
+			s, err := p.generate(ctx)
+			if err != nil {
+				if ctx.Err() == nil {
+					p.log.Warn("pre-parameter generation failed; retrying", "err", err)
+					time.Sleep(time.Second)
+				}
+				continue
+			}
+			if err := p.Add(s); err != nil {
+				p.log.Warn("could not store pre-parameters", "err", err)
+				continue
+			}
+			p.log.Info("pre-parameters ready", "ready", p.Ready(), "target", p.target, "took", time.Since(start).Round(time.Millisecond))
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-changed:
+		}
+	}
+}
