@@ -156,11 +156,11 @@ func errText(err error) string {
 type shareStore struct{ ks *keystore.Store }
 
 func (s shareStore) load(keyID string, epoch uint64) (*Share, error) {
-	return loadShare(s.ks, keyID, epoch)
+	return LoadShare(s.ks, keyID, epoch)
 }
 func (s shareStore) save(meta ShareMeta, data keygen.LocalPartySaveData) error {
 	return saveShare(s.ks, meta, data)
 }
 
 // Shares lists the shares this device holds.
-func (a *Agent) Shares() ([]ShareMeta, error) { return listShares(a.ks) }
+func (a *Agent) Shares() ([]ShareMeta, error) { return ListShares(a.ks) }

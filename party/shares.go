@@ -79,8 +79,8 @@ func saveShare(ks *keystore.Store, meta ShareMeta, data keygen.LocalPartySaveDat
 	return ks.Put(shareKey(meta.KeyID, meta.Epoch), b)
 }
 
-// loadShare reads the committed share of a key at an epoch.
-func loadShare(ks *keystore.Store, keyID string, epoch uint64) (*Share, error) {
+// LoadShare reads the committed share of a key at an epoch.
+func LoadShare(ks *keystore.Store, keyID string, epoch uint64) (*Share, error) {
 	b, err := ks.Get(shareKey(keyID, epoch))
 	if errors.Is(err, keystore.ErrNotFound) {
 		return nil, ErrNoShare
@@ -99,8 +99,8 @@ func loadShare(ks *keystore.Store, keyID string, epoch uint64) (*Share, error) {
 	return &Share{Meta: rec.Meta, data: rec.Data}, nil
 }
 
-// listShares returns the metadata of every share record.
-func listShares(ks *keystore.Store) ([]ShareMeta, error) {
+// ListShares returns the metadata of every share record.
+func ListShares(ks *keystore.Store) ([]ShareMeta, error) {
 	keys, err := ks.List("share/")
 	if err != nil {
 		return nil, err
