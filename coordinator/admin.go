@@ -208,6 +208,14 @@ func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*m
 // waitReady waits until every device is online with at least one
 // pre-parameter set, or ctx ends; the error names the devices not ready.
 func (s *Server) waitReady(ctx context.Context, devs []Device) error {
+	// Give up a little before the caller's deadline, so that the caller gets
+	// the list of devices still preparing rather than a bare deadline error.
+	if dl, ok := ctx.Deadline(); ok {
+		margin := min(2*time.Second, time.Until(dl)/10)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-margin))
+		defer cancel()
+	}
 	for {
 		changed := s.links.wait()
 		var offline, preparing []string

@@ -14,14 +14,17 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/status"
 
 	"github.com/mpcsign/mpcsign/coordinator"
 	"github.com/mpcsign/mpcsign/internal/logging"
+	"github.com/mpcsign/mpcsign/internal/preparams"
 	"github.com/mpcsign/mpcsign/keystore"
 	"github.com/mpcsign/mpcsign/party"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
@@ -129,9 +132,13 @@ func runDemo(ctx context.Context, out, errw io.Writer, dir string, keep bool, lo
 		}
 		devices[name] = d
 	}
+	if err := waitOnline(ctx, admin, names); err != nil {
+		return err
+	}
+	step("all three devices are connected")
 	step("each device is generating fresh pre-parameters (Paillier safe primes); this can take a minute or two")
 	start := time.Now()
-	stop := showPreparing(ctx, admin, names, &cobra.Command{})
+	stop := showPreparing(ctx, admin, names, errw)
 	created, err := admin.CreateKey(ctx, &mpcv1.CreateKeyRequest{Curve: mpcv1.Curve_CURVE_SECP256K1, Threshold: 1, Devices: names})
 	stop()
 	if err != nil {
@@ -181,7 +188,8 @@ func runDemo(ctx context.Context, out, errw io.Writer, dir string, keep bool, lo
 	if err == nil {
 		return errors.New("signing with one device of a 2-of-3 key succeeded")
 	}
-	step("refused as expected: %v", err)
+	st := status.Convert(err)
+	step("refused as expected: %s: %s", st.Code(), st.Message())
 	step("demo finished: every signature verified")
 	return nil
 }
@@ -202,7 +210,21 @@ func startDemoDevice(ctx context.Context, dir, name, code string, log *slog.Logg
 		ks.Close()
 		return nil, err
 	}
-	a, err := party.New(party.Options{Store: ks, Logger: log, PoolTarget: 1})
+	// The demo makes one key, so each device generates the one fresh set it
+	// needs and then stops, leaving the cores to the signing that follows.
+	var made atomic.Bool
+	generateOne := func(ctx context.Context) (*preparams.Set, error) {
+		if made.Load() {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		s, err := preparams.Generate(ctx, 0)
+		if err == nil {
+			made.Store(true)
+		}
+		return s, err
+	}
+	a, err := party.New(party.Options{Store: ks, Logger: log, PoolTarget: 1, Generate: generateOne})
 	if err != nil {
 		ks.Close()
 		return nil, err
@@ -250,6 +272,31 @@ func waitFile(ctx context.Context, path string) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func waitOnline(ctx context.Context, admin mpcv1.AdminServiceClient, names []string) error {
+	for {
+		resp, err := admin.ListDevices(ctx, &mpcv1.ListDevicesRequest{})
+		if err != nil {
+			return err
+		}
+		online := 0
+		for _, d := range resp.GetDevices() {
+			for _, n := range names {
+				if d.GetName() == n && d.GetOnline() {
+					online++
+				}
+			}
+		}
+		if online == len(names) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -39,7 +40,7 @@ preparing, the command waits (up to --timeout) and says which.`,
 				return err
 			}
 			defer done()
-			stopProgress := showPreparing(ctx, c, devices, cmd)
+			stopProgress := showPreparing(ctx, c, devices, cmd.ErrOrStderr())
 			resp, err := c.CreateKey(ctx, &mpcv1.CreateKeyRequest{Curve: mpcv1.Curve_CURVE_SECP256K1, Threshold: threshold, Devices: devices})
 			stopProgress()
 			if err != nil {
@@ -104,13 +105,15 @@ preparing, the command waits (up to --timeout) and says which.`,
 
 // showPreparing prints, while CreateKey waits, which devices are still
 // making pre-parameters.
-func showPreparing(ctx context.Context, c mpcv1.AdminServiceClient, devices []string, cmd *cobra.Command) func() {
+func showPreparing(ctx context.Context, c mpcv1.AdminServiceClient, devices []string, w io.Writer) func() {
 	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
 	want := map[string]bool{}
 	for _, d := range devices {
 		want[d] = true
 	}
 	go func() {
+		defer close(done)
 		t := time.NewTicker(3 * time.Second)
 		defer t.Stop()
 		last := ""
@@ -130,13 +133,13 @@ func showPreparing(ctx context.Context, c mpcv1.AdminServiceClient, devices []st
 					waiting = append(waiting, fmt.Sprintf("%s (%d/%d)", d.GetName(), d.GetPreparamsReady(), d.GetPreparamsTarget()))
 				}
 			}
-			if line := strings.Join(waiting, ", "); line != "" && line != last {
-				fmt.Fprintf(cmd.ErrOrStderr(), "waiting for devices to prepare pre-parameters: %s\n", line)
+			if line := strings.Join(waiting, ", "); line != "" && line != last && ctx.Err() == nil {
+				fmt.Fprintf(w, "waiting for devices to prepare pre-parameters: %s\n", line)
 				last = line
 			}
 		}
 	}()
-	return cancel
+	return func() { cancel(); <-done }
 }
 
 func holderNames(k *mpcv1.Key) []string {

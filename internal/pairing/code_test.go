@@ -1,0 +1,84 @@
+package pairing
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func sample() Code {
+	var c Code
+	rand.Read(c.Secret[:])
+	rand.Read(c.Fingerprint[:])
+	c.Address = "127.0.0.1:7400"
+	return c
+}
+
+func TestRoundTrip(t *testing.T) {
+	for _, addr := range []string{"127.0.0.1:7400", "[::1]:443", "coordinator.example.com:7400"} {
+		c := sample()
+		c.Address = addr
+		got, err := Parse(c.String())
+		if err != nil {
+			t.Fatalf("%s: %v", addr, err)
+		}
+		if got != c {
+			t.Fatalf("round trip changed the code: %+v != %+v", got, c)
+		}
+		if got.FingerprintHex() == "" || len(got.FingerprintHex()) != 64 {
+			t.Fatalf("fingerprint hex %q", got.FingerprintHex())
+		}
+	}
+}
+
+func TestParseRejects(t *testing.T) {
+	good := sample().String()
+	cases := map[string]string{
+		"empty":         "",
+		"no prefix":     strings.TrimPrefix(good, "mpc1-"),
+		"other prefix":  "mpc2-" + strings.TrimPrefix(good, "mpc1-"),
+		"bad base64":    "mpc1-!!!!",
+		"truncated":     good[:len(good)-30],
+		"no address":    Code{}.String(),
+		"space in addr": (Code{Address: "a b:1"}).String(),
+		"slash in addr": (Code{Address: "http://x"}).String(),
+		"too long":      "mpc1-" + strings.Repeat("A", 2000),
+		"wrong version": "mpc1-" + "Ag" + strings.TrimPrefix(good, "mpc1-")[2:],
+	}
+	for name, in := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, err := Parse(in); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("Parse(%q) = %v, want ErrMalformed", in, err)
+			}
+		})
+	}
+}
+
+func TestSecretHashIsDomainSeparated(t *testing.T) {
+	s := []byte("0123456789abcdef")
+	h := SecretHash(s)
+	if bytes.Equal(h, SecretHash([]byte("0123456789abcdeg"))) || len(h) != 32 {
+		t.Fatal("secret hash does not depend on the secret")
+	}
+	if bytes.Contains(h, s) {
+		t.Fatal("hash contains the secret")
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add(sample().String())
+	f.Add("mpc1-")
+	f.Add("mpc1-AQ")
+	f.Fuzz(func(t *testing.T, s string) {
+		c, err := Parse(s)
+		if err != nil {
+			return
+		}
+		again, err := Parse(c.String())
+		if err != nil || again != c {
+			t.Fatalf("re-encoding a parsed code changed it: %v", err)
+		}
+	})
+}

@@ -1,0 +1,144 @@
+package party
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/mpcsign/mpcsign/internal/preparams"
+	"github.com/mpcsign/mpcsign/keystore"
+)
+
+var testKDF = keystore.KDFParams{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}
+
+func openStore(t *testing.T, dir string) *keystore.Store {
+	t.Helper()
+	ks, err := keystore.Open(dir, keystore.NewPassphrase([]byte("pw")), keystore.Options{KDF: testKDF})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ks
+}
+
+func fixtureSets(t *testing.T) []*preparams.Set {
+	t.Helper()
+	f, err := os.Open("../testdata/preparams/TEST-ONLY-set-4.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sets, err := preparams.ReadTestFixtures(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sets
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func TestPoolTakesEachSetOnce(t *testing.T) {
+	dir := t.TempDir()
+	ks := openStore(t, dir)
+	sets := fixtureSets(t)
+	pool := NewPool(ks, 2, quiet, nil)
+	for _, s := range sets[:2] {
+		if err := pool.Add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if pool.Ready() != 2 {
+		t.Fatalf("ready %d", pool.Ready())
+	}
+	got, err := pool.Take(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pool.Add(got); !errors.Is(err, ErrPreparamsUsed) {
+		t.Fatalf("re-adding a used set: %v", err)
+	}
+	// The pool survives a restart, and so does the record of used sets.
+	ks.Close()
+	ks = openStore(t, dir)
+	defer ks.Close()
+	pool = NewPool(ks, 2, quiet, nil)
+	if pool.Ready() != 1 {
+		t.Fatalf("after restart ready %d, want 1", pool.Ready())
+	}
+	if err := pool.Add(got); !errors.Is(err, ErrPreparamsUsed) {
+		t.Fatalf("re-adding a used set after restart: %v", err)
+	}
+	second, err := pool.Take(context.Background())
+	if err != nil || second.ID() == got.ID() {
+		t.Fatalf("second take: %v (same set: %v)", err, second != nil && second.ID() == got.ID())
+	}
+}
+
+func TestPoolTakeWaitsAndTimesOut(t *testing.T) {
+	ks := openStore(t, t.TempDir())
+	defer ks.Close()
+	pool := NewPool(ks, 1, quiet, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := pool.Take(ctx); err == nil {
+		t.Fatal("Take on an empty pool returned without a set")
+	}
+	got := make(chan *preparams.Set, 1)
+	go func() {
+		s, _ := pool.Take(context.Background())
+		got <- s
+	}()
+	time.Sleep(50 * time.Millisecond)
+	want := fixtureSets(t)[2]
+	if err := pool.Add(want); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-got:
+		if s == nil || s.ID() != want.ID() {
+			t.Fatal("waiting Take got the wrong set")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("waiting Take did not wake up")
+	}
+}
+
+func TestPoolFillUsesGenerator(t *testing.T) {
+	ks := openStore(t, t.TempDir())
+	defer ks.Close()
+	sets := fixtureSets(t)
+	calls := 0
+	gen := func(ctx context.Context) (*preparams.Set, error) {
+		calls++
+		if calls > len(sets) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		return sets[calls-1], nil
+	}
+	pool := NewPool(ks, 2, quiet, gen)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { pool.Fill(ctx); close(done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for pool.Ready() < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if pool.Ready() != 2 {
+		t.Fatalf("Fill reached %d sets, want 2", pool.Ready())
+	}
+	if _, err := pool.Take(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for pool.Ready() < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if pool.Ready() != 2 || calls < 3 {
+		t.Fatalf("Fill did not refill after a take: ready %d, generated %d", pool.Ready(), calls)
+	}
+}
