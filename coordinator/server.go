@@ -112,7 +112,7 @@ func New(opts Options) (*Server, error) {
 		}
 	}
 	s.links = newLinks()
-	s.sessions = newSessions(s.log, s.links)
+	s.sessions = newSessions(s.log, s.links, s.store, opts.Now)
 	return s, nil
 }
 

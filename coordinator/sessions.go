@@ -47,12 +47,14 @@ func (s *session) finish() { s.once.Do(func() { close(s.done) }) }
 type sessions struct {
 	log   *slog.Logger
 	links *links
+	store Store
+	now   func() time.Time
 	mu    sync.Mutex
 	byID  map[string]*session
 }
 
-func newSessions(log *slog.Logger, l *links) *sessions {
-	return &sessions{log: log, links: l, byID: map[string]*session{}}
+func newSessions(log *slog.Logger, l *links, st Store, now func() time.Time) *sessions {
+	return &sessions{log: log, links: l, store: st, now: now, byID: map[string]*session{}}
 }
 
 func (m *sessions) get(id []byte) *session {
@@ -187,6 +189,13 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 	log := m.log.With("session", hex.EncodeToString(id[:8]), "kind", kindName(start.GetKind()))
 	log.Info("session started", "devices", names(members))
 	began := time.Now()
+	rec := SessionRecord{ID: hex.EncodeToString(id), Kind: kindName(start.GetKind()), KeyID: start.GetKeyId(), Devices: names(members), Started: m.now()}
+	defer func() {
+		rec.Finished = m.now()
+		if err := m.store.PutSession(rec); err != nil {
+			log.Warn("could not record the session", "err", err)
+		}
+	}()
 
 	abort := func(reason string) {
 		for _, d := range members {
@@ -198,6 +207,7 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 	fail := func(reason string, culpritIDs []string) error {
 		abort(reason)
 		err := &SessionError{Kind: kindName(start.GetKind()), Reason: reason, Culprits: m.nameList(s, culpritIDs)}
+		rec.Reason, rec.Culprits = reason, err.Culprits
 		log.Warn("session failed", "reason", reason, "culprits", err.Culprits, "took", time.Since(began).Round(time.Millisecond))
 		return err
 	}
@@ -233,6 +243,7 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 			}
 		}
 	}
+	rec.OK = true
 	log.Info("session finished", "took", time.Since(began).Round(time.Millisecond))
 	return results, nil
 }

@@ -27,6 +27,9 @@ type Store interface {
 	// PutSignResult stores r under requestID unless one is there; it returns the stored one.
 	PutSignResult(requestID string, r SignRecord) (SignRecord, error)
 	GetSignResult(requestID string) (SignRecord, error)
+	// PutSession records how a session ended.
+	PutSession(r SessionRecord) error
+	ListSessions() ([]SessionRecord, error)
 	PutToken(hash []byte, t Token) error
 	GetToken(hash []byte) (Token, error)
 	Close() error
@@ -77,6 +80,19 @@ type SignRecord struct {
 	S       []byte    `json:"s"`
 	Signers []string  `json:"signers"`
 	At      time.Time `json:"at"`
+}
+
+// SessionRecord is a finished session, kept for operators and later audit.
+type SessionRecord struct {
+	ID       string    `json:"id"`
+	Kind     string    `json:"kind"`
+	KeyID    string    `json:"key_id,omitempty"`
+	Devices  []string  `json:"devices"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	OK       bool      `json:"ok"`
+	Reason   string    `json:"reason,omitempty"`
+	Culprits []string  `json:"culprits,omitempty"`
 }
 
 // Token is an API token's role (the token itself is stored as a hash).
@@ -247,6 +263,14 @@ func (s *badgerStore) GetSignResult(requestID string) (SignRecord, error) {
 	err := s.db.View(func(txn *badger.Txn) error { return get(txn, "signreq/"+requestID, &r) })
 	return r, err
 }
+
+func (s *badgerStore) PutSession(r SessionRecord) error {
+	// Keyed by start time so that a listing is in order.
+	key := fmt.Sprintf("session/%020d/%s", r.Started.UnixNano(), r.ID)
+	return s.db.Update(func(txn *badger.Txn) error { return put(txn, key, r) })
+}
+
+func (s *badgerStore) ListSessions() ([]SessionRecord, error) { return list[SessionRecord](s.db, "session/") }
 
 func (s *badgerStore) PutToken(hash []byte, t Token) error {
 	return s.db.Update(func(txn *badger.Txn) error { return put(txn, fmt.Sprintf("token/%x", hash), t) })

@@ -1,0 +1,102 @@
+package coordinator
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+)
+
+func openTestStore(t *testing.T) Store {
+	t.Helper()
+	st, err := OpenBadgerStore(t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func TestEnrollConsumesPairingOnce(t *testing.T) {
+	st := openTestStore(t)
+	now := time.Now()
+	hash := []byte("h1")
+	if err := st.CreatePairing(hash, Pairing{Name: "phone", ExpiresAt: now.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(id string) func(Pairing) (Device, error) {
+		return func(p Pairing) (Device, error) { return Device{ID: id, Name: p.Name, Status: DeviceActive}, nil }
+	}
+	d, err := st.EnrollDevice(hash, now, mk("d1"))
+	if err != nil || d.Name != "phone" {
+		t.Fatalf("enrol: %v %v", d, err)
+	}
+	if _, err := st.EnrollDevice(hash, now, mk("d2")); !errors.Is(err, ErrPairingUsed) {
+		t.Fatalf("second use: %v", err)
+	}
+	if _, err := st.EnrollDevice([]byte("nope"), now, mk("d3")); !errors.Is(err, ErrPairingInvalid) {
+		t.Fatalf("unknown code: %v", err)
+	}
+	if err := st.CreatePairing([]byte("h2"), Pairing{Name: "laptop", ExpiresAt: now.Add(-time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.EnrollDevice([]byte("h2"), now, mk("d4")); !errors.Is(err, ErrPairingExpired) {
+		t.Fatalf("expired code: %v", err)
+	}
+	// A failed enrolment (here: the device exists) leaves the code unused.
+	if err := st.CreatePairing([]byte("h3"), Pairing{Name: "tablet", ExpiresAt: now.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.EnrollDevice([]byte("h3"), now, mk("d1")); !errors.Is(err, ErrDeviceExists) {
+		t.Fatalf("existing device: %v", err)
+	}
+	if _, err := st.EnrollDevice([]byte("h3"), now, mk("d5")); err != nil {
+		t.Fatalf("code should still work after a failed attempt: %v", err)
+	}
+}
+
+func TestUpdateDeviceAndSessions(t *testing.T) {
+	st := openTestStore(t)
+	now := time.Now()
+	if err := st.CreatePairing([]byte("h"), Pairing{Name: "a", ExpiresAt: now.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.EnrollDevice([]byte("h"), now, func(p Pairing) (Device, error) { return Device{ID: "d", Name: "a", Status: DeviceActive}, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.UpdateDevice("d", func(d *Device) error { d.Status = DeviceRevoked; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.UpdateDevice("d", func(d *Device) error { d.LastSeen = now; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	d, err := st.GetDevice("d")
+	if err != nil || d.Status != DeviceRevoked || d.LastSeen.IsZero() {
+		t.Fatalf("a last-seen update must not undo a revocation: %+v %v", d, err)
+	}
+	if _, err := st.UpdateDevice("missing", func(*Device) error { return nil }); !errors.Is(err, errStoreNotFound) {
+		t.Fatalf("missing device: %v", err)
+	}
+	for i, id := range []string{"s2", "s1"} {
+		if err := st.PutSession(SessionRecord{ID: id, Kind: "sign", Started: now.Add(time.Duration(-i) * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ss, err := st.ListSessions()
+	if err != nil || len(ss) != 2 || ss[0].ID != "s1" {
+		t.Fatalf("sessions not listed in start order: %+v %v", ss, err)
+	}
+}
+
+func TestPutSignResultFirstWins(t *testing.T) {
+	st := openTestStore(t)
+	first, err := st.PutSignResult("r", SignRecord{KeyID: "k", R: []byte{1}})
+	if err != nil || first.R[0] != 1 {
+		t.Fatal(err)
+	}
+	second, err := st.PutSignResult("r", SignRecord{KeyID: "k", R: []byte{2}})
+	if err != nil || second.R[0] != 1 {
+		t.Fatalf("second write replaced the first: %+v %v", second, err)
+	}
+}

@@ -1,0 +1,317 @@
+package e2e
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	startTimeout = 30 * time.Second // a coordinator prints its address
+	readyTimeout = 90 * time.Second // devices connect and report pre-parameters
+	enrolTimeout = 60 * time.Second // one 'party enroll' or 'party status'
+	pollEvery    = 200 * time.Millisecond
+)
+
+// cluster is one coordinator and its devices, each a real process with its
+// own data directory under one t.TempDir(). Every process, long-running or
+// not, writes its output to logDir. Processes are stopped and reaped when the
+// test ends; their logs are printed if it failed.
+type cluster struct {
+	dir         string
+	logDir      string
+	coordDir    string
+	addr        string // the coordinator's real listen address
+	fingerprint string // its certificate fingerprint, as printed
+	coord       *proc
+	services    []*proc
+	devices     map[string]*device
+	seq         int // numbers the log files in start order
+	fixtures    int // TEST-ONLY pre-parameter files handed out so far
+}
+
+// device is one enrolled party: its data directory and keystore passphrase.
+type device struct {
+	name     string
+	dir      string
+	pass     string
+	passFile string // when set, the party reads its passphrase from this file, not MPC_PASSPHRASE
+	fixture  int    // TEST-ONLY pre-parameter file, 0 until the device first runs
+	proc     *proc  // the latest 'party run'
+}
+
+func newCluster(t *testing.T) *cluster {
+	t.Helper()
+	dir := t.TempDir() // created before the cleanup below, so removed after it
+	c := &cluster{dir: dir, logDir: filepath.Join(dir, "logs"), coordDir: filepath.Join(dir, "coordinator"), devices: map[string]*device{}}
+	for _, d := range []string{c.logDir, filepath.Join(dir, "home"), filepath.Join(dir, "devices")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		c.stopAll()
+		if t.Failed() {
+			c.dumpLogs(t)
+		}
+	})
+	return c
+}
+
+// env is the environment of every process: no passphrase inherited from the
+// caller, and MPC_HOME inside the test's directory so that nothing touches
+// ~/.mpcsign.
+func (c *cluster) env(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "MPC_PASSPHRASE=") && !strings.HasPrefix(kv, "MPC_HOME=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, "MPC_HOME="+filepath.Join(c.dir, "home"))
+	return append(env, extra...)
+}
+
+// start starts a process whose log files are numbered in start order.
+func (c *cluster) start(t *testing.T, name string, env []string, args ...string) *proc {
+	t.Helper()
+	c.seq++
+	return startProc(t, c.logDir, fmt.Sprintf("%03d-%s", c.seq, name), env, args...)
+}
+
+// startService starts a long-running process that stopAll stops.
+func (c *cluster) startService(t *testing.T, name string, env []string, args ...string) *proc {
+	t.Helper()
+	p := c.start(t, name, env, args...)
+	c.services = append(c.services, p)
+	return p
+}
+
+// result is what a short-lived process left behind.
+type result struct {
+	name           string
+	stdout, stderr string
+	code           int
+}
+
+// runOnce runs a short-lived command to its end (bounded by timeout).
+func (c *cluster) runOnce(t *testing.T, name string, env []string, timeout time.Duration, args ...string) result {
+	t.Helper()
+	p := c.start(t, name, env, args...)
+	if !p.wait(timeout) {
+		p.stop()
+		t.Fatalf("%s did not finish within %s\nstdout:\n%s\nstderr:\n%s", name, timeout, p.stdout(), p.stderr())
+	}
+	return result{name: p.name, stdout: p.stdout(), stderr: p.stderr(), code: p.exitCode()}
+}
+
+var (
+	listeningRE   = regexp.MustCompile(`coordinator listening on (\S+)`)
+	fingerprintRE = regexp.MustCompile(`certificate fingerprint: ([0-9a-f]{64})`)
+)
+
+// startCoordinator starts 'coordinator serve' on port 0 and reads its real
+// address from its first lines of output.
+func (c *cluster) startCoordinator(t *testing.T) {
+	t.Helper()
+	p := c.startService(t, "coordinator", c.env(), bin("coordinator"), "serve", "--data", c.coordDir, "--listen", "127.0.0.1:0")
+	c.coord = p
+	deadline := time.Now().Add(startTimeout)
+	for {
+		out := p.stdout()
+		m, fp := listeningRE.FindStringSubmatch(out), fingerprintRE.FindStringSubmatch(out)
+		if m != nil && fp != nil {
+			c.addr, c.fingerprint = m[1], fp[1]
+			break
+		}
+		if p.exited() {
+			t.Fatalf("coordinator exited early (code %d)\nstdout:\n%s\nstderr:\n%s", p.exitCode(), out, p.stderr())
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("coordinator printed no listen address within %s\nstdout:\n%s\nstderr:\n%s", startTimeout, out, p.stderr())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// mpcctl reads client.json, written just after the banner.
+	for {
+		var cc struct{ Address, Fingerprint string }
+		b, err := os.ReadFile(filepath.Join(c.coordDir, "client.json"))
+		if err == nil && json.Unmarshal(b, &cc) == nil && cc.Address != "" {
+			if cc.Address != c.addr || cc.Fingerprint != c.fingerprint {
+				t.Fatalf("client.json says %s %s, the coordinator printed %s %s", cc.Address, cc.Fingerprint, c.addr, c.fingerprint)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("coordinator wrote no client.json within %s (%v)", startTimeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func randomHex(t *testing.T, n int) string {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// newDevice makes a data directory and a random passphrase for a device
+// (from a file when passFile is true) without enrolling it.
+func (c *cluster) newDevice(t *testing.T, name string, passFile bool) *device {
+	t.Helper()
+	d := &device{name: name, dir: filepath.Join(c.dir, "devices", name), pass: randomHex(t, 24)}
+	if passFile {
+		d.passFile = filepath.Join(c.dir, "devices", name+".passphrase")
+		if err := os.WriteFile(d.passFile, []byte(d.pass+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d
+}
+
+// partyArgs is a party command line with the device's data directory and,
+// when it has one, its passphrase file.
+func (d *device) partyArgs(sub string, extra ...string) []string {
+	args := []string{bin("party"), sub, "--data", d.dir}
+	if d.passFile != "" {
+		args = append(args, "--passphrase-file", d.passFile)
+	}
+	return append(args, extra...)
+}
+
+// partyEnv is the environment of the device's party commands.
+func (c *cluster) partyEnv(d *device) []string {
+	if d.passFile != "" {
+		return c.env()
+	}
+	return c.env("MPC_PASSPHRASE=" + d.pass)
+}
+
+// pairResult is 'mpcctl devices pair --json'.
+type pairResult struct {
+	Code      string    `json:"code"`
+	Name      string    `json:"name"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// pair makes a pairing code for name.
+func (c *cluster) pair(t *testing.T, name string, extra ...string) pairResult {
+	t.Helper()
+	var pr pairResult
+	c.ctlJSON(t, &pr, append([]string{"devices", "pair", "--name", name, "--no-qr"}, extra...)...)
+	if pr.Name != name || !strings.HasPrefix(pr.Code, "mpc1-") {
+		t.Fatalf("devices pair --name %s returned %+v", name, pr)
+	}
+	return pr
+}
+
+// enrollWith runs 'party enroll' for d with code.
+func (c *cluster) enrollWith(t *testing.T, d *device, code string) result {
+	t.Helper()
+	return c.runOnce(t, "party-enroll-"+d.name, c.partyEnv(d), enrolTimeout, d.partyArgs("enroll", "--code", code)...)
+}
+
+// enroll pairs and enrols a new device; it fails the test if that fails.
+func (c *cluster) enroll(t *testing.T, name string, passFile bool) *device {
+	t.Helper()
+	d := c.newDevice(t, name, passFile)
+	r := c.enrollWith(t, d, c.pair(t, name).Code)
+	if r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("enrolled as %q", name)) {
+		t.Fatalf("party enroll %s: exit %d\nstdout:\n%s\nstderr:\n%s", name, r.code, r.stdout, r.stderr)
+	}
+	c.devices[name] = d
+	return d
+}
+
+// runParty starts 'party run' for d with a TEST-ONLY pre-parameter file of
+// its own (the same one again when the device is restarted).
+func (c *cluster) runParty(t *testing.T, d *device) *proc {
+	t.Helper()
+	if d.fixture == 0 {
+		if c.fixtures == 4 {
+			t.Fatal("only four TEST-ONLY pre-parameter files exist: at most four running devices per cluster")
+		}
+		c.fixtures++
+		d.fixture = c.fixtures
+	}
+	d.proc = c.startService(t, "party-"+d.name, c.partyEnv(d), d.partyArgs("run", "--insecure-test-preparams", preparamsFixture(d.fixture))...)
+	return d.proc
+}
+
+// waitDevices polls 'devices list' until ok holds for every named device.
+func (c *cluster) waitDevices(t *testing.T, what string, ok func(deviceInfo) bool, names ...string) {
+	t.Helper()
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		devs := c.listDevices(t)
+		var pending []string
+		for _, n := range names {
+			i := slices.IndexFunc(devs, func(d deviceInfo) bool { return d.Name == n })
+			if i < 0 {
+				pending = append(pending, n+" (not listed)")
+			} else if !ok(devs[i]) {
+				d := devs[i]
+				pending = append(pending, fmt.Sprintf("%s (status %s, online %v, preparams %d/%d)", n, d.Status, d.Online, d.PreparamsReady, d.PreparamsTarget))
+			}
+		}
+		if len(pending) == 0 {
+			return
+		}
+		for _, n := range names {
+			if d := c.devices[n]; d != nil && d.proc != nil && d.proc.exited() && what == "ready" {
+				t.Fatalf("party %s exited (code %d) before it was ready\nstderr:\n%s", n, d.proc.exitCode(), d.proc.stderr())
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("devices not %s after %s: %s", what, readyTimeout, strings.Join(pending, "; "))
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+// waitReady waits until the devices are active, online and hold at least
+// one pre-parameter set, so that a key generation can start at once.
+func (c *cluster) waitReady(t *testing.T, names ...string) {
+	t.Helper()
+	c.waitDevices(t, "ready", func(d deviceInfo) bool {
+		return d.Status == "active" && d.Online && d.PreparamsReady >= 1
+	}, names...)
+}
+
+// waitOffline waits until the coordinator shows the devices offline.
+func (c *cluster) waitOffline(t *testing.T, names ...string) {
+	t.Helper()
+	c.waitDevices(t, "offline", func(d deviceInfo) bool { return !d.Online }, names...)
+}
+
+// stopAll stops every long-running process, devices before the coordinator.
+func (c *cluster) stopAll() {
+	for i := len(c.services) - 1; i >= 0; i-- {
+		c.services[i].stop()
+	}
+}
+
+// dumpLogs prints the tail of every long-running process's output.
+func (c *cluster) dumpLogs(t *testing.T) {
+	const tail = 6000
+	for _, p := range c.services {
+		for _, path := range []string{p.stdoutPath, p.stderrPath} {
+			s := readFile(path)
+			if len(s) > tail {
+				s = "...\n" + s[len(s)-tail:]
+			}
+			t.Logf("==== %s ====\n%s", filepath.Base(path), s)
+		}
+	}
+}

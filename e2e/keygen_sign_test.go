@@ -1,0 +1,215 @@
+package e2e
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+)
+
+func digestOf(msg string) []byte {
+	d := sha256.Sum256([]byte(msg))
+	return d[:]
+}
+
+// sign runs 'mpcctl sign' and requires success.
+func (c *cluster) sign(t *testing.T, key keyInfo, digest []byte, extra ...string) signResult {
+	t.Helper()
+	var s signResult
+	c.ctlJSON(t, &s, append([]string{"sign", "--key", key.ID, "--digest", hex.EncodeToString(digest)}, extra...)...)
+	if s.KeyID != key.ID {
+		t.Errorf("signature is for key %q, want %q", s.KeyID, key.ID)
+	}
+	return s
+}
+
+// checkSigners requires exactly the named devices to have signed.
+func checkSigners(t *testing.T, got []string, want ...string) {
+	t.Helper()
+	g, w := slices.Clone(got), slices.Clone(want)
+	slices.Sort(g)
+	slices.Sort(w)
+	if !slices.Equal(g, w) {
+		t.Errorf("signers %v, want %v", got, want)
+	}
+}
+
+// stopParty sends SIGTERM to a device's agent and requires a clean exit.
+func stopParty(t *testing.T, d *device) {
+	t.Helper()
+	if code, killed := d.proc.stop(); killed || code != 0 {
+		t.Errorf("party %s did not exit cleanly on SIGTERM: code %d, killed %v\nstderr:\n%s", d.name, code, killed, d.proc.stderr())
+	}
+}
+
+// TestKeygenAndSign is the main job: three devices make a 2-of-3 key, sign,
+// keep signing with one device off, and are refused with two off. Then every
+// log is scanned for the secrets held in the devices' keystores.
+func TestKeygenAndSign(t *testing.T) {
+	c := newCluster(t)
+	c.startCoordinator(t)
+	names := []string{"phone", "laptop", "server"}
+	for _, n := range names {
+		d := c.enroll(t, n, n == "server") // server reads its passphrase from a file
+		c.runParty(t, d)
+	}
+	c.waitReady(t, names...)
+
+	var key keyInfo
+	c.ctlJSON(t, &key, "keys", "create", "--threshold", "1", "--devices", strings.Join(names, ","))
+
+	t.Run("key", func(t *testing.T) {
+		if key.ID == "" || key.Curve != "secp256k1" || key.Threshold != 1 || key.SignersNeeded != 2 || key.Epoch != 0 {
+			t.Errorf("key %+v: want an id, curve secp256k1, threshold 1, 2 signers needed, epoch 0", key)
+		}
+		pub := mustHex(t, "public key", key.PublicKey, 33)
+		if pub[0] != 0x02 && pub[0] != 0x03 {
+			t.Errorf("public key %s is not a compressed point", key.PublicKey)
+		}
+		checkSigners(t, key.Holders, names...)
+	})
+
+	t.Run("list and get agree", func(t *testing.T) {
+		keys := c.listKeys(t)
+		if len(keys) != 1 {
+			t.Fatalf("keys list: %d keys, want 1: %+v", len(keys), keys)
+		}
+		var got keyInfo
+		c.ctlJSON(t, &got, "keys", "get", key.ID)
+		for _, k := range []keyInfo{keys[0], got} {
+			if !reflect.DeepEqual(k, key) {
+				t.Errorf("got %+v\nwant (from keys create) %+v", k, key)
+			}
+		}
+	})
+
+	t.Run("devices list the key", func(t *testing.T) {
+		for _, d := range c.listDevices(t) {
+			if !slices.Contains(d.KeyIDs, key.ID) {
+				t.Errorf("device %s lists keys %v, want %s among them", d.Name, d.KeyIDs, key.ID)
+			}
+		}
+	})
+
+	t.Run("sign three digests", func(t *testing.T) {
+		seen := map[string]bool{}
+		for i := range 3 {
+			digest := digestOf(fmt.Sprintf("e2e digest %d", i))
+			s := c.sign(t, key, digest)
+			verifySignature(t, key.PublicKey, digest, s)
+			if len(s.Signers) != 2 || s.Signers[0] == s.Signers[1] {
+				t.Errorf("signers %v, want two distinct devices", s.Signers)
+			}
+			for _, n := range s.Signers {
+				if !slices.Contains(names, n) {
+					t.Errorf("signer %q is not a holder", n)
+				}
+			}
+			if s.Replayed {
+				t.Errorf("a signature without request id says replayed")
+			}
+			if seen[s.R] {
+				t.Errorf("r %s repeats across digests", s.R)
+			}
+			seen[s.R] = true
+		}
+	})
+
+	reqID := "e2e-" + randomHex(t, 8)
+	t.Run("request id returns the first signature", func(t *testing.T) {
+		digest := digestOf("idempotent request")
+		first := c.sign(t, key, digest, "--request-id", reqID)
+		second := c.sign(t, key, digest, "--request-id", reqID)
+		verifySignature(t, key.PublicKey, digest, first)
+		verifySignature(t, key.PublicKey, digest, second)
+		if first.Replayed || !second.Replayed {
+			t.Errorf("replayed: first %v, second %v; want false, true", first.Replayed, second.Replayed)
+		}
+		a, b := first, second
+		a.Replayed, b.Replayed = false, false
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("the retry returned another signature:\n%+v\n%+v", first, second)
+		}
+	})
+
+	t.Run("request id with another digest", func(t *testing.T) {
+		c.sign(t, key, digestOf("first use of the id"), "--request-id", reqID+"-b")
+		e := c.ctlErr(t, "sign", "--key", key.ID, "--digest", hex.EncodeToString(digestOf("another digest")), "--request-id", reqID+"-b")
+		expectRPC(t, e, codes.AlreadyExists, "request_id")
+	})
+
+	t.Run("signs with one device stopped", func(t *testing.T) {
+		stopParty(t, c.devices["phone"])
+		c.waitOffline(t, "phone")
+		digest := digestOf("phone is off")
+		s := c.sign(t, key, digest)
+		verifySignature(t, key.PublicKey, digest, s)
+		checkSigners(t, s.Signers, "laptop", "server")
+	})
+
+	t.Run("refuses with two devices stopped", func(t *testing.T) {
+		stopParty(t, c.devices["phone"]) // no-op when the previous subtest stopped it
+		stopParty(t, c.devices["laptop"])
+		c.waitOffline(t, "phone", "laptop")
+		e := c.ctlErr(t, "sign", "--key", key.ID, "--digest", hex.EncodeToString(digestOf("one device cannot sign")))
+		expectRPC(t, e, codes.FailedPrecondition, "phone", "laptop")
+	})
+
+	t.Run("processes stop cleanly", func(t *testing.T) {
+		stopParty(t, c.devices["server"])
+		if code, killed := c.coord.stop(); killed || code != 0 {
+			t.Errorf("coordinator did not exit cleanly on SIGTERM: code %d, killed %v", code, killed)
+		}
+	})
+	c.stopAll() // the keystores are locked while their party runs
+
+	t.Run("no panics in any log", c.assertNoPanics)
+	t.Run("no secret in any log", func(t *testing.T) { checkNoSecrets(t, c, key) })
+}
+
+// checkNoSecrets collects every device's secrets from its keystore, the API
+// tokens and the passphrases, proves that the scanner finds a planted one in
+// every form, then scans every captured output.
+func checkNoSecrets(t *testing.T, c *cluster, key keyInfo) {
+	secrets := c.tokenSecrets(t)
+	xis := map[string]bool{}
+	for _, n := range []string{"phone", "laptop", "server"} {
+		ds := deviceSecrets(t, c.devices[n], key)
+		if len(ds) > 0 {
+			xis[hex.EncodeToString(ds[0].value)] = true
+		}
+		secrets = append(secrets, ds...)
+	}
+	if len(xis) != 3 {
+		t.Errorf("the three devices hold %d distinct shares, want 3", len(xis))
+	}
+
+	t.Run("scanner finds a planted secret", func(t *testing.T) {
+		for _, s := range []secret{secrets[0], secrets[len(secrets)-1], secrets[len(secrets)/2]} {
+			for _, f := range s.forms() {
+				line := "time=2026-01-01T00:00:00Z level=INFO msg=\"session state\" value=" + f.needle + "\n"
+				found := scanText("synthetic.log", line, secrets)
+				if !slices.Contains(found, leak{"synthetic.log", s.label, f.name}) {
+					t.Errorf("planted %s as %s: scanner found %v", s.label, f.name, found)
+				}
+			}
+		}
+		if found := scanText("clean.log", "time=2026-01-01T00:00:00Z level=INFO msg=signed key="+key.ID+"\n", secrets); len(found) > 0 {
+			t.Errorf("scanner reports a clean line: %v", found)
+		}
+	})
+
+	t.Run("no secret in any log", func(t *testing.T) {
+		if !strings.Contains(readFile(c.coord.stderrPath), key.ID) {
+			t.Errorf("the coordinator's captured log does not mention key %s: is the output captured at all?", key.ID)
+		}
+		for _, l := range c.scanLogs(t, secrets) {
+			t.Errorf("%s appears in %s as %s", l.secret, l.file, l.form)
+		}
+	})
+}
