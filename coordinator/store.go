@@ -270,7 +270,9 @@ func (s *badgerStore) PutSession(r SessionRecord) error {
 	return s.db.Update(func(txn *badger.Txn) error { return put(txn, key, r) })
 }
 
-func (s *badgerStore) ListSessions() ([]SessionRecord, error) { return list[SessionRecord](s.db, "session/") }
+func (s *badgerStore) ListSessions() ([]SessionRecord, error) {
+	return list[SessionRecord](s.db, "session/")
+}
 
 func (s *badgerStore) PutToken(hash []byte, t Token) error {
 	return s.db.Update(func(txn *badger.Txn) error { return put(txn, fmt.Sprintf("token/%x", hash), t) })
