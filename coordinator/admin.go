@@ -36,6 +36,11 @@ func (s *Server) CreatePairingCode(ctx context.Context, req *mpcv1.CreatePairing
 	if err := s.nameFree(req.GetName()); err != nil {
 		return nil, err
 	}
+	if pending, err := s.store.PendingPairing(req.GetName(), s.opts.Now()); err != nil {
+		return nil, err
+	} else if pending {
+		return nil, &clientError{codes.AlreadyExists, fmt.Sprintf("a pairing code for %q is still pending; use it or wait until it expires", req.GetName())}
+	}
 	var code pairing.Code
 	if _, err := rand.Read(code.Secret[:]); err != nil {
 		return nil, err

@@ -24,6 +24,7 @@ var (
 	ErrKeyNotFound     = errors.New("unknown key")
 	ErrNameTaken       = errors.New("a device with that name already exists")
 	ErrUnauthenticated = errors.New("missing or invalid API token")
+	ErrIdentityCheck   = errors.New("device identity check failed (wrong key, or an answer meant for another coordinator)")
 	ErrForbidden       = errors.New("this token's role may not call this method")
 	ErrShuttingDown    = errors.New("coordinator is shutting down")
 )
@@ -39,6 +40,7 @@ var codeOf = map[error]codes.Code{
 	ErrKeyNotFound:     codes.NotFound,
 	ErrNameTaken:       codes.AlreadyExists,
 	ErrUnauthenticated: codes.Unauthenticated,
+	ErrIdentityCheck:   codes.Unauthenticated,
 	ErrForbidden:       codes.PermissionDenied,
 	ErrShuttingDown:    codes.Unavailable,
 }

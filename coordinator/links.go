@@ -82,13 +82,16 @@ func (r *links) add(l *link) {
 	r.notifyLocked()
 }
 
-func (r *links) remove(l *link) {
+// remove unregisters l; it reports false when a newer link had replaced it.
+func (r *links) remove(l *link) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.byID[l.deviceID] == l {
 		delete(r.byID, l.deviceID)
 		r.notifyLocked()
+		return true
 	}
+	return false
 }
 
 func (r *links) get(deviceID string) *link {

@@ -131,7 +131,7 @@ func (s *Server) Connect(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, m
 	ans := m.GetAnswer()
 	if ans == nil || !identity.Verify(dev.IdentityPublicKey, identity.ConnectTranscript(nonce, dev.ID, s.fingerprint), ans.GetSignature()) {
 		s.log.Warn("device failed the identity challenge", "device", dev.Name)
-		return ErrUnauthenticated
+		return ErrIdentityCheck
 	}
 	if err := stream.Send(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_Welcome{Welcome: &mpcv1.Welcome{DeviceId: dev.ID, DeviceName: dev.Name}}}); err != nil {
 		return err
@@ -139,14 +139,21 @@ func (s *Server) Connect(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, m
 
 	l := newLink(dev)
 	s.links.add(l)
-	s.touch(dev.ID)
-	s.log.Info("device connected", "device", dev.Name)
 	defer func() {
-		s.links.remove(l)
-		s.sessions.linkDown(dev.ID)
+		if s.links.remove(l) {
+			// Only the current link's end fails the device's sessions: a
+			// link replaced by a newer one must not fail sessions of the new.
+			s.sessions.linkDown(dev.ID)
+		}
 		s.touch(dev.ID)
 		s.log.Info("device disconnected", "device", dev.Name)
 	}()
+	// A revocation may have landed during the handshake.
+	if d, err := s.store.GetDevice(dev.ID); err != nil || d.Status == DeviceRevoked {
+		return ErrDeviceRevoked
+	}
+	s.touch(dev.ID)
+	s.log.Info("device connected", "device", dev.Name)
 
 	sendErr := make(chan error, 1)
 	go func() {

@@ -36,6 +36,9 @@ type Options struct {
 	// SignTimeout and KeygenTimeout bound one session (defaults 60 s and 10 min).
 	SignTimeout   time.Duration
 	KeygenTimeout time.Duration
+	// Relay, when set, stands between the coordinator and each recipient of
+	// a protocol message. For fault-injection tests only.
+	Relay RelayFunc
 }
 
 // Files are the paths the coordinator writes on first start.
@@ -58,6 +61,7 @@ type Server struct {
 	firstStart  bool
 	links       *links
 	sessions    *sessions
+	inflight    keyedMutex
 	grpc        *grpc.Server
 }
 
@@ -112,7 +116,7 @@ func New(opts Options) (*Server, error) {
 		}
 	}
 	s.links = newLinks()
-	s.sessions = newSessions(s.log, s.links, s.store, opts.Now)
+	s.sessions = newSessions(s.log, s.links, s.store, opts.Now, opts.Relay)
 	return s, nil
 }
 

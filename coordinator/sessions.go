@@ -14,23 +14,45 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/mpcsign/mpcsign/internal/envelope"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
+
+// joinTimeout bounds the wait for every member's join.
+const joinTimeout = 10 * time.Second
 
 // maxPayload caps one relayed protocol message. The largest tss-lib messages
 // (keygen round 1 with its proofs) are well under this.
 const maxPayload = 1 << 20
 
 // session is the coordinator's view of one protocol run: who takes part, and
-// what each participant reported. It routes messages between participants and
-// never looks inside them.
+// what each participant reported. It routes envelopes between participants
+// and cannot read or forge them.
 type session struct {
-	id      []byte
+	ref     []byte
+	sid     []byte // agreed session id, set once every participant joined
 	kind    mpcv1.SessionKind
 	members map[string]Device // by device id
 	events  chan partyEvent
 	done    chan struct{}
 	once    sync.Once
+
+	mu   sync.Mutex
+	sent map[string]int // protocol messages relayed per sender
+}
+
+// maxMessagesPerMember bounds what one member may send in a session: far
+// above what keygen or signing needs, far below a flood.
+func maxMessagesPerMember(n int) int { return 64 + 16*n }
+
+func (s *session) countMessage(from string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sent == nil {
+		s.sent = map[string]int{}
+	}
+	s.sent[from]++
+	return s.sent[from] <= maxMessagesPerMember(len(s.members))
 }
 
 type partyEvent struct {
@@ -50,24 +72,26 @@ type sessions struct {
 	store Store
 	now   func() time.Time
 	mu    sync.Mutex
-	byID  map[string]*session
+	byRef map[string]*session
+	bySID map[string]*session
+	relay RelayFunc
 }
 
-func newSessions(log *slog.Logger, l *links, st Store, now func() time.Time) *sessions {
-	return &sessions{log: log, links: l, store: st, now: now, byID: map[string]*session{}}
-}
+// RelayFunc lets tests stand between the coordinator and a recipient: it
+// calls deliver for each message the recipient should get instead of m, now
+// or later (never, to drop it). It exists for fault-injection tests; the
+// product leaves it nil.
+type RelayFunc func(to string, m *mpcv1.SessionMessage, deliver func(*mpcv1.SessionMessage))
 
-func (m *sessions) get(id []byte) *session {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.byID[string(id)]
+func newSessions(log *slog.Logger, l *links, st Store, now func() time.Time, relay RelayFunc) *sessions {
+	return &sessions{log: log, links: l, store: st, now: now, relay: relay, byRef: map[string]*session{}, bySID: map[string]*session{}}
 }
 
 func (m *sessions) sessionsOf(deviceID string) []*session {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []*session
-	for _, s := range m.byID {
+	for _, s := range m.byRef {
 		if _, ok := s.members[deviceID]; ok {
 			out = append(out, s)
 		}
@@ -75,11 +99,14 @@ func (m *sessions) sessionsOf(deviceID string) []*session {
 	return out
 }
 
-// post hands a party's event to its session without blocking the link.
+// post hands a party's event to its session without blocking the link and
+// without a goroutine per event. The buffer holds every event an honest
+// session produces; a member that sends more loses the extra ones.
 func (s *session) post(ev partyEvent) {
 	select {
 	case s.events <- ev:
 	case <-s.done:
+	default:
 	}
 }
 
@@ -87,24 +114,26 @@ func (s *session) post(ev partyEvent) {
 func (m *sessions) fromParty(l *link, req *mpcv1.ConnectRequest) {
 	switch msg := req.GetMsg().(type) {
 	case *mpcv1.ConnectRequest_Reply:
-		if s := m.member(msg.Reply.GetSessionId(), l.deviceID); s != nil {
-			go s.post(partyEvent{from: l.deviceID, reply: msg.Reply})
+		if s := m.member(m.byRef, msg.Reply.GetRef(), l.deviceID); s != nil {
+			s.post(partyEvent{from: l.deviceID, reply: msg.Reply})
 		}
 	case *mpcv1.ConnectRequest_Result:
-		if s := m.member(msg.Result.GetSessionId(), l.deviceID); s != nil {
-			go s.post(partyEvent{from: l.deviceID, result: msg.Result})
+		if s := m.member(m.byRef, msg.Result.GetRef(), l.deviceID); s != nil {
+			s.post(partyEvent{from: l.deviceID, result: msg.Result})
 		}
 	case *mpcv1.ConnectRequest_Failure:
-		if s := m.member(msg.Failure.GetSessionId(), l.deviceID); s != nil {
-			go s.post(partyEvent{from: l.deviceID, failure: msg.Failure})
+		if s := m.member(m.byRef, msg.Failure.GetRef(), l.deviceID); s != nil {
+			s.post(partyEvent{from: l.deviceID, failure: msg.Failure})
 		}
 	case *mpcv1.ConnectRequest_Message:
-		m.relay(l, msg.Message)
+		m.route(l, msg.Message)
 	}
 }
 
-func (m *sessions) member(id []byte, deviceID string) *session {
-	s := m.get(id)
+func (m *sessions) member(index map[string]*session, id []byte, deviceID string) *session {
+	m.mu.Lock()
+	s := index[string(id)]
+	m.mu.Unlock()
 	if s == nil {
 		return nil
 	}
@@ -114,19 +143,34 @@ func (m *sessions) member(id []byte, deviceID string) *session {
 	return s
 }
 
-// relay forwards a protocol message. The sender is the authenticated stream,
-// whatever the message claims; recipients must be participants.
-func (m *sessions) relay(l *link, msg *mpcv1.SessionMessage) {
-	s := m.member(msg.GetSessionId(), l.deviceID)
+// route forwards an envelope. Its sender must be the authenticated stream and
+// its recipients members; the envelope itself is passed on untouched (it is
+// signed, and its point-to-point payload is encrypted to the recipient).
+func (m *sessions) route(l *link, msg *mpcv1.SessionMessage) {
+	s := m.member(m.bySID, msg.GetSessionId(), l.deviceID)
 	if s == nil {
 		m.log.Debug("dropped message for unknown session", "device", l.name)
 		return
 	}
-	if len(msg.GetPayload()) > maxPayload {
-		go s.post(partyEvent{from: l.deviceID, failure: &mpcv1.SessionFailure{Reason: "oversized protocol message", Culprits: []string{l.deviceID}}})
+	blame := func(reason string) {
+		s.post(partyEvent{from: l.deviceID, failure: &mpcv1.SessionFailure{Reason: reason, Culprits: []string{l.deviceID}}})
+	}
+	switch {
+	case msg.GetFrom() != l.deviceID:
+		blame("sent a message in another device's name")
+		return
+	case len(msg.GetPayload()) > maxPayload:
+		blame("oversized protocol message")
+		return
+	case !s.countMessage(l.deviceID):
+		blame("sent more protocol messages than the protocol needs")
+		return
+	case !bytes.Equal(msg.GetSessionId(), s.sid) || !envelope.VerifySigned(s.members[l.deviceID].IdentityPublicKey, envelope.FromProto(msg)):
+		// Checked here, where the sender is known for sure: a party that
+		// later sees a bad signature knows the relay, not the peer, is at fault.
+		blame("sent an envelope that does not verify")
 		return
 	}
-	msg.From = l.deviceID
 	var to []string
 	if msg.GetBroadcast() {
 		for id := range s.members {
@@ -134,20 +178,24 @@ func (m *sessions) relay(l *link, msg *mpcv1.SessionMessage) {
 				to = append(to, id)
 			}
 		}
-		msg.To = nil
 	} else {
-		for _, id := range msg.GetTo() {
-			if _, ok := s.members[id]; !ok || id == l.deviceID {
-				go s.post(partyEvent{from: l.deviceID, failure: &mpcv1.SessionFailure{Reason: "message addressed to a non-participant", Culprits: []string{l.deviceID}}})
-				return
-			}
+		if _, ok := s.members[msg.GetTo()]; !ok || msg.GetTo() == l.deviceID {
+			blame("message addressed to a non-participant")
+			return
 		}
-		to = msg.GetTo()
+		to = []string{msg.GetTo()}
 	}
 	for _, id := range to {
-		peer := m.links.get(id)
-		if peer == nil || !peer.send(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_Message{Message: msg}}) {
-			go s.post(partyEvent{from: id, down: unavailable("device went offline")})
+		deliver := func(o *mpcv1.SessionMessage) {
+			peer := m.links.get(id)
+			if peer == nil || !peer.send(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_Message{Message: o}}) {
+				s.post(partyEvent{from: id, down: unavailable("device went offline")})
+			}
+		}
+		if m.relay != nil {
+			m.relay(id, msg, deliver)
+		} else {
+			deliver(msg)
 		}
 	}
 }
@@ -155,41 +203,44 @@ func (m *sessions) relay(l *link, msg *mpcv1.SessionMessage) {
 // linkDown tells every session of a device that its stream ended.
 func (m *sessions) linkDown(deviceID string) {
 	for _, s := range m.sessionsOf(deviceID) {
-		go s.post(partyEvent{from: deviceID, down: unavailable("device disconnected")})
+		s.post(partyEvent{from: deviceID, down: unavailable("device disconnected")})
 	}
 }
 
 // run starts a session with the given members and waits until every member
 // reported a result, one failed, or ctx ends. It returns the results by device id.
 func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members []Device) (map[string]*mpcv1.SessionResult, error) {
-	id := make([]byte, 32)
-	if _, err := rand.Read(id); err != nil {
+	ref := make([]byte, 32)
+	if _, err := rand.Read(ref); err != nil {
 		return nil, err
 	}
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		return nil, errors.New("session without deadline")
 	}
-	start.SessionId = id
+	start.Ref = ref
 	start.Deadline = timestamppb.New(deadline.Add(-time.Second)) // parties give up first and report whom they waited for
-	s := &session{id: id, kind: start.GetKind(), members: map[string]Device{}, events: make(chan partyEvent, 4*len(members)), done: make(chan struct{})}
+	s := &session{ref: ref, kind: start.GetKind(), members: map[string]Device{}, events: make(chan partyEvent, 8*len(members)+8), done: make(chan struct{})}
 	for _, d := range members {
 		s.members[d.ID] = d
 		start.Participants = append(start.Participants, &mpcv1.Participant{DeviceId: d.ID, IdentityPublicKey: d.IdentityPublicKey})
 	}
 	m.mu.Lock()
-	m.byID[string(id)] = s
+	m.byRef[string(ref)] = s
 	m.mu.Unlock()
 	defer func() {
 		s.finish()
 		m.mu.Lock()
-		delete(m.byID, string(id))
+		delete(m.byRef, string(ref))
+		if s.sid != nil {
+			delete(m.bySID, string(s.sid))
+		}
 		m.mu.Unlock()
 	}()
-	log := m.log.With("session", hex.EncodeToString(id[:8]), "kind", kindName(start.GetKind()))
+	log := m.log.With("session", hex.EncodeToString(ref[:8]), "kind", kindName(start.GetKind()))
 	log.Info("session started", "devices", names(members))
 	began := time.Now()
-	rec := SessionRecord{ID: hex.EncodeToString(id), Kind: kindName(start.GetKind()), KeyID: start.GetKeyId(), Devices: names(members), Started: m.now()}
+	rec := SessionRecord{ID: hex.EncodeToString(ref), Kind: kindName(start.GetKind()), KeyID: start.GetKeyId(), Devices: names(members), Started: m.now()}
 	defer func() {
 		rec.Finished = m.now()
 		if err := m.store.PutSession(rec); err != nil {
@@ -197,30 +248,54 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 		}
 	}()
 
-	abort := func(reason string) {
+	sendAll := func(msg *mpcv1.ConnectResponse) (offline string) {
 		for _, d := range members {
-			if l := m.links.get(d.ID); l != nil {
-				l.send(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_Abort{Abort: &mpcv1.SessionAbort{SessionId: id, Reason: reason}}})
+			l := m.links.get(d.ID)
+			if (l == nil || !l.send(msg)) && offline == "" {
+				offline = d.ID // keep going: every other member still gets it
 			}
 		}
+		return offline
 	}
-	fail := func(reason string, culpritIDs []string) error {
-		abort(reason)
+	// fail aborts the session. reason is what the caller sees (fixed text of
+	// ours); detail, which may come from a party, goes only to the log.
+	fail := func(reason, detail, reporter string, culpritIDs []string) error {
+		sendAll(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_Abort{Abort: &mpcv1.SessionAbort{Ref: ref, Reason: reason}}})
 		err := &SessionError{Kind: kindName(start.GetKind()), Reason: reason, Culprits: m.nameList(s, culpritIDs)}
 		rec.Reason, rec.Culprits = reason, err.Culprits
-		log.Warn("session failed", "reason", reason, "culprits", err.Culprits, "took", time.Since(began).Round(time.Millisecond))
+		if detail != "" {
+			rec.Reason += ": " + detail
+		}
+		if reporter != "" {
+			rec.Reason += " (reported by " + s.members[reporter].Name + ")"
+		}
+		log.Warn("session failed", "reason", rec.Reason, "culprits", err.Culprits, "took", time.Since(began).Round(time.Millisecond))
 		return err
 	}
 
-	for _, d := range members {
-		l := m.links.get(d.ID)
-		if l == nil || !l.send(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_Start{Start: start}}) {
-			return nil, fail("device offline at session start", []string{d.ID})
-		}
+	if off := sendAll(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_Start{Start: start}}); off != "" {
+		return nil, fail("a device was offline at session start", "", "", []string{off})
 	}
+	params := envelope.StartParams(start)
+	joins := map[string]*mpcv1.SessionJoin{}
 	results := map[string]*mpcv1.SessionResult{}
+	// A device that does not even join within joinTimeout is not worth the
+	// rest of the caller's deadline.
+	joinTimer := time.NewTimer(joinTimeout)
+	defer joinTimer.Stop()
 	for len(results) < len(members) {
 		select {
+		case <-joinTimer.C:
+			if s.sid != nil {
+				continue
+			}
+			var missing []string
+			for _, d := range members {
+				if joins[d.ID] == nil {
+					missing = append(missing, d.ID)
+				}
+			}
+			return nil, fail("devices did not answer the session start in time", "", "", missing)
 		case <-ctx.Done():
 			var missing []string
 			for _, d := range members {
@@ -228,17 +303,45 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 					missing = append(missing, d.ID)
 				}
 			}
-			return nil, fail("deadline passed before every device finished", missing)
+			return nil, fail("deadline passed before every device finished", "", "", missing)
 		case ev := <-s.events:
 			switch {
 			case ev.down != nil:
-				return nil, fail("a device disconnected during the session", []string{ev.from})
+				return nil, fail("a device disconnected during the session", "", "", []string{ev.from})
 			case ev.reply != nil && !ev.reply.GetAccepted():
-				return nil, fail("a device refused the session: "+clip(ev.reply.GetReason()), []string{ev.from})
+				return nil, fail("a device refused the session", clip(ev.reply.GetReason()), ev.from, []string{ev.from})
+			case ev.reply != nil:
+				j := ev.reply.GetJoin()
+				if j.GetDeviceId() != ev.from || joins[ev.from] != nil ||
+					!envelope.VerifyJoin(s.members[ev.from].IdentityPublicKey, params, envelope.JoinFromProto(j)) {
+					return nil, fail("a device sent an invalid join", "", "", []string{ev.from})
+				}
+				joins[ev.from] = j
+				if len(joins) == len(members) {
+					begin := &mpcv1.SessionBegin{Ref: ref}
+					var js []envelope.Join
+					for _, d := range members {
+						begin.Joins = append(begin.Joins, joins[d.ID])
+						js = append(js, envelope.JoinFromProto(joins[d.ID]))
+					}
+					s.sid = envelope.ID(params, js)
+					m.mu.Lock()
+					m.bySID[string(s.sid)] = s
+					m.mu.Unlock()
+					if off := sendAll(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_Begin{Begin: begin}}); off != "" {
+						return nil, fail("a device went offline", "", "", []string{off})
+					}
+				}
 			case ev.failure != nil:
-				culprits := ev.failure.GetCulprits()
-				return nil, fail(clip(ev.failure.GetReason()), culprits)
+				reporter := ev.from
+				if ev.failure.GetRef() == nil {
+					reporter = "" // raised by the coordinator's own checks
+				}
+				return nil, fail("the protocol failed", clip(ev.failure.GetReason()), reporter, ev.failure.GetCulprits())
 			case ev.result != nil:
+				if s.sid == nil || results[ev.from] != nil {
+					return nil, fail("a device sent a result out of turn", "", "", []string{ev.from})
+				}
 				results[ev.from] = ev.result
 			}
 		}

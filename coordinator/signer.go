@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"google.golang.org/grpc/codes"
 
@@ -28,6 +29,10 @@ func (s *Server) Sign(ctx context.Context, req *mpcv1.SignRequest) (*mpcv1.SignR
 		return nil, err
 	}
 	if id := req.GetRequestId(); id != "" {
+		// One signing session per request id at a time: a retry that arrives
+		// while the first call still runs waits for it instead of signing again.
+		release := s.inflight.acquire(id)
+		defer release()
 		if rec, err := s.store.GetSignResult(id); err == nil {
 			return s.replay(k, req, rec)
 		} else if !errors.Is(err, errStoreNotFound) {
@@ -41,13 +46,14 @@ func (s *Server) Sign(ctx context.Context, req *mpcv1.SignRequest) (*mpcv1.SignR
 	var sig *sigfmt.ECDSA
 	var signers []Device
 	for attempt := 0; ; attempt++ {
-		signers, err = s.pickSigners(k, excluded)
-		if err != nil {
-			if attempt > 0 {
-				break // report the session failure, not the lack of a second subset
+		picked, pickErr := s.pickSigners(k, excluded)
+		if pickErr != nil {
+			if attempt == 0 {
+				return nil, pickErr
 			}
-			return nil, err
+			break // no other subset: report the session failure, not the lack of one
 		}
+		signers = picked
 		sig, err = s.signOnce(ctx, k, req.GetDigest(), signers)
 		var se *SessionError
 		if err == nil || attempt > 0 || !errors.As(err, &se) || len(se.Culprits) == 0 || ctx.Err() != nil {
@@ -68,7 +74,6 @@ func (s *Server) Sign(ctx context.Context, req *mpcv1.SignRequest) (*mpcv1.SignR
 		return nil, err
 	}
 	rec := SignRecord{KeyID: k.ID, Digest: req.GetDigest(), R: sig.R[:], S: sig.S[:], Signers: names(signers), At: s.opts.Now()}
-	replayed := false
 	if id := req.GetRequestId(); id != "" {
 		stored, err := s.store.PutSignResult(id, rec)
 		if err != nil {
@@ -79,7 +84,7 @@ func (s *Server) Sign(ctx context.Context, req *mpcv1.SignRequest) (*mpcv1.SignR
 		}
 	}
 	s.log.Info("signed", "key", k.ID, "signers", rec.Signers)
-	return signResponse(k, sig, rec.Signers, replayed), nil
+	return signResponse(k, sig, rec.Signers, false), nil
 }
 
 func (s *Server) replay(k Key, req *mpcv1.SignRequest, rec SignRecord) (*mpcv1.SignResponse, error) {
@@ -158,4 +163,38 @@ func (s *Server) signOnce(ctx context.Context, k Key, digest []byte, signers []D
 		}
 	}
 	return nil, &SessionError{Kind: "sign", Reason: "no device returned a signature that verifies against the key"}
+}
+
+// keyedMutex serialises work per key (here: per request id).
+type keyedMutex struct {
+	mu    sync.Mutex
+	locks map[string]*keyedLock
+}
+
+type keyedLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) acquire(key string) (release func()) {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]*keyedLock{}
+	}
+	l := k.locks[key]
+	if l == nil {
+		l = &keyedLock{}
+		k.locks[key] = l
+	}
+	l.refs++
+	k.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		k.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
 }

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,8 @@ import (
 // The interface is small so that a replicated engine can stand in for Badger.
 type Store interface {
 	CreatePairing(hash []byte, p Pairing) error
+	// PendingPairing reports whether an unused, unexpired code holds name.
+	PendingPairing(name string, now time.Time) (bool, error)
 	// EnrollDevice consumes the pairing code with hash and stores dev, atomically.
 	EnrollDevice(hash []byte, now time.Time, dev func(p Pairing) (Device, error)) (Device, error)
 	GetDevice(id string) (Device, error)
@@ -170,6 +173,19 @@ func (s *badgerStore) CreatePairing(hash []byte, p Pairing) error {
 	return s.db.Update(func(txn *badger.Txn) error { return put(txn, fmt.Sprintf("pairing/%x", hash), p) })
 }
 
+func (s *badgerStore) PendingPairing(name string, now time.Time) (bool, error) {
+	ps, err := list[Pairing](s.db, "pairing/")
+	if err != nil {
+		return false, err
+	}
+	for _, p := range ps {
+		if p.Name == name && !p.Used && now.Before(p.ExpiresAt) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 func (s *badgerStore) EnrollDevice(hash []byte, now time.Time, mk func(Pairing) (Device, error)) (Device, error) {
 	var dev Device
 	err := s.db.Update(func(txn *badger.Txn) error {
@@ -193,7 +209,15 @@ func (s *badgerStore) EnrollDevice(hash []byte, now time.Time, mk func(Pairing) 
 		}
 		var existing Device
 		if err := get(txn, "device/"+d.ID, &existing); err == nil {
-			return ErrDeviceExists
+			if existing.Status != DeviceActive || !bytes.Equal(existing.IdentityPublicKey, d.IdentityPublicKey) {
+				return ErrDeviceExists
+			}
+			// The same key enrolling again: the device crashed after the
+			// coordinator registered it and before it stored that. Give it
+			// its existing record back (the new code is used up).
+			p.Used = true
+			dev = existing
+			return put(txn, key, p)
 		}
 		p.Used = true
 		if err := put(txn, key, p); err != nil {
@@ -213,21 +237,16 @@ func (s *badgerStore) GetDevice(id string) (Device, error) {
 
 func (s *badgerStore) UpdateDevice(id string, fn func(*Device) error) (Device, error) {
 	var d Device
-	for attempt := 0; ; attempt++ {
-		err := s.db.Update(func(txn *badger.Txn) error {
-			if err := get(txn, "device/"+id, &d); err != nil {
-				return err
-			}
-			if err := fn(&d); err != nil {
-				return err
-			}
-			return put(txn, "device/"+id, d)
-		})
-		if errors.Is(err, badger.ErrConflict) && attempt < 5 {
-			continue
+	err := s.retry(func(txn *badger.Txn) error {
+		if err := get(txn, "device/"+id, &d); err != nil {
+			return err
 		}
-		return d, err
-	}
+		if err := fn(&d); err != nil {
+			return err
+		}
+		return put(txn, "device/"+id, d)
+	})
+	return d, err
 }
 
 func (s *badgerStore) ListDevices() ([]Device, error) { return list[Device](s.db, "device/") }
@@ -245,8 +264,9 @@ func (s *badgerStore) GetKey(id string) (Key, error) {
 func (s *badgerStore) ListKeys() ([]Key, error) { return list[Key](s.db, "key/") }
 
 func (s *badgerStore) PutSignResult(requestID string, r SignRecord) (SignRecord, error) {
-	out := r
-	err := s.db.Update(func(txn *badger.Txn) error {
+	var out SignRecord
+	err := s.retry(func(txn *badger.Txn) error {
+		out = r
 		key := "signreq/" + requestID
 		var existing SignRecord
 		if err := get(txn, key, &existing); err == nil {
@@ -256,6 +276,18 @@ func (s *badgerStore) PutSignResult(requestID string, r SignRecord) (SignRecord,
 		return put(txn, key, r)
 	})
 	return out, err
+}
+
+// retry runs fn in an update transaction, again when a concurrent
+// transaction conflicted with it.
+func (s *badgerStore) retry(fn func(txn *badger.Txn) error) error {
+	for attempt := 0; ; attempt++ {
+		err := s.db.Update(fn)
+		if errors.Is(err, badger.ErrConflict) && attempt < 8 {
+			continue
+		}
+		return err
+	}
 }
 
 func (s *badgerStore) GetSignResult(requestID string) (SignRecord, error) {
@@ -295,3 +327,6 @@ func (l badgerLogger) Warningf(f string, a ...any) {
 }
 func (l badgerLogger) Infof(string, ...any)  {}
 func (l badgerLogger) Debugf(string, ...any) {}
+
+// RecentSessions lists recorded sessions, oldest first.
+func (s *Server) RecentSessions() ([]SessionRecord, error) { return s.store.ListSessions() }

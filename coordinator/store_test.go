@@ -25,12 +25,23 @@ func TestEnrollConsumesPairingOnce(t *testing.T) {
 	if err := st.CreatePairing(hash, Pairing{Name: "phone", ExpiresAt: now.Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
+	if pending, err := st.PendingPairing("phone", now); err != nil || !pending {
+		t.Fatalf("an unused code must hold its name: %v %v", pending, err)
+	}
+	if pending, _ := st.PendingPairing("phone", now.Add(2*time.Minute)); pending {
+		t.Fatal("an expired code still holds its name")
+	}
 	mk := func(id string) func(Pairing) (Device, error) {
-		return func(p Pairing) (Device, error) { return Device{ID: id, Name: p.Name, Status: DeviceActive}, nil }
+		return func(p Pairing) (Device, error) {
+			return Device{ID: id, Name: p.Name, Status: DeviceActive, IdentityPublicKey: []byte("key of " + id)}, nil
+		}
 	}
 	d, err := st.EnrollDevice(hash, now, mk("d1"))
 	if err != nil || d.Name != "phone" {
 		t.Fatalf("enrol: %v %v", d, err)
+	}
+	if pending, _ := st.PendingPairing("phone", now); pending {
+		t.Fatal("a used code still holds its name")
 	}
 	if _, err := st.EnrollDevice(hash, now, mk("d2")); !errors.Is(err, ErrPairingUsed) {
 		t.Fatalf("second use: %v", err)
@@ -48,11 +59,23 @@ func TestEnrollConsumesPairingOnce(t *testing.T) {
 	if err := st.CreatePairing([]byte("h3"), Pairing{Name: "tablet", ExpiresAt: now.Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.EnrollDevice([]byte("h3"), now, mk("d1")); !errors.Is(err, ErrDeviceExists) {
-		t.Fatalf("existing device: %v", err)
+	otherKey := func(p Pairing) (Device, error) {
+		return Device{ID: "d1", Name: p.Name, Status: DeviceActive, IdentityPublicKey: []byte("another key")}, nil
+	}
+	if _, err := st.EnrollDevice([]byte("h3"), now, otherKey); !errors.Is(err, ErrDeviceExists) {
+		t.Fatalf("existing device id with another key: %v", err)
 	}
 	if _, err := st.EnrollDevice([]byte("h3"), now, mk("d5")); err != nil {
 		t.Fatalf("code should still work after a failed attempt: %v", err)
+	}
+	// The same key enrolling again (a device that crashed before it stored
+	// its enrolment) gets its existing record back.
+	if err := st.CreatePairing([]byte("h4"), Pairing{Name: "phone-again", ExpiresAt: now.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := st.EnrollDevice([]byte("h4"), now, mk("d1"))
+	if err != nil || again.ID != "d1" || again.Name != "phone" {
+		t.Fatalf("re-enrolment of the same key: %+v %v", again, err)
 	}
 }
 

@@ -69,6 +69,12 @@ func TestBadInput(t *testing.T) {
 		}
 	})
 
+	t.Run("offline device in keys create", func(t *testing.T) {
+		c.enroll(t, "gina", false) // enrolled, never started
+		e := c.ctlErr(t, "keys", "create", "--threshold", "1", "--devices", "alice,gina")
+		expectRPC(t, e, codes.FailedPrecondition, "offline", "gina")
+	})
+
 	t.Run("revoked device", func(t *testing.T) { checkRevoked(t, c) })
 
 	t.Run("pairing code used twice", func(t *testing.T) {
@@ -135,7 +141,7 @@ func TestBadInput(t *testing.T) {
 	t.Run("wrong keystore passphrase", func(t *testing.T) { checkPassphrase(t, c) })
 
 	c.stopAll()
-	t.Run("no panics in any log", c.assertNoPanics)
+	t.Run("no panics in any log", func(t *testing.T) { c.assertNoPanics(t) })
 }
 
 func countDevices(devs []deviceInfo, name string) int {

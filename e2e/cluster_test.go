@@ -32,7 +32,8 @@ type cluster struct {
 	addr        string // the coordinator's real listen address
 	fingerprint string // its certificate fingerprint, as printed
 	coord       *proc
-	services    []*proc
+	procs       []*proc // every process started, in start order
+	services    []*proc // the long-running ones
 	devices     map[string]*device
 	seq         int // numbers the log files in start order
 	fixtures    int // TEST-ONLY pre-parameter files handed out so far
@@ -48,7 +49,7 @@ type device struct {
 	proc     *proc  // the latest 'party run'
 }
 
-func newCluster(t *testing.T) *cluster {
+func newCluster(t testing.TB) *cluster {
 	t.Helper()
 	dir := t.TempDir() // created before the cleanup below, so removed after it
 	c := &cluster{dir: dir, logDir: filepath.Join(dir, "logs"), coordDir: filepath.Join(dir, "coordinator"), devices: map[string]*device{}}
@@ -81,14 +82,16 @@ func (c *cluster) env(extra ...string) []string {
 }
 
 // start starts a process whose log files are numbered in start order.
-func (c *cluster) start(t *testing.T, name string, env []string, args ...string) *proc {
+func (c *cluster) start(t testing.TB, name string, env []string, args ...string) *proc {
 	t.Helper()
 	c.seq++
-	return startProc(t, c.logDir, fmt.Sprintf("%03d-%s", c.seq, name), env, args...)
+	p := startProc(t, c.logDir, fmt.Sprintf("%03d-%s", c.seq, name), env, args...)
+	c.procs = append(c.procs, p)
+	return p
 }
 
 // startService starts a long-running process that stopAll stops.
-func (c *cluster) startService(t *testing.T, name string, env []string, args ...string) *proc {
+func (c *cluster) startService(t testing.TB, name string, env []string, args ...string) *proc {
 	t.Helper()
 	p := c.start(t, name, env, args...)
 	c.services = append(c.services, p)
@@ -103,7 +106,7 @@ type result struct {
 }
 
 // runOnce runs a short-lived command to its end (bounded by timeout).
-func (c *cluster) runOnce(t *testing.T, name string, env []string, timeout time.Duration, args ...string) result {
+func (c *cluster) runOnce(t testing.TB, name string, env []string, timeout time.Duration, args ...string) result {
 	t.Helper()
 	p := c.start(t, name, env, args...)
 	if !p.wait(timeout) {
@@ -120,7 +123,7 @@ var (
 
 // startCoordinator starts 'coordinator serve' on port 0 and reads its real
 // address from its first lines of output.
-func (c *cluster) startCoordinator(t *testing.T) {
+func (c *cluster) startCoordinator(t testing.TB) {
 	t.Helper()
 	p := c.startService(t, "coordinator", c.env(), bin("coordinator"), "serve", "--data", c.coordDir, "--listen", "127.0.0.1:0")
 	c.coord = p
@@ -157,7 +160,7 @@ func (c *cluster) startCoordinator(t *testing.T) {
 	}
 }
 
-func randomHex(t *testing.T, n int) string {
+func randomHex(t testing.TB, n int) string {
 	t.Helper()
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
@@ -168,7 +171,7 @@ func randomHex(t *testing.T, n int) string {
 
 // newDevice makes a data directory and a random passphrase for a device
 // (from a file when passFile is true) without enrolling it.
-func (c *cluster) newDevice(t *testing.T, name string, passFile bool) *device {
+func (c *cluster) newDevice(t testing.TB, name string, passFile bool) *device {
 	t.Helper()
 	d := &device{name: name, dir: filepath.Join(c.dir, "devices", name), pass: randomHex(t, 24)}
 	if passFile {
@@ -206,10 +209,10 @@ type pairResult struct {
 }
 
 // pair makes a pairing code for name.
-func (c *cluster) pair(t *testing.T, name string, extra ...string) pairResult {
+func (c *cluster) pair(t testing.TB, name string, extra ...string) pairResult {
 	t.Helper()
 	var pr pairResult
-	c.ctlJSON(t, &pr, append([]string{"devices", "pair", "--name", name, "--no-qr"}, extra...)...)
+	c.ctlJSON(t, &pr, append([]string{"devices", "pair", "--name", name}, extra...)...)
 	if pr.Name != name || !strings.HasPrefix(pr.Code, "mpc1-") {
 		t.Fatalf("devices pair --name %s returned %+v", name, pr)
 	}
@@ -217,13 +220,13 @@ func (c *cluster) pair(t *testing.T, name string, extra ...string) pairResult {
 }
 
 // enrollWith runs 'party enroll' for d with code.
-func (c *cluster) enrollWith(t *testing.T, d *device, code string) result {
+func (c *cluster) enrollWith(t testing.TB, d *device, code string) result {
 	t.Helper()
 	return c.runOnce(t, "party-enroll-"+d.name, c.partyEnv(d), enrolTimeout, d.partyArgs("enroll", "--code", code)...)
 }
 
 // enroll pairs and enrols a new device; it fails the test if that fails.
-func (c *cluster) enroll(t *testing.T, name string, passFile bool) *device {
+func (c *cluster) enroll(t testing.TB, name string, passFile bool) *device {
 	t.Helper()
 	d := c.newDevice(t, name, passFile)
 	r := c.enrollWith(t, d, c.pair(t, name).Code)
@@ -236,7 +239,7 @@ func (c *cluster) enroll(t *testing.T, name string, passFile bool) *device {
 
 // runParty starts 'party run' for d with a TEST-ONLY pre-parameter file of
 // its own (the same one again when the device is restarted).
-func (c *cluster) runParty(t *testing.T, d *device) *proc {
+func (c *cluster) runParty(t testing.TB, d *device) *proc {
 	t.Helper()
 	if d.fixture == 0 {
 		if c.fixtures == 4 {
@@ -250,7 +253,7 @@ func (c *cluster) runParty(t *testing.T, d *device) *proc {
 }
 
 // waitDevices polls 'devices list' until ok holds for every named device.
-func (c *cluster) waitDevices(t *testing.T, what string, ok func(deviceInfo) bool, names ...string) {
+func (c *cluster) waitDevices(t testing.TB, what string, ok func(deviceInfo) bool, names ...string) {
 	t.Helper()
 	deadline := time.Now().Add(readyTimeout)
 	for {
@@ -282,7 +285,7 @@ func (c *cluster) waitDevices(t *testing.T, what string, ok func(deviceInfo) boo
 
 // waitReady waits until the devices are active, online and hold at least
 // one pre-parameter set, so that a key generation can start at once.
-func (c *cluster) waitReady(t *testing.T, names ...string) {
+func (c *cluster) waitReady(t testing.TB, names ...string) {
 	t.Helper()
 	c.waitDevices(t, "ready", func(d deviceInfo) bool {
 		return d.Status == "active" && d.Online && d.PreparamsReady >= 1
@@ -290,20 +293,21 @@ func (c *cluster) waitReady(t *testing.T, names ...string) {
 }
 
 // waitOffline waits until the coordinator shows the devices offline.
-func (c *cluster) waitOffline(t *testing.T, names ...string) {
+func (c *cluster) waitOffline(t testing.TB, names ...string) {
 	t.Helper()
 	c.waitDevices(t, "offline", func(d deviceInfo) bool { return !d.Online }, names...)
 }
 
-// stopAll stops every long-running process, devices before the coordinator.
+// stopAll stops every process still running, newest first (so devices
+// before the coordinator), and reaps them all.
 func (c *cluster) stopAll() {
-	for i := len(c.services) - 1; i >= 0; i-- {
-		c.services[i].stop()
+	for i := len(c.procs) - 1; i >= 0; i-- {
+		c.procs[i].stop()
 	}
 }
 
 // dumpLogs prints the tail of every long-running process's output.
-func (c *cluster) dumpLogs(t *testing.T) {
+func (c *cluster) dumpLogs(t testing.TB) {
 	const tail = 6000
 	for _, p := range c.services {
 		for _, path := range []string{p.stdoutPath, p.stderrPath} {

@@ -28,7 +28,7 @@ func (bearerToken) RequireTransportSecurity() bool { return true }
 // pinnedTLS trusts exactly the certificate whose SHA-256 is fingerprint. It
 // is written here rather than taken from the product, so that the e2e client
 // checks the pin independently.
-func pinnedTLS(t *testing.T, fingerprint string) *tls.Config {
+func pinnedTLS(t testing.TB, fingerprint string) *tls.Config {
 	t.Helper()
 	want, err := hex.DecodeString(fingerprint)
 	if err != nil || len(want) != sha256.Size {
@@ -53,7 +53,7 @@ func pinnedTLS(t *testing.T, fingerprint string) *tls.Config {
 // dialGRPC connects to the coordinator directly. tokenFile names a token
 // file in the coordinator's directory ("admin.token", "signer.token"), or is
 // empty for a call with no token at all.
-func (c *cluster) dialGRPC(t *testing.T, tokenFile string) *grpc.ClientConn {
+func (c *cluster) dialGRPC(t testing.TB, tokenFile string) *grpc.ClientConn {
 	t.Helper()
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(pinnedTLS(t, c.fingerprint)))}
 	if tokenFile != "" {
@@ -72,7 +72,7 @@ func (c *cluster) dialGRPC(t *testing.T, tokenFile string) *grpc.ClientConn {
 }
 
 // grpcErr turns a client error into the form mpcctl prints.
-func grpcErr(t *testing.T, err error) rpcError {
+func grpcErr(t testing.TB, err error) rpcError {
 	t.Helper()
 	if err == nil {
 		t.Fatal("the call succeeded; want an error")

@@ -18,7 +18,7 @@ func digestOf(msg string) []byte {
 }
 
 // sign runs 'mpcctl sign' and requires success.
-func (c *cluster) sign(t *testing.T, key keyInfo, digest []byte, extra ...string) signResult {
+func (c *cluster) sign(t testing.TB, key keyInfo, digest []byte, extra ...string) signResult {
 	t.Helper()
 	var s signResult
 	c.ctlJSON(t, &s, append([]string{"sign", "--key", key.ID, "--digest", hex.EncodeToString(digest)}, extra...)...)
@@ -29,7 +29,7 @@ func (c *cluster) sign(t *testing.T, key keyInfo, digest []byte, extra ...string
 }
 
 // checkSigners requires exactly the named devices to have signed.
-func checkSigners(t *testing.T, got []string, want ...string) {
+func checkSigners(t testing.TB, got []string, want ...string) {
 	t.Helper()
 	g, w := slices.Clone(got), slices.Clone(want)
 	slices.Sort(g)
@@ -40,7 +40,7 @@ func checkSigners(t *testing.T, got []string, want ...string) {
 }
 
 // stopParty sends SIGTERM to a device's agent and requires a clean exit.
-func stopParty(t *testing.T, d *device) {
+func stopParty(t testing.TB, d *device) {
 	t.Helper()
 	if code, killed := d.proc.stop(); killed || code != 0 {
 		t.Errorf("party %s did not exit cleanly on SIGTERM: code %d, killed %v\nstderr:\n%s", d.name, code, killed, d.proc.stderr())
@@ -168,7 +168,7 @@ func TestKeygenAndSign(t *testing.T) {
 	})
 	c.stopAll() // the keystores are locked while their party runs
 
-	t.Run("no panics in any log", c.assertNoPanics)
+	t.Run("no panics in any log", func(t *testing.T) { c.assertNoPanics(t) })
 	t.Run("no secret in any log", func(t *testing.T) { checkNoSecrets(t, c, key) })
 }
 

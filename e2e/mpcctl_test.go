@@ -50,7 +50,7 @@ type signResult struct {
 }
 
 // ctl runs mpcctl against this cluster's coordinator directory with --json.
-func (c *cluster) ctl(t *testing.T, args ...string) result {
+func (c *cluster) ctl(t testing.TB, args ...string) result {
 	t.Helper()
 	name := "mpcctl"
 	for _, a := range args {
@@ -64,7 +64,7 @@ func (c *cluster) ctl(t *testing.T, args ...string) result {
 }
 
 // ctlJSON runs mpcctl, requires success and decodes its JSON output into v.
-func (c *cluster) ctlJSON(t *testing.T, v any, args ...string) {
+func (c *cluster) ctlJSON(t testing.TB, v any, args ...string) {
 	t.Helper()
 	r := c.ctl(t, args...)
 	if r.code != 0 {
@@ -75,14 +75,14 @@ func (c *cluster) ctlJSON(t *testing.T, v any, args ...string) {
 	}
 }
 
-func (c *cluster) listDevices(t *testing.T) []deviceInfo {
+func (c *cluster) listDevices(t testing.TB) []deviceInfo {
 	t.Helper()
 	var devs []deviceInfo
 	c.ctlJSON(t, &devs, "devices", "list")
 	return devs
 }
 
-func (c *cluster) listKeys(t *testing.T) []keyInfo {
+func (c *cluster) listKeys(t testing.TB) []keyInfo {
 	t.Helper()
 	var keys []keyInfo
 	c.ctlJSON(t, &keys, "keys", "list")
@@ -98,7 +98,7 @@ type rpcError struct {
 var rpcErrorRE = regexp.MustCompile(`(?m)^mpcctl: ([A-Za-z]+): (.*)$`)
 
 // ctlErr runs mpcctl, requires it to fail with a gRPC error and returns it.
-func (c *cluster) ctlErr(t *testing.T, args ...string) rpcError {
+func (c *cluster) ctlErr(t testing.TB, args ...string) rpcError {
 	t.Helper()
 	r := c.ctl(t, args...)
 	if r.code != 1 {
@@ -113,7 +113,7 @@ func (c *cluster) ctlErr(t *testing.T, args ...string) rpcError {
 
 // expectRPC checks an error's code and that its message names every want
 // (case-insensitively).
-func expectRPC(t *testing.T, e rpcError, code codes.Code, want ...string) {
+func expectRPC(t testing.TB, e rpcError, code codes.Code, want ...string) {
 	t.Helper()
 	if e.Code != code.String() {
 		t.Errorf("got %s: %q, want code %s", e.Code, e.Msg, code)

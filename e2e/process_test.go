@@ -26,7 +26,7 @@ type proc struct {
 
 // startProc starts args[0] with args[1:] and env. The log files are named
 // after name, which must be unique in logDir.
-func startProc(t *testing.T, logDir, name string, env []string, args ...string) *proc {
+func startProc(t testing.TB, logDir, name string, env []string, args ...string) *proc {
 	t.Helper()
 	p := &proc{
 		name:       name,

@@ -68,7 +68,7 @@ func scanText(file, content string, secrets []secret) []leak {
 }
 
 // logFiles lists every captured stdout/stderr of a cluster.
-func (c *cluster) logFiles(t *testing.T) []string {
+func (c *cluster) logFiles(t testing.TB) []string {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(c.logDir, "*"))
 	if err != nil || len(files) == 0 {
@@ -79,7 +79,7 @@ func (c *cluster) logFiles(t *testing.T) []string {
 }
 
 // scanLogs scans every captured output of the cluster.
-func (c *cluster) scanLogs(t *testing.T, secrets []secret) []leak {
+func (c *cluster) scanLogs(t testing.TB, secrets []secret) []leak {
 	t.Helper()
 	var out []leak
 	for _, f := range c.logFiles(t) {
@@ -91,7 +91,7 @@ func (c *cluster) scanLogs(t *testing.T, secrets []secret) []leak {
 // deviceSecrets opens a stopped device's keystore and returns its share's
 // secrets for keyID, its identity record, and its passphrase. It also checks
 // that the share belongs to the key.
-func deviceSecrets(t *testing.T, d *device, key keyInfo) []secret {
+func deviceSecrets(t testing.TB, d *device, key keyInfo) []secret {
 	t.Helper()
 	ks, err := keystore.Open(d.dir, keystore.NewPassphrase([]byte(d.pass)), keystore.Options{})
 	if err != nil {
@@ -145,7 +145,7 @@ func deviceSecrets(t *testing.T, d *device, key keyInfo) []secret {
 
 // tokenSecrets are the coordinator's API tokens, literally and as the
 // random bytes they encode.
-func (c *cluster) tokenSecrets(t *testing.T) []secret {
+func (c *cluster) tokenSecrets(t testing.TB) []secret {
 	t.Helper()
 	var out []secret
 	for _, name := range []string{"admin.token", "signer.token"} {
@@ -167,7 +167,7 @@ var stackHeaderRE = regexp.MustCompile(`goroutine \d+ \[`)
 
 // assertNoPanics fails if any captured output holds a panic or a Go stack
 // trace (a recovered panic logs its stack too).
-func (c *cluster) assertNoPanics(t *testing.T) {
+func (c *cluster) assertNoPanics(t testing.TB) {
 	t.Helper()
 	for _, f := range c.logFiles(t) {
 		s := readFile(f)

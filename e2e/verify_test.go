@@ -12,7 +12,7 @@ import (
 )
 
 // mustHex decodes a hex field of n bytes (any length when n is 0).
-func mustHex(t *testing.T, field, s string, n int) []byte {
+func mustHex(t testing.TB, field, s string, n int) []byte {
 	t.Helper()
 	b, err := hex.DecodeString(s)
 	if err != nil {
@@ -27,7 +27,7 @@ func mustHex(t *testing.T, field, s string, n int) []byte {
 // verifySignature checks a signature with decred's secp256k1 only, never
 // with the service's own code: DER parses and verifies, r and s match the
 // DER, s is low, r||s||v is consistent and v recovers the public key.
-func verifySignature(t *testing.T, pubHex string, digest []byte, sig signResult) {
+func verifySignature(t testing.TB, pubHex string, digest []byte, sig signResult) {
 	t.Helper()
 	pubBytes := mustHex(t, "public key", pubHex, 33)
 	pub, err := secp256k1.ParsePubKey(pubBytes)

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
@@ -58,7 +59,14 @@ type Agent struct {
 	cfg  Config
 	id   *identity.Identity
 	pool *Pool
+	// tamper makes this device misbehave on purpose. Only the package's
+	// tests can set it (export_test.go), for malicious-party tests.
+	tamper atomic.Pointer[tamperFunc]
 }
+
+// tamperFunc returns the payloads to send in place of one outgoing protocol
+// message (none drops it; several are sent as separate messages).
+type tamperFunc func(msgType, to string, payload []byte) [][]byte
 
 // LoadConfig reads the enrolment from the keystore.
 func LoadConfig(ks *keystore.Store) (Config, error) {

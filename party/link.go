@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/mpcsign/mpcsign/internal/envelope"
 	"github.com/mpcsign/mpcsign/internal/identity"
 	"github.com/mpcsign/mpcsign/internal/tlspin"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
@@ -45,7 +46,7 @@ func (a *Agent) connectOnce(ctx context.Context) (connected bool, err error) {
 	}
 	a.log.Info("connected to coordinator", "address", a.cfg.Address, "device", a.cfg.Name)
 
-	l := &partyLink{agent: a, ctx: ctx, out: make(chan *mpcv1.ConnectRequest, 1024), sessions: map[string]*runningSession{}}
+	l := &partyLink{agent: a, ctx: ctx, out: make(chan *mpcv1.ConnectRequest, 1024), sessions: map[string]*runningSession{}, bySID: map[string]*runningSession{}}
 	defer l.stopAll()
 	sendErr := make(chan error, 1)
 	go func() {
@@ -128,13 +129,20 @@ type partyLink struct {
 	out   chan *mpcv1.ConnectRequest
 
 	mu       sync.Mutex
-	sessions map[string]*runningSession
+	sessions map[string]*runningSession // by the coordinator's ref
+	bySID    map[string]*runningSession // by the agreed session id
 }
 
 type runningSession struct {
 	s      *session
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
 }
+
+// errStopped is the cause of a session stopped on purpose (the coordinator
+// aborted it, or it was flooded): nobody is blamed for it by this device.
+type errStopped struct{ reason string }
+
+func (e *errStopped) Error() string { return e.reason }
 
 func (l *partyLink) send(m *mpcv1.ConnectRequest) {
 	select {
@@ -159,63 +167,96 @@ func (l *partyLink) reportPool() {
 	}
 }
 
+func (l *partyLink) lookup(index map[string]*runningSession, id []byte) *runningSession {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return index[string(id)]
+}
+
 func (l *partyLink) handle(m *mpcv1.ConnectResponse) {
 	switch msg := m.GetMsg().(type) {
 	case *mpcv1.ConnectResponse_Start:
 		l.start(msg.Start)
-	case *mpcv1.ConnectResponse_Message:
+	case *mpcv1.ConnectResponse_Begin:
+		rs := l.lookup(l.sessions, msg.Begin.GetRef())
+		if rs == nil {
+			return
+		}
+		// Register the agreed id now, so that envelopes that follow at once
+		// find the session; the session itself checks every join.
+		var joins []envelope.Join
+		for _, j := range msg.Begin.GetJoins() {
+			joins = append(joins, envelope.JoinFromProto(j))
+		}
+		sid := envelope.ID(rs.s.params, joins)
 		l.mu.Lock()
-		rs := l.sessions[string(msg.Message.GetSessionId())]
+		l.bySID[string(sid)] = rs
 		l.mu.Unlock()
+		select {
+		case rs.s.begin <- msg.Begin:
+		default: // a second begin for the same session is ignored
+		}
+	case *mpcv1.ConnectResponse_Message:
+		rs := l.lookup(l.bySID, msg.Message.GetSessionId())
 		if rs == nil {
 			return // a message for a session that ended or never ran here
 		}
 		if !rs.s.deliver(msg.Message) {
-			l.agent.log.Warn("session inbox full; aborting session", "session", shortID(msg.Message.GetSessionId()))
-			rs.cancel()
+			l.agent.log.Warn("session inbox full; aborting session", "session", shortID(rs.s.ref))
+			rs.cancel(&errStopped{"too many messages queued for this session"})
 		}
 	case *mpcv1.ConnectResponse_Abort:
-		l.mu.Lock()
-		rs := l.sessions[string(msg.Abort.GetSessionId())]
-		l.mu.Unlock()
-		if rs != nil {
-			l.agent.log.Info("session aborted by coordinator", "session", shortID(msg.Abort.GetSessionId()), "reason", msg.Abort.GetReason())
-			rs.cancel()
+		if rs := l.lookup(l.sessions, msg.Abort.GetRef()); rs != nil {
+			l.agent.log.Info("session aborted by coordinator", "session", shortID(msg.Abort.GetRef()), "reason", msg.Abort.GetReason())
+			rs.cancel(&errStopped{"aborted by the coordinator"})
 		}
 	}
 }
 
 func (l *partyLink) start(st *mpcv1.SessionStart) {
-	id := st.GetSessionId()
-	reply := func(ok bool, reason string) {
-		l.send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Reply{Reply: &mpcv1.SessionReply{SessionId: id, Accepted: ok, Reason: reason}}})
+	ref := st.GetRef()
+	refuse := func(reason string) {
+		l.send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Reply{Reply: &mpcv1.SessionReply{Ref: ref, Accepted: false, Reason: reason}}})
 	}
-	if len(id) != 32 {
-		reply(false, "session id must be 32 bytes")
+	if len(ref) != 32 {
+		refuse("session ref must be 32 bytes")
 		return
 	}
 	deadline := st.GetDeadline().AsTime()
 	if st.GetDeadline() == nil || time.Until(deadline) <= 0 || time.Until(deadline) > 30*time.Minute {
-		reply(false, "session deadline missing or out of range")
+		refuse("session deadline missing or out of range")
+		return
+	}
+	log := l.agent.log.With("session", shortID(ref))
+	s := newSession(st, l.agent.cfg.DeviceID, log, l.send, sessionDeps{identity: l.agent.id, shares: shareStore{l.agent.ks}, pool: l.agent.pool, tamper: l.agent.tamper.Load()})
+	if err := s.prepare(); err != nil {
+		log.Warn("refused a session", "reason", err)
+		refuse(err.Error())
 		return
 	}
 	l.mu.Lock()
-	if _, dup := l.sessions[string(id)]; dup || len(l.sessions) >= maxSessions {
+	if _, dup := l.sessions[string(ref)]; dup || len(l.sessions) >= maxSessions {
 		l.mu.Unlock()
-		reply(false, "duplicate session or too many sessions")
+		refuse("duplicate session or too many sessions")
 		return
 	}
-	log := l.agent.log.With("session", shortID(id))
-	s := newSession(st, l.agent.cfg.DeviceID, log, l.send, sessionDeps{shares: shareStore{l.agent.ks}, pool: l.agent.pool})
-	ctx, cancel := context.WithDeadline(l.ctx, deadline)
-	l.sessions[string(id)] = &runningSession{s: s, cancel: cancel}
+	cctx, cancel := context.WithCancelCause(l.ctx)
+	ctx, cancelDeadline := context.WithDeadline(cctx, deadline)
+	rs := &runningSession{s: s, cancel: cancel}
+	l.sessions[string(ref)] = rs
 	l.mu.Unlock()
-	reply(true, "")
+	l.send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Reply{Reply: &mpcv1.SessionReply{Ref: ref, Accepted: true, Join: s.join.Proto()}}})
 	go func() {
 		defer func() {
-			cancel()
+			cancelDeadline()
+			cancel(nil)
 			l.mu.Lock()
-			delete(l.sessions, string(id))
+			delete(l.sessions, string(ref))
+			for sid, r := range l.bySID {
+				if r == rs {
+					delete(l.bySID, sid)
+				}
+			}
 			l.mu.Unlock()
 		}()
 		s.run(ctx)
@@ -226,7 +267,7 @@ func (l *partyLink) stopAll() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, rs := range l.sessions {
-		rs.cancel()
+		rs.cancel(&errStopped{"link to the coordinator lost"})
 	}
 }
 

@@ -31,6 +31,7 @@ type Pool struct {
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every change
+	takeMu  sync.Mutex
 }
 
 // NewPool makes a pool over ks that Fill keeps at target sets.
@@ -105,6 +106,8 @@ func (p *Pool) Take(ctx context.Context) (*preparams.Set, error) {
 }
 
 func (p *Pool) takeOne() (*preparams.Set, error) {
+	p.takeMu.Lock() // two keygens on one device never reach for the same set
+	defer p.takeMu.Unlock()
 	keys, err := p.ks.List(poolPrefix)
 	if err != nil || len(keys) == 0 {
 		return nil, err

@@ -59,6 +59,11 @@ tls.key), an admin API token (admin.token) and a signer API token
 			if err != nil {
 				return err
 			}
+			if host, _, err := net.SplitHostPort(listen); err != nil {
+				return fmt.Errorf("--listen %q: %v", listen, err)
+			} else if ip := net.ParseIP(host); (host == "" || ip != nil && ip.IsUnspecified()) && advertise == "" {
+				return fmt.Errorf("--listen %s accepts connections on every address, so pairing codes need the address devices should dial: pass --advertise host:port", listen)
+			}
 			srv, err := coordinator.New(coordinator.Options{DataDir: dataDir, Advertise: advertise, Logger: log})
 			if err != nil {
 				return err

@@ -81,9 +81,6 @@ func (g *globals) dial(role string) (*grpc.ClientConn, error) {
 	tokenFile := g.tokenFile
 	if tokenFile == "" {
 		tokenFile = filepath.Join(g.coordinatorDir, role+".token")
-		if _, err := os.Stat(tokenFile); err != nil && role == "signer" {
-			tokenFile = filepath.Join(g.coordinatorDir, "admin.token")
-		}
 	}
 	tok, err := os.ReadFile(tokenFile)
 	if err != nil {

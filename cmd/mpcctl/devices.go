@@ -26,12 +26,15 @@ use with 'party enroll --code CODE'. The code expires (default 5 minutes),
 works once, and carries the coordinator's address and certificate fingerprint.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if ttl != 0 && (ttl < time.Second || ttl > time.Hour || ttl%time.Second != 0) {
+				return fmt.Errorf("--ttl must be whole seconds between 1s and 1h, got %s", ttl)
+			}
 			c, done, ctx, err := g.admin(cmd)
 			if err != nil {
 				return err
 			}
 			defer done()
-			resp, err := c.CreatePairingCode(ctx, &mpcv1.CreatePairingCodeRequest{Name: name, TtlSeconds: uint32(ttl.Seconds())})
+			resp, err := c.CreatePairingCode(ctx, &mpcv1.CreatePairingCodeRequest{Name: name, TtlSeconds: uint32(ttl / time.Second)})
 			if err != nil {
 				return err
 			}
@@ -67,7 +70,7 @@ works once, and carries the coordinator's address and certificate fingerprint.`,
 				return err
 			}
 			if g.asJSON {
-				var out []map[string]any
+				out := []map[string]any{}
 				for _, d := range resp.GetDevices() {
 					out = append(out, deviceJSON(d))
 				}
@@ -129,7 +132,7 @@ func fmtTime(t time.Time) string {
 func deviceJSON(d *mpcv1.Device) map[string]any {
 	m := map[string]any{
 		"id": d.GetId(), "name": d.GetName(), "status": statusName(d.GetStatus()), "online": d.GetOnline(),
-		"paired_at": d.GetPairedAt().AsTime(), "key_ids": d.GetKeyIds(),
+		"paired_at": d.GetPairedAt().AsTime(), "key_ids": append([]string{}, d.GetKeyIds()...),
 		"preparams_ready": d.GetPreparamsReady(), "preparams_target": d.GetPreparamsTarget(),
 	}
 	if d.GetLastSeen() != nil {

@@ -2,9 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -47,6 +50,13 @@ device pins from now on.`,
 				return err
 			}
 			defer ks.Close()
+			if code == "-" {
+				b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 4096))
+				if err != nil {
+					return err
+				}
+				code = strings.TrimSpace(string(b))
+			}
 			cfg, err := party.Enroll(cmd.Context(), ks, code)
 			if err != nil {
 				return err
@@ -57,7 +67,7 @@ device pins from now on.`,
 		},
 	}
 	f.register(cmd)
-	cmd.Flags().StringVar(&code, "code", "", "pairing code from 'mpcctl devices pair' (required)")
+	cmd.Flags().StringVar(&code, "code", "", "pairing code from 'mpcctl devices pair', or - to read it from standard input (required)")
 	_ = cmd.MarkFlagRequired("code")
 	return cmd
 }
@@ -119,7 +129,7 @@ func importTestPreparams(a *party.Agent, path string, log *slog.Logger) error {
 	for _, s := range sets {
 		if err := a.Pool().Add(s); err == nil {
 			added++
-		} else if err != party.ErrPreparamsUsed {
+		} else if !errors.Is(err, party.ErrPreparamsUsed) {
 			return err
 		}
 	}

@@ -152,3 +152,16 @@ func (s *Session) Open(e Envelope) ([]byte, error) {
 
 // ErrDuplicate reports an envelope identical to one already accepted.
 var ErrDuplicate = errors.New("envelope: duplicate")
+
+// VerifySigned checks an envelope's signature against the sender's identity
+// key without opening it. The coordinator uses it to reject, and blame, a
+// sender at the moment it sends a bad envelope, so that parties can tell
+// relay tampering from a misbehaving peer.
+func VerifySigned(identityKey []byte, e Envelope) bool {
+	return len(e.Payload) <= MaxPayload && identity.Verify(identityKey, signedBytes(e.Header, hashPayload(e.Payload)), e.Signature)
+}
+
+// VerifyJoin checks a join's signature for the given session parameters.
+func VerifyJoin(identityKey []byte, p Params, j Join) bool {
+	return len(j.Contribution) == 32 && len(j.EphemeralKey) == 32 && identity.Verify(identityKey, joinTranscript(p.Hash(), j), j.Signature)
+}

@@ -82,7 +82,7 @@ func Verify(pub, msg, sig []byte) bool {
 // DeviceID is the stable device id derived from the identity public key.
 func DeviceID(pub []byte) string {
 	h := sha256.Sum256(append([]byte("mpcsign/v1/device-id\x00"), pub...))
-	return hex.EncodeToString(h[:10])
+	return hex.EncodeToString(h[:16])
 }
 
 // PartyKey derives the tss-lib party key from the identity public key: a

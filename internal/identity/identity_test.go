@@ -82,7 +82,7 @@ func TestPartyKeyAndIDs(t *testing.T) {
 			t.Fatal("party key is zero")
 		}
 	}
-	if DeviceID(a.PublicKey()) == DeviceID(b.PublicKey()) || len(DeviceID(a.PublicKey())) != 20 {
+	if DeviceID(a.PublicKey()) == DeviceID(b.PublicKey()) || len(DeviceID(a.PublicKey())) != 32 {
 		t.Fatal("device ids collide or have the wrong length")
 	}
 	if KeyID([]byte{1}) == KeyID([]byte{2}) || !strings.HasPrefix(KeyID([]byte{1}), "k") {

@@ -59,6 +59,8 @@ type Options struct {
 	SignTimeout   time.Duration
 	KeygenTimeout time.Duration
 	Logger        *slog.Logger
+	// Relay stands between the coordinator and each recipient (fault injection).
+	Relay coordinator.RelayFunc
 }
 
 // TestKDF keeps keystore creation fast in tests.
@@ -91,7 +93,7 @@ func New(t testing.TB, opts Options) *Cluster {
 	dir := t.TempDir()
 	srv, err := coordinator.New(coordinator.Options{
 		DataDir: filepath.Join(dir, "coordinator"), Logger: log.With("proc", "coordinator"),
-		SignTimeout: opts.SignTimeout, KeygenTimeout: opts.KeygenTimeout,
+		SignTimeout: opts.SignTimeout, KeygenTimeout: opts.KeygenTimeout, Relay: opts.Relay,
 	})
 	if err != nil {
 		t.Fatalf("coordinator: %v", err)

@@ -368,6 +368,7 @@ type ConnectResponse struct {
 	//	*ConnectResponse_Start
 	//	*ConnectResponse_Message
 	//	*ConnectResponse_Abort
+	//	*ConnectResponse_Begin
 	Msg           isConnectResponse_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -455,6 +456,15 @@ func (x *ConnectResponse) GetAbort() *SessionAbort {
 	return nil
 }
 
+func (x *ConnectResponse) GetBegin() *SessionBegin {
+	if x != nil {
+		if x, ok := x.Msg.(*ConnectResponse_Begin); ok {
+			return x.Begin
+		}
+	}
+	return nil
+}
+
 type isConnectResponse_Msg interface {
 	isConnectResponse_Msg()
 }
@@ -479,6 +489,10 @@ type ConnectResponse_Abort struct {
 	Abort *SessionAbort `protobuf:"bytes,5,opt,name=abort,proto3,oneof"`
 }
 
+type ConnectResponse_Begin struct {
+	Begin *SessionBegin `protobuf:"bytes,6,opt,name=begin,proto3,oneof"`
+}
+
 func (*ConnectResponse_Challenge) isConnectResponse_Msg() {}
 
 func (*ConnectResponse_Welcome) isConnectResponse_Msg() {}
@@ -488,6 +502,8 @@ func (*ConnectResponse_Start) isConnectResponse_Msg() {}
 func (*ConnectResponse_Message) isConnectResponse_Msg() {}
 
 func (*ConnectResponse_Abort) isConnectResponse_Msg() {}
+
+func (*ConnectResponse_Begin) isConnectResponse_Msg() {}
 
 type Hello struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -731,10 +747,11 @@ func (x *Participant) GetIdentityPublicKey() []byte {
 
 type SessionStart struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// 32 bytes.
-	SessionId []byte      `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	Kind      SessionKind `protobuf:"varint,2,opt,name=kind,proto3,enum=mpc.v1.SessionKind" json:"kind,omitempty"`
-	Curve     Curve       `protobuf:"varint,3,opt,name=curve,proto3,enum=mpc.v1.Curve" json:"curve,omitempty"`
+	// The coordinator's handle for this session (32 bytes). The session id the
+	// parties use is agreed afterwards, from every participant's contribution.
+	Ref   []byte      `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	Kind  SessionKind `protobuf:"varint,2,opt,name=kind,proto3,enum=mpc.v1.SessionKind" json:"kind,omitempty"`
+	Curve Curve       `protobuf:"varint,3,opt,name=curve,proto3,enum=mpc.v1.Curve" json:"curve,omitempty"`
 	// Empty for keygen.
 	KeyId string `protobuf:"bytes,4,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
 	// Share epoch to sign with.
@@ -780,9 +797,9 @@ func (*SessionStart) Descriptor() ([]byte, []int) {
 	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{9}
 }
 
-func (x *SessionStart) GetSessionId() []byte {
+func (x *SessionStart) GetRef() []byte {
 	if x != nil {
-		return x.SessionId
+		return x.Ref
 	}
 	return nil
 }
@@ -843,19 +860,92 @@ func (x *SessionStart) GetDeadline() *timestamppb.Timestamp {
 	return nil
 }
 
+// SessionJoin is a participant's contribution to a session: randomness for the
+// session id and a per-session X25519 key, signed by its identity key over the
+// session's parameters.
+type SessionJoin struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId           string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	Contribution       []byte                 `protobuf:"bytes,2,opt,name=contribution,proto3" json:"contribution,omitempty"`
+	EphemeralPublicKey []byte                 `protobuf:"bytes,3,opt,name=ephemeral_public_key,json=ephemeralPublicKey,proto3" json:"ephemeral_public_key,omitempty"`
+	Signature          []byte                 `protobuf:"bytes,4,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *SessionJoin) Reset() {
+	*x = SessionJoin{}
+	mi := &file_mpc_v1_partylink_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionJoin) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionJoin) ProtoMessage() {}
+
+func (x *SessionJoin) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_partylink_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionJoin.ProtoReflect.Descriptor instead.
+func (*SessionJoin) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SessionJoin) GetDeviceId() string {
+	if x != nil {
+		return x.DeviceId
+	}
+	return ""
+}
+
+func (x *SessionJoin) GetContribution() []byte {
+	if x != nil {
+		return x.Contribution
+	}
+	return nil
+}
+
+func (x *SessionJoin) GetEphemeralPublicKey() []byte {
+	if x != nil {
+		return x.EphemeralPublicKey
+	}
+	return nil
+}
+
+func (x *SessionJoin) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
 type SessionReply struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	SessionId []byte                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	Accepted  bool                   `protobuf:"varint,2,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Ref      []byte                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	Accepted bool                   `protobuf:"varint,2,opt,name=accepted,proto3" json:"accepted,omitempty"`
 	// Why a session was refused (no share for that key, ...).
-	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Set when accepted.
+	Join          *SessionJoin `protobuf:"bytes,4,opt,name=join,proto3" json:"join,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SessionReply) Reset() {
 	*x = SessionReply{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[10]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -867,7 +957,7 @@ func (x *SessionReply) String() string {
 func (*SessionReply) ProtoMessage() {}
 
 func (x *SessionReply) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[10]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -880,12 +970,12 @@ func (x *SessionReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionReply.ProtoReflect.Descriptor instead.
 func (*SessionReply) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{10}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{11}
 }
 
-func (x *SessionReply) GetSessionId() []byte {
+func (x *SessionReply) GetRef() []byte {
 	if x != nil {
-		return x.SessionId
+		return x.Ref
 	}
 	return nil
 }
@@ -904,25 +994,95 @@ func (x *SessionReply) GetReason() string {
 	return ""
 }
 
+func (x *SessionReply) GetJoin() *SessionJoin {
+	if x != nil {
+		return x.Join
+	}
+	return nil
+}
+
+// SessionBegin carries every participant's join; each party checks them all
+// and derives the session id before round 1.
+type SessionBegin struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ref           []byte                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	Joins         []*SessionJoin         `protobuf:"bytes,2,rep,name=joins,proto3" json:"joins,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionBegin) Reset() {
+	*x = SessionBegin{}
+	mi := &file_mpc_v1_partylink_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionBegin) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionBegin) ProtoMessage() {}
+
+func (x *SessionBegin) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_partylink_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionBegin.ProtoReflect.Descriptor instead.
+func (*SessionBegin) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SessionBegin) GetRef() []byte {
+	if x != nil {
+		return x.Ref
+	}
+	return nil
+}
+
+func (x *SessionBegin) GetJoins() []*SessionJoin {
+	if x != nil {
+		return x.Joins
+	}
+	return nil
+}
+
+// SessionMessage is an envelope. Everything but the coordinator's routing is
+// signed by the sender's identity key; point-to-point payloads are encrypted
+// to the recipient.
 type SessionMessage struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	SessionId []byte                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	// Sender device id. The coordinator sets it from the authenticated stream.
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The agreed session id.
+	SessionId []byte `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// Sender device id.
 	From string `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
-	// Recipient device ids; empty for a broadcast.
-	To        []string `protobuf:"bytes,3,rep,name=to,proto3" json:"to,omitempty"`
-	Broadcast bool     `protobuf:"varint,4,opt,name=broadcast,proto3" json:"broadcast,omitempty"`
-	// tss-lib wire bytes.
+	// Recipient device id; empty for a broadcast.
+	To        string `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	Broadcast bool   `protobuf:"varint,4,opt,name=broadcast,proto3" json:"broadcast,omitempty"`
+	// tss-lib wire bytes (broadcast) or nonce || ciphertext (point to point).
 	Payload []byte `protobuf:"bytes,5,opt,name=payload,proto3" json:"payload,omitempty"`
 	// Sender's sequence number within the session.
-	Seq           uint64 `protobuf:"varint,6,opt,name=seq,proto3" json:"seq,omitempty"`
+	Seq uint64 `protobuf:"varint,6,opt,name=seq,proto3" json:"seq,omitempty"`
+	// Protocol round and message type.
+	Round uint32 `protobuf:"varint,7,opt,name=round,proto3" json:"round,omitempty"`
+	Type  string `protobuf:"bytes,8,opt,name=type,proto3" json:"type,omitempty"`
+	// Ed25519 signature by the sender's identity key.
+	Signature     []byte `protobuf:"bytes,9,opt,name=signature,proto3" json:"signature,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SessionMessage) Reset() {
 	*x = SessionMessage{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[11]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -934,7 +1094,7 @@ func (x *SessionMessage) String() string {
 func (*SessionMessage) ProtoMessage() {}
 
 func (x *SessionMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[11]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -947,7 +1107,7 @@ func (x *SessionMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionMessage.ProtoReflect.Descriptor instead.
 func (*SessionMessage) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{11}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SessionMessage) GetSessionId() []byte {
@@ -964,11 +1124,11 @@ func (x *SessionMessage) GetFrom() string {
 	return ""
 }
 
-func (x *SessionMessage) GetTo() []string {
+func (x *SessionMessage) GetTo() string {
 	if x != nil {
 		return x.To
 	}
-	return nil
+	return ""
 }
 
 func (x *SessionMessage) GetBroadcast() bool {
@@ -992,9 +1152,30 @@ func (x *SessionMessage) GetSeq() uint64 {
 	return 0
 }
 
+func (x *SessionMessage) GetRound() uint32 {
+	if x != nil {
+		return x.Round
+	}
+	return 0
+}
+
+func (x *SessionMessage) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *SessionMessage) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
 type SessionResult struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	SessionId []byte                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ref   []byte                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
 	// Keygen: the key's 33-byte compressed public key (the party stored its share
 	// before sending this). Sign: the key's public key too.
 	PublicKey []byte `protobuf:"bytes,2,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
@@ -1007,7 +1188,7 @@ type SessionResult struct {
 
 func (x *SessionResult) Reset() {
 	*x = SessionResult{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[12]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1019,7 +1200,7 @@ func (x *SessionResult) String() string {
 func (*SessionResult) ProtoMessage() {}
 
 func (x *SessionResult) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[12]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1032,12 +1213,12 @@ func (x *SessionResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionResult.ProtoReflect.Descriptor instead.
 func (*SessionResult) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{12}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{14}
 }
 
-func (x *SessionResult) GetSessionId() []byte {
+func (x *SessionResult) GetRef() []byte {
 	if x != nil {
-		return x.SessionId
+		return x.Ref
 	}
 	return nil
 }
@@ -1064,10 +1245,10 @@ func (x *SessionResult) GetS() []byte {
 }
 
 type SessionFailure struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	SessionId []byte                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	Reason    string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Device ids blamed by the protocol.
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Ref    []byte                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	Reason string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Device ids blamed by the protocol or by the envelope checks.
 	Culprits      []string `protobuf:"bytes,3,rep,name=culprits,proto3" json:"culprits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1075,7 +1256,7 @@ type SessionFailure struct {
 
 func (x *SessionFailure) Reset() {
 	*x = SessionFailure{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[13]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1087,7 +1268,7 @@ func (x *SessionFailure) String() string {
 func (*SessionFailure) ProtoMessage() {}
 
 func (x *SessionFailure) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[13]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1100,12 +1281,12 @@ func (x *SessionFailure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionFailure.ProtoReflect.Descriptor instead.
 func (*SessionFailure) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{13}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{15}
 }
 
-func (x *SessionFailure) GetSessionId() []byte {
+func (x *SessionFailure) GetRef() []byte {
 	if x != nil {
-		return x.SessionId
+		return x.Ref
 	}
 	return nil
 }
@@ -1126,7 +1307,7 @@ func (x *SessionFailure) GetCulprits() []string {
 
 type SessionAbort struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	SessionId     []byte                 `protobuf:"bytes,1,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	Ref           []byte                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
 	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1134,7 +1315,7 @@ type SessionAbort struct {
 
 func (x *SessionAbort) Reset() {
 	*x = SessionAbort{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[14]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1146,7 +1327,7 @@ func (x *SessionAbort) String() string {
 func (*SessionAbort) ProtoMessage() {}
 
 func (x *SessionAbort) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[14]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1159,12 +1340,12 @@ func (x *SessionAbort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionAbort.ProtoReflect.Descriptor instead.
 func (*SessionAbort) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{14}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{16}
 }
 
-func (x *SessionAbort) GetSessionId() []byte {
+func (x *SessionAbort) GetRef() []byte {
 	if x != nil {
-		return x.SessionId
+		return x.Ref
 	}
 	return nil
 }
@@ -1186,7 +1367,7 @@ type PartyStatus struct {
 
 func (x *PartyStatus) Reset() {
 	*x = PartyStatus{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[15]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1198,7 +1379,7 @@ func (x *PartyStatus) String() string {
 func (*PartyStatus) ProtoMessage() {}
 
 func (x *PartyStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[15]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1211,7 +1392,7 @@ func (x *PartyStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartyStatus.ProtoReflect.Descriptor instead.
 func (*PartyStatus) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{15}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PartyStatus) GetPreparamsReady() uint32 {
@@ -1250,13 +1431,14 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\x06result\x18\x05 \x01(\v2\x15.mpc.v1.SessionResultH\x00R\x06result\x122\n" +
 	"\afailure\x18\x06 \x01(\v2\x16.mpc.v1.SessionFailureH\x00R\afailure\x12-\n" +
 	"\x06status\x18\a \x01(\v2\x13.mpc.v1.PartyStatusH\x00R\x06statusB\x05\n" +
-	"\x03msg\"\x88\x02\n" +
+	"\x03msg\"\xb6\x02\n" +
 	"\x0fConnectResponse\x121\n" +
 	"\tchallenge\x18\x01 \x01(\v2\x11.mpc.v1.ChallengeH\x00R\tchallenge\x12+\n" +
 	"\awelcome\x18\x02 \x01(\v2\x0f.mpc.v1.WelcomeH\x00R\awelcome\x12,\n" +
 	"\x05start\x18\x03 \x01(\v2\x14.mpc.v1.SessionStartH\x00R\x05start\x122\n" +
 	"\amessage\x18\x04 \x01(\v2\x16.mpc.v1.SessionMessageH\x00R\amessage\x12,\n" +
-	"\x05abort\x18\x05 \x01(\v2\x14.mpc.v1.SessionAbortH\x00R\x05abortB\x05\n" +
+	"\x05abort\x18\x05 \x01(\v2\x14.mpc.v1.SessionAbortH\x00R\x05abort\x12,\n" +
+	"\x05begin\x18\x06 \x01(\v2\x14.mpc.v1.SessionBeginH\x00R\x05beginB\x05\n" +
 	"\x03msg\"$\n" +
 	"\x05Hello\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\"!\n" +
@@ -1270,10 +1452,9 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"deviceName\"Z\n" +
 	"\vParticipant\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12.\n" +
-	"\x13identity_public_key\x18\x02 \x01(\fR\x11identityPublicKey\"\xcf\x02\n" +
-	"\fSessionStart\x12\x1d\n" +
-	"\n" +
-	"session_id\x18\x01 \x01(\fR\tsessionId\x12'\n" +
+	"\x13identity_public_key\x18\x02 \x01(\fR\x11identityPublicKey\"\xc2\x02\n" +
+	"\fSessionStart\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\fR\x03ref\x12'\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x13.mpc.v1.SessionKindR\x04kind\x12#\n" +
 	"\x05curve\x18\x03 \x01(\x0e2\r.mpc.v1.CurveR\x05curve\x12\x15\n" +
 	"\x06key_id\x18\x04 \x01(\tR\x05keyId\x12\x14\n" +
@@ -1281,35 +1462,43 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\tthreshold\x18\x06 \x01(\rR\tthreshold\x127\n" +
 	"\fparticipants\x18\a \x03(\v2\x13.mpc.v1.ParticipantR\fparticipants\x12\x16\n" +
 	"\x06digest\x18\b \x01(\fR\x06digest\x126\n" +
-	"\bdeadline\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\"a\n" +
-	"\fSessionReply\x12\x1d\n" +
-	"\n" +
-	"session_id\x18\x01 \x01(\fR\tsessionId\x12\x1a\n" +
+	"\bdeadline\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\"\x9e\x01\n" +
+	"\vSessionJoin\x12\x1b\n" +
+	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\"\n" +
+	"\fcontribution\x18\x02 \x01(\fR\fcontribution\x120\n" +
+	"\x14ephemeral_public_key\x18\x03 \x01(\fR\x12ephemeralPublicKey\x12\x1c\n" +
+	"\tsignature\x18\x04 \x01(\fR\tsignature\"}\n" +
+	"\fSessionReply\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\fR\x03ref\x12\x1a\n" +
 	"\baccepted\x18\x02 \x01(\bR\baccepted\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x9d\x01\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12'\n" +
+	"\x04join\x18\x04 \x01(\v2\x13.mpc.v1.SessionJoinR\x04join\"K\n" +
+	"\fSessionBegin\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\fR\x03ref\x12)\n" +
+	"\x05joins\x18\x02 \x03(\v2\x13.mpc.v1.SessionJoinR\x05joins\"\xe5\x01\n" +
 	"\x0eSessionMessage\x12\x1d\n" +
 	"\n" +
 	"session_id\x18\x01 \x01(\fR\tsessionId\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
-	"\x02to\x18\x03 \x03(\tR\x02to\x12\x1c\n" +
+	"\x02to\x18\x03 \x01(\tR\x02to\x12\x1c\n" +
 	"\tbroadcast\x18\x04 \x01(\bR\tbroadcast\x12\x18\n" +
 	"\apayload\x18\x05 \x01(\fR\apayload\x12\x10\n" +
-	"\x03seq\x18\x06 \x01(\x04R\x03seq\"i\n" +
-	"\rSessionResult\x12\x1d\n" +
-	"\n" +
-	"session_id\x18\x01 \x01(\fR\tsessionId\x12\x1d\n" +
+	"\x03seq\x18\x06 \x01(\x04R\x03seq\x12\x14\n" +
+	"\x05round\x18\a \x01(\rR\x05round\x12\x12\n" +
+	"\x04type\x18\b \x01(\tR\x04type\x12\x1c\n" +
+	"\tsignature\x18\t \x01(\fR\tsignature\"\\\n" +
+	"\rSessionResult\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\fR\x03ref\x12\x1d\n" +
 	"\n" +
 	"public_key\x18\x02 \x01(\fR\tpublicKey\x12\f\n" +
 	"\x01r\x18\x03 \x01(\fR\x01r\x12\f\n" +
-	"\x01s\x18\x04 \x01(\fR\x01s\"c\n" +
-	"\x0eSessionFailure\x12\x1d\n" +
-	"\n" +
-	"session_id\x18\x01 \x01(\fR\tsessionId\x12\x16\n" +
+	"\x01s\x18\x04 \x01(\fR\x01s\"V\n" +
+	"\x0eSessionFailure\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\fR\x03ref\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1a\n" +
-	"\bculprits\x18\x03 \x03(\tR\bculprits\"E\n" +
-	"\fSessionAbort\x12\x1d\n" +
-	"\n" +
-	"session_id\x18\x01 \x01(\fR\tsessionId\x12\x16\n" +
+	"\bculprits\x18\x03 \x03(\tR\bculprits\"8\n" +
+	"\fSessionAbort\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\fR\x03ref\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"a\n" +
 	"\vPartyStatus\x12'\n" +
 	"\x0fpreparams_ready\x18\x01 \x01(\rR\x0epreparamsReady\x12)\n" +
@@ -1337,7 +1526,7 @@ func file_mpc_v1_partylink_proto_rawDescGZIP() []byte {
 }
 
 var file_mpc_v1_partylink_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_mpc_v1_partylink_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_mpc_v1_partylink_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_mpc_v1_partylink_proto_goTypes = []any{
 	(SessionKind)(0),              // 0: mpc.v1.SessionKind
 	(*EnrollRequest)(nil),         // 1: mpc.v1.EnrollRequest
@@ -1350,41 +1539,46 @@ var file_mpc_v1_partylink_proto_goTypes = []any{
 	(*Welcome)(nil),               // 8: mpc.v1.Welcome
 	(*Participant)(nil),           // 9: mpc.v1.Participant
 	(*SessionStart)(nil),          // 10: mpc.v1.SessionStart
-	(*SessionReply)(nil),          // 11: mpc.v1.SessionReply
-	(*SessionMessage)(nil),        // 12: mpc.v1.SessionMessage
-	(*SessionResult)(nil),         // 13: mpc.v1.SessionResult
-	(*SessionFailure)(nil),        // 14: mpc.v1.SessionFailure
-	(*SessionAbort)(nil),          // 15: mpc.v1.SessionAbort
-	(*PartyStatus)(nil),           // 16: mpc.v1.PartyStatus
-	(Curve)(0),                    // 17: mpc.v1.Curve
-	(*timestamppb.Timestamp)(nil), // 18: google.protobuf.Timestamp
+	(*SessionJoin)(nil),           // 11: mpc.v1.SessionJoin
+	(*SessionReply)(nil),          // 12: mpc.v1.SessionReply
+	(*SessionBegin)(nil),          // 13: mpc.v1.SessionBegin
+	(*SessionMessage)(nil),        // 14: mpc.v1.SessionMessage
+	(*SessionResult)(nil),         // 15: mpc.v1.SessionResult
+	(*SessionFailure)(nil),        // 16: mpc.v1.SessionFailure
+	(*SessionAbort)(nil),          // 17: mpc.v1.SessionAbort
+	(*PartyStatus)(nil),           // 18: mpc.v1.PartyStatus
+	(Curve)(0),                    // 19: mpc.v1.Curve
+	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
 }
 var file_mpc_v1_partylink_proto_depIdxs = []int32{
 	5,  // 0: mpc.v1.ConnectRequest.hello:type_name -> mpc.v1.Hello
 	7,  // 1: mpc.v1.ConnectRequest.answer:type_name -> mpc.v1.ChallengeAnswer
-	11, // 2: mpc.v1.ConnectRequest.reply:type_name -> mpc.v1.SessionReply
-	12, // 3: mpc.v1.ConnectRequest.message:type_name -> mpc.v1.SessionMessage
-	13, // 4: mpc.v1.ConnectRequest.result:type_name -> mpc.v1.SessionResult
-	14, // 5: mpc.v1.ConnectRequest.failure:type_name -> mpc.v1.SessionFailure
-	16, // 6: mpc.v1.ConnectRequest.status:type_name -> mpc.v1.PartyStatus
+	12, // 2: mpc.v1.ConnectRequest.reply:type_name -> mpc.v1.SessionReply
+	14, // 3: mpc.v1.ConnectRequest.message:type_name -> mpc.v1.SessionMessage
+	15, // 4: mpc.v1.ConnectRequest.result:type_name -> mpc.v1.SessionResult
+	16, // 5: mpc.v1.ConnectRequest.failure:type_name -> mpc.v1.SessionFailure
+	18, // 6: mpc.v1.ConnectRequest.status:type_name -> mpc.v1.PartyStatus
 	6,  // 7: mpc.v1.ConnectResponse.challenge:type_name -> mpc.v1.Challenge
 	8,  // 8: mpc.v1.ConnectResponse.welcome:type_name -> mpc.v1.Welcome
 	10, // 9: mpc.v1.ConnectResponse.start:type_name -> mpc.v1.SessionStart
-	12, // 10: mpc.v1.ConnectResponse.message:type_name -> mpc.v1.SessionMessage
-	15, // 11: mpc.v1.ConnectResponse.abort:type_name -> mpc.v1.SessionAbort
-	0,  // 12: mpc.v1.SessionStart.kind:type_name -> mpc.v1.SessionKind
-	17, // 13: mpc.v1.SessionStart.curve:type_name -> mpc.v1.Curve
-	9,  // 14: mpc.v1.SessionStart.participants:type_name -> mpc.v1.Participant
-	18, // 15: mpc.v1.SessionStart.deadline:type_name -> google.protobuf.Timestamp
-	1,  // 16: mpc.v1.PartyLinkService.Enroll:input_type -> mpc.v1.EnrollRequest
-	3,  // 17: mpc.v1.PartyLinkService.Connect:input_type -> mpc.v1.ConnectRequest
-	2,  // 18: mpc.v1.PartyLinkService.Enroll:output_type -> mpc.v1.EnrollResponse
-	4,  // 19: mpc.v1.PartyLinkService.Connect:output_type -> mpc.v1.ConnectResponse
-	18, // [18:20] is the sub-list for method output_type
-	16, // [16:18] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	14, // 10: mpc.v1.ConnectResponse.message:type_name -> mpc.v1.SessionMessage
+	17, // 11: mpc.v1.ConnectResponse.abort:type_name -> mpc.v1.SessionAbort
+	13, // 12: mpc.v1.ConnectResponse.begin:type_name -> mpc.v1.SessionBegin
+	0,  // 13: mpc.v1.SessionStart.kind:type_name -> mpc.v1.SessionKind
+	19, // 14: mpc.v1.SessionStart.curve:type_name -> mpc.v1.Curve
+	9,  // 15: mpc.v1.SessionStart.participants:type_name -> mpc.v1.Participant
+	20, // 16: mpc.v1.SessionStart.deadline:type_name -> google.protobuf.Timestamp
+	11, // 17: mpc.v1.SessionReply.join:type_name -> mpc.v1.SessionJoin
+	11, // 18: mpc.v1.SessionBegin.joins:type_name -> mpc.v1.SessionJoin
+	1,  // 19: mpc.v1.PartyLinkService.Enroll:input_type -> mpc.v1.EnrollRequest
+	3,  // 20: mpc.v1.PartyLinkService.Connect:input_type -> mpc.v1.ConnectRequest
+	2,  // 21: mpc.v1.PartyLinkService.Enroll:output_type -> mpc.v1.EnrollResponse
+	4,  // 22: mpc.v1.PartyLinkService.Connect:output_type -> mpc.v1.ConnectResponse
+	21, // [21:23] is the sub-list for method output_type
+	19, // [19:21] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_mpc_v1_partylink_proto_init() }
@@ -1408,6 +1602,7 @@ func file_mpc_v1_partylink_proto_init() {
 		(*ConnectResponse_Start)(nil),
 		(*ConnectResponse_Message)(nil),
 		(*ConnectResponse_Abort)(nil),
+		(*ConnectResponse_Begin)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1415,7 +1610,7 @@ func file_mpc_v1_partylink_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mpc_v1_partylink_proto_rawDesc), len(file_mpc_v1_partylink_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,132 @@
+package e2e
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mpcsign/mpcsign/internal/preparams"
+	"github.com/mpcsign/mpcsign/internal/rawtss"
+	"github.com/mpcsign/mpcsign/internal/sigfmt"
+	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+)
+
+// benchSetup is a coordinator with three party processes and a 2-of-3 key,
+// and the same shape of key made by raw tss-lib parties in this process.
+type benchSetup struct {
+	err    error
+	signer mpcv1.SignerServiceClient
+	keyID  string
+	pub    []byte
+	raw    *rawtss.Key
+}
+
+func setupBench(b *testing.B) *benchSetup {
+	s := &benchSetup{}
+	func() {
+		c := newCluster(b)
+		c.startCoordinator(b)
+		names := []string{"phone", "laptop", "server"}
+		for _, n := range names {
+			c.runParty(b, c.enroll(b, n, false))
+		}
+		c.waitReady(b, names...)
+		var key keyInfo
+		c.ctlJSON(b, &key, "keys", "create", "--threshold", "1", "--devices", strings.Join(names, ","))
+		s.keyID = key.ID
+		s.pub = mustHex(b, "public key", key.PublicKey, 33)
+		s.signer = mpcv1.NewSignerServiceClient(c.dialGRPC(b, "signer.token"))
+
+		f, err := os.Open(preparamsFixture(4))
+		if err != nil {
+			s.err = err
+			return
+		}
+		defer f.Close()
+		sets, err := preparams.ReadTestFixtures(f)
+		if err != nil {
+			s.err = err
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		s.raw, s.err = rawtss.Keygen(ctx, 1, sets)
+	}()
+	if s.err != nil {
+		b.Fatal(s.err)
+	}
+	return s
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// BenchmarkSign signs through the real service (coordinator and three party
+// processes on loopback, 2 of them signing) and, alternately in the same
+// run, with raw tss-lib parties in one process. It reports both medians and
+// their ratio (service / raw).
+//
+//	go test ./e2e -run '^$' -bench BenchmarkSign -benchtime 30x
+func BenchmarkSign(b *testing.B) {
+	// The parent benchmark runs once and owns the processes; the sub-benchmark
+	// may run several times (Go's b.N probing) against them.
+	s := setupBench(b)
+	b.Run("service-vs-raw", func(b *testing.B) { benchSign(b, s) })
+}
+
+func benchSign(b *testing.B, s *benchSetup) {
+	ctx := context.Background()
+	digest := func(i int) []byte {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(time.Now().UnixNano())+uint64(i))
+		d := sha256.Sum256(n[:])
+		return d[:]
+	}
+	// Warm up both paths (connections, caches) outside the measurement.
+	for i := 0; i < 2; i++ {
+		if _, err := s.signer.Sign(ctx, &mpcv1.SignRequest{KeyId: s.keyID, Digest: digest(i)}); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.raw.Sign(ctx, digest(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var service, raw []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d := digest(i)
+		t0 := time.Now()
+		resp, err := s.signer.Sign(ctx, &mpcv1.SignRequest{KeyId: s.keyID, Digest: d})
+		service = append(service, time.Since(t0))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := sigfmt.VerifyDER(s.pub, d, resp.GetSignatureDer()); err != nil {
+			b.Fatal(err)
+		}
+		t0 = time.Now()
+		sig, err := s.raw.Sign(ctx, d)
+		raw = append(raw, time.Since(t0))
+		if err != nil || len(sig.GetR()) == 0 {
+			b.Fatal("raw sign:", err)
+		}
+	}
+	b.StopTimer()
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	ratio := float64(median(service)) / float64(median(raw))
+	b.ReportMetric(ms(median(service)), "service-median-ms")
+	b.ReportMetric(ms(median(raw)), "raw-tss-median-ms")
+	b.ReportMetric(ratio, "ratio")
+	b.ReportMetric(0, "ns/op")
+	b.Logf("%d signatures each: service median %.1f ms, raw tss-lib median %.1f ms, ratio %.2f", b.N, ms(median(service)), ms(median(raw)), ratio)
+	fmt.Fprintf(os.Stderr, "service median %.1f ms, raw tss-lib median %.1f ms, ratio %.2f (n=%d)\n", ms(median(service)), ms(median(raw)), ratio, b.N)
+}

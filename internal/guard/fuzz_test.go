@@ -1,0 +1,180 @@
+package guard
+
+import (
+	"encoding/gob"
+	"math/big"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/bnb-chain/tss-lib/v2/tss"
+)
+
+// The fuzz targets are seeded with the messages of the real runs. Running the
+// protocols takes tens of seconds, and every fuzzing worker process runs the
+// target's setup again, so the process that runs them first (the fuzzing
+// coordinator, or plain `go test`) writes the messages to a temporary file
+// and passes its path to the workers in seedsEnv.
+const seedsEnv = "MPCSIGN_GUARD_FUZZ_SEEDS"
+
+type seed struct {
+	Protocol Protocol
+	Wire     []byte
+	FromID   string
+	FromKey  []byte
+	Index    int
+	Bcast    bool
+}
+
+func (s seed) captured() captured {
+	from := tss.NewPartyID(s.FromID, s.FromID, new(big.Int).SetBytes(s.FromKey))
+	from.Index = s.Index
+	return captured{protocol: s.Protocol, wire: s.Wire, from: from, bcast: s.Bcast}
+}
+
+func fuzzSeeds(f *testing.F) []seed {
+	f.Helper()
+	if path := os.Getenv(seedsEnv); path != "" {
+		file, err := os.Open(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		defer file.Close()
+		var seeds []seed
+		if err := gob.NewDecoder(file).Decode(&seeds); err != nil {
+			f.Fatal(err)
+		}
+		return seeds
+	}
+	r := runs(f)
+	var seeds []seed
+	for _, p := range allProtocols {
+		for _, m := range r.msgs[p] {
+			seeds = append(seeds, seed{Protocol: p, Wire: m.wire, FromID: m.from.Id, FromKey: m.from.Key, Index: m.from.Index, Bcast: m.bcast})
+		}
+	}
+	path := filepath.Join(f.TempDir(), "seeds.gob")
+	file, err := os.Create(path)
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := gob.NewEncoder(file).Encode(seeds); err != nil {
+		f.Fatal(err)
+	}
+	if err := file.Close(); err != nil {
+		f.Fatal(err)
+	}
+	f.Setenv(seedsEnv, path)
+	return seeds
+}
+
+var fuzzParams = map[Protocol]Params{
+	KeygenECDSA:  {Protocol: KeygenECDSA, Threshold: runThreshold, PartyCount: runParties},
+	SignECDSA:    {Protocol: SignECDSA, Threshold: runThreshold, PartyCount: runSigners},
+	ReshareECDSA: {Protocol: ReshareECDSA, Threshold: runThreshold, PartyCount: runParties, NewThreshold: runThreshold, NewPartyCount: runParties},
+}
+
+// checkProperties runs the checks without their recover, so a panic fails
+// the fuzz run, and checks that the guard is never laxer than the library's
+// own ValidateBasic.
+func checkProperties(t *testing.T, p Params, msg tss.ParsedMessage) {
+	err := check(p, msg)
+	if err != nil {
+		if _, ok := err.(*Violation); !ok {
+			t.Fatalf("check returned %T %v, want a *Violation", err, err)
+		}
+		return
+	}
+	if !msg.ValidateBasic() {
+		t.Fatalf("the guard accepted a %s that fails the library's ValidateBasic", msg.Type())
+	}
+	s, serr := NewSession(p)
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	_ = s.check(msg) // must not panic; ErrOutOfOrder is expected here
+}
+
+// FuzzCheckWire parses arbitrary bytes as a receiving party does and checks
+// them under every protocol.
+func FuzzCheckWire(f *testing.F) {
+	for _, s := range fuzzSeeds(f) {
+		f.Add(s.Wire, s.Bcast)
+	}
+	from := tss.NewPartyID("fuzz", "fuzz", big.NewInt(4242))
+	from.Index = 1
+	f.Fuzz(func(t *testing.T, wire []byte, bcast bool) {
+		for _, p := range allProtocols {
+			if err := CheckWire(fuzzParams[p], wire); err != nil {
+				if _, ok := err.(*Violation); !ok {
+					t.Fatalf("CheckWire returned %T", err)
+				}
+			}
+		}
+		msg, err := tss.ParseWireMessage(wire, from, bcast)
+		if err != nil {
+			return
+		}
+		for _, p := range allProtocols {
+			checkProperties(t, fuzzParams[p], msg)
+		}
+	})
+}
+
+// FuzzCheckField takes a real message and replaces, truncates or extends one
+// of its fields: structure-aware fuzzing that reaches the deep checks.
+func FuzzCheckField(f *testing.F) {
+	seeds := fuzzSeeds(f)
+	for i := range seeds {
+		f.Add(uint16(i), uint8(i), uint16(0), []byte{1})
+		f.Add(uint16(i), uint8(i+1), uint16(7), []byte{})
+	}
+	f.Add(uint16(0), uint8(1), uint16(3), big.NewInt(9).Bytes())
+	f.Fuzz(func(t *testing.T, which uint16, field uint8, op uint16, value []byte) {
+		base := seeds[int(which)%len(seeds)].captured()
+		msg, err := base.parse()
+		if err != nil {
+			t.Fatal(err)
+		}
+		content := proto.Clone(msg.Content()).(tss.MessageContent)
+		mutateField(content.ProtoReflect(), int(field), int(op), value)
+		meta := tss.MessageRouting{From: base.from, IsBroadcast: base.bcast}
+		checkProperties(t, fuzzParams[base.protocol], tss.NewMessage(meta, content, tss.NewMessageWrapper(meta, content)))
+	})
+}
+
+// mutateField changes field number field%n of m: a bytes field is replaced;
+// in a repeated field, element op/3 is replaced (op%3 == 0), the list is cut
+// there (1) or value is inserted there (2).
+func mutateField(m protoreflect.Message, field, op int, value []byte) {
+	fds := m.Descriptor().Fields()
+	if fds.Len() == 0 {
+		return
+	}
+	fd := fds.Get(field % fds.Len())
+	if !fd.IsList() {
+		m.Set(fd, protoreflect.ValueOfBytes(value))
+		return
+	}
+	list := m.Mutable(fd).List()
+	i := (op / 3) % (list.Len() + 1)
+	switch op % 3 {
+	case 0:
+		if i == list.Len() {
+			list.Append(protoreflect.ValueOfBytes(value))
+		} else {
+			list.Set(i, protoreflect.ValueOfBytes(value))
+		}
+	case 1:
+		list.Truncate(i)
+	case 2:
+		list.Append(protoreflect.ValueOfBytes(nil))
+		for j := list.Len() - 1; j > i; j-- {
+			list.Set(j, list.Get(j-1))
+		}
+		list.Set(i, protoreflect.ValueOfBytes(value))
+	}
+}

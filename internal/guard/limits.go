@@ -1,0 +1,119 @@
+package guard
+
+import (
+	"math/big"
+	"sync"
+
+	"github.com/bnb-chain/tss-lib/v2/tss"
+)
+
+// Sizes fixed by tss-lib v2.0.2.
+const (
+	// modulusBits is the size of every Paillier modulus N and every NTilde:
+	// keygen/round_2.go (paillierBitsLen) rejects anything else, and
+	// keygen/prepare.go generates exactly that (2048-bit Paillier modulus,
+	// NTilde from two 1024-bit safe primes). Resharing does not check it in
+	// v2.0.2; the guard does.
+	modulusBits = 2048
+	// modulusSquaredBits bounds values mod N^2 (Paillier ciphertexts).
+	modulusSquaredBits = 2 * modulusBits
+
+	curveOrderBits = 256 // secp256k1: q and the field prime p
+	hashBits       = 256 // SHA-512/256 commitments and session ids
+	commitRandBits = 256 // commitments.HashLength: the decommitment randomness r
+
+	// Element counts of the serialized proofs.
+	dlnParts      = 2 + 2*dlnIterations // [len, alpha_0..alpha_127, len, t_0..t_127]
+	dlnIterations = 128                 // dlnproof.Iterations
+	modParts      = 2*modIterations + 3 // modproof.ProofModBytesParts: W, X[80], A, B, Z[80]
+	modIterations = 80                  // modproof.Iterations
+	facParts      = 11                  // facproof.ProofFacBytesParts
+	paillierIters = 13                  // paillier.ProofIters
+	aliceParts    = 6                   // mta.RangeProofAliceBytesParts
+	bobParts      = 10                  // mta.ProofBobBytesParts
+	bobWCParts    = 12                  // mta.ProofBobWCBytesParts
+
+	// Upper bounds of the proof responses, from how v2.0.2 computes them
+	// (q < 2^256, N and NTilde < 2^2048, e < q):
+	//
+	//   mta S2, T2:   e*rho + gamma with rho < q*NTilde, gamma < q^3*NTilde -> < 2^2817
+	//   fac W1, W2:   e*mu + x with mu < q*NTilde, x < q^3*NTilde          -> < 2^2817
+	//   fac Sigma:    < q*N0*NTilde                                         -> < 2^4352
+	//   fac V:        e*(sigma - nu*p) + r with r < q^3*N0*NTilde           -> < 2^4865
+	//   fac Z1, Z2:   < q^3*sqrt(N0) (the library's own bound)              -> < 2^1792
+	//   mta S1 <= q^3, T1 <= q^7 (the library's own bounds).
+	q3NTildeBits = 3*curveOrderBits + modulusBits + 1
+	facSigmaBits = curveOrderBits + 2*modulusBits
+	facVBits     = 3*curveOrderBits + 2*modulusBits + 1
+	// modproof A and B: 2^80 with the 80 challenge bits below it.
+	modABits = modIterations + 1
+)
+
+// Wire caps per protocol. Each is the largest real message of the protocol,
+// measured by TestRealMessageSizes with 2048-bit moduli, plus a margin of
+// about a quarter; the per-field checks then hold every field to its exact
+// bound. Measured (tss-lib v2.0.2, secp256k1, t=1):
+//
+//	keygen:   KGRound1Message   (N, NTilde, h1, h2, two DLN proofs)   ~134.7 KB
+//	          KGRound2Message2  (modproof + VSS decommitment)          ~42.6 KB
+//	signing:  SignRound2Message (two Paillier ciphertexts, two Bob proofs) ~6.7 KB
+//	reshare:  DGRound2Message1  (N, NTilde, h1, h2, modproof, two DLN)  ~177.3 KB
+//
+// The keygen and reshare messages are dominated by the DLN proofs (258
+// integers of up to 2048 bits each), whose size does not depend on t; the VSS
+// decommitment grows by 70 bytes per point, under 10 KB at MaxParties.
+const (
+	keygenWireCap  = 168 << 10
+	signingWireCap = 12 << 10
+	reshareWireCap = 224 << 10
+)
+
+func wireCap(p Protocol) int {
+	switch p {
+	case KeygenECDSA:
+		return keygenWireCap
+	case SignECDSA:
+		return signingWireCap
+	case ReshareECDSA:
+		return reshareWireCap
+	}
+	return 0
+}
+
+var (
+	one = big.NewInt(1)
+
+	curveOrder = tss.S256().Params().N
+	fieldPrime = tss.S256().Params().P
+	curveB     = tss.S256().Params().B
+
+	q3 = new(big.Int).Exp(curveOrder, big.NewInt(3), nil)
+	q7 = new(big.Int).Exp(curveOrder, big.NewInt(7), nil)
+	// facZBound is q^3 * 2^1024: above q^3*sqrt(N0) for every 2048-bit N0.
+	facZBound = new(big.Int).Lsh(q3, modulusBits/2)
+)
+
+// smallPrimes is the product of the odd primes below 1000 (the primes
+// paillier.Proof.Verify divides by, minus 2). A modulus sharing a factor with
+// it has a small factor.
+var smallPrimes = sync.OnceValue(func() *big.Int {
+	prod := big.NewInt(1)
+	for p := int64(3); p < 1000; p += 2 {
+		if big.NewInt(p).ProbablyPrime(0) {
+			prod.Mul(prod, big.NewInt(p))
+		}
+	}
+	return prod
+})
+
+// onCurve reports whether (x, y), both already below the field prime, is on
+// secp256k1: y^2 = x^3 + 7 (mod p).
+func onCurve(x, y *big.Int) bool {
+	lhs := new(big.Int).Mul(y, y)
+	lhs.Mod(lhs, fieldPrime)
+	rhs := new(big.Int).Mul(x, x)
+	rhs.Mul(rhs, x)
+	rhs.Add(rhs, curveB)
+	rhs.Mod(rhs, fieldPrime)
+	return lhs.Cmp(rhs) == 0
+}
