@@ -85,6 +85,9 @@ func New(opts Options) (*Server, error) {
 	if opts.KeygenTimeout <= 0 {
 		opts.KeygenTimeout = 10 * time.Minute
 	}
+	if opts.KeygenTimeout > 30*time.Minute || opts.SignTimeout > 30*time.Minute {
+		return nil, errors.New("coordinator: session timeouts are at most 30 minutes (devices refuse longer sessions)")
+	}
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, err
 	}

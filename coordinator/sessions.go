@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	"github.com/mpcsign/mpcsign/internal/envelope"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
@@ -219,7 +217,8 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 		return nil, errors.New("session without deadline")
 	}
 	start.Ref = ref
-	start.Deadline = timestamppb.New(deadline.Add(-time.Second)) // parties give up first and report whom they waited for
+	// Parties give up a little earlier and report whom they waited for.
+	start.TimeoutMs = uint32(max(time.Until(deadline)-time.Second, time.Second) / time.Millisecond)
 	s := &session{ref: ref, kind: start.GetKind(), members: map[string]Device{}, events: make(chan partyEvent, 8*len(members)+8), done: make(chan struct{})}
 	for _, d := range members {
 		s.members[d.ID] = d

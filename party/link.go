@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -19,6 +20,9 @@ import (
 
 // maxSessions bounds the sessions one device runs at once.
 const maxSessions = 64
+
+// maxSessionTimeout is the longest a device agrees to spend on one session.
+const maxSessionTimeout = 30 * time.Minute
 
 // connectOnce runs one link until it fails. connected tells whether the
 // handshake succeeded (used to reset the backoff).
@@ -222,11 +226,12 @@ func (l *partyLink) start(st *mpcv1.SessionStart) {
 		refuse("session ref must be 32 bytes")
 		return
 	}
-	deadline := st.GetDeadline().AsTime()
-	if st.GetDeadline() == nil || time.Until(deadline) <= 0 || time.Until(deadline) > 30*time.Minute {
-		refuse("session deadline missing or out of range")
+	timeout := time.Duration(st.GetTimeoutMs()) * time.Millisecond
+	if timeout <= 0 || timeout > maxSessionTimeout {
+		refuse(fmt.Sprintf("session timeout missing or above %s", maxSessionTimeout))
 		return
 	}
+	deadline := time.Now().Add(timeout)
 	log := l.agent.log.With("session", shortID(ref))
 	s := newSession(st, l.agent.cfg.DeviceID, log, l.send, sessionDeps{identity: l.agent.id, shares: shareStore{l.agent.ks}, pool: l.agent.pool, tamper: l.agent.tamper.Load()})
 	if err := s.prepare(); err != nil {

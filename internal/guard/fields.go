@@ -69,11 +69,12 @@ func (c fields) exactBits(field string, b []byte, bits int) (*big.Int, *Violatio
 	return v, nil
 }
 
-// unit decodes an element of (Z/mZ)* other than 1 for a modulus of at most
-// maxBits bits: 2 <= v, v < max (when max is not nil), at most maxBits bits.
+// residue decodes a residue modulo a modulus of at most maxBits bits, other
+// than 0 and 1: 2 <= v, v < max (when max is not nil), at most maxBits bits.
 // 0 and 1 are the degenerate values that make the proofs that use them
-// trivially true or false.
-func (c fields) unit(field string, b []byte, maxBits int, max *big.Int) (*big.Int, *Violation) {
+// trivially true or false. Whether v is a unit needs the modulus itself; the
+// callers that have it check the gcd.
+func (c fields) residue(field string, b []byte, maxBits int, max *big.Int) (*big.Int, *Violation) {
 	v, bad := c.uint(field, b, maxBits)
 	if bad != nil {
 		return nil, bad

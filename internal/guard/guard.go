@@ -4,21 +4,38 @@
 //
 // tss-lib v2.0.2 is the newest release the service can use. Upstream added
 // checks after it (gcd(W, N) = 1 in the Paillier modulus proof, range-proof
-// edge values, the length of the VSS commitment vector), and v2.0.2 panics in
-// places on a peer's bytes (a short VSS vector panics in a library goroutine,
-// which no caller can recover). This package closes those gaps:
+// edge values, the length of the VSS commitment vector), and v2.0.2 panics on
+// some peer bytes inside goroutines it starts itself, which no caller can
+// recover: a short VSS vector, an even Paillier modulus, a DLN proof length
+// prefix that wraps negative, a non-invertible MtA ciphertext, a ProofBobWC
+// response that is a multiple of q (TestLibraryPanicsWithoutTheGuard shows
+// each). This package closes those gaps:
 //
 //   - CheckWire caps the raw payload size per protocol, before parsing.
 //   - Check validates one parsed message on its own: counts of repeated
 //     fields, canonical encodings, bit sizes and ranges of every integer,
 //     degenerate proof values, points on the curve, commitment lengths.
-//   - Session adds the checks that need an earlier message of the same
-//     sender (in keygen the Paillier modulus N arrives in round 1 and its
-//     modulus proof in round 2, so gcd(W, N) = 1 can only be checked there),
-//     and rejects a sender that sends two different messages of one type.
+//   - Session adds the checks that need a value from another message: in
+//     keygen the Paillier modulus N arrives in round 1 and its modulus proof
+//     in round 2, so gcd(W, N) = 1 can only be checked there; in signing,
+//     Alice's modulus comes from the key data (Session.LearnKey). It also
+//     rejects a sender that sends two different messages of one type.
 //
 // A rejected message yields a *Violation naming the message type, the field
 // and the failed rule; it never carries a value from the message.
+//
+// Use, for every message a LocalParty receives:
+//
+//	if err := guard.CheckWire(p, wire); err != nil { ... }   // blame the sender
+//	msg, err := tss.ParseWireMessage(wire, from, isBroadcast)
+//	if err != nil { ... }                                       // blame the sender
+//	if err := sess.Check(msg); err != nil { ... }              // sess := guard.NewSession(p), one per LocalParty
+//	party.Update(msg)
+//
+// A *Violation blames msg.GetFrom(); guard.ErrOutOfOrder means "hold and
+// retry after the sender's earlier messages"; guard.ErrBadParams is the
+// caller's own error. In signing, call sess.LearnKey with the local key data
+// first.
 package guard
 
 import (
@@ -164,7 +181,7 @@ func check(p Params, msg tss.ParsedMessage) error {
 	if content == nil {
 		return &Violation{Field: "content", Reason: "nil content"}
 	}
-	c := fields{typ: string(proto.MessageName(content))}
+	c := fields{typ: name(content)}
 	if !content.ProtoReflect().IsValid() {
 		return c.fail("content", "nil content")
 	}
@@ -194,7 +211,11 @@ func check(p Params, msg tss.ParsedMessage) error {
 	return nil
 }
 
-// rule is what the guard knows about one message type of a protocol.
+// name is the protobuf full name of a message type, as Violation.Type.
+func name(m proto.Message) string { return string(proto.MessageName(m)) }
+
+// rule is what the guard knows about one message type of a protocol. The
+// rule tables (keygenRules, signingRules, resharingRules) are read-only.
 type rule struct {
 	broadcast bool
 	check     func(c fields, p Params, m proto.Message) *Violation

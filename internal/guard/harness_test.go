@@ -42,8 +42,9 @@ func (m captured) parse() (tss.ParsedMessage, error) {
 type realRun struct {
 	params  map[Protocol]Params
 	msgs    map[Protocol][]captured
-	keygenP []*preparams.Set // pre-parameters of the keygen parties, by index
-	newP    []*preparams.Set // pre-parameters of the new resharing committee
+	keygenP []*preparams.Set                     // pre-parameters of the keygen parties, by index
+	newP    []*preparams.Set                     // pre-parameters of the new resharing committee
+	keys    map[string]keygen.LocalPartySaveData // keygen results, by party id
 }
 
 const (
@@ -106,6 +107,12 @@ func runAll() (*realRun, error) {
 	keys, err := runKeygen(ctx, r, ids)
 	if err != nil {
 		return nil, fmt.Errorf("keygen: %w", err)
+	}
+	r.keys = map[string]keygen.LocalPartySaveData{}
+	for i, id := range ids {
+		if r.keys[id.Id], err = copyKey(keys[i]); err != nil {
+			return nil, err
+		}
 	}
 	if err := runSigning(ctx, r, ids, keys); err != nil {
 		return nil, fmt.Errorf("signing: %w", err)
@@ -250,7 +257,11 @@ func runSigning(ctx context.Context, r *realRun, ids tss.SortedPartyIDs, keys []
 	var parties []tss.Party
 	for i, id := range signIDs {
 		params := tss.NewParameters(tss.S256(), pc, id, len(signIDs), runThreshold)
-		parties = append(parties, signing.NewLocalParty(digest, params, copyKey(keys[i]), rt.out, end, 32))
+		key, err := copyKey(keys[i])
+		if err != nil {
+			return err
+		}
+		parties = append(parties, signing.NewLocalParty(digest, params, key, rt.out, end, 32))
 	}
 	rt.recipients = byIDs(parties)
 	finished := collect(len(signIDs), end, func(*common.SignatureData) {})
@@ -258,16 +269,14 @@ func runSigning(ctx context.Context, r *realRun, ids tss.SortedPartyIDs, keys []
 }
 
 // copyKey deep-copies key data: resharing zeroes the old share in place.
-func copyKey(k keygen.LocalPartySaveData) keygen.LocalPartySaveData {
+func copyKey(k keygen.LocalPartySaveData) (keygen.LocalPartySaveData, error) {
+	var out keygen.LocalPartySaveData
 	b, err := json.Marshal(k)
 	if err != nil {
-		panic(err)
+		return out, err
 	}
-	var out keygen.LocalPartySaveData
-	if err := json.Unmarshal(b, &out); err != nil {
-		panic(err)
-	}
-	return out
+	err = json.Unmarshal(b, &out)
+	return out, err
 }
 
 func runResharing(ctx context.Context, r *realRun, oldIDs tss.SortedPartyIDs, keys []keygen.LocalPartySaveData) error {
@@ -278,7 +287,11 @@ func runResharing(ctx context.Context, r *realRun, oldIDs tss.SortedPartyIDs, ke
 	var olds, news, all []tss.Party
 	for i, id := range oldIDs {
 		params := tss.NewReSharingParameters(tss.S256(), oldCtx, newCtx, id, len(oldIDs), runThreshold, len(newIDs), runThreshold)
-		olds = append(olds, resharing.NewLocalParty(params, copyKey(keys[i]), rt.out, end))
+		key, err := copyKey(keys[i])
+		if err != nil {
+			return err
+		}
+		olds = append(olds, resharing.NewLocalParty(params, key, rt.out, end))
 	}
 	for i, id := range newIDs {
 		params := tss.NewReSharingParameters(tss.S256(), oldCtx, newCtx, id, len(oldIDs), runThreshold, len(newIDs), runThreshold)

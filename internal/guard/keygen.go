@@ -6,8 +6,6 @@ import (
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 )
 
-func name(m proto.Message) string { return string(proto.MessageName(m)) }
-
 // keygenRules covers ecdsa/keygen: rounds 1-3 (round 4 sends nothing).
 var keygenRules = map[string]rule{
 	name((*keygen.KGRound1Message)(nil)):  {broadcast: true, check: checkKGRound1},

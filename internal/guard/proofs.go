@@ -29,11 +29,11 @@ func (c fields) modulus(field string, b []byte) (*big.Int, *Violation) {
 // ringPedersen checks h1, h2 for NTilde: units of Z/NTilde other than 1, and
 // distinct (keygen round 2 checks h1 != h2; resharing relies on it too).
 func (c fields) ringPedersen(fieldH1, fieldH2 string, b1, b2 []byte, nTilde *big.Int) *Violation {
-	h1, bad := c.unit(fieldH1, b1, modulusBits, nTilde)
+	h1, bad := c.residue(fieldH1, b1, modulusBits, nTilde)
 	if bad != nil {
 		return bad
 	}
-	h2, bad := c.unit(fieldH2, b2, modulusBits, nTilde)
+	h2, bad := c.residue(fieldH2, b2, modulusBits, nTilde)
 	if bad != nil {
 		return bad
 	}
@@ -63,11 +63,11 @@ func (c fields) dlnProof(field string, parts [][]byte, nTilde *big.Int) *Violati
 		}
 	}
 	for i := 1; i <= dlnIterations; i++ {
-		if _, bad := c.unit(part(field, i, "alpha"), parts[i], modulusBits, nTilde); bad != nil {
+		if _, bad := c.residue(part(field, i, "alpha"), parts[i], modulusBits, nTilde); bad != nil {
 			return bad
 		}
 		j := i + 1 + dlnIterations
-		if _, bad := c.unit(part(field, j, "t"), parts[j], modulusBits, nTilde); bad != nil {
+		if _, bad := c.residue(part(field, j, "t"), parts[j], modulusBits, nTilde); bad != nil {
 			return bad
 		}
 	}
@@ -90,11 +90,11 @@ func (c fields) decodeModProof(field string, parts [][]byte) (*modProof, *Violat
 	}
 	pf := &modProof{x: make([]*big.Int, modIterations), z: make([]*big.Int, modIterations)}
 	var bad *Violation
-	if pf.w, bad = c.unit(part(field, 0, "W"), parts[0], modulusBits, nil); bad != nil {
+	if pf.w, bad = c.residue(part(field, 0, "W"), parts[0], modulusBits, nil); bad != nil {
 		return nil, bad
 	}
 	for i := 0; i < modIterations; i++ {
-		if pf.x[i], bad = c.unit(part(field, 1+i, "X"), parts[1+i], modulusBits, nil); bad != nil {
+		if pf.x[i], bad = c.residue(part(field, 1+i, "X"), parts[1+i], modulusBits, nil); bad != nil {
 			return nil, bad
 		}
 	}
@@ -106,7 +106,7 @@ func (c fields) decodeModProof(field string, parts [][]byte) (*modProof, *Violat
 	}
 	for i := 0; i < modIterations; i++ {
 		j := 3 + modIterations + i
-		if pf.z[i], bad = c.unit(part(field, j, "Z"), parts[j], modulusBits, nil); bad != nil {
+		if pf.z[i], bad = c.residue(part(field, j, "Z"), parts[j], modulusBits, nil); bad != nil {
 			return nil, bad
 		}
 	}
@@ -156,7 +156,7 @@ func (c fields) facProof(field string, parts [][]byte) *Violation {
 		return bad
 	}
 	for i, role := range []string{"P", "Q", "A", "B", "T"} {
-		if _, bad := c.unit(part(field, i, role), parts[i], modulusBits, nil); bad != nil {
+		if _, bad := c.residue(part(field, i, role), parts[i], modulusBits, nil); bad != nil {
 			return bad
 		}
 	}
@@ -190,7 +190,7 @@ func (c fields) paillierProof(field string, parts [][]byte) ([]*big.Int, *Violat
 	vs := make([]*big.Int, paillierIters)
 	for i := range vs {
 		var bad *Violation
-		if vs[i], bad = c.unit(part(field, i, ""), parts[i], modulusBits, nil); bad != nil {
+		if vs[i], bad = c.residue(part(field, i, ""), parts[i], modulusBits, nil); bad != nil {
 			return nil, bad
 		}
 	}
@@ -199,7 +199,7 @@ func (c fields) paillierProof(field string, parts [][]byte) ([]*big.Int, *Violat
 
 // ciphertext decodes a Paillier ciphertext: a unit mod N^2 other than 1.
 func (c fields) ciphertext(field string, b []byte) *Violation {
-	_, bad := c.unit(field, b, modulusSquaredBits, nil)
+	_, bad := c.residue(field, b, modulusSquaredBits, nil)
 	return bad
 }
 
@@ -232,7 +232,7 @@ func (c fields) rangeProofAlice(field string, parts [][]byte) *Violation {
 		role string
 		bits int
 	}{{0, "Z", modulusBits}, {1, "U", modulusSquaredBits}, {2, "W", modulusBits}, {3, "S", modulusBits}} {
-		if _, bad := c.unit(part(field, e.i, e.role), parts[e.i], e.bits, nil); bad != nil {
+		if _, bad := c.residue(part(field, e.i, e.role), parts[e.i], e.bits, nil); bad != nil {
 			return bad
 		}
 	}
@@ -253,7 +253,8 @@ func (c fields) rangeProofAlice(field string, parts [][]byte) *Violation {
 // proofBob checks a serialized mta.ProofBob [Z, ZPrm, T, V, W, S, S1, S2, T1,
 // T2], and for the "with check" variant the point U appended as two
 // coordinates. Z, ZPrm, T, W live mod NTilde, V mod N^2, S mod N: each in
-// [2, modulus). S1 in [q, q^3], T1 in [q, q^7], S2, T2 >= q, S1 != S2, T1 != T2.
+// [2, modulus). S1 in [q, q^3], T1 in [q, q^7], S2, T2 >= q, S1 != S2, T1 != T2;
+// with check, S1 not a multiple of q and U on the curve.
 func (c fields) proofBob(field string, parts [][]byte, withCheck bool) *Violation {
 	want := bobParts
 	if withCheck {
@@ -270,7 +271,7 @@ func (c fields) proofBob(field string, parts [][]byte, withCheck bool) *Violatio
 		{0, "Z", modulusBits}, {1, "ZPrm", modulusBits}, {2, "T", modulusBits},
 		{3, "V", modulusSquaredBits}, {4, "W", modulusBits}, {5, "S", modulusBits},
 	} {
-		if _, bad := c.unit(part(field, e.i, e.role), parts[e.i], e.bits, nil); bad != nil {
+		if _, bad := c.residue(part(field, e.i, e.role), parts[e.i], e.bits, nil); bad != nil {
 			return bad
 		}
 	}
@@ -297,6 +298,11 @@ func (c fields) proofBob(field string, parts [][]byte, withCheck bool) *Violatio
 		return c.fail(part(field, 8, "T1")+"/"+part(field, 9, "T2"), "T1 == T2")
 	}
 	if withCheck {
+		// ProofBobWC.Verify computes ScalarBaseMult(S1 mod q), which panics
+		// for 0, in a goroutine of signing round 3 that no caller can recover.
+		if new(big.Int).Mod(s1, curveOrder).Sign() == 0 {
+			return c.fail(part(field, 6, "S1"), "multiple of q")
+		}
 		return c.point(part(field, 10, "U x"), part(field, 11, "U y"), parts[10], parts[11])
 	}
 	return nil

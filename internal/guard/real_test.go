@@ -58,6 +58,11 @@ func TestRealMessagesPassSession(t *testing.T) {
 						if s, err = NewSession(r.params[proto]); err != nil {
 							t.Fatal(err)
 						}
+						if proto == SignECDSA {
+							if err := s.LearnKey(r.keys[to]); err != nil {
+								t.Fatal(err)
+							}
+						}
 						sessions[to] = s
 					}
 					if err := s.Check(msg); err != nil {

@@ -3,13 +3,14 @@ package guard
 import (
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"math/big"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
-	"github.com/bnb-chain/tss-lib/v2/ecdsa/resharing"
+	"github.com/bnb-chain/tss-lib/v2/ecdsa/signing"
 	"github.com/bnb-chain/tss-lib/v2/tss"
 )
 
@@ -20,21 +21,25 @@ import (
 // messages (the envelope's seq gives their order).
 var ErrOutOfOrder = errors.New("guard: message arrived before the sender's earlier message it depends on")
 
-// Session checks the messages one local party receives in one protocol run.
-// On top of Check it
+// Session checks the messages one local party receives in one protocol run:
+// create one per LocalParty and pass every message through Check before
+// Update. On top of the package-level Check it
 //
 //   - checks the keygen modulus proof (round 2) and Paillier proof (round 3)
-//     against the Paillier modulus N the same sender announced in round 1:
+//     against the Paillier modulus N that the same sender announced in round 1:
 //     gcd(W, N) = 1, Jacobi(W, N) = -1, every value a unit below N;
-//   - rejects a sender that sends two different messages of one type
-//     (an identical copy is accepted again, so retransmissions are harmless).
+//   - in signing, after LearnKey, refuses senders that do not hold the key
+//     and checks Alice's ciphertext and range proof against her modulus;
+//   - rejects a sender that sends two different messages of one type (an
+//     identical copy is accepted again, so retransmissions are harmless).
 //
 // It is safe for concurrent use.
 type Session struct {
 	p Params
 
-	mu    sync.Mutex
-	peers map[string]*peerState
+	mu      sync.Mutex
+	peers   map[string]*peerState // by party key (tss.PartyID.KeyInt)
+	holders bool                  // LearnKey was called: only its holders may send
 }
 
 type peerState struct {
@@ -50,9 +55,48 @@ func NewSession(p Params) (*Session, error) {
 	return &Session{p: p, peers: make(map[string]*peerState)}, nil
 }
 
-// Check validates msg with Check and then against what the session has
-// accepted from the same sender. It returns nil, a *Violation, ErrOutOfOrder
-// or ErrBadParams, and never panics.
+func (s *Session) peer(key string) *peerState {
+	peer := s.peers[key]
+	if peer == nil {
+		peer = &peerState{seen: make(map[string][sha256.Size]byte)}
+		s.peers[key] = peer
+	}
+	return peer
+}
+
+// LearnKey gives a signing Session the public Paillier modulus of every
+// holder of the key, from the local party's key data (Ks and PaillierPKs).
+// Then only holders may send, and Alice's MtA ciphertext must be a unit
+// modulo her N^2: v2.0.2's RangeProofAlice.Verify computes c^-e mod N^2
+// without checking that, and a non-invertible c makes it panic in a
+// goroutine of signing round 2 that no caller can recover.
+func (s *Session) LearnKey(key keygen.LocalPartySaveData) error {
+	if s.p.Protocol != SignECDSA {
+		return fmt.Errorf("%w: LearnKey is for signing sessions", ErrBadParams)
+	}
+	if len(key.Ks) == 0 || len(key.Ks) != len(key.PaillierPKs) {
+		return fmt.Errorf("%w: key data without matching Ks and PaillierPKs", ErrBadParams)
+	}
+	moduli := make(map[string]*big.Int, len(key.Ks))
+	for j, k := range key.Ks {
+		pk := key.PaillierPKs[j]
+		if k == nil || pk == nil || pk.N == nil || pk.N.BitLen() != modulusBits || pk.N.Bit(0) == 0 {
+			return fmt.Errorf("%w: key data entry %d has no valid Paillier modulus", ErrBadParams, j)
+		}
+		moduli[k.String()] = new(big.Int).Set(pk.N)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, n := range moduli {
+		s.peer(k).paillierN = n
+	}
+	s.holders = true
+	return nil
+}
+
+// Check validates msg with Check and then against what the session knows
+// about the sender. It returns nil, a *Violation, ErrOutOfOrder or
+// ErrBadParams, and never panics.
 func (s *Session) Check(msg tss.ParsedMessage) (err error) {
 	if err := Check(s.p, msg); err != nil {
 		return err
@@ -65,9 +109,10 @@ func (s *Session) Check(msg tss.ParsedMessage) (err error) {
 	return s.check(msg)
 }
 
+// check runs after Check has accepted msg.
 func (s *Session) check(msg tss.ParsedMessage) error {
 	content := msg.Content()
-	c := fields{typ: string(proto.MessageName(content))}
+	c := fields{typ: name(content)}
 	digest, err := contentDigest(content)
 	if err != nil {
 		return c.fail("content", "cannot be re-encoded")
@@ -75,13 +120,11 @@ func (s *Session) check(msg tss.ParsedMessage) error {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	from := msg.GetFrom()
-	key := from.Id + "\x00" + string(from.Key)
-	peer := s.peers[key]
-	if peer == nil {
-		peer = &peerState{seen: make(map[string][sha256.Size]byte)}
-		s.peers[key] = peer
+	key := msg.GetFrom().KeyInt().String()
+	if s.holders && s.peers[key] == nil {
+		return c.fail("From", "sender does not hold this key")
 	}
+	peer := s.peer(key)
 	if prev, ok := peer.seen[c.typ]; ok {
 		if prev != digest {
 			return c.fail("message", "a different message of this type was already received from this sender")
@@ -91,8 +134,6 @@ func (s *Session) check(msg tss.ParsedMessage) error {
 
 	switch m := content.(type) {
 	case *keygen.KGRound1Message:
-		peer.paillierN = new(big.Int).SetBytes(m.GetPaillierN())
-	case *resharing.DGRound2Message1:
 		peer.paillierN = new(big.Int).SetBytes(m.GetPaillierN())
 	case *keygen.KGRound2Message2:
 		if peer.paillierN == nil {
@@ -113,17 +154,51 @@ func (s *Session) check(msg tss.ParsedMessage) error {
 		if bad != nil {
 			return bad
 		}
-		gcd := new(big.Int)
 		for i, v := range vs {
-			if v.Cmp(peer.paillierN) >= 0 {
-				return c.fail(part("PaillierProof", i, ""), "not below N")
+			if bad := c.unitBelow(part("PaillierProof", i, ""), v, peer.paillierN, "N"); bad != nil {
+				return bad
 			}
-			if gcd.GCD(nil, nil, v, peer.paillierN).Cmp(one) != 0 {
-				return c.fail(part("PaillierProof", i, ""), "gcd with N != 1")
+		}
+	case *signing.SignRound1Message1:
+		if peer.paillierN != nil {
+			if bad := checkAliceAgainst(c, m, peer.paillierN); bad != nil {
+				return bad
 			}
 		}
 	}
 	peer.seen[c.typ] = digest
+	return nil
+}
+
+// checkAliceAgainst checks Alice's ciphertext and the values of her range
+// proof that live modulo her own N or N^2.
+func checkAliceAgainst(c fields, m *signing.SignRound1Message1, n *big.Int) *Violation {
+	n2 := new(big.Int).Mul(n, n)
+	parts := m.GetRangeProofAlice() // counts checked by Check
+	for _, e := range []struct {
+		field, modName string
+		b              []byte
+		mod            *big.Int
+	}{
+		{"C", "N^2", m.GetC(), n2},
+		{part("RangeProofAlice", 1, "U"), "N^2", parts[1], n2},
+		{part("RangeProofAlice", 3, "S"), "N", parts[3], n},
+	} {
+		if bad := c.unitBelow(e.field, new(big.Int).SetBytes(e.b), e.mod, e.modName); bad != nil {
+			return bad
+		}
+	}
+	return nil
+}
+
+// unitBelow checks v < mod and gcd(v, mod) = 1.
+func (c fields) unitBelow(field string, v, mod *big.Int, modName string) *Violation {
+	if v.Cmp(mod) >= 0 {
+		return c.fail(field, "not below "+modName)
+	}
+	if new(big.Int).GCD(nil, nil, v, mod).Cmp(one) != 0 {
+		return c.fail(field, "gcd with "+modName+" != 1")
+	}
 	return nil
 }
 

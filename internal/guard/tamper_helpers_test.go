@@ -93,9 +93,8 @@ func wantViolation(tb testing.TB, err error, typ, want string) *Violation {
 
 // ---- values ----
 
-func bi(b []byte) *big.Int      { return new(big.Int).SetBytes(b) }
-func bytesOf(v *big.Int) []byte { return v.Bytes() }
-func small(v int64) []byte      { return big.NewInt(v).Bytes() }
+func bi(b []byte) *big.Int { return new(big.Int).SetBytes(b) }
+func small(v int64) []byte { return big.NewInt(v).Bytes() }
 
 // oddBits is an odd number of exactly bits bits.
 func oddBits(bits int) []byte {

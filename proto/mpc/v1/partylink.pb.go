@@ -9,7 +9,6 @@ package mpcv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
-	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -761,8 +760,10 @@ type SessionStart struct {
 	// Everyone taking part, including the receiver.
 	Participants []*Participant `protobuf:"bytes,7,rep,name=participants,proto3" json:"participants,omitempty"`
 	// 32-byte digest, for signing.
-	Digest        []byte                 `protobuf:"bytes,8,opt,name=digest,proto3" json:"digest,omitempty"`
-	Deadline      *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	Digest []byte `protobuf:"bytes,8,opt,name=digest,proto3" json:"digest,omitempty"`
+	// How long the party may spend on the session, from when it receives this
+	// (relative, so that devices with skewed clocks still agree).
+	TimeoutMs     uint32 `protobuf:"varint,9,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -853,11 +854,11 @@ func (x *SessionStart) GetDigest() []byte {
 	return nil
 }
 
-func (x *SessionStart) GetDeadline() *timestamppb.Timestamp {
+func (x *SessionStart) GetTimeoutMs() uint32 {
 	if x != nil {
-		return x.Deadline
+		return x.TimeoutMs
 	}
-	return nil
+	return 0
 }
 
 // SessionJoin is a participant's contribution to a session: randomness for the
@@ -1413,7 +1414,7 @@ var File_mpc_v1_partylink_proto protoreflect.FileDescriptor
 
 const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\n" +
-	"\x16mpc/v1/partylink.proto\x12\x06mpc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13mpc/v1/common.proto\"\xb0\x01\n" +
+	"\x16mpc/v1/partylink.proto\x12\x06mpc.v1\x1a\x13mpc/v1/common.proto\"\xb0\x01\n" +
 	"\rEnrollRequest\x12%\n" +
 	"\x0epairing_secret\x18\x01 \x01(\fR\rpairingSecret\x12.\n" +
 	"\x13identity_public_key\x18\x02 \x01(\fR\x11identityPublicKey\x122\n" +
@@ -1452,7 +1453,7 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"deviceName\"Z\n" +
 	"\vParticipant\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12.\n" +
-	"\x13identity_public_key\x18\x02 \x01(\fR\x11identityPublicKey\"\xc2\x02\n" +
+	"\x13identity_public_key\x18\x02 \x01(\fR\x11identityPublicKey\"\xa9\x02\n" +
 	"\fSessionStart\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\fR\x03ref\x12'\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x13.mpc.v1.SessionKindR\x04kind\x12#\n" +
@@ -1461,8 +1462,9 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\x05epoch\x18\x05 \x01(\x04R\x05epoch\x12\x1c\n" +
 	"\tthreshold\x18\x06 \x01(\rR\tthreshold\x127\n" +
 	"\fparticipants\x18\a \x03(\v2\x13.mpc.v1.ParticipantR\fparticipants\x12\x16\n" +
-	"\x06digest\x18\b \x01(\fR\x06digest\x126\n" +
-	"\bdeadline\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\"\x9e\x01\n" +
+	"\x06digest\x18\b \x01(\fR\x06digest\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\t \x01(\rR\ttimeoutMs\"\x9e\x01\n" +
 	"\vSessionJoin\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\"\n" +
 	"\fcontribution\x18\x02 \x01(\fR\fcontribution\x120\n" +
@@ -1528,27 +1530,26 @@ func file_mpc_v1_partylink_proto_rawDescGZIP() []byte {
 var file_mpc_v1_partylink_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_mpc_v1_partylink_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_mpc_v1_partylink_proto_goTypes = []any{
-	(SessionKind)(0),              // 0: mpc.v1.SessionKind
-	(*EnrollRequest)(nil),         // 1: mpc.v1.EnrollRequest
-	(*EnrollResponse)(nil),        // 2: mpc.v1.EnrollResponse
-	(*ConnectRequest)(nil),        // 3: mpc.v1.ConnectRequest
-	(*ConnectResponse)(nil),       // 4: mpc.v1.ConnectResponse
-	(*Hello)(nil),                 // 5: mpc.v1.Hello
-	(*Challenge)(nil),             // 6: mpc.v1.Challenge
-	(*ChallengeAnswer)(nil),       // 7: mpc.v1.ChallengeAnswer
-	(*Welcome)(nil),               // 8: mpc.v1.Welcome
-	(*Participant)(nil),           // 9: mpc.v1.Participant
-	(*SessionStart)(nil),          // 10: mpc.v1.SessionStart
-	(*SessionJoin)(nil),           // 11: mpc.v1.SessionJoin
-	(*SessionReply)(nil),          // 12: mpc.v1.SessionReply
-	(*SessionBegin)(nil),          // 13: mpc.v1.SessionBegin
-	(*SessionMessage)(nil),        // 14: mpc.v1.SessionMessage
-	(*SessionResult)(nil),         // 15: mpc.v1.SessionResult
-	(*SessionFailure)(nil),        // 16: mpc.v1.SessionFailure
-	(*SessionAbort)(nil),          // 17: mpc.v1.SessionAbort
-	(*PartyStatus)(nil),           // 18: mpc.v1.PartyStatus
-	(Curve)(0),                    // 19: mpc.v1.Curve
-	(*timestamppb.Timestamp)(nil), // 20: google.protobuf.Timestamp
+	(SessionKind)(0),        // 0: mpc.v1.SessionKind
+	(*EnrollRequest)(nil),   // 1: mpc.v1.EnrollRequest
+	(*EnrollResponse)(nil),  // 2: mpc.v1.EnrollResponse
+	(*ConnectRequest)(nil),  // 3: mpc.v1.ConnectRequest
+	(*ConnectResponse)(nil), // 4: mpc.v1.ConnectResponse
+	(*Hello)(nil),           // 5: mpc.v1.Hello
+	(*Challenge)(nil),       // 6: mpc.v1.Challenge
+	(*ChallengeAnswer)(nil), // 7: mpc.v1.ChallengeAnswer
+	(*Welcome)(nil),         // 8: mpc.v1.Welcome
+	(*Participant)(nil),     // 9: mpc.v1.Participant
+	(*SessionStart)(nil),    // 10: mpc.v1.SessionStart
+	(*SessionJoin)(nil),     // 11: mpc.v1.SessionJoin
+	(*SessionReply)(nil),    // 12: mpc.v1.SessionReply
+	(*SessionBegin)(nil),    // 13: mpc.v1.SessionBegin
+	(*SessionMessage)(nil),  // 14: mpc.v1.SessionMessage
+	(*SessionResult)(nil),   // 15: mpc.v1.SessionResult
+	(*SessionFailure)(nil),  // 16: mpc.v1.SessionFailure
+	(*SessionAbort)(nil),    // 17: mpc.v1.SessionAbort
+	(*PartyStatus)(nil),     // 18: mpc.v1.PartyStatus
+	(Curve)(0),              // 19: mpc.v1.Curve
 }
 var file_mpc_v1_partylink_proto_depIdxs = []int32{
 	5,  // 0: mpc.v1.ConnectRequest.hello:type_name -> mpc.v1.Hello
@@ -1567,18 +1568,17 @@ var file_mpc_v1_partylink_proto_depIdxs = []int32{
 	0,  // 13: mpc.v1.SessionStart.kind:type_name -> mpc.v1.SessionKind
 	19, // 14: mpc.v1.SessionStart.curve:type_name -> mpc.v1.Curve
 	9,  // 15: mpc.v1.SessionStart.participants:type_name -> mpc.v1.Participant
-	20, // 16: mpc.v1.SessionStart.deadline:type_name -> google.protobuf.Timestamp
-	11, // 17: mpc.v1.SessionReply.join:type_name -> mpc.v1.SessionJoin
-	11, // 18: mpc.v1.SessionBegin.joins:type_name -> mpc.v1.SessionJoin
-	1,  // 19: mpc.v1.PartyLinkService.Enroll:input_type -> mpc.v1.EnrollRequest
-	3,  // 20: mpc.v1.PartyLinkService.Connect:input_type -> mpc.v1.ConnectRequest
-	2,  // 21: mpc.v1.PartyLinkService.Enroll:output_type -> mpc.v1.EnrollResponse
-	4,  // 22: mpc.v1.PartyLinkService.Connect:output_type -> mpc.v1.ConnectResponse
-	21, // [21:23] is the sub-list for method output_type
-	19, // [19:21] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	11, // 16: mpc.v1.SessionReply.join:type_name -> mpc.v1.SessionJoin
+	11, // 17: mpc.v1.SessionBegin.joins:type_name -> mpc.v1.SessionJoin
+	1,  // 18: mpc.v1.PartyLinkService.Enroll:input_type -> mpc.v1.EnrollRequest
+	3,  // 19: mpc.v1.PartyLinkService.Connect:input_type -> mpc.v1.ConnectRequest
+	2,  // 20: mpc.v1.PartyLinkService.Enroll:output_type -> mpc.v1.EnrollResponse
+	4,  // 21: mpc.v1.PartyLinkService.Connect:output_type -> mpc.v1.ConnectResponse
+	20, // [20:22] is the sub-list for method output_type
+	18, // [18:20] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_mpc_v1_partylink_proto_init() }
