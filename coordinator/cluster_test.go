@@ -135,6 +135,40 @@ func TestKeygenSignAndDeviceLoss(t *testing.T) {
 		}
 	})
 
+	t.Run("concurrent calls with one request id sign once", func(t *testing.T) {
+		before, err := c.Server.RecentSessions()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		resps := make([]*mpcv1.SignResponse, 4)
+		errs := make([]error, len(resps))
+		for i := range resps {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resps[i], errs[i] = c.Signer.Sign(ctx, &mpcv1.SignRequest{KeyId: key.GetId(), Digest: digest("pay 3"), RequestId: "req-2"})
+			}()
+		}
+		wg.Wait()
+		fresh := 0
+		for i, r := range resps {
+			if errs[i] != nil {
+				t.Fatalf("call %d: %v", i, errs[i])
+			}
+			if !bytes.Equal(r.GetSignatureRsv(), resps[0].GetSignatureRsv()) {
+				t.Fatal("calls with one request id returned different signatures")
+			}
+			if !r.GetReplayed() {
+				fresh++
+			}
+		}
+		after, _ := c.Server.RecentSessions()
+		if fresh != 1 || len(after)-len(before) != 1 {
+			t.Fatalf("want one signing session and one fresh answer, got %d sessions and %d fresh answers", len(after)-len(before), fresh)
+		}
+	})
+
 	t.Run("signs with two of three, refuses with one", func(t *testing.T) {
 		c.StopDevice(t, "phone")
 		r, err := c.Signer.Sign(ctx, &mpcv1.SignRequest{KeyId: key.GetId(), Digest: digest("phone off")})
