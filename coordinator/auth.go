@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
@@ -43,6 +44,10 @@ var methodRoles = map[string][]Role{
 var publicMethods = map[string]bool{
 	mpcv1.PartyLinkService_Enroll_FullMethodName:  true,
 	mpcv1.PartyLinkService_Connect_FullMethodName: true,
+	// The standard health service, for load balancers and orchestrators.
+	healthpb.Health_Check_FullMethodName: true,
+	healthpb.Health_Watch_FullMethodName: true,
+	healthpb.Health_List_FullMethodName:  true,
 }
 
 func tokenHash(token string) []byte {

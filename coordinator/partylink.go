@@ -139,12 +139,15 @@ func (s *Server) Connect(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, m
 
 	l := newLink(dev)
 	s.links.add(l)
+	s.metrics.devices(s.links.count())
 	defer func() {
 		if s.links.remove(l) {
 			// Only the current link's end fails the device's sessions: a
 			// link replaced by a newer one must not fail sessions of the new.
 			s.sessions.linkDown(dev.ID)
+			s.metrics.deviceGone(dev.Name)
 		}
+		s.metrics.devices(s.links.count())
 		s.touch(dev.ID)
 		s.log.Info("device disconnected", "device", dev.Name)
 	}()
@@ -176,6 +179,7 @@ func (s *Server) Connect(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, m
 		case m := <-in:
 			if st := m.GetStatus(); st != nil {
 				s.links.statusChanged(l, st)
+				s.metrics.preparams(dev.Name, st.GetPreparamsReady())
 				continue
 			}
 			s.sessions.fromParty(l, m)

@@ -15,8 +15,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/mpcsign/mpcsign/internal/tlspin"
@@ -39,6 +41,9 @@ type Options struct {
 	// Relay, when set, stands between the coordinator and each recipient of
 	// a protocol message. For fault-injection tests only.
 	Relay RelayFunc
+	// Metrics, when set, receives the coordinator's Prometheus metrics
+	// (docs/metrics.md). Pass a dedicated registry; nil records none.
+	Metrics prometheus.Registerer
 }
 
 // Files are the paths the coordinator writes on first start.
@@ -63,6 +68,8 @@ type Server struct {
 	sessions    *sessions
 	inflight    keyedMutex
 	grpc        *grpc.Server
+	metrics     *metrics
+	health      *healthService
 }
 
 // New opens (or, on first start, initialises) the coordinator in opts.DataDir.
@@ -92,6 +99,11 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{opts: opts, log: opts.Logger}
+	m, err := newMetrics(opts.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: register metrics: %w", err)
+	}
+	s.metrics = m
 	s.files = Files{
 		Cert:         filepath.Join(opts.DataDir, "tls.crt"),
 		Key:          filepath.Join(opts.DataDir, "tls.key"),
@@ -120,6 +132,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.links = newLinks()
 	s.sessions = newSessions(s.log, s.links, s.store, opts.Now, opts.Relay)
+	s.sessions.metrics = s.metrics
 	return s, nil
 }
 
@@ -151,13 +164,18 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	mpcv1.RegisterSignerServiceServer(s.grpc, s)
 	mpcv1.RegisterAdminServiceServer(s.grpc, s)
 	mpcv1.RegisterPartyLinkServiceServer(s.grpc, s)
+	s.health = newHealthService(s.store, s.log)
+	healthpb.RegisterHealthServer(s.grpc, s.health)
 	errc := make(chan error, 1)
 	go func() { errc <- s.grpc.Serve(lis) }()
+	s.health.serving()
 	select {
 	case err := <-errc:
+		s.health.shutdown()
 		return err
 	case <-ctx.Done():
 	}
+	s.health.shutdown()
 	s.links.closeAll(ErrShuttingDown)
 	stopped := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(stopped) }()

@@ -73,6 +73,8 @@ type sessions struct {
 	byRef map[string]*session
 	bySID map[string]*session
 	relay RelayFunc
+	// metrics is set by New after newSessions; nil records nothing.
+	metrics *metrics
 }
 
 // RelayFunc lets tests stand between the coordinator and a recipient: it
@@ -240,7 +242,9 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 	log.Info("session started", "devices", names(members))
 	began := time.Now()
 	rec := SessionRecord{ID: hex.EncodeToString(ref), Kind: kindName(start.GetKind()), KeyID: start.GetKeyId(), Devices: names(members), Started: m.now()}
+	m.metrics.sessionStarted(rec.Kind)
 	defer func() {
+		m.metrics.sessionEnded(rec.Kind, rec.OK, ctx.Err(), time.Since(began))
 		rec.Finished = m.now()
 		if err := m.store.PutSession(rec); err != nil {
 			log.Warn("could not record the session", "err", err)
@@ -262,6 +266,7 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 		sendAll(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_Abort{Abort: &mpcv1.SessionAbort{Ref: ref, Reason: reason}}})
 		err := &SessionError{Kind: kindName(start.GetKind()), Reason: reason, Culprits: m.nameList(s, culpritIDs)}
 		rec.Reason, rec.Culprits = reason, err.Culprits
+		m.metrics.sessionAborted(err.Kind, err.Culprits)
 		if detail != "" {
 			rec.Reason += ": " + detail
 		}

@@ -35,6 +35,8 @@ type Store interface {
 	ListSessions() ([]SessionRecord, error)
 	PutToken(hash []byte, t Token) error
 	GetToken(hash []byte) (Token, error)
+	// Ping reports whether the store is open and answers a read (readiness).
+	Ping() error
 	Close() error
 }
 
@@ -132,6 +134,18 @@ func OpenBadgerStore(dir string, log *slog.Logger) (Store, error) {
 }
 
 func (s *badgerStore) Close() error { return s.db.Close() }
+
+func (s *badgerStore) Ping() error {
+	if s.db.IsClosed() {
+		return errors.New("coordinator: store is closed")
+	}
+	return s.db.View(func(txn *badger.Txn) error {
+		if _, err := txn.Get([]byte("ping")); err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
+		return nil
+	})
+}
 
 func get(txn *badger.Txn, key string, v any) error {
 	it, err := txn.Get([]byte(key))

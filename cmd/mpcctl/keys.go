@@ -108,7 +108,7 @@ preparing, the command waits (up to --timeout) and says which.`,
 func showPreparing(ctx context.Context, c mpcv1.AdminServiceClient, devices []string, w io.Writer) func() {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	want := map[string]bool{}
+	want, ready := map[string]bool{}, map[string]bool{}
 	for _, d := range devices {
 		want[d] = true
 	}
@@ -129,7 +129,11 @@ func showPreparing(ctx context.Context, c mpcv1.AdminServiceClient, devices []st
 			}
 			var waiting []string
 			for _, d := range resp.GetDevices() {
-				if (want[d.GetName()] || want[d.GetId()]) && d.GetOnline() && d.GetPreparamsReady() == 0 {
+				if d.GetPreparamsReady() > 0 {
+					// Ready once is ready: the keygen itself takes the set again.
+					ready[d.GetName()] = true
+				}
+				if (want[d.GetName()] || want[d.GetId()]) && d.GetOnline() && !ready[d.GetName()] {
 					waiting = append(waiting, fmt.Sprintf("%s (%d/%d)", d.GetName(), d.GetPreparamsReady(), d.GetPreparamsTarget()))
 				}
 			}

@@ -36,11 +36,11 @@ func (c fields) count(field string, got, want int) *Violation {
 	return nil
 }
 
-// uint decodes a big-endian unsigned integer of at most maxBits bits. It
+// integer decodes a big-endian unsigned integer of at most maxBits bits. It
 // rejects an empty field (tss-lib encodes zero as empty, and no field the
 // guard decodes may be zero), a non-canonical encoding (a leading zero byte,
 // which big.Int.Bytes never produces) and anything longer than maxBits.
-func (c fields) uint(field string, b []byte, maxBits int) (*big.Int, *Violation) {
+func (c fields) integer(field string, b []byte, maxBits int) (*big.Int, *Violation) {
 	if len(b) == 0 {
 		return nil, c.fail(field, "missing or zero")
 	}
@@ -59,7 +59,7 @@ func (c fields) uint(field string, b []byte, maxBits int) (*big.Int, *Violation)
 
 // exactBits decodes an integer that must have exactly bits bits.
 func (c fields) exactBits(field string, b []byte, bits int) (*big.Int, *Violation) {
-	v, bad := c.uint(field, b, bits)
+	v, bad := c.integer(field, b, bits)
 	if bad != nil {
 		return nil, bad
 	}
@@ -75,7 +75,7 @@ func (c fields) exactBits(field string, b []byte, bits int) (*big.Int, *Violatio
 // trivially true or false. Whether v is a unit needs the modulus itself; the
 // callers that have it check the gcd.
 func (c fields) residue(field string, b []byte, maxBits int, max *big.Int) (*big.Int, *Violation) {
-	v, bad := c.uint(field, b, maxBits)
+	v, bad := c.integer(field, b, maxBits)
 	if bad != nil {
 		return nil, bad
 	}
@@ -90,7 +90,7 @@ func (c fields) residue(field string, b []byte, maxBits int, max *big.Int) (*big
 
 // scalar decodes a non-zero scalar modulo the curve order q.
 func (c fields) scalar(field string, b []byte) (*big.Int, *Violation) {
-	v, bad := c.uint(field, b, curveOrderBits)
+	v, bad := c.integer(field, b, curveOrderBits)
 	if bad != nil {
 		return nil, bad
 	}
@@ -120,8 +120,8 @@ func (c fields) point(fieldX, fieldY string, bx, by []byte) *Violation {
 func (c fields) coord(field string, b []byte) (*big.Int, *Violation) {
 	// A coordinate may legitimately be zero only for points that do not
 	// exist on secp256k1 (x = 0 gives y^2 = 7, a non-residue), so the
-	// non-empty rule of uint costs nothing.
-	v, bad := c.uint(field, b, curveOrderBits)
+	// non-empty rule of integer costs nothing.
+	v, bad := c.integer(field, b, curveOrderBits)
 	if bad != nil {
 		return nil, bad
 	}
@@ -133,7 +133,7 @@ func (c fields) coord(field string, b []byte) (*big.Int, *Violation) {
 
 // hash decodes a hash commitment: a SHA-512/256 output.
 func (c fields) hash(field string, b []byte) *Violation {
-	_, bad := c.uint(field, b, hashBits)
+	_, bad := c.integer(field, b, hashBits)
 	return bad
 }
 
@@ -143,7 +143,7 @@ func (c fields) decommitment(field string, d [][]byte, points int) *Violation {
 	if bad := c.count(field, len(d), 1+2*points); bad != nil {
 		return bad
 	}
-	if _, bad := c.uint(part(field, 0, "randomness"), d[0], commitRandBits); bad != nil {
+	if _, bad := c.integer(part(field, 0, "randomness"), d[0], commitRandBits); bad != nil {
 		return bad
 	}
 	for i := 0; i < points; i++ {

@@ -27,7 +27,7 @@ func (c fields) modulus(field string, b []byte) (*big.Int, *Violation) {
 }
 
 // ringPedersen checks h1, h2 for NTilde: units of Z/NTilde other than 1, and
-// distinct (keygen round 2 checks h1 != h2; resharing relies on it too).
+// distinct (keygen round 2 checks h1 != h2, resharing round 4 too).
 func (c fields) ringPedersen(fieldH1, fieldH2 string, b1, b2 []byte, nTilde *big.Int) *Violation {
 	h1, bad := c.residue(fieldH1, b1, modulusBits, nTilde)
 	if bad != nil {
@@ -160,11 +160,11 @@ func (c fields) facProof(field string, parts [][]byte) *Violation {
 			return bad
 		}
 	}
-	if _, bad := c.uint(part(field, 5, "Sigma"), parts[5], facSigmaBits); bad != nil {
+	if _, bad := c.integer(part(field, 5, "Sigma"), parts[5], facSigmaBits); bad != nil {
 		return bad
 	}
 	for i, role := range []string{"Z1", "Z2"} {
-		z, bad := c.uint(part(field, 6+i, role), parts[6+i], 3*curveOrderBits+modulusBits/2)
+		z, bad := c.integer(part(field, 6+i, role), parts[6+i], 3*curveOrderBits+modulusBits/2)
 		if bad != nil {
 			return bad
 		}
@@ -173,11 +173,11 @@ func (c fields) facProof(field string, parts [][]byte) *Violation {
 		}
 	}
 	for i, role := range []string{"W1", "W2"} {
-		if _, bad := c.uint(part(field, 8+i, role), parts[8+i], q3NTildeBits); bad != nil {
+		if _, bad := c.integer(part(field, 8+i, role), parts[8+i], q3NTildeBits); bad != nil {
 			return bad
 		}
 	}
-	_, bad := c.uint(part(field, 10, "V"), parts[10], facVBits)
+	_, bad := c.integer(part(field, 10, "V"), parts[10], facVBits)
 	return bad
 }
 
@@ -206,7 +206,7 @@ func (c fields) ciphertext(field string, b []byte) *Violation {
 // response decodes an MtA proof response that v2.0.2 requires to be at least
 // q, with at most maxBits bits and at most max when max is not nil.
 func (c fields) response(field string, b []byte, maxBits int, max *big.Int) (*big.Int, *Violation) {
-	v, bad := c.uint(field, b, maxBits)
+	v, bad := c.integer(field, b, maxBits)
 	if bad != nil {
 		return nil, bad
 	}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
@@ -61,6 +62,8 @@ type Options struct {
 	Logger        *slog.Logger
 	// Relay stands between the coordinator and each recipient (fault injection).
 	Relay coordinator.RelayFunc
+	// Metrics receives the coordinator's metrics (nil: none).
+	Metrics prometheus.Registerer
 }
 
 // TestKDF keeps keystore creation fast in tests.
@@ -94,6 +97,7 @@ func New(t testing.TB, opts Options) *Cluster {
 	srv, err := coordinator.New(coordinator.Options{
 		DataDir: filepath.Join(dir, "coordinator"), Logger: log.With("proc", "coordinator"),
 		SignTimeout: opts.SignTimeout, KeygenTimeout: opts.KeygenTimeout, Relay: opts.Relay,
+		Metrics: opts.Metrics,
 	})
 	if err != nil {
 		t.Fatalf("coordinator: %v", err)
