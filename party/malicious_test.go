@@ -155,8 +155,12 @@ func wantReason(t *testing.T, c *testcluster.Cluster, want string) {
 	if err != nil || len(recs) == 0 {
 		t.Fatalf("no session records: %v", err)
 	}
-	if got := recs[len(recs)-1].Reason; !strings.Contains(got, want) {
-		t.Fatalf("the session failed for another reason than expected (%q): %s", want, got)
+	last := recs[len(recs)-1]
+	if !strings.Contains(last.Reason, want) {
+		t.Fatalf("the session failed for another reason than expected (%q): %s", want, last.Reason)
+	}
+	if last.OK || len(last.Culprits) != 1 || last.Culprits[0] != "evil" {
+		t.Fatalf("the coordinator recorded culprits %v (ok=%v), want [evil]", last.Culprits, last.OK)
 	}
 }
 
