@@ -275,6 +275,18 @@ func (r *runner) run(ctx context.Context) (*mpcv1.SessionResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.share != nil {
+		// Signing: the guard checks each signer's ciphertexts against that
+		// signer's Paillier modulus from the key data (v2.0.2 would panic
+		// on some of them in a goroutine of its own, beyond any recover).
+		data, err := s.share.SaveData()
+		if err != nil {
+			return nil, err
+		}
+		if err := gs.LearnKey(data); err != nil {
+			return nil, err
+		}
+	}
 	r.gs = gs
 	errCh := make(chan *tss.Error, 1)
 	go func() {

@@ -18,6 +18,13 @@ import (
 // target's setup again, so the process that runs them first (the fuzzing
 // coordinator, or plain `go test`) writes the messages to a temporary file
 // and passes its path to the workers in seedsEnv.
+//
+// The seeds are large (up to 175 KB), and minimizing a large interesting input
+// takes the fuzzer up to a minute by default, so run the targets with a short
+// minimization budget:
+//
+//	go test ./internal/guard -run '^$' -fuzz '^FuzzCheckWire$' -fuzztime 20s -fuzzminimizetime 1s
+//	go test ./internal/guard -run '^$' -fuzz '^FuzzCheckField$' -fuzztime 20s -fuzzminimizetime 1s
 const seedsEnv = "MPCSIGN_GUARD_FUZZ_SEEDS"
 
 type seed struct {

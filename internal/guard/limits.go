@@ -52,11 +52,11 @@ const (
 // Wire caps per protocol, for the Any payload that ParseWireMessage reads.
 // Each is the largest real message of the protocol, measured by
 // TestRealMessageSizes (tss-lib v2.0.2, secp256k1, 2048-bit moduli, t=1),
-// plus a margin of about 30%; the per-field checks then hold every field to
-// its exact bound. Measured largest messages:
+// plus a margin (about 30%, more for the small signing messages); the
+// per-field checks then hold every field to its exact bound. Measured largest messages:
 //
-//	keygen   KGRound1Message    133,749 bytes (N, NTilde, h1, h2, two DLN proofs)
-//	         KGRound2Message2    41,965 bytes (VSS decommitment, modulus proof)
+//	keygen   KGRound1Message   ~133,750 bytes (N, NTilde, h1, h2, two DLN proofs)
+//	         KGRound2Message2   ~41,965 bytes (VSS decommitment, modulus proof)
 //	signing  SignRound2Message    6,859 bytes (two ciphertexts, ProofBob, ProofBobWC)
 //	reshare  DGRound2Message1   175,449 bytes (N, NTilde, h1, h2, modulus proof, two DLN proofs)
 //
