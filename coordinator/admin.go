@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -42,6 +43,9 @@ func (s *Server) CreatePairingCode(ctx context.Context, req *mpcv1.CreatePairing
 		return nil, &clientError{codes.AlreadyExists, fmt.Sprintf("a pairing code for %q is still pending; use it or wait until it expires", req.GetName())}
 	}
 	var code pairing.Code
+	if _, err := rand.Read(code.ID[:]); err != nil {
+		return nil, err
+	}
 	if _, err := rand.Read(code.Secret[:]); err != nil {
 		return nil, err
 	}
@@ -52,7 +56,7 @@ func (s *Server) CreatePairingCode(ctx context.Context, req *mpcv1.CreatePairing
 	copy(code.Fingerprint[:], fp)
 	code.Address = s.opts.Advertise
 	expires := s.opts.Now().Add(ttl)
-	if err := s.store.CreatePairing(pairing.SecretHash(code.Secret[:]), Pairing{Name: req.GetName(), ExpiresAt: expires}); err != nil {
+	if err := s.store.CreatePairing(code.ID[:], Pairing{Name: req.GetName(), SecretHash: pairing.SecretHash(code.Secret[:]), ExpiresAt: expires}); err != nil {
 		return nil, err
 	}
 	s.log.Info("pairing code created", "device", req.GetName(), "expires", expires.Format(time.RFC3339))
@@ -85,8 +89,12 @@ func (s *Server) deviceProto(d Device, keys []Key) *mpcv1.Device {
 		PairedAt:          timestamppb.New(d.PairedAt),
 		IdentityPublicKey: d.IdentityPublicKey,
 	}
-	if d.Status == DeviceRevoked {
+	switch d.Status {
+	case DeviceRevoked:
 		p.Status = mpcv1.DeviceStatus_DEVICE_STATUS_REVOKED
+	case DevicePending:
+		p.Status = mpcv1.DeviceStatus_DEVICE_STATUS_PENDING
+		p.Sas = d.SAS // shown while the operator still has to compare it
 	}
 	if !d.LastSeen.IsZero() {
 		p.LastSeen = timestamppb.New(d.LastSeen)
@@ -151,6 +159,37 @@ func (s *Server) RevokeDevice(ctx context.Context, req *mpcv1.RevokeDeviceReques
 	return &mpcv1.RevokeDeviceResponse{Device: s.deviceProto(d, keys)}, nil
 }
 
+// ApproveDevice activates a pending device whose short authentication
+// string the operator compared with the one the device shows.
+func (s *Server) ApproveDevice(ctx context.Context, req *mpcv1.ApproveDeviceRequest) (*mpcv1.ApproveDeviceResponse, error) {
+	d, err := s.resolveDevice(req.GetDevice())
+	if err != nil {
+		return nil, err
+	}
+	want := strings.ReplaceAll(strings.TrimSpace(req.GetSas()), " ", "-")
+	d, err = s.store.UpdateDevice(d.ID, func(d *Device) error {
+		switch {
+		case d.Status == DeviceActive:
+			return nil // approving twice changes nothing
+		case d.Status != DevicePending:
+			return failedPrecondition("device %q is %s and cannot be approved", d.Name, d.Status)
+		case subtle.ConstantTimeCompare([]byte(want), []byte(d.SAS)) != 1:
+			return ErrSASMismatch
+		}
+		d.Status = DeviceActive
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("device approved", "device", d.Name, "id", d.ID)
+	keys, err := s.store.ListKeys()
+	if err != nil {
+		return nil, err
+	}
+	return &mpcv1.ApproveDeviceResponse{Device: s.deviceProto(d, keys)}, nil
+}
+
 // CreateKey runs a distributed key generation.
 func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*mpcv1.CreateKeyResponse, error) {
 	switch req.GetCurve() {
@@ -176,8 +215,8 @@ func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*m
 			return nil, invalidArg("device %q is listed twice", ref)
 		}
 		seen[d.ID] = true
-		if d.Status == DeviceRevoked {
-			return nil, failedPrecondition("device %q is revoked", d.Name)
+		if d.Status != DeviceActive {
+			return nil, failedPrecondition("device %q is %s", d.Name, d.Status)
 		}
 		devs = append(devs, d)
 	}

@@ -36,6 +36,7 @@ var methodRoles = map[string][]Role{
 	mpcv1.AdminService_CreatePairingCode_FullMethodName: {RoleAdmin},
 	mpcv1.AdminService_ListDevices_FullMethodName:       {RoleAdmin},
 	mpcv1.AdminService_RevokeDevice_FullMethodName:      {RoleAdmin},
+	mpcv1.AdminService_ApproveDevice_FullMethodName:     {RoleAdmin},
 	mpcv1.AdminService_CreateKey_FullMethodName:         {RoleAdmin},
 	mpcv1.AdminService_ListKeys_FullMethodName:          {RoleAdmin},
 	mpcv1.AdminService_GetKey_FullMethodName:            {RoleAdmin},

@@ -18,6 +18,9 @@ var (
 	ErrPairingInvalid  = errors.New("pairing code is not valid")
 	ErrPairingUsed     = errors.New("pairing code was already used")
 	ErrPairingExpired  = errors.New("pairing code has expired; ask the operator for a new one")
+	ErrPairingBurned   = errors.New("pairing code was disabled after too many wrong attempts; ask the operator for a new one")
+	ErrDevicePending   = errors.New("device is waiting for the operator's approval")
+	ErrSASMismatch     = errors.New("the short authentication string does not match: do not approve this device, it may not be the one you paired")
 	ErrDeviceExists    = errors.New("device is already enrolled")
 	ErrDeviceUnknown   = errors.New("unknown device")
 	ErrDeviceRevoked   = errors.New("device is revoked")
@@ -34,6 +37,9 @@ var codeOf = map[error]codes.Code{
 	ErrPairingInvalid:  codes.PermissionDenied,
 	ErrPairingUsed:     codes.PermissionDenied,
 	ErrPairingExpired:  codes.PermissionDenied,
+	ErrPairingBurned:   codes.PermissionDenied,
+	ErrDevicePending:   codes.FailedPrecondition,
+	ErrSASMismatch:     codes.FailedPrecondition,
 	ErrDeviceExists:    codes.AlreadyExists,
 	ErrDeviceUnknown:   codes.PermissionDenied,
 	ErrDeviceRevoked:   codes.PermissionDenied,

@@ -20,7 +20,7 @@ var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // Enroll registers a device with a one-time pairing code.
 func (s *Server) Enroll(ctx context.Context, req *mpcv1.EnrollRequest) (*mpcv1.EnrollResponse, error) {
-	if len(req.GetPairingSecret()) != pairing.SecretSize {
+	if len(req.GetPairingSecret()) != pairing.SecretSize || len(req.GetPairingId()) != pairing.IDSize {
 		return nil, ErrPairingInvalid
 	}
 	if len(req.GetIdentityPublicKey()) != 32 || len(req.GetEncryptionPublicKey()) != 32 {
@@ -31,24 +31,29 @@ func (s *Server) Enroll(ctx context.Context, req *mpcv1.EnrollRequest) (*mpcv1.E
 		return nil, invalidArg("proof of possession of the identity key does not verify")
 	}
 	now := s.opts.Now()
-	dev, err := s.store.EnrollDevice(hash, now, func(p Pairing) (Device, error) {
+	status := DevicePending
+	if s.opts.AutoApprove {
+		status = DeviceActive
+	}
+	dev, err := s.store.EnrollDevice(req.GetPairingId(), hash, now, func(p Pairing) (Device, error) {
 		if err := s.nameFree(p.Name); err != nil {
 			return Device{}, err
 		}
 		return Device{
 			ID:                  identity.DeviceID(req.GetIdentityPublicKey()),
 			Name:                p.Name,
-			Status:              DeviceActive,
+			Status:              status,
 			IdentityPublicKey:   req.GetIdentityPublicKey(),
 			EncryptionPublicKey: req.GetEncryptionPublicKey(),
 			PairedAt:            now,
+			SAS:                 pairing.SAS(req.GetPairingSecret(), req.GetIdentityPublicKey(), req.GetEncryptionPublicKey()),
 		}, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.log.Info("device enrolled", "device", dev.Name, "id", dev.ID)
-	return &mpcv1.EnrollResponse{DeviceId: dev.ID, DeviceName: dev.Name}, nil
+	s.log.Info("device enrolled", "device", dev.Name, "id", dev.ID, "status", dev.Status)
+	return &mpcv1.EnrollResponse{DeviceId: dev.ID, DeviceName: dev.Name, PendingApproval: dev.Status == DevicePending}, nil
 }
 
 // nameFree checks no active device has the name.
@@ -114,8 +119,11 @@ func (s *Server) Connect(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, m
 	if err != nil {
 		return err
 	}
-	if dev.Status == DeviceRevoked {
+	switch dev.Status {
+	case DeviceRevoked:
 		return ErrDeviceRevoked
+	case DevicePending:
+		return ErrDevicePending
 	}
 	nonce := make([]byte, 32)
 	if _, err := rand.Read(nonce); err != nil {

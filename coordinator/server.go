@@ -38,6 +38,9 @@ type Options struct {
 	// SignTimeout and KeygenTimeout bound one session (defaults 60 s and 10 min).
 	SignTimeout   time.Duration
 	KeygenTimeout time.Duration
+	// AutoApprove activates enrolled devices at once, without the operator
+	// comparing short authentication strings (unattended labs only).
+	AutoApprove bool
 	// Relay, when set, stands between the coordinator and each recipient of
 	// a protocol message. For fault-injection tests only.
 	Relay RelayFunc

@@ -124,8 +124,8 @@ func (s *Server) pickSigners(k Key, excluded map[string]bool) ([]Device, error) 
 			continue
 		}
 		switch {
-		case d.Status == DeviceRevoked:
-			missing = append(missing, d.Name+" (revoked)")
+		case d.Status != DeviceActive:
+			missing = append(missing, d.Name+" ("+string(d.Status)+")")
 		case s.links.get(d.ID) == nil:
 			missing = append(missing, d.Name+" (offline)")
 		case excluded[d.ID]:

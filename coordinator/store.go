@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"bytes"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,11 +16,12 @@ import (
 // pairing codes are stored as hashes, shares never reach the coordinator.
 // The interface is small so that a replicated engine can stand in for Badger.
 type Store interface {
-	CreatePairing(hash []byte, p Pairing) error
+	CreatePairing(id []byte, p Pairing) error
 	// PendingPairing reports whether an unused, unexpired code holds name.
 	PendingPairing(name string, now time.Time) (bool, error)
-	// EnrollDevice consumes the pairing code with hash and stores dev, atomically.
-	EnrollDevice(hash []byte, now time.Time, dev func(p Pairing) (Device, error)) (Device, error)
+	// EnrollDevice checks the secret of pairing code id, consumes the code
+	// and stores dev, atomically. A wrong secret counts against the code.
+	EnrollDevice(id, secretHash []byte, now time.Time, dev func(p Pairing) (Device, error)) (Device, error)
 	GetDevice(id string) (Device, error)
 	// UpdateDevice changes one device record atomically.
 	UpdateDevice(id string, fn func(*Device) error) (Device, error)
@@ -44,9 +46,13 @@ type Store interface {
 type DeviceStatus string
 
 const (
+	DevicePending DeviceStatus = "pending"
 	DeviceActive  DeviceStatus = "active"
 	DeviceRevoked DeviceStatus = "revoked"
 )
+
+// MaxPairingAttempts is how many wrong secrets burn a pairing code.
+const MaxPairingAttempts = 3
 
 // Device is an enrolled device.
 type Device struct {
@@ -57,13 +63,17 @@ type Device struct {
 	EncryptionPublicKey []byte       `json:"encryption_public_key"`
 	PairedAt            time.Time    `json:"paired_at"`
 	LastSeen            time.Time    `json:"last_seen"`
+	SAS                 string       `json:"sas"`
 }
 
-// Pairing is a pending pairing code (stored under the hash of its secret).
+// Pairing is a pairing code, stored under its public id with only the hash
+// of its secret.
 type Pairing struct {
-	Name      string    `json:"name"`
-	ExpiresAt time.Time `json:"expires_at"`
-	Used      bool      `json:"used"`
+	Name       string    `json:"name"`
+	SecretHash []byte    `json:"secret_hash"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	Used       bool      `json:"used"`
+	Attempts   int       `json:"attempts"` // wrong secrets presented
 }
 
 // Key is a threshold key's metadata.
@@ -183,8 +193,8 @@ func list[T any](db *badger.DB, prefix string) ([]T, error) {
 	return out, err
 }
 
-func (s *badgerStore) CreatePairing(hash []byte, p Pairing) error {
-	return s.db.Update(func(txn *badger.Txn) error { return put(txn, fmt.Sprintf("pairing/%x", hash), p) })
+func (s *badgerStore) CreatePairing(id []byte, p Pairing) error {
+	return s.db.Update(func(txn *badger.Txn) error { return put(txn, fmt.Sprintf("pairing/%x", id), p) })
 }
 
 func (s *badgerStore) PendingPairing(name string, now time.Time) (bool, error) {
@@ -200,10 +210,12 @@ func (s *badgerStore) PendingPairing(name string, now time.Time) (bool, error) {
 	return false, nil
 }
 
-func (s *badgerStore) EnrollDevice(hash []byte, now time.Time, mk func(Pairing) (Device, error)) (Device, error) {
+func (s *badgerStore) EnrollDevice(id, secretHash []byte, now time.Time, mk func(Pairing) (Device, error)) (Device, error) {
 	var dev Device
-	err := s.db.Update(func(txn *badger.Txn) error {
-		key := fmt.Sprintf("pairing/%x", hash)
+	var refused error // a refusal that must still commit (the attempt count)
+	err := s.retry(func(txn *badger.Txn) error {
+		refused = nil
+		key := fmt.Sprintf("pairing/%x", id)
 		var p Pairing
 		if err := get(txn, key, &p); err != nil {
 			if errors.Is(err, errStoreNotFound) {
@@ -216,6 +228,17 @@ func (s *badgerStore) EnrollDevice(hash []byte, now time.Time, mk func(Pairing) 
 		}
 		if now.After(p.ExpiresAt) {
 			return ErrPairingExpired
+		}
+		if p.Attempts >= MaxPairingAttempts {
+			return ErrPairingBurned
+		}
+		if subtle.ConstantTimeCompare(p.SecretHash, secretHash) != 1 {
+			p.Attempts++
+			refused = ErrPairingInvalid
+			if p.Attempts >= MaxPairingAttempts {
+				refused = ErrPairingBurned
+			}
+			return put(txn, key, p)
 		}
 		d, err := mk(p)
 		if err != nil {
@@ -240,6 +263,9 @@ func (s *badgerStore) EnrollDevice(hash []byte, now time.Time, mk func(Pairing) 
 		dev = d
 		return put(txn, "device/"+d.ID, d)
 	})
+	if err == nil && refused != nil {
+		err = refused
+	}
 	return dev, err
 }
 

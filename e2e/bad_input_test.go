@@ -91,6 +91,33 @@ func TestBadInput(t *testing.T) {
 		}
 	})
 
+	t.Run("device pending until approved with the right string", func(t *testing.T) {
+		d := c.newDevice(t, "hank", false)
+		r := c.enrollWith(t, d, c.pair(t, "hank").Code)
+		if r.code != 0 || !strings.Contains(r.stdout, "mpcctl devices approve hank --sas") {
+			t.Fatalf("enrolment should tell how to approve: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		sas := sasOf(t, r.stdout)
+		c.devices["hank"] = d
+		p := c.runParty(t, d)
+		time.Sleep(2 * time.Second)
+		for _, info := range c.listDevices(t) {
+			if info.Name == "hank" && (info.Status != "pending" || info.Online || info.SAS != sas) {
+				t.Fatalf("before approval hank is %+v, want pending, offline, sas %s", info, sas)
+			}
+		}
+		wrong := "000-000"
+		if sas == wrong {
+			wrong = "999-999"
+		}
+		expectRPC(t, c.ctlErr(t, "devices", "approve", "hank", "--sas", wrong), codes.FailedPrecondition, "does not match")
+		c.approve(t, "hank", sas)
+		c.waitReady(t, "hank")
+		if !strings.Contains(p.stderr(), "waiting for the operator to approve this device; its short authentication string is "+sas) {
+			t.Errorf("the party did not say it was waiting for approval:\n%s", p.stderr())
+		}
+	})
+
 	t.Run("pairing code expired", func(t *testing.T) {
 		pr := c.pair(t, "erin", "--ttl", "1s")
 		time.Sleep(time.Until(pr.ExpiresAt) + time.Second)

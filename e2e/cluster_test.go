@@ -233,8 +233,37 @@ func (c *cluster) enroll(t testing.TB, name string, passFile bool) *device {
 	if r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("enrolled as %q", name)) {
 		t.Fatalf("party enroll %s: exit %d\nstdout:\n%s\nstderr:\n%s", name, r.code, r.stdout, r.stderr)
 	}
+	c.approve(t, name, sasOf(t, r.stdout))
 	c.devices[name] = d
 	return d
+}
+
+var sasRE = regexp.MustCompile(`short authentication string: (\d{3}-\d{3})`)
+
+// sasOf reads the short authentication string 'party enroll' printed.
+func sasOf(t testing.TB, enrollOut string) string {
+	t.Helper()
+	m := sasRE.FindStringSubmatch(enrollOut)
+	if m == nil {
+		t.Fatalf("party enroll printed no short authentication string:\n%s", enrollOut)
+	}
+	return m[1]
+}
+
+// approve checks that the coordinator lists the same string the device
+// showed, then approves the device with it, as an operator would.
+func (c *cluster) approve(t testing.TB, name, sas string) {
+	t.Helper()
+	for _, d := range c.listDevices(t) {
+		if d.Name == name && d.SAS != sas {
+			t.Fatalf("device %s showed %s, the coordinator lists %s", name, sas, d.SAS)
+		}
+	}
+	var out deviceInfo
+	c.ctlJSON(t, &out, "devices", "approve", name, "--sas", sas)
+	if out.Status != "active" {
+		t.Fatalf("approved device %s is %s", name, out.Status)
+	}
 }
 
 // runParty starts 'party run' for d with a TEST-ONLY pre-parameter file of

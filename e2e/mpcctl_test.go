@@ -22,6 +22,7 @@ type deviceInfo struct {
 	KeyIDs          []string `json:"key_ids"`
 	PreparamsReady  int      `json:"preparams_ready"`
 	PreparamsTarget int      `json:"preparams_target"`
+	SAS             string   `json:"sas"`
 }
 
 // keyInfo is 'mpcctl keys create/get --json' and an entry of 'keys list'.

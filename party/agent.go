@@ -37,6 +37,10 @@ type Config struct {
 	Name        string `json:"name"`
 	Address     string `json:"address"`
 	Fingerprint string `json:"fingerprint"`
+	// SAS is the short authentication string the operator compares before
+	// approving this device; PendingApproval is whether that was needed.
+	SAS             string `json:"sas"`
+	PendingApproval bool   `json:"pending_approval"`
 }
 
 // Options configures an Agent.
@@ -130,6 +134,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer func() { cancel(); <-poolDone }()
 
 	backoff := 250 * time.Millisecond
+	waiting := false
 	for ctx.Err() == nil {
 		connected, err := a.connectOnce(ctx)
 		if ctx.Err() != nil {
@@ -142,7 +147,16 @@ func (a *Agent) Run(ctx context.Context) error {
 			backoff = 250 * time.Millisecond
 		}
 		delay := backoff/2 + rand.N(backoff/2+1)
-		a.log.Warn("link to coordinator down; reconnecting", "err", errText(err), "in", delay.Round(time.Millisecond))
+		if st, ok := status.FromError(err); ok && st.Code() == codes.FailedPrecondition {
+			// Waiting for the operator: check again soon, and say what to compare.
+			delay = time.Second
+			if !waiting {
+				a.log.Info("waiting for the operator to approve this device; its short authentication string is "+a.cfg.SAS, "device", a.cfg.Name)
+				waiting = true
+			}
+		} else {
+			a.log.Warn("link to coordinator down; reconnecting", "err", errText(err), "in", delay.Round(time.Millisecond))
+		}
 		select {
 		case <-ctx.Done():
 			return nil

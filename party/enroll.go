@@ -45,6 +45,7 @@ func Enroll(ctx context.Context, ks *keystore.Store, code string) (Config, error
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	resp, err := mpcv1.NewPartyLinkServiceClient(conn).Enroll(ctx, &mpcv1.EnrollRequest{
+		PairingId:           c.ID[:],
 		PairingSecret:       c.Secret[:],
 		IdentityPublicKey:   id.PublicKey(),
 		EncryptionPublicKey: id.EncryptionPublicKey(),
@@ -56,7 +57,10 @@ func Enroll(ctx context.Context, ks *keystore.Store, code string) (Config, error
 	if resp.GetDeviceId() != identity.DeviceID(id.PublicKey()) {
 		return Config{}, errors.New("party: coordinator returned a device id that does not match this device's key")
 	}
-	cfg := Config{DeviceID: resp.GetDeviceId(), Name: resp.GetDeviceName(), Address: c.Address, Fingerprint: c.FingerprintHex()}
+	cfg := Config{
+		DeviceID: resp.GetDeviceId(), Name: resp.GetDeviceName(), Address: c.Address, Fingerprint: c.FingerprintHex(),
+		SAS: pairing.SAS(c.Secret[:], id.PublicKey(), id.EncryptionPublicKey()), PendingApproval: resp.GetPendingApproval(),
+	}
 	cb, err := json.Marshal(cfg)
 	if err != nil {
 		return Config{}, err

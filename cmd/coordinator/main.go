@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/mpcsign/mpcsign/coordinator"
 	"github.com/mpcsign/mpcsign/internal/logging"
@@ -43,7 +45,8 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	var dataDir, listen, advertise, logLevel, logFormat string
+	var dataDir, listen, advertise, metricsListen, logLevel, logFormat string
+	var autoApprove bool
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the coordinator",
@@ -52,7 +55,11 @@ func newRootCmd() *cobra.Command {
 On first start it creates, in --data, a self-signed TLS certificate (tls.crt,
 tls.key), an admin API token (admin.token) and a signer API token
 (signer.token), and prints the certificate's SHA-256 fingerprint. Metadata
-(devices, keys, signatures by request id) is kept in BadgerDB under --data.`,
+(devices, keys, signatures by request id) is kept in BadgerDB under --data.
+
+The standard gRPC health service (grpc.health.v1.Health) answers on --listen
+without a token. With --metrics-listen, Prometheus metrics are served over
+plain HTTP at /metrics on that address (docs/metrics.md lists them).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := logging.New(cmd.ErrOrStderr(), logLevel, logFormat)
@@ -64,7 +71,13 @@ tls.key), an admin API token (admin.token) and a signer API token
 			} else if ip := net.ParseIP(host); (host == "" || ip != nil && ip.IsUnspecified()) && advertise == "" {
 				return fmt.Errorf("--listen %s accepts connections on every address, so pairing codes need the address devices should dial: pass --advertise host:port", listen)
 			}
-			srv, err := coordinator.New(coordinator.Options{DataDir: dataDir, Advertise: advertise, Logger: log})
+			opts := coordinator.Options{DataDir: dataDir, Advertise: advertise, AutoApprove: autoApprove, Logger: log}
+			var reg *prometheus.Registry
+			if metricsListen != "" {
+				reg = newMetricsRegistry()
+				opts.Metrics = reg
+			}
+			srv, err := coordinator.New(opts)
 			if err != nil {
 				return err
 			}
@@ -72,6 +85,13 @@ tls.key), an admin API token (admin.token) and a signer API token
 			lis, err := net.Listen("tcp", listen)
 			if err != nil {
 				return err
+			}
+			var mlis net.Listener
+			if metricsListen != "" {
+				if mlis, err = net.Listen("tcp", metricsListen); err != nil {
+					lis.Close()
+					return fmt.Errorf("--metrics-listen: %w", err)
+				}
 			}
 			f := srv.Files()
 			out := cmd.OutOrStdout()
@@ -84,14 +104,22 @@ tls.key), an admin API token (admin.token) and a signer API token
 			fmt.Fprintf(out, "  certificate fingerprint: %s\n", srv.Fingerprint())
 			fmt.Fprintf(out, "  admin token file:        %s\n", f.AdminToken)
 			fmt.Fprintf(out, "  signer token file:       %s\n", f.SignerToken)
-			return srv.Serve(cmd.Context(), lis)
+			g, ctx := errgroup.WithContext(cmd.Context())
+			g.Go(func() error { return srv.Serve(ctx, lis) })
+			if mlis != nil {
+				fmt.Fprintf(out, "  metrics:                 http://%s/metrics\n", mlis.Addr())
+				g.Go(func() error { return serveMetrics(ctx, mlis, reg) })
+			}
+			return g.Wait()
 		},
 	}
 	serve.Flags().StringVar(&dataDir, "data", filepath.Join(defaultHome(), "coordinator"), "data directory (certificate, tokens, store)")
 	serve.Flags().StringVar(&listen, "listen", "127.0.0.1:7400", "address to listen on")
+	serve.Flags().BoolVar(&autoApprove, "auto-approve", false, "activate enrolled devices without the operator comparing their short authentication string (unattended labs only)")
 	serve.Flags().StringVar(&advertise, "advertise", "", "address devices dial, written into pairing codes (default: the listen address)")
+	serve.Flags().StringVar(&metricsListen, "metrics-listen", "", "address to serve Prometheus metrics on at /metrics, over plain HTTP (default: no metrics)")
 	serve.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	serve.Flags().StringVar(&logFormat, "log-format", "text", "text or json")
-	root.AddCommand(serve)
+	root.AddCommand(serve, newVersionCmd())
 	return root
 }

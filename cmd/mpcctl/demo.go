@@ -125,12 +125,26 @@ func runDemo(ctx context.Context, out, errw io.Writer, dir string, keep bool, lo
 		if err != nil {
 			return err
 		}
-		step("paired %q with a one-time code", name)
-		d, err := startDemoDevice(ctx, filepath.Join(dir, name), name, code.GetCode(), log.With("proc", name))
+		d, sas, err := startDemoDevice(ctx, filepath.Join(dir, name), name, code.GetCode(), log.With("proc", name))
 		if err != nil {
 			return fmt.Errorf("device %s: %w", name, err)
 		}
 		devices[name] = d
+		// The operator compares the string the device shows with the one the
+		// coordinator lists, then approves by typing it.
+		list, err := admin.ListDevices(ctx, &mpcv1.ListDevicesRequest{})
+		if err != nil {
+			return err
+		}
+		for _, dv := range list.GetDevices() {
+			if dv.GetName() == name && dv.GetSas() != sas {
+				return fmt.Errorf("device %s shows %s but the coordinator lists %s", name, sas, dv.GetSas())
+			}
+		}
+		if _, err := admin.ApproveDevice(ctx, &mpcv1.ApproveDeviceRequest{Device: name, Sas: sas}); err != nil {
+			return err
+		}
+		step("paired %q with a one-time code; device and coordinator both show %s; approved", name, sas)
 	}
 	if err := waitOnline(ctx, admin, names); err != nil {
 		return err
@@ -194,22 +208,24 @@ func runDemo(ctx context.Context, out, errw io.Writer, dir string, keep bool, lo
 	return nil
 }
 
-func startDemoDevice(ctx context.Context, dir, name, code string, log *slog.Logger) (*demoDevice, error) {
+func startDemoDevice(ctx context.Context, dir, name, code string, log *slog.Logger) (d *demoDevice, sas string, err error) {
 	var pw [16]byte
 	if _, err := rand.Read(pw[:]); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	ks, err := keystore.Open(dir, keystore.NewPassphrase([]byte(hex.EncodeToString(pw[:]))), keystore.Options{Logger: log})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	if _, err := party.Enroll(ctx, ks, code); err != nil {
+	cfg, err := party.Enroll(ctx, ks, code)
+	if err != nil {
 		ks.Close()
-		return nil, err
+		return nil, "", err
 	}
+	sas = cfg.SAS
 	// The demo makes one key, so each device generates the one fresh set it
 	// needs and then stops, leaving the cores to the signing that follows.
 	var made atomic.Bool
@@ -227,10 +243,10 @@ func startDemoDevice(ctx context.Context, dir, name, code string, log *slog.Logg
 	a, err := party.New(party.Options{Store: ks, Logger: log, PoolTarget: 1, Generate: generateOne})
 	if err != nil {
 		ks.Close()
-		return nil, err
+		return nil, "", err
 	}
 	dctx, cancel := context.WithCancel(ctx)
-	d := &demoDevice{name: name, cancel: cancel, done: make(chan struct{})}
+	d = &demoDevice{name: name, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(d.done)
 		defer ks.Close()
@@ -238,7 +254,7 @@ func startDemoDevice(ctx context.Context, dir, name, code string, log *slog.Logg
 			log.Error("device stopped", "err", err)
 		}
 	}()
-	return d, nil
+	return d, sas, nil
 }
 
 // verifyIndependently checks a signature with decred's secp256k1, not with

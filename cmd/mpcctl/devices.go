@@ -17,7 +17,7 @@ func newDevicesCmd(g *globals) *cobra.Command {
 
 	var name string
 	var ttl time.Duration
-	var noQR bool
+	var noQR, wait bool
 	pair := &cobra.Command{
 		Use:   "pair --name NAME",
 		Short: "Make a one-time pairing code for a new device",
@@ -47,9 +47,38 @@ works once, and carries the coordinator's address and certificate fingerprint.`,
 				qrterminal.GenerateHalfBlock(resp.GetCode(), qrterminal.L, w)
 			}
 			fmt.Fprintf(w, "\non the device: party enroll --code %s\n", resp.GetCode())
-			return nil
+			if !wait {
+				return nil
+			}
+			fmt.Fprintln(w, "waiting for the device to enrol...")
+			for {
+				devs, err := c.ListDevices(ctx, &mpcv1.ListDevicesRequest{})
+				if err != nil {
+					return err
+				}
+				for _, d := range devs.GetDevices() {
+					if d.GetName() != name {
+						continue
+					}
+					if d.GetStatus() == mpcv1.DeviceStatus_DEVICE_STATUS_PENDING {
+						fmt.Fprintf(w, "%q enrolled. Its short authentication string is %s.\n", name, d.GetSas())
+						fmt.Fprintf(w, "Check that the device shows the same, then: mpcctl devices approve %s --sas %s\n", name, d.GetSas())
+						return nil
+					}
+					if d.GetStatus() == mpcv1.DeviceStatus_DEVICE_STATUS_ACTIVE {
+						fmt.Fprintf(w, "%q enrolled and was approved automatically\n", name)
+						return nil
+					}
+				}
+				select {
+				case <-ctx.Done():
+					return fmt.Errorf("no enrolment of %q before --timeout", name)
+				case <-time.After(500 * time.Millisecond):
+				}
+			}
 		},
 	}
+	pair.Flags().BoolVar(&wait, "wait", false, "wait for the device to enrol and show its short authentication string")
 	pair.Flags().StringVar(&name, "name", "", "device name (required)")
 	pair.Flags().DurationVar(&ttl, "ttl", 0, "validity (default 5m, at most 1h)")
 	pair.Flags().BoolVar(&noQR, "no-qr", false, "do not draw the QR code")
@@ -77,13 +106,17 @@ works once, and carries the coordinator's address and certificate fingerprint.`,
 				return printJSON(cmd.OutOrStdout(), out)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tID\tSTATUS\tONLINE\tPREPARAMS\tPAIRED\tLAST SEEN\tKEYS")
+			fmt.Fprintln(tw, "NAME\tID\tSTATUS\tSAS\tONLINE\tPREPARAMS\tPAIRED\tLAST SEEN\tKEYS")
 			for _, d := range resp.GetDevices() {
 				pre := "-"
 				if d.GetOnline() {
 					pre = fmt.Sprintf("%d/%d", d.GetPreparamsReady(), d.GetPreparamsTarget())
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\t%s\t%s\t%s\n", d.GetName(), d.GetId(), statusName(d.GetStatus()), d.GetOnline(), pre,
+				sas := "-"
+				if d.GetSas() != "" {
+					sas = d.GetSas()
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\t%s\t%s\t%s\n", d.GetName(), d.GetId(), statusName(d.GetStatus()), sas, d.GetOnline(), pre,
 					fmtTime(d.GetPairedAt().AsTime()), fmtTime(d.GetLastSeen().AsTime()), strings.Join(d.GetKeyIds(), ","))
 			}
 			return tw.Flush()
@@ -114,7 +147,36 @@ held; until that lands, a key stays signable only while enough other holders rem
 			return nil
 		},
 	}
-	cmd.AddCommand(pair, list, revoke)
+	var sas string
+	approve := &cobra.Command{
+		Use:   "approve DEVICE --sas SAS",
+		Short: "Approve a pending device after comparing its short authentication string",
+		Long: `A device enrolled with a pairing code stays pending until the operator
+compares the short authentication string the device shows (party enroll
+prints it) with the one the coordinator shows (devices list, devices pair
+--wait), and approves it here by typing the string the device shows. A
+mismatch is refused: the device may not be the one you paired.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, done, ctx, err := g.admin(cmd)
+			if err != nil {
+				return err
+			}
+			defer done()
+			resp, err := c.ApproveDevice(ctx, &mpcv1.ApproveDeviceRequest{Device: args[0], Sas: sas})
+			if err != nil {
+				return err
+			}
+			if g.asJSON {
+				return printJSON(cmd.OutOrStdout(), deviceJSON(resp.GetDevice()))
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "device %q (%s) approved\n", resp.GetDevice().GetName(), resp.GetDevice().GetId())
+			return nil
+		},
+	}
+	approve.Flags().StringVar(&sas, "sas", "", "the short authentication string the device shows (required)")
+	_ = approve.MarkFlagRequired("sas")
+	cmd.AddCommand(pair, list, approve, revoke)
 	return cmd
 }
 
@@ -134,6 +196,9 @@ func deviceJSON(d *mpcv1.Device) map[string]any {
 		"id": d.GetId(), "name": d.GetName(), "status": statusName(d.GetStatus()), "online": d.GetOnline(),
 		"paired_at": d.GetPairedAt().AsTime(), "key_ids": append([]string{}, d.GetKeyIds()...),
 		"preparams_ready": d.GetPreparamsReady(), "preparams_target": d.GetPreparamsTarget(),
+	}
+	if d.GetSas() != "" {
+		m["sas"] = d.GetSas()
 	}
 	if d.GetLastSeen() != nil {
 		m["last_seen"] = d.GetLastSeen().AsTime()

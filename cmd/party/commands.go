@@ -61,8 +61,13 @@ device pins from now on.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "enrolled as %q (device id %s) with coordinator %s\n", cfg.Name, cfg.DeviceID, cfg.Address)
-			fmt.Fprintf(cmd.OutOrStdout(), "start it with: party run --data %s\n", f.dataDir)
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "enrolled as %q (device id %s) with coordinator %s\n", cfg.Name, cfg.DeviceID, cfg.Address)
+			fmt.Fprintf(w, "short authentication string: %s\n", cfg.SAS)
+			if cfg.PendingApproval {
+				fmt.Fprintf(w, "the operator must compare it and approve this device: mpcctl devices approve %s --sas %s\n", cfg.Name, cfg.SAS)
+			}
+			fmt.Fprintf(w, "start it with: party run --data %s\n", f.dataDir)
 			return nil
 		},
 	}

@@ -44,6 +44,6 @@ MPC_PASSPHRASE environment variable, never from a flag value.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newEnrollCmd(), newRunCmd(), newStatusCmd(), newPreparamsCmd())
+	root.AddCommand(newEnrollCmd(), newRunCmd(), newStatusCmd(), newPreparamsCmd(), newVersionCmd())
 	return root
 }

@@ -9,12 +9,14 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 )
 
 const (
 	prefix     = "mpc1-"
 	version    = 1
+	IDSize     = 8
 	SecretSize = 16
 	maxAddr    = 255
 )
@@ -24,6 +26,9 @@ var ErrMalformed = errors.New("pairing: malformed pairing code (copy it again fr
 
 // Code is a decoded pairing code.
 type Code struct {
+	// ID names the code in the coordinator's store (public); Secret proves
+	// its holder got it from the operator.
+	ID          [IDSize]byte
 	Secret      [SecretSize]byte
 	Fingerprint [sha256.Size]byte
 	Address     string
@@ -31,8 +36,9 @@ type Code struct {
 
 // String encodes the code.
 func (c Code) String() string {
-	b := make([]byte, 0, 1+SecretSize+sha256.Size+len(c.Address))
+	b := make([]byte, 0, 1+IDSize+SecretSize+sha256.Size+len(c.Address))
 	b = append(b, version)
+	b = append(b, c.ID[:]...)
 	b = append(b, c.Secret[:]...)
 	b = append(b, c.Fingerprint[:]...)
 	b = append(b, c.Address...)
@@ -56,10 +62,12 @@ func Parse(s string) (Code, error) {
 		return c, ErrMalformed
 	}
 	b, err := base64.RawURLEncoding.DecodeString(s[len(prefix):])
-	if err != nil || len(b) < 1+SecretSize+sha256.Size+1 || b[0] != version {
+	if err != nil || len(b) < 1+IDSize+SecretSize+sha256.Size+1 || b[0] != version {
 		return c, ErrMalformed
 	}
 	b = b[1:]
+	copy(c.ID[:], b[:IDSize])
+	b = b[IDSize:]
 	copy(c.Secret[:], b[:SecretSize])
 	b = b[SecretSize:]
 	copy(c.Fingerprint[:], b[:sha256.Size])
@@ -69,4 +77,19 @@ func Parse(s string) (Code, error) {
 	}
 	c.Address = addr
 	return c, nil
+}
+
+// SAS is the short authentication string of an enrolment: both the device
+// and the operator's terminal show it, and the operator approves the device
+// only when they match. It binds the pairing secret to the keys the device
+// registered, so a device that enrolled with a stolen code shows another one.
+func SAS(secret, identityPub, encryptionPub []byte) string {
+	h := sha256.New()
+	h.Write([]byte("mpcsign/v1/pairing-sas\x00"))
+	h.Write(secret)
+	h.Write(identityPub)
+	h.Write(encryptionPub)
+	sum := h.Sum(nil)
+	n := (uint32(sum[0])<<24 | uint32(sum[1])<<16 | uint32(sum[2])<<8 | uint32(sum[3])) % 1000000
+	return fmt.Sprintf("%03d-%03d", n/1000, n%1000)
 }

@@ -10,6 +10,7 @@ import (
 
 func sample() Code {
 	var c Code
+	rand.Read(c.ID[:])
 	rand.Read(c.Secret[:])
 	rand.Read(c.Fingerprint[:])
 	c.Address = "127.0.0.1:7400"
@@ -81,4 +82,23 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("re-encoding a parsed code changed it: %v", err)
 		}
 	})
+}
+
+func TestSAS(t *testing.T) {
+	secret, pub, enc := []byte("0123456789abcdef"), bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	a := SAS(secret, pub, enc)
+	if len(a) != 7 || a[3] != '-' || a != SAS(secret, pub, enc) {
+		t.Fatalf("SAS %q", a)
+	}
+	other := bytes.Repeat([]byte{3}, 32)
+	if SAS(secret, other, enc) == a && SAS(secret, pub, other) == a {
+		t.Fatal("SAS does not depend on the device keys")
+	}
+	seen := map[string]bool{}
+	for i := 0; i < 64; i++ {
+		seen[SAS(secret, bytes.Repeat([]byte{byte(i)}, 32), enc)] = true
+	}
+	if len(seen) < 60 {
+		t.Fatalf("SAS values collide too often: %d distinct of 64", len(seen))
+	}
 }

@@ -64,6 +64,8 @@ type Options struct {
 	Relay coordinator.RelayFunc
 	// Metrics receives the coordinator's metrics (nil: none).
 	Metrics prometheus.Registerer
+	// AutoApprove activates devices without SAS comparison.
+	AutoApprove bool
 }
 
 // TestKDF keeps keystore creation fast in tests.
@@ -96,7 +98,7 @@ func New(t testing.TB, opts Options) *Cluster {
 	dir := t.TempDir()
 	srv, err := coordinator.New(coordinator.Options{
 		DataDir: filepath.Join(dir, "coordinator"), Logger: log.With("proc", "coordinator"),
-		SignTimeout: opts.SignTimeout, KeygenTimeout: opts.KeygenTimeout, Relay: opts.Relay,
+		SignTimeout: opts.SignTimeout, KeygenTimeout: opts.KeygenTimeout, Relay: opts.Relay, AutoApprove: opts.AutoApprove,
 		Metrics: opts.Metrics,
 	})
 	if err != nil {
@@ -166,9 +168,16 @@ func (c *Cluster) AddDevice(t testing.TB, name string, sets []*preparams.Set) *D
 	if err != nil {
 		t.Fatalf("keystore %s: %v", name, err)
 	}
-	if _, err := party.Enroll(ctx, ks, code.GetCode()); err != nil {
+	cfg, err := party.Enroll(ctx, ks, code.GetCode())
+	if err != nil {
 		ks.Close()
 		t.Fatalf("enrol %s: %v", name, err)
+	}
+	if cfg.PendingApproval {
+		if _, err := c.Admin.ApproveDevice(ctx, &mpcv1.ApproveDeviceRequest{Device: name, Sas: cfg.SAS}); err != nil {
+			ks.Close()
+			t.Fatalf("approve %s: %v", name, err)
+		}
 	}
 	d := &Device{Name: name, Dir: dir, Store: ks}
 	if err := c.startDevice(d, sets); err != nil {

@@ -40,8 +40,11 @@ type Device struct {
 	// Pre-parameter sets ready in the device's pool, and the pool's target.
 	PreparamsReady  uint32 `protobuf:"varint,9,opt,name=preparams_ready,json=preparamsReady,proto3" json:"preparams_ready,omitempty"`
 	PreparamsTarget uint32 `protobuf:"varint,10,opt,name=preparams_target,json=preparamsTarget,proto3" json:"preparams_target,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Short authentication string from the pairing code and the device's keys;
+	// the device shows the same one at enrolment.
+	Sas           string `protobuf:"bytes,11,opt,name=sas,proto3" json:"sas,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Device) Reset() {
@@ -142,6 +145,13 @@ func (x *Device) GetPreparamsTarget() uint32 {
 		return x.PreparamsTarget
 	}
 	return 0
+}
+
+func (x *Device) GetSas() string {
+	if x != nil {
+		return x.Sas
+	}
+	return ""
 }
 
 type KeyHolder struct {
@@ -577,6 +587,104 @@ func (x *RevokeDeviceResponse) GetDevice() *Device {
 	return nil
 }
 
+type ApproveDeviceRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Device id or name.
+	Device string `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	// The short authentication string the device showed; it must match.
+	Sas           string `protobuf:"bytes,2,opt,name=sas,proto3" json:"sas,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApproveDeviceRequest) Reset() {
+	*x = ApproveDeviceRequest{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApproveDeviceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApproveDeviceRequest) ProtoMessage() {}
+
+func (x *ApproveDeviceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApproveDeviceRequest.ProtoReflect.Descriptor instead.
+func (*ApproveDeviceRequest) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ApproveDeviceRequest) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
+func (x *ApproveDeviceRequest) GetSas() string {
+	if x != nil {
+		return x.Sas
+	}
+	return ""
+}
+
+type ApproveDeviceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Device        *Device                `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApproveDeviceResponse) Reset() {
+	*x = ApproveDeviceResponse{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApproveDeviceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApproveDeviceResponse) ProtoMessage() {}
+
+func (x *ApproveDeviceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApproveDeviceResponse.ProtoReflect.Descriptor instead.
+func (*ApproveDeviceResponse) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ApproveDeviceResponse) GetDevice() *Device {
+	if x != nil {
+		return x.Device
+	}
+	return nil
+}
+
 type CreateKeyRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Curve Curve                  `protobuf:"varint,1,opt,name=curve,proto3,enum=mpc.v1.Curve" json:"curve,omitempty"`
@@ -590,7 +698,7 @@ type CreateKeyRequest struct {
 
 func (x *CreateKeyRequest) Reset() {
 	*x = CreateKeyRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[9]
+	mi := &file_mpc_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -602,7 +710,7 @@ func (x *CreateKeyRequest) String() string {
 func (*CreateKeyRequest) ProtoMessage() {}
 
 func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[9]
+	mi := &file_mpc_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -615,7 +723,7 @@ func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateKeyRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CreateKeyRequest) GetCurve() Curve {
@@ -648,7 +756,7 @@ type CreateKeyResponse struct {
 
 func (x *CreateKeyResponse) Reset() {
 	*x = CreateKeyResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[10]
+	mi := &file_mpc_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -660,7 +768,7 @@ func (x *CreateKeyResponse) String() string {
 func (*CreateKeyResponse) ProtoMessage() {}
 
 func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[10]
+	mi := &file_mpc_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -673,7 +781,7 @@ func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateKeyResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateKeyResponse) GetKey() *Key {
@@ -691,7 +799,7 @@ type ListKeysRequest struct {
 
 func (x *ListKeysRequest) Reset() {
 	*x = ListKeysRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[11]
+	mi := &file_mpc_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -703,7 +811,7 @@ func (x *ListKeysRequest) String() string {
 func (*ListKeysRequest) ProtoMessage() {}
 
 func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[11]
+	mi := &file_mpc_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -716,7 +824,7 @@ func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListKeysRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 type ListKeysResponse struct {
@@ -728,7 +836,7 @@ type ListKeysResponse struct {
 
 func (x *ListKeysResponse) Reset() {
 	*x = ListKeysResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[12]
+	mi := &file_mpc_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -740,7 +848,7 @@ func (x *ListKeysResponse) String() string {
 func (*ListKeysResponse) ProtoMessage() {}
 
 func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[12]
+	mi := &file_mpc_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -753,7 +861,7 @@ func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListKeysResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListKeysResponse) GetKeys() []*Key {
@@ -772,7 +880,7 @@ type GetKeyRequest struct {
 
 func (x *GetKeyRequest) Reset() {
 	*x = GetKeyRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[13]
+	mi := &file_mpc_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -784,7 +892,7 @@ func (x *GetKeyRequest) String() string {
 func (*GetKeyRequest) ProtoMessage() {}
 
 func (x *GetKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[13]
+	mi := &file_mpc_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -797,7 +905,7 @@ func (x *GetKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyRequest.ProtoReflect.Descriptor instead.
 func (*GetKeyRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetKeyRequest) GetKeyId() string {
@@ -816,7 +924,7 @@ type GetKeyResponse struct {
 
 func (x *GetKeyResponse) Reset() {
 	*x = GetKeyResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[14]
+	mi := &file_mpc_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -828,7 +936,7 @@ func (x *GetKeyResponse) String() string {
 func (*GetKeyResponse) ProtoMessage() {}
 
 func (x *GetKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[14]
+	mi := &file_mpc_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -841,7 +949,7 @@ func (x *GetKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyResponse.ProtoReflect.Descriptor instead.
 func (*GetKeyResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetKeyResponse) GetKey() *Key {
@@ -855,7 +963,7 @@ var File_mpc_v1_admin_proto protoreflect.FileDescriptor
 
 const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x12mpc/v1/admin.proto\x12\x06mpc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13mpc/v1/common.proto\"\x81\x03\n" +
+	"\x12mpc/v1/admin.proto\x12\x06mpc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13mpc/v1/common.proto\"\x93\x03\n" +
 	"\x06Device\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12,\n" +
@@ -867,7 +975,8 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\x13identity_public_key\x18\b \x01(\fR\x11identityPublicKey\x12'\n" +
 	"\x0fpreparams_ready\x18\t \x01(\rR\x0epreparamsReady\x12)\n" +
 	"\x10preparams_target\x18\n" +
-	" \x01(\rR\x0fpreparamsTarget\"I\n" +
+	" \x01(\rR\x0fpreparamsTarget\x12\x10\n" +
+	"\x03sas\x18\v \x01(\tR\x03sas\"I\n" +
 	"\tKeyHolder\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x1f\n" +
 	"\vdevice_name\x18\x02 \x01(\tR\n" +
@@ -897,6 +1006,11 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\x13RevokeDeviceRequest\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\">\n" +
 	"\x14RevokeDeviceResponse\x12&\n" +
+	"\x06device\x18\x01 \x01(\v2\x0e.mpc.v1.DeviceR\x06device\"@\n" +
+	"\x14ApproveDeviceRequest\x12\x16\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12\x10\n" +
+	"\x03sas\x18\x02 \x01(\tR\x03sas\"?\n" +
+	"\x15ApproveDeviceResponse\x12&\n" +
 	"\x06device\x18\x01 \x01(\v2\x0e.mpc.v1.DeviceR\x06device\"o\n" +
 	"\x10CreateKeyRequest\x12#\n" +
 	"\x05curve\x18\x01 \x01(\x0e2\r.mpc.v1.CurveR\x05curve\x12\x1c\n" +
@@ -910,11 +1024,12 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\rGetKeyRequest\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\"/\n" +
 	"\x0eGetKeyResponse\x12\x1d\n" +
-	"\x03key\x18\x01 \x01(\v2\v.mpc.v1.KeyR\x03key2\xb5\x03\n" +
+	"\x03key\x18\x01 \x01(\v2\v.mpc.v1.KeyR\x03key2\x83\x04\n" +
 	"\fAdminService\x12X\n" +
 	"\x11CreatePairingCode\x12 .mpc.v1.CreatePairingCodeRequest\x1a!.mpc.v1.CreatePairingCodeResponse\x12F\n" +
 	"\vListDevices\x12\x1a.mpc.v1.ListDevicesRequest\x1a\x1b.mpc.v1.ListDevicesResponse\x12I\n" +
-	"\fRevokeDevice\x12\x1b.mpc.v1.RevokeDeviceRequest\x1a\x1c.mpc.v1.RevokeDeviceResponse\x12@\n" +
+	"\fRevokeDevice\x12\x1b.mpc.v1.RevokeDeviceRequest\x1a\x1c.mpc.v1.RevokeDeviceResponse\x12L\n" +
+	"\rApproveDevice\x12\x1c.mpc.v1.ApproveDeviceRequest\x1a\x1d.mpc.v1.ApproveDeviceResponse\x12@\n" +
 	"\tCreateKey\x12\x18.mpc.v1.CreateKeyRequest\x1a\x19.mpc.v1.CreateKeyResponse\x12=\n" +
 	"\bListKeys\x12\x17.mpc.v1.ListKeysRequest\x1a\x18.mpc.v1.ListKeysResponse\x127\n" +
 	"\x06GetKey\x12\x15.mpc.v1.GetKeyRequest\x1a\x16.mpc.v1.GetKeyResponseB\x80\x01\n" +
@@ -934,7 +1049,7 @@ func file_mpc_v1_admin_proto_rawDescGZIP() []byte {
 	return file_mpc_v1_admin_proto_rawDescData
 }
 
-var file_mpc_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_mpc_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_mpc_v1_admin_proto_goTypes = []any{
 	(*Device)(nil),                    // 0: mpc.v1.Device
 	(*KeyHolder)(nil),                 // 1: mpc.v1.KeyHolder
@@ -945,47 +1060,52 @@ var file_mpc_v1_admin_proto_goTypes = []any{
 	(*ListDevicesResponse)(nil),       // 6: mpc.v1.ListDevicesResponse
 	(*RevokeDeviceRequest)(nil),       // 7: mpc.v1.RevokeDeviceRequest
 	(*RevokeDeviceResponse)(nil),      // 8: mpc.v1.RevokeDeviceResponse
-	(*CreateKeyRequest)(nil),          // 9: mpc.v1.CreateKeyRequest
-	(*CreateKeyResponse)(nil),         // 10: mpc.v1.CreateKeyResponse
-	(*ListKeysRequest)(nil),           // 11: mpc.v1.ListKeysRequest
-	(*ListKeysResponse)(nil),          // 12: mpc.v1.ListKeysResponse
-	(*GetKeyRequest)(nil),             // 13: mpc.v1.GetKeyRequest
-	(*GetKeyResponse)(nil),            // 14: mpc.v1.GetKeyResponse
-	(DeviceStatus)(0),                 // 15: mpc.v1.DeviceStatus
-	(*timestamppb.Timestamp)(nil),     // 16: google.protobuf.Timestamp
-	(Curve)(0),                        // 17: mpc.v1.Curve
+	(*ApproveDeviceRequest)(nil),      // 9: mpc.v1.ApproveDeviceRequest
+	(*ApproveDeviceResponse)(nil),     // 10: mpc.v1.ApproveDeviceResponse
+	(*CreateKeyRequest)(nil),          // 11: mpc.v1.CreateKeyRequest
+	(*CreateKeyResponse)(nil),         // 12: mpc.v1.CreateKeyResponse
+	(*ListKeysRequest)(nil),           // 13: mpc.v1.ListKeysRequest
+	(*ListKeysResponse)(nil),          // 14: mpc.v1.ListKeysResponse
+	(*GetKeyRequest)(nil),             // 15: mpc.v1.GetKeyRequest
+	(*GetKeyResponse)(nil),            // 16: mpc.v1.GetKeyResponse
+	(DeviceStatus)(0),                 // 17: mpc.v1.DeviceStatus
+	(*timestamppb.Timestamp)(nil),     // 18: google.protobuf.Timestamp
+	(Curve)(0),                        // 19: mpc.v1.Curve
 }
 var file_mpc_v1_admin_proto_depIdxs = []int32{
-	15, // 0: mpc.v1.Device.status:type_name -> mpc.v1.DeviceStatus
-	16, // 1: mpc.v1.Device.paired_at:type_name -> google.protobuf.Timestamp
-	16, // 2: mpc.v1.Device.last_seen:type_name -> google.protobuf.Timestamp
-	17, // 3: mpc.v1.Key.curve:type_name -> mpc.v1.Curve
+	17, // 0: mpc.v1.Device.status:type_name -> mpc.v1.DeviceStatus
+	18, // 1: mpc.v1.Device.paired_at:type_name -> google.protobuf.Timestamp
+	18, // 2: mpc.v1.Device.last_seen:type_name -> google.protobuf.Timestamp
+	19, // 3: mpc.v1.Key.curve:type_name -> mpc.v1.Curve
 	1,  // 4: mpc.v1.Key.holders:type_name -> mpc.v1.KeyHolder
-	16, // 5: mpc.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	16, // 6: mpc.v1.CreatePairingCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
+	18, // 5: mpc.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	18, // 6: mpc.v1.CreatePairingCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
 	0,  // 7: mpc.v1.ListDevicesResponse.devices:type_name -> mpc.v1.Device
 	0,  // 8: mpc.v1.RevokeDeviceResponse.device:type_name -> mpc.v1.Device
-	17, // 9: mpc.v1.CreateKeyRequest.curve:type_name -> mpc.v1.Curve
-	2,  // 10: mpc.v1.CreateKeyResponse.key:type_name -> mpc.v1.Key
-	2,  // 11: mpc.v1.ListKeysResponse.keys:type_name -> mpc.v1.Key
-	2,  // 12: mpc.v1.GetKeyResponse.key:type_name -> mpc.v1.Key
-	3,  // 13: mpc.v1.AdminService.CreatePairingCode:input_type -> mpc.v1.CreatePairingCodeRequest
-	5,  // 14: mpc.v1.AdminService.ListDevices:input_type -> mpc.v1.ListDevicesRequest
-	7,  // 15: mpc.v1.AdminService.RevokeDevice:input_type -> mpc.v1.RevokeDeviceRequest
-	9,  // 16: mpc.v1.AdminService.CreateKey:input_type -> mpc.v1.CreateKeyRequest
-	11, // 17: mpc.v1.AdminService.ListKeys:input_type -> mpc.v1.ListKeysRequest
-	13, // 18: mpc.v1.AdminService.GetKey:input_type -> mpc.v1.GetKeyRequest
-	4,  // 19: mpc.v1.AdminService.CreatePairingCode:output_type -> mpc.v1.CreatePairingCodeResponse
-	6,  // 20: mpc.v1.AdminService.ListDevices:output_type -> mpc.v1.ListDevicesResponse
-	8,  // 21: mpc.v1.AdminService.RevokeDevice:output_type -> mpc.v1.RevokeDeviceResponse
-	10, // 22: mpc.v1.AdminService.CreateKey:output_type -> mpc.v1.CreateKeyResponse
-	12, // 23: mpc.v1.AdminService.ListKeys:output_type -> mpc.v1.ListKeysResponse
-	14, // 24: mpc.v1.AdminService.GetKey:output_type -> mpc.v1.GetKeyResponse
-	19, // [19:25] is the sub-list for method output_type
-	13, // [13:19] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	0,  // 9: mpc.v1.ApproveDeviceResponse.device:type_name -> mpc.v1.Device
+	19, // 10: mpc.v1.CreateKeyRequest.curve:type_name -> mpc.v1.Curve
+	2,  // 11: mpc.v1.CreateKeyResponse.key:type_name -> mpc.v1.Key
+	2,  // 12: mpc.v1.ListKeysResponse.keys:type_name -> mpc.v1.Key
+	2,  // 13: mpc.v1.GetKeyResponse.key:type_name -> mpc.v1.Key
+	3,  // 14: mpc.v1.AdminService.CreatePairingCode:input_type -> mpc.v1.CreatePairingCodeRequest
+	5,  // 15: mpc.v1.AdminService.ListDevices:input_type -> mpc.v1.ListDevicesRequest
+	7,  // 16: mpc.v1.AdminService.RevokeDevice:input_type -> mpc.v1.RevokeDeviceRequest
+	9,  // 17: mpc.v1.AdminService.ApproveDevice:input_type -> mpc.v1.ApproveDeviceRequest
+	11, // 18: mpc.v1.AdminService.CreateKey:input_type -> mpc.v1.CreateKeyRequest
+	13, // 19: mpc.v1.AdminService.ListKeys:input_type -> mpc.v1.ListKeysRequest
+	15, // 20: mpc.v1.AdminService.GetKey:input_type -> mpc.v1.GetKeyRequest
+	4,  // 21: mpc.v1.AdminService.CreatePairingCode:output_type -> mpc.v1.CreatePairingCodeResponse
+	6,  // 22: mpc.v1.AdminService.ListDevices:output_type -> mpc.v1.ListDevicesResponse
+	8,  // 23: mpc.v1.AdminService.RevokeDevice:output_type -> mpc.v1.RevokeDeviceResponse
+	10, // 24: mpc.v1.AdminService.ApproveDevice:output_type -> mpc.v1.ApproveDeviceResponse
+	12, // 25: mpc.v1.AdminService.CreateKey:output_type -> mpc.v1.CreateKeyResponse
+	14, // 26: mpc.v1.AdminService.ListKeys:output_type -> mpc.v1.ListKeysResponse
+	16, // 27: mpc.v1.AdminService.GetKey:output_type -> mpc.v1.GetKeyResponse
+	21, // [21:28] is the sub-list for method output_type
+	14, // [14:21] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_mpc_v1_admin_proto_init() }
@@ -1000,7 +1120,7 @@ func file_mpc_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mpc_v1_admin_proto_rawDesc), len(file_mpc_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

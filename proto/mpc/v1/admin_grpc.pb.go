@@ -22,6 +22,7 @@ const (
 	AdminService_CreatePairingCode_FullMethodName = "/mpc.v1.AdminService/CreatePairingCode"
 	AdminService_ListDevices_FullMethodName       = "/mpc.v1.AdminService/ListDevices"
 	AdminService_RevokeDevice_FullMethodName      = "/mpc.v1.AdminService/RevokeDevice"
+	AdminService_ApproveDevice_FullMethodName     = "/mpc.v1.AdminService/ApproveDevice"
 	AdminService_CreateKey_FullMethodName         = "/mpc.v1.AdminService/CreateKey"
 	AdminService_ListKeys_FullMethodName          = "/mpc.v1.AdminService/ListKeys"
 	AdminService_GetKey_FullMethodName            = "/mpc.v1.AdminService/GetKey"
@@ -40,6 +41,9 @@ type AdminServiceClient interface {
 	ListDevices(ctx context.Context, in *ListDevicesRequest, opts ...grpc.CallOption) (*ListDevicesResponse, error)
 	// RevokeDevice refuses a device from now on (connections and signing).
 	RevokeDevice(ctx context.Context, in *RevokeDeviceRequest, opts ...grpc.CallOption) (*RevokeDeviceResponse, error)
+	// ApproveDevice activates a pending device once the operator has compared
+	// its short authentication string with the one the device shows.
+	ApproveDevice(ctx context.Context, in *ApproveDeviceRequest, opts ...grpc.CallOption) (*ApproveDeviceResponse, error)
 	// CreateKey runs a distributed key generation between devices.
 	CreateKey(ctx context.Context, in *CreateKeyRequest, opts ...grpc.CallOption) (*CreateKeyResponse, error)
 	// ListKeys lists keys.
@@ -80,6 +84,16 @@ func (c *adminServiceClient) RevokeDevice(ctx context.Context, in *RevokeDeviceR
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(RevokeDeviceResponse)
 	err := c.cc.Invoke(ctx, AdminService_RevokeDevice_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ApproveDevice(ctx context.Context, in *ApproveDeviceRequest, opts ...grpc.CallOption) (*ApproveDeviceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ApproveDeviceResponse)
+	err := c.cc.Invoke(ctx, AdminService_ApproveDevice_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +143,9 @@ type AdminServiceServer interface {
 	ListDevices(context.Context, *ListDevicesRequest) (*ListDevicesResponse, error)
 	// RevokeDevice refuses a device from now on (connections and signing).
 	RevokeDevice(context.Context, *RevokeDeviceRequest) (*RevokeDeviceResponse, error)
+	// ApproveDevice activates a pending device once the operator has compared
+	// its short authentication string with the one the device shows.
+	ApproveDevice(context.Context, *ApproveDeviceRequest) (*ApproveDeviceResponse, error)
 	// CreateKey runs a distributed key generation between devices.
 	CreateKey(context.Context, *CreateKeyRequest) (*CreateKeyResponse, error)
 	// ListKeys lists keys.
@@ -153,6 +170,9 @@ func (UnimplementedAdminServiceServer) ListDevices(context.Context, *ListDevices
 }
 func (UnimplementedAdminServiceServer) RevokeDevice(context.Context, *RevokeDeviceRequest) (*RevokeDeviceResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method RevokeDevice not implemented")
+}
+func (UnimplementedAdminServiceServer) ApproveDevice(context.Context, *ApproveDeviceRequest) (*ApproveDeviceResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ApproveDevice not implemented")
 }
 func (UnimplementedAdminServiceServer) CreateKey(context.Context, *CreateKeyRequest) (*CreateKeyResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method CreateKey not implemented")
@@ -238,6 +258,24 @@ func _AdminService_RevokeDevice_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_ApproveDevice_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ApproveDeviceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ApproveDevice(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ApproveDevice_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ApproveDevice(ctx, req.(*ApproveDeviceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AdminService_CreateKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CreateKeyRequest)
 	if err := dec(in); err != nil {
@@ -310,6 +348,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RevokeDevice",
 			Handler:    _AdminService_RevokeDevice_Handler,
+		},
+		{
+			MethodName: "ApproveDevice",
+			Handler:    _AdminService_ApproveDevice_Handler,
 		},
 		{
 			MethodName: "CreateKey",

@@ -78,6 +78,9 @@ const (
 	DeviceStatus_DEVICE_STATUS_ACTIVE DeviceStatus = 1
 	// Refused from the moment it was revoked.
 	DeviceStatus_DEVICE_STATUS_REVOKED DeviceStatus = 2
+	// Enrolled, waiting for the operator to compare the short authentication
+	// string and approve it.
+	DeviceStatus_DEVICE_STATUS_PENDING DeviceStatus = 3
 )
 
 // Enum value maps for DeviceStatus.
@@ -86,11 +89,13 @@ var (
 		0: "DEVICE_STATUS_UNSPECIFIED",
 		1: "DEVICE_STATUS_ACTIVE",
 		2: "DEVICE_STATUS_REVOKED",
+		3: "DEVICE_STATUS_PENDING",
 	}
 	DeviceStatus_value = map[string]int32{
 		"DEVICE_STATUS_UNSPECIFIED": 0,
 		"DEVICE_STATUS_ACTIVE":      1,
 		"DEVICE_STATUS_REVOKED":     2,
+		"DEVICE_STATUS_PENDING":     3,
 	}
 )
 
@@ -128,11 +133,12 @@ const file_mpc_v1_common_proto_rawDesc = "" +
 	"\x13mpc/v1/common.proto\x12\x06mpc.v1*3\n" +
 	"\x05Curve\x12\x15\n" +
 	"\x11CURVE_UNSPECIFIED\x10\x00\x12\x13\n" +
-	"\x0fCURVE_SECP256K1\x10\x01*b\n" +
+	"\x0fCURVE_SECP256K1\x10\x01*}\n" +
 	"\fDeviceStatus\x12\x1d\n" +
 	"\x19DEVICE_STATUS_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14DEVICE_STATUS_ACTIVE\x10\x01\x12\x19\n" +
-	"\x15DEVICE_STATUS_REVOKED\x10\x02B\x81\x01\n" +
+	"\x15DEVICE_STATUS_REVOKED\x10\x02\x12\x19\n" +
+	"\x15DEVICE_STATUS_PENDING\x10\x03B\x81\x01\n" +
 	"\n" +
 	"com.mpc.v1B\vCommonProtoP\x01Z-github.com/mpcsign/mpcsign/proto/mpc/v1;mpcv1\xa2\x02\x03MXX\xaa\x02\x06Mpc.V1\xca\x02\x06Mpc\\V1\xe2\x02\x12Mpc\\V1\\GPBMetadata\xea\x02\aMpc::V1b\x06proto3"
 

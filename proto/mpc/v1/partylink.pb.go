@@ -73,6 +73,8 @@ func (SessionKind) EnumDescriptor() ([]byte, []int) {
 
 type EnrollRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
+	// The public id of the pairing code (8 bytes).
+	PairingId []byte `protobuf:"bytes,5,opt,name=pairing_id,json=pairingId,proto3" json:"pairing_id,omitempty"`
 	// The secret part of the pairing code.
 	PairingSecret []byte `protobuf:"bytes,1,opt,name=pairing_secret,json=pairingSecret,proto3" json:"pairing_secret,omitempty"`
 	// Ed25519 identity public key (32 bytes).
@@ -116,6 +118,13 @@ func (*EnrollRequest) Descriptor() ([]byte, []int) {
 	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{0}
 }
 
+func (x *EnrollRequest) GetPairingId() []byte {
+	if x != nil {
+		return x.PairingId
+	}
+	return nil
+}
+
 func (x *EnrollRequest) GetPairingSecret() []byte {
 	if x != nil {
 		return x.PairingSecret
@@ -145,11 +154,14 @@ func (x *EnrollRequest) GetProof() []byte {
 }
 
 type EnrollResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DeviceId      string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
-	DeviceName    string                 `protobuf:"bytes,2,opt,name=device_name,json=deviceName,proto3" json:"device_name,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId   string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	DeviceName string                 `protobuf:"bytes,2,opt,name=device_name,json=deviceName,proto3" json:"device_name,omitempty"`
+	// True when the operator must still approve the device (after comparing
+	// the short authentication string).
+	PendingApproval bool `protobuf:"varint,3,opt,name=pending_approval,json=pendingApproval,proto3" json:"pending_approval,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *EnrollResponse) Reset() {
@@ -194,6 +206,13 @@ func (x *EnrollResponse) GetDeviceName() string {
 		return x.DeviceName
 	}
 	return ""
+}
+
+func (x *EnrollResponse) GetPendingApproval() bool {
+	if x != nil {
+		return x.PendingApproval
+	}
+	return false
 }
 
 type ConnectRequest struct {
@@ -1414,16 +1433,19 @@ var File_mpc_v1_partylink_proto protoreflect.FileDescriptor
 
 const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\n" +
-	"\x16mpc/v1/partylink.proto\x12\x06mpc.v1\x1a\x13mpc/v1/common.proto\"\xb0\x01\n" +
-	"\rEnrollRequest\x12%\n" +
+	"\x16mpc/v1/partylink.proto\x12\x06mpc.v1\x1a\x13mpc/v1/common.proto\"\xcf\x01\n" +
+	"\rEnrollRequest\x12\x1d\n" +
+	"\n" +
+	"pairing_id\x18\x05 \x01(\fR\tpairingId\x12%\n" +
 	"\x0epairing_secret\x18\x01 \x01(\fR\rpairingSecret\x12.\n" +
 	"\x13identity_public_key\x18\x02 \x01(\fR\x11identityPublicKey\x122\n" +
 	"\x15encryption_public_key\x18\x03 \x01(\fR\x13encryptionPublicKey\x12\x14\n" +
-	"\x05proof\x18\x04 \x01(\fR\x05proof\"N\n" +
+	"\x05proof\x18\x04 \x01(\fR\x05proof\"y\n" +
 	"\x0eEnrollResponse\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x1f\n" +
 	"\vdevice_name\x18\x02 \x01(\tR\n" +
-	"deviceName\"\xe7\x02\n" +
+	"deviceName\x12)\n" +
+	"\x10pending_approval\x18\x03 \x01(\bR\x0fpendingApproval\"\xe7\x02\n" +
 	"\x0eConnectRequest\x12%\n" +
 	"\x05hello\x18\x01 \x01(\v2\r.mpc.v1.HelloH\x00R\x05hello\x121\n" +
 	"\x06answer\x18\x02 \x01(\v2\x17.mpc.v1.ChallengeAnswerH\x00R\x06answer\x12,\n" +

@@ -1,0 +1,159 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mpcsign/mpcsign/internal/buildinfo"
+	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+)
+
+// Session results, the values of the "result" label.
+const (
+	resultOK       = "ok"
+	resultTimeout  = "timeout"  // the session's deadline passed
+	resultCanceled = "canceled" // the caller went away
+	resultFailed   = "failed"   // any other abort
+)
+
+// metrics are the coordinator's Prometheus metrics (listed in
+// docs/metrics.md). A nil *metrics records nothing, so code paths and tests
+// that run without a registry need no checks.
+type metrics struct {
+	sessions         *prometheus.CounterVec
+	sessionDuration  *prometheus.HistogramVec
+	sessionsInFlight *prometheus.GaugeVec
+	aborts           *prometheus.CounterVec
+	devicesConnected prometheus.Gauge
+	preparamsReady   *prometheus.GaugeVec
+}
+
+// newMetrics registers the metrics with reg; a nil reg gives nil metrics.
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	if reg == nil {
+		return nil, nil
+	}
+	m := &metrics{
+		sessions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mpc_sessions_total",
+			Help: "Protocol sessions (keygen, sign) that ended, by kind and result (ok, failed, timeout, canceled).",
+		}, []string{"kind", "result"}),
+		sessionDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "mpc_session_duration_seconds",
+			Help:    "Duration of protocol sessions from start to result or abort, by kind and result.",
+			Buckets: []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600},
+		}, []string{"kind", "result"}),
+		sessionsInFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mpc_sessions_in_flight",
+			Help: "Protocol sessions running now, by kind.",
+		}, []string{"kind"}),
+		aborts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mpc_session_aborts_total",
+			Help: "Aborted sessions by kind and blamed device name (\"none\" when nobody was blamed); an abort that blames two devices counts once for each.",
+		}, []string{"kind", "culprit"}),
+		devicesConnected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mpc_devices_connected",
+			Help: "Devices with an authenticated link to the coordinator.",
+		}),
+		preparamsReady: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mpc_device_preparams_ready",
+			Help: "Pre-parameter sets ready in a connected device's pool, as the device last reported.",
+		}, []string{"device"}),
+	}
+	// Series that exist from the start read 0 rather than missing, so that
+	// rates and alerts work before the first session.
+	for _, kind := range []string{kindName(mpcv1.SessionKind_SESSION_KIND_KEYGEN), kindName(mpcv1.SessionKind_SESSION_KIND_SIGN)} {
+		m.sessionsInFlight.WithLabelValues(kind)
+		for _, result := range []string{resultOK, resultFailed, resultTimeout, resultCanceled} {
+			m.sessions.WithLabelValues(kind, result)
+			m.sessionDuration.WithLabelValues(kind, result)
+		}
+	}
+	bi := buildinfo.Read()
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "mpc_build_info",
+		Help: "Always 1; the labels tell the coordinator's version and the tss-lib version linked in.",
+	}, []string{"version", "tss_lib"})
+	build.WithLabelValues(bi.Version, bi.TSSLib).Set(1)
+	for _, c := range []prometheus.Collector{m.sessions, m.sessionDuration, m.sessionsInFlight, m.aborts, m.devicesConnected, m.preparamsReady, build} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) sessionStarted(kind string) {
+	if m == nil {
+		return
+	}
+	m.sessionsInFlight.WithLabelValues(kind).Inc()
+}
+
+// sessionEnded records a session's end; ctxErr is its context's error.
+func (m *metrics) sessionEnded(kind string, ok bool, ctxErr error, took time.Duration) {
+	if m == nil {
+		return
+	}
+	result := resultOK
+	switch {
+	case ok:
+	case errors.Is(ctxErr, context.DeadlineExceeded):
+		result = resultTimeout
+	case errors.Is(ctxErr, context.Canceled):
+		result = resultCanceled
+	default:
+		result = resultFailed
+	}
+	m.sessionsInFlight.WithLabelValues(kind).Dec()
+	m.sessions.WithLabelValues(kind, result).Inc()
+	m.sessionDuration.WithLabelValues(kind, result).Observe(took.Seconds())
+}
+
+// sessionAborted counts an abort once per blamed device (names), or once
+// as "none".
+func (m *metrics) sessionAborted(kind string, culprits []string) {
+	if m == nil {
+		return
+	}
+	if len(culprits) == 0 {
+		m.aborts.WithLabelValues(kind, "none").Inc()
+		return
+	}
+	for _, c := range culprits {
+		m.aborts.WithLabelValues(kind, c).Inc()
+	}
+}
+
+func (m *metrics) devices(connected int) {
+	if m == nil {
+		return
+	}
+	m.devicesConnected.Set(float64(connected))
+}
+
+func (m *metrics) preparams(device string, ready uint32) {
+	if m == nil {
+		return
+	}
+	m.preparamsReady.WithLabelValues(device).Set(float64(ready))
+}
+
+// deviceGone drops a disconnected device's pool level: it is unknown until
+// the device reports again.
+func (m *metrics) deviceGone(device string) {
+	if m == nil {
+		return
+	}
+	m.preparamsReady.DeleteLabelValues(device)
+}
+
+// count is the number of connected devices.
+func (r *links) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.byID)
+}
