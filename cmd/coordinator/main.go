@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mpcsign/mpcsign/coordinator"
+	"github.com/mpcsign/mpcsign/internal/home"
 	"github.com/mpcsign/mpcsign/internal/logging"
 )
 
@@ -26,16 +27,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "coordinator:", err)
 		os.Exit(1)
 	}
-}
-
-func defaultHome() string {
-	if h := os.Getenv("MPC_HOME"); h != "" {
-		return h
-	}
-	if h, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(h, ".mpcsign")
-	}
-	return ".mpcsign"
 }
 
 func newRootCmd() *cobra.Command {
@@ -113,7 +104,7 @@ plain HTTP at /metrics on that address (docs/metrics.md lists them).`,
 			return g.Wait()
 		},
 	}
-	serve.Flags().StringVar(&dataDir, "data", filepath.Join(defaultHome(), "coordinator"), "data directory (certificate, tokens, store)")
+	serve.Flags().StringVar(&dataDir, "data", filepath.Join(home.Dir(), "coordinator"), "data directory (certificate, tokens, store)")
 	serve.Flags().StringVar(&listen, "listen", "127.0.0.1:7400", "address to listen on")
 	serve.Flags().BoolVar(&autoApprove, "auto-approve", false, "activate enrolled devices without the operator comparing their short authentication string (unattended labs only)")
 	serve.Flags().StringVar(&advertise, "advertise", "", "address devices dial, written into pairing codes (default: the listen address)")

@@ -16,19 +16,10 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/mpcsign/mpcsign/coordinator"
+	"github.com/mpcsign/mpcsign/internal/home"
 	"github.com/mpcsign/mpcsign/internal/tlspin"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
-
-func defaultHome() string {
-	if h := os.Getenv("MPC_HOME"); h != "" {
-		return h
-	}
-	if h, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(h, ".mpcsign")
-	}
-	return ".mpcsign"
-}
 
 // globals are the flags every command takes.
 type globals struct {
@@ -42,7 +33,7 @@ type globals struct {
 
 func (g *globals) register(root *cobra.Command) {
 	pf := root.PersistentFlags()
-	pf.StringVar(&g.coordinatorDir, "coordinator-dir", filepath.Join(defaultHome(), "coordinator"),
+	pf.StringVar(&g.coordinatorDir, "coordinator-dir", filepath.Join(home.Dir(), "coordinator"),
 		"a local coordinator's data directory, read for defaults (client.json, admin.token, signer.token)")
 	pf.StringVar(&g.address, "coordinator", "", "coordinator address host:port (default: from --coordinator-dir)")
 	pf.StringVar(&g.fingerprint, "fingerprint", "", "coordinator certificate SHA-256 fingerprint to pin (default: from --coordinator-dir)")

@@ -1,21 +1,12 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
-)
 
-func defaultHome() string {
-	if h := os.Getenv("MPC_HOME"); h != "" {
-		return h
-	}
-	if h, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(h, ".mpcsign")
-	}
-	return ".mpcsign"
-}
+	"github.com/mpcsign/mpcsign/internal/home"
+)
 
 // common flags of the commands that open the keystore.
 type storeFlags struct {
@@ -26,7 +17,7 @@ type storeFlags struct {
 }
 
 func (f *storeFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.dataDir, "data", filepath.Join(defaultHome(), "party"), "data directory of this device (encrypted keystore)")
+	cmd.Flags().StringVar(&f.dataDir, "data", filepath.Join(home.Dir(), "party"), "data directory of this device (encrypted keystore)")
 	cmd.Flags().StringVar(&f.passphraseFile, "passphrase-file", "", "file holding the keystore passphrase (default: the MPC_PASSPHRASE environment variable)")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&f.logFormat, "log-format", "text", "text or json")
