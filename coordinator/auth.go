@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -37,6 +38,9 @@ var methodRoles = map[string][]Role{
 	mpcv1.AdminService_ListDevices_FullMethodName:       {RoleAdmin},
 	mpcv1.AdminService_RevokeDevice_FullMethodName:      {RoleAdmin},
 	mpcv1.AdminService_ApproveDevice_FullMethodName:     {RoleAdmin},
+	mpcv1.AdminService_CreateToken_FullMethodName:       {RoleAdmin},
+	mpcv1.AdminService_ListTokens_FullMethodName:        {RoleAdmin},
+	mpcv1.AdminService_RevokeToken_FullMethodName:       {RoleAdmin},
 	mpcv1.AdminService_CreateKey_FullMethodName:         {RoleAdmin},
 	mpcv1.AdminService_ListKeys_FullMethodName:          {RoleAdmin},
 	mpcv1.AdminService_GetKey_FullMethodName:            {RoleAdmin},
@@ -63,7 +67,8 @@ func newToken(st Store, role Role, name string, now time.Time) (string, error) {
 		return "", err
 	}
 	tok := tokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
-	if err := st.PutToken(tokenHash(tok), Token{Role: role, Name: name, CreatedAt: now}); err != nil {
+	h := tokenHash(tok)
+	if err := st.PutToken(h, Token{ID: hex.EncodeToString(h[:8]), Role: role, Name: name, CreatedAt: now}); err != nil {
 		return "", err
 	}
 	return tok, nil
@@ -96,7 +101,7 @@ func (s *Server) authorize(ctx context.Context, method string) error {
 		return ErrUnauthenticated
 	}
 	t, err := s.store.GetToken(tokenHash(tok))
-	if errors.Is(err, errStoreNotFound) {
+	if errors.Is(err, errStoreNotFound) || err == nil && t.Revoked {
 		return ErrUnauthenticated
 	}
 	if err != nil {

@@ -37,6 +37,10 @@ type Store interface {
 	ListSessions() ([]SessionRecord, error)
 	PutToken(hash []byte, t Token) error
 	GetToken(hash []byte) (Token, error)
+	ListTokens() ([]Token, error)
+	// UpdateToken changes the token whose id (hash prefix) is id, atomically
+	// with a check over all tokens (fn sees them).
+	UpdateToken(id string, fn func(t *Token, all []Token) error) (Token, error)
 	// Ping reports whether the store is open and answers a read (readiness).
 	Ping() error
 	Close() error
@@ -112,9 +116,11 @@ type SessionRecord struct {
 
 // Token is an API token's role (the token itself is stored as a hash).
 type Token struct {
+	ID        string    `json:"id"` // public: a prefix of the token's hash
 	Role      Role      `json:"role"`
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"created_at"`
+	Revoked   bool      `json:"revoked"`
 }
 
 var (
@@ -348,6 +354,37 @@ func (s *badgerStore) ListSessions() ([]SessionRecord, error) {
 
 func (s *badgerStore) PutToken(hash []byte, t Token) error {
 	return s.db.Update(func(txn *badger.Txn) error { return put(txn, fmt.Sprintf("token/%x", hash), t) })
+}
+
+func (s *badgerStore) ListTokens() ([]Token, error) { return list[Token](s.db, "token/") }
+
+func (s *badgerStore) UpdateToken(id string, fn func(*Token, []Token) error) (Token, error) {
+	var out Token
+	err := s.retry(func(txn *badger.Txn) error {
+		var all []Token
+		var key string
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("token/"), PrefetchValues: true})
+		for it.Rewind(); it.Valid(); it.Next() {
+			var t Token
+			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &t) }); err != nil {
+				it.Close()
+				return err
+			}
+			all = append(all, t)
+			if t.ID == id {
+				key, out = string(it.Item().KeyCopy(nil)), t
+			}
+		}
+		it.Close()
+		if key == "" {
+			return errStoreNotFound
+		}
+		if err := fn(&out, all); err != nil {
+			return err
+		}
+		return put(txn, key, out)
+	})
+	return out, err
 }
 
 func (s *badgerStore) GetToken(hash []byte) (Token, error) {

@@ -22,6 +22,409 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// TokenRole is what an API token may do.
+type TokenRole int32
+
+const (
+	TokenRole_TOKEN_ROLE_UNSPECIFIED TokenRole = 0
+	// Sign only.
+	TokenRole_TOKEN_ROLE_SIGNER TokenRole = 1
+	// Everything.
+	TokenRole_TOKEN_ROLE_ADMIN TokenRole = 2
+)
+
+// Enum value maps for TokenRole.
+var (
+	TokenRole_name = map[int32]string{
+		0: "TOKEN_ROLE_UNSPECIFIED",
+		1: "TOKEN_ROLE_SIGNER",
+		2: "TOKEN_ROLE_ADMIN",
+	}
+	TokenRole_value = map[string]int32{
+		"TOKEN_ROLE_UNSPECIFIED": 0,
+		"TOKEN_ROLE_SIGNER":      1,
+		"TOKEN_ROLE_ADMIN":       2,
+	}
+)
+
+func (x TokenRole) Enum() *TokenRole {
+	p := new(TokenRole)
+	*p = x
+	return p
+}
+
+func (x TokenRole) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TokenRole) Descriptor() protoreflect.EnumDescriptor {
+	return file_mpc_v1_admin_proto_enumTypes[0].Descriptor()
+}
+
+func (TokenRole) Type() protoreflect.EnumType {
+	return &file_mpc_v1_admin_proto_enumTypes[0]
+}
+
+func (x TokenRole) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TokenRole.Descriptor instead.
+func (TokenRole) EnumDescriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
+type TokenInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Public id of the token (a prefix of its hash).
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Role          TokenRole              `protobuf:"varint,3,opt,name=role,proto3,enum=mpc.v1.TokenRole" json:"role,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	Revoked       bool                   `protobuf:"varint,5,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TokenInfo) Reset() {
+	*x = TokenInfo{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TokenInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TokenInfo) ProtoMessage() {}
+
+func (x *TokenInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TokenInfo.ProtoReflect.Descriptor instead.
+func (*TokenInfo) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *TokenInfo) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *TokenInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *TokenInfo) GetRole() TokenRole {
+	if x != nil {
+		return x.Role
+	}
+	return TokenRole_TOKEN_ROLE_UNSPECIFIED
+}
+
+func (x *TokenInfo) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *TokenInfo) GetRevoked() bool {
+	if x != nil {
+		return x.Revoked
+	}
+	return false
+}
+
+type CreateTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Role  TokenRole              `protobuf:"varint,1,opt,name=role,proto3,enum=mpc.v1.TokenRole" json:"role,omitempty"`
+	// A label (1-64 characters), e.g. the wallet backend that will use it.
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTokenRequest) Reset() {
+	*x = CreateTokenRequest{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTokenRequest) ProtoMessage() {}
+
+func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
+func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CreateTokenRequest) GetRole() TokenRole {
+	if x != nil {
+		return x.Role
+	}
+	return TokenRole_TOKEN_ROLE_UNSPECIFIED
+}
+
+func (x *CreateTokenRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type CreateTokenResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token itself: shown once, store it in a file readable only by its user.
+	Token         string     `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	Info          *TokenInfo `protobuf:"bytes,2,opt,name=info,proto3" json:"info,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTokenResponse) Reset() {
+	*x = CreateTokenResponse{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTokenResponse) ProtoMessage() {}
+
+func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
+func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CreateTokenResponse) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *CreateTokenResponse) GetInfo() *TokenInfo {
+	if x != nil {
+		return x.Info
+	}
+	return nil
+}
+
+type ListTokensRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTokensRequest) Reset() {
+	*x = ListTokensRequest{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTokensRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTokensRequest) ProtoMessage() {}
+
+func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
+func (*ListTokensRequest) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{3}
+}
+
+type ListTokensResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tokens        []*TokenInfo           `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListTokensResponse) Reset() {
+	*x = ListTokensResponse{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListTokensResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListTokensResponse) ProtoMessage() {}
+
+func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
+func (*ListTokensResponse) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListTokensResponse) GetTokens() []*TokenInfo {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+type RevokeTokenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeTokenRequest) Reset() {
+	*x = RevokeTokenRequest{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTokenRequest) ProtoMessage() {}
+
+func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
+func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RevokeTokenRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type RevokeTokenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Info          *TokenInfo             `protobuf:"bytes,1,opt,name=info,proto3" json:"info,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeTokenResponse) Reset() {
+	*x = RevokeTokenResponse{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeTokenResponse) ProtoMessage() {}
+
+func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
+func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RevokeTokenResponse) GetInfo() *TokenInfo {
+	if x != nil {
+		return x.Info
+	}
+	return nil
+}
+
 type Device struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Stable id derived from the device's identity public key.
@@ -49,7 +452,7 @@ type Device struct {
 
 func (x *Device) Reset() {
 	*x = Device{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[0]
+	mi := &file_mpc_v1_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -61,7 +464,7 @@ func (x *Device) String() string {
 func (*Device) ProtoMessage() {}
 
 func (x *Device) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[0]
+	mi := &file_mpc_v1_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -74,7 +477,7 @@ func (x *Device) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Device.ProtoReflect.Descriptor instead.
 func (*Device) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{0}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Device) GetId() string {
@@ -164,7 +567,7 @@ type KeyHolder struct {
 
 func (x *KeyHolder) Reset() {
 	*x = KeyHolder{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[1]
+	mi := &file_mpc_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -176,7 +579,7 @@ func (x *KeyHolder) String() string {
 func (*KeyHolder) ProtoMessage() {}
 
 func (x *KeyHolder) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[1]
+	mi := &file_mpc_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -189,7 +592,7 @@ func (x *KeyHolder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyHolder.ProtoReflect.Descriptor instead.
 func (*KeyHolder) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{1}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *KeyHolder) GetDeviceId() string {
@@ -225,7 +628,7 @@ type Key struct {
 
 func (x *Key) Reset() {
 	*x = Key{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[2]
+	mi := &file_mpc_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -237,7 +640,7 @@ func (x *Key) String() string {
 func (*Key) ProtoMessage() {}
 
 func (x *Key) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[2]
+	mi := &file_mpc_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -250,7 +653,7 @@ func (x *Key) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Key.ProtoReflect.Descriptor instead.
 func (*Key) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Key) GetId() string {
@@ -314,7 +717,7 @@ type CreatePairingCodeRequest struct {
 
 func (x *CreatePairingCodeRequest) Reset() {
 	*x = CreatePairingCodeRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[3]
+	mi := &file_mpc_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -326,7 +729,7 @@ func (x *CreatePairingCodeRequest) String() string {
 func (*CreatePairingCodeRequest) ProtoMessage() {}
 
 func (x *CreatePairingCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[3]
+	mi := &file_mpc_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -339,7 +742,7 @@ func (x *CreatePairingCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePairingCodeRequest.ProtoReflect.Descriptor instead.
 func (*CreatePairingCodeRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CreatePairingCodeRequest) GetName() string {
@@ -369,7 +772,7 @@ type CreatePairingCodeResponse struct {
 
 func (x *CreatePairingCodeResponse) Reset() {
 	*x = CreatePairingCodeResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[4]
+	mi := &file_mpc_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -381,7 +784,7 @@ func (x *CreatePairingCodeResponse) String() string {
 func (*CreatePairingCodeResponse) ProtoMessage() {}
 
 func (x *CreatePairingCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[4]
+	mi := &file_mpc_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -394,7 +797,7 @@ func (x *CreatePairingCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePairingCodeResponse.ProtoReflect.Descriptor instead.
 func (*CreatePairingCodeResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CreatePairingCodeResponse) GetCode() string {
@@ -426,7 +829,7 @@ type ListDevicesRequest struct {
 
 func (x *ListDevicesRequest) Reset() {
 	*x = ListDevicesRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[5]
+	mi := &file_mpc_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -438,7 +841,7 @@ func (x *ListDevicesRequest) String() string {
 func (*ListDevicesRequest) ProtoMessage() {}
 
 func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[5]
+	mi := &file_mpc_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -451,7 +854,7 @@ func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevicesRequest.ProtoReflect.Descriptor instead.
 func (*ListDevicesRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 type ListDevicesResponse struct {
@@ -463,7 +866,7 @@ type ListDevicesResponse struct {
 
 func (x *ListDevicesResponse) Reset() {
 	*x = ListDevicesResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[6]
+	mi := &file_mpc_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -475,7 +878,7 @@ func (x *ListDevicesResponse) String() string {
 func (*ListDevicesResponse) ProtoMessage() {}
 
 func (x *ListDevicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[6]
+	mi := &file_mpc_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -488,7 +891,7 @@ func (x *ListDevicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevicesResponse.ProtoReflect.Descriptor instead.
 func (*ListDevicesResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListDevicesResponse) GetDevices() []*Device {
@@ -508,7 +911,7 @@ type RevokeDeviceRequest struct {
 
 func (x *RevokeDeviceRequest) Reset() {
 	*x = RevokeDeviceRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[7]
+	mi := &file_mpc_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -520,7 +923,7 @@ func (x *RevokeDeviceRequest) String() string {
 func (*RevokeDeviceRequest) ProtoMessage() {}
 
 func (x *RevokeDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[7]
+	mi := &file_mpc_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -533,7 +936,7 @@ func (x *RevokeDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeDeviceRequest.ProtoReflect.Descriptor instead.
 func (*RevokeDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RevokeDeviceRequest) GetDevice() string {
@@ -552,7 +955,7 @@ type RevokeDeviceResponse struct {
 
 func (x *RevokeDeviceResponse) Reset() {
 	*x = RevokeDeviceResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[8]
+	mi := &file_mpc_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -564,7 +967,7 @@ func (x *RevokeDeviceResponse) String() string {
 func (*RevokeDeviceResponse) ProtoMessage() {}
 
 func (x *RevokeDeviceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[8]
+	mi := &file_mpc_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -577,7 +980,7 @@ func (x *RevokeDeviceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeDeviceResponse.ProtoReflect.Descriptor instead.
 func (*RevokeDeviceResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RevokeDeviceResponse) GetDevice() *Device {
@@ -599,7 +1002,7 @@ type ApproveDeviceRequest struct {
 
 func (x *ApproveDeviceRequest) Reset() {
 	*x = ApproveDeviceRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[9]
+	mi := &file_mpc_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -611,7 +1014,7 @@ func (x *ApproveDeviceRequest) String() string {
 func (*ApproveDeviceRequest) ProtoMessage() {}
 
 func (x *ApproveDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[9]
+	mi := &file_mpc_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -624,7 +1027,7 @@ func (x *ApproveDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveDeviceRequest.ProtoReflect.Descriptor instead.
 func (*ApproveDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ApproveDeviceRequest) GetDevice() string {
@@ -650,7 +1053,7 @@ type ApproveDeviceResponse struct {
 
 func (x *ApproveDeviceResponse) Reset() {
 	*x = ApproveDeviceResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[10]
+	mi := &file_mpc_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -662,7 +1065,7 @@ func (x *ApproveDeviceResponse) String() string {
 func (*ApproveDeviceResponse) ProtoMessage() {}
 
 func (x *ApproveDeviceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[10]
+	mi := &file_mpc_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -675,7 +1078,7 @@ func (x *ApproveDeviceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveDeviceResponse.ProtoReflect.Descriptor instead.
 func (*ApproveDeviceResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ApproveDeviceResponse) GetDevice() *Device {
@@ -698,7 +1101,7 @@ type CreateKeyRequest struct {
 
 func (x *CreateKeyRequest) Reset() {
 	*x = CreateKeyRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[11]
+	mi := &file_mpc_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -710,7 +1113,7 @@ func (x *CreateKeyRequest) String() string {
 func (*CreateKeyRequest) ProtoMessage() {}
 
 func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[11]
+	mi := &file_mpc_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -723,7 +1126,7 @@ func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateKeyRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CreateKeyRequest) GetCurve() Curve {
@@ -756,7 +1159,7 @@ type CreateKeyResponse struct {
 
 func (x *CreateKeyResponse) Reset() {
 	*x = CreateKeyResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[12]
+	mi := &file_mpc_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -768,7 +1171,7 @@ func (x *CreateKeyResponse) String() string {
 func (*CreateKeyResponse) ProtoMessage() {}
 
 func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[12]
+	mi := &file_mpc_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -781,7 +1184,7 @@ func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateKeyResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CreateKeyResponse) GetKey() *Key {
@@ -799,7 +1202,7 @@ type ListKeysRequest struct {
 
 func (x *ListKeysRequest) Reset() {
 	*x = ListKeysRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[13]
+	mi := &file_mpc_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +1214,7 @@ func (x *ListKeysRequest) String() string {
 func (*ListKeysRequest) ProtoMessage() {}
 
 func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[13]
+	mi := &file_mpc_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +1227,7 @@ func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListKeysRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 type ListKeysResponse struct {
@@ -836,7 +1239,7 @@ type ListKeysResponse struct {
 
 func (x *ListKeysResponse) Reset() {
 	*x = ListKeysResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[14]
+	mi := &file_mpc_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -848,7 +1251,7 @@ func (x *ListKeysResponse) String() string {
 func (*ListKeysResponse) ProtoMessage() {}
 
 func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[14]
+	mi := &file_mpc_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -861,7 +1264,7 @@ func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListKeysResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListKeysResponse) GetKeys() []*Key {
@@ -880,7 +1283,7 @@ type GetKeyRequest struct {
 
 func (x *GetKeyRequest) Reset() {
 	*x = GetKeyRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[15]
+	mi := &file_mpc_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -892,7 +1295,7 @@ func (x *GetKeyRequest) String() string {
 func (*GetKeyRequest) ProtoMessage() {}
 
 func (x *GetKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[15]
+	mi := &file_mpc_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -905,7 +1308,7 @@ func (x *GetKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyRequest.ProtoReflect.Descriptor instead.
 func (*GetKeyRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetKeyRequest) GetKeyId() string {
@@ -924,7 +1327,7 @@ type GetKeyResponse struct {
 
 func (x *GetKeyResponse) Reset() {
 	*x = GetKeyResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[16]
+	mi := &file_mpc_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -936,7 +1339,7 @@ func (x *GetKeyResponse) String() string {
 func (*GetKeyResponse) ProtoMessage() {}
 
 func (x *GetKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[16]
+	mi := &file_mpc_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -949,7 +1352,7 @@ func (x *GetKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyResponse.ProtoReflect.Descriptor instead.
 func (*GetKeyResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetKeyResponse) GetKey() *Key {
@@ -963,7 +1366,27 @@ var File_mpc_v1_admin_proto protoreflect.FileDescriptor
 
 const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x12mpc/v1/admin.proto\x12\x06mpc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13mpc/v1/common.proto\"\x93\x03\n" +
+	"\x12mpc/v1/admin.proto\x12\x06mpc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13mpc/v1/common.proto\"\xab\x01\n" +
+	"\tTokenInfo\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12%\n" +
+	"\x04role\x18\x03 \x01(\x0e2\x11.mpc.v1.TokenRoleR\x04role\x129\n" +
+	"\n" +
+	"created_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12\x18\n" +
+	"\arevoked\x18\x05 \x01(\bR\arevoked\"O\n" +
+	"\x12CreateTokenRequest\x12%\n" +
+	"\x04role\x18\x01 \x01(\x0e2\x11.mpc.v1.TokenRoleR\x04role\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"R\n" +
+	"\x13CreateTokenResponse\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12%\n" +
+	"\x04info\x18\x02 \x01(\v2\x11.mpc.v1.TokenInfoR\x04info\"\x13\n" +
+	"\x11ListTokensRequest\"?\n" +
+	"\x12ListTokensResponse\x12)\n" +
+	"\x06tokens\x18\x01 \x03(\v2\x11.mpc.v1.TokenInfoR\x06tokens\"$\n" +
+	"\x12RevokeTokenRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"<\n" +
+	"\x13RevokeTokenResponse\x12%\n" +
+	"\x04info\x18\x01 \x01(\v2\x11.mpc.v1.TokenInfoR\x04info\"\x93\x03\n" +
 	"\x06Device\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12,\n" +
@@ -1024,7 +1447,11 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\rGetKeyRequest\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\"/\n" +
 	"\x0eGetKeyResponse\x12\x1d\n" +
-	"\x03key\x18\x01 \x01(\v2\v.mpc.v1.KeyR\x03key2\x83\x04\n" +
+	"\x03key\x18\x01 \x01(\v2\v.mpc.v1.KeyR\x03key*T\n" +
+	"\tTokenRole\x12\x1a\n" +
+	"\x16TOKEN_ROLE_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11TOKEN_ROLE_SIGNER\x10\x01\x12\x14\n" +
+	"\x10TOKEN_ROLE_ADMIN\x10\x022\xd8\x05\n" +
 	"\fAdminService\x12X\n" +
 	"\x11CreatePairingCode\x12 .mpc.v1.CreatePairingCodeRequest\x1a!.mpc.v1.CreatePairingCodeResponse\x12F\n" +
 	"\vListDevices\x12\x1a.mpc.v1.ListDevicesRequest\x1a\x1b.mpc.v1.ListDevicesResponse\x12I\n" +
@@ -1032,7 +1459,11 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\rApproveDevice\x12\x1c.mpc.v1.ApproveDeviceRequest\x1a\x1d.mpc.v1.ApproveDeviceResponse\x12@\n" +
 	"\tCreateKey\x12\x18.mpc.v1.CreateKeyRequest\x1a\x19.mpc.v1.CreateKeyResponse\x12=\n" +
 	"\bListKeys\x12\x17.mpc.v1.ListKeysRequest\x1a\x18.mpc.v1.ListKeysResponse\x127\n" +
-	"\x06GetKey\x12\x15.mpc.v1.GetKeyRequest\x1a\x16.mpc.v1.GetKeyResponseB\x80\x01\n" +
+	"\x06GetKey\x12\x15.mpc.v1.GetKeyRequest\x1a\x16.mpc.v1.GetKeyResponse\x12F\n" +
+	"\vCreateToken\x12\x1a.mpc.v1.CreateTokenRequest\x1a\x1b.mpc.v1.CreateTokenResponse\x12C\n" +
+	"\n" +
+	"ListTokens\x12\x19.mpc.v1.ListTokensRequest\x1a\x1a.mpc.v1.ListTokensResponse\x12F\n" +
+	"\vRevokeToken\x12\x1a.mpc.v1.RevokeTokenRequest\x1a\x1b.mpc.v1.RevokeTokenResponseB\x80\x01\n" +
 	"\n" +
 	"com.mpc.v1B\n" +
 	"AdminProtoP\x01Z-github.com/mpcsign/mpcsign/proto/mpc/v1;mpcv1\xa2\x02\x03MXX\xaa\x02\x06Mpc.V1\xca\x02\x06Mpc\\V1\xe2\x02\x12Mpc\\V1\\GPBMetadata\xea\x02\aMpc::V1b\x06proto3"
@@ -1049,63 +1480,84 @@ func file_mpc_v1_admin_proto_rawDescGZIP() []byte {
 	return file_mpc_v1_admin_proto_rawDescData
 }
 
-var file_mpc_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_mpc_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_mpc_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_mpc_v1_admin_proto_goTypes = []any{
-	(*Device)(nil),                    // 0: mpc.v1.Device
-	(*KeyHolder)(nil),                 // 1: mpc.v1.KeyHolder
-	(*Key)(nil),                       // 2: mpc.v1.Key
-	(*CreatePairingCodeRequest)(nil),  // 3: mpc.v1.CreatePairingCodeRequest
-	(*CreatePairingCodeResponse)(nil), // 4: mpc.v1.CreatePairingCodeResponse
-	(*ListDevicesRequest)(nil),        // 5: mpc.v1.ListDevicesRequest
-	(*ListDevicesResponse)(nil),       // 6: mpc.v1.ListDevicesResponse
-	(*RevokeDeviceRequest)(nil),       // 7: mpc.v1.RevokeDeviceRequest
-	(*RevokeDeviceResponse)(nil),      // 8: mpc.v1.RevokeDeviceResponse
-	(*ApproveDeviceRequest)(nil),      // 9: mpc.v1.ApproveDeviceRequest
-	(*ApproveDeviceResponse)(nil),     // 10: mpc.v1.ApproveDeviceResponse
-	(*CreateKeyRequest)(nil),          // 11: mpc.v1.CreateKeyRequest
-	(*CreateKeyResponse)(nil),         // 12: mpc.v1.CreateKeyResponse
-	(*ListKeysRequest)(nil),           // 13: mpc.v1.ListKeysRequest
-	(*ListKeysResponse)(nil),          // 14: mpc.v1.ListKeysResponse
-	(*GetKeyRequest)(nil),             // 15: mpc.v1.GetKeyRequest
-	(*GetKeyResponse)(nil),            // 16: mpc.v1.GetKeyResponse
-	(DeviceStatus)(0),                 // 17: mpc.v1.DeviceStatus
-	(*timestamppb.Timestamp)(nil),     // 18: google.protobuf.Timestamp
-	(Curve)(0),                        // 19: mpc.v1.Curve
+	(TokenRole)(0),                    // 0: mpc.v1.TokenRole
+	(*TokenInfo)(nil),                 // 1: mpc.v1.TokenInfo
+	(*CreateTokenRequest)(nil),        // 2: mpc.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),       // 3: mpc.v1.CreateTokenResponse
+	(*ListTokensRequest)(nil),         // 4: mpc.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),        // 5: mpc.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),        // 6: mpc.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),       // 7: mpc.v1.RevokeTokenResponse
+	(*Device)(nil),                    // 8: mpc.v1.Device
+	(*KeyHolder)(nil),                 // 9: mpc.v1.KeyHolder
+	(*Key)(nil),                       // 10: mpc.v1.Key
+	(*CreatePairingCodeRequest)(nil),  // 11: mpc.v1.CreatePairingCodeRequest
+	(*CreatePairingCodeResponse)(nil), // 12: mpc.v1.CreatePairingCodeResponse
+	(*ListDevicesRequest)(nil),        // 13: mpc.v1.ListDevicesRequest
+	(*ListDevicesResponse)(nil),       // 14: mpc.v1.ListDevicesResponse
+	(*RevokeDeviceRequest)(nil),       // 15: mpc.v1.RevokeDeviceRequest
+	(*RevokeDeviceResponse)(nil),      // 16: mpc.v1.RevokeDeviceResponse
+	(*ApproveDeviceRequest)(nil),      // 17: mpc.v1.ApproveDeviceRequest
+	(*ApproveDeviceResponse)(nil),     // 18: mpc.v1.ApproveDeviceResponse
+	(*CreateKeyRequest)(nil),          // 19: mpc.v1.CreateKeyRequest
+	(*CreateKeyResponse)(nil),         // 20: mpc.v1.CreateKeyResponse
+	(*ListKeysRequest)(nil),           // 21: mpc.v1.ListKeysRequest
+	(*ListKeysResponse)(nil),          // 22: mpc.v1.ListKeysResponse
+	(*GetKeyRequest)(nil),             // 23: mpc.v1.GetKeyRequest
+	(*GetKeyResponse)(nil),            // 24: mpc.v1.GetKeyResponse
+	(*timestamppb.Timestamp)(nil),     // 25: google.protobuf.Timestamp
+	(DeviceStatus)(0),                 // 26: mpc.v1.DeviceStatus
+	(Curve)(0),                        // 27: mpc.v1.Curve
 }
 var file_mpc_v1_admin_proto_depIdxs = []int32{
-	17, // 0: mpc.v1.Device.status:type_name -> mpc.v1.DeviceStatus
-	18, // 1: mpc.v1.Device.paired_at:type_name -> google.protobuf.Timestamp
-	18, // 2: mpc.v1.Device.last_seen:type_name -> google.protobuf.Timestamp
-	19, // 3: mpc.v1.Key.curve:type_name -> mpc.v1.Curve
-	1,  // 4: mpc.v1.Key.holders:type_name -> mpc.v1.KeyHolder
-	18, // 5: mpc.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	18, // 6: mpc.v1.CreatePairingCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
-	0,  // 7: mpc.v1.ListDevicesResponse.devices:type_name -> mpc.v1.Device
-	0,  // 8: mpc.v1.RevokeDeviceResponse.device:type_name -> mpc.v1.Device
-	0,  // 9: mpc.v1.ApproveDeviceResponse.device:type_name -> mpc.v1.Device
-	19, // 10: mpc.v1.CreateKeyRequest.curve:type_name -> mpc.v1.Curve
-	2,  // 11: mpc.v1.CreateKeyResponse.key:type_name -> mpc.v1.Key
-	2,  // 12: mpc.v1.ListKeysResponse.keys:type_name -> mpc.v1.Key
-	2,  // 13: mpc.v1.GetKeyResponse.key:type_name -> mpc.v1.Key
-	3,  // 14: mpc.v1.AdminService.CreatePairingCode:input_type -> mpc.v1.CreatePairingCodeRequest
-	5,  // 15: mpc.v1.AdminService.ListDevices:input_type -> mpc.v1.ListDevicesRequest
-	7,  // 16: mpc.v1.AdminService.RevokeDevice:input_type -> mpc.v1.RevokeDeviceRequest
-	9,  // 17: mpc.v1.AdminService.ApproveDevice:input_type -> mpc.v1.ApproveDeviceRequest
-	11, // 18: mpc.v1.AdminService.CreateKey:input_type -> mpc.v1.CreateKeyRequest
-	13, // 19: mpc.v1.AdminService.ListKeys:input_type -> mpc.v1.ListKeysRequest
-	15, // 20: mpc.v1.AdminService.GetKey:input_type -> mpc.v1.GetKeyRequest
-	4,  // 21: mpc.v1.AdminService.CreatePairingCode:output_type -> mpc.v1.CreatePairingCodeResponse
-	6,  // 22: mpc.v1.AdminService.ListDevices:output_type -> mpc.v1.ListDevicesResponse
-	8,  // 23: mpc.v1.AdminService.RevokeDevice:output_type -> mpc.v1.RevokeDeviceResponse
-	10, // 24: mpc.v1.AdminService.ApproveDevice:output_type -> mpc.v1.ApproveDeviceResponse
-	12, // 25: mpc.v1.AdminService.CreateKey:output_type -> mpc.v1.CreateKeyResponse
-	14, // 26: mpc.v1.AdminService.ListKeys:output_type -> mpc.v1.ListKeysResponse
-	16, // 27: mpc.v1.AdminService.GetKey:output_type -> mpc.v1.GetKeyResponse
-	21, // [21:28] is the sub-list for method output_type
-	14, // [14:21] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	0,  // 0: mpc.v1.TokenInfo.role:type_name -> mpc.v1.TokenRole
+	25, // 1: mpc.v1.TokenInfo.created_at:type_name -> google.protobuf.Timestamp
+	0,  // 2: mpc.v1.CreateTokenRequest.role:type_name -> mpc.v1.TokenRole
+	1,  // 3: mpc.v1.CreateTokenResponse.info:type_name -> mpc.v1.TokenInfo
+	1,  // 4: mpc.v1.ListTokensResponse.tokens:type_name -> mpc.v1.TokenInfo
+	1,  // 5: mpc.v1.RevokeTokenResponse.info:type_name -> mpc.v1.TokenInfo
+	26, // 6: mpc.v1.Device.status:type_name -> mpc.v1.DeviceStatus
+	25, // 7: mpc.v1.Device.paired_at:type_name -> google.protobuf.Timestamp
+	25, // 8: mpc.v1.Device.last_seen:type_name -> google.protobuf.Timestamp
+	27, // 9: mpc.v1.Key.curve:type_name -> mpc.v1.Curve
+	9,  // 10: mpc.v1.Key.holders:type_name -> mpc.v1.KeyHolder
+	25, // 11: mpc.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	25, // 12: mpc.v1.CreatePairingCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
+	8,  // 13: mpc.v1.ListDevicesResponse.devices:type_name -> mpc.v1.Device
+	8,  // 14: mpc.v1.RevokeDeviceResponse.device:type_name -> mpc.v1.Device
+	8,  // 15: mpc.v1.ApproveDeviceResponse.device:type_name -> mpc.v1.Device
+	27, // 16: mpc.v1.CreateKeyRequest.curve:type_name -> mpc.v1.Curve
+	10, // 17: mpc.v1.CreateKeyResponse.key:type_name -> mpc.v1.Key
+	10, // 18: mpc.v1.ListKeysResponse.keys:type_name -> mpc.v1.Key
+	10, // 19: mpc.v1.GetKeyResponse.key:type_name -> mpc.v1.Key
+	11, // 20: mpc.v1.AdminService.CreatePairingCode:input_type -> mpc.v1.CreatePairingCodeRequest
+	13, // 21: mpc.v1.AdminService.ListDevices:input_type -> mpc.v1.ListDevicesRequest
+	15, // 22: mpc.v1.AdminService.RevokeDevice:input_type -> mpc.v1.RevokeDeviceRequest
+	17, // 23: mpc.v1.AdminService.ApproveDevice:input_type -> mpc.v1.ApproveDeviceRequest
+	19, // 24: mpc.v1.AdminService.CreateKey:input_type -> mpc.v1.CreateKeyRequest
+	21, // 25: mpc.v1.AdminService.ListKeys:input_type -> mpc.v1.ListKeysRequest
+	23, // 26: mpc.v1.AdminService.GetKey:input_type -> mpc.v1.GetKeyRequest
+	2,  // 27: mpc.v1.AdminService.CreateToken:input_type -> mpc.v1.CreateTokenRequest
+	4,  // 28: mpc.v1.AdminService.ListTokens:input_type -> mpc.v1.ListTokensRequest
+	6,  // 29: mpc.v1.AdminService.RevokeToken:input_type -> mpc.v1.RevokeTokenRequest
+	12, // 30: mpc.v1.AdminService.CreatePairingCode:output_type -> mpc.v1.CreatePairingCodeResponse
+	14, // 31: mpc.v1.AdminService.ListDevices:output_type -> mpc.v1.ListDevicesResponse
+	16, // 32: mpc.v1.AdminService.RevokeDevice:output_type -> mpc.v1.RevokeDeviceResponse
+	18, // 33: mpc.v1.AdminService.ApproveDevice:output_type -> mpc.v1.ApproveDeviceResponse
+	20, // 34: mpc.v1.AdminService.CreateKey:output_type -> mpc.v1.CreateKeyResponse
+	22, // 35: mpc.v1.AdminService.ListKeys:output_type -> mpc.v1.ListKeysResponse
+	24, // 36: mpc.v1.AdminService.GetKey:output_type -> mpc.v1.GetKeyResponse
+	3,  // 37: mpc.v1.AdminService.CreateToken:output_type -> mpc.v1.CreateTokenResponse
+	5,  // 38: mpc.v1.AdminService.ListTokens:output_type -> mpc.v1.ListTokensResponse
+	7,  // 39: mpc.v1.AdminService.RevokeToken:output_type -> mpc.v1.RevokeTokenResponse
+	30, // [30:40] is the sub-list for method output_type
+	20, // [20:30] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_mpc_v1_admin_proto_init() }
@@ -1119,13 +1571,14 @@ func file_mpc_v1_admin_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mpc_v1_admin_proto_rawDesc), len(file_mpc_v1_admin_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   17,
+			NumEnums:      1,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_mpc_v1_admin_proto_goTypes,
 		DependencyIndexes: file_mpc_v1_admin_proto_depIdxs,
+		EnumInfos:         file_mpc_v1_admin_proto_enumTypes,
 		MessageInfos:      file_mpc_v1_admin_proto_msgTypes,
 	}.Build()
 	File_mpc_v1_admin_proto = out.File
