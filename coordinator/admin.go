@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/mpcsign/mpcsign/internal/auditlog"
 	"github.com/mpcsign/mpcsign/internal/identity"
 	"github.com/mpcsign/mpcsign/internal/pairing"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
@@ -57,6 +58,9 @@ func (s *Server) CreatePairingCode(ctx context.Context, req *mpcv1.CreatePairing
 	code.Address = s.opts.Advertise
 	expires := s.opts.Now().Add(ttl)
 	if err := s.store.CreatePairing(code.ID[:], Pairing{Name: req.GetName(), SecretHash: pairing.SecretHash(code.Secret[:]), ExpiresAt: expires}); err != nil {
+		return nil, err
+	}
+	if err := s.audit(ctx, auditlog.Entry{Action: "pairing.create", Devices: []string{req.GetName()}, Detail: "expires " + expires.UTC().Format(time.RFC3339)}); err != nil {
 		return nil, err
 	}
 	s.log.Info("pairing code created", "device", req.GetName(), "expires", expires.Format(time.RFC3339))
@@ -152,6 +156,9 @@ func (s *Server) RevokeDevice(ctx context.Context, req *mpcv1.RevokeDeviceReques
 	}
 	s.links.kick(d.ID, ErrDeviceRevoked)
 	s.log.Info("device revoked", "device", d.Name)
+	if err := s.audit(ctx, auditlog.Entry{Action: "device.revoke", Devices: []string{d.Name}}); err != nil {
+		return nil, err
+	}
 	keys, err := s.store.ListKeys()
 	if err != nil {
 		return nil, err
@@ -183,6 +190,9 @@ func (s *Server) ApproveDevice(ctx context.Context, req *mpcv1.ApproveDeviceRequ
 		return nil, err
 	}
 	s.log.Info("device approved", "device", d.Name, "id", d.ID)
+	if err := s.audit(ctx, auditlog.Entry{Action: "device.approve", Devices: []string{d.Name}}); err != nil {
+		return nil, err
+	}
 	keys, err := s.store.ListKeys()
 	if err != nil {
 		return nil, err
@@ -225,17 +235,18 @@ func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*m
 	if err := s.waitReady(ctx, devs); err != nil {
 		return nil, err
 	}
+	entry := auditlog.Entry{Action: "key.create", Devices: names(devs), Detail: fmt.Sprintf("threshold %d", t)}
 	results, err := s.sessions.run(ctx, &mpcv1.SessionStart{
 		Kind:      mpcv1.SessionKind_SESSION_KIND_KEYGEN,
 		Curve:     mpcv1.Curve_CURVE_SECP256K1,
 		Threshold: uint32(t),
 	}, devs)
 	if err != nil {
-		return nil, err
+		return nil, s.auditFailure(ctx, entry, err)
 	}
 	pub, ok := samePublicKey(results)
 	if !ok {
-		return nil, &SessionError{Kind: "keygen", Reason: "devices reported different public keys"}
+		return nil, s.auditFailure(ctx, entry, &SessionError{Kind: "keygen", Reason: "devices reported different public keys"})
 	}
 	k := Key{Curve: "secp256k1", Threshold: t, PublicKey: pub, CreatedAt: s.opts.Now()}
 	k.ID = identity.KeyID(pub)
@@ -243,6 +254,10 @@ func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*m
 		k.Holders = append(k.Holders, d.ID)
 	}
 	if err := s.store.PutKey(k); err != nil {
+		return nil, err
+	}
+	entry.KeyID = k.ID
+	if err := s.audit(ctx, entry); err != nil {
 		return nil, err
 	}
 	s.log.Info("key created", "key", k.ID, "threshold", t, "devices", names(devs))

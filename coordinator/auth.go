@@ -41,6 +41,7 @@ var methodRoles = map[string][]Role{
 	mpcv1.AdminService_CreateToken_FullMethodName:       {RoleAdmin},
 	mpcv1.AdminService_ListTokens_FullMethodName:        {RoleAdmin},
 	mpcv1.AdminService_RevokeToken_FullMethodName:       {RoleAdmin},
+	mpcv1.AdminService_ExportAudit_FullMethodName:       {RoleAdmin},
 	mpcv1.AdminService_CreateKey_FullMethodName:         {RoleAdmin},
 	mpcv1.AdminService_ListKeys_FullMethodName:          {RoleAdmin},
 	mpcv1.AdminService_GetKey_FullMethodName:            {RoleAdmin},
@@ -83,7 +84,7 @@ func writeTokenFile(st Store, role Role, name, path string, now time.Time) error
 	return os.WriteFile(path, []byte(tok+"\n"), 0o600)
 }
 
-func (s *Server) authorize(ctx context.Context, method string) error {
+func (s *Server) authorize(ctx context.Context, method string, who *string) error {
 	if publicMethods[method] {
 		return nil
 	}
@@ -109,6 +110,7 @@ func (s *Server) authorize(ctx context.Context, method string) error {
 	}
 	for _, r := range allowed {
 		if t.Role == r {
+			*who = t.ID
 			return nil
 		}
 	}
@@ -116,14 +118,19 @@ func (s *Server) authorize(ctx context.Context, method string) error {
 }
 
 func (s *Server) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	if err := s.authorize(ctx, info.FullMethod); err != nil {
+	var who string
+	if err := s.authorize(ctx, info.FullMethod, &who); err != nil {
 		return nil, err
+	}
+	if who != "" {
+		ctx = context.WithValue(ctx, actorKey{}, "token:"+who)
 	}
 	return h(ctx, req)
 }
 
 func (s *Server) streamAuth(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-	if err := s.authorize(ss.Context(), info.FullMethod); err != nil {
+	var who string
+	if err := s.authorize(ss.Context(), info.FullMethod, &who); err != nil {
 		return err
 	}
 	return h(srv, ss)

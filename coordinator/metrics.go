@@ -29,6 +29,7 @@ type metrics struct {
 	aborts           *prometheus.CounterVec
 	devicesConnected prometheus.Gauge
 	preparamsReady   *prometheus.GaugeVec
+	auditHeight      prometheus.Gauge
 }
 
 // newMetrics registers the metrics with reg; a nil reg gives nil metrics.
@@ -62,6 +63,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "mpc_device_preparams_ready",
 			Help: "Pre-parameter sets ready in a connected device's pool, as the device last reported.",
 		}, []string{"device"}),
+		auditHeight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "mpc_audit_log_height",
+			Help: "Sequence number of the newest audit log entry.",
+		}),
 	}
 	// Series that exist from the start read 0 rather than missing, so that
 	// rates and alerts work before the first session.
@@ -78,7 +83,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Help: "Always 1; the labels tell the coordinator's version and the tss-lib version linked in.",
 	}, []string{"version", "tss_lib"})
 	build.WithLabelValues(bi.Version, bi.TSSLib).Set(1)
-	for _, c := range []prometheus.Collector{m.sessions, m.sessionDuration, m.sessionsInFlight, m.aborts, m.devicesConnected, m.preparamsReady, build} {
+	for _, c := range []prometheus.Collector{m.sessions, m.sessionDuration, m.sessionsInFlight, m.aborts, m.devicesConnected, m.preparamsReady, m.auditHeight, build} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -156,4 +161,11 @@ func (r *links) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return len(r.byID)
+}
+
+func (m *metrics) audited(seq uint64) {
+	if m == nil {
+		return
+	}
+	m.auditHeight.Set(float64(seq))
 }

@@ -147,6 +147,8 @@ func TestMetrics(t *testing.T) {
 	}
 	wantMetric(t, reg, "mpc_sessions_total", l("kind", "sign", "result", "ok"), signs)
 	wantMetric(t, reg, "mpc_session_duration_seconds", l("kind", "sign", "result", "ok"), signs)
+	// Two devices paired, enrolled and approved (3 entries each), one key, the signatures.
+	wantMetric(t, reg, "mpc_audit_log_height", nil, 2*3+1+signs)
 	if got := labelValues(t, reg, "mpc_session_aborts_total", "culprit"); len(got) != 0 {
 		t.Fatalf("aborts recorded before any abort: %v", got)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/mpcsign/mpcsign/internal/auditlog"
 	"github.com/mpcsign/mpcsign/internal/identity"
 	"github.com/mpcsign/mpcsign/internal/pairing"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
@@ -53,6 +54,9 @@ func (s *Server) Enroll(ctx context.Context, req *mpcv1.EnrollRequest) (*mpcv1.E
 		return nil, err
 	}
 	s.log.Info("device enrolled", "device", dev.Name, "id", dev.ID, "status", dev.Status)
+	if err := s.audit(ctx, auditlog.Entry{Action: "device.enroll", Actor: "device:" + dev.ID, Devices: []string{dev.Name}, Detail: string(dev.Status)}); err != nil {
+		return nil, err
+	}
 	return &mpcv1.EnrollResponse{DeviceId: dev.ID, DeviceName: dev.Name, PendingApproval: dev.Status == DevicePending}, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,6 +71,7 @@ type Server struct {
 	links       *links
 	sessions    *sessions
 	inflight    keyedMutex
+	auditMu     sync.Mutex
 	grpc        *grpc.Server
 	metrics     *metrics
 	health      *healthService
@@ -132,6 +134,9 @@ func New(opts Options) (*Server, error) {
 			s.store.Close()
 			return nil, fmt.Errorf("coordinator: create signer token: %w", err)
 		}
+	}
+	if h, err := s.store.AuditHeight(); err == nil {
+		s.metrics.audited(h)
 	}
 	s.links = newLinks()
 	s.sessions = newSessions(s.log, s.links, s.store, opts.Now, opts.Relay)

@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/mpcsign/mpcsign/internal/auditlog"
 	"github.com/mpcsign/mpcsign/internal/sigfmt"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
@@ -70,8 +72,16 @@ func (s *Server) Sign(ctx context.Context, req *mpcv1.SignRequest) (*mpcv1.SignR
 		}
 		s.log.Info("retrying signature without blamed devices", "key", k.ID, "excluded", se.Culprits)
 	}
+	entry := auditlog.Entry{Action: "sign", KeyID: k.ID, Detail: fmt.Sprintf("digest %x", req.GetDigest())}
+	if req.GetRequestId() != "" {
+		entry.Detail += " request " + strconv.Quote(req.GetRequestId())
+	}
 	if err != nil {
-		return nil, err
+		return nil, s.auditFailure(ctx, entry, err)
+	}
+	entry.Devices = names(signers)
+	if err := s.audit(ctx, entry); err != nil {
+		return nil, err // no signature leaves without its audit entry
 	}
 	rec := SignRecord{KeyID: k.ID, Digest: req.GetDigest(), R: sig.R[:], S: sig.S[:], Signers: names(signers), At: s.opts.Now()}
 	if id := req.GetRequestId(); id != "" {

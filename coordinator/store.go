@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+
+	"github.com/mpcsign/mpcsign/internal/auditlog"
 )
 
 // Store is the coordinator's metadata store. It holds no secrets: tokens and
@@ -35,6 +37,11 @@ type Store interface {
 	// PutSession records how a session ended.
 	PutSession(r SessionRecord) error
 	ListSessions() ([]SessionRecord, error)
+	// AppendAudit seals e onto the end of the audit chain atomically.
+	AppendAudit(e auditlog.Entry) (auditlog.Entry, error)
+	// ListAudit returns up to limit entries from seq since on.
+	ListAudit(since uint64, limit int) ([]auditlog.Entry, error)
+	AuditHeight() (uint64, error)
 	PutToken(hash []byte, t Token) error
 	GetToken(hash []byte) (Token, error)
 	ListTokens() ([]Token, error)
@@ -354,6 +361,53 @@ func (s *badgerStore) ListSessions() ([]SessionRecord, error) {
 
 func (s *badgerStore) PutToken(hash []byte, t Token) error {
 	return s.db.Update(func(txn *badger.Txn) error { return put(txn, fmt.Sprintf("token/%x", hash), t) })
+}
+
+const auditHead = "audit-head"
+
+func (s *badgerStore) AppendAudit(e auditlog.Entry) (auditlog.Entry, error) {
+	var out auditlog.Entry
+	err := s.retry(func(txn *badger.Txn) error {
+		var head auditlog.Entry
+		var prev *auditlog.Entry
+		if err := get(txn, auditHead, &head); err == nil {
+			prev = &head
+		} else if !errors.Is(err, errStoreNotFound) {
+			return err
+		}
+		out = auditlog.Seal(e, prev)
+		if err := put(txn, fmt.Sprintf("audit/%020d", out.Seq), out); err != nil {
+			return err
+		}
+		return put(txn, auditHead, out)
+	})
+	return out, err
+}
+
+func (s *badgerStore) ListAudit(since uint64, limit int) ([]auditlog.Entry, error) {
+	var out []auditlog.Entry
+	err := s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("audit/"), PrefetchValues: true, PrefetchSize: 100})
+		defer it.Close()
+		for it.Seek([]byte(fmt.Sprintf("audit/%020d", since))); it.Valid() && len(out) < limit; it.Next() {
+			var e auditlog.Entry
+			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &e) }); err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (s *badgerStore) AuditHeight() (uint64, error) {
+	var head auditlog.Entry
+	err := s.db.View(func(txn *badger.Txn) error { return get(txn, auditHead, &head) })
+	if errors.Is(err, errStoreNotFound) {
+		return 0, nil
+	}
+	return head.Seq, err
 }
 
 func (s *badgerStore) ListTokens() ([]Token, error) { return list[Token](s.db, "token/") }

@@ -3,10 +3,12 @@ package coordinator
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/mpcsign/mpcsign/internal/auditlog"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
@@ -43,6 +45,9 @@ func (s *Server) CreateToken(ctx context.Context, req *mpcv1.CreateTokenRequest)
 	}
 	t, err := s.store.GetToken(tokenHash(tok))
 	if err != nil {
+		return nil, err
+	}
+	if err := s.audit(ctx, auditlog.Entry{Action: "token.create", Detail: fmt.Sprintf("%s token %s %q", t.Role, t.ID, t.Name)}); err != nil {
 		return nil, err
 	}
 	s.log.Info("API token created", "id", t.ID, "name", t.Name, "role", t.Role)
@@ -87,6 +92,9 @@ func (s *Server) RevokeToken(ctx context.Context, req *mpcv1.RevokeTokenRequest)
 		return nil, &clientError{codes.NotFound, "unknown token id"}
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := s.audit(ctx, auditlog.Entry{Action: "token.revoke", Detail: fmt.Sprintf("token %s %q", t.ID, t.Name)}); err != nil {
 		return nil, err
 	}
 	s.log.Info("API token revoked", "id", t.ID, "name", t.Name)

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -158,6 +160,40 @@ func TestKeygenAndSign(t *testing.T) {
 		c.waitOffline(t, "phone", "laptop")
 		e := c.ctlErr(t, "sign", "--key", key.ID, "--digest", hex.EncodeToString(digestOf("one device cannot sign")))
 		expectRPC(t, e, codes.FailedPrecondition, "phone", "laptop")
+	})
+
+	t.Run("audit log exports and verifies", func(t *testing.T) {
+		file := filepath.Join(c.dir, "audit.jsonl")
+		if r := c.ctl(t, "audit", "export", "--out", file); r.code != 0 {
+			t.Fatalf("audit export: exit %d\n%s", r.code, r.stderr)
+		}
+		r := c.ctl(t, "audit", "verify", file)
+		if r.code != 0 || !strings.Contains(r.stdout, `"ok": true`) {
+			t.Fatalf("audit verify: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		signs := 0
+		for _, l := range lines {
+			if strings.Contains(l, `"action":"sign"`) {
+				signs++
+			}
+		}
+		if signs < 4 {
+			t.Fatalf("want the signatures in the audit log, found %d sign entries in:\n%s", signs, b)
+		}
+		// Deleting one entry is reported at the entry after it.
+		tampered := filepath.Join(c.dir, "audit-tampered.jsonl")
+		if err := os.WriteFile(tampered, []byte(strings.Join(append(lines[:3:3], lines[4:]...), "\n")+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r = c.ctl(t, "audit", "verify", tampered)
+		if r.code != 1 || !strings.Contains(r.stderr, "broken at entry 4") || !strings.Contains(r.stdout, `"broken_at_entry": 4`) {
+			t.Fatalf("verify of a log with entry 4 deleted: exit %d\n%s", r.code, r.stderr)
+		}
 	})
 
 	t.Run("processes stop cleanly", func(t *testing.T) {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -58,7 +59,7 @@ func (c *cluster) ctl(t testing.TB, args ...string) result {
 		if strings.HasPrefix(a, "-") {
 			break
 		}
-		name += "-" + a
+		name += "-" + filepath.Base(a) // a path argument must not become a directory in the log name
 	}
 	full := append([]string{bin("mpcctl"), "--coordinator-dir", c.coordDir, "--json"}, args...)
 	return c.runOnce(t, name, c.env(), ctlTimeout, full...)

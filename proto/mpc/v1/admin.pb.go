@@ -74,6 +74,114 @@ func (TokenRole) EnumDescriptor() ([]byte, []int) {
 	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{0}
 }
 
+type ExportAuditRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// First sequence number to return (1 for the whole log).
+	SinceSeq uint64 `protobuf:"varint,1,opt,name=since_seq,json=sinceSeq,proto3" json:"since_seq,omitempty"`
+	// At most this many entries (0: 1000; at most 10000).
+	Limit         uint32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportAuditRequest) Reset() {
+	*x = ExportAuditRequest{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportAuditRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportAuditRequest) ProtoMessage() {}
+
+func (x *ExportAuditRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportAuditRequest.ProtoReflect.Descriptor instead.
+func (*ExportAuditRequest) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ExportAuditRequest) GetSinceSeq() uint64 {
+	if x != nil {
+		return x.SinceSeq
+	}
+	return 0
+}
+
+func (x *ExportAuditRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ExportAuditResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One JSON object per entry, exactly as hashed.
+	Entries [][]byte `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	// Sequence number of the newest entry.
+	Height        uint64 `protobuf:"varint,2,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportAuditResponse) Reset() {
+	*x = ExportAuditResponse{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportAuditResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportAuditResponse) ProtoMessage() {}
+
+func (x *ExportAuditResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportAuditResponse.ProtoReflect.Descriptor instead.
+func (*ExportAuditResponse) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ExportAuditResponse) GetEntries() [][]byte {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *ExportAuditResponse) GetHeight() uint64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
 type TokenInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Public id of the token (a prefix of its hash).
@@ -88,7 +196,7 @@ type TokenInfo struct {
 
 func (x *TokenInfo) Reset() {
 	*x = TokenInfo{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[0]
+	mi := &file_mpc_v1_admin_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -100,7 +208,7 @@ func (x *TokenInfo) String() string {
 func (*TokenInfo) ProtoMessage() {}
 
 func (x *TokenInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[0]
+	mi := &file_mpc_v1_admin_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -113,7 +221,7 @@ func (x *TokenInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenInfo.ProtoReflect.Descriptor instead.
 func (*TokenInfo) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{0}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *TokenInfo) GetId() string {
@@ -162,7 +270,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[1]
+	mi := &file_mpc_v1_admin_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -174,7 +282,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[1]
+	mi := &file_mpc_v1_admin_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -187,7 +295,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{1}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreateTokenRequest) GetRole() TokenRole {
@@ -215,7 +323,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[2]
+	mi := &file_mpc_v1_admin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -227,7 +335,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[2]
+	mi := &file_mpc_v1_admin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -240,7 +348,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateTokenResponse) GetToken() string {
@@ -265,7 +373,7 @@ type ListTokensRequest struct {
 
 func (x *ListTokensRequest) Reset() {
 	*x = ListTokensRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[3]
+	mi := &file_mpc_v1_admin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -277,7 +385,7 @@ func (x *ListTokensRequest) String() string {
 func (*ListTokensRequest) ProtoMessage() {}
 
 func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[3]
+	mi := &file_mpc_v1_admin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -290,7 +398,7 @@ func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListTokensRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{5}
 }
 
 type ListTokensResponse struct {
@@ -302,7 +410,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[4]
+	mi := &file_mpc_v1_admin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -314,7 +422,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[4]
+	mi := &file_mpc_v1_admin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -327,7 +435,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListTokensResponse) GetTokens() []*TokenInfo {
@@ -346,7 +454,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[5]
+	mi := &file_mpc_v1_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -358,7 +466,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[5]
+	mi := &file_mpc_v1_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -371,7 +479,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RevokeTokenRequest) GetId() string {
@@ -390,7 +498,7 @@ type RevokeTokenResponse struct {
 
 func (x *RevokeTokenResponse) Reset() {
 	*x = RevokeTokenResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[6]
+	mi := &file_mpc_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -402,7 +510,7 @@ func (x *RevokeTokenResponse) String() string {
 func (*RevokeTokenResponse) ProtoMessage() {}
 
 func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[6]
+	mi := &file_mpc_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -415,7 +523,7 @@ func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RevokeTokenResponse) GetInfo() *TokenInfo {
@@ -452,7 +560,7 @@ type Device struct {
 
 func (x *Device) Reset() {
 	*x = Device{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[7]
+	mi := &file_mpc_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -464,7 +572,7 @@ func (x *Device) String() string {
 func (*Device) ProtoMessage() {}
 
 func (x *Device) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[7]
+	mi := &file_mpc_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -477,7 +585,7 @@ func (x *Device) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Device.ProtoReflect.Descriptor instead.
 func (*Device) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Device) GetId() string {
@@ -567,7 +675,7 @@ type KeyHolder struct {
 
 func (x *KeyHolder) Reset() {
 	*x = KeyHolder{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[8]
+	mi := &file_mpc_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -579,7 +687,7 @@ func (x *KeyHolder) String() string {
 func (*KeyHolder) ProtoMessage() {}
 
 func (x *KeyHolder) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[8]
+	mi := &file_mpc_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -592,7 +700,7 @@ func (x *KeyHolder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyHolder.ProtoReflect.Descriptor instead.
 func (*KeyHolder) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *KeyHolder) GetDeviceId() string {
@@ -628,7 +736,7 @@ type Key struct {
 
 func (x *Key) Reset() {
 	*x = Key{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[9]
+	mi := &file_mpc_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -640,7 +748,7 @@ func (x *Key) String() string {
 func (*Key) ProtoMessage() {}
 
 func (x *Key) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[9]
+	mi := &file_mpc_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -653,7 +761,7 @@ func (x *Key) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Key.ProtoReflect.Descriptor instead.
 func (*Key) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Key) GetId() string {
@@ -717,7 +825,7 @@ type CreatePairingCodeRequest struct {
 
 func (x *CreatePairingCodeRequest) Reset() {
 	*x = CreatePairingCodeRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[10]
+	mi := &file_mpc_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -729,7 +837,7 @@ func (x *CreatePairingCodeRequest) String() string {
 func (*CreatePairingCodeRequest) ProtoMessage() {}
 
 func (x *CreatePairingCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[10]
+	mi := &file_mpc_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -742,7 +850,7 @@ func (x *CreatePairingCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePairingCodeRequest.ProtoReflect.Descriptor instead.
 func (*CreatePairingCodeRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreatePairingCodeRequest) GetName() string {
@@ -772,7 +880,7 @@ type CreatePairingCodeResponse struct {
 
 func (x *CreatePairingCodeResponse) Reset() {
 	*x = CreatePairingCodeResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[11]
+	mi := &file_mpc_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -784,7 +892,7 @@ func (x *CreatePairingCodeResponse) String() string {
 func (*CreatePairingCodeResponse) ProtoMessage() {}
 
 func (x *CreatePairingCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[11]
+	mi := &file_mpc_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -797,7 +905,7 @@ func (x *CreatePairingCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePairingCodeResponse.ProtoReflect.Descriptor instead.
 func (*CreatePairingCodeResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CreatePairingCodeResponse) GetCode() string {
@@ -829,7 +937,7 @@ type ListDevicesRequest struct {
 
 func (x *ListDevicesRequest) Reset() {
 	*x = ListDevicesRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[12]
+	mi := &file_mpc_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -841,7 +949,7 @@ func (x *ListDevicesRequest) String() string {
 func (*ListDevicesRequest) ProtoMessage() {}
 
 func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[12]
+	mi := &file_mpc_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -854,7 +962,7 @@ func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevicesRequest.ProtoReflect.Descriptor instead.
 func (*ListDevicesRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 type ListDevicesResponse struct {
@@ -866,7 +974,7 @@ type ListDevicesResponse struct {
 
 func (x *ListDevicesResponse) Reset() {
 	*x = ListDevicesResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[13]
+	mi := &file_mpc_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -878,7 +986,7 @@ func (x *ListDevicesResponse) String() string {
 func (*ListDevicesResponse) ProtoMessage() {}
 
 func (x *ListDevicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[13]
+	mi := &file_mpc_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -891,7 +999,7 @@ func (x *ListDevicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevicesResponse.ProtoReflect.Descriptor instead.
 func (*ListDevicesResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListDevicesResponse) GetDevices() []*Device {
@@ -911,7 +1019,7 @@ type RevokeDeviceRequest struct {
 
 func (x *RevokeDeviceRequest) Reset() {
 	*x = RevokeDeviceRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[14]
+	mi := &file_mpc_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -923,7 +1031,7 @@ func (x *RevokeDeviceRequest) String() string {
 func (*RevokeDeviceRequest) ProtoMessage() {}
 
 func (x *RevokeDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[14]
+	mi := &file_mpc_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -936,7 +1044,7 @@ func (x *RevokeDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeDeviceRequest.ProtoReflect.Descriptor instead.
 func (*RevokeDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RevokeDeviceRequest) GetDevice() string {
@@ -955,7 +1063,7 @@ type RevokeDeviceResponse struct {
 
 func (x *RevokeDeviceResponse) Reset() {
 	*x = RevokeDeviceResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[15]
+	mi := &file_mpc_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -967,7 +1075,7 @@ func (x *RevokeDeviceResponse) String() string {
 func (*RevokeDeviceResponse) ProtoMessage() {}
 
 func (x *RevokeDeviceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[15]
+	mi := &file_mpc_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -980,7 +1088,7 @@ func (x *RevokeDeviceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeDeviceResponse.ProtoReflect.Descriptor instead.
 func (*RevokeDeviceResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RevokeDeviceResponse) GetDevice() *Device {
@@ -1002,7 +1110,7 @@ type ApproveDeviceRequest struct {
 
 func (x *ApproveDeviceRequest) Reset() {
 	*x = ApproveDeviceRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[16]
+	mi := &file_mpc_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1014,7 +1122,7 @@ func (x *ApproveDeviceRequest) String() string {
 func (*ApproveDeviceRequest) ProtoMessage() {}
 
 func (x *ApproveDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[16]
+	mi := &file_mpc_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1027,7 +1135,7 @@ func (x *ApproveDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveDeviceRequest.ProtoReflect.Descriptor instead.
 func (*ApproveDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ApproveDeviceRequest) GetDevice() string {
@@ -1053,7 +1161,7 @@ type ApproveDeviceResponse struct {
 
 func (x *ApproveDeviceResponse) Reset() {
 	*x = ApproveDeviceResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[17]
+	mi := &file_mpc_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1065,7 +1173,7 @@ func (x *ApproveDeviceResponse) String() string {
 func (*ApproveDeviceResponse) ProtoMessage() {}
 
 func (x *ApproveDeviceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[17]
+	mi := &file_mpc_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1078,7 +1186,7 @@ func (x *ApproveDeviceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveDeviceResponse.ProtoReflect.Descriptor instead.
 func (*ApproveDeviceResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ApproveDeviceResponse) GetDevice() *Device {
@@ -1101,7 +1209,7 @@ type CreateKeyRequest struct {
 
 func (x *CreateKeyRequest) Reset() {
 	*x = CreateKeyRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[18]
+	mi := &file_mpc_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1113,7 +1221,7 @@ func (x *CreateKeyRequest) String() string {
 func (*CreateKeyRequest) ProtoMessage() {}
 
 func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[18]
+	mi := &file_mpc_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1126,7 +1234,7 @@ func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateKeyRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateKeyRequest) GetCurve() Curve {
@@ -1159,7 +1267,7 @@ type CreateKeyResponse struct {
 
 func (x *CreateKeyResponse) Reset() {
 	*x = CreateKeyResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[19]
+	mi := &file_mpc_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1171,7 +1279,7 @@ func (x *CreateKeyResponse) String() string {
 func (*CreateKeyResponse) ProtoMessage() {}
 
 func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[19]
+	mi := &file_mpc_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1184,7 +1292,7 @@ func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateKeyResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CreateKeyResponse) GetKey() *Key {
@@ -1202,7 +1310,7 @@ type ListKeysRequest struct {
 
 func (x *ListKeysRequest) Reset() {
 	*x = ListKeysRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[20]
+	mi := &file_mpc_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1214,7 +1322,7 @@ func (x *ListKeysRequest) String() string {
 func (*ListKeysRequest) ProtoMessage() {}
 
 func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[20]
+	mi := &file_mpc_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1227,7 +1335,7 @@ func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListKeysRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 type ListKeysResponse struct {
@@ -1239,7 +1347,7 @@ type ListKeysResponse struct {
 
 func (x *ListKeysResponse) Reset() {
 	*x = ListKeysResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[21]
+	mi := &file_mpc_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1251,7 +1359,7 @@ func (x *ListKeysResponse) String() string {
 func (*ListKeysResponse) ProtoMessage() {}
 
 func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[21]
+	mi := &file_mpc_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1264,7 +1372,7 @@ func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListKeysResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListKeysResponse) GetKeys() []*Key {
@@ -1283,7 +1391,7 @@ type GetKeyRequest struct {
 
 func (x *GetKeyRequest) Reset() {
 	*x = GetKeyRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[22]
+	mi := &file_mpc_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1295,7 +1403,7 @@ func (x *GetKeyRequest) String() string {
 func (*GetKeyRequest) ProtoMessage() {}
 
 func (x *GetKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[22]
+	mi := &file_mpc_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1308,7 +1416,7 @@ func (x *GetKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyRequest.ProtoReflect.Descriptor instead.
 func (*GetKeyRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetKeyRequest) GetKeyId() string {
@@ -1327,7 +1435,7 @@ type GetKeyResponse struct {
 
 func (x *GetKeyResponse) Reset() {
 	*x = GetKeyResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[23]
+	mi := &file_mpc_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1339,7 +1447,7 @@ func (x *GetKeyResponse) String() string {
 func (*GetKeyResponse) ProtoMessage() {}
 
 func (x *GetKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[23]
+	mi := &file_mpc_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1352,7 +1460,7 @@ func (x *GetKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyResponse.ProtoReflect.Descriptor instead.
 func (*GetKeyResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetKeyResponse) GetKey() *Key {
@@ -1366,7 +1474,13 @@ var File_mpc_v1_admin_proto protoreflect.FileDescriptor
 
 const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x12mpc/v1/admin.proto\x12\x06mpc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13mpc/v1/common.proto\"\xab\x01\n" +
+	"\x12mpc/v1/admin.proto\x12\x06mpc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13mpc/v1/common.proto\"G\n" +
+	"\x12ExportAuditRequest\x12\x1b\n" +
+	"\tsince_seq\x18\x01 \x01(\x04R\bsinceSeq\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\rR\x05limit\"G\n" +
+	"\x13ExportAuditResponse\x12\x18\n" +
+	"\aentries\x18\x01 \x03(\fR\aentries\x12\x16\n" +
+	"\x06height\x18\x02 \x01(\x04R\x06height\"\xab\x01\n" +
 	"\tTokenInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12%\n" +
@@ -1451,7 +1565,7 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\tTokenRole\x12\x1a\n" +
 	"\x16TOKEN_ROLE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11TOKEN_ROLE_SIGNER\x10\x01\x12\x14\n" +
-	"\x10TOKEN_ROLE_ADMIN\x10\x022\xd8\x05\n" +
+	"\x10TOKEN_ROLE_ADMIN\x10\x022\xa0\x06\n" +
 	"\fAdminService\x12X\n" +
 	"\x11CreatePairingCode\x12 .mpc.v1.CreatePairingCodeRequest\x1a!.mpc.v1.CreatePairingCodeResponse\x12F\n" +
 	"\vListDevices\x12\x1a.mpc.v1.ListDevicesRequest\x1a\x1b.mpc.v1.ListDevicesResponse\x12I\n" +
@@ -1463,7 +1577,8 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\vCreateToken\x12\x1a.mpc.v1.CreateTokenRequest\x1a\x1b.mpc.v1.CreateTokenResponse\x12C\n" +
 	"\n" +
 	"ListTokens\x12\x19.mpc.v1.ListTokensRequest\x1a\x1a.mpc.v1.ListTokensResponse\x12F\n" +
-	"\vRevokeToken\x12\x1a.mpc.v1.RevokeTokenRequest\x1a\x1b.mpc.v1.RevokeTokenResponseB\x80\x01\n" +
+	"\vRevokeToken\x12\x1a.mpc.v1.RevokeTokenRequest\x1a\x1b.mpc.v1.RevokeTokenResponse\x12F\n" +
+	"\vExportAudit\x12\x1a.mpc.v1.ExportAuditRequest\x1a\x1b.mpc.v1.ExportAuditResponseB\x80\x01\n" +
 	"\n" +
 	"com.mpc.v1B\n" +
 	"AdminProtoP\x01Z-github.com/mpcsign/mpcsign/proto/mpc/v1;mpcv1\xa2\x02\x03MXX\xaa\x02\x06Mpc.V1\xca\x02\x06Mpc\\V1\xe2\x02\x12Mpc\\V1\\GPBMetadata\xea\x02\aMpc::V1b\x06proto3"
@@ -1481,80 +1596,84 @@ func file_mpc_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_mpc_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_mpc_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_mpc_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_mpc_v1_admin_proto_goTypes = []any{
 	(TokenRole)(0),                    // 0: mpc.v1.TokenRole
-	(*TokenInfo)(nil),                 // 1: mpc.v1.TokenInfo
-	(*CreateTokenRequest)(nil),        // 2: mpc.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),       // 3: mpc.v1.CreateTokenResponse
-	(*ListTokensRequest)(nil),         // 4: mpc.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),        // 5: mpc.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),        // 6: mpc.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),       // 7: mpc.v1.RevokeTokenResponse
-	(*Device)(nil),                    // 8: mpc.v1.Device
-	(*KeyHolder)(nil),                 // 9: mpc.v1.KeyHolder
-	(*Key)(nil),                       // 10: mpc.v1.Key
-	(*CreatePairingCodeRequest)(nil),  // 11: mpc.v1.CreatePairingCodeRequest
-	(*CreatePairingCodeResponse)(nil), // 12: mpc.v1.CreatePairingCodeResponse
-	(*ListDevicesRequest)(nil),        // 13: mpc.v1.ListDevicesRequest
-	(*ListDevicesResponse)(nil),       // 14: mpc.v1.ListDevicesResponse
-	(*RevokeDeviceRequest)(nil),       // 15: mpc.v1.RevokeDeviceRequest
-	(*RevokeDeviceResponse)(nil),      // 16: mpc.v1.RevokeDeviceResponse
-	(*ApproveDeviceRequest)(nil),      // 17: mpc.v1.ApproveDeviceRequest
-	(*ApproveDeviceResponse)(nil),     // 18: mpc.v1.ApproveDeviceResponse
-	(*CreateKeyRequest)(nil),          // 19: mpc.v1.CreateKeyRequest
-	(*CreateKeyResponse)(nil),         // 20: mpc.v1.CreateKeyResponse
-	(*ListKeysRequest)(nil),           // 21: mpc.v1.ListKeysRequest
-	(*ListKeysResponse)(nil),          // 22: mpc.v1.ListKeysResponse
-	(*GetKeyRequest)(nil),             // 23: mpc.v1.GetKeyRequest
-	(*GetKeyResponse)(nil),            // 24: mpc.v1.GetKeyResponse
-	(*timestamppb.Timestamp)(nil),     // 25: google.protobuf.Timestamp
-	(DeviceStatus)(0),                 // 26: mpc.v1.DeviceStatus
-	(Curve)(0),                        // 27: mpc.v1.Curve
+	(*ExportAuditRequest)(nil),        // 1: mpc.v1.ExportAuditRequest
+	(*ExportAuditResponse)(nil),       // 2: mpc.v1.ExportAuditResponse
+	(*TokenInfo)(nil),                 // 3: mpc.v1.TokenInfo
+	(*CreateTokenRequest)(nil),        // 4: mpc.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),       // 5: mpc.v1.CreateTokenResponse
+	(*ListTokensRequest)(nil),         // 6: mpc.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),        // 7: mpc.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),        // 8: mpc.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),       // 9: mpc.v1.RevokeTokenResponse
+	(*Device)(nil),                    // 10: mpc.v1.Device
+	(*KeyHolder)(nil),                 // 11: mpc.v1.KeyHolder
+	(*Key)(nil),                       // 12: mpc.v1.Key
+	(*CreatePairingCodeRequest)(nil),  // 13: mpc.v1.CreatePairingCodeRequest
+	(*CreatePairingCodeResponse)(nil), // 14: mpc.v1.CreatePairingCodeResponse
+	(*ListDevicesRequest)(nil),        // 15: mpc.v1.ListDevicesRequest
+	(*ListDevicesResponse)(nil),       // 16: mpc.v1.ListDevicesResponse
+	(*RevokeDeviceRequest)(nil),       // 17: mpc.v1.RevokeDeviceRequest
+	(*RevokeDeviceResponse)(nil),      // 18: mpc.v1.RevokeDeviceResponse
+	(*ApproveDeviceRequest)(nil),      // 19: mpc.v1.ApproveDeviceRequest
+	(*ApproveDeviceResponse)(nil),     // 20: mpc.v1.ApproveDeviceResponse
+	(*CreateKeyRequest)(nil),          // 21: mpc.v1.CreateKeyRequest
+	(*CreateKeyResponse)(nil),         // 22: mpc.v1.CreateKeyResponse
+	(*ListKeysRequest)(nil),           // 23: mpc.v1.ListKeysRequest
+	(*ListKeysResponse)(nil),          // 24: mpc.v1.ListKeysResponse
+	(*GetKeyRequest)(nil),             // 25: mpc.v1.GetKeyRequest
+	(*GetKeyResponse)(nil),            // 26: mpc.v1.GetKeyResponse
+	(*timestamppb.Timestamp)(nil),     // 27: google.protobuf.Timestamp
+	(DeviceStatus)(0),                 // 28: mpc.v1.DeviceStatus
+	(Curve)(0),                        // 29: mpc.v1.Curve
 }
 var file_mpc_v1_admin_proto_depIdxs = []int32{
 	0,  // 0: mpc.v1.TokenInfo.role:type_name -> mpc.v1.TokenRole
-	25, // 1: mpc.v1.TokenInfo.created_at:type_name -> google.protobuf.Timestamp
+	27, // 1: mpc.v1.TokenInfo.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: mpc.v1.CreateTokenRequest.role:type_name -> mpc.v1.TokenRole
-	1,  // 3: mpc.v1.CreateTokenResponse.info:type_name -> mpc.v1.TokenInfo
-	1,  // 4: mpc.v1.ListTokensResponse.tokens:type_name -> mpc.v1.TokenInfo
-	1,  // 5: mpc.v1.RevokeTokenResponse.info:type_name -> mpc.v1.TokenInfo
-	26, // 6: mpc.v1.Device.status:type_name -> mpc.v1.DeviceStatus
-	25, // 7: mpc.v1.Device.paired_at:type_name -> google.protobuf.Timestamp
-	25, // 8: mpc.v1.Device.last_seen:type_name -> google.protobuf.Timestamp
-	27, // 9: mpc.v1.Key.curve:type_name -> mpc.v1.Curve
-	9,  // 10: mpc.v1.Key.holders:type_name -> mpc.v1.KeyHolder
-	25, // 11: mpc.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	25, // 12: mpc.v1.CreatePairingCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
-	8,  // 13: mpc.v1.ListDevicesResponse.devices:type_name -> mpc.v1.Device
-	8,  // 14: mpc.v1.RevokeDeviceResponse.device:type_name -> mpc.v1.Device
-	8,  // 15: mpc.v1.ApproveDeviceResponse.device:type_name -> mpc.v1.Device
-	27, // 16: mpc.v1.CreateKeyRequest.curve:type_name -> mpc.v1.Curve
-	10, // 17: mpc.v1.CreateKeyResponse.key:type_name -> mpc.v1.Key
-	10, // 18: mpc.v1.ListKeysResponse.keys:type_name -> mpc.v1.Key
-	10, // 19: mpc.v1.GetKeyResponse.key:type_name -> mpc.v1.Key
-	11, // 20: mpc.v1.AdminService.CreatePairingCode:input_type -> mpc.v1.CreatePairingCodeRequest
-	13, // 21: mpc.v1.AdminService.ListDevices:input_type -> mpc.v1.ListDevicesRequest
-	15, // 22: mpc.v1.AdminService.RevokeDevice:input_type -> mpc.v1.RevokeDeviceRequest
-	17, // 23: mpc.v1.AdminService.ApproveDevice:input_type -> mpc.v1.ApproveDeviceRequest
-	19, // 24: mpc.v1.AdminService.CreateKey:input_type -> mpc.v1.CreateKeyRequest
-	21, // 25: mpc.v1.AdminService.ListKeys:input_type -> mpc.v1.ListKeysRequest
-	23, // 26: mpc.v1.AdminService.GetKey:input_type -> mpc.v1.GetKeyRequest
-	2,  // 27: mpc.v1.AdminService.CreateToken:input_type -> mpc.v1.CreateTokenRequest
-	4,  // 28: mpc.v1.AdminService.ListTokens:input_type -> mpc.v1.ListTokensRequest
-	6,  // 29: mpc.v1.AdminService.RevokeToken:input_type -> mpc.v1.RevokeTokenRequest
-	12, // 30: mpc.v1.AdminService.CreatePairingCode:output_type -> mpc.v1.CreatePairingCodeResponse
-	14, // 31: mpc.v1.AdminService.ListDevices:output_type -> mpc.v1.ListDevicesResponse
-	16, // 32: mpc.v1.AdminService.RevokeDevice:output_type -> mpc.v1.RevokeDeviceResponse
-	18, // 33: mpc.v1.AdminService.ApproveDevice:output_type -> mpc.v1.ApproveDeviceResponse
-	20, // 34: mpc.v1.AdminService.CreateKey:output_type -> mpc.v1.CreateKeyResponse
-	22, // 35: mpc.v1.AdminService.ListKeys:output_type -> mpc.v1.ListKeysResponse
-	24, // 36: mpc.v1.AdminService.GetKey:output_type -> mpc.v1.GetKeyResponse
-	3,  // 37: mpc.v1.AdminService.CreateToken:output_type -> mpc.v1.CreateTokenResponse
-	5,  // 38: mpc.v1.AdminService.ListTokens:output_type -> mpc.v1.ListTokensResponse
-	7,  // 39: mpc.v1.AdminService.RevokeToken:output_type -> mpc.v1.RevokeTokenResponse
-	30, // [30:40] is the sub-list for method output_type
-	20, // [20:30] is the sub-list for method input_type
+	3,  // 3: mpc.v1.CreateTokenResponse.info:type_name -> mpc.v1.TokenInfo
+	3,  // 4: mpc.v1.ListTokensResponse.tokens:type_name -> mpc.v1.TokenInfo
+	3,  // 5: mpc.v1.RevokeTokenResponse.info:type_name -> mpc.v1.TokenInfo
+	28, // 6: mpc.v1.Device.status:type_name -> mpc.v1.DeviceStatus
+	27, // 7: mpc.v1.Device.paired_at:type_name -> google.protobuf.Timestamp
+	27, // 8: mpc.v1.Device.last_seen:type_name -> google.protobuf.Timestamp
+	29, // 9: mpc.v1.Key.curve:type_name -> mpc.v1.Curve
+	11, // 10: mpc.v1.Key.holders:type_name -> mpc.v1.KeyHolder
+	27, // 11: mpc.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	27, // 12: mpc.v1.CreatePairingCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
+	10, // 13: mpc.v1.ListDevicesResponse.devices:type_name -> mpc.v1.Device
+	10, // 14: mpc.v1.RevokeDeviceResponse.device:type_name -> mpc.v1.Device
+	10, // 15: mpc.v1.ApproveDeviceResponse.device:type_name -> mpc.v1.Device
+	29, // 16: mpc.v1.CreateKeyRequest.curve:type_name -> mpc.v1.Curve
+	12, // 17: mpc.v1.CreateKeyResponse.key:type_name -> mpc.v1.Key
+	12, // 18: mpc.v1.ListKeysResponse.keys:type_name -> mpc.v1.Key
+	12, // 19: mpc.v1.GetKeyResponse.key:type_name -> mpc.v1.Key
+	13, // 20: mpc.v1.AdminService.CreatePairingCode:input_type -> mpc.v1.CreatePairingCodeRequest
+	15, // 21: mpc.v1.AdminService.ListDevices:input_type -> mpc.v1.ListDevicesRequest
+	17, // 22: mpc.v1.AdminService.RevokeDevice:input_type -> mpc.v1.RevokeDeviceRequest
+	19, // 23: mpc.v1.AdminService.ApproveDevice:input_type -> mpc.v1.ApproveDeviceRequest
+	21, // 24: mpc.v1.AdminService.CreateKey:input_type -> mpc.v1.CreateKeyRequest
+	23, // 25: mpc.v1.AdminService.ListKeys:input_type -> mpc.v1.ListKeysRequest
+	25, // 26: mpc.v1.AdminService.GetKey:input_type -> mpc.v1.GetKeyRequest
+	4,  // 27: mpc.v1.AdminService.CreateToken:input_type -> mpc.v1.CreateTokenRequest
+	6,  // 28: mpc.v1.AdminService.ListTokens:input_type -> mpc.v1.ListTokensRequest
+	8,  // 29: mpc.v1.AdminService.RevokeToken:input_type -> mpc.v1.RevokeTokenRequest
+	1,  // 30: mpc.v1.AdminService.ExportAudit:input_type -> mpc.v1.ExportAuditRequest
+	14, // 31: mpc.v1.AdminService.CreatePairingCode:output_type -> mpc.v1.CreatePairingCodeResponse
+	16, // 32: mpc.v1.AdminService.ListDevices:output_type -> mpc.v1.ListDevicesResponse
+	18, // 33: mpc.v1.AdminService.RevokeDevice:output_type -> mpc.v1.RevokeDeviceResponse
+	20, // 34: mpc.v1.AdminService.ApproveDevice:output_type -> mpc.v1.ApproveDeviceResponse
+	22, // 35: mpc.v1.AdminService.CreateKey:output_type -> mpc.v1.CreateKeyResponse
+	24, // 36: mpc.v1.AdminService.ListKeys:output_type -> mpc.v1.ListKeysResponse
+	26, // 37: mpc.v1.AdminService.GetKey:output_type -> mpc.v1.GetKeyResponse
+	5,  // 38: mpc.v1.AdminService.CreateToken:output_type -> mpc.v1.CreateTokenResponse
+	7,  // 39: mpc.v1.AdminService.ListTokens:output_type -> mpc.v1.ListTokensResponse
+	9,  // 40: mpc.v1.AdminService.RevokeToken:output_type -> mpc.v1.RevokeTokenResponse
+	2,  // 41: mpc.v1.AdminService.ExportAudit:output_type -> mpc.v1.ExportAuditResponse
+	31, // [31:42] is the sub-list for method output_type
+	20, // [20:31] is the sub-list for method input_type
 	20, // [20:20] is the sub-list for extension type_name
 	20, // [20:20] is the sub-list for extension extendee
 	0,  // [0:20] is the sub-list for field type_name
@@ -1572,7 +1691,7 @@ func file_mpc_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mpc_v1_admin_proto_rawDesc), len(file_mpc_v1_admin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,0 +1,79 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/mpcsign/mpcsign/internal/auditlog"
+	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+)
+
+type actorKey struct{}
+
+// actor is who made the call: the API token's id, set by the auth interceptor.
+func actor(ctx context.Context) string {
+	a, _ := ctx.Value(actorKey{}).(string)
+	return a
+}
+
+// audit appends an entry to the hash-chained log. Callers treat its error as
+// the action's failure: nothing is reported as done without its entry.
+func (s *Server) audit(ctx context.Context, e auditlog.Entry) error {
+	s.auditMu.Lock()
+	defer s.auditMu.Unlock()
+	if e.Actor == "" {
+		e.Actor = actor(ctx)
+	}
+	if e.Result == "" {
+		e.Result = "ok"
+	}
+	e.Time = s.opts.Now().UTC()
+	sealed, err := s.store.AppendAudit(e)
+	if err != nil {
+		s.log.Error("could not write the audit log; refusing the action", "action", e.Action, "err", err)
+		return fmt.Errorf("audit log: %w", err)
+	}
+	s.metrics.audited(sealed.Seq)
+	return nil
+}
+
+// auditFailure records a failed action (with culprits when a session blamed
+// devices) and returns the original error.
+func (s *Server) auditFailure(ctx context.Context, e auditlog.Entry, cause error) error {
+	e.Result = "failed"
+	if se, ok := cause.(*SessionError); ok {
+		e.Detail, e.Culprits = se.Reason, se.Culprits
+	}
+	if err := s.audit(ctx, e); err != nil {
+		return err
+	}
+	return cause
+}
+
+// ExportAudit returns stored audit entries in order.
+func (s *Server) ExportAudit(ctx context.Context, req *mpcv1.ExportAuditRequest) (*mpcv1.ExportAuditResponse, error) {
+	limit := int(req.GetLimit())
+	if limit == 0 {
+		limit = 1000
+	}
+	if limit > 10000 {
+		return nil, invalidArg("limit is at most 10000")
+	}
+	es, err := s.store.ListAudit(max(req.GetSinceSeq(), 1), limit)
+	if err != nil {
+		return nil, err
+	}
+	height, err := s.store.AuditHeight()
+	if err != nil {
+		return nil, err
+	}
+	out := &mpcv1.ExportAuditResponse{Height: height}
+	for _, e := range es {
+		b, err := auditlog.Marshal(e)
+		if err != nil {
+			return nil, err
+		}
+		out.Entries = append(out.Entries, b)
+	}
+	return out, nil
+}
