@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/mpcsign/mpcsign/internal/auditlog"
@@ -10,10 +11,21 @@ import (
 
 type actorKey struct{}
 
-// actor is who made the call: the API token's id, set by the auth interceptor.
+// caller is the API token that made a call, set by the auth interceptor.
+type caller struct{ id, name string }
+
+// actor is who made the call, for the audit log.
 func actor(ctx context.Context) string {
-	a, _ := ctx.Value(actorKey{}).(string)
-	return a
+	if c, ok := ctx.Value(actorKey{}).(caller); ok {
+		return "token:" + c.id
+	}
+	return ""
+}
+
+// requester is the calling token's name, shown to devices' approval policies.
+func requester(ctx context.Context) string {
+	c, _ := ctx.Value(actorKey{}).(caller)
+	return c.name
 }
 
 // audit appends an entry to the hash-chained log. Callers treat its error as
@@ -41,8 +53,13 @@ func (s *Server) audit(ctx context.Context, e auditlog.Entry) error {
 // devices) and returns the original error.
 func (s *Server) auditFailure(ctx context.Context, e auditlog.Entry, cause error) error {
 	e.Result = "failed"
-	if se, ok := cause.(*SessionError); ok {
+	var se *SessionError
+	var ce *clientError
+	switch {
+	case errors.As(cause, &se):
 		e.Detail, e.Culprits = se.Reason, se.Culprits
+	case errors.As(cause, &ce):
+		e.Detail = ce.msg
 	}
 	if err := s.audit(ctx, e); err != nil {
 		return err

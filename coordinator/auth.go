@@ -84,7 +84,7 @@ func writeTokenFile(st Store, role Role, name, path string, now time.Time) error
 	return os.WriteFile(path, []byte(tok+"\n"), 0o600)
 }
 
-func (s *Server) authorize(ctx context.Context, method string, who *string) error {
+func (s *Server) authorize(ctx context.Context, method string, who *caller) error {
 	if publicMethods[method] {
 		return nil
 	}
@@ -110,7 +110,7 @@ func (s *Server) authorize(ctx context.Context, method string, who *string) erro
 	}
 	for _, r := range allowed {
 		if t.Role == r {
-			*who = t.ID
+			*who = caller{id: t.ID, name: t.Name}
 			return nil
 		}
 	}
@@ -118,18 +118,18 @@ func (s *Server) authorize(ctx context.Context, method string, who *string) erro
 }
 
 func (s *Server) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	var who string
+	var who caller
 	if err := s.authorize(ctx, info.FullMethod, &who); err != nil {
 		return nil, err
 	}
-	if who != "" {
-		ctx = context.WithValue(ctx, actorKey{}, "token:"+who)
+	if who.id != "" {
+		ctx = context.WithValue(ctx, actorKey{}, who)
 	}
 	return h(ctx, req)
 }
 
 func (s *Server) streamAuth(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-	var who string
+	var who caller
 	if err := s.authorize(ss.Context(), info.FullMethod, &who); err != nil {
 		return err
 	}

@@ -87,6 +87,16 @@ func (e *SessionError) Error() string {
 	return s
 }
 
+// PolicyRefusal is a device that refused a session under its approval policy.
+type PolicyRefusal struct {
+	Device string // name
+	Reason string
+}
+
+func (e *PolicyRefusal) Error() string {
+	return fmt.Sprintf("device %s refused: %s", e.Device, e.Reason)
+}
+
 // toStatus turns any error into a gRPC status with a safe message. Errors not
 // known here become Internal, and their text stays in the log.
 func toStatus(log *slog.Logger, method string, err error) error {

@@ -17,7 +17,8 @@ import (
 )
 
 // joinTimeout bounds the wait for every member's join.
-const joinTimeout = 10 * time.Second
+// It covers a device asking its person (party.promptTimeout is 30 s).
+const joinTimeout = 40 * time.Second
 
 // maxPayload caps one relayed protocol message. The largest tss-lib messages
 // (keygen round 1 with its proofs) are well under this.
@@ -312,6 +313,10 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 			switch {
 			case ev.down != nil:
 				return nil, fail("a device disconnected during the session", "", "", []string{ev.from})
+			case ev.reply != nil && !ev.reply.GetAccepted() && ev.reply.GetPolicyRefusal():
+				// Abort the others and record it; the caller gets the refusal itself.
+				_ = fail("a device refused under its approval policy", clip(ev.reply.GetReason()), ev.from, nil)
+				return nil, &PolicyRefusal{Device: s.members[ev.from].Name, Reason: clip(ev.reply.GetReason())}
 			case ev.reply != nil && !ev.reply.GetAccepted():
 				return nil, fail("a device refused the session", clip(ev.reply.GetReason()), ev.from, []string{ev.from})
 			case ev.reply != nil:

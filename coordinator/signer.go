@@ -44,25 +44,42 @@ func (s *Server) Sign(ctx context.Context, req *mpcv1.SignRequest) (*mpcv1.SignR
 
 	ctx, cancel := context.WithTimeout(ctx, s.opts.SignTimeout)
 	defer cancel()
-	var excluded map[string]bool
+	excluded := map[string]bool{}
+	var refusals []*PolicyRefusal
 	var sig *sigfmt.ECDSA
 	var signers []Device
-	for attempt := 0; ; attempt++ {
+	retried := false
+	for attempt := 0; attempt <= len(k.Holders); attempt++ {
 		picked, pickErr := s.pickSigners(k, excluded)
 		if pickErr != nil {
 			if attempt == 0 {
 				return nil, pickErr
 			}
-			break // no other subset: report the session failure, not the lack of one
+			break // no other subset: report why the last attempt failed
 		}
 		signers = picked
 		sig, err = s.signOnce(ctx, k, req.GetDigest(), signers)
-		var se *SessionError
-		if err == nil || attempt > 0 || !errors.As(err, &se) || len(se.Culprits) == 0 || ctx.Err() != nil {
+		if err == nil || ctx.Err() != nil {
 			break
 		}
+		// A device refused under its own policy: ask another subset, as long
+		// as one exists (the refusing device is never asked again).
+		var pr *PolicyRefusal
+		if errors.As(err, &pr) {
+			refusals = append(refusals, pr)
+			for _, d := range signers {
+				if d.Name == pr.Device {
+					excluded[d.ID] = true
+				}
+			}
+			continue
+		}
 		// A device dropped or misbehaved: retry once without it when another subset exists.
-		excluded = map[string]bool{}
+		var se *SessionError
+		if retried || !errors.As(err, &se) || len(se.Culprits) == 0 {
+			break
+		}
+		retried = true
 		for _, d := range signers {
 			for _, c := range se.Culprits {
 				if d.Name == c {
@@ -71,6 +88,13 @@ func (s *Server) Sign(ctx context.Context, req *mpcv1.SignRequest) (*mpcv1.SignR
 			}
 		}
 		s.log.Info("retrying signature without blamed devices", "key", k.ID, "excluded", se.Culprits)
+	}
+	if err != nil && len(refusals) > 0 {
+		var parts []string
+		for _, r := range refusals {
+			parts = append(parts, r.Device+" ("+r.Reason+")")
+		}
+		err = &clientError{codes.PermissionDenied, "not enough devices approved the signature; refused by: " + strings.Join(parts, ", ")}
 	}
 	entry := auditlog.Entry{Action: "sign", KeyID: k.ID, Detail: fmt.Sprintf("digest %x", req.GetDigest())}
 	if req.GetRequestId() != "" {
@@ -154,6 +178,7 @@ func (s *Server) pickSigners(k Key, excluded map[string]bool) ([]Device, error) 
 // signOnce runs one signing session and checks its result.
 func (s *Server) signOnce(ctx context.Context, k Key, digest []byte, signers []Device) (*sigfmt.ECDSA, error) {
 	results, err := s.sessions.run(ctx, &mpcv1.SessionStart{
+		Requester: requester(ctx),
 		Kind:      mpcv1.SessionKind_SESSION_KIND_SIGN,
 		Curve:     mpcv1.Curve_CURVE_SECP256K1,
 		KeyId:     k.ID,

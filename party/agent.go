@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -53,6 +54,9 @@ type Options struct {
 	Generate func(context.Context) (*preparams.Set, error)
 	// MaxBackoff caps the reconnect delay (default 15 s).
 	MaxBackoff time.Duration
+	// Prompter asks the person at the device about signing requests whose
+	// policy is "prompt"; nil refuses them.
+	Prompter Prompter
 }
 
 // Agent is a running device.
@@ -66,6 +70,8 @@ type Agent struct {
 	// tamper makes this device misbehave on purpose. Only the package's
 	// tests can set it (export_test.go), for malicious-party tests.
 	tamper atomic.Pointer[tamperFunc]
+	// decideMu makes a rate-limit check and its decision one step.
+	decideMu sync.Mutex
 }
 
 // tamperFunc returns the payloads to send in place of one outgoing protocol
@@ -183,6 +189,7 @@ func (s shareStore) load(keyID string, epoch uint64) (*Share, error) {
 func (s shareStore) save(meta ShareMeta, data keygen.LocalPartySaveData) error {
 	return saveShare(s.ks, meta, data)
 }
+func (s shareStore) signed(keyID string) error { return recordSigned(s.ks, keyID) }
 
 // Shares lists the shares this device holds.
 func (a *Agent) Shares() ([]ShareMeta, error) { return ListShares(a.ks) }

@@ -219,30 +219,25 @@ func (l *partyLink) handle(m *mpcv1.ConnectResponse) {
 
 func (l *partyLink) start(st *mpcv1.SessionStart) {
 	ref := st.GetRef()
-	refuse := func(reason string) {
-		l.send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Reply{Reply: &mpcv1.SessionReply{Ref: ref, Accepted: false, Reason: reason}}})
+	refuse := func(reason string, policy bool) {
+		l.send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Reply{Reply: &mpcv1.SessionReply{Ref: ref, Accepted: false, Reason: reason, PolicyRefusal: policy}}})
 	}
 	if len(ref) != 32 {
-		refuse("session ref must be 32 bytes")
+		refuse("session ref must be 32 bytes", false)
 		return
 	}
 	timeout := time.Duration(st.GetTimeoutMs()) * time.Millisecond
 	if timeout <= 0 || timeout > maxSessionTimeout {
-		refuse(fmt.Sprintf("session timeout missing or above %s", maxSessionTimeout))
+		refuse(fmt.Sprintf("session timeout missing or above %s", maxSessionTimeout), false)
 		return
 	}
 	deadline := time.Now().Add(timeout)
 	log := l.agent.log.With("session", shortID(ref))
 	s := newSession(st, l.agent.cfg.DeviceID, log, l.send, sessionDeps{identity: l.agent.id, shares: shareStore{l.agent.ks}, pool: l.agent.pool, tamper: l.agent.tamper.Load()})
-	if err := s.prepare(); err != nil {
-		log.Warn("refused a session", "reason", err)
-		refuse(err.Error())
-		return
-	}
 	l.mu.Lock()
 	if _, dup := l.sessions[string(ref)]; dup || len(l.sessions) >= maxSessions {
 		l.mu.Unlock()
-		refuse("duplicate session or too many sessions")
+		refuse("duplicate session or too many sessions", false)
 		return
 	}
 	cctx, cancel := context.WithCancelCause(l.ctx)
@@ -250,7 +245,8 @@ func (l *partyLink) start(st *mpcv1.SessionStart) {
 	rs := &runningSession{s: s, cancel: cancel}
 	l.sessions[string(ref)] = rs
 	l.mu.Unlock()
-	l.send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Reply{Reply: &mpcv1.SessionReply{Ref: ref, Accepted: true, Join: s.join.Proto()}}})
+	// Checking the request may wait for the person at the device, so it runs
+	// off the link's receive loop.
 	go func() {
 		defer func() {
 			cancelDeadline()
@@ -264,6 +260,24 @@ func (l *partyLink) start(st *mpcv1.SessionStart) {
 			}
 			l.mu.Unlock()
 		}()
+		if err := s.prepare(); err != nil {
+			log.Warn("refused a session", "reason", err)
+			refuse(err.Error(), false)
+			return
+		}
+		if st.GetKind() == mpcv1.SessionKind_SESSION_KIND_SIGN {
+			ok, reason, err := l.agent.decide(ctx, SignRequest{KeyID: st.GetKeyId(), Digest: st.GetDigest(), Requester: st.GetRequester()})
+			if err != nil {
+				log.Warn("could not decide on a signing request", "err", err)
+				refuse("could not apply this device's approval policy", false)
+				return
+			}
+			if !ok {
+				refuse(reason, true)
+				return
+			}
+		}
+		l.send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Reply{Reply: &mpcv1.SessionReply{Ref: ref, Accepted: true, Join: s.join.Proto()}}})
 		s.run(ctx)
 	}()
 }

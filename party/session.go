@@ -54,6 +54,7 @@ type sessionDeps struct {
 	shares   interface {
 		load(keyID string, epoch uint64) (*Share, error)
 		save(meta ShareMeta, data keygen.LocalPartySaveData) error
+		signed(keyID string) error
 	}
 	pool interface {
 		Take(ctx context.Context) (*preparams.Set, error)
@@ -522,10 +523,20 @@ func (r *runner) deliver(party tss.Party, from string, parsed tss.ParsedMessage)
 	}
 	if m, ok := parsed.Content().(*keygen.KGRound1Message); ok && r.moduli != nil {
 		n := string(new(big.Int).SetBytes(m.GetPaillierN()).Bytes())
-		if owner, dup := r.moduli[n]; dup && owner != from {
+		owner, dup := r.moduli[n]
+		switch {
+		case dup && owner == r.s.self:
+			// Only the owner knows for sure who copied its modulus.
 			return &Failure{Reason: "announced a Paillier modulus that another member uses", Culprits: []string{from}}
+		case dup && owner != from:
+			// Two other members share a modulus and this device cannot tell
+			// which one copied: the owner aborts and blames the copier, and
+			// the copier cannot prove knowledge of the modulus's factors in
+			// round 2 anyway. Blaming the later one here could blame the owner.
+			r.s.log.Warn("two members announced the same Paillier modulus", "first", owner, "second", from)
+		default:
+			r.moduli[n] = from
 		}
-		r.moduli[n] = from
 	}
 	if _, terr := party.Update(parsed); terr != nil {
 		return tssFailure(terr)
@@ -566,6 +577,9 @@ func (s *session) finishKeygen(t int, data *keygen.LocalPartySaveData) (*mpcv1.S
 func (s *session) finishSign(sig *common.SignatureData) (*mpcv1.SessionResult, error) {
 	if _, err := sigfmt.FinishECDSA(s.share.Meta.PublicKey, s.start.GetDigest(), sig.GetR(), sig.GetS()); err != nil {
 		return nil, fmt.Errorf("signature check: %w", err)
+	}
+	if err := s.deps.shares.signed(s.share.Meta.KeyID); err != nil {
+		return nil, fmt.Errorf("record the signature: %w", err)
 	}
 	return &mpcv1.SessionResult{PublicKey: s.share.Meta.PublicKey, R: sig.GetR(), S: sig.GetS()}, nil
 }

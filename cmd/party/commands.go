@@ -80,6 +80,7 @@ device pins from now on.`,
 func newRunCmd() *cobra.Command {
 	var f storeFlags
 	var pool int
+	var prompt bool
 	var testPreparams string
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -99,7 +100,11 @@ key generation needs; progress is logged.`,
 				return err
 			}
 			defer ks.Close()
-			a, err := party.New(party.Options{Store: ks, Logger: log, PoolTarget: pool})
+			opts := party.Options{Store: ks, Logger: log, PoolTarget: pool}
+			if prompt {
+				opts.Prompter = newTerminalPrompter(cmd.InOrStdin(), cmd.OutOrStdout())
+			}
+			a, err := party.New(opts)
 			if err != nil {
 				return err
 			}
@@ -115,6 +120,7 @@ key generation needs; progress is logged.`,
 	}
 	f.register(cmd)
 	cmd.Flags().IntVar(&pool, "preparams-pool", 2, "pre-parameter sets to keep ready")
+	cmd.Flags().BoolVar(&prompt, "prompt", false, "ask on this terminal about signing requests whose policy is 'prompt'")
 	cmd.Flags().StringVar(&testPreparams, "insecure-test-preparams", "", "TEST ONLY: import public pre-parameters from a fixture file")
 	_ = cmd.Flags().MarkHidden("insecure-test-preparams")
 	return cmd

@@ -35,6 +35,6 @@ MPC_PASSPHRASE environment variable, never from a flag value.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newEnrollCmd(), newRunCmd(), newStatusCmd(), newPreparamsCmd(), newVersionCmd())
+	root.AddCommand(newEnrollCmd(), newRunCmd(), newStatusCmd(), newPolicyCmd(), newAuditCmd(), newPreparamsCmd(), newVersionCmd())
 	return root
 }

@@ -32,6 +32,7 @@ import (
 // Cluster is a coordinator with its devices.
 type Cluster struct {
 	t       testing.TB
+	opts    Options
 	Dir     string
 	Server  *coordinator.Server
 	Addr    string
@@ -66,6 +67,8 @@ type Options struct {
 	Metrics prometheus.Registerer
 	// AutoApprove activates devices without SAS comparison.
 	AutoApprove bool
+	// Device, when set, adjusts each device's agent options (by name).
+	Device func(name string, o *party.Options)
 }
 
 // TestKDF keeps keystore creation fast in tests.
@@ -109,7 +112,7 @@ func New(t testing.TB, opts Options) *Cluster {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Cluster{t: t, Dir: dir, Server: srv, Addr: lis.Addr().String(), Log: log, cancel: cancel, served: make(chan struct{}), devices: map[string]*Device{}}
+	c := &Cluster{t: t, opts: opts, Dir: dir, Server: srv, Addr: lis.Addr().String(), Log: log, cancel: cancel, served: make(chan struct{}), devices: map[string]*Device{}}
 	go func() { defer close(c.served); _ = srv.Serve(ctx, lis) }()
 	t.Cleanup(c.Close)
 	c.Admin = mpcv1.NewAdminServiceClient(c.Dial(t, c.Token(t, "admin")))
@@ -194,7 +197,11 @@ func noGenerate(ctx context.Context) (*preparams.Set, error) {
 }
 
 func (c *Cluster) startDevice(d *Device, sets []*preparams.Set) error {
-	a, err := party.New(party.Options{Store: d.Store, Logger: c.Log.With("proc", d.Name), PoolTarget: max(len(sets), 1), Generate: noGenerate, MaxBackoff: 200 * time.Millisecond})
+	o := party.Options{Store: d.Store, Logger: c.Log.With("proc", d.Name), PoolTarget: max(len(sets), 1), Generate: noGenerate, MaxBackoff: 200 * time.Millisecond}
+	if c.opts.Device != nil {
+		c.opts.Device(d.Name, &o)
+	}
+	a, err := party.New(o)
 	if err != nil {
 		return err
 	}

@@ -782,7 +782,9 @@ type SessionStart struct {
 	Digest []byte `protobuf:"bytes,8,opt,name=digest,proto3" json:"digest,omitempty"`
 	// How long the party may spend on the session, from when it receives this
 	// (relative, so that devices with skewed clocks still agree).
-	TimeoutMs     uint32 `protobuf:"varint,9,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	TimeoutMs uint32 `protobuf:"varint,9,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	// Who asked (the API token's name), for the device's approval policy.
+	Requester     string `protobuf:"bytes,10,opt,name=requester,proto3" json:"requester,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -880,6 +882,13 @@ func (x *SessionStart) GetTimeoutMs() uint32 {
 	return 0
 }
 
+func (x *SessionStart) GetRequester() string {
+	if x != nil {
+		return x.Requester
+	}
+	return ""
+}
+
 // SessionJoin is a participant's contribution to a session: randomness for the
 // session id and a per-session X25519 key, signed by its identity key over the
 // session's parameters.
@@ -958,7 +967,9 @@ type SessionReply struct {
 	// Why a session was refused (no share for that key, ...).
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Set when accepted.
-	Join          *SessionJoin `protobuf:"bytes,4,opt,name=join,proto3" json:"join,omitempty"`
+	Join *SessionJoin `protobuf:"bytes,4,opt,name=join,proto3" json:"join,omitempty"`
+	// The refusal came from the device's approval policy (or its person).
+	PolicyRefusal bool `protobuf:"varint,5,opt,name=policy_refusal,json=policyRefusal,proto3" json:"policy_refusal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1019,6 +1030,13 @@ func (x *SessionReply) GetJoin() *SessionJoin {
 		return x.Join
 	}
 	return nil
+}
+
+func (x *SessionReply) GetPolicyRefusal() bool {
+	if x != nil {
+		return x.PolicyRefusal
+	}
+	return false
 }
 
 // SessionBegin carries every participant's join; each party checks them all
@@ -1475,7 +1493,7 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"deviceName\"Z\n" +
 	"\vParticipant\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12.\n" +
-	"\x13identity_public_key\x18\x02 \x01(\fR\x11identityPublicKey\"\xa9\x02\n" +
+	"\x13identity_public_key\x18\x02 \x01(\fR\x11identityPublicKey\"\xc7\x02\n" +
 	"\fSessionStart\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\fR\x03ref\x12'\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x13.mpc.v1.SessionKindR\x04kind\x12#\n" +
@@ -1486,17 +1504,20 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\fparticipants\x18\a \x03(\v2\x13.mpc.v1.ParticipantR\fparticipants\x12\x16\n" +
 	"\x06digest\x18\b \x01(\fR\x06digest\x12\x1d\n" +
 	"\n" +
-	"timeout_ms\x18\t \x01(\rR\ttimeoutMs\"\x9e\x01\n" +
+	"timeout_ms\x18\t \x01(\rR\ttimeoutMs\x12\x1c\n" +
+	"\trequester\x18\n" +
+	" \x01(\tR\trequester\"\x9e\x01\n" +
 	"\vSessionJoin\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\"\n" +
 	"\fcontribution\x18\x02 \x01(\fR\fcontribution\x120\n" +
 	"\x14ephemeral_public_key\x18\x03 \x01(\fR\x12ephemeralPublicKey\x12\x1c\n" +
-	"\tsignature\x18\x04 \x01(\fR\tsignature\"}\n" +
+	"\tsignature\x18\x04 \x01(\fR\tsignature\"\xa4\x01\n" +
 	"\fSessionReply\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\fR\x03ref\x12\x1a\n" +
 	"\baccepted\x18\x02 \x01(\bR\baccepted\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12'\n" +
-	"\x04join\x18\x04 \x01(\v2\x13.mpc.v1.SessionJoinR\x04join\"K\n" +
+	"\x04join\x18\x04 \x01(\v2\x13.mpc.v1.SessionJoinR\x04join\x12%\n" +
+	"\x0epolicy_refusal\x18\x05 \x01(\bR\rpolicyRefusal\"K\n" +
 	"\fSessionBegin\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\fR\x03ref\x12)\n" +
 	"\x05joins\x18\x02 \x03(\v2\x13.mpc.v1.SessionJoinR\x05joins\"\xe5\x01\n" +

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mpcsign/mpcsign/internal/logging"
+	"github.com/mpcsign/mpcsign/party"
+)
+
+func newPolicyCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "policy",
+		Short: "Set and show this device's approval policy for signing",
+		Long: `Each key has an approval policy on this device; the device enforces it
+itself, so a coordinator cannot sign behind its back:
+  auto    sign without asking (within the limits below)
+  prompt  ask the person at the device (party run --prompt), 30 s to answer
+  deny    never sign
+Limits: --max-per-hour caps signatures per hour; --requesters allows only the
+named API tokens. Keys without a policy of their own use the --all policy,
+and with none at all, auto. Change it while 'party run' is stopped.`,
+	}
+	var f storeFlags
+	var keyID, mode, requesters string
+	var all bool
+	var perHour int
+	set := &cobra.Command{
+		Use:   "set (--key ID | --all) --mode auto|prompt|deny",
+		Short: "Set the policy of one key or the default",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if all == (keyID != "") {
+				return fmt.Errorf("give exactly one of --key and --all")
+			}
+			target := keyID
+			if all {
+				target = party.AllKeys
+			}
+			p := party.Policy{Mode: party.PolicyMode(mode), MaxPerHour: perHour}
+			if requesters != "" {
+				p.Requesters = strings.Split(requesters, ",")
+			}
+			log, err := logging.New(cmd.ErrOrStderr(), f.logLevel, f.logFormat)
+			if err != nil {
+				return err
+			}
+			ks, err := openStore(&f, log)
+			if err != nil {
+				return err
+			}
+			defer ks.Close()
+			if err := party.SetPolicy(ks, target, p); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "policy for %s: %s\n", target, describe(p))
+			return nil
+		},
+	}
+	f.register(set)
+	set.Flags().StringVar(&keyID, "key", "", "key id")
+	set.Flags().BoolVar(&all, "all", false, "the default for keys without their own policy")
+	set.Flags().StringVar(&mode, "mode", "", "auto, prompt or deny (required)")
+	set.Flags().IntVar(&perHour, "max-per-hour", 0, "at most this many signatures per hour (0: no cap)")
+	set.Flags().StringVar(&requesters, "requesters", "", "comma-separated API token names allowed to ask (default: any)")
+	_ = set.MarkFlagRequired("mode")
+
+	var g storeFlags
+	var showKey string
+	show := &cobra.Command{
+		Use:   "show [--key ID]",
+		Short: "Show the policy that applies to a key (or the default)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := logging.New(cmd.ErrOrStderr(), g.logLevel, g.logFormat)
+			if err != nil {
+				return err
+			}
+			ks, err := openStore(&g, log)
+			if err != nil {
+				return err
+			}
+			defer ks.Close()
+			target := showKey
+			if target == "" {
+				target = party.AllKeys
+			}
+			p, err := party.PolicyFor(ks, target)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "policy for %s: %s\n", target, describe(p))
+			return nil
+		},
+	}
+	g.register(show)
+	show.Flags().StringVar(&showKey, "key", "", "key id (default: the default policy)")
+	cmd.AddCommand(set, show)
+	return cmd
+}
+
+func describe(p party.Policy) string {
+	s := string(p.Mode)
+	if p.MaxPerHour > 0 {
+		s += fmt.Sprintf(", at most %d per hour", p.MaxPerHour)
+	}
+	if len(p.Requesters) > 0 {
+		s += ", only for " + strings.Join(p.Requesters, ", ")
+	}
+	return s
+}
+
+func newAuditCmd() *cobra.Command {
+	var f storeFlags
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Show what this device approved or refused (its local log)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := logging.New(cmd.ErrOrStderr(), f.logLevel, f.logFormat)
+			if err != nil {
+				return err
+			}
+			ks, err := openStore(&f, log)
+			if err != nil {
+				return err
+			}
+			defer ks.Close()
+			ds, err := party.Decisions(ks)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			for _, d := range ds {
+				if asJSON {
+					b, _ := json.Marshal(d)
+					fmt.Fprintln(w, string(b))
+					continue
+				}
+				verdict := "refused"
+				if d.Approved {
+					verdict = "approved"
+				}
+				fmt.Fprintf(w, "%s  %-8s  key %s  digest %s  requester %q  %s\n", d.Time.Local().Format(time.DateTime), verdict, d.KeyID, d.Digest, d.Requester, d.Reason)
+			}
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "JSON lines")
+	return cmd
+}
+
+// terminalPrompter asks on the party's own terminal, one request at a time.
+type terminalPrompter struct {
+	mu    sync.Mutex
+	out   io.Writer
+	lines chan string
+}
+
+func newTerminalPrompter(in io.Reader, out io.Writer) *terminalPrompter {
+	p := &terminalPrompter{out: out, lines: make(chan string)}
+	go func() {
+		sc := bufio.NewScanner(in)
+		for sc.Scan() {
+			p.lines <- sc.Text()
+		}
+		close(p.lines)
+	}()
+	return p
+}
+
+func (p *terminalPrompter) Ask(ctx context.Context, req party.SignRequest) (bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.out, "\nsigning request: key %s, digest %x, requested by %q\napprove? [y/N] ", req.KeyID, req.Digest, req.Requester)
+	select {
+	case line, ok := <-p.lines:
+		if !ok {
+			return false, io.EOF
+		}
+		a := strings.ToLower(strings.TrimSpace(line))
+		return a == "y" || a == "yes", nil
+	case <-ctx.Done():
+		fmt.Fprintln(p.out, "(no answer in time: refused)")
+		return false, ctx.Err()
+	}
+}

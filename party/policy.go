@@ -1,0 +1,218 @@
+package party
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/mpcsign/mpcsign/keystore"
+)
+
+// PolicyMode says what a device does with a signing request.
+type PolicyMode string
+
+const (
+	// PolicyAuto signs without asking (within the limits).
+	PolicyAuto PolicyMode = "auto"
+	// PolicyPrompt asks the person at the device and waits for an answer.
+	PolicyPrompt PolicyMode = "prompt"
+	// PolicyDeny refuses every signature.
+	PolicyDeny PolicyMode = "deny"
+)
+
+// Policy is a device's approval policy for one key (or all keys).
+type Policy struct {
+	Mode PolicyMode `json:"mode"`
+	// MaxPerHour caps signatures approved in any hour (0: no cap).
+	MaxPerHour int `json:"max_per_hour,omitempty"`
+	// Requesters, when set, are the only API token names allowed to ask.
+	Requesters []string `json:"requesters,omitempty"`
+}
+
+// AllKeys names the default policy, used for keys without their own.
+const AllKeys = "*"
+
+const (
+	policyPrefix   = "policy/"
+	decisionPrefix = "approvals/"
+	signedPrefix   = "signed/"
+)
+
+// ErrBadPolicy reports an invalid policy.
+var ErrBadPolicy = errors.New("party: invalid policy")
+
+// Validate checks a policy.
+func (p Policy) Validate() error {
+	switch p.Mode {
+	case PolicyAuto, PolicyPrompt, PolicyDeny:
+	default:
+		return fmt.Errorf("%w: mode must be auto, prompt or deny", ErrBadPolicy)
+	}
+	if p.MaxPerHour < 0 {
+		return fmt.Errorf("%w: max per hour must not be negative", ErrBadPolicy)
+	}
+	return nil
+}
+
+// SetPolicy stores the policy for keyID (or AllKeys).
+func SetPolicy(ks *keystore.Store, keyID string, p Policy) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	return ks.Put(policyPrefix+keyID, b)
+}
+
+// PolicyFor returns the policy that applies to keyID: its own, else the
+// default, else auto.
+func PolicyFor(ks *keystore.Store, keyID string) (Policy, error) {
+	for _, k := range []string{keyID, AllKeys} {
+		b, err := ks.Get(policyPrefix + k)
+		if errors.Is(err, keystore.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return Policy{}, err
+		}
+		var p Policy
+		if err := json.Unmarshal(b, &p); err != nil || p.Validate() != nil {
+			return Policy{}, fmt.Errorf("party: policy record %s: %w", k, keystore.ErrTampered)
+		}
+		return p, nil
+	}
+	return Policy{Mode: PolicyAuto}, nil
+}
+
+// SignRequest is what the device is asked to approve.
+type SignRequest struct {
+	KeyID     string
+	Digest    []byte
+	Requester string
+}
+
+// Prompter asks the person at the device. It returns false on a refusal,
+// and an error when nobody answered.
+type Prompter interface {
+	Ask(ctx context.Context, req SignRequest) (bool, error)
+}
+
+// Decision is one entry of the device's local approval log.
+type Decision struct {
+	Time      time.Time `json:"time"`
+	KeyID     string    `json:"key_id"`
+	Digest    string    `json:"digest"`
+	Requester string    `json:"requester"`
+	Approved  bool      `json:"approved"`
+	Reason    string    `json:"reason"`
+}
+
+// Decisions lists the device's approval log, oldest first.
+func Decisions(ks *keystore.Store) ([]Decision, error) {
+	keys, err := ks.List(decisionPrefix)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Decision, 0, len(keys))
+	for _, k := range keys {
+		b, err := ks.Get(k)
+		if err != nil {
+			return nil, err
+		}
+		var d Decision
+		if err := json.Unmarshal(b, &d); err != nil {
+			return nil, fmt.Errorf("party: approval record %s: %w", k, keystore.ErrTampered)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// promptTimeout bounds how long a request waits for the person at the device.
+const promptTimeout = 30 * time.Second
+
+// decide applies the policy to a signing request and records the decision.
+// The device enforces it itself: whatever the coordinator asks, a refused
+// request never reaches tss-lib.
+func (a *Agent) decide(ctx context.Context, req SignRequest) (approved bool, reason string, err error) {
+	a.decideMu.Lock() // a rate-limit check and its record are one step
+	defer a.decideMu.Unlock()
+	p, err := PolicyFor(a.ks, req.KeyID)
+	if err != nil {
+		return false, "", err
+	}
+	approved, reason = a.evaluate(ctx, p, req)
+	d := Decision{Time: time.Now().UTC(), KeyID: req.KeyID, Digest: hex.EncodeToString(req.Digest), Requester: req.Requester, Approved: approved, Reason: reason}
+	b, err := json.Marshal(d)
+	if err != nil {
+		return false, "", err
+	}
+	// The decision is on disk before it is acted on.
+	if err := a.ks.Put(fmt.Sprintf("%s%020d", decisionPrefix, d.Time.UnixNano()), b); err != nil {
+		return false, "", err
+	}
+	a.log.Info("signing request decided", "key", req.KeyID, "requester", req.Requester, "approved", approved, "reason", reason)
+	return approved, reason, nil
+}
+
+func (a *Agent) evaluate(ctx context.Context, p Policy, req SignRequest) (bool, string) {
+	if p.Mode == PolicyDeny {
+		return false, "this device's policy denies signing with this key"
+	}
+	if len(p.Requesters) > 0 && !slices.Contains(p.Requesters, req.Requester) {
+		return false, fmt.Sprintf("requester %q is not allowed by this device's policy", req.Requester)
+	}
+	if p.MaxPerHour > 0 {
+		n, err := a.approvedSince(req.KeyID, time.Now().Add(-time.Hour))
+		if err != nil {
+			return false, "could not read the approval log"
+		}
+		if n >= p.MaxPerHour {
+			return false, fmt.Sprintf("this device's limit of %d signatures per hour for this key is reached", p.MaxPerHour)
+		}
+	}
+	if p.Mode == PolicyPrompt {
+		if a.opts.Prompter == nil {
+			return false, "this device's policy asks its person, and nobody can be asked"
+		}
+		pctx, cancel := context.WithTimeout(ctx, promptTimeout)
+		defer cancel()
+		ok, err := a.opts.Prompter.Ask(pctx, req)
+		switch {
+		case err != nil:
+			return false, "nobody answered at the device in time"
+		case !ok:
+			return false, "the person at the device refused"
+		}
+		return true, "approved by the person at the device"
+	}
+	return true, "approved by policy"
+}
+
+// approvedSince counts the signatures this device completed for keyID since
+// a time (approved requests whose session then aborted do not count).
+func (a *Agent) approvedSince(keyID string, since time.Time) (int, error) {
+	keys, err := a.ks.List(fmt.Sprintf("%s%s/", signedPrefix, keyID))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, k := range keys {
+		var ns int64
+		if _, err := fmt.Sscanf(k[len(signedPrefix)+len(keyID)+1:], "%d", &ns); err == nil && time.Unix(0, ns).After(since) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// recordSigned notes a completed signature (for the hourly limits).
+func recordSigned(ks *keystore.Store, keyID string) error {
+	return ks.Put(fmt.Sprintf("%s%s/%020d", signedPrefix, keyID, time.Now().UnixNano()), []byte{1})
+}
