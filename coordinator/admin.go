@@ -270,7 +270,7 @@ func (s *Server) waitReady(ctx context.Context, devs []Device) error {
 	// Give up a little before the caller's deadline, so that the caller gets
 	// the list of devices still preparing rather than a bare deadline error.
 	if dl, ok := ctx.Deadline(); ok {
-		margin := min(2*time.Second, time.Until(dl)/10)
+		margin := min(2*time.Second, time.Until(dl)/5)
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(ctx, dl.Add(-margin))
 		defer cancel()

@@ -222,7 +222,7 @@ func TestKeygenWaitsForPreparams(t *testing.T) {
 	c.AddDevice(t, "a", testcluster.FixtureSets(t, 1)[2:])
 	b := c.AddDevice(t, "b", nil)
 
-	short, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+	short, cancel := context.WithTimeout(ctx, 3*time.Second) // the coordinator answers ~600 ms before this
 	defer cancel()
 	_, err := c.Admin.CreateKey(short, &mpcv1.CreateKeyRequest{Threshold: 1, Devices: []string{"a", "b"}})
 	if err == nil || !strings.Contains(err.Error(), "b (0/1 ready)") || strings.Contains(err.Error(), "a (") {
