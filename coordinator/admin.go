@@ -202,6 +202,9 @@ func (s *Server) ApproveDevice(ctx context.Context, req *mpcv1.ApproveDeviceRequ
 
 // CreateKey runs a distributed key generation.
 func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*mpcv1.CreateKeyResponse, error) {
+	if s.draining.Load() {
+		return nil, ErrShuttingDown
+	}
 	switch req.GetCurve() {
 	case mpcv1.Curve_CURVE_UNSPECIFIED, mpcv1.Curve_CURVE_SECP256K1:
 	default:

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,6 +40,9 @@ type Options struct {
 	// SignTimeout and KeygenTimeout bound one session (defaults 60 s and 10 min).
 	SignTimeout   time.Duration
 	KeygenTimeout time.Duration
+	// DrainTimeout bounds how long a shutdown waits for running sessions
+	// (default 30 s).
+	DrainTimeout time.Duration
 	// AutoApprove activates enrolled devices at once, without the operator
 	// comparing short authentication strings (unattended labs only).
 	AutoApprove bool
@@ -71,6 +75,7 @@ type Server struct {
 	links       *links
 	sessions    *sessions
 	inflight    keyedMutex
+	draining    atomic.Bool
 	auditMu     sync.Mutex
 	grpc        *grpc.Server
 	metrics     *metrics
@@ -93,6 +98,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.SignTimeout <= 0 {
 		opts.SignTimeout = 60 * time.Second
+	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = 30 * time.Second
 	}
 	if opts.KeygenTimeout <= 0 {
 		opts.KeygenTimeout = 10 * time.Minute
@@ -183,7 +191,16 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
+	// Drain: refuse new sessions, let running ones finish (or time out)
+	// within DrainTimeout, then close the device links and stop.
 	s.health.shutdown()
+	s.draining.Store(true)
+	s.log.Info("draining: no new sessions; waiting for running ones", "running", s.sessions.running(), "bound", s.opts.DrainTimeout)
+	select {
+	case <-s.sessions.idle():
+	case <-time.After(s.opts.DrainTimeout):
+		s.log.Warn("drain bound reached; aborting the sessions still running", "running", s.sessions.running())
+	}
 	s.links.closeAll(ErrShuttingDown)
 	stopped := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(stopped) }()

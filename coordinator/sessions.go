@@ -66,14 +66,15 @@ func (s *session) finish() { s.once.Do(func() { close(s.done) }) }
 
 // sessions tracks running sessions.
 type sessions struct {
-	log   *slog.Logger
-	links *links
-	store Store
-	now   func() time.Time
-	mu    sync.Mutex
-	byRef map[string]*session
-	bySID map[string]*session
-	relay RelayFunc
+	log    *slog.Logger
+	links  *links
+	store  Store
+	now    func() time.Time
+	mu     sync.Mutex
+	byRef  map[string]*session
+	bySID  map[string]*session
+	idleCh chan struct{}
+	relay  RelayFunc
 	// metrics is set by New after newSessions; nil records nothing.
 	metrics *metrics
 }
@@ -86,6 +87,38 @@ type RelayFunc func(to string, m *mpcv1.SessionMessage, deliver func(*mpcv1.Sess
 
 func newSessions(log *slog.Logger, l *links, st Store, now func() time.Time, relay RelayFunc) *sessions {
 	return &sessions{log: log, links: l, store: st, now: now, relay: relay, byRef: map[string]*session{}, bySID: map[string]*session{}}
+}
+
+// setIdleLocked keeps idleCh closed exactly while no session runs.
+func (m *sessions) setIdleLocked() {
+	if m.idleCh == nil {
+		m.idleCh = make(chan struct{})
+		close(m.idleCh)
+	}
+	select {
+	case <-m.idleCh:
+		if len(m.byRef) > 0 {
+			m.idleCh = make(chan struct{})
+		}
+	default:
+		if len(m.byRef) == 0 {
+			close(m.idleCh)
+		}
+	}
+}
+
+// idle returns a channel that is closed while no session runs.
+func (m *sessions) idle() <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.setIdleLocked()
+	return m.idleCh
+}
+
+func (m *sessions) running() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.byRef)
 }
 
 func (m *sessions) sessionsOf(deviceID string) []*session {
@@ -229,6 +262,7 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 	}
 	m.mu.Lock()
 	m.byRef[string(ref)] = s
+	m.setIdleLocked()
 	m.mu.Unlock()
 	defer func() {
 		s.finish()
@@ -237,6 +271,7 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 		if s.sid != nil {
 			delete(m.bySID, string(s.sid))
 		}
+		m.setIdleLocked()
 		m.mu.Unlock()
 	}()
 	log := m.log.With("session", hex.EncodeToString(ref[:8]), "kind", kindName(start.GetKind()))

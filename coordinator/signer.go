@@ -20,6 +20,9 @@ const maxRequestID = 128
 
 // Sign signs a 32-byte digest with a threshold key.
 func (s *Server) Sign(ctx context.Context, req *mpcv1.SignRequest) (*mpcv1.SignResponse, error) {
+	if s.draining.Load() {
+		return nil, ErrShuttingDown
+	}
 	if len(req.GetDigest()) != 32 {
 		return nil, invalidArg("digest must be exactly 32 bytes, got %d", len(req.GetDigest()))
 	}

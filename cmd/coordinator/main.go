@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
@@ -38,6 +39,7 @@ func newRootCmd() *cobra.Command {
 	}
 	var dataDir, listen, advertise, metricsListen, logLevel, logFormat string
 	var autoApprove bool
+	var drainTimeout time.Duration
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the coordinator",
@@ -62,7 +64,7 @@ plain HTTP at /metrics on that address (docs/metrics.md lists them).`,
 			} else if ip := net.ParseIP(host); (host == "" || ip != nil && ip.IsUnspecified()) && advertise == "" {
 				return fmt.Errorf("--listen %s accepts connections on every address, so pairing codes need the address devices should dial: pass --advertise host:port", listen)
 			}
-			opts := coordinator.Options{DataDir: dataDir, Advertise: advertise, AutoApprove: autoApprove, Logger: log}
+			opts := coordinator.Options{DataDir: dataDir, Advertise: advertise, AutoApprove: autoApprove, DrainTimeout: drainTimeout, Logger: log}
 			var reg *prometheus.Registry
 			if metricsListen != "" {
 				reg = newMetricsRegistry()
@@ -106,6 +108,7 @@ plain HTTP at /metrics on that address (docs/metrics.md lists them).`,
 	}
 	serve.Flags().StringVar(&dataDir, "data", filepath.Join(home.Dir(), "coordinator"), "data directory (certificate, tokens, store)")
 	serve.Flags().StringVar(&listen, "listen", "127.0.0.1:7400", "address to listen on")
+	serve.Flags().DurationVar(&drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long running sessions may take to finish before they are aborted")
 	serve.Flags().BoolVar(&autoApprove, "auto-approve", false, "activate enrolled devices without the operator comparing their short authentication string (unattended labs only)")
 	serve.Flags().StringVar(&advertise, "advertise", "", "address devices dial, written into pairing codes (default: the listen address)")
 	serve.Flags().StringVar(&metricsListen, "metrics-listen", "", "address to serve Prometheus metrics on at /metrics, over plain HTTP (default: no metrics)")

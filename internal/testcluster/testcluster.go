@@ -290,6 +290,10 @@ func (c *Cluster) CreateKey(t testing.TB, threshold uint32, names ...string) *mp
 	return resp.GetKey()
 }
 
+// BeginShutdown starts the coordinator's shutdown (as SIGTERM does) and
+// returns at once; Close waits for it.
+func (c *Cluster) BeginShutdown() { c.cancel() }
+
 // Close stops every device, the coordinator and the clients.
 func (c *Cluster) Close() {
 	c.mu.Lock()
