@@ -17,6 +17,16 @@ import (
 	"github.com/mpcsign/mpcsign/party"
 )
 
+// open makes the command's logger and opens the device's keystore.
+func (f *storeFlags) open(cmd *cobra.Command) (*keystore.Store, *slog.Logger, error) {
+	log, err := logging.New(cmd.ErrOrStderr(), f.logLevel, f.logFormat)
+	if err != nil {
+		return nil, nil, err
+	}
+	ks, err := openStore(f, log)
+	return ks, log, err
+}
+
 func openStore(f *storeFlags, log *slog.Logger) (*keystore.Store, error) {
 	pass, err := keystore.LoadPassphrase(f.passphraseFile)
 	if err != nil {
@@ -41,11 +51,7 @@ code also carries the coordinator's certificate fingerprint, which this
 device pins from now on.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := logging.New(cmd.ErrOrStderr(), f.logLevel, f.logFormat)
-			if err != nil {
-				return err
-			}
-			ks, err := openStore(&f, log)
+			ks, _, err := f.open(cmd)
 			if err != nil {
 				return err
 			}
@@ -91,11 +97,7 @@ pre-parameters (Paillier safe primes, seconds to minutes each), which every
 key generation needs; progress is logged.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := logging.New(cmd.ErrOrStderr(), f.logLevel, f.logFormat)
-			if err != nil {
-				return err
-			}
-			ks, err := openStore(&f, log)
+			ks, log, err := f.open(cmd)
 			if err != nil {
 				return err
 			}
@@ -156,11 +158,7 @@ func newStatusCmd() *cobra.Command {
 		Short: "Show this device's enrolment, the shares it holds and its pre-parameter pool",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := logging.New(cmd.ErrOrStderr(), f.logLevel, f.logFormat)
-			if err != nil {
-				return err
-			}
-			ks, err := openStore(&f, log)
+			ks, log, err := f.open(cmd)
 			if err != nil {
 				return err
 			}

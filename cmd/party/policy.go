@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mpcsign/mpcsign/internal/logging"
 	"github.com/mpcsign/mpcsign/party"
 )
 
@@ -49,11 +48,7 @@ and with none at all, auto. Change it while 'party run' is stopped.`,
 			if requesters != "" {
 				p.Requesters = strings.Split(requesters, ",")
 			}
-			log, err := logging.New(cmd.ErrOrStderr(), f.logLevel, f.logFormat)
-			if err != nil {
-				return err
-			}
-			ks, err := openStore(&f, log)
+			ks, _, err := f.open(cmd)
 			if err != nil {
 				return err
 			}
@@ -80,11 +75,7 @@ and with none at all, auto. Change it while 'party run' is stopped.`,
 		Short: "Show the policy that applies to a key (or the default)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := logging.New(cmd.ErrOrStderr(), g.logLevel, g.logFormat)
-			if err != nil {
-				return err
-			}
-			ks, err := openStore(&g, log)
+			ks, _, err := g.open(cmd)
 			if err != nil {
 				return err
 			}
@@ -126,11 +117,7 @@ func newAuditCmd() *cobra.Command {
 		Short: "Show what this device approved or refused (its local log)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := logging.New(cmd.ErrOrStderr(), f.logLevel, f.logFormat)
-			if err != nil {
-				return err
-			}
-			ks, err := openStore(&f, log)
+			ks, _, err := f.open(cmd)
 			if err != nil {
 				return err
 			}
