@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mpcsign/mpcsign/coordinator"
+	"github.com/mpcsign/mpcsign/internal/buildinfo"
 	"github.com/mpcsign/mpcsign/internal/home"
 	"github.com/mpcsign/mpcsign/internal/logging"
 )
@@ -114,6 +115,6 @@ plain HTTP at /metrics on that address (docs/metrics.md lists them).`,
 	serve.Flags().StringVar(&metricsListen, "metrics-listen", "", "address to serve Prometheus metrics on at /metrics, over plain HTTP (default: no metrics)")
 	serve.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	serve.Flags().StringVar(&logFormat, "log-format", "text", "text or json")
-	root.AddCommand(serve, newVersionCmd())
+	root.AddCommand(serve, buildinfo.Command("coordinator"))
 	return root
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mpcsign/mpcsign/internal/buildinfo"
 	"github.com/mpcsign/mpcsign/internal/home"
 )
 
@@ -35,6 +36,6 @@ MPC_PASSPHRASE environment variable, never from a flag value.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newEnrollCmd(), newRunCmd(), newStatusCmd(), newPolicyCmd(), newAuditCmd(), newPreparamsCmd(), newVersionCmd())
+	root.AddCommand(newEnrollCmd(), newRunCmd(), newStatusCmd(), newPolicyCmd(), newAuditCmd(), newPreparamsCmd(), buildinfo.Command("party"))
 	return root
 }

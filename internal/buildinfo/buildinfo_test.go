@@ -95,3 +95,16 @@ func TestStamped(t *testing.T) {
 		t.Fatalf("Read().Version = %q with a stamped version, want v0.3.0", got)
 	}
 }
+
+func TestCommand(t *testing.T) {
+	cmd := Command("party")
+	var out strings.Builder
+	cmd.SetOut(&out)
+	cmd.SetArgs(nil)
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != Read().Text("party") || !strings.Contains(out.String(), "party") {
+		t.Fatalf("version output %q", out.String())
+	}
+}
