@@ -1,0 +1,123 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/mpcsign/mpcsign/coordinator"
+	"github.com/mpcsign/mpcsign/internal/home"
+	"github.com/mpcsign/mpcsign/internal/logging"
+)
+
+// serveConfig is what `coordinator serve` runs with, once flags,
+// environment and config file are resolved (see settings.go).
+type serveConfig struct {
+	configFile    string
+	dataDir       string
+	listen        string
+	advertise     string
+	metricsListen string
+	logLevel      string
+	logFormat     string
+	autoApprove   bool
+	drainTimeout  time.Duration
+}
+
+// serveFunc runs the coordinator with resolved, valid settings.
+type serveFunc func(cmd *cobra.Command, cfg serveConfig) error
+
+func newServeCmd(environ []string, run serveFunc) *cobra.Command {
+	var cfg serveConfig
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the coordinator",
+		Long: `Runs the coordinator's gRPC server (wallet, operator and device APIs) over TLS.
+
+On first start it creates, in --data, a self-signed TLS certificate (tls.crt,
+tls.key), an admin API token (admin.token) and a signer API token
+(signer.token), and prints the certificate's SHA-256 fingerprint. Metadata
+(devices, keys, signatures by request id) is kept in BadgerDB under --data.
+No secret is ever taken from a flag, the environment or the config file: the
+TLS key and the API tokens are files in --data.
+
+The standard gRPC health service (grpc.health.v1.Health) answers on --listen
+without a token. With --metrics-listen, Prometheus metrics are served over
+plain HTTP at /metrics on that address (docs/metrics.md lists them).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cfg.resolve(cmd.Flags(), environ); err != nil {
+				return err
+			}
+			return run(cmd, cfg)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&cfg.configFile, "config", "", "config file (TOML subset, see above); flags and environment variables override it")
+	fs.StringVar(&cfg.dataDir, "data", filepath.Join(home.Dir(), "coordinator"), "data directory (certificate, tokens, store)")
+	fs.StringVar(&cfg.listen, "listen", "127.0.0.1:7400", "address to listen on")
+	fs.DurationVar(&cfg.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long running sessions may take to finish before they are aborted")
+	fs.BoolVar(&cfg.autoApprove, "auto-approve", false, "activate enrolled devices without the operator comparing their short authentication string (unattended labs only)")
+	fs.StringVar(&cfg.advertise, "advertise", "", "address devices dial, written into pairing codes (default: the listen address)")
+	fs.StringVar(&cfg.metricsListen, "metrics-listen", "", "address to serve Prometheus metrics on at /metrics, over plain HTTP (default: no metrics)")
+	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&cfg.logFormat, "log-format", "text", "text or json")
+	cmd.Long += "\n\nSettings\n\n" + settings.Help(fs)
+	return cmd
+}
+
+// runServe runs the coordinator until ctx ends, then drains it.
+func runServe(cmd *cobra.Command, cfg serveConfig) error {
+	log, err := logging.New(cmd.ErrOrStderr(), cfg.logLevel, cfg.logFormat)
+	if err != nil {
+		return err
+	}
+	opts := coordinator.Options{DataDir: cfg.dataDir, Advertise: cfg.advertise, AutoApprove: cfg.autoApprove, DrainTimeout: cfg.drainTimeout, Logger: log}
+	var reg *prometheus.Registry
+	if cfg.metricsListen != "" {
+		reg = newMetricsRegistry()
+		opts.Metrics = reg
+	}
+	srv, err := coordinator.New(opts)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	lis, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return err
+	}
+	var mlis net.Listener
+	if cfg.metricsListen != "" {
+		if mlis, err = net.Listen("tcp", cfg.metricsListen); err != nil {
+			lis.Close()
+			return fmt.Errorf("--metrics-listen: %w", err)
+		}
+	}
+	f := srv.Files()
+	out := cmd.OutOrStdout()
+	if srv.FirstStart() {
+		fmt.Fprintln(out, "first start: created the TLS certificate and API tokens")
+	}
+	fmt.Fprintf(out, "coordinator listening on %s\n", lis.Addr())
+	if cfg.configFile != "" {
+		fmt.Fprintf(out, "  config file:             %s\n", cfg.configFile)
+	}
+	fmt.Fprintf(out, "  data directory:          %s\n", cfg.dataDir)
+	fmt.Fprintf(out, "  TLS certificate:         %s\n", f.Cert)
+	fmt.Fprintf(out, "  certificate fingerprint: %s\n", srv.Fingerprint())
+	fmt.Fprintf(out, "  admin token file:        %s\n", f.AdminToken)
+	fmt.Fprintf(out, "  signer token file:       %s\n", f.SignerToken)
+	g, ctx := errgroup.WithContext(cmd.Context())
+	g.Go(func() error { return srv.Serve(ctx, lis) })
+	if mlis != nil {
+		fmt.Fprintf(out, "  metrics:                 http://%s/metrics\n", mlis.Addr())
+		g.Go(func() error { return serveMetrics(ctx, mlis, reg) })
+	}
+	return g.Wait()
+}

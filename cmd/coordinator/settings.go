@@ -1,0 +1,78 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"net"
+	"strconv"
+
+	"github.com/spf13/pflag"
+
+	"github.com/mpcsign/mpcsign/internal/config"
+	"github.com/mpcsign/mpcsign/internal/logging"
+)
+
+// settings names the environment variables and config file of `serve`:
+// --drain-timeout is MPCSIGN_COORDINATOR_DRAIN_TIMEOUT and drain_timeout.
+var settings = config.Scheme{EnvPrefix: "MPCSIGN_COORDINATOR_", ConfigFlag: "config"}
+
+// resolve fills the flags the command line left unset from the environment
+// and the config file, then checks every value. It reports every problem,
+// each naming where the value came from.
+func (c *serveConfig) resolve(fs *pflag.FlagSet, environ []string) error {
+	src, err := settings.Resolve(fs, environ)
+	return errors.Join(err, c.validate(src))
+}
+
+// validate checks the resolved settings and reports every bad one.
+func (c *serveConfig) validate(src *config.Sources) error {
+	var errs []error
+	bad := func(flag, format string, args ...any) {
+		if !src.Refused(flag) { // already reported
+			errs = append(errs, src.Errorf(flag, format, args...))
+		}
+	}
+	if c.dataDir == "" {
+		bad("data", "the data directory must not be empty")
+	}
+	if _, err := logging.New(io.Discard, c.logLevel, "text"); err != nil {
+		bad("log-level", "%v", err)
+	}
+	if _, err := logging.New(io.Discard, "info", c.logFormat); err != nil {
+		bad("log-format", "%v", err)
+	}
+	if c.drainTimeout <= 0 {
+		bad("drain-timeout", "%s is not a positive duration", c.drainTimeout)
+	}
+	if host, err := hostPort(c.listen); err != nil {
+		bad("listen", "%q: %v", c.listen, err)
+	} else if ip := net.ParseIP(host); (host == "" || ip != nil && ip.IsUnspecified()) && c.advertise == "" {
+		bad("listen", "%s accepts connections on every address, so pairing codes need the address devices should dial: set advertise (--advertise, %s or advertise in the config file)",
+			c.listen, settings.EnvName("advertise"))
+	}
+	if c.advertise != "" {
+		if host, err := hostPort(c.advertise); err != nil {
+			bad("advertise", "%q: %v", c.advertise, err)
+		} else if host == "" {
+			bad("advertise", "%q: devices need a host to dial", c.advertise)
+		}
+	}
+	if c.metricsListen != "" {
+		if _, err := hostPort(c.metricsListen); err != nil {
+			bad("metrics-listen", "%q: %v", c.metricsListen, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// hostPort splits a host:port address whose port is a number.
+func hostPort(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", errors.New("not host:port")
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return "", errors.New("the port is not a number from 0 to 65535")
+	}
+	return host, nil
+}

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/mpcsign/mpcsign/internal/config"
+)
+
+// runRoot runs the root command with args and environ, stopping at the
+// point where the server would start, and returns the settings it would
+// have started with.
+func runRoot(t *testing.T, environ []string, args ...string) (serveConfig, string, error) {
+	t.Helper()
+	var got serveConfig
+	ran := false
+	root := newRootCmd(environ, func(_ *cobra.Command, cfg serveConfig) error {
+		got, ran = cfg, true
+		return nil
+	})
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil && !ran && !slices.Contains(args, "--help") {
+		t.Fatal("the command neither failed nor ran the server")
+	}
+	return got, out.String(), err
+}
+
+func writeConfig(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "coordinator.toml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestServeSettings(t *testing.T) {
+	t.Parallel()
+	path := writeConfig(t, `# test
+data = "/srv/mpc"
+listen = "0.0.0.0:7400"
+advertise = "coord.example:7400"
+drain_timeout = "45s"
+auto_approve = true
+log_format = "json"
+log_level = "warn"
+metrics_listen = "127.0.0.1:9464"
+`)
+	// flag > environment > file > default
+	cfg, _, err := runRoot(t,
+		[]string{"MPCSIGN_COORDINATOR_LOG_LEVEL=debug", "MPCSIGN_COORDINATOR_LISTEN=127.0.0.1:7500", "HOME=/x"},
+		"serve", "--config", path, "--listen", "127.0.0.1:7600", "--auto-approve=false")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := serveConfig{
+		configFile:    path,
+		dataDir:       "/srv/mpc",
+		listen:        "127.0.0.1:7600", // flag over environment and file
+		advertise:     "coord.example:7400",
+		metricsListen: "127.0.0.1:9464",
+		logLevel:      "debug", // environment over file
+		logFormat:     "json",
+		autoApprove:   false, // flag over file
+		drainTimeout:  45 * time.Second,
+	}
+	if cfg != want {
+		t.Fatalf("got  %+v\nwant %+v", cfg, want)
+	}
+
+	// The config file named by the environment; defaults for what it lacks.
+	path = writeConfig(t, "listen = \"127.0.0.1:0\"\n")
+	cfg, _, err = runRoot(t, []string{"MPCSIGN_COORDINATOR_CONFIG=" + path}, "serve")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.configFile != path || cfg.listen != "127.0.0.1:0" || cfg.drainTimeout != 30*time.Second || cfg.logLevel != "info" || cfg.logFormat != "text" {
+		t.Fatalf("got %+v", cfg)
+	}
+}
+
+func TestServeSettingsErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		file string
+		env  []string
+		args []string
+		want []string // the error's lines; FILE is the config file
+	}{
+		{
+			name: "bad values name the field and the source",
+			file: "listen = \"127.0.0.1:7400\"\n\ndrain_timeout = \"abc\"\nlog_level = \"loud\"\nlistn = \"x\"\n",
+			env:  []string{"MPCSIGN_COORDINATOR_LOG_FORMAT=xml"},
+			want: []string{
+				`config file FILE line 3: drain_timeout: "abc" is not a duration (such as 30s or 1m30s)`,
+				`config file FILE line 5: unknown key "listn" (known keys: advertise, auto_approve, data, drain_timeout, listen, log_format, log_level, metrics_listen)`,
+				`config file FILE line 4: log_level: unknown log level "loud" (debug, info, warn, error)`,
+				`environment MPCSIGN_COORDINATOR_LOG_FORMAT: unknown log format "xml" (text, json)`,
+			},
+		},
+		{
+			name: "every address needs advertise",
+			file: "listen = \"0.0.0.0:7400\"\n",
+			want: []string{`config file FILE line 1: listen: 0.0.0.0:7400 accepts connections on every address, so pairing codes need the address devices should dial: set advertise (--advertise, MPCSIGN_COORDINATOR_ADVERTISE or advertise in the config file)`},
+		},
+		{
+			name: "addresses and durations",
+			env:  []string{"MPCSIGN_COORDINATOR_DRAIN_TIMEOUT=0s", "MPCSIGN_COORDINATOR_METRICS_LISTEN=localhost"},
+			args: []string{"--listen", "127.0.0.1:http", "--advertise", ":7400"},
+			want: []string{
+				`environment MPCSIGN_COORDINATOR_DRAIN_TIMEOUT: 0s is not a positive duration`,
+				`--listen: "127.0.0.1:http": the port is not a number from 0 to 65535`,
+				`--advertise: ":7400": devices need a host to dial`,
+				`environment MPCSIGN_COORDINATOR_METRICS_LISTEN: "localhost": not host:port`,
+			},
+		},
+		{
+			name: "unknown environment variable",
+			env:  []string{"MPCSIGN_COORDINATOR_TOKEN=abc"},
+			want: []string{`environment MPCSIGN_COORDINATOR_TOKEN: no such setting (known: MPCSIGN_COORDINATOR_ADVERTISE, MPCSIGN_COORDINATOR_AUTO_APPROVE, MPCSIGN_COORDINATOR_CONFIG, MPCSIGN_COORDINATOR_DATA, MPCSIGN_COORDINATOR_DRAIN_TIMEOUT, MPCSIGN_COORDINATOR_LISTEN, MPCSIGN_COORDINATOR_LOG_FORMAT, MPCSIGN_COORDINATOR_LOG_LEVEL, MPCSIGN_COORDINATOR_METRICS_LISTEN)`},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			args := append([]string{"serve"}, tc.args...)
+			var path string
+			if tc.file != "" {
+				path = writeConfig(t, tc.file)
+				args = append(args, "--config", path)
+			}
+			_, _, err := runRoot(t, tc.env, args...)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			want := strings.ReplaceAll(strings.Join(tc.want, "\n"), "FILE", path)
+			if err.Error() != want {
+				t.Fatalf("error:\n%v\nwant:\n%s", err, want)
+			}
+			if _, ok := errors.AsType[*config.Error](err); !ok {
+				t.Errorf("no *config.Error in %v", err)
+			}
+		})
+	}
+}
+
+func TestServeHelp(t *testing.T) {
+	t.Parallel()
+	_, out, err := runRoot(t, nil, "serve", "--help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	words := strings.Join(strings.Fields(out), " ")
+	for _, want := range []string{
+		"--config FILE or MPCSIGN_COORDINATOR_CONFIG",
+		"its flag, its environment variable, the config file",
+		"strict subset of TOML",
+		"No secret is ever taken from a flag, the environment or the config file",
+	} {
+		if !strings.Contains(words, want) {
+			t.Errorf("serve --help lacks %q:\n%s", want, out)
+		}
+	}
+	// Every flag is listed with its variable and key.
+	serve, _, err := newRootCmd(nil, nil).Find([]string{"serve"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve.Flags().VisitAll(func(f *pflag.Flag) {
+		key := settings.Key(f.Name)
+		if f.Name == "config" {
+			key = "-"
+		}
+		line := regexp.MustCompile(`--` + regexp.QuoteMeta(f.Name) + `\s+` + settings.EnvName(f.Name) + `\s+` + regexp.QuoteMeta(key) + `\n`)
+		if !line.MatchString(out) {
+			t.Errorf("serve --help lacks the row of --%s", f.Name)
+		}
+	})
+}
+
+// Secrets come from files or the environment, never from flags: no flag of
+// any command may carry one, and so neither may the environment variables
+// and config file keys derived from the flags.
+func TestNoSecretFlags(t *testing.T) {
+	t.Parallel()
+	secret := regexp.MustCompile(`(?i)token|secret|pass|key|password|credential`)
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			if secret.MatchString(f.Name) && !strings.HasSuffix(f.Name, "-file") && !strings.HasSuffix(f.Name, "-dir") {
+				t.Errorf("%s --%s looks like a secret given as a flag value: take a file instead", c.CommandPath(), f.Name)
+			}
+		})
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(newRootCmd(nil, nil))
+}
+
+// The example in deploy/ stays valid.
+func TestDeployExample(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join("..", "..", "deploy", "coordinator.toml")
+	cfg, _, err := runRoot(t, nil, "serve", "--config", path, "--data", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.advertise == "" || cfg.listen != "0.0.0.0:7400" || cfg.drainTimeout != 20*time.Second || cfg.autoApprove {
+		t.Fatalf("got %+v", cfg)
+	}
+}
