@@ -22,6 +22,7 @@ import (
 	"github.com/mpcsign/mpcsign/internal/identity"
 	"github.com/mpcsign/mpcsign/internal/preparams"
 	"github.com/mpcsign/mpcsign/keystore"
+	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
 const (
@@ -57,6 +58,22 @@ type Options struct {
 	// Prompter asks the person at the device about signing requests whose
 	// policy is "prompt"; nil refuses them.
 	Prompter Prompter
+	// CrashAt, when set, is called at each crash point (CrashAfterPending,
+	// CrashBeforeSync, CrashAfterSync); crash tests kill the process there.
+	CrashAt func(point string)
+}
+
+// Crash points of a device in a reshare, for crash tests.
+const (
+	CrashAfterPending = "party.reshare.after-pending-write"
+	CrashBeforeSync   = "party.sync.before-apply"
+	CrashAfterSync    = "party.sync.after-apply"
+)
+
+func (a *Agent) crashAt(point string) {
+	if a.opts.CrashAt != nil {
+		a.opts.CrashAt(point)
+	}
 }
 
 // Agent is a running device.
@@ -181,15 +198,53 @@ func errText(err error) string {
 }
 
 // shareStore adapts the keystore to what a session needs.
-type shareStore struct{ ks *keystore.Store }
+type shareStore struct {
+	ks    *keystore.Store
+	crash func(string)
+}
 
 func (s shareStore) load(keyID string, epoch uint64) (*Share, error) {
-	return LoadShare(s.ks, keyID, epoch)
+	return loadCurrent(s.ks, keyID, epoch)
+}
+func (s shareStore) has(keyID string, epoch uint64) (bool, error) {
+	return hasEpoch(s.ks, keyID, epoch)
 }
 func (s shareStore) save(meta ShareMeta, data keygen.LocalPartySaveData) error {
-	return saveShare(s.ks, meta, data)
+	if err := saveShare(s.ks, meta, data); err != nil {
+		return err
+	}
+	if meta.State == SharePending && s.crash != nil {
+		s.crash(CrashAfterPending)
+	}
+	return nil
 }
 func (s shareStore) signed(keyID string) error { return recordSigned(s.ks, keyID) }
 
 // Shares lists the shares this device holds.
 func (a *Agent) Shares() ([]ShareMeta, error) { return ListShares(a.ks) }
+
+// applySync finishes the reshare steps the coordinator reports (see
+// applyKeyState). A key this device has no record of is skipped.
+func (a *Agent) applySync(ks *mpcv1.KeySync) {
+	a.crashAt(CrashBeforeSync)
+	defer a.crashAt(CrashAfterSync)
+	for _, k := range ks.GetKeys() {
+		if k.GetKeyId() == "" || len(k.GetKeyId()) > 64 {
+			continue
+		}
+		res, err := applyKeyState(a.ks, KeyState{KeyID: k.GetKeyId(), Committed: k.GetCommittedEpoch(), Next: k.GetNextEpoch(), InFlight: k.GetInFlightEpoch()})
+		if err != nil {
+			a.log.Warn("could not apply the coordinator's key state", "key", k.GetKeyId(), "err", err)
+			continue
+		}
+		for _, e := range res.Promoted {
+			a.log.Info("new key share committed", "key", k.GetKeyId(), "epoch", e)
+		}
+		for _, e := range res.Erased {
+			a.log.Info("retired key share erased", "key", k.GetKeyId(), "epoch", e)
+		}
+		for _, e := range res.Dropped {
+			a.log.Info("pending key share of an abandoned reshare dropped", "key", k.GetKeyId(), "epoch", e)
+		}
+	}
+}

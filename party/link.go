@@ -209,6 +209,10 @@ func (l *partyLink) handle(m *mpcv1.ConnectResponse) {
 			l.agent.log.Warn("session inbox full; aborting session", "session", shortID(rs.s.ref))
 			rs.cancel(&errStopped{"too many messages queued for this session"})
 		}
+	case *mpcv1.ConnectResponse_KeySync:
+		// Applied here, in stream order: a session the coordinator starts
+		// after a commit sees its result.
+		l.agent.applySync(msg.KeySync)
 	case *mpcv1.ConnectResponse_Abort:
 		if rs := l.lookup(l.sessions, msg.Abort.GetRef()); rs != nil {
 			l.agent.log.Info("session aborted by coordinator", "session", shortID(msg.Abort.GetRef()), "reason", msg.Abort.GetReason())
@@ -233,7 +237,7 @@ func (l *partyLink) start(st *mpcv1.SessionStart) {
 	}
 	deadline := time.Now().Add(timeout)
 	log := l.agent.log.With("session", shortID(ref))
-	s := newSession(st, l.agent.cfg.DeviceID, log, l.send, sessionDeps{identity: l.agent.id, shares: shareStore{l.agent.ks}, pool: l.agent.pool, tamper: l.agent.tamper.Load()})
+	s := newSession(st, l.agent.cfg.DeviceID, log, l.send, sessionDeps{identity: l.agent.id, shares: shareStore{ks: l.agent.ks, crash: l.agent.crashAt}, pool: l.agent.pool, tamper: l.agent.tamper.Load()})
 	l.mu.Lock()
 	if _, dup := l.sessions[string(ref)]; dup || len(l.sessions) >= maxSessions {
 		l.mu.Unlock()

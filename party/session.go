@@ -1,6 +1,7 @@
 package party
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,13 +9,16 @@ import (
 	"math/big"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strconv"
 
 	"github.com/bnb-chain/tss-lib/v2/common"
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
+	"github.com/bnb-chain/tss-lib/v2/ecdsa/resharing"
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/signing"
 	"github.com/bnb-chain/tss-lib/v2/tss"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/mpcsign/mpcsign/internal/envelope"
 	"github.com/mpcsign/mpcsign/internal/guard"
@@ -53,6 +57,7 @@ type sessionDeps struct {
 	identity *identity.Identity
 	shares   interface {
 		load(keyID string, epoch uint64) (*Share, error)
+		has(keyID string, epoch uint64) (bool, error)
 		save(meta ShareMeta, data keygen.LocalPartySaveData) error
 		signed(keyID string) error
 	}
@@ -76,12 +81,68 @@ type session struct {
 	deps  sessionDeps
 
 	// set by prepare
-	params   envelope.Params
+	params     envelope.Params
+	members    []string // device ids of every participant, sorted
+	committees map[role]committee
+	share      *Share // the share used: signing, or the old role of a reshare
+	join       envelope.Join
+	eph        *envelope.Ephemeral
+}
+
+// role is which tss-lib party of a device a message is from or for. Keygen
+// and signing run one party per device; a reshare runs one per committee the
+// device is in (v2.0.2's resharing needs distinct party ids for them).
+type role int
+
+const (
+	roleMain role = iota
+	roleOld
+	roleNew
+)
+
+func (r role) String() string {
+	switch r {
+	case roleOld:
+		return "old committee"
+	case roleNew:
+		return "new committee"
+	}
+	return "main"
+}
+
+// committee is one set of tss-lib parties, each a device at a share epoch.
+type committee struct {
 	sorted   tss.SortedPartyIDs
 	byDevice map[string]*tss.PartyID
-	share    *Share
-	join     envelope.Join
-	eph      *envelope.Ephemeral
+}
+
+func newCommittee(ids []string, pubs map[string][]byte, epoch uint64) committee {
+	var unsorted tss.UnSortedPartyIDs
+	for _, id := range ids {
+		unsorted = append(unsorted, identity.PartyID(id, pubs[id], epoch))
+	}
+	c := committee{sorted: tss.SortPartyIDs(unsorted), byDevice: map[string]*tss.PartyID{}}
+	for _, p := range c.sorted {
+		c.byDevice[p.Id] = p
+	}
+	return c
+}
+
+// reshareRoute is who sends a resharing message type and which committees
+// receive it (from tss-lib v2.0.2's message constructors).
+type reshareRoute struct {
+	from role
+	to   []role
+}
+
+var reshareRoutes = map[string]reshareRoute{
+	string(proto.MessageName((*resharing.DGRound1Message)(nil))):  {roleOld, []role{roleNew}},
+	string(proto.MessageName((*resharing.DGRound2Message1)(nil))): {roleNew, []role{roleNew}},
+	string(proto.MessageName((*resharing.DGRound2Message2)(nil))): {roleNew, []role{roleOld}},
+	string(proto.MessageName((*resharing.DGRound3Message1)(nil))): {roleOld, []role{roleNew}},
+	string(proto.MessageName((*resharing.DGRound3Message2)(nil))): {roleOld, []role{roleNew}},
+	string(proto.MessageName((*resharing.DGRound4Message1)(nil))): {roleNew, []role{roleNew}},
+	string(proto.MessageName((*resharing.DGRound4Message2)(nil))): {roleNew, []role{roleOld, roleNew}},
 }
 
 func newSession(start *mpcv1.SessionStart, self string, log *slog.Logger, send func(*mpcv1.ConnectRequest), deps sessionDeps) *session {
@@ -114,53 +175,55 @@ func (s *session) prepare() error {
 	if len(ps) < 2 || len(ps) > 64 {
 		return errors.New("participant count out of range")
 	}
-	var unsorted tss.UnSortedPartyIDs
-	seen := map[string]bool{}
+	pubs := map[string][]byte{}
 	for _, p := range ps {
 		if len(p.GetIdentityPublicKey()) != 32 || identity.DeviceID(p.GetIdentityPublicKey()) != p.GetDeviceId() {
 			return fmt.Errorf("participant %q: identity key does not match device id", p.GetDeviceId())
 		}
-		if seen[p.GetDeviceId()] {
+		if pubs[p.GetDeviceId()] != nil {
 			return fmt.Errorf("participant %q listed twice", p.GetDeviceId())
 		}
-		seen[p.GetDeviceId()] = true
-		unsorted = append(unsorted, identity.PartyID(p.GetDeviceId(), p.GetIdentityPublicKey()))
+		pubs[p.GetDeviceId()] = p.GetIdentityPublicKey()
+		s.members = append(s.members, p.GetDeviceId())
 	}
-	if !seen[s.self] {
+	sort.Strings(s.members)
+	if pubs[s.self] == nil {
 		return errors.New("this device is not a participant")
 	}
-	s.sorted = tss.SortPartyIDs(unsorted)
-	s.byDevice = make(map[string]*tss.PartyID, len(s.sorted))
-	for _, p := range s.sorted {
-		s.byDevice[p.Id] = p
-	}
+	s.committees = map[role]committee{}
 	t := int(s.start.GetThreshold())
 	switch s.start.GetKind() {
 	case mpcv1.SessionKind_SESSION_KIND_KEYGEN:
-		if t < 1 || t >= len(s.sorted) {
+		if t < 1 || t >= len(s.members) {
 			return errors.New("threshold does not fit the participant count")
 		}
+		if s.start.GetEpoch() != 0 {
+			return errors.New("keygen makes epoch 0")
+		}
+		s.committees[roleMain] = newCommittee(s.members, pubs, 0)
 	case mpcv1.SessionKind_SESSION_KIND_SIGN:
 		if len(s.start.GetDigest()) != 32 {
 			return errors.New("digest must be 32 bytes")
 		}
 		share, err := s.deps.shares.load(s.start.GetKeyId(), s.start.GetEpoch())
+		if errors.Is(err, ErrRetiredEpoch) {
+			return err
+		}
 		if err != nil {
 			return fmt.Errorf("no usable share of key %s epoch %d", s.start.GetKeyId(), s.start.GetEpoch())
 		}
-		if t != share.Meta.Threshold || len(s.sorted) != t+1 {
+		if t != share.Meta.Threshold || len(s.members) != t+1 {
 			return fmt.Errorf("a signature needs exactly %d signers", share.Meta.Threshold+1)
 		}
-		holders := map[string]bool{}
-		for _, h := range share.Meta.Holders {
-			holders[h] = true
-		}
-		for _, p := range s.sorted {
-			if !holders[p.Id] {
-				return fmt.Errorf("device %s does not hold this key", p.Id)
-			}
+		if err := share.holds(s.members); err != nil {
+			return err
 		}
 		s.share = share
+		s.committees[roleMain] = newCommittee(s.members, pubs, s.start.GetEpoch())
+	case mpcv1.SessionKind_SESSION_KIND_RESHARE:
+		if err := s.prepareReshare(pubs); err != nil {
+			return err
+		}
 	default:
 		return errors.New("unknown session kind")
 	}
@@ -168,6 +231,74 @@ func (s *session) prepare() error {
 	var err error
 	s.join, s.eph, err = envelope.NewJoin(s.deps.identity, s.self, s.params)
 	return err
+}
+
+// prepareReshare checks a reshare request: both committees are made of the
+// participants (and only of them), the thresholds fit, and this device has
+// what its roles need: a committed share of the current epoch as an old
+// holder, and no record yet of the new epoch as a new one.
+func (s *session) prepareReshare(pubs map[string][]byte) error {
+	st := s.start
+	oldIDs, newIDs := st.GetOldCommittee(), st.GetNewCommittee()
+	union := map[string]bool{}
+	for _, c := range [][]string{oldIDs, newIDs} {
+		seen := map[string]bool{}
+		for _, id := range c {
+			if pubs[id] == nil {
+				return fmt.Errorf("committee member %q is not a participant", id)
+			}
+			if seen[id] {
+				return fmt.Errorf("committee member %q listed twice", id)
+			}
+			seen[id] = true
+			union[id] = true
+		}
+	}
+	if len(union) != len(s.members) {
+		return errors.New("a participant is in neither committee")
+	}
+	t, nt := int(st.GetThreshold()), int(st.GetNewThreshold())
+	if t < 1 || len(oldIDs) < t+1 {
+		return fmt.Errorf("the old committee needs at least %d holders", t+1)
+	}
+	if nt < 1 || nt >= len(newIDs) {
+		return errors.New("new threshold does not fit the new committee")
+	}
+	if st.GetNewEpoch() <= st.GetEpoch() {
+		return errors.New("the new epoch must be above the current one")
+	}
+	inOld, inNew := slices.Contains(oldIDs, s.self), slices.Contains(newIDs, s.self)
+	if inOld {
+		share, err := s.deps.shares.load(st.GetKeyId(), st.GetEpoch())
+		if errors.Is(err, ErrRetiredEpoch) {
+			return err
+		}
+		if err != nil {
+			return fmt.Errorf("no usable share of key %s epoch %d", st.GetKeyId(), st.GetEpoch())
+		}
+		if share.Meta.Threshold != t {
+			return fmt.Errorf("the key's threshold is %d, not %d", share.Meta.Threshold, t)
+		}
+		if err := share.holds(oldIDs); err != nil {
+			return err
+		}
+		s.share = share
+	}
+	if inNew {
+		has, err := s.deps.shares.has(st.GetKeyId(), st.GetNewEpoch())
+		if err != nil {
+			return err
+		}
+		if has {
+			return fmt.Errorf("this device already has a record of key %s epoch %d", st.GetKeyId(), st.GetNewEpoch())
+		}
+	}
+	if !inOld && !inNew {
+		return errors.New("this device is in neither committee")
+	}
+	s.committees[roleOld] = newCommittee(oldIDs, pubs, st.GetEpoch())
+	s.committees[roleNew] = newCommittee(newIDs, pubs, st.GetNewEpoch())
+	return nil
 }
 
 // run drives the session to its end and reports the result or failure to the
@@ -229,54 +360,105 @@ type runner struct {
 	out     chan tss.Message
 	seq     uint64
 	echoes  map[string][]byte
+	parties []*localParty
+	// selfQueue holds messages from one of this device's parties to another
+	// (a reshare where the device is in both committees); they never leave it.
+	selfQueue []selfMsg
 	// pending holds messages that arrived before an earlier message of the
 	// same sender they are checked against (possible when delivery reorders).
 	pending []pendingMsg
-	// moduli maps every Paillier modulus announced in keygen to its owner,
-	// this device's own included: two members may never share one.
+	// moduli maps every Paillier modulus announced in keygen (or by the new
+	// committee of a reshare) to its owner, this device's own included: two
+	// members may never share one.
 	moduli map[string]string
 }
 
-type pendingMsg struct {
-	from   string
+// localParty is one tss-lib party this device runs in the session.
+type localParty struct {
+	role  role
+	id    *tss.PartyID
+	party tss.Party
+	ended bool
+}
+
+type selfMsg struct {
+	to     *localParty
 	parsed tss.ParsedMessage
+}
+
+type pendingMsg struct {
+	from    string
+	parsed  tss.ParsedMessage
+	targets []*localParty
 }
 
 func (r *runner) run(ctx context.Context) (*mpcv1.SessionResult, error) {
 	s := r.s
-	self := s.byDevice[s.self]
-	peerCtx := tss.NewPeerContext(s.sorted)
 	t := int(s.start.GetThreshold())
-	r.out = make(chan tss.Message, 4*len(s.sorted))
-	var party tss.Party
-	var keygenEnd chan *keygen.LocalPartySaveData
+	r.out = make(chan tss.Message, 16*len(s.members)+16)
+	var keygenEnd, oldEnd, newEnd chan *keygen.LocalPartySaveData
 	var signEnd chan *common.SignatureData
 	switch s.start.GetKind() {
 	case mpcv1.SessionKind_SESSION_KIND_KEYGEN:
+		c := s.committees[roleMain]
 		pre, err := s.deps.pool.Take(ctx)
 		if err != nil {
 			return nil, &Failure{Reason: err.Error()}
 		}
 		keygenEnd = make(chan *keygen.LocalPartySaveData, 1)
-		party = keygen.NewLocalParty(tss.NewParameters(tss.S256(), peerCtx, self, len(s.sorted), t), r.out, keygenEnd, pre.Local())
-		r.guard = guard.Params{Protocol: guard.KeygenECDSA, Threshold: t, PartyCount: len(s.sorted)}
+		self := c.byDevice[s.self]
+		r.parties = []*localParty{{role: roleMain, id: self,
+			party: keygen.NewLocalParty(tss.NewParameters(tss.S256(), tss.NewPeerContext(c.sorted), self, len(c.sorted), t), r.out, keygenEnd, pre.Local())}}
+		r.guard = guard.Params{Protocol: guard.KeygenECDSA, Threshold: t, PartyCount: len(c.sorted)}
 		r.moduli = map[string]string{string(pre.Local().PaillierSK.N.Bytes()): s.self}
 	case mpcv1.SessionKind_SESSION_KIND_SIGN:
+		c := s.committees[roleMain]
 		data, err := s.share.SaveData()
 		if err != nil {
 			return nil, err
 		}
 		signEnd = make(chan *common.SignatureData, 1)
 		digest := new(big.Int).SetBytes(s.start.GetDigest())
-		party = signing.NewLocalParty(digest, tss.NewParameters(tss.S256(), peerCtx, self, len(s.sorted), t), data, r.out, signEnd, 32)
-		r.guard = guard.Params{Protocol: guard.SignECDSA, Threshold: t, PartyCount: len(s.sorted)}
+		self := c.byDevice[s.self]
+		r.parties = []*localParty{{role: roleMain, id: self,
+			party: signing.NewLocalParty(digest, tss.NewParameters(tss.S256(), tss.NewPeerContext(c.sorted), self, len(c.sorted), t), data, r.out, signEnd, 32)}}
+		r.guard = guard.Params{Protocol: guard.SignECDSA, Threshold: t, PartyCount: len(c.sorted)}
+	case mpcv1.SessionKind_SESSION_KIND_RESHARE:
+		oldC, newC := s.committees[roleOld], s.committees[roleNew]
+		nt := int(s.start.GetNewThreshold())
+		oldCtx, newCtx := tss.NewPeerContext(oldC.sorted), tss.NewPeerContext(newC.sorted)
+		params := func(self *tss.PartyID) *tss.ReSharingParameters {
+			return tss.NewReSharingParameters(tss.S256(), oldCtx, newCtx, self, len(oldC.sorted), t, len(newC.sorted), nt)
+		}
+		if self := oldC.byDevice[s.self]; self != nil {
+			// The library zeroes the share inside the data it is given:
+			// it gets a deep copy, never the stored record.
+			data, err := s.share.SaveData()
+			if err != nil {
+				return nil, err
+			}
+			oldEnd = make(chan *keygen.LocalPartySaveData, 1)
+			r.parties = append(r.parties, &localParty{role: roleOld, id: self, party: resharing.NewLocalParty(params(self), data, r.out, oldEnd)})
+		}
+		if self := newC.byDevice[s.self]; self != nil {
+			pre, err := s.deps.pool.Take(ctx)
+			if err != nil {
+				return nil, &Failure{Reason: err.Error()}
+			}
+			data := keygen.NewLocalPartySaveData(len(newC.sorted))
+			data.LocalPreParams = pre.Local()
+			newEnd = make(chan *keygen.LocalPartySaveData, 1)
+			r.parties = append(r.parties, &localParty{role: roleNew, id: self, party: resharing.NewLocalParty(params(self), data, r.out, newEnd)})
+			r.moduli = map[string]string{string(pre.Local().PaillierSK.N.Bytes()): s.self}
+		}
+		r.guard = guard.Params{Protocol: guard.ReshareECDSA, Threshold: t, PartyCount: len(oldC.sorted), NewThreshold: nt, NewPartyCount: len(newC.sorted)}
 	}
 
 	gs, err := guard.NewSession(r.guard)
 	if err != nil {
 		return nil, err
 	}
-	if s.share != nil {
+	if s.start.GetKind() == mpcv1.SessionKind_SESSION_KIND_SIGN {
 		// Signing: the guard checks each signer's ciphertexts against that
 		// signer's Paillier modulus from the key data (v2.0.2 would panic
 		// on some of them in a goroutine of its own, beyond any recover).
@@ -289,33 +471,58 @@ func (r *runner) run(ctx context.Context) (*mpcv1.SessionResult, error) {
 		}
 	}
 	r.gs = gs
-	errCh := make(chan *tss.Error, 1)
-	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				s.log.Error("recovered from panic in protocol start", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-				errCh <- tss.NewError(errors.New("internal error"), "start", 0, nil)
+	errCh := make(chan *tss.Error, len(r.parties))
+	for _, lp := range r.parties {
+		go func() {
+			defer func() {
+				if p := recover(); p != nil {
+					s.log.Error("recovered from panic in protocol start", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+					errCh <- tss.NewError(errors.New("internal error"), "start", 0, nil)
+				}
+			}()
+			if err := lp.party.Start(); err != nil {
+				errCh <- err
 			}
 		}()
-		if err := party.Start(); err != nil {
-			errCh <- err
-		}
-	}()
-	var keyData *keygen.LocalPartySaveData
+	}
+	var keyData, newData *keygen.LocalPartySaveData
 	var sig *common.SignatureData
 	finished := false
+	ended := func(role role) error {
+		for _, lp := range r.parties {
+			if lp.role == role {
+				lp.ended = true
+			}
+		}
+		for _, lp := range r.parties {
+			if !lp.ended {
+				return r.flush()
+			}
+		}
+		finished = true
+		return r.finish()
+	}
 	for {
-		if finished && len(r.echoes) == len(s.sorted)-1 {
+		if err := r.deliverSelf(); err != nil {
+			return nil, err
+		}
+		if finished && len(r.echoes) == len(s.members)-1 {
 			// Every other member echoed what it saw; compare before accepting the result.
 			for from, echo := range r.echoes {
 				if err := r.es.CheckEcho(r.tracker, from, echo); err != nil {
 					return nil, blamed(err)
 				}
 			}
-			if keyData != nil {
+			switch s.start.GetKind() {
+			case mpcv1.SessionKind_SESSION_KIND_KEYGEN:
 				return s.finishKeygen(t, keyData)
+			case mpcv1.SessionKind_SESSION_KIND_RESHARE:
+				return s.finishReshare(newData)
 			}
 			return s.finishSign(sig)
+		}
+		if len(r.selfQueue) > 0 {
+			continue
 		}
 		select {
 		case <-ctx.Done():
@@ -325,15 +532,20 @@ func (r *runner) run(ctx context.Context) (*mpcv1.SessionResult, error) {
 			}
 			if finished {
 				var missing []string
-				for id := range s.byDevice {
+				for _, id := range s.members {
 					if _, ok := r.echoes[id]; !ok && id != s.self {
 						missing = append(missing, id)
 					}
 				}
-				sort.Strings(missing)
 				return nil, &Failure{Reason: "session deadline passed waiting for broadcast echoes", Culprits: missing}
 			}
-			return nil, &Failure{Reason: "session deadline passed", Culprits: deviceIDs(party.WaitingFor())}
+			var waiting []*tss.PartyID
+			for _, lp := range r.parties {
+				if !lp.ended {
+					waiting = append(waiting, lp.party.WaitingFor()...)
+				}
+			}
+			return nil, &Failure{Reason: "session deadline passed", Culprits: deviceIDs(waiting)}
 		case e := <-errCh:
 			return nil, tssFailure(e)
 		case m := <-r.out:
@@ -341,22 +553,31 @@ func (r *runner) run(ctx context.Context) (*mpcv1.SessionResult, error) {
 				return nil, err
 			}
 		case in := <-s.inbox:
-			if err := r.receive(party, in, finished); err != nil {
+			if err := r.receive(in, finished); err != nil {
 				return nil, err
 			}
 			if err := r.flush(); err != nil {
 				return nil, err
 			}
 		case keyData = <-keygenEnd:
-			if err := r.finish(); err != nil {
+			if err := ended(roleMain); err != nil {
 				return nil, err
 			}
-			finished = true
 		case sig = <-signEnd:
-			if err := r.finish(); err != nil {
+			if err := ended(roleMain); err != nil {
 				return nil, err
 			}
-			finished = true
+		case <-oldEnd:
+			// The old committee's party ends with nothing to keep: its share
+			// (a copy) was zeroed; the stored one goes when the coordinator
+			// says the new epoch is committed.
+			if err := ended(roleOld); err != nil {
+				return nil, err
+			}
+		case newData = <-newEnd:
+			if err := ended(roleNew); err != nil {
+				return nil, err
+			}
 		}
 	}
 }
@@ -400,21 +621,56 @@ func roundOf(typ string) uint32 {
 	return uint32(n)
 }
 
+// local returns this device's party with the given tss-lib id, or nil.
+func (r *runner) local(id *tss.PartyID) *localParty {
+	if id == nil {
+		return nil
+	}
+	for _, lp := range r.parties {
+		if lp.id.KeyInt().Cmp(id.KeyInt()) == 0 {
+			return lp
+		}
+	}
+	return nil
+}
+
 // emit seals one tss-lib message: a broadcast once, a point-to-point message
-// once per recipient, encrypted to it.
+// once per recipient, encrypted to it. A recipient that is another party of
+// this device gets it directly.
 func (r *runner) emit(m tss.Message) error {
 	payload, routing, err := m.WireBytes()
 	if err != nil {
 		return fmt.Errorf("encode outgoing message: %w", err)
 	}
-	h := envelope.Header{Broadcast: routing.IsBroadcast, Type: m.Type(), Round: roundOf(m.Type())}
-	var to []string
-	if routing.IsBroadcast {
-		to = []string{""}
-	} else {
-		to = deviceIDs(routing.To)
+	from := r.local(routing.From)
+	if from == nil {
+		return errors.New("outgoing message from no party of this device")
 	}
-	for _, id := range to {
+	var self []*localParty
+	var remote []string
+	for _, p := range routing.To {
+		if lp := r.local(p); lp != nil {
+			if lp != from {
+				self = append(self, lp)
+			}
+		} else if !routing.IsBroadcast {
+			remote = append(remote, p.Id)
+		}
+	}
+	if len(self) > 0 {
+		parsed, err := tss.ParseWireMessage(payload, from.id, routing.IsBroadcast)
+		if err != nil {
+			return fmt.Errorf("parse own message: %w", err)
+		}
+		for _, lp := range self {
+			r.selfQueue = append(r.selfQueue, selfMsg{to: lp, parsed: parsed})
+		}
+	}
+	h := envelope.Header{Broadcast: routing.IsBroadcast, Type: m.Type(), Round: roundOf(m.Type())}
+	if routing.IsBroadcast {
+		remote = []string{""}
+	}
+	for _, id := range remote {
 		h.To = id
 		payloads := [][]byte{payload}
 		if r.s.deps.tamper != nil {
@@ -424,6 +680,18 @@ func (r *runner) emit(m tss.Message) error {
 			if err := r.seal(h, p); err != nil {
 				return err
 			}
+		}
+	}
+	return nil
+}
+
+// deliverSelf hands messages between this device's own parties.
+func (r *runner) deliverSelf() error {
+	for len(r.selfQueue) > 0 {
+		m := r.selfQueue[0]
+		r.selfQueue = r.selfQueue[1:]
+		if _, terr := m.to.party.Update(m.parsed); terr != nil {
+			return tssFailure(terr)
 		}
 	}
 	return nil
@@ -445,9 +713,36 @@ func (r *runner) seal(h envelope.Header, payload []byte) error {
 	return nil
 }
 
+// route says which committee a message's sender speaks for and which of
+// this device's parties receive it.
+func (r *runner) route(env envelope.Envelope) (*tss.PartyID, []*localParty, error) {
+	blame := func(reason string) error { return &Failure{Reason: reason, Culprits: []string{env.From}} }
+	if r.s.start.GetKind() != mpcv1.SessionKind_SESSION_KIND_RESHARE {
+		return r.s.committees[roleMain].byDevice[env.From], r.parties, nil
+	}
+	rt, ok := reshareRoutes[env.Type]
+	if !ok {
+		return nil, nil, blame("sent a message type resharing does not have")
+	}
+	from := r.s.committees[rt.from].byDevice[env.From]
+	if from == nil {
+		return nil, nil, blame("sent a message for a committee it is not in")
+	}
+	var targets []*localParty
+	for _, lp := range r.parties {
+		if slices.Contains(rt.to, lp.role) {
+			targets = append(targets, lp)
+		}
+	}
+	if len(targets) == 0 && !env.Broadcast {
+		return nil, nil, blame("sent a point-to-point message to a device outside its recipients")
+	}
+	return from, targets, nil
+}
+
 // receive checks one envelope and, if it is a protocol message, hands it to
 // tss-lib. from and the broadcast flag come from the verified envelope.
-func (r *runner) receive(party tss.Party, in *mpcv1.SessionMessage, finished bool) error {
+func (r *runner) receive(in *mpcv1.SessionMessage, finished bool) error {
 	env := envelope.FromProto(in)
 	plain, err := r.es.Open(env)
 	if errors.Is(err, envelope.ErrWrongSession) {
@@ -472,7 +767,13 @@ func (r *runner) receive(party tss.Party, in *mpcv1.SessionMessage, finished boo
 	if finished {
 		return nil // late protocol messages after this member finished change nothing
 	}
-	from := r.s.byDevice[env.From]
+	from, targets, err := r.route(env)
+	if err != nil {
+		return err
+	}
+	if len(targets) == 0 {
+		return nil // a broadcast between other committees: tracked for the echo only
+	}
 	if err := guard.CheckWire(r.guard, plain); err != nil {
 		return &Failure{Reason: "rejected protocol message: " + err.Error(), Culprits: []string{env.From}}
 	}
@@ -483,14 +784,14 @@ func (r *runner) receive(party tss.Party, in *mpcv1.SessionMessage, finished boo
 	if parsed.Type() != env.Type || roundOf(parsed.Type()) != env.Round {
 		return &Failure{Reason: "message type differs from its envelope", Culprits: []string{env.From}}
 	}
-	if err := r.deliver(party, env.From, parsed); err != nil && !errors.Is(err, errHeld) {
+	if err := r.deliver(env.From, parsed, targets); err != nil && !errors.Is(err, errHeld) {
 		return err
 	}
 	// A message may have unblocked ones held back for it.
 	for progress := true; progress; {
 		progress = false
 		for i, p := range r.pending {
-			err := r.deliver(party, p.from, p.parsed)
+			err := r.deliver(p.from, p.parsed, p.targets)
 			if errors.Is(err, errHeld) {
 				continue
 			}
@@ -509,20 +810,19 @@ var errHeld = errors.New("held until an earlier message of its sender arrives")
 
 // deliver runs the guard on a parsed message and hands it to tss-lib. A
 // message that depends on an earlier one of its sender is held back.
-func (r *runner) deliver(party tss.Party, from string, parsed tss.ParsedMessage) error {
+func (r *runner) deliver(from string, parsed tss.ParsedMessage, targets []*localParty) error {
 	if err := r.gs.Check(parsed); errors.Is(err, guard.ErrOutOfOrder) {
 		if !r.isPending(parsed) {
-			if len(r.pending) >= 4*len(r.s.sorted) {
+			if len(r.pending) >= 4*len(r.s.members)+8 {
 				return &Failure{Reason: "too many messages out of order", Culprits: []string{from}}
 			}
-			r.pending = append(r.pending, pendingMsg{from: from, parsed: parsed})
+			r.pending = append(r.pending, pendingMsg{from: from, parsed: parsed, targets: targets})
 		}
 		return errHeld
 	} else if err != nil {
 		return &Failure{Reason: "rejected protocol message: " + err.Error(), Culprits: []string{from}}
 	}
-	if m, ok := parsed.Content().(*keygen.KGRound1Message); ok && r.moduli != nil {
-		n := string(new(big.Int).SetBytes(m.GetPaillierN()).Bytes())
+	if n := announcedModulus(parsed); n != "" && r.moduli != nil {
 		owner, dup := r.moduli[n]
 		switch {
 		case dup && owner == r.s.self:
@@ -531,17 +831,31 @@ func (r *runner) deliver(party tss.Party, from string, parsed tss.ParsedMessage)
 		case dup && owner != from:
 			// Two other members share a modulus and this device cannot tell
 			// which one copied: the owner aborts and blames the copier, and
-			// the copier cannot prove knowledge of the modulus's factors in
-			// round 2 anyway. Blaming the later one here could blame the owner.
+			// the copier cannot prove knowledge of the modulus's factors
+			// later anyway. Blaming the later one here could blame the owner.
 			r.s.log.Warn("two members announced the same Paillier modulus", "first", owner, "second", from)
 		default:
 			r.moduli[n] = from
 		}
 	}
-	if _, terr := party.Update(parsed); terr != nil {
-		return tssFailure(terr)
+	for _, lp := range targets {
+		if _, terr := lp.party.Update(parsed); terr != nil {
+			return tssFailure(terr)
+		}
 	}
 	return nil
+}
+
+// announcedModulus is the Paillier modulus a keygen or new-committee
+// message announces, as canonical bytes ("" for other messages).
+func announcedModulus(parsed tss.ParsedMessage) string {
+	switch m := parsed.Content().(type) {
+	case *keygen.KGRound1Message:
+		return string(new(big.Int).SetBytes(m.GetPaillierN()).Bytes())
+	case *resharing.DGRound2Message1:
+		return string(new(big.Int).SetBytes(m.GetPaillierN()).Bytes())
+	}
+	return ""
 }
 
 func (r *runner) isPending(parsed tss.ParsedMessage) bool {
@@ -564,13 +878,45 @@ func (s *session) finishKeygen(t int, data *keygen.LocalPartySaveData) (*mpcv1.S
 		State:     ShareCommitted,
 		Threshold: t,
 		PublicKey: pub,
-		Holders:   deviceIDs(s.sorted),
+		Holders:   slices.Clone(s.members),
 	}
 	// Persist, then acknowledge: the result is sent only after the share is on disk.
 	if err := s.deps.shares.save(meta, *data); err != nil {
 		return nil, fmt.Errorf("store share: %w", err)
 	}
 	s.log.Info("key share stored", "key", meta.KeyID, "epoch", meta.Epoch)
+	return &mpcv1.SessionResult{PublicKey: pub}, nil
+}
+
+// finishReshare stores a new holder's share as pending (durably, before the
+// result goes out); the coordinator's commit promotes it. An old holder
+// keeps its share until then, so the key stays signable at every instant.
+func (s *session) finishReshare(data *keygen.LocalPartySaveData) (*mpcv1.SessionResult, error) {
+	if data == nil {
+		return &mpcv1.SessionResult{PublicKey: s.share.Meta.PublicKey}, nil
+	}
+	if data.ECDSAPub == nil {
+		return nil, errors.New("reshare ended without a public key")
+	}
+	pub, err := sigfmt.CompressPoint(data.ECDSAPub.X(), data.ECDSAPub.Y())
+	if err != nil {
+		return nil, err
+	}
+	if identity.KeyID(pub) != s.start.GetKeyId() || (s.share != nil && !bytes.Equal(pub, s.share.Meta.PublicKey)) {
+		return nil, &Failure{Reason: "the new shares belong to another public key"}
+	}
+	meta := ShareMeta{
+		KeyID:     s.start.GetKeyId(),
+		Epoch:     s.start.GetNewEpoch(),
+		State:     SharePending,
+		Threshold: int(s.start.GetNewThreshold()),
+		PublicKey: pub,
+		Holders:   slices.Sorted(slices.Values(s.start.GetNewCommittee())),
+	}
+	if err := s.deps.shares.save(meta, *data); err != nil {
+		return nil, fmt.Errorf("store share: %w", err)
+	}
+	s.log.Info("new key share stored, pending the commit", "key", meta.KeyID, "epoch", meta.Epoch)
 	return &mpcv1.SessionResult{PublicKey: pub}, nil
 }
 

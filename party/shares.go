@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
@@ -124,4 +125,128 @@ func ListShares(ks *keystore.Store) ([]ShareMeta, error) {
 		out = append(out, rec.Meta)
 	}
 	return out, nil
+}
+
+// ErrRetiredEpoch reports a request for an epoch older than one this device
+// knows is committed: once a newer epoch is committed, the old one never signs.
+var ErrRetiredEpoch = errors.New("party: this epoch of the key was retired by a reshare")
+
+// keyShares returns the metadata of every share record of one key, by epoch.
+func keyShares(ks *keystore.Store, keyID string) ([]ShareMeta, error) {
+	all, err := ListShares(ks)
+	if err != nil {
+		return nil, err
+	}
+	var out []ShareMeta
+	for _, m := range all {
+		if m.KeyID == keyID {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// loadCurrent loads the committed share of keyID at epoch, refusing an epoch
+// that a newer committed one replaced.
+func loadCurrent(ks *keystore.Store, keyID string, epoch uint64) (*Share, error) {
+	metas, err := keyShares(ks, keyID)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range metas {
+		if m.State == ShareCommitted && m.Epoch > epoch {
+			return nil, fmt.Errorf("%w: epoch %d is replaced by epoch %d", ErrRetiredEpoch, epoch, m.Epoch)
+		}
+	}
+	return LoadShare(ks, keyID, epoch)
+}
+
+// hasEpoch reports whether any record (pending or committed) exists for the
+// key at epoch.
+func hasEpoch(ks *keystore.Store, keyID string, epoch uint64) (bool, error) {
+	_, err := ks.Get(shareKey(keyID, epoch))
+	if errors.Is(err, keystore.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// KeyState is what the coordinator says about a key (see mpcv1.KeyEpoch).
+type KeyState struct {
+	KeyID     string
+	Committed uint64
+	Next      uint64
+	InFlight  uint64 // 0: no reshare running (epoch 0 is always keygen's)
+}
+
+// SyncResult says what applying a KeyState changed.
+type SyncResult struct {
+	Promoted []uint64 // pending epochs that became committed
+	Erased   []uint64 // older epochs removed
+	Dropped  []uint64 // pending epochs of abandoned reshares removed
+}
+
+// applyKeyState finishes the reshare steps this device missed, in one
+// atomic keystore transaction: the pending share of the committed epoch is
+// promoted, shares of older epochs are erased, and pending shares of
+// abandoned epochs (above the committed one, below next, not in flight) are
+// dropped. Applying the same state twice changes nothing.
+func applyKeyState(ks *keystore.Store, st KeyState) (SyncResult, error) {
+	var res SyncResult
+	err := ks.Update(func(tx *keystore.Txn) error {
+		res = SyncResult{}
+		keys, err := ks.List("share/" + st.KeyID + "/")
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			b, err := tx.Get(k)
+			if err != nil {
+				return err
+			}
+			var rec shareRecord
+			err = json.Unmarshal(b, &rec)
+			clear(b)
+			if err != nil || rec.Meta.KeyID != st.KeyID || shareKey(rec.Meta.KeyID, rec.Meta.Epoch) != k {
+				return fmt.Errorf("party: decode %s: %w", k, keystore.ErrTampered)
+			}
+			e := rec.Meta.Epoch
+			switch {
+			case e == st.Committed && rec.Meta.State == SharePending:
+				rec.Meta.State = ShareCommitted
+				nb, err := json.Marshal(rec)
+				if err != nil {
+					return err
+				}
+				err = tx.Put(k, nb)
+				clear(nb)
+				if err != nil {
+					return err
+				}
+				res.Promoted = append(res.Promoted, e)
+			case e < st.Committed:
+				if err := tx.Delete(k); err != nil {
+					return err
+				}
+				res.Erased = append(res.Erased, e)
+			case e > st.Committed && e < st.Next && rec.Meta.State == SharePending && e != st.InFlight:
+				if err := tx.Delete(k); err != nil {
+					return err
+				}
+				res.Dropped = append(res.Dropped, e)
+			}
+		}
+		return nil
+	})
+	return res, err
+}
+
+// holds checks that every device in ids is a holder of this share's epoch.
+func (s *Share) holds(ids []string) error {
+	for _, id := range ids {
+		if !slices.Contains(s.Meta.Holders, id) {
+			return fmt.Errorf("device %s does not hold this key", id)
+		}
+	}
+	return nil
 }

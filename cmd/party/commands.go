@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mpcsign/mpcsign/internal/crashtest"
 	"github.com/mpcsign/mpcsign/internal/logging"
 	"github.com/mpcsign/mpcsign/internal/preparams"
 	"github.com/mpcsign/mpcsign/keystore"
@@ -103,6 +104,10 @@ key generation needs; progress is logged.`,
 			}
 			defer ks.Close()
 			opts := party.Options{Store: ks, Logger: log, PoolTarget: pool}
+			if crash := crashtest.Hook(); crash != nil {
+				log.Warn("TEST ONLY: crash points are armed", "env", crashtest.Env)
+				opts.CrashAt = crash
+			}
 			if prompt {
 				opts.Prompter = newTerminalPrompter(cmd.InOrStdin(), cmd.OutOrStdout())
 			}

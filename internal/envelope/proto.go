@@ -5,13 +5,17 @@ import mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 // StartParams is the parameters of a session as announced by SessionStart.
 func StartParams(st *mpcv1.SessionStart) Params {
 	p := Params{
-		Ref:       st.GetRef(),
-		Kind:      uint32(st.GetKind()),
-		Curve:     uint32(st.GetCurve()),
-		KeyID:     st.GetKeyId(),
-		Epoch:     st.GetEpoch(),
-		Threshold: st.GetThreshold(),
-		Digest:    st.GetDigest(),
+		Ref:          st.GetRef(),
+		Kind:         uint32(st.GetKind()),
+		Curve:        uint32(st.GetCurve()),
+		KeyID:        st.GetKeyId(),
+		Epoch:        st.GetEpoch(),
+		Threshold:    st.GetThreshold(),
+		Digest:       st.GetDigest(),
+		NewEpoch:     st.GetNewEpoch(),
+		NewThreshold: st.GetNewThreshold(),
+		OldCommittee: st.GetOldCommittee(),
+		NewCommittee: st.GetNewCommittee(),
 	}
 	for _, m := range st.GetParticipants() {
 		p.Members = append(p.Members, Member{DeviceID: m.GetDeviceId(), IdentityKey: m.GetIdentityPublicKey()})

@@ -50,6 +50,12 @@ type Params struct {
 	Threshold uint32
 	Digest    []byte
 	Members   []Member
+	// Reshare only: the new epoch and threshold, and both committees' device
+	// ids in the order given.
+	NewEpoch     uint64
+	NewThreshold uint32
+	OldCommittee []string
+	NewCommittee []string
 }
 
 // Hash is a canonical hash of the parameters (members in device-id order).
@@ -68,6 +74,14 @@ func (p Params) Hash() []byte {
 	for _, m := range ms {
 		w.str(m.DeviceID)
 		w.bytes(m.IdentityKey)
+	}
+	w.u64(p.NewEpoch)
+	w.u64(uint64(p.NewThreshold))
+	for _, c := range [][]string{p.OldCommittee, p.NewCommittee} {
+		w.u64(uint64(len(c)))
+		for _, id := range c {
+			w.str(id)
+		}
 	}
 	return w.sum()
 }

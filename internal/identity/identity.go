@@ -85,16 +85,22 @@ func DeviceID(pub []byte) string {
 	return hex.EncodeToString(h[:16])
 }
 
-// PartyKey derives the tss-lib party key from the identity public key: a
-// non-zero scalar mod the curve order q, so that no party chooses its key
-// freely and ids cannot collide with 0.
-func PartyKey(pub []byte, q *big.Int) *big.Int {
+// PartyKey derives a device's tss-lib party key for one share epoch of a
+// key from its identity public key: a non-zero scalar mod the curve order q,
+// so that no party chooses its key freely and ids cannot collide with 0.
+// Each epoch gets its own key: a device in both the old and the new committee
+// of a reshare runs two tss-lib parties, and v2.0.2's resharing needs their
+// ids to differ.
+func PartyKey(pub []byte, epoch uint64, q *big.Int) *big.Int {
+	var e [8]byte
+	binary.BigEndian.PutUint64(e[:], epoch)
 	for ctr := uint32(0); ; ctr++ {
 		var c [4]byte
 		binary.BigEndian.PutUint32(c[:], ctr)
 		h := sha256.New()
 		h.Write([]byte("mpcsign/v1/party-key\x00"))
 		h.Write(pub)
+		h.Write(e[:])
 		h.Write(c[:])
 		k := new(big.Int).SetBytes(h.Sum(nil))
 		k.Mod(k, q)
@@ -104,9 +110,10 @@ func PartyKey(pub []byte, q *big.Int) *big.Int {
 	}
 }
 
-// PartyID builds the tss-lib PartyID of a device.
-func PartyID(deviceID string, pub []byte) *tss.PartyID {
-	return tss.NewPartyID(deviceID, deviceID, PartyKey(pub, tss.S256().Params().N))
+// PartyID builds the tss-lib PartyID of a device for a share epoch. Its Id
+// is the device id.
+func PartyID(deviceID string, pub []byte, epoch uint64) *tss.PartyID {
+	return tss.NewPartyID(deviceID, deviceID, PartyKey(pub, epoch, tss.S256().Params().N))
 }
 
 // EnrollTranscript is what a device signs to prove possession of its keys at enrolment.

@@ -68,16 +68,20 @@ func TestPartyKeyAndIDs(t *testing.T) {
 	q := tss.S256().Params().N
 	a, _ := New()
 	b, _ := New()
-	ka, kb := PartyKey(a.PublicKey(), q), PartyKey(b.PublicKey(), q)
+	ka, kb := PartyKey(a.PublicKey(), 0, q), PartyKey(b.PublicKey(), 0, q)
 	if ka.Sign() <= 0 || ka.Cmp(q) >= 0 || ka.Cmp(kb) == 0 {
 		t.Fatalf("party keys out of range or equal: %v %v", ka, kb)
 	}
-	if PartyKey(a.PublicKey(), q).Cmp(ka) != 0 {
+	if PartyKey(a.PublicKey(), 0, q).Cmp(ka) != 0 {
 		t.Fatal("party key not deterministic")
+	}
+	// A device in both committees of a reshare needs distinct ids per epoch.
+	if PartyKey(a.PublicKey(), 1, q).Cmp(ka) == 0 || PartyID("d", a.PublicKey(), 1).KeyInt().Cmp(PartyID("d", a.PublicKey(), 2).KeyInt()) == 0 {
+		t.Fatal("party keys of two epochs are equal")
 	}
 	// A tiny modulus forces the zero case: the derivation must still give a non-zero key.
 	for i := 0; i < 50; i++ {
-		k := PartyKey([]byte{byte(i)}, big.NewInt(2))
+		k := PartyKey([]byte{byte(i)}, uint64(i), big.NewInt(2))
 		if k.Sign() == 0 {
 			t.Fatal("party key is zero")
 		}

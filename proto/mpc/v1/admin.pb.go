@@ -74,6 +74,64 @@ func (TokenRole) EnumDescriptor() ([]byte, []int) {
 	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{0}
 }
 
+// ReshareJobState is where a background reshare (after a revocation) stands.
+type ReshareJobState int32
+
+const (
+	ReshareJobState_RESHARE_JOB_STATE_UNSPECIFIED ReshareJobState = 0
+	// Waiting to run: devices it needs are offline; retried when they connect.
+	ReshareJobState_RESHARE_JOB_STATE_PENDING ReshareJobState = 1
+	ReshareJobState_RESHARE_JOB_STATE_RUNNING ReshareJobState = 2
+	ReshareJobState_RESHARE_JOB_STATE_DONE    ReshareJobState = 3
+	// Cannot be done by resharing (too few holders remain); detail says why.
+	ReshareJobState_RESHARE_JOB_STATE_BLOCKED ReshareJobState = 4
+)
+
+// Enum value maps for ReshareJobState.
+var (
+	ReshareJobState_name = map[int32]string{
+		0: "RESHARE_JOB_STATE_UNSPECIFIED",
+		1: "RESHARE_JOB_STATE_PENDING",
+		2: "RESHARE_JOB_STATE_RUNNING",
+		3: "RESHARE_JOB_STATE_DONE",
+		4: "RESHARE_JOB_STATE_BLOCKED",
+	}
+	ReshareJobState_value = map[string]int32{
+		"RESHARE_JOB_STATE_UNSPECIFIED": 0,
+		"RESHARE_JOB_STATE_PENDING":     1,
+		"RESHARE_JOB_STATE_RUNNING":     2,
+		"RESHARE_JOB_STATE_DONE":        3,
+		"RESHARE_JOB_STATE_BLOCKED":     4,
+	}
+)
+
+func (x ReshareJobState) Enum() *ReshareJobState {
+	p := new(ReshareJobState)
+	*p = x
+	return p
+}
+
+func (x ReshareJobState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ReshareJobState) Descriptor() protoreflect.EnumDescriptor {
+	return file_mpc_v1_admin_proto_enumTypes[1].Descriptor()
+}
+
+func (ReshareJobState) Type() protoreflect.EnumType {
+	return &file_mpc_v1_admin_proto_enumTypes[1]
+}
+
+func (x ReshareJobState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ReshareJobState.Descriptor instead.
+func (ReshareJobState) EnumDescriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
 type ExportAuditRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// First sequence number to return (1 for the whole log).
@@ -728,8 +786,10 @@ type Key struct {
 	PublicKey []byte       `protobuf:"bytes,4,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
 	Holders   []*KeyHolder `protobuf:"bytes,5,rep,name=holders,proto3" json:"holders,omitempty"`
 	// Share epoch; 0 after keygen, raised by each reshare.
-	Epoch         uint64                 `protobuf:"varint,6,opt,name=epoch,proto3" json:"epoch,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	Epoch     uint64                 `protobuf:"varint,6,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// The last drill or reshare of this key, if any.
+	LastReshare   *ReshareReport `protobuf:"bytes,8,opt,name=last_reshare,json=lastReshare,proto3" json:"last_reshare,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -809,6 +869,13 @@ func (x *Key) GetEpoch() uint64 {
 func (x *Key) GetCreatedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Key) GetLastReshare() *ReshareReport {
+	if x != nil {
+		return x.LastReshare
 	}
 	return nil
 }
@@ -1012,7 +1079,10 @@ func (x *ListDevicesResponse) GetDevices() []*Device {
 type RevokeDeviceRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Device id or name.
-	Device        string `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	Device string `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	// Optional: an active device (id or name) that joins the new committee of
+	// every key the revoked device held.
+	ReplaceWith   string `protobuf:"bytes,2,opt,name=replace_with,json=replaceWith,proto3" json:"replace_with,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1054,9 +1124,19 @@ func (x *RevokeDeviceRequest) GetDevice() string {
 	return ""
 }
 
+func (x *RevokeDeviceRequest) GetReplaceWith() string {
+	if x != nil {
+		return x.ReplaceWith
+	}
+	return ""
+}
+
 type RevokeDeviceResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Device        *Device                `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Device *Device                `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
+	// One reshare job per key the device held; they run in the background
+	// (ListReshareJobs shows their progress).
+	Jobs          []*ReshareJob `protobuf:"bytes,2,rep,name=jobs,proto3" json:"jobs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1098,6 +1178,637 @@ func (x *RevokeDeviceResponse) GetDevice() *Device {
 	return nil
 }
 
+func (x *RevokeDeviceResponse) GetJobs() []*ReshareJob {
+	if x != nil {
+		return x.Jobs
+	}
+	return nil
+}
+
+type ReshareJob struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	KeyId string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	State ReshareJobState        `protobuf:"varint,2,opt,name=state,proto3,enum=mpc.v1.ReshareJobState" json:"state,omitempty"`
+	// Why the job exists (e.g. "revoked laptop").
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// What happened last, in plain words.
+	Detail   string `protobuf:"bytes,4,opt,name=detail,proto3" json:"detail,omitempty"`
+	Attempts uint32 `protobuf:"varint,5,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// Names of the devices of the planned new committee, and its threshold.
+	NewCommittee []string               `protobuf:"bytes,6,rep,name=new_committee,json=newCommittee,proto3" json:"new_committee,omitempty"`
+	NewThreshold uint32                 `protobuf:"varint,7,opt,name=new_threshold,json=newThreshold,proto3" json:"new_threshold,omitempty"`
+	UpdatedAt    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// The epoch the key reached when done.
+	Epoch         uint64 `protobuf:"varint,9,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReshareJob) Reset() {
+	*x = ReshareJob{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReshareJob) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReshareJob) ProtoMessage() {}
+
+func (x *ReshareJob) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReshareJob.ProtoReflect.Descriptor instead.
+func (*ReshareJob) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ReshareJob) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *ReshareJob) GetState() ReshareJobState {
+	if x != nil {
+		return x.State
+	}
+	return ReshareJobState_RESHARE_JOB_STATE_UNSPECIFIED
+}
+
+func (x *ReshareJob) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ReshareJob) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *ReshareJob) GetAttempts() uint32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
+func (x *ReshareJob) GetNewCommittee() []string {
+	if x != nil {
+		return x.NewCommittee
+	}
+	return nil
+}
+
+func (x *ReshareJob) GetNewThreshold() uint32 {
+	if x != nil {
+		return x.NewThreshold
+	}
+	return 0
+}
+
+func (x *ReshareJob) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *ReshareJob) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+type ListReshareJobsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListReshareJobsRequest) Reset() {
+	*x = ListReshareJobsRequest{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListReshareJobsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListReshareJobsRequest) ProtoMessage() {}
+
+func (x *ListReshareJobsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListReshareJobsRequest.ProtoReflect.Descriptor instead.
+func (*ListReshareJobsRequest) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{19}
+}
+
+type ListReshareJobsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Jobs          []*ReshareJob          `protobuf:"bytes,1,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListReshareJobsResponse) Reset() {
+	*x = ListReshareJobsResponse{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListReshareJobsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListReshareJobsResponse) ProtoMessage() {}
+
+func (x *ListReshareJobsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListReshareJobsResponse.ProtoReflect.Descriptor instead.
+func (*ListReshareJobsResponse) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ListReshareJobsResponse) GetJobs() []*ReshareJob {
+	if x != nil {
+		return x.Jobs
+	}
+	return nil
+}
+
+type ReshareKeyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	KeyId string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// Devices (ids or names) of the new committee; empty keeps the current holders.
+	Devices []string `protobuf:"bytes,2,rep,name=devices,proto3" json:"devices,omitempty"`
+	// New tss-lib threshold t; unset keeps the key's threshold.
+	Threshold     *uint32 `protobuf:"varint,3,opt,name=threshold,proto3,oneof" json:"threshold,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReshareKeyRequest) Reset() {
+	*x = ReshareKeyRequest{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReshareKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReshareKeyRequest) ProtoMessage() {}
+
+func (x *ReshareKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReshareKeyRequest.ProtoReflect.Descriptor instead.
+func (*ReshareKeyRequest) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ReshareKeyRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *ReshareKeyRequest) GetDevices() []string {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+func (x *ReshareKeyRequest) GetThreshold() uint32 {
+	if x != nil && x.Threshold != nil {
+		return *x.Threshold
+	}
+	return 0
+}
+
+type ReshareKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           *Key                   `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Report        *ReshareReport         `protobuf:"bytes,2,opt,name=report,proto3" json:"report,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReshareKeyResponse) Reset() {
+	*x = ReshareKeyResponse{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReshareKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReshareKeyResponse) ProtoMessage() {}
+
+func (x *ReshareKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReshareKeyResponse.ProtoReflect.Descriptor instead.
+func (*ReshareKeyResponse) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ReshareKeyResponse) GetKey() *Key {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *ReshareKeyResponse) GetReport() *ReshareReport {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
+type DrillKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrillKeyRequest) Reset() {
+	*x = DrillKeyRequest{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrillKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrillKeyRequest) ProtoMessage() {}
+
+func (x *DrillKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrillKeyRequest.ProtoReflect.Descriptor instead.
+func (*DrillKeyRequest) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *DrillKeyRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+type DrillKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           *Key                   `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Report        *ReshareReport         `protobuf:"bytes,2,opt,name=report,proto3" json:"report,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DrillKeyResponse) Reset() {
+	*x = DrillKeyResponse{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DrillKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DrillKeyResponse) ProtoMessage() {}
+
+func (x *DrillKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DrillKeyResponse.ProtoReflect.Descriptor instead.
+func (*DrillKeyResponse) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *DrillKeyResponse) GetKey() *Key {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *DrillKeyResponse) GetReport() *ReshareReport {
+	if x != nil {
+		return x.Report
+	}
+	return nil
+}
+
+// ReshareReport describes one reshare or drill, step by step.
+type ReshareReport struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	KeyId string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	Ok    bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
+	// Why it failed; the key is left as it was unless committed is set.
+	Error        string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	FromEpoch    uint64 `protobuf:"varint,4,opt,name=from_epoch,json=fromEpoch,proto3" json:"from_epoch,omitempty"`
+	ToEpoch      uint64 `protobuf:"varint,5,opt,name=to_epoch,json=toEpoch,proto3" json:"to_epoch,omitempty"`
+	OldThreshold uint32 `protobuf:"varint,6,opt,name=old_threshold,json=oldThreshold,proto3" json:"old_threshold,omitempty"`
+	NewThreshold uint32 `protobuf:"varint,7,opt,name=new_threshold,json=newThreshold,proto3" json:"new_threshold,omitempty"`
+	// Device names.
+	OldCommittee []string       `protobuf:"bytes,8,rep,name=old_committee,json=oldCommittee,proto3" json:"old_committee,omitempty"`
+	NewCommittee []string       `protobuf:"bytes,9,rep,name=new_committee,json=newCommittee,proto3" json:"new_committee,omitempty"`
+	Steps        []*ReshareStep `protobuf:"bytes,10,rep,name=steps,proto3" json:"steps,omitempty"`
+	// The new epoch was committed (the key signs with the new committee).
+	Committed bool `protobuf:"varint,11,opt,name=committed,proto3" json:"committed,omitempty"`
+	// Public key before and after (always equal when ok).
+	PublicKey []byte `protobuf:"bytes,12,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	// The test signature made with the new shares (r || s || v) and its digest.
+	TestDigest    []byte `protobuf:"bytes,13,opt,name=test_digest,json=testDigest,proto3" json:"test_digest,omitempty"`
+	TestSignature []byte `protobuf:"bytes,14,opt,name=test_signature,json=testSignature,proto3" json:"test_signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReshareReport) Reset() {
+	*x = ReshareReport{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReshareReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReshareReport) ProtoMessage() {}
+
+func (x *ReshareReport) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReshareReport.ProtoReflect.Descriptor instead.
+func (*ReshareReport) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ReshareReport) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *ReshareReport) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *ReshareReport) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *ReshareReport) GetFromEpoch() uint64 {
+	if x != nil {
+		return x.FromEpoch
+	}
+	return 0
+}
+
+func (x *ReshareReport) GetToEpoch() uint64 {
+	if x != nil {
+		return x.ToEpoch
+	}
+	return 0
+}
+
+func (x *ReshareReport) GetOldThreshold() uint32 {
+	if x != nil {
+		return x.OldThreshold
+	}
+	return 0
+}
+
+func (x *ReshareReport) GetNewThreshold() uint32 {
+	if x != nil {
+		return x.NewThreshold
+	}
+	return 0
+}
+
+func (x *ReshareReport) GetOldCommittee() []string {
+	if x != nil {
+		return x.OldCommittee
+	}
+	return nil
+}
+
+func (x *ReshareReport) GetNewCommittee() []string {
+	if x != nil {
+		return x.NewCommittee
+	}
+	return nil
+}
+
+func (x *ReshareReport) GetSteps() []*ReshareStep {
+	if x != nil {
+		return x.Steps
+	}
+	return nil
+}
+
+func (x *ReshareReport) GetCommitted() bool {
+	if x != nil {
+		return x.Committed
+	}
+	return false
+}
+
+func (x *ReshareReport) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
+func (x *ReshareReport) GetTestDigest() []byte {
+	if x != nil {
+		return x.TestDigest
+	}
+	return nil
+}
+
+func (x *ReshareReport) GetTestSignature() []byte {
+	if x != nil {
+		return x.TestSignature
+	}
+	return nil
+}
+
+type ReshareStep struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	DurationMs    uint64                 `protobuf:"varint,2,opt,name=duration_ms,json=durationMs,proto3" json:"duration_ms,omitempty"`
+	Ok            bool                   `protobuf:"varint,3,opt,name=ok,proto3" json:"ok,omitempty"`
+	Detail        string                 `protobuf:"bytes,4,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReshareStep) Reset() {
+	*x = ReshareStep{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReshareStep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReshareStep) ProtoMessage() {}
+
+func (x *ReshareStep) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReshareStep.ProtoReflect.Descriptor instead.
+func (*ReshareStep) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ReshareStep) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ReshareStep) GetDurationMs() uint64 {
+	if x != nil {
+		return x.DurationMs
+	}
+	return 0
+}
+
+func (x *ReshareStep) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *ReshareStep) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
 type ApproveDeviceRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Device id or name.
@@ -1110,7 +1821,7 @@ type ApproveDeviceRequest struct {
 
 func (x *ApproveDeviceRequest) Reset() {
 	*x = ApproveDeviceRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[18]
+	mi := &file_mpc_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1122,7 +1833,7 @@ func (x *ApproveDeviceRequest) String() string {
 func (*ApproveDeviceRequest) ProtoMessage() {}
 
 func (x *ApproveDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[18]
+	mi := &file_mpc_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1135,7 +1846,7 @@ func (x *ApproveDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveDeviceRequest.ProtoReflect.Descriptor instead.
 func (*ApproveDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ApproveDeviceRequest) GetDevice() string {
@@ -1161,7 +1872,7 @@ type ApproveDeviceResponse struct {
 
 func (x *ApproveDeviceResponse) Reset() {
 	*x = ApproveDeviceResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[19]
+	mi := &file_mpc_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1173,7 +1884,7 @@ func (x *ApproveDeviceResponse) String() string {
 func (*ApproveDeviceResponse) ProtoMessage() {}
 
 func (x *ApproveDeviceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[19]
+	mi := &file_mpc_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1186,7 +1897,7 @@ func (x *ApproveDeviceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveDeviceResponse.ProtoReflect.Descriptor instead.
 func (*ApproveDeviceResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ApproveDeviceResponse) GetDevice() *Device {
@@ -1209,7 +1920,7 @@ type CreateKeyRequest struct {
 
 func (x *CreateKeyRequest) Reset() {
 	*x = CreateKeyRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[20]
+	mi := &file_mpc_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1221,7 +1932,7 @@ func (x *CreateKeyRequest) String() string {
 func (*CreateKeyRequest) ProtoMessage() {}
 
 func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[20]
+	mi := &file_mpc_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1234,7 +1945,7 @@ func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateKeyRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CreateKeyRequest) GetCurve() Curve {
@@ -1267,7 +1978,7 @@ type CreateKeyResponse struct {
 
 func (x *CreateKeyResponse) Reset() {
 	*x = CreateKeyResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[21]
+	mi := &file_mpc_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1279,7 +1990,7 @@ func (x *CreateKeyResponse) String() string {
 func (*CreateKeyResponse) ProtoMessage() {}
 
 func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[21]
+	mi := &file_mpc_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1292,7 +2003,7 @@ func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateKeyResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CreateKeyResponse) GetKey() *Key {
@@ -1310,7 +2021,7 @@ type ListKeysRequest struct {
 
 func (x *ListKeysRequest) Reset() {
 	*x = ListKeysRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[22]
+	mi := &file_mpc_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1322,7 +2033,7 @@ func (x *ListKeysRequest) String() string {
 func (*ListKeysRequest) ProtoMessage() {}
 
 func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[22]
+	mi := &file_mpc_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1335,7 +2046,7 @@ func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListKeysRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 type ListKeysResponse struct {
@@ -1347,7 +2058,7 @@ type ListKeysResponse struct {
 
 func (x *ListKeysResponse) Reset() {
 	*x = ListKeysResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[23]
+	mi := &file_mpc_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1359,7 +2070,7 @@ func (x *ListKeysResponse) String() string {
 func (*ListKeysResponse) ProtoMessage() {}
 
 func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[23]
+	mi := &file_mpc_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1372,7 +2083,7 @@ func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListKeysResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListKeysResponse) GetKeys() []*Key {
@@ -1391,7 +2102,7 @@ type GetKeyRequest struct {
 
 func (x *GetKeyRequest) Reset() {
 	*x = GetKeyRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[24]
+	mi := &file_mpc_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1403,7 +2114,7 @@ func (x *GetKeyRequest) String() string {
 func (*GetKeyRequest) ProtoMessage() {}
 
 func (x *GetKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[24]
+	mi := &file_mpc_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1416,7 +2127,7 @@ func (x *GetKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyRequest.ProtoReflect.Descriptor instead.
 func (*GetKeyRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GetKeyRequest) GetKeyId() string {
@@ -1435,7 +2146,7 @@ type GetKeyResponse struct {
 
 func (x *GetKeyResponse) Reset() {
 	*x = GetKeyResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[25]
+	mi := &file_mpc_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1447,7 +2158,7 @@ func (x *GetKeyResponse) String() string {
 func (*GetKeyResponse) ProtoMessage() {}
 
 func (x *GetKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[25]
+	mi := &file_mpc_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1460,7 +2171,7 @@ func (x *GetKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyResponse.ProtoReflect.Descriptor instead.
 func (*GetKeyResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GetKeyResponse) GetKey() *Key {
@@ -1517,7 +2228,7 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\tKeyHolder\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x1f\n" +
 	"\vdevice_name\x18\x02 \x01(\tR\n" +
-	"deviceName\"\xf5\x01\n" +
+	"deviceName\"\xaf\x02\n" +
 	"\x03Key\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12#\n" +
 	"\x05curve\x18\x02 \x01(\x0e2\r.mpc.v1.CurveR\x05curve\x12\x1c\n" +
@@ -1527,7 +2238,8 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\aholders\x18\x05 \x03(\v2\x11.mpc.v1.KeyHolderR\aholders\x12\x14\n" +
 	"\x05epoch\x18\x06 \x01(\x04R\x05epoch\x129\n" +
 	"\n" +
-	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"O\n" +
+	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x128\n" +
+	"\flast_reshare\x18\b \x01(\v2\x15.mpc.v1.ReshareReportR\vlastReshare\"O\n" +
 	"\x18CreatePairingCodeRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vttl_seconds\x18\x02 \x01(\rR\n" +
@@ -1539,11 +2251,67 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x14\n" +
 	"\x12ListDevicesRequest\"?\n" +
 	"\x13ListDevicesResponse\x12(\n" +
-	"\adevices\x18\x01 \x03(\v2\x0e.mpc.v1.DeviceR\adevices\"-\n" +
+	"\adevices\x18\x01 \x03(\v2\x0e.mpc.v1.DeviceR\adevices\"P\n" +
 	"\x13RevokeDeviceRequest\x12\x16\n" +
-	"\x06device\x18\x01 \x01(\tR\x06device\">\n" +
+	"\x06device\x18\x01 \x01(\tR\x06device\x12!\n" +
+	"\freplace_with\x18\x02 \x01(\tR\vreplaceWith\"f\n" +
 	"\x14RevokeDeviceResponse\x12&\n" +
-	"\x06device\x18\x01 \x01(\v2\x0e.mpc.v1.DeviceR\x06device\"@\n" +
+	"\x06device\x18\x01 \x01(\v2\x0e.mpc.v1.DeviceR\x06device\x12&\n" +
+	"\x04jobs\x18\x02 \x03(\v2\x12.mpc.v1.ReshareJobR\x04jobs\"\xb9\x02\n" +
+	"\n" +
+	"ReshareJob\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12-\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x17.mpc.v1.ReshareJobStateR\x05state\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x16\n" +
+	"\x06detail\x18\x04 \x01(\tR\x06detail\x12\x1a\n" +
+	"\battempts\x18\x05 \x01(\rR\battempts\x12#\n" +
+	"\rnew_committee\x18\x06 \x03(\tR\fnewCommittee\x12#\n" +
+	"\rnew_threshold\x18\a \x01(\rR\fnewThreshold\x129\n" +
+	"\n" +
+	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x14\n" +
+	"\x05epoch\x18\t \x01(\x04R\x05epoch\"\x18\n" +
+	"\x16ListReshareJobsRequest\"A\n" +
+	"\x17ListReshareJobsResponse\x12&\n" +
+	"\x04jobs\x18\x01 \x03(\v2\x12.mpc.v1.ReshareJobR\x04jobs\"u\n" +
+	"\x11ReshareKeyRequest\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x18\n" +
+	"\adevices\x18\x02 \x03(\tR\adevices\x12!\n" +
+	"\tthreshold\x18\x03 \x01(\rH\x00R\tthreshold\x88\x01\x01B\f\n" +
+	"\n" +
+	"_threshold\"b\n" +
+	"\x12ReshareKeyResponse\x12\x1d\n" +
+	"\x03key\x18\x01 \x01(\v2\v.mpc.v1.KeyR\x03key\x12-\n" +
+	"\x06report\x18\x02 \x01(\v2\x15.mpc.v1.ReshareReportR\x06report\"(\n" +
+	"\x0fDrillKeyRequest\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\"`\n" +
+	"\x10DrillKeyResponse\x12\x1d\n" +
+	"\x03key\x18\x01 \x01(\v2\v.mpc.v1.KeyR\x03key\x12-\n" +
+	"\x06report\x18\x02 \x01(\v2\x15.mpc.v1.ReshareReportR\x06report\"\xca\x03\n" +
+	"\rReshareReport\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x0e\n" +
+	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12\x1d\n" +
+	"\n" +
+	"from_epoch\x18\x04 \x01(\x04R\tfromEpoch\x12\x19\n" +
+	"\bto_epoch\x18\x05 \x01(\x04R\atoEpoch\x12#\n" +
+	"\rold_threshold\x18\x06 \x01(\rR\foldThreshold\x12#\n" +
+	"\rnew_threshold\x18\a \x01(\rR\fnewThreshold\x12#\n" +
+	"\rold_committee\x18\b \x03(\tR\foldCommittee\x12#\n" +
+	"\rnew_committee\x18\t \x03(\tR\fnewCommittee\x12)\n" +
+	"\x05steps\x18\n" +
+	" \x03(\v2\x13.mpc.v1.ReshareStepR\x05steps\x12\x1c\n" +
+	"\tcommitted\x18\v \x01(\bR\tcommitted\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\f \x01(\fR\tpublicKey\x12\x1f\n" +
+	"\vtest_digest\x18\r \x01(\fR\n" +
+	"testDigest\x12%\n" +
+	"\x0etest_signature\x18\x0e \x01(\fR\rtestSignature\"j\n" +
+	"\vReshareStep\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
+	"\vduration_ms\x18\x02 \x01(\x04R\n" +
+	"durationMs\x12\x0e\n" +
+	"\x02ok\x18\x03 \x01(\bR\x02ok\x12\x16\n" +
+	"\x06detail\x18\x04 \x01(\tR\x06detail\"@\n" +
 	"\x14ApproveDeviceRequest\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x10\n" +
 	"\x03sas\x18\x02 \x01(\tR\x03sas\"?\n" +
@@ -1565,7 +2333,13 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\tTokenRole\x12\x1a\n" +
 	"\x16TOKEN_ROLE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11TOKEN_ROLE_SIGNER\x10\x01\x12\x14\n" +
-	"\x10TOKEN_ROLE_ADMIN\x10\x022\xa0\x06\n" +
+	"\x10TOKEN_ROLE_ADMIN\x10\x02*\xad\x01\n" +
+	"\x0fReshareJobState\x12!\n" +
+	"\x1dRESHARE_JOB_STATE_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19RESHARE_JOB_STATE_PENDING\x10\x01\x12\x1d\n" +
+	"\x19RESHARE_JOB_STATE_RUNNING\x10\x02\x12\x1a\n" +
+	"\x16RESHARE_JOB_STATE_DONE\x10\x03\x12\x1d\n" +
+	"\x19RESHARE_JOB_STATE_BLOCKED\x10\x042\xf8\a\n" +
 	"\fAdminService\x12X\n" +
 	"\x11CreatePairingCode\x12 .mpc.v1.CreatePairingCodeRequest\x1a!.mpc.v1.CreatePairingCodeResponse\x12F\n" +
 	"\vListDevices\x12\x1a.mpc.v1.ListDevicesRequest\x1a\x1b.mpc.v1.ListDevicesResponse\x12I\n" +
@@ -1578,7 +2352,11 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"ListTokens\x12\x19.mpc.v1.ListTokensRequest\x1a\x1a.mpc.v1.ListTokensResponse\x12F\n" +
 	"\vRevokeToken\x12\x1a.mpc.v1.RevokeTokenRequest\x1a\x1b.mpc.v1.RevokeTokenResponse\x12F\n" +
-	"\vExportAudit\x12\x1a.mpc.v1.ExportAuditRequest\x1a\x1b.mpc.v1.ExportAuditResponseB\x80\x01\n" +
+	"\vExportAudit\x12\x1a.mpc.v1.ExportAuditRequest\x1a\x1b.mpc.v1.ExportAuditResponse\x12C\n" +
+	"\n" +
+	"ReshareKey\x12\x19.mpc.v1.ReshareKeyRequest\x1a\x1a.mpc.v1.ReshareKeyResponse\x12=\n" +
+	"\bDrillKey\x12\x17.mpc.v1.DrillKeyRequest\x1a\x18.mpc.v1.DrillKeyResponse\x12R\n" +
+	"\x0fListReshareJobs\x12\x1e.mpc.v1.ListReshareJobsRequest\x1a\x1f.mpc.v1.ListReshareJobsResponseB\x80\x01\n" +
 	"\n" +
 	"com.mpc.v1B\n" +
 	"AdminProtoP\x01Z-github.com/mpcsign/mpcsign/proto/mpc/v1;mpcv1\xa2\x02\x03MXX\xaa\x02\x06Mpc.V1\xca\x02\x06Mpc\\V1\xe2\x02\x12Mpc\\V1\\GPBMetadata\xea\x02\aMpc::V1b\x06proto3"
@@ -1595,88 +2373,114 @@ func file_mpc_v1_admin_proto_rawDescGZIP() []byte {
 	return file_mpc_v1_admin_proto_rawDescData
 }
 
-var file_mpc_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_mpc_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_mpc_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_mpc_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_mpc_v1_admin_proto_goTypes = []any{
 	(TokenRole)(0),                    // 0: mpc.v1.TokenRole
-	(*ExportAuditRequest)(nil),        // 1: mpc.v1.ExportAuditRequest
-	(*ExportAuditResponse)(nil),       // 2: mpc.v1.ExportAuditResponse
-	(*TokenInfo)(nil),                 // 3: mpc.v1.TokenInfo
-	(*CreateTokenRequest)(nil),        // 4: mpc.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),       // 5: mpc.v1.CreateTokenResponse
-	(*ListTokensRequest)(nil),         // 6: mpc.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),        // 7: mpc.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),        // 8: mpc.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),       // 9: mpc.v1.RevokeTokenResponse
-	(*Device)(nil),                    // 10: mpc.v1.Device
-	(*KeyHolder)(nil),                 // 11: mpc.v1.KeyHolder
-	(*Key)(nil),                       // 12: mpc.v1.Key
-	(*CreatePairingCodeRequest)(nil),  // 13: mpc.v1.CreatePairingCodeRequest
-	(*CreatePairingCodeResponse)(nil), // 14: mpc.v1.CreatePairingCodeResponse
-	(*ListDevicesRequest)(nil),        // 15: mpc.v1.ListDevicesRequest
-	(*ListDevicesResponse)(nil),       // 16: mpc.v1.ListDevicesResponse
-	(*RevokeDeviceRequest)(nil),       // 17: mpc.v1.RevokeDeviceRequest
-	(*RevokeDeviceResponse)(nil),      // 18: mpc.v1.RevokeDeviceResponse
-	(*ApproveDeviceRequest)(nil),      // 19: mpc.v1.ApproveDeviceRequest
-	(*ApproveDeviceResponse)(nil),     // 20: mpc.v1.ApproveDeviceResponse
-	(*CreateKeyRequest)(nil),          // 21: mpc.v1.CreateKeyRequest
-	(*CreateKeyResponse)(nil),         // 22: mpc.v1.CreateKeyResponse
-	(*ListKeysRequest)(nil),           // 23: mpc.v1.ListKeysRequest
-	(*ListKeysResponse)(nil),          // 24: mpc.v1.ListKeysResponse
-	(*GetKeyRequest)(nil),             // 25: mpc.v1.GetKeyRequest
-	(*GetKeyResponse)(nil),            // 26: mpc.v1.GetKeyResponse
-	(*timestamppb.Timestamp)(nil),     // 27: google.protobuf.Timestamp
-	(DeviceStatus)(0),                 // 28: mpc.v1.DeviceStatus
-	(Curve)(0),                        // 29: mpc.v1.Curve
+	(ReshareJobState)(0),              // 1: mpc.v1.ReshareJobState
+	(*ExportAuditRequest)(nil),        // 2: mpc.v1.ExportAuditRequest
+	(*ExportAuditResponse)(nil),       // 3: mpc.v1.ExportAuditResponse
+	(*TokenInfo)(nil),                 // 4: mpc.v1.TokenInfo
+	(*CreateTokenRequest)(nil),        // 5: mpc.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),       // 6: mpc.v1.CreateTokenResponse
+	(*ListTokensRequest)(nil),         // 7: mpc.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),        // 8: mpc.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),        // 9: mpc.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),       // 10: mpc.v1.RevokeTokenResponse
+	(*Device)(nil),                    // 11: mpc.v1.Device
+	(*KeyHolder)(nil),                 // 12: mpc.v1.KeyHolder
+	(*Key)(nil),                       // 13: mpc.v1.Key
+	(*CreatePairingCodeRequest)(nil),  // 14: mpc.v1.CreatePairingCodeRequest
+	(*CreatePairingCodeResponse)(nil), // 15: mpc.v1.CreatePairingCodeResponse
+	(*ListDevicesRequest)(nil),        // 16: mpc.v1.ListDevicesRequest
+	(*ListDevicesResponse)(nil),       // 17: mpc.v1.ListDevicesResponse
+	(*RevokeDeviceRequest)(nil),       // 18: mpc.v1.RevokeDeviceRequest
+	(*RevokeDeviceResponse)(nil),      // 19: mpc.v1.RevokeDeviceResponse
+	(*ReshareJob)(nil),                // 20: mpc.v1.ReshareJob
+	(*ListReshareJobsRequest)(nil),    // 21: mpc.v1.ListReshareJobsRequest
+	(*ListReshareJobsResponse)(nil),   // 22: mpc.v1.ListReshareJobsResponse
+	(*ReshareKeyRequest)(nil),         // 23: mpc.v1.ReshareKeyRequest
+	(*ReshareKeyResponse)(nil),        // 24: mpc.v1.ReshareKeyResponse
+	(*DrillKeyRequest)(nil),           // 25: mpc.v1.DrillKeyRequest
+	(*DrillKeyResponse)(nil),          // 26: mpc.v1.DrillKeyResponse
+	(*ReshareReport)(nil),             // 27: mpc.v1.ReshareReport
+	(*ReshareStep)(nil),               // 28: mpc.v1.ReshareStep
+	(*ApproveDeviceRequest)(nil),      // 29: mpc.v1.ApproveDeviceRequest
+	(*ApproveDeviceResponse)(nil),     // 30: mpc.v1.ApproveDeviceResponse
+	(*CreateKeyRequest)(nil),          // 31: mpc.v1.CreateKeyRequest
+	(*CreateKeyResponse)(nil),         // 32: mpc.v1.CreateKeyResponse
+	(*ListKeysRequest)(nil),           // 33: mpc.v1.ListKeysRequest
+	(*ListKeysResponse)(nil),          // 34: mpc.v1.ListKeysResponse
+	(*GetKeyRequest)(nil),             // 35: mpc.v1.GetKeyRequest
+	(*GetKeyResponse)(nil),            // 36: mpc.v1.GetKeyResponse
+	(*timestamppb.Timestamp)(nil),     // 37: google.protobuf.Timestamp
+	(DeviceStatus)(0),                 // 38: mpc.v1.DeviceStatus
+	(Curve)(0),                        // 39: mpc.v1.Curve
 }
 var file_mpc_v1_admin_proto_depIdxs = []int32{
 	0,  // 0: mpc.v1.TokenInfo.role:type_name -> mpc.v1.TokenRole
-	27, // 1: mpc.v1.TokenInfo.created_at:type_name -> google.protobuf.Timestamp
+	37, // 1: mpc.v1.TokenInfo.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: mpc.v1.CreateTokenRequest.role:type_name -> mpc.v1.TokenRole
-	3,  // 3: mpc.v1.CreateTokenResponse.info:type_name -> mpc.v1.TokenInfo
-	3,  // 4: mpc.v1.ListTokensResponse.tokens:type_name -> mpc.v1.TokenInfo
-	3,  // 5: mpc.v1.RevokeTokenResponse.info:type_name -> mpc.v1.TokenInfo
-	28, // 6: mpc.v1.Device.status:type_name -> mpc.v1.DeviceStatus
-	27, // 7: mpc.v1.Device.paired_at:type_name -> google.protobuf.Timestamp
-	27, // 8: mpc.v1.Device.last_seen:type_name -> google.protobuf.Timestamp
-	29, // 9: mpc.v1.Key.curve:type_name -> mpc.v1.Curve
-	11, // 10: mpc.v1.Key.holders:type_name -> mpc.v1.KeyHolder
-	27, // 11: mpc.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	27, // 12: mpc.v1.CreatePairingCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
-	10, // 13: mpc.v1.ListDevicesResponse.devices:type_name -> mpc.v1.Device
-	10, // 14: mpc.v1.RevokeDeviceResponse.device:type_name -> mpc.v1.Device
-	10, // 15: mpc.v1.ApproveDeviceResponse.device:type_name -> mpc.v1.Device
-	29, // 16: mpc.v1.CreateKeyRequest.curve:type_name -> mpc.v1.Curve
-	12, // 17: mpc.v1.CreateKeyResponse.key:type_name -> mpc.v1.Key
-	12, // 18: mpc.v1.ListKeysResponse.keys:type_name -> mpc.v1.Key
-	12, // 19: mpc.v1.GetKeyResponse.key:type_name -> mpc.v1.Key
-	13, // 20: mpc.v1.AdminService.CreatePairingCode:input_type -> mpc.v1.CreatePairingCodeRequest
-	15, // 21: mpc.v1.AdminService.ListDevices:input_type -> mpc.v1.ListDevicesRequest
-	17, // 22: mpc.v1.AdminService.RevokeDevice:input_type -> mpc.v1.RevokeDeviceRequest
-	19, // 23: mpc.v1.AdminService.ApproveDevice:input_type -> mpc.v1.ApproveDeviceRequest
-	21, // 24: mpc.v1.AdminService.CreateKey:input_type -> mpc.v1.CreateKeyRequest
-	23, // 25: mpc.v1.AdminService.ListKeys:input_type -> mpc.v1.ListKeysRequest
-	25, // 26: mpc.v1.AdminService.GetKey:input_type -> mpc.v1.GetKeyRequest
-	4,  // 27: mpc.v1.AdminService.CreateToken:input_type -> mpc.v1.CreateTokenRequest
-	6,  // 28: mpc.v1.AdminService.ListTokens:input_type -> mpc.v1.ListTokensRequest
-	8,  // 29: mpc.v1.AdminService.RevokeToken:input_type -> mpc.v1.RevokeTokenRequest
-	1,  // 30: mpc.v1.AdminService.ExportAudit:input_type -> mpc.v1.ExportAuditRequest
-	14, // 31: mpc.v1.AdminService.CreatePairingCode:output_type -> mpc.v1.CreatePairingCodeResponse
-	16, // 32: mpc.v1.AdminService.ListDevices:output_type -> mpc.v1.ListDevicesResponse
-	18, // 33: mpc.v1.AdminService.RevokeDevice:output_type -> mpc.v1.RevokeDeviceResponse
-	20, // 34: mpc.v1.AdminService.ApproveDevice:output_type -> mpc.v1.ApproveDeviceResponse
-	22, // 35: mpc.v1.AdminService.CreateKey:output_type -> mpc.v1.CreateKeyResponse
-	24, // 36: mpc.v1.AdminService.ListKeys:output_type -> mpc.v1.ListKeysResponse
-	26, // 37: mpc.v1.AdminService.GetKey:output_type -> mpc.v1.GetKeyResponse
-	5,  // 38: mpc.v1.AdminService.CreateToken:output_type -> mpc.v1.CreateTokenResponse
-	7,  // 39: mpc.v1.AdminService.ListTokens:output_type -> mpc.v1.ListTokensResponse
-	9,  // 40: mpc.v1.AdminService.RevokeToken:output_type -> mpc.v1.RevokeTokenResponse
-	2,  // 41: mpc.v1.AdminService.ExportAudit:output_type -> mpc.v1.ExportAuditResponse
-	31, // [31:42] is the sub-list for method output_type
-	20, // [20:31] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	4,  // 3: mpc.v1.CreateTokenResponse.info:type_name -> mpc.v1.TokenInfo
+	4,  // 4: mpc.v1.ListTokensResponse.tokens:type_name -> mpc.v1.TokenInfo
+	4,  // 5: mpc.v1.RevokeTokenResponse.info:type_name -> mpc.v1.TokenInfo
+	38, // 6: mpc.v1.Device.status:type_name -> mpc.v1.DeviceStatus
+	37, // 7: mpc.v1.Device.paired_at:type_name -> google.protobuf.Timestamp
+	37, // 8: mpc.v1.Device.last_seen:type_name -> google.protobuf.Timestamp
+	39, // 9: mpc.v1.Key.curve:type_name -> mpc.v1.Curve
+	12, // 10: mpc.v1.Key.holders:type_name -> mpc.v1.KeyHolder
+	37, // 11: mpc.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	27, // 12: mpc.v1.Key.last_reshare:type_name -> mpc.v1.ReshareReport
+	37, // 13: mpc.v1.CreatePairingCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
+	11, // 14: mpc.v1.ListDevicesResponse.devices:type_name -> mpc.v1.Device
+	11, // 15: mpc.v1.RevokeDeviceResponse.device:type_name -> mpc.v1.Device
+	20, // 16: mpc.v1.RevokeDeviceResponse.jobs:type_name -> mpc.v1.ReshareJob
+	1,  // 17: mpc.v1.ReshareJob.state:type_name -> mpc.v1.ReshareJobState
+	37, // 18: mpc.v1.ReshareJob.updated_at:type_name -> google.protobuf.Timestamp
+	20, // 19: mpc.v1.ListReshareJobsResponse.jobs:type_name -> mpc.v1.ReshareJob
+	13, // 20: mpc.v1.ReshareKeyResponse.key:type_name -> mpc.v1.Key
+	27, // 21: mpc.v1.ReshareKeyResponse.report:type_name -> mpc.v1.ReshareReport
+	13, // 22: mpc.v1.DrillKeyResponse.key:type_name -> mpc.v1.Key
+	27, // 23: mpc.v1.DrillKeyResponse.report:type_name -> mpc.v1.ReshareReport
+	28, // 24: mpc.v1.ReshareReport.steps:type_name -> mpc.v1.ReshareStep
+	11, // 25: mpc.v1.ApproveDeviceResponse.device:type_name -> mpc.v1.Device
+	39, // 26: mpc.v1.CreateKeyRequest.curve:type_name -> mpc.v1.Curve
+	13, // 27: mpc.v1.CreateKeyResponse.key:type_name -> mpc.v1.Key
+	13, // 28: mpc.v1.ListKeysResponse.keys:type_name -> mpc.v1.Key
+	13, // 29: mpc.v1.GetKeyResponse.key:type_name -> mpc.v1.Key
+	14, // 30: mpc.v1.AdminService.CreatePairingCode:input_type -> mpc.v1.CreatePairingCodeRequest
+	16, // 31: mpc.v1.AdminService.ListDevices:input_type -> mpc.v1.ListDevicesRequest
+	18, // 32: mpc.v1.AdminService.RevokeDevice:input_type -> mpc.v1.RevokeDeviceRequest
+	29, // 33: mpc.v1.AdminService.ApproveDevice:input_type -> mpc.v1.ApproveDeviceRequest
+	31, // 34: mpc.v1.AdminService.CreateKey:input_type -> mpc.v1.CreateKeyRequest
+	33, // 35: mpc.v1.AdminService.ListKeys:input_type -> mpc.v1.ListKeysRequest
+	35, // 36: mpc.v1.AdminService.GetKey:input_type -> mpc.v1.GetKeyRequest
+	5,  // 37: mpc.v1.AdminService.CreateToken:input_type -> mpc.v1.CreateTokenRequest
+	7,  // 38: mpc.v1.AdminService.ListTokens:input_type -> mpc.v1.ListTokensRequest
+	9,  // 39: mpc.v1.AdminService.RevokeToken:input_type -> mpc.v1.RevokeTokenRequest
+	2,  // 40: mpc.v1.AdminService.ExportAudit:input_type -> mpc.v1.ExportAuditRequest
+	23, // 41: mpc.v1.AdminService.ReshareKey:input_type -> mpc.v1.ReshareKeyRequest
+	25, // 42: mpc.v1.AdminService.DrillKey:input_type -> mpc.v1.DrillKeyRequest
+	21, // 43: mpc.v1.AdminService.ListReshareJobs:input_type -> mpc.v1.ListReshareJobsRequest
+	15, // 44: mpc.v1.AdminService.CreatePairingCode:output_type -> mpc.v1.CreatePairingCodeResponse
+	17, // 45: mpc.v1.AdminService.ListDevices:output_type -> mpc.v1.ListDevicesResponse
+	19, // 46: mpc.v1.AdminService.RevokeDevice:output_type -> mpc.v1.RevokeDeviceResponse
+	30, // 47: mpc.v1.AdminService.ApproveDevice:output_type -> mpc.v1.ApproveDeviceResponse
+	32, // 48: mpc.v1.AdminService.CreateKey:output_type -> mpc.v1.CreateKeyResponse
+	34, // 49: mpc.v1.AdminService.ListKeys:output_type -> mpc.v1.ListKeysResponse
+	36, // 50: mpc.v1.AdminService.GetKey:output_type -> mpc.v1.GetKeyResponse
+	6,  // 51: mpc.v1.AdminService.CreateToken:output_type -> mpc.v1.CreateTokenResponse
+	8,  // 52: mpc.v1.AdminService.ListTokens:output_type -> mpc.v1.ListTokensResponse
+	10, // 53: mpc.v1.AdminService.RevokeToken:output_type -> mpc.v1.RevokeTokenResponse
+	3,  // 54: mpc.v1.AdminService.ExportAudit:output_type -> mpc.v1.ExportAuditResponse
+	24, // 55: mpc.v1.AdminService.ReshareKey:output_type -> mpc.v1.ReshareKeyResponse
+	26, // 56: mpc.v1.AdminService.DrillKey:output_type -> mpc.v1.DrillKeyResponse
+	22, // 57: mpc.v1.AdminService.ListReshareJobs:output_type -> mpc.v1.ListReshareJobsResponse
+	44, // [44:58] is the sub-list for method output_type
+	30, // [30:44] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_mpc_v1_admin_proto_init() }
@@ -1685,13 +2489,14 @@ func file_mpc_v1_admin_proto_init() {
 		return
 	}
 	file_mpc_v1_common_proto_init()
+	file_mpc_v1_admin_proto_msgTypes[21].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mpc_v1_admin_proto_rawDesc), len(file_mpc_v1_admin_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   26,
+			NumEnums:      2,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -30,6 +30,9 @@ const (
 	AdminService_ListTokens_FullMethodName        = "/mpc.v1.AdminService/ListTokens"
 	AdminService_RevokeToken_FullMethodName       = "/mpc.v1.AdminService/RevokeToken"
 	AdminService_ExportAudit_FullMethodName       = "/mpc.v1.AdminService/ExportAudit"
+	AdminService_ReshareKey_FullMethodName        = "/mpc.v1.AdminService/ReshareKey"
+	AdminService_DrillKey_FullMethodName          = "/mpc.v1.AdminService/DrillKey"
+	AdminService_ListReshareJobs_FullMethodName   = "/mpc.v1.AdminService/ListReshareJobs"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -62,6 +65,13 @@ type AdminServiceClient interface {
 	RevokeToken(ctx context.Context, in *RevokeTokenRequest, opts ...grpc.CallOption) (*RevokeTokenResponse, error)
 	// ExportAudit returns audit entries in order, as stored (JSON, hash-chained).
 	ExportAudit(ctx context.Context, in *ExportAuditRequest, opts ...grpc.CallOption) (*ExportAuditResponse, error)
+	// ReshareKey moves a key to a new committee and threshold, with the same
+	// public key (two-phase commit), then signs a test digest with the new shares.
+	ReshareKey(ctx context.Context, in *ReshareKeyRequest, opts ...grpc.CallOption) (*ReshareKeyResponse, error)
+	// DrillKey reshares a key to its own committee and checks it still signs.
+	DrillKey(ctx context.Context, in *DrillKeyRequest, opts ...grpc.CallOption) (*DrillKeyResponse, error)
+	// ListReshareJobs shows the background reshares started by revocations.
+	ListReshareJobs(ctx context.Context, in *ListReshareJobsRequest, opts ...grpc.CallOption) (*ListReshareJobsResponse, error)
 }
 
 type adminServiceClient struct {
@@ -182,6 +192,36 @@ func (c *adminServiceClient) ExportAudit(ctx context.Context, in *ExportAuditReq
 	return out, nil
 }
 
+func (c *adminServiceClient) ReshareKey(ctx context.Context, in *ReshareKeyRequest, opts ...grpc.CallOption) (*ReshareKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReshareKeyResponse)
+	err := c.cc.Invoke(ctx, AdminService_ReshareKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) DrillKey(ctx context.Context, in *DrillKeyRequest, opts ...grpc.CallOption) (*DrillKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DrillKeyResponse)
+	err := c.cc.Invoke(ctx, AdminService_DrillKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ListReshareJobs(ctx context.Context, in *ListReshareJobsRequest, opts ...grpc.CallOption) (*ListReshareJobsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListReshareJobsResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListReshareJobs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -212,6 +252,13 @@ type AdminServiceServer interface {
 	RevokeToken(context.Context, *RevokeTokenRequest) (*RevokeTokenResponse, error)
 	// ExportAudit returns audit entries in order, as stored (JSON, hash-chained).
 	ExportAudit(context.Context, *ExportAuditRequest) (*ExportAuditResponse, error)
+	// ReshareKey moves a key to a new committee and threshold, with the same
+	// public key (two-phase commit), then signs a test digest with the new shares.
+	ReshareKey(context.Context, *ReshareKeyRequest) (*ReshareKeyResponse, error)
+	// DrillKey reshares a key to its own committee and checks it still signs.
+	DrillKey(context.Context, *DrillKeyRequest) (*DrillKeyResponse, error)
+	// ListReshareJobs shows the background reshares started by revocations.
+	ListReshareJobs(context.Context, *ListReshareJobsRequest) (*ListReshareJobsResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -254,6 +301,15 @@ func (UnimplementedAdminServiceServer) RevokeToken(context.Context, *RevokeToken
 }
 func (UnimplementedAdminServiceServer) ExportAudit(context.Context, *ExportAuditRequest) (*ExportAuditResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ExportAudit not implemented")
+}
+func (UnimplementedAdminServiceServer) ReshareKey(context.Context, *ReshareKeyRequest) (*ReshareKeyResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ReshareKey not implemented")
+}
+func (UnimplementedAdminServiceServer) DrillKey(context.Context, *DrillKeyRequest) (*DrillKeyResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DrillKey not implemented")
+}
+func (UnimplementedAdminServiceServer) ListReshareJobs(context.Context, *ListReshareJobsRequest) (*ListReshareJobsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListReshareJobs not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -474,6 +530,60 @@ func _AdminService_ExportAudit_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_ReshareKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReshareKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ReshareKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ReshareKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ReshareKey(ctx, req.(*ReshareKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_DrillKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DrillKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).DrillKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_DrillKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).DrillKey(ctx, req.(*DrillKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ListReshareJobs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListReshareJobsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListReshareJobs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListReshareJobs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListReshareJobs(ctx, req.(*ListReshareJobsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -524,6 +634,18 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ExportAudit",
 			Handler:    _AdminService_ExportAudit_Handler,
+		},
+		{
+			MethodName: "ReshareKey",
+			Handler:    _AdminService_ReshareKey_Handler,
+		},
+		{
+			MethodName: "DrillKey",
+			Handler:    _AdminService_DrillKey_Handler,
+		},
+		{
+			MethodName: "ListReshareJobs",
+			Handler:    _AdminService_ListReshareJobs_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

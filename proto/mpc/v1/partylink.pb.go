@@ -28,6 +28,8 @@ const (
 	SessionKind_SESSION_KIND_UNSPECIFIED SessionKind = 0
 	SessionKind_SESSION_KIND_KEYGEN      SessionKind = 1
 	SessionKind_SESSION_KIND_SIGN        SessionKind = 2
+	// Moves a key to a new committee and threshold with the same public key.
+	SessionKind_SESSION_KIND_RESHARE SessionKind = 3
 )
 
 // Enum value maps for SessionKind.
@@ -36,11 +38,13 @@ var (
 		0: "SESSION_KIND_UNSPECIFIED",
 		1: "SESSION_KIND_KEYGEN",
 		2: "SESSION_KIND_SIGN",
+		3: "SESSION_KIND_RESHARE",
 	}
 	SessionKind_value = map[string]int32{
 		"SESSION_KIND_UNSPECIFIED": 0,
 		"SESSION_KIND_KEYGEN":      1,
 		"SESSION_KIND_SIGN":        2,
+		"SESSION_KIND_RESHARE":     3,
 	}
 )
 
@@ -387,6 +391,7 @@ type ConnectResponse struct {
 	//	*ConnectResponse_Message
 	//	*ConnectResponse_Abort
 	//	*ConnectResponse_Begin
+	//	*ConnectResponse_KeySync
 	Msg           isConnectResponse_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -483,6 +488,15 @@ func (x *ConnectResponse) GetBegin() *SessionBegin {
 	return nil
 }
 
+func (x *ConnectResponse) GetKeySync() *KeySync {
+	if x != nil {
+		if x, ok := x.Msg.(*ConnectResponse_KeySync); ok {
+			return x.KeySync
+		}
+	}
+	return nil
+}
+
 type isConnectResponse_Msg interface {
 	isConnectResponse_Msg()
 }
@@ -511,6 +525,10 @@ type ConnectResponse_Begin struct {
 	Begin *SessionBegin `protobuf:"bytes,6,opt,name=begin,proto3,oneof"`
 }
 
+type ConnectResponse_KeySync struct {
+	KeySync *KeySync `protobuf:"bytes,7,opt,name=key_sync,json=keySync,proto3,oneof"`
+}
+
 func (*ConnectResponse_Challenge) isConnectResponse_Msg() {}
 
 func (*ConnectResponse_Welcome) isConnectResponse_Msg() {}
@@ -522,6 +540,8 @@ func (*ConnectResponse_Message) isConnectResponse_Msg() {}
 func (*ConnectResponse_Abort) isConnectResponse_Msg() {}
 
 func (*ConnectResponse_Begin) isConnectResponse_Msg() {}
+
+func (*ConnectResponse_KeySync) isConnectResponse_Msg() {}
 
 type Hello struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -784,7 +804,15 @@ type SessionStart struct {
 	// (relative, so that devices with skewed clocks still agree).
 	TimeoutMs uint32 `protobuf:"varint,9,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
 	// Who asked (the API token's name), for the device's approval policy.
-	Requester     string `protobuf:"bytes,10,opt,name=requester,proto3" json:"requester,omitempty"`
+	Requester string `protobuf:"bytes,10,opt,name=requester,proto3" json:"requester,omitempty"`
+	// Reshare: epoch and threshold the new committee's shares will have. epoch
+	// and threshold above are the old ones.
+	NewEpoch     uint64 `protobuf:"varint,11,opt,name=new_epoch,json=newEpoch,proto3" json:"new_epoch,omitempty"`
+	NewThreshold uint32 `protobuf:"varint,12,opt,name=new_threshold,json=newThreshold,proto3" json:"new_threshold,omitempty"`
+	// Reshare: device ids of the old committee (holders of epoch, at least
+	// threshold+1 of them) and of the new committee. participants is their union.
+	OldCommittee  []string `protobuf:"bytes,13,rep,name=old_committee,json=oldCommittee,proto3" json:"old_committee,omitempty"`
+	NewCommittee  []string `protobuf:"bytes,14,rep,name=new_committee,json=newCommittee,proto3" json:"new_committee,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -887,6 +915,34 @@ func (x *SessionStart) GetRequester() string {
 		return x.Requester
 	}
 	return ""
+}
+
+func (x *SessionStart) GetNewEpoch() uint64 {
+	if x != nil {
+		return x.NewEpoch
+	}
+	return 0
+}
+
+func (x *SessionStart) GetNewThreshold() uint32 {
+	if x != nil {
+		return x.NewThreshold
+	}
+	return 0
+}
+
+func (x *SessionStart) GetOldCommittee() []string {
+	if x != nil {
+		return x.OldCommittee
+	}
+	return nil
+}
+
+func (x *SessionStart) GetNewCommittee() []string {
+	if x != nil {
+		return x.NewCommittee
+	}
+	return nil
 }
 
 // SessionJoin is a participant's contribution to a session: randomness for the
@@ -1447,6 +1503,125 @@ func (x *PartyStatus) GetPreparamsTarget() uint32 {
 	return 0
 }
 
+// KeySync tells a device where keys stand, so it finishes the steps of a
+// reshare it missed: it promotes a pending share of the committed epoch,
+// erases shares of older epochs, and drops pending shares of abandoned ones.
+type KeySync struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Keys          []*KeyEpoch            `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeySync) Reset() {
+	*x = KeySync{}
+	mi := &file_mpc_v1_partylink_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeySync) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeySync) ProtoMessage() {}
+
+func (x *KeySync) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_partylink_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeySync.ProtoReflect.Descriptor instead.
+func (*KeySync) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *KeySync) GetKeys() []*KeyEpoch {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+type KeyEpoch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	KeyId string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// The epoch that signs.
+	CommittedEpoch uint64 `protobuf:"varint,2,opt,name=committed_epoch,json=committedEpoch,proto3" json:"committed_epoch,omitempty"`
+	// Epoch numbers are never reused: every epoch above committed_epoch and
+	// below next_epoch, other than in_flight_epoch, was abandoned.
+	NextEpoch uint64 `protobuf:"varint,3,opt,name=next_epoch,json=nextEpoch,proto3" json:"next_epoch,omitempty"`
+	// A reshare to this epoch is running (0: none).
+	InFlightEpoch uint64 `protobuf:"varint,4,opt,name=in_flight_epoch,json=inFlightEpoch,proto3" json:"in_flight_epoch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyEpoch) Reset() {
+	*x = KeyEpoch{}
+	mi := &file_mpc_v1_partylink_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyEpoch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyEpoch) ProtoMessage() {}
+
+func (x *KeyEpoch) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_partylink_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyEpoch.ProtoReflect.Descriptor instead.
+func (*KeyEpoch) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *KeyEpoch) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *KeyEpoch) GetCommittedEpoch() uint64 {
+	if x != nil {
+		return x.CommittedEpoch
+	}
+	return 0
+}
+
+func (x *KeyEpoch) GetNextEpoch() uint64 {
+	if x != nil {
+		return x.NextEpoch
+	}
+	return 0
+}
+
+func (x *KeyEpoch) GetInFlightEpoch() uint64 {
+	if x != nil {
+		return x.InFlightEpoch
+	}
+	return 0
+}
+
 var File_mpc_v1_partylink_proto protoreflect.FileDescriptor
 
 const file_mpc_v1_partylink_proto_rawDesc = "" +
@@ -1472,14 +1647,15 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\x06result\x18\x05 \x01(\v2\x15.mpc.v1.SessionResultH\x00R\x06result\x122\n" +
 	"\afailure\x18\x06 \x01(\v2\x16.mpc.v1.SessionFailureH\x00R\afailure\x12-\n" +
 	"\x06status\x18\a \x01(\v2\x13.mpc.v1.PartyStatusH\x00R\x06statusB\x05\n" +
-	"\x03msg\"\xb6\x02\n" +
+	"\x03msg\"\xe4\x02\n" +
 	"\x0fConnectResponse\x121\n" +
 	"\tchallenge\x18\x01 \x01(\v2\x11.mpc.v1.ChallengeH\x00R\tchallenge\x12+\n" +
 	"\awelcome\x18\x02 \x01(\v2\x0f.mpc.v1.WelcomeH\x00R\awelcome\x12,\n" +
 	"\x05start\x18\x03 \x01(\v2\x14.mpc.v1.SessionStartH\x00R\x05start\x122\n" +
 	"\amessage\x18\x04 \x01(\v2\x16.mpc.v1.SessionMessageH\x00R\amessage\x12,\n" +
 	"\x05abort\x18\x05 \x01(\v2\x14.mpc.v1.SessionAbortH\x00R\x05abort\x12,\n" +
-	"\x05begin\x18\x06 \x01(\v2\x14.mpc.v1.SessionBeginH\x00R\x05beginB\x05\n" +
+	"\x05begin\x18\x06 \x01(\v2\x14.mpc.v1.SessionBeginH\x00R\x05begin\x12,\n" +
+	"\bkey_sync\x18\a \x01(\v2\x0f.mpc.v1.KeySyncH\x00R\akeySyncB\x05\n" +
 	"\x03msg\"$\n" +
 	"\x05Hello\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\"!\n" +
@@ -1493,7 +1669,7 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"deviceName\"Z\n" +
 	"\vParticipant\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12.\n" +
-	"\x13identity_public_key\x18\x02 \x01(\fR\x11identityPublicKey\"\xc7\x02\n" +
+	"\x13identity_public_key\x18\x02 \x01(\fR\x11identityPublicKey\"\xd3\x03\n" +
 	"\fSessionStart\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\fR\x03ref\x12'\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x13.mpc.v1.SessionKindR\x04kind\x12#\n" +
@@ -1506,7 +1682,11 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\n" +
 	"timeout_ms\x18\t \x01(\rR\ttimeoutMs\x12\x1c\n" +
 	"\trequester\x18\n" +
-	" \x01(\tR\trequester\"\x9e\x01\n" +
+	" \x01(\tR\trequester\x12\x1b\n" +
+	"\tnew_epoch\x18\v \x01(\x04R\bnewEpoch\x12#\n" +
+	"\rnew_threshold\x18\f \x01(\rR\fnewThreshold\x12#\n" +
+	"\rold_committee\x18\r \x03(\tR\foldCommittee\x12#\n" +
+	"\rnew_committee\x18\x0e \x03(\tR\fnewCommittee\"\x9e\x01\n" +
 	"\vSessionJoin\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\"\n" +
 	"\fcontribution\x18\x02 \x01(\fR\fcontribution\x120\n" +
@@ -1547,11 +1727,20 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"a\n" +
 	"\vPartyStatus\x12'\n" +
 	"\x0fpreparams_ready\x18\x01 \x01(\rR\x0epreparamsReady\x12)\n" +
-	"\x10preparams_target\x18\x02 \x01(\rR\x0fpreparamsTarget*[\n" +
+	"\x10preparams_target\x18\x02 \x01(\rR\x0fpreparamsTarget\"/\n" +
+	"\aKeySync\x12$\n" +
+	"\x04keys\x18\x01 \x03(\v2\x10.mpc.v1.KeyEpochR\x04keys\"\x91\x01\n" +
+	"\bKeyEpoch\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12'\n" +
+	"\x0fcommitted_epoch\x18\x02 \x01(\x04R\x0ecommittedEpoch\x12\x1d\n" +
+	"\n" +
+	"next_epoch\x18\x03 \x01(\x04R\tnextEpoch\x12&\n" +
+	"\x0fin_flight_epoch\x18\x04 \x01(\x04R\rinFlightEpoch*u\n" +
 	"\vSessionKind\x12\x1c\n" +
 	"\x18SESSION_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13SESSION_KIND_KEYGEN\x10\x01\x12\x15\n" +
-	"\x11SESSION_KIND_SIGN\x10\x022\x8b\x01\n" +
+	"\x11SESSION_KIND_SIGN\x10\x02\x12\x18\n" +
+	"\x14SESSION_KIND_RESHARE\x10\x032\x8b\x01\n" +
 	"\x10PartyLinkService\x127\n" +
 	"\x06Enroll\x12\x15.mpc.v1.EnrollRequest\x1a\x16.mpc.v1.EnrollResponse\x12>\n" +
 	"\aConnect\x12\x16.mpc.v1.ConnectRequest\x1a\x17.mpc.v1.ConnectResponse(\x010\x01B\x84\x01\n" +
@@ -1571,7 +1760,7 @@ func file_mpc_v1_partylink_proto_rawDescGZIP() []byte {
 }
 
 var file_mpc_v1_partylink_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_mpc_v1_partylink_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_mpc_v1_partylink_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_mpc_v1_partylink_proto_goTypes = []any{
 	(SessionKind)(0),        // 0: mpc.v1.SessionKind
 	(*EnrollRequest)(nil),   // 1: mpc.v1.EnrollRequest
@@ -1592,7 +1781,9 @@ var file_mpc_v1_partylink_proto_goTypes = []any{
 	(*SessionFailure)(nil),  // 16: mpc.v1.SessionFailure
 	(*SessionAbort)(nil),    // 17: mpc.v1.SessionAbort
 	(*PartyStatus)(nil),     // 18: mpc.v1.PartyStatus
-	(Curve)(0),              // 19: mpc.v1.Curve
+	(*KeySync)(nil),         // 19: mpc.v1.KeySync
+	(*KeyEpoch)(nil),        // 20: mpc.v1.KeyEpoch
+	(Curve)(0),              // 21: mpc.v1.Curve
 }
 var file_mpc_v1_partylink_proto_depIdxs = []int32{
 	5,  // 0: mpc.v1.ConnectRequest.hello:type_name -> mpc.v1.Hello
@@ -1608,20 +1799,22 @@ var file_mpc_v1_partylink_proto_depIdxs = []int32{
 	14, // 10: mpc.v1.ConnectResponse.message:type_name -> mpc.v1.SessionMessage
 	17, // 11: mpc.v1.ConnectResponse.abort:type_name -> mpc.v1.SessionAbort
 	13, // 12: mpc.v1.ConnectResponse.begin:type_name -> mpc.v1.SessionBegin
-	0,  // 13: mpc.v1.SessionStart.kind:type_name -> mpc.v1.SessionKind
-	19, // 14: mpc.v1.SessionStart.curve:type_name -> mpc.v1.Curve
-	9,  // 15: mpc.v1.SessionStart.participants:type_name -> mpc.v1.Participant
-	11, // 16: mpc.v1.SessionReply.join:type_name -> mpc.v1.SessionJoin
-	11, // 17: mpc.v1.SessionBegin.joins:type_name -> mpc.v1.SessionJoin
-	1,  // 18: mpc.v1.PartyLinkService.Enroll:input_type -> mpc.v1.EnrollRequest
-	3,  // 19: mpc.v1.PartyLinkService.Connect:input_type -> mpc.v1.ConnectRequest
-	2,  // 20: mpc.v1.PartyLinkService.Enroll:output_type -> mpc.v1.EnrollResponse
-	4,  // 21: mpc.v1.PartyLinkService.Connect:output_type -> mpc.v1.ConnectResponse
-	20, // [20:22] is the sub-list for method output_type
-	18, // [18:20] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	19, // 13: mpc.v1.ConnectResponse.key_sync:type_name -> mpc.v1.KeySync
+	0,  // 14: mpc.v1.SessionStart.kind:type_name -> mpc.v1.SessionKind
+	21, // 15: mpc.v1.SessionStart.curve:type_name -> mpc.v1.Curve
+	9,  // 16: mpc.v1.SessionStart.participants:type_name -> mpc.v1.Participant
+	11, // 17: mpc.v1.SessionReply.join:type_name -> mpc.v1.SessionJoin
+	11, // 18: mpc.v1.SessionBegin.joins:type_name -> mpc.v1.SessionJoin
+	20, // 19: mpc.v1.KeySync.keys:type_name -> mpc.v1.KeyEpoch
+	1,  // 20: mpc.v1.PartyLinkService.Enroll:input_type -> mpc.v1.EnrollRequest
+	3,  // 21: mpc.v1.PartyLinkService.Connect:input_type -> mpc.v1.ConnectRequest
+	2,  // 22: mpc.v1.PartyLinkService.Enroll:output_type -> mpc.v1.EnrollResponse
+	4,  // 23: mpc.v1.PartyLinkService.Connect:output_type -> mpc.v1.ConnectResponse
+	22, // [22:24] is the sub-list for method output_type
+	20, // [20:22] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_mpc_v1_partylink_proto_init() }
@@ -1646,6 +1839,7 @@ func file_mpc_v1_partylink_proto_init() {
 		(*ConnectResponse_Message)(nil),
 		(*ConnectResponse_Abort)(nil),
 		(*ConnectResponse_Begin)(nil),
+		(*ConnectResponse_KeySync)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1653,7 +1847,7 @@ func file_mpc_v1_partylink_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mpc_v1_partylink_proto_rawDesc), len(file_mpc_v1_partylink_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
