@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -143,12 +144,27 @@ func (s *Server) resolveDevice(ref string) (Device, error) {
 	return *found, nil
 }
 
-// RevokeDevice refuses a device from now on. Resharing the keys it held to
-// the remaining devices is not done here yet.
+// RevokeDevice refuses a device from now on (connections and signing), then
+// queues a background reshare of every key it held to the remaining devices
+// (plus replace_with, if given), keeping the threshold.
 func (s *Server) RevokeDevice(ctx context.Context, req *mpcv1.RevokeDeviceRequest) (*mpcv1.RevokeDeviceResponse, error) {
 	d, err := s.resolveDevice(req.GetDevice())
 	if err != nil {
 		return nil, err
+	}
+	var repl *Device
+	if req.GetReplaceWith() != "" {
+		r, err := s.resolveDevice(req.GetReplaceWith())
+		if err != nil {
+			return nil, err
+		}
+		if r.ID == d.ID {
+			return nil, invalidArg("a device cannot replace itself")
+		}
+		if r.Status != DeviceActive {
+			return nil, failedPrecondition("replacement device %q is %s", r.Name, r.Status)
+		}
+		repl = &r
 	}
 	d, err = s.store.UpdateDevice(d.ID, func(d *Device) error { d.Status = DeviceRevoked; return nil })
 	if err != nil {
@@ -156,14 +172,166 @@ func (s *Server) RevokeDevice(ctx context.Context, req *mpcv1.RevokeDeviceReques
 	}
 	s.links.kick(d.ID, ErrDeviceRevoked)
 	s.log.Info("device revoked", "device", d.Name)
-	if err := s.audit(ctx, auditlog.Entry{Action: "device.revoke", Devices: []string{d.Name}}); err != nil {
+	entry := auditlog.Entry{Action: "device.revoke", Devices: []string{d.Name}}
+	if repl != nil {
+		entry.Detail = "replace with " + repl.Name
+	}
+	if err := s.audit(ctx, entry); err != nil {
 		return nil, err
 	}
 	keys, err := s.store.ListKeys()
 	if err != nil {
 		return nil, err
 	}
-	return &mpcv1.RevokeDeviceResponse{Device: s.deviceProto(d, keys)}, nil
+	resp := &mpcv1.RevokeDeviceResponse{Device: s.deviceProto(d, keys)}
+	for _, k := range keys {
+		if !slices.Contains(k.Holders, d.ID) {
+			continue
+		}
+		job, err := s.store.UpdateReshareJob(k.ID, func(j *ReshareJob) error {
+			if j.State == JobDone || j.State == JobBlocked || j.State == "" {
+				*j = ReshareJob{KeyID: k.ID}
+			}
+			j.State, j.Detail, j.WaitDevice, j.NextTry = JobPending, "queued", true, time.Time{}
+			j.Reason = strings.TrimPrefix(j.Reason+"; revoked "+d.Name, "; ")
+			if !slices.Contains(j.Remove, d.ID) {
+				j.Remove = append(j.Remove, d.ID)
+			}
+			if repl != nil && !slices.Contains(j.Add, repl.ID) {
+				j.Add = append(j.Add, repl.ID)
+			}
+			j.Add = slices.DeleteFunc(j.Add, func(id string) bool { return id == d.ID })
+			j.UpdatedAt = s.opts.Now()
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		resp.Jobs = append(resp.Jobs, s.jobProto(job))
+	}
+	s.jobs.wake()
+	return resp, nil
+}
+
+// ListReshareJobs shows the background reshares started by revocations.
+func (s *Server) ListReshareJobs(ctx context.Context, _ *mpcv1.ListReshareJobsRequest) (*mpcv1.ListReshareJobsResponse, error) {
+	jobs, err := s.store.ListReshareJobs()
+	if err != nil {
+		return nil, err
+	}
+	out := &mpcv1.ListReshareJobsResponse{}
+	for _, j := range jobs {
+		out.Jobs = append(out.Jobs, s.jobProto(j))
+	}
+	return out, nil
+}
+
+// ReshareKey moves a key to a new committee and threshold.
+func (s *Server) ReshareKey(ctx context.Context, req *mpcv1.ReshareKeyRequest) (*mpcv1.ReshareKeyResponse, error) {
+	if s.draining.Load() {
+		return nil, ErrShuttingDown
+	}
+	k, err := s.getKey(req.GetKeyId())
+	if err != nil {
+		return nil, err
+	}
+	refs := req.GetDevices()
+	if len(refs) == 0 {
+		refs = k.Holders
+	}
+	var devs []Device
+	seen := map[string]bool{}
+	for _, ref := range refs {
+		d, err := s.resolveDevice(ref)
+		if err != nil {
+			return nil, err
+		}
+		if seen[d.ID] {
+			return nil, invalidArg("device %q is listed twice", ref)
+		}
+		seen[d.ID] = true
+		devs = append(devs, d)
+	}
+	t := k.Threshold
+	if req.Threshold != nil {
+		t = int(req.GetThreshold())
+	}
+	k, rep, err := s.runReshare(ctx, k.ID, reshareSpec{kind: "reshare", newHolders: devs, newThreshold: t})
+	if rep == nil {
+		return nil, err
+	}
+	if err != nil && !rep.Committed {
+		return nil, err
+	}
+	return &mpcv1.ReshareKeyResponse{Key: s.keyProto(k), Report: reportProto(rep)}, nil
+}
+
+// DrillKey reshares a key to its own committee (a proactive refresh) and
+// checks that the new shares sign under the same public key. A drill that
+// fails before its commit leaves the key as it was; the report says why.
+func (s *Server) DrillKey(ctx context.Context, req *mpcv1.DrillKeyRequest) (*mpcv1.DrillKeyResponse, error) {
+	if s.draining.Load() {
+		return nil, ErrShuttingDown
+	}
+	k, err := s.getKey(req.GetKeyId())
+	if err != nil {
+		return nil, err
+	}
+	var devs []Device
+	for _, id := range k.Holders {
+		d, err := s.store.GetDevice(id)
+		if err != nil {
+			return nil, err
+		}
+		devs = append(devs, d)
+	}
+	k2, rep, err := s.runReshare(ctx, k.ID, reshareSpec{kind: "drill", newHolders: devs, newThreshold: k.Threshold})
+	if rep == nil {
+		return nil, err
+	}
+	if err != nil {
+		rep.OK = false
+		if rep.Error == "" {
+			rep.Error = errorText(err)
+		}
+		if !rep.Committed {
+			k2 = k
+		}
+	}
+	return &mpcv1.DrillKeyResponse{Key: s.keyProto(k2), Report: reportProto(rep)}, nil
+}
+
+// errorText is what a client may see of err.
+func errorText(err error) string {
+	var ce *clientError
+	var se *SessionError
+	switch {
+	case errors.As(err, &ce):
+		return ce.msg
+	case errors.As(err, &se):
+		return se.Error()
+	}
+	return "internal error (see the coordinator's log)"
+}
+
+func (s *Server) jobProto(j ReshareJob) *mpcv1.ReshareJob {
+	st := map[string]mpcv1.ReshareJobState{JobPending: mpcv1.ReshareJobState_RESHARE_JOB_STATE_PENDING, JobRunning: mpcv1.ReshareJobState_RESHARE_JOB_STATE_RUNNING,
+		JobDone: mpcv1.ReshareJobState_RESHARE_JOB_STATE_DONE, JobBlocked: mpcv1.ReshareJobState_RESHARE_JOB_STATE_BLOCKED}[j.State]
+	return &mpcv1.ReshareJob{KeyId: j.KeyID, State: st, Reason: j.Reason, Detail: j.Detail, Attempts: uint32(j.Attempts),
+		NewCommittee: j.NewCommittee, NewThreshold: uint32(j.NewThreshold), UpdatedAt: timestamppb.New(j.UpdatedAt), Epoch: j.Epoch}
+}
+
+func reportProto(r *ReshareReport) *mpcv1.ReshareReport {
+	if r == nil {
+		return nil
+	}
+	out := &mpcv1.ReshareReport{KeyId: r.KeyID, Ok: r.OK, Error: r.Error, FromEpoch: r.FromEpoch, ToEpoch: r.ToEpoch,
+		OldThreshold: uint32(r.OldThreshold), NewThreshold: uint32(r.NewThreshold), OldCommittee: r.OldCommittee,
+		NewCommittee: r.NewCommittee, Committed: r.Committed, PublicKey: r.PublicKey, TestDigest: r.TestDigest, TestSignature: r.TestSig}
+	for _, st := range r.Steps {
+		out.Steps = append(out.Steps, &mpcv1.ReshareStep{Name: st.Name, DurationMs: uint64(st.Duration.Milliseconds()), Ok: st.OK, Detail: st.Detail})
+	}
+	return out
 }
 
 // ApproveDevice activates a pending device whose short authentication
@@ -341,12 +509,13 @@ func (s *Server) getKey(id string) (Key, error) {
 
 func (s *Server) keyProto(k Key) *mpcv1.Key {
 	p := &mpcv1.Key{
-		Id:        k.ID,
-		Curve:     mpcv1.Curve_CURVE_SECP256K1,
-		Threshold: uint32(k.Threshold),
-		PublicKey: k.PublicKey,
-		Epoch:     k.Epoch,
-		CreatedAt: timestamppb.New(k.CreatedAt),
+		Id:          k.ID,
+		Curve:       mpcv1.Curve_CURVE_SECP256K1,
+		Threshold:   uint32(k.Threshold),
+		PublicKey:   k.PublicKey,
+		Epoch:       k.Epoch,
+		CreatedAt:   timestamppb.New(k.CreatedAt),
+		LastReshare: reportProto(k.LastReshare),
 	}
 	for _, h := range k.Holders {
 		name := h

@@ -150,7 +150,13 @@ func (s *Server) Connect(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, m
 	}
 
 	l := newLink(dev)
+	// Where every key stands goes first, before the link can carry a
+	// session: the device finishes the reshare steps it missed.
+	if err := s.sendKeySync(l); err != nil {
+		return err
+	}
 	s.links.add(l)
+	s.jobs.wake()
 	s.metrics.devices(s.links.count())
 	defer func() {
 		if s.links.remove(l) {

@@ -49,6 +49,12 @@ type Options struct {
 	// Relay, when set, stands between the coordinator and each recipient of
 	// a protocol message. For fault-injection tests only.
 	Relay RelayFunc
+	// CrashAt, when set, is called at each CrashPoint of a reshare; crash
+	// tests kill the process there. The product leaves it nil.
+	CrashAt func(CrashPoint)
+	// JobRetry is how long a background reshare waits before it tries again
+	// after a failure (default 15 s); a device connecting wakes it sooner.
+	JobRetry time.Duration
 	// Metrics, when set, receives the coordinator's Prometheus metrics
 	// (docs/metrics.md). Pass a dedicated registry; nil records none.
 	Metrics prometheus.Registerer
@@ -75,6 +81,8 @@ type Server struct {
 	links       *links
 	sessions    *sessions
 	inflight    keyedMutex
+	gates       keyGates
+	jobs        *reshareJobs
 	draining    atomic.Bool
 	auditMu     sync.Mutex
 	grpc        *grpc.Server
@@ -149,6 +157,11 @@ func New(opts Options) (*Server, error) {
 	s.links = newLinks()
 	s.sessions = newSessions(s.log, s.links, s.store, opts.Now, opts.Relay)
 	s.sessions.metrics = s.metrics
+	if err := s.recoverReshares(); err != nil {
+		s.store.Close()
+		return nil, fmt.Errorf("coordinator: recover reshares: %w", err)
+	}
+	s.jobs = newReshareJobs(s)
 	return s, nil
 }
 
@@ -184,6 +197,9 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	errc := make(chan error, 1)
 	go func() { errc <- s.grpc.Serve(lis) }()
+	jobsCtx, stopJobs := context.WithCancel(ctx)
+	defer stopJobs()
+	go s.jobs.run(jobsCtx)
 	s.health.serving()
 	select {
 	case err := <-errc:

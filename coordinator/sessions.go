@@ -429,6 +429,8 @@ func kindName(k mpcv1.SessionKind) string {
 		return "keygen"
 	case mpcv1.SessionKind_SESSION_KIND_SIGN:
 		return "sign"
+	case mpcv1.SessionKind_SESSION_KIND_RESHARE:
+		return "reshare"
 	}
 	return "unknown"
 }

@@ -45,8 +45,48 @@ func (s *Server) Sign(ctx context.Context, req *mpcv1.SignRequest) (*mpcv1.SignR
 		}
 	}
 
+	// Hold the key's gate so that a reshare's commit never erases the epoch
+	// this signature uses; read the key again under it.
+	g := s.gates.get(k.ID)
+	g.rw.RLock()
+	defer g.rw.RUnlock()
+	if k, err = s.getKey(k.ID); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.SignTimeout)
 	defer cancel()
+	sig, signers, err := s.signWithKey(ctx, k, req.GetDigest())
+	entry := auditlog.Entry{Action: "sign", KeyID: k.ID, Detail: fmt.Sprintf("digest %x", req.GetDigest())}
+	if req.GetRequestId() != "" {
+		entry.Detail += " request " + strconv.Quote(req.GetRequestId())
+	}
+	if err != nil {
+		return nil, s.auditFailure(ctx, entry, err)
+	}
+	entry.Devices = names(signers)
+	if err := s.audit(ctx, entry); err != nil {
+		return nil, err // no signature leaves without its audit entry
+	}
+	rec := SignRecord{KeyID: k.ID, Digest: req.GetDigest(), R: sig.R[:], S: sig.S[:], Signers: names(signers), At: s.opts.Now()}
+	if id := req.GetRequestId(); id != "" {
+		stored, err := s.store.PutSignResult(id, rec)
+		if err != nil {
+			return nil, err
+		}
+		if !bytes.Equal(stored.R, rec.R) || !bytes.Equal(stored.S, rec.S) {
+			return s.replay(k, req, stored) // a concurrent call with the same id won
+		}
+	}
+	s.log.Info("signed", "key", k.ID, "signers", rec.Signers)
+	return signResponse(k, sig, rec.Signers, false), nil
+}
+
+// signWithKey signs digest with t+1 online holders of k's current epoch. A
+// device that refuses under its policy is left out and another subset asked,
+// while one exists; a session that fails and blames devices is retried once
+// without them. All attempts share ctx's deadline.
+func (s *Server) signWithKey(ctx context.Context, k Key, digest []byte) (*sigfmt.ECDSA, []Device, error) {
+	var err error
 	excluded := map[string]bool{}
 	var refusals []*PolicyRefusal
 	var sig *sigfmt.ECDSA
@@ -56,12 +96,12 @@ func (s *Server) Sign(ctx context.Context, req *mpcv1.SignRequest) (*mpcv1.SignR
 		picked, pickErr := s.pickSigners(k, excluded)
 		if pickErr != nil {
 			if attempt == 0 {
-				return nil, pickErr
+				return nil, nil, pickErr
 			}
 			break // no other subset: report why the last attempt failed
 		}
 		signers = picked
-		sig, err = s.signOnce(ctx, k, req.GetDigest(), signers)
+		sig, err = s.signOnce(ctx, k, digest, signers)
 		if err == nil || ctx.Err() != nil {
 			break
 		}
@@ -99,29 +139,7 @@ func (s *Server) Sign(ctx context.Context, req *mpcv1.SignRequest) (*mpcv1.SignR
 		}
 		err = &clientError{codes.PermissionDenied, "not enough devices approved the signature; refused by: " + strings.Join(parts, ", ")}
 	}
-	entry := auditlog.Entry{Action: "sign", KeyID: k.ID, Detail: fmt.Sprintf("digest %x", req.GetDigest())}
-	if req.GetRequestId() != "" {
-		entry.Detail += " request " + strconv.Quote(req.GetRequestId())
-	}
-	if err != nil {
-		return nil, s.auditFailure(ctx, entry, err)
-	}
-	entry.Devices = names(signers)
-	if err := s.audit(ctx, entry); err != nil {
-		return nil, err // no signature leaves without its audit entry
-	}
-	rec := SignRecord{KeyID: k.ID, Digest: req.GetDigest(), R: sig.R[:], S: sig.S[:], Signers: names(signers), At: s.opts.Now()}
-	if id := req.GetRequestId(); id != "" {
-		stored, err := s.store.PutSignResult(id, rec)
-		if err != nil {
-			return nil, err
-		}
-		if !bytes.Equal(stored.R, rec.R) || !bytes.Equal(stored.S, rec.S) {
-			return s.replay(k, req, stored) // a concurrent call with the same id won
-		}
-	}
-	s.log.Info("signed", "key", k.ID, "signers", rec.Signers)
-	return signResponse(k, sig, rec.Signers, false), nil
+	return sig, signers, err
 }
 
 func (s *Server) replay(k Key, req *mpcv1.SignRequest, rec SignRecord) (*mpcv1.SignResponse, error) {

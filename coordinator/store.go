@@ -30,6 +30,9 @@ type Store interface {
 	ListDevices() ([]Device, error)
 	PutKey(k Key) error
 	GetKey(id string) (Key, error)
+	// UpdateKey changes one key atomically. With e set, e is sealed onto the
+	// audit chain in the same transaction: both are written or neither.
+	UpdateKey(id string, fn func(*Key) error, e *auditlog.Entry) (Key, error)
 	ListKeys() ([]Key, error)
 	// PutSignResult stores r under requestID unless one is there; it returns the stored one.
 	PutSignResult(requestID string, r SignRecord) (SignRecord, error)
@@ -48,6 +51,10 @@ type Store interface {
 	// UpdateToken changes the token whose id (hash prefix) is id, atomically
 	// with a check over all tokens (fn sees them).
 	UpdateToken(id string, fn func(t *Token, all []Token) error) (Token, error)
+	// UpdateReshareJob creates or changes the background reshare job of a
+	// key atomically (fn gets the zero job when there is none).
+	UpdateReshareJob(keyID string, fn func(*ReshareJob) error) (ReshareJob, error)
+	ListReshareJobs() ([]ReshareJob, error)
 	// Ping reports whether the store is open and answers a read (readiness).
 	Ping() error
 	Close() error
@@ -96,7 +103,27 @@ type Key struct {
 	Holders   []string  `json:"holders"` // device ids
 	Epoch     uint64    `json:"epoch"`
 	CreatedAt time.Time `json:"created_at"`
+	// NextEpoch is the number the next reshare attempt takes; epoch numbers
+	// are never reused, so a pending share of an abandoned attempt can never
+	// be mistaken for a committed one. 0 means Epoch+1.
+	NextEpoch uint64 `json:"next_epoch,omitempty"`
+	// InFlight is the reshare running now, recorded before it starts; a
+	// coordinator that restarts finds it and abandons it.
+	InFlight *InFlightReshare `json:"in_flight,omitempty"`
+	// LastReshare is the report of the last reshare or drill.
+	LastReshare *ReshareReport `json:"last_reshare,omitempty"`
 }
+
+// InFlightReshare is a reshare between its start and its commit point.
+type InFlightReshare struct {
+	Epoch     uint64    `json:"epoch"`
+	Holders   []string  `json:"holders"`
+	Threshold int       `json:"threshold"`
+	Started   time.Time `json:"started"`
+}
+
+// next is the epoch number the next reshare attempt of k takes.
+func (k Key) next() uint64 { return max(k.NextEpoch, k.Epoch+1) }
 
 // SignRecord is a finished signature kept for request-id replays.
 type SignRecord struct {
@@ -316,6 +343,52 @@ func (s *badgerStore) GetKey(id string) (Key, error) {
 
 func (s *badgerStore) ListKeys() ([]Key, error) { return list[Key](s.db, "key/") }
 
+func (s *badgerStore) UpdateReshareJob(keyID string, fn func(*ReshareJob) error) (ReshareJob, error) {
+	var j ReshareJob
+	err := s.retry(func(txn *badger.Txn) error {
+		j = ReshareJob{}
+		if err := get(txn, "reshare-job/"+keyID, &j); err != nil && !errors.Is(err, errStoreNotFound) {
+			return err
+		}
+		j.KeyID = keyID
+		if err := fn(&j); err != nil {
+			return err
+		}
+		return put(txn, "reshare-job/"+keyID, j)
+	})
+	return j, err
+}
+
+func (s *badgerStore) ListReshareJobs() ([]ReshareJob, error) {
+	return list[ReshareJob](s.db, "reshare-job/")
+}
+
+func (s *badgerStore) UpdateKey(id string, fn func(*Key) error, e *auditlog.Entry) (Key, error) {
+	var k Key
+	err := s.retry(func(txn *badger.Txn) error {
+		k = Key{}
+		if err := get(txn, "key/"+id, &k); err != nil {
+			return err
+		}
+		if err := fn(&k); err != nil {
+			return err
+		}
+		if err := put(txn, "key/"+id, k); err != nil {
+			return err
+		}
+		if e == nil {
+			return nil
+		}
+		sealed, err := appendAudit(txn, *e)
+		if err != nil {
+			return err
+		}
+		*e = sealed
+		return nil
+	})
+	return k, err
+}
+
 func (s *badgerStore) PutSignResult(requestID string, r SignRecord) (SignRecord, error) {
 	var out SignRecord
 	err := s.retry(func(txn *badger.Txn) error {
@@ -368,20 +441,26 @@ const auditHead = "audit-head"
 func (s *badgerStore) AppendAudit(e auditlog.Entry) (auditlog.Entry, error) {
 	var out auditlog.Entry
 	err := s.retry(func(txn *badger.Txn) error {
-		var head auditlog.Entry
-		var prev *auditlog.Entry
-		if err := get(txn, auditHead, &head); err == nil {
-			prev = &head
-		} else if !errors.Is(err, errStoreNotFound) {
-			return err
-		}
-		out = auditlog.Seal(e, prev)
-		if err := put(txn, fmt.Sprintf("audit/%020d", out.Seq), out); err != nil {
-			return err
-		}
-		return put(txn, auditHead, out)
+		var err error
+		out, err = appendAudit(txn, e)
+		return err
 	})
 	return out, err
+}
+
+func appendAudit(txn *badger.Txn, e auditlog.Entry) (auditlog.Entry, error) {
+	var head auditlog.Entry
+	var prev *auditlog.Entry
+	if err := get(txn, auditHead, &head); err == nil {
+		prev = &head
+	} else if !errors.Is(err, errStoreNotFound) {
+		return auditlog.Entry{}, err
+	}
+	out := auditlog.Seal(e, prev)
+	if err := put(txn, fmt.Sprintf("audit/%020d", out.Seq), out); err != nil {
+		return auditlog.Entry{}, err
+	}
+	return out, put(txn, auditHead, out)
 }
 
 func (s *badgerStore) ListAudit(since uint64, limit int) ([]auditlog.Entry, error) {

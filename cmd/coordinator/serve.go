@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mpcsign/mpcsign/coordinator"
+	"github.com/mpcsign/mpcsign/internal/crashtest"
 	"github.com/mpcsign/mpcsign/internal/home"
 	"github.com/mpcsign/mpcsign/internal/logging"
 )
@@ -78,6 +79,10 @@ func runServe(cmd *cobra.Command, cfg serveConfig) error {
 		return err
 	}
 	opts := coordinator.Options{DataDir: cfg.dataDir, Advertise: cfg.advertise, AutoApprove: cfg.autoApprove, DrainTimeout: cfg.drainTimeout, Logger: log}
+	if crash := crashtest.Hook(); crash != nil {
+		log.Warn("TEST ONLY: crash points are armed", "env", crashtest.Env)
+		opts.CrashAt = func(p coordinator.CrashPoint) { crash(string(p)) }
+	}
 	var reg *prometheus.Registry
 	if cfg.metricsListen != "" {
 		reg = newMetricsRegistry()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -31,27 +32,37 @@ import (
 )
 
 func newDemoCmd() *cobra.Command {
-	var dir, logLevel string
+	var dir, logLevel, testPreparams string
 	var keep bool
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Run a local demo: a coordinator and three devices on loopback, keygen and signing",
-		Long: `Starts a coordinator and three device agents (phone, laptop, server) in this
-process, talking real gRPC over TLS on 127.0.0.1, each device with its own
-encrypted keystore under a temporary directory. Then it pairs the devices,
-creates a 2-of-3 key, signs, stops one device and signs again with the two
-others, verifying every signature with an independent verifier.
+		Short: "Run a local demo: coordinator and devices on loopback; keygen, sign, revoke, reshare, sign again",
+		Long: `Starts a coordinator and device agents in this process, talking real gRPC
+over TLS on 127.0.0.1, each device with its own encrypted keystore under a
+temporary directory. The story:
 
-Each device first generates fresh pre-parameters (safe primes): on a small
-machine that takes a minute or two.`,
+  1. pair three devices (phone, laptop, server), comparing each one's short
+     authentication string before approving it;
+  2. create a 2-of-3 key and sign;
+  3. the server is lost: sign with the two others;
+  4. pair a new device (tablet), revoke the server and reshare the key to
+     phone, laptop and tablet (same public key, the server's share is dead);
+  5. sign again, then sign with phone and tablet alone (the new share works);
+  6. one device alone cannot sign.
+
+Every signature is verified with an independent verifier against the one
+public key. Each device first generates fresh pre-parameters (safe primes):
+on a small machine that takes a few minutes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDemo(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), dir, keep, logLevel)
+			return runDemo(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), dir, keep, logLevel, testPreparams)
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "directory for the demo's data (default: a new temporary directory)")
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the data directory afterwards")
 	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "log level of the coordinator and devices")
+	cmd.Flags().StringVar(&testPreparams, "insecure-test-preparams", "", "TEST ONLY: directory of TEST-ONLY-set-N.json fixtures to use instead of generating pre-parameters")
+	_ = cmd.Flags().MarkHidden("insecure-test-preparams")
 	return cmd
 }
 
@@ -61,7 +72,7 @@ type demoDevice struct {
 	done   chan struct{}
 }
 
-func runDemo(ctx context.Context, out, errw io.Writer, dir string, keep bool, logLevel string) (err error) {
+func runDemo(ctx context.Context, out, errw io.Writer, dir string, keep bool, logLevel, testPreparams string) (err error) {
 	step := func(format string, a ...any) { fmt.Fprintf(out, "==> "+format+"\n", a...) }
 	if dir == "" {
 		dir, err = os.MkdirTemp("", "mpcsign-demo-")
@@ -80,7 +91,7 @@ func runDemo(ctx context.Context, out, errw io.Writer, dir string, keep bool, lo
 	defer cancel()
 
 	step("starting a coordinator on 127.0.0.1 (data in %s)", dir)
-	srv, err := coordinator.New(coordinator.Options{DataDir: filepath.Join(dir, "coordinator"), Logger: log.With("proc", "coordinator")})
+	srv, err := coordinator.New(coordinator.Options{DataDir: filepath.Join(dir, "coordinator"), Logger: log.With("proc", "coordinator"), JobRetry: 2 * time.Second})
 	if err != nil {
 		return err
 	}
@@ -113,6 +124,9 @@ func runDemo(ctx context.Context, out, errw io.Writer, dir string, keep bool, lo
 	signer := mpcv1.NewSignerServiceClient(signerConn)
 
 	names := []string{"phone", "laptop", "server"}
+	// How many pre-parameter sets each device makes: one per key or
+	// reshare it takes part in.
+	sets := map[string]int{"phone": 2, "laptop": 2, "server": 1, "tablet": 1}
 	devices := map[string]*demoDevice{}
 	defer func() {
 		for _, d := range devices {
@@ -120,12 +134,22 @@ func runDemo(ctx context.Context, out, errw io.Writer, dir string, keep bool, lo
 			<-d.done
 		}
 	}()
-	for _, name := range names {
+	stopDevice := func(name string) error {
+		devices[name].cancel()
+		<-devices[name].done
+		delete(devices, name)
+		return waitOffline(ctx, admin, name)
+	}
+	pair := func(i int, name string) error {
 		code, err := admin.CreatePairingCode(ctx, &mpcv1.CreatePairingCodeRequest{Name: name})
 		if err != nil {
 			return err
 		}
-		d, sas, err := startDemoDevice(ctx, filepath.Join(dir, name), name, code.GetCode(), log.With("proc", name))
+		var fixtures string
+		if testPreparams != "" {
+			fixtures = filepath.Join(testPreparams, fmt.Sprintf("TEST-ONLY-set-%d.json", i+1))
+		}
+		d, sas, err := startDemoDevice(ctx, filepath.Join(dir, name), name, code.GetCode(), sets[name], fixtures, log.With("proc", name))
 		if err != nil {
 			return fmt.Errorf("device %s: %w", name, err)
 		}
@@ -145,6 +169,12 @@ func runDemo(ctx context.Context, out, errw io.Writer, dir string, keep bool, lo
 			return err
 		}
 		step("paired %q with a one-time code; device and coordinator both show %s; approved", name, sas)
+		return nil
+	}
+	for i, name := range names {
+		if err := pair(i, name); err != nil {
+			return err
+		}
 	}
 	if err := waitOnline(ctx, admin, names); err != nil {
 		return err
@@ -174,27 +204,69 @@ func runDemo(ctx context.Context, out, errw io.Writer, dir string, keep bool, lo
 		}
 		step("signed sha256(%q) with %s in %s", msg, strings.Join(resp.GetSigners(), " + "), time.Since(t0).Round(time.Millisecond))
 		step("  r||s||v %x", resp.GetSignatureRsv())
-		step("  verified: DER signature checks against the public key, and v recovers it")
+		step("  verified against public key %x: the DER signature checks, and v recovers the key", resp.GetPublicKey())
 		return nil
 	}
 	if err := sign("hello from the mpcsign demo"); err != nil {
 		return err
 	}
-	step("stopping device %q", names[0])
-	devices[names[0]].cancel()
-	<-devices[names[0]].done
-	delete(devices, names[0])
-	if err := waitOffline(ctx, admin, names[0]); err != nil {
+	step("the server is lost (stopping it)")
+	if err := stopDevice("server"); err != nil {
 		return err
 	}
-	if err := sign("signed while the phone is off"); err != nil {
+	if err := sign("signed while the server is gone"); err != nil {
 		return err
 	}
-	step("stopping device %q too: one device alone cannot sign", names[1])
-	devices[names[1]].cancel()
-	<-devices[names[1]].done
-	delete(devices, names[1])
-	if err := waitOffline(ctx, admin, names[1]); err != nil {
+
+	step("pairing a new device to replace the server")
+	if err := pair(3, "tablet"); err != nil {
+		return err
+	}
+	if err := waitOnline(ctx, admin, []string{"tablet"}); err != nil {
+		return err
+	}
+	step("revoking the server: its key is reshared to phone, laptop and tablet (same public key)")
+	rv, err := admin.RevokeDevice(ctx, &mpcv1.RevokeDeviceRequest{Device: "server", ReplaceWith: "tablet"})
+	if err != nil {
+		return err
+	}
+	var keys []string
+	for _, j := range rv.GetJobs() {
+		keys = append(keys, j.GetKeyId())
+	}
+	t0 := time.Now()
+	finished, jobs, err := followJobs(ctx, admin, out, keys)
+	if err != nil {
+		return err
+	}
+	if !finished || len(jobs) != 1 || jobs[0].GetState() != mpcv1.ReshareJobState_RESHARE_JOB_STATE_DONE {
+		return fmt.Errorf("the reshare after the revocation did not finish: %v", jobs)
+	}
+	got, err := admin.GetKey(ctx, &mpcv1.GetKeyRequest{KeyId: key.GetId()})
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(got.GetKey().GetPublicKey(), key.GetPublicKey()) {
+		return errors.New("the public key changed in the reshare")
+	}
+	key = got.GetKey()
+	step("reshared in %s: key %s is now at epoch %d, held by %s; public key unchanged",
+		time.Since(t0).Round(time.Second), key.GetId(), key.GetEpoch(), strings.Join(holderNames(key), ", "))
+	if r := key.GetLastReshare(); r != nil && len(r.GetTestSignature()) > 0 {
+		step("  the coordinator's test signature with the new shares verified (%s)", strings.Join(r.GetNewCommittee(), ", "))
+	}
+	if err := sign("signed after the reshare"); err != nil {
+		return err
+	}
+	step("stopping the laptop: the phone and the new tablet sign together")
+	if err := stopDevice("laptop"); err != nil {
+		return err
+	}
+	if err := sign("signed by the phone and the new tablet"); err != nil {
+		return err
+	}
+	step("stopping the phone too: one device alone cannot sign")
+	if err := stopDevice("phone"); err != nil {
 		return err
 	}
 	digest := sha256.Sum256([]byte("this must fail"))
@@ -204,11 +276,11 @@ func runDemo(ctx context.Context, out, errw io.Writer, dir string, keep bool, lo
 	}
 	st := status.Convert(err)
 	step("refused as expected: %s: %s", st.Code(), st.Message())
-	step("demo finished: every signature verified")
+	step("demo finished: every signature verified under the same public key")
 	return nil
 }
 
-func startDemoDevice(ctx context.Context, dir, name, code string, log *slog.Logger) (d *demoDevice, sas string, err error) {
+func startDemoDevice(ctx context.Context, dir, name, code string, sets int, fixtures string, log *slog.Logger) (d *demoDevice, sas string, err error) {
 	var pw [16]byte
 	if _, err := rand.Read(pw[:]); err != nil {
 		return nil, "", err
@@ -226,24 +298,30 @@ func startDemoDevice(ctx context.Context, dir, name, code string, log *slog.Logg
 		return nil, "", err
 	}
 	sas = cfg.SAS
-	// The demo makes one key, so each device generates the one fresh set it
-	// needs and then stops, leaving the cores to the signing that follows.
-	var made atomic.Bool
-	generateOne := func(ctx context.Context) (*preparams.Set, error) {
-		if made.Load() {
+	// Each device generates the fresh sets the demo needs and then stops,
+	// leaving the cores to the signing that follows.
+	var made atomic.Int32
+	generate := func(ctx context.Context) (*preparams.Set, error) {
+		if int(made.Load()) >= sets || fixtures != "" {
 			<-ctx.Done()
 			return nil, ctx.Err()
 		}
 		s, err := preparams.Generate(ctx, 0)
 		if err == nil {
-			made.Store(true)
+			made.Add(1)
 		}
 		return s, err
 	}
-	a, err := party.New(party.Options{Store: ks, Logger: log, PoolTarget: 1, Generate: generateOne})
+	a, err := party.New(party.Options{Store: ks, Logger: log, PoolTarget: sets, Generate: generate})
 	if err != nil {
 		ks.Close()
 		return nil, "", err
+	}
+	if fixtures != "" {
+		if err := addTestFixtures(a, fixtures, log); err != nil {
+			ks.Close()
+			return nil, "", err
+		}
 	}
 	dctx, cancel := context.WithCancel(ctx)
 	d = &demoDevice{name: name, cancel: cancel, done: make(chan struct{})}
@@ -338,4 +416,25 @@ func waitOffline(ctx context.Context, admin mpcv1.AdminServiceClient, name strin
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// addTestFixtures puts TEST-ONLY pre-parameters into a demo device's pool
+// (the hidden --insecure-test-preparams flag, for the demo's own test).
+func addTestFixtures(a *party.Agent, path string, log *slog.Logger) error {
+	fh, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer fh.Close()
+	sets, err := preparams.ReadTestFixtures(fh)
+	if err != nil {
+		return err
+	}
+	log.Warn("INSECURE: using TEST-ONLY pre-parameters from a public fixture file", "file", path)
+	for _, s := range sets {
+		if err := a.Pool().Add(s); err != nil && !errors.Is(err, party.ErrPreparamsUsed) {
+			return err
+		}
+	}
+	return nil
 }

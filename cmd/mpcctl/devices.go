@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -123,12 +125,22 @@ works once, and carries the coordinator's address and certificate fingerprint.`,
 		},
 	}
 
+	var replaceWith string
+	var follow time.Duration
 	revoke := &cobra.Command{
-		Use:   "revoke DEVICE",
-		Short: "Revoke a device (by name or id): it is refused from now on",
-		Long: `Marks the device revoked: its connection is closed and it can no longer
-connect or sign. Note: this version does not yet reshare the keys the device
-held; until that lands, a key stays signable only while enough other holders remain.`,
+		Use:   "revoke DEVICE [--replace-with DEVICE]",
+		Short: "Revoke a device (by name or id) and reshare its keys without it",
+		Long: `Marks the device revoked: its connection is closed at once and it can no
+longer connect or sign. Then every key it held is reshared, in the background,
+to the remaining holders (plus --replace-with, an active device that joins
+every such key), keeping the threshold; the public keys do not change and the
+revoked device's shares become useless.
+
+The command shows each key's progress until all are done (or --wait passes;
+--wait 0 returns at once). A key whose new committee has an offline device
+stays pending and is retried when devices connect ('mpcctl keys jobs' shows
+it). A key that lost too many holders to be reshared is reported as blocked,
+with the reason.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, done, ctx, err := g.admin(cmd)
@@ -136,17 +148,68 @@ held; until that lands, a key stays signable only while enough other holders rem
 				return err
 			}
 			defer done()
-			resp, err := c.RevokeDevice(ctx, &mpcv1.RevokeDeviceRequest{Device: args[0]})
+			resp, err := c.RevokeDevice(ctx, &mpcv1.RevokeDeviceRequest{Device: args[0], ReplaceWith: replaceWith})
+			if err != nil {
+				return err
+			}
+			var keys []string
+			for _, j := range resp.GetJobs() {
+				keys = append(keys, j.GetKeyId())
+			}
+			w := cmd.OutOrStdout()
+			if !g.asJSON {
+				fmt.Fprintf(w, "device %q (%s) revoked\n", resp.GetDevice().GetName(), resp.GetDevice().GetId())
+				if len(keys) == 0 {
+					fmt.Fprintln(w, "it held no keys")
+				} else {
+					fmt.Fprintf(w, "resharing %d key(s) without it:\n", len(keys))
+				}
+			}
+			if follow <= 0 || len(keys) == 0 {
+				if g.asJSON {
+					var jobs []map[string]any
+					for _, j := range resp.GetJobs() {
+						jobs = append(jobs, jobJSON(j))
+					}
+					return printJSON(w, map[string]any{"device": deviceJSON(resp.GetDevice()), "jobs": jobs})
+				}
+				for _, j := range resp.GetJobs() {
+					fmt.Fprintln(w, "  "+jobLine(j))
+				}
+				return nil
+			}
+			fctx, cancel := context.WithTimeout(cmd.Context(), follow)
+			defer cancel()
+			var progress io.Writer = w
+			if g.asJSON {
+				progress = nil
+			}
+			finished, jobs, err := followJobs(fctx, c, progress, keys)
 			if err != nil {
 				return err
 			}
 			if g.asJSON {
-				return printJSON(cmd.OutOrStdout(), deviceJSON(resp.GetDevice()))
+				var out []map[string]any
+				for _, j := range jobs {
+					out = append(out, jobJSON(j))
+				}
+				if err := printJSON(w, map[string]any{"device": deviceJSON(resp.GetDevice()), "jobs": out}); err != nil {
+					return err
+				}
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "device %q (%s) revoked\n", resp.GetDevice().GetName(), resp.GetDevice().GetId())
+			if !finished {
+				return fmt.Errorf("some keys are still being reshared after %s; they continue in the background ('mpcctl keys jobs')", follow)
+			}
+			for _, j := range jobs {
+				if j.GetState() == mpcv1.ReshareJobState_RESHARE_JOB_STATE_BLOCKED {
+					return fmt.Errorf("key %s cannot be reshared: %s", j.GetKeyId(), j.GetDetail())
+				}
+			}
 			return nil
 		},
 	}
+	revoke.Flags().StringVar(&replaceWith, "replace-with", "", "an active device (name or id) that joins every key the revoked device held")
+	revoke.Flags().DurationVar(&follow, "wait", 15*time.Minute, "how long to show the reshares' progress (0: return at once)")
 	var sas string
 	approve := &cobra.Command{
 		Use:   "approve DEVICE --sas SAS",

@@ -99,7 +99,7 @@ preparing, the command waits (up to --timeout) and says which.`,
 			return printKey(cmd, g, resp.GetKey())
 		},
 	}
-	cmd.AddCommand(create, list, get)
+	cmd.AddCommand(create, list, get, newReshareCmd(g), newJobsCmd(g))
 	return cmd
 }
 
@@ -158,7 +158,7 @@ func keyJSON(k *mpcv1.Key) map[string]any {
 	return map[string]any{
 		"id": k.GetId(), "curve": "secp256k1", "threshold": k.GetThreshold(), "signers_needed": k.GetThreshold() + 1,
 		"public_key": hex.EncodeToString(k.GetPublicKey()), "holders": holderNames(k), "epoch": k.GetEpoch(),
-		"created_at": k.GetCreatedAt().AsTime(),
+		"created_at": k.GetCreatedAt().AsTime(), "last_reshare": reportJSON(k.GetLastReshare()),
 	}
 }
 
@@ -173,5 +173,12 @@ func printKey(cmd *cobra.Command, g *globals, k *mpcv1.Key) error {
 	fmt.Fprintf(w, "threshold:  %d (any %d of %d devices sign)\n", k.GetThreshold(), k.GetThreshold()+1, len(k.GetHolders()))
 	fmt.Fprintf(w, "devices:    %s\n", strings.Join(holderNames(k), ", "))
 	fmt.Fprintf(w, "epoch:      %d\n", k.GetEpoch())
+	if r := k.GetLastReshare(); r != nil {
+		result := "ok"
+		if !r.GetOk() {
+			result = "failed: " + r.GetError()
+		}
+		fmt.Fprintf(w, "last reshare: epoch %d -> %d, %s\n", r.GetFromEpoch(), r.GetToEpoch(), result)
+	}
 	return nil
 }

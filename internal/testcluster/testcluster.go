@@ -67,6 +67,8 @@ type Options struct {
 	Metrics prometheus.Registerer
 	// AutoApprove activates devices without SAS comparison.
 	AutoApprove bool
+	// JobRetry is the coordinator's background reshare retry delay.
+	JobRetry time.Duration
 	// Device, when set, adjusts each device's agent options (by name).
 	Device func(name string, o *party.Options)
 }
@@ -102,7 +104,7 @@ func New(t testing.TB, opts Options) *Cluster {
 	srv, err := coordinator.New(coordinator.Options{
 		DataDir: filepath.Join(dir, "coordinator"), Logger: log.With("proc", "coordinator"),
 		SignTimeout: opts.SignTimeout, KeygenTimeout: opts.KeygenTimeout, Relay: opts.Relay, AutoApprove: opts.AutoApprove,
-		Metrics: opts.Metrics,
+		Metrics: opts.Metrics, JobRetry: opts.JobRetry,
 	})
 	if err != nil {
 		t.Fatalf("coordinator: %v", err)

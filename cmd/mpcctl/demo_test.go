@@ -1,0 +1,39 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The README's main command, end to end, with TEST-ONLY pre-parameters
+// instead of fresh ones (generating them takes minutes).
+func TestDemo(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	var out, errw bytes.Buffer
+	err := runDemo(ctx, &out, &errw, t.TempDir(), false, "warn", filepath.Join("..", "..", "testdata", "preparams"))
+	if err != nil {
+		t.Fatalf("demo: %v\n%s\n%s", err, out.String(), errw.String())
+	}
+	text := out.String()
+	for _, want := range []string{
+		"created a 2-of-3 key",
+		"signed while the server is gone",
+		"revoking the server",
+		"is now at epoch 1, held by phone, laptop, tablet; public key unchanged",
+		"signed by the phone and the new tablet\") with phone + tablet",
+		"refused as expected: FailedPrecondition",
+		"demo finished",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, text)
+		}
+	}
+	if n := strings.Count(text, "verified against public key"); n != 4 {
+		t.Errorf("%d verified signatures, want 4:\n%s", n, text)
+	}
+}

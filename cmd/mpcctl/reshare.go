@@ -1,0 +1,283 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+)
+
+// longTimeout is the default deadline of commands that run a reshare
+// (a protocol as heavy as keygen), unless --timeout is given.
+const longTimeout = 15 * time.Minute
+
+func (g *globals) adminLong(cmd *cobra.Command) (mpcv1.AdminServiceClient, func(), context.Context, error) {
+	if !cmd.Flags().Changed("timeout") {
+		g.timeout = max(g.timeout, longTimeout)
+	}
+	return g.admin(cmd)
+}
+
+func newReshareCmd(g *globals) *cobra.Command {
+	var devices []string
+	var threshold uint32
+	cmd := &cobra.Command{
+		Use:   "reshare KEY_ID [--devices A,B,C] [--threshold T]",
+		Short: "Move a key to a new committee and threshold, with the same public key",
+		Long: `Reshares the key: t+1 current holders hand fresh shares to the new committee
+(tss-lib resharing), the public key and every address stay the same, and the
+old shares stop working.
+
+It is a two-phase commit: the new holders store their shares as pending, the
+coordinator checks that every one of them reports the key's public key and
+only then records the new epoch as committed; the old holders then erase
+their shares. If anything fails before that point, the key stays as it was.
+Afterwards a test digest is signed with the new shares and checked.
+
+Every device of the new committee must be online with a pre-parameter set
+ready. --devices defaults to the current holders, --threshold to the key's.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, done, ctx, err := g.adminLong(cmd)
+			if err != nil {
+				return err
+			}
+			defer done()
+			req := &mpcv1.ReshareKeyRequest{KeyId: args[0], Devices: devices}
+			if cmd.Flags().Changed("threshold") {
+				req.Threshold = &threshold
+			}
+			stop := showPreparing(ctx, c, devices, cmd.ErrOrStderr())
+			resp, err := c.ReshareKey(ctx, req)
+			stop()
+			if err != nil {
+				return err
+			}
+			if g.asJSON {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"key": keyJSON(resp.GetKey()), "report": reportJSON(resp.GetReport())})
+			}
+			printReport(cmd.OutOrStdout(), resp.GetReport())
+			if !resp.GetReport().GetOk() {
+				return errors.New(resp.GetReport().GetError())
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVar(&devices, "devices", nil, "device names or ids of the new committee, comma separated (default: the current holders)")
+	cmd.Flags().Uint32Var(&threshold, "threshold", 0, "new tss-lib threshold t (default: keep the key's)")
+	return cmd
+}
+
+func newJobsCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "jobs",
+		Short: "Show the background reshares started by device revocations",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, done, ctx, err := g.admin(cmd)
+			if err != nil {
+				return err
+			}
+			defer done()
+			resp, err := c.ListReshareJobs(ctx, &mpcv1.ListReshareJobsRequest{})
+			if err != nil {
+				return err
+			}
+			if g.asJSON {
+				out := []map[string]any{}
+				for _, j := range resp.GetJobs() {
+					out = append(out, jobJSON(j))
+				}
+				return printJSON(cmd.OutOrStdout(), out)
+			}
+			for _, j := range resp.GetJobs() {
+				fmt.Fprintln(cmd.OutOrStdout(), jobLine(j))
+			}
+			return nil
+		},
+	}
+}
+
+func newDrillCmd(g *globals) *cobra.Command {
+	var keyID string
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "drill (--key ID | --all)",
+		Short: "Resharing drill: refresh a key's shares on its own committee and prove it still signs",
+		Long: `A drill reshares a key to its own committee and threshold (a proactive
+refresh: every share changes, the public key does not), checks the public key
+is unchanged, signs a test digest with the new shares and verifies it. It
+prints a report: the devices that took part, each step's time and the result.
+
+A drill that fails before its commit point leaves the key as it was and says
+why. Each drill is in the audit log. With --all, every key is drilled in turn;
+the command fails if any drill failed. --json prints the reports for
+schedulers.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if (keyID == "") == !all {
+				return errors.New("give either --key ID or --all")
+			}
+			c, done, ctx, err := g.adminLong(cmd)
+			if err != nil {
+				return err
+			}
+			defer done()
+			keys := []string{keyID}
+			if all {
+				resp, err := c.ListKeys(ctx, &mpcv1.ListKeysRequest{})
+				if err != nil {
+					return err
+				}
+				keys = nil
+				for _, k := range resp.GetKeys() {
+					keys = append(keys, k.GetId())
+				}
+			}
+			var reports []map[string]any
+			failed := 0
+			for _, id := range keys {
+				resp, err := c.DrillKey(ctx, &mpcv1.DrillKeyRequest{KeyId: id})
+				if err != nil {
+					if !all {
+						return err
+					}
+					failed++
+					reports = append(reports, map[string]any{"key_id": id, "ok": false, "error": err.Error()})
+					if !g.asJSON {
+						fmt.Fprintf(cmd.OutOrStdout(), "drill of %s: FAILED: %v\n\n", id, err)
+					}
+					continue
+				}
+				rep := resp.GetReport()
+				if !rep.GetOk() {
+					failed++
+				}
+				reports = append(reports, reportJSON(rep))
+				if !g.asJSON {
+					printReport(cmd.OutOrStdout(), rep)
+					fmt.Fprintln(cmd.OutOrStdout())
+				}
+			}
+			if g.asJSON {
+				if err := printJSON(cmd.OutOrStdout(), reports); err != nil {
+					return err
+				}
+			}
+			if failed > 0 {
+				return fmt.Errorf("%d of %d drills failed", failed, len(keys))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&keyID, "key", "", "key id to drill")
+	cmd.Flags().BoolVar(&all, "all", false, "drill every key")
+	return cmd
+}
+
+func printReport(w io.Writer, r *mpcv1.ReshareReport) {
+	result := "ok"
+	if !r.GetOk() {
+		result = "FAILED: " + r.GetError()
+		if !r.GetCommitted() {
+			result += " (the key is unchanged)"
+		}
+	}
+	fmt.Fprintf(w, "key %s: epoch %d -> %d: %s\n", r.GetKeyId(), r.GetFromEpoch(), r.GetToEpoch(), result)
+	fmt.Fprintf(w, "  old committee: %s (t=%d)\n", strings.Join(r.GetOldCommittee(), ", "), r.GetOldThreshold())
+	fmt.Fprintf(w, "  new committee: %s (t=%d)\n", strings.Join(r.GetNewCommittee(), ", "), r.GetNewThreshold())
+	fmt.Fprintf(w, "  public key:    %x (unchanged)\n", r.GetPublicKey())
+	for _, s := range r.GetSteps() {
+		mark := "ok"
+		if !s.GetOk() {
+			mark = "FAILED"
+		}
+		line := fmt.Sprintf("  %-18s %8s  %s", s.GetName(), (time.Duration(s.GetDurationMs()) * time.Millisecond).String(), mark)
+		if s.GetDetail() != "" {
+			line += ": " + s.GetDetail()
+		}
+		fmt.Fprintln(w, line)
+	}
+	if len(r.GetTestSignature()) > 0 {
+		fmt.Fprintf(w, "  test signature %x over digest %x\n", r.GetTestSignature(), r.GetTestDigest())
+	}
+}
+
+func reportJSON(r *mpcv1.ReshareReport) map[string]any {
+	if r == nil {
+		return nil
+	}
+	steps := []map[string]any{}
+	for _, s := range r.GetSteps() {
+		steps = append(steps, map[string]any{"name": s.GetName(), "duration_ms": s.GetDurationMs(), "ok": s.GetOk(), "detail": s.GetDetail()})
+	}
+	return map[string]any{
+		"key_id": r.GetKeyId(), "ok": r.GetOk(), "error": r.GetError(), "committed": r.GetCommitted(),
+		"from_epoch": r.GetFromEpoch(), "to_epoch": r.GetToEpoch(), "old_threshold": r.GetOldThreshold(), "new_threshold": r.GetNewThreshold(),
+		"old_committee": r.GetOldCommittee(), "new_committee": r.GetNewCommittee(), "public_key": hex.EncodeToString(r.GetPublicKey()),
+		"test_digest": hex.EncodeToString(r.GetTestDigest()), "test_signature": hex.EncodeToString(r.GetTestSignature()), "steps": steps,
+	}
+}
+
+func jobState(s mpcv1.ReshareJobState) string {
+	return strings.ToLower(strings.TrimPrefix(s.String(), "RESHARE_JOB_STATE_"))
+}
+
+func jobLine(j *mpcv1.ReshareJob) string {
+	return fmt.Sprintf("%s  %-8s %s", j.GetKeyId(), jobState(j.GetState()), j.GetDetail())
+}
+
+func jobJSON(j *mpcv1.ReshareJob) map[string]any {
+	return map[string]any{"key_id": j.GetKeyId(), "state": jobState(j.GetState()), "reason": j.GetReason(), "detail": j.GetDetail(),
+		"attempts": j.GetAttempts(), "new_committee": j.GetNewCommittee(), "new_threshold": j.GetNewThreshold(), "epoch": j.GetEpoch(),
+		"updated_at": j.GetUpdatedAt().AsTime()}
+}
+
+// followJobs prints each job's progress as it changes until every job is
+// done or blocked, or ctx ends. It reports whether all finished.
+func followJobs(ctx context.Context, c mpcv1.AdminServiceClient, w io.Writer, keys []string) (done bool, jobs []*mpcv1.ReshareJob, err error) {
+	last := map[string]string{}
+	for {
+		resp, err := c.ListReshareJobs(ctx, &mpcv1.ListReshareJobsRequest{})
+		if err != nil {
+			return false, jobs, err
+		}
+		jobs = jobs[:0]
+		finished := 0
+		for _, j := range resp.GetJobs() {
+			want := false
+			for _, k := range keys {
+				want = want || k == j.GetKeyId()
+			}
+			if !want {
+				continue
+			}
+			jobs = append(jobs, j)
+			if line := jobLine(j); line != last[j.GetKeyId()] {
+				last[j.GetKeyId()] = line
+				if w != nil {
+					fmt.Fprintln(w, "  "+line)
+				}
+			}
+			switch j.GetState() {
+			case mpcv1.ReshareJobState_RESHARE_JOB_STATE_DONE, mpcv1.ReshareJobState_RESHARE_JOB_STATE_BLOCKED:
+				finished++
+			}
+		}
+		if finished == len(keys) {
+			return true, jobs, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, jobs, nil
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,261 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// States of a background reshare job.
+const (
+	JobPending = "pending"
+	JobRunning = "running"
+	JobDone    = "done"
+	JobBlocked = "blocked"
+)
+
+// ReshareJob is the reshare a revocation asked for, one per key. It runs in
+// the background and is retried until it is done or cannot be done.
+type ReshareJob struct {
+	KeyID  string `json:"key_id"`
+	State  string `json:"state"`
+	Reason string `json:"reason"`
+	Detail string `json:"detail"`
+	// Remove lists devices to leave out of the key; Add, devices to bring in.
+	Remove       []string  `json:"remove"`
+	Add          []string  `json:"add"`
+	Attempts     int       `json:"attempts"`
+	NewCommittee []string  `json:"new_committee"` // names, as last planned
+	NewThreshold int       `json:"new_threshold"`
+	Epoch        uint64    `json:"epoch"`
+	UpdatedAt    time.Time `json:"updated_at"`
+	// NextTry is when a failed attempt may run again; a job waiting for
+	// devices runs as soon as one connects.
+	NextTry    time.Time `json:"next_try"`
+	WaitDevice bool      `json:"wait_device"`
+}
+
+// reshareJobs runs the background reshares.
+type reshareJobs struct {
+	s      *Server
+	wakeCh chan struct{}
+}
+
+func newReshareJobs(s *Server) *reshareJobs {
+	return &reshareJobs{s: s, wakeCh: make(chan struct{}, 1)}
+}
+
+// wake makes the worker look at the jobs now (a device connected, a job was added).
+func (j *reshareJobs) wake() {
+	select {
+	case j.wakeCh <- struct{}{}:
+	default:
+	}
+}
+
+// run works through due jobs until ctx ends.
+func (j *reshareJobs) run(ctx context.Context) {
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	woken := true
+	for {
+		if !j.s.draining.Load() {
+			j.runDue(ctx, woken)
+		}
+		woken = false
+		select {
+		case <-ctx.Done():
+			return
+		case <-j.wakeCh:
+			woken = true
+		case <-tick.C:
+		}
+	}
+}
+
+func (j *reshareJobs) runDue(ctx context.Context, woken bool) {
+	jobs, err := j.s.store.ListReshareJobs()
+	if err != nil {
+		j.s.log.Warn("could not list reshare jobs", "err", err)
+		return
+	}
+	now := j.s.opts.Now()
+	for _, job := range jobs {
+		if ctx.Err() != nil || j.s.draining.Load() {
+			return
+		}
+		switch job.State {
+		case JobPending, JobRunning: // running: the last run of the coordinator stopped in it
+		default:
+			continue
+		}
+		if now.Before(job.NextTry) && !(woken && job.WaitDevice) {
+			continue
+		}
+		j.process(ctx, job.KeyID)
+	}
+}
+
+// process makes one attempt at a job.
+func (j *reshareJobs) process(ctx context.Context, keyID string) {
+	s := j.s
+	set := func(fn func(*ReshareJob)) ReshareJob {
+		job, err := s.store.UpdateReshareJob(keyID, func(job *ReshareJob) error {
+			fn(job)
+			job.UpdatedAt = s.opts.Now()
+			return nil
+		})
+		if err != nil {
+			s.log.Warn("could not record a reshare job", "key", keyID, "err", err)
+		}
+		return job
+	}
+	job, err := s.store.UpdateReshareJob(keyID, func(*ReshareJob) error { return nil })
+	if err != nil {
+		return
+	}
+	k, err := s.getKey(keyID)
+	if errors.Is(err, ErrKeyNotFound) {
+		set(func(job *ReshareJob) { job.State, job.Detail = JobDone, "the key no longer exists" })
+		return
+	}
+	if err != nil {
+		return
+	}
+	newHolders, newT, note, perr := s.planJob(k, job)
+	if perr != nil {
+		var blocked *jobBlocked
+		if errors.As(perr, &blocked) {
+			set(func(job *ReshareJob) { job.State, job.Detail = JobBlocked, blocked.msg })
+			s.log.Warn("a revocation reshare cannot be done", "key", keyID, "why", blocked.msg)
+			return
+		}
+		set(func(job *ReshareJob) {
+			job.State, job.Detail, job.WaitDevice = JobPending, perr.Error(), true
+			job.NextTry = s.opts.Now().Add(s.jobRetry())
+		})
+		return
+	}
+	if newHolders == nil {
+		set(func(job *ReshareJob) {
+			job.State = JobDone
+			if job.Detail == "" || job.Epoch == 0 {
+				job.Detail = "nothing to do: the key's holders already match"
+			}
+		})
+		return
+	}
+	set(func(job *ReshareJob) {
+		job.State, job.Detail, job.WaitDevice = JobRunning, "resharing"+note, false
+		job.NewCommittee, job.NewThreshold = names(newHolders), newT
+		job.Attempts++
+	})
+	k2, rep, err := s.runReshare(ctx, keyID, reshareSpec{kind: "revocation", newHolders: newHolders, newThreshold: newT})
+	switch {
+	case err == nil || rep != nil && rep.Committed:
+		detail := fmt.Sprintf("reshared to epoch %d: %s (t=%d)%s", k2.Epoch, strings.Join(names(newHolders), ", "), newT, note)
+		if err != nil {
+			detail += "; but " + err.Error()
+		}
+		job := set(func(job *ReshareJob) { job.State, job.Detail, job.Epoch = JobPending, detail, k2.Epoch })
+		if !jobLeft(k2, job) {
+			set(func(job *ReshareJob) { job.State = JobDone })
+		}
+		s.log.Info("revocation reshare done", "key", keyID, "epoch", k2.Epoch)
+	default:
+		set(func(job *ReshareJob) {
+			job.State, job.Detail = JobPending, "attempt failed, will retry: "+err.Error()
+			job.NextTry = s.opts.Now().Add(s.jobRetry() * time.Duration(min(job.Attempts, 8)))
+			var ce *clientError
+			job.WaitDevice = errors.As(err, &ce) // offline or not ready: retry when a device connects
+		})
+		s.log.Warn("revocation reshare failed; will retry", "key", keyID, "err", err)
+	}
+}
+
+func (s *Server) jobRetry() time.Duration {
+	if s.opts.JobRetry > 0 {
+		return s.opts.JobRetry
+	}
+	return 15 * time.Second
+}
+
+type jobBlocked struct{ msg string }
+
+func (e *jobBlocked) Error() string { return e.msg }
+
+// jobLeft reports whether k still holds a device the job removes or lacks one it adds.
+func jobLeft(k Key, job ReshareJob) bool {
+	for _, id := range job.Remove {
+		if slices.Contains(k.Holders, id) {
+			return true
+		}
+	}
+	for _, id := range job.Add {
+		if !slices.Contains(k.Holders, id) {
+			return true
+		}
+	}
+	return false
+}
+
+// planJob works out the committee a job reshares to: the key's active
+// holders that stay, plus the devices it adds, keeping the threshold. It
+// returns nil holders when there is nothing to do, a *jobBlocked when
+// resharing cannot work, and a plain error while devices are offline.
+func (s *Server) planJob(k Key, job ReshareJob) ([]Device, int, string, error) {
+	if !jobLeft(k, job) {
+		return nil, 0, "", nil
+	}
+	var stay, gone []Device
+	for _, id := range k.Holders {
+		d, err := s.store.GetDevice(id)
+		if err != nil {
+			return nil, 0, "", err
+		}
+		if slices.Contains(job.Remove, id) || d.Status != DeviceActive {
+			gone = append(gone, d)
+			continue
+		}
+		stay = append(stay, d)
+	}
+	t := k.Threshold
+	if len(stay) < t+1 {
+		return nil, 0, "", &jobBlocked{fmt.Sprintf(
+			"key %s needs %d of its holders to reshare and only %d remain (%s left): it cannot be recovered by resharing; restore a backup share on a new device",
+			k.ID, t+1, len(stay), strings.Join(names(gone), ", "))}
+	}
+	newHolders := stay
+	for _, id := range job.Add {
+		if slices.Contains(k.Holders, id) {
+			continue
+		}
+		d, err := s.store.GetDevice(id)
+		if err != nil {
+			return nil, 0, "", err
+		}
+		if d.Status != DeviceActive {
+			return nil, 0, "", &jobBlocked{fmt.Sprintf("replacement device %s is %s", d.Name, d.Status)}
+		}
+		newHolders = append(newHolders, d)
+	}
+	note := ""
+	if t >= len(newHolders) {
+		// Cannot happen while t+1 holders stay, but say so plainly if it does.
+		note = fmt.Sprintf("; threshold lowered from %d to %d: only %d devices remain", t, len(newHolders)-1, len(newHolders))
+		t = len(newHolders) - 1
+	}
+	var offline []string
+	for _, d := range newHolders {
+		if s.links.get(d.ID) == nil {
+			offline = append(offline, d.Name)
+		}
+	}
+	if len(offline) > 0 {
+		return nil, 0, "", fmt.Errorf("waiting for %s to come online", strings.Join(offline, ", "))
+	}
+	return newHolders, t, note, nil
+}

@@ -1,0 +1,432 @@
+package coordinator
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mpcsign/mpcsign/internal/auditlog"
+	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+)
+
+// ReshareReport is what one reshare or drill did, step by step. It is kept
+// with the key (the last one) and returned to the caller.
+type ReshareReport struct {
+	KeyID        string        `json:"key_id"`
+	Kind         string        `json:"kind"` // reshare, drill or revocation
+	OK           bool          `json:"ok"`
+	Error        string        `json:"error,omitempty"`
+	Committed    bool          `json:"committed"`
+	FromEpoch    uint64        `json:"from_epoch"`
+	ToEpoch      uint64        `json:"to_epoch"`
+	OldThreshold int           `json:"old_threshold"`
+	NewThreshold int           `json:"new_threshold"`
+	OldCommittee []string      `json:"old_committee"` // device names
+	NewCommittee []string      `json:"new_committee"`
+	Steps        []ReshareStep `json:"steps"`
+	PublicKey    []byte        `json:"public_key"`
+	TestDigest   []byte        `json:"test_digest,omitempty"`
+	TestSig      []byte        `json:"test_signature,omitempty"`
+	Started      time.Time     `json:"started"`
+}
+
+// ReshareStep is one timed step of a reshare.
+type ReshareStep struct {
+	Name     string        `json:"name"`
+	Duration time.Duration `json:"duration"`
+	OK       bool          `json:"ok"`
+	Detail   string        `json:"detail,omitempty"`
+}
+
+// step times fn as a named step of the report.
+func (r *ReshareReport) step(name string, fn func() (string, error)) error {
+	began := time.Now()
+	detail, err := fn()
+	st := ReshareStep{Name: name, Duration: time.Since(began), OK: err == nil, Detail: detail}
+	if err != nil && st.Detail == "" {
+		st.Detail = err.Error()
+	}
+	r.Steps = append(r.Steps, st)
+	return err
+}
+
+// keyGate orders work on one key: signatures share it (read side); the
+// commit of a reshare takes it alone, so that no signature is running with
+// an epoch while its holders are told to erase it. reshare allows one
+// reshare of the key at a time.
+type keyGate struct {
+	rw      sync.RWMutex
+	reshare sync.Mutex
+}
+
+type keyGates struct{ m sync.Map }
+
+func (g *keyGates) get(keyID string) *keyGate {
+	v, _ := g.m.LoadOrStore(keyID, &keyGate{})
+	return v.(*keyGate)
+}
+
+// CrashPoint names a point of a reshare where a test may crash the
+// coordinator (Options.CrashAt); the product never sets it.
+type CrashPoint string
+
+// Crash points of a reshare.
+const (
+	CrashBeforeCommit  CrashPoint = "reshare.before-commit"
+	CrashAfterCommit   CrashPoint = "reshare.after-commit"
+	CrashDuringErasure CrashPoint = "reshare.during-erasure" // the first participant was told, the others not
+)
+
+func (s *Server) crashAt(p CrashPoint) {
+	if s.opts.CrashAt != nil {
+		s.opts.CrashAt(p)
+	}
+}
+
+// reshareSpec is a planned committee change.
+type reshareSpec struct {
+	kind         string // reshare, drill or revocation
+	newHolders   []Device
+	newThreshold int
+}
+
+// runReshare moves key keyID to a new committee and threshold with the same
+// public key, by two-phase commit:
+//  1. the reshare to a fresh epoch number is recorded as in flight;
+//  2. tss-lib resharing runs; new holders store their share as pending
+//     (synchronously) before they report;
+//  3. every new holder must report the key's public key; then the new epoch
+//     is recorded as committed, with its audit entry, in one transaction
+//     (the commit point);
+//  4. every online participant is told (KeySync): new holders promote,
+//     old holders erase; devices offline now are told when they reconnect;
+//  5. a test digest is signed with the new committee and checked.
+//
+// Before the commit point a failure abandons the attempt and the old epoch
+// keeps signing. The report says how far it got.
+func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec) (Key, *ReshareReport, error) {
+	g := s.gates.get(keyID)
+	if !g.reshare.TryLock() {
+		return Key{}, nil, failedPrecondition("a reshare of key %s is already running", keyID)
+	}
+	defer g.reshare.Unlock()
+	k, err := s.getKey(keyID)
+	if err != nil {
+		return Key{}, nil, err
+	}
+	rep := &ReshareReport{KeyID: k.ID, Kind: spec.kind, FromEpoch: k.Epoch, OldThreshold: k.Threshold,
+		NewThreshold: spec.newThreshold, NewCommittee: names(spec.newHolders), PublicKey: k.PublicKey, Started: s.opts.Now()}
+	entry := auditlog.Entry{Action: "key." + spec.kind, KeyID: k.ID}
+
+	var old []Device
+	if err := rep.step("plan", func() (string, error) {
+		var err error
+		old, err = s.planReshare(k, spec)
+		if err != nil {
+			return "", err
+		}
+		rep.OldCommittee = names(old)
+		return fmt.Sprintf("old committee %s (t=%d), new committee %s (t=%d)",
+			strings.Join(rep.OldCommittee, ","), k.Threshold, strings.Join(rep.NewCommittee, ","), spec.newThreshold), nil
+	}); err != nil {
+		return k, rep, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.KeygenTimeout)
+	defer cancel()
+	if err := rep.step("wait for devices", func() (string, error) {
+		return "", s.waitReady(ctx, spec.newHolders)
+	}); err != nil {
+		return k, rep, err
+	}
+	// 1. Record the attempt before any device stores anything for it.
+	var epoch uint64
+	k, err = s.store.UpdateKey(k.ID, func(k *Key) error {
+		if k.InFlight != nil {
+			return failedPrecondition("a reshare of key %s to epoch %d is already recorded", k.ID, k.InFlight.Epoch)
+		}
+		epoch = k.next()
+		k.NextEpoch = epoch + 1
+		k.InFlight = &InFlightReshare{Epoch: epoch, Holders: ids(spec.newHolders), Threshold: spec.newThreshold, Started: s.opts.Now()}
+		return nil
+	}, nil)
+	if err != nil {
+		return k, rep, err
+	}
+	rep.ToEpoch = epoch
+	members := union(old, spec.newHolders)
+	// 2. The protocol.
+	err = rep.step("reshare protocol", func() (string, error) {
+		results, err := s.sessions.run(ctx, &mpcv1.SessionStart{
+			Requester:    requester(ctx),
+			Kind:         mpcv1.SessionKind_SESSION_KIND_RESHARE,
+			Curve:        mpcv1.Curve_CURVE_SECP256K1,
+			KeyId:        k.ID,
+			Epoch:        k.Epoch,
+			Threshold:    uint32(k.Threshold),
+			NewEpoch:     epoch,
+			NewThreshold: uint32(spec.newThreshold),
+			OldCommittee: ids(old),
+			NewCommittee: ids(spec.newHolders),
+		}, members)
+		if err != nil {
+			return "", err
+		}
+		// 3. Every new holder stored a share of this very key.
+		for _, d := range spec.newHolders {
+			if r := results[d.ID]; r == nil || !bytes.Equal(r.GetPublicKey(), k.PublicKey) {
+				return "", &SessionError{Kind: "reshare", Reason: "a new holder reported another public key", Culprits: []string{d.Name}}
+			}
+		}
+		return fmt.Sprintf("%d new shares stored as pending", len(spec.newHolders)), nil
+	})
+	if err != nil {
+		rep.Error = err.Error()
+		return k, rep, s.abandonReshare(ctx, k.ID, epoch, members, entry, err)
+	}
+	s.crashAt(CrashBeforeCommit)
+	// The commit point, atomically with its audit entry.
+	err = rep.step("commit", func() (string, error) {
+		g.rw.Lock()
+		defer g.rw.Unlock()
+		entry.Devices = rep.NewCommittee
+		entry.Detail = fmt.Sprintf("epoch %d -> %d; old committee %s (t=%d); new committee %s (t=%d)",
+			rep.FromEpoch, epoch, strings.Join(rep.OldCommittee, ","), k.Threshold, strings.Join(rep.NewCommittee, ","), spec.newThreshold)
+		var err error
+		k, err = s.updateKeyAudited(ctx, k.ID, func(k *Key) error {
+			if k.InFlight == nil || k.InFlight.Epoch != epoch {
+				return errors.New("the reshare was abandoned meanwhile")
+			}
+			k.Epoch, k.Holders, k.Threshold, k.InFlight = epoch, ids(spec.newHolders), spec.newThreshold, nil
+			return nil
+		}, &entry)
+		if err != nil {
+			return "", err
+		}
+		rep.Committed = true
+		s.crashAt(CrashAfterCommit)
+		// 4. Old holders erase, new holders promote (the rest on reconnect).
+		s.pushKeySync(k, members[:1])
+		s.crashAt(CrashDuringErasure)
+		s.pushKeySync(k, members[1:])
+		return fmt.Sprintf("epoch %d committed", epoch), nil
+	})
+	if err != nil {
+		rep.Error = err.Error()
+		if !rep.Committed {
+			return k, rep, s.abandonReshare(ctx, k.ID, epoch, members, auditlog.Entry{Action: "key." + spec.kind, KeyID: k.ID}, err)
+		}
+		return k, rep, err
+	}
+	s.log.Info("reshare committed", "key", k.ID, "epoch", epoch, "holders", rep.NewCommittee, "threshold", spec.newThreshold)
+	// 5. The new shares sign, under the same public key.
+	verr := rep.step("test signature", func() (string, error) {
+		digest := testDigest(k.ID, epoch)
+		rep.TestDigest = digest
+		sig, signers, err := s.signWithKey(ctx, k, digest)
+		if err != nil {
+			return "", err
+		}
+		rep.TestSig = sig.RSV[:]
+		return "signed by " + strings.Join(names(signers), ","), nil
+	})
+	rep.OK = verr == nil
+	vEntry := auditlog.Entry{Action: "key." + spec.kind + ".verify", KeyID: k.ID, Detail: fmt.Sprintf("test signature with epoch %d", epoch)}
+	if verr != nil {
+		rep.Error = "the new epoch is committed but its test signature failed: " + verr.Error()
+		vEntry.Result, vEntry.Detail = "failed", vEntry.Detail+": "+verr.Error()
+	}
+	k, err = s.updateKeyAudited(ctx, k.ID, func(k *Key) error { k.LastReshare = rep; return nil }, &vEntry)
+	if err != nil {
+		return k, rep, err
+	}
+	if verr != nil {
+		return k, rep, fmt.Errorf("%s: %w", rep.Error, verr)
+	}
+	return k, rep, nil
+}
+
+// planReshare checks the new committee and picks the old one: threshold+1
+// online, active holders of the current epoch, preferring those that stay.
+func (s *Server) planReshare(k Key, spec reshareSpec) ([]Device, error) {
+	n, t := len(spec.newHolders), spec.newThreshold
+	if n < 2 || n > 64 {
+		return nil, invalidArg("a key needs 2 to 64 devices, got %d", n)
+	}
+	if t < 1 || t >= n {
+		return nil, invalidArg("threshold %d does not fit %d devices: t+1 devices sign, so 1 <= t <= %d", t, n, n-1)
+	}
+	var offline []string
+	for _, d := range spec.newHolders {
+		if d.Status != DeviceActive {
+			return nil, failedPrecondition("device %q is %s", d.Name, d.Status)
+		}
+		if s.links.get(d.ID) == nil {
+			offline = append(offline, d.Name)
+		}
+	}
+	if len(offline) > 0 {
+		return nil, unavailable("every device of the new committee must be online; offline: %s", strings.Join(offline, ", "))
+	}
+	stays := map[string]bool{}
+	for _, d := range spec.newHolders {
+		stays[d.ID] = true
+	}
+	holders := slices.Clone(k.Holders)
+	slices.SortStableFunc(holders, func(a, b string) int {
+		switch {
+		case stays[a] == stays[b]:
+			return 0
+		case stays[a]:
+			return -1
+		}
+		return 1
+	})
+	return s.pickSigners(Key{ID: k.ID, Threshold: k.Threshold, Holders: holders}, nil)
+}
+
+// abandonReshare ends an attempt before its commit point: the attempt is
+// cleared (its epoch number is never used again) with a failed audit entry,
+// and the participants drop their pending shares of it.
+func (s *Server) abandonReshare(ctx context.Context, keyID string, epoch uint64, members []Device, entry auditlog.Entry, cause error) error {
+	entry.Result = "failed"
+	var se *SessionError
+	if errors.As(cause, &se) {
+		entry.Culprits = se.Culprits
+	}
+	entry.Detail = fmt.Sprintf("reshare to epoch %d abandoned: %s", epoch, cause)
+	k, err := s.updateKeyAudited(context.WithoutCancel(ctx), keyID, func(k *Key) error {
+		if k.InFlight != nil && k.InFlight.Epoch == epoch {
+			k.InFlight = nil
+		}
+		return nil
+	}, &entry)
+	if err != nil {
+		return err
+	}
+	s.pushKeySync(k, members)
+	s.log.Warn("reshare abandoned; the old epoch still signs", "key", keyID, "epoch", epoch, "err", cause)
+	return cause
+}
+
+// recoverReshares abandons reshares that a previous run of the coordinator
+// left in flight: nothing can finish them, and their pending shares must go.
+func (s *Server) recoverReshares() error {
+	keys, err := s.store.ListKeys()
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if k.InFlight == nil {
+			continue
+		}
+		e := auditlog.Entry{Action: "key.reshare", KeyID: k.ID, Result: "failed",
+			Detail: fmt.Sprintf("reshare to epoch %d abandoned: the coordinator restarted before its commit point", k.InFlight.Epoch)}
+		if _, err := s.updateKeyAudited(context.Background(), k.ID, func(k *Key) error { k.InFlight = nil; return nil }, &e); err != nil {
+			return err
+		}
+		s.log.Warn("abandoned a reshare left in flight by the last run", "key", k.ID, "epoch", k.InFlight.Epoch)
+	}
+	return nil
+}
+
+// updateKeyAudited changes a key and appends its audit entry in one
+// transaction.
+func (s *Server) updateKeyAudited(ctx context.Context, keyID string, fn func(*Key) error, e *auditlog.Entry) (Key, error) {
+	s.auditMu.Lock()
+	defer s.auditMu.Unlock()
+	if e.Actor == "" {
+		e.Actor = actor(ctx)
+	}
+	if e.Result == "" {
+		e.Result = "ok"
+	}
+	e.Time = s.opts.Now().UTC()
+	k, err := s.store.UpdateKey(keyID, fn, e)
+	if err != nil {
+		var ce *clientError
+		if !errors.As(err, &ce) {
+			s.log.Error("could not update the key with its audit entry", "key", keyID, "action", e.Action, "err", err)
+		}
+		return k, err
+	}
+	s.metrics.audited(e.Seq)
+	return k, nil
+}
+
+func keyEpoch(k Key) *mpcv1.KeyEpoch {
+	ke := &mpcv1.KeyEpoch{KeyId: k.ID, CommittedEpoch: k.Epoch, NextEpoch: k.next()}
+	if k.InFlight != nil {
+		ke.InFlightEpoch = k.InFlight.Epoch
+	}
+	return ke
+}
+
+// pushKeySync tells the online devices among members where k stands.
+func (s *Server) pushKeySync(k Key, members []Device) {
+	msg := &mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_KeySync{KeySync: &mpcv1.KeySync{Keys: []*mpcv1.KeyEpoch{keyEpoch(k)}}}}
+	for _, d := range members {
+		if l := s.links.get(d.ID); l != nil {
+			l.send(msg)
+		}
+	}
+}
+
+// keySyncBatch bounds the keys in one KeySync message.
+const keySyncBatch = 1000
+
+// sendKeySync queues where every key stands on a new link, before the link
+// can carry any session.
+func (s *Server) sendKeySync(l *link) error {
+	keys, err := s.store.ListKeys()
+	if err != nil {
+		return err
+	}
+	for len(keys) > 0 {
+		n := min(len(keys), keySyncBatch)
+		ks := &mpcv1.KeySync{}
+		for _, k := range keys[:n] {
+			ks.Keys = append(ks.Keys, keyEpoch(k))
+		}
+		keys = keys[n:]
+		if !l.send(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_KeySync{KeySync: ks}}) {
+			return unavailable("link closed")
+		}
+	}
+	return nil
+}
+
+// testDigest is the digest a reshare's test signature signs: labelled, so
+// it can never be a transaction hash someone asked for.
+func testDigest(keyID string, epoch uint64) []byte {
+	nonce := make([]byte, 16)
+	_, _ = rand.Read(nonce)
+	h := sha256.Sum256(fmt.Appendf(nil, "mpcsign/v1/reshare-test-signature\x00%s\x00%d\x00%x", keyID, epoch, nonce))
+	return h[:]
+}
+
+func ids(ds []Device) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.ID
+	}
+	return out
+}
+
+func union(a, b []Device) []Device {
+	seen := map[string]bool{}
+	var out []Device
+	for _, d := range append(slices.Clone(a), b...) {
+		if !seen[d.ID] {
+			seen[d.ID] = true
+			out = append(out, d)
+		}
+	}
+	return out
+}
