@@ -305,11 +305,22 @@ func (s *Server) DrillKey(ctx context.Context, req *mpcv1.DrillKeyRequest) (*mpc
 func errorText(err error) string {
 	var ce *clientError
 	var se *SessionError
+	var pr *PolicyRefusal
 	switch {
 	case errors.As(err, &ce):
 		return ce.msg
 	case errors.As(err, &se):
 		return se.Error()
+	case errors.As(err, &pr):
+		return pr.Error()
+	}
+	for sentinel := range codeOf {
+		if errors.Is(err, sentinel) {
+			return sentinel.Error()
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "deadline exceeded"
 	}
 	return "internal error (see the coordinator's log)"
 }

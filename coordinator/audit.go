@@ -14,10 +14,21 @@ type actorKey struct{}
 // caller is the API token that made a call, set by the auth interceptor.
 type caller struct{ id, name string }
 
+type systemActorKey struct{}
+
+// withSystemActor marks work the coordinator does on its own (such as the
+// reshare after a revocation) for the audit log.
+func withSystemActor(ctx context.Context, what string) context.Context {
+	return context.WithValue(ctx, systemActorKey{}, "system:"+what)
+}
+
 // actor is who made the call, for the audit log.
 func actor(ctx context.Context) string {
 	if c, ok := ctx.Value(actorKey{}).(caller); ok {
 		return "token:" + c.id
+	}
+	if a, ok := ctx.Value(systemActorKey{}).(string); ok {
+		return a
 	}
 	return ""
 }

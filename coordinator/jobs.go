@@ -153,6 +153,7 @@ func (j *reshareJobs) process(ctx context.Context, keyID string) {
 		job.NewCommittee, job.NewThreshold = names(newHolders), newT
 		job.Attempts++
 	})
+	ctx = withSystemActor(ctx, "revocation job ("+job.Reason+")")
 	k2, rep, err := s.runReshare(ctx, keyID, reshareSpec{kind: "revocation", newHolders: newHolders, newThreshold: newT})
 	switch {
 	case err == nil || rep != nil && rep.Committed:
@@ -167,10 +168,12 @@ func (j *reshareJobs) process(ctx context.Context, keyID string) {
 		s.log.Info("revocation reshare done", "key", keyID, "epoch", k2.Epoch)
 	default:
 		set(func(job *ReshareJob) {
-			job.State, job.Detail = JobPending, "attempt failed, will retry: "+err.Error()
+			job.State, job.Detail = JobPending, "attempt failed, will retry: "+errorText(err)
 			job.NextTry = s.opts.Now().Add(s.jobRetry() * time.Duration(min(job.Attempts, 8)))
-			var ce *clientError
-			job.WaitDevice = errors.As(err, &ce) // offline or not ready: retry when a device connects
+			// A device went offline or was not ready before the protocol
+			// started: retry when a device connects. A failed protocol waits
+			// for its backoff, so a flapping device cannot cause a storm.
+			job.WaitDevice = rep == nil || !slices.ContainsFunc(rep.Steps, func(st ReshareStep) bool { return st.Name == "reshare protocol" })
 		})
 		s.log.Warn("revocation reshare failed; will retry", "key", keyID, "err", err)
 	}
@@ -248,14 +251,19 @@ func (s *Server) planJob(k Key, job ReshareJob) ([]Device, int, string, error) {
 		note = fmt.Sprintf("; threshold lowered from %d to %d: only %d devices remain", t, len(newHolders)-1, len(newHolders))
 		t = len(newHolders) - 1
 	}
-	var offline []string
+	var waiting []string
 	for _, d := range newHolders {
-		if s.links.get(d.ID) == nil {
-			offline = append(offline, d.Name)
+		l := s.links.get(d.ID)
+		if l == nil {
+			waiting = append(waiting, d.Name+" (offline)")
+		} else if ready, target := l.preparams(); ready == 0 {
+			// Do not hold the worker for minutes while a device makes
+			// safe primes: its pool report wakes the job.
+			waiting = append(waiting, fmt.Sprintf("%s (preparing pre-parameters, %d/%d ready)", d.Name, ready, target))
 		}
 	}
-	if len(offline) > 0 {
-		return nil, 0, "", fmt.Errorf("waiting for %s to come online", strings.Join(offline, ", "))
+	if len(waiting) > 0 {
+		return nil, 0, "", fmt.Errorf("waiting for %s", strings.Join(waiting, ", "))
 	}
 	return newHolders, t, note, nil
 }

@@ -152,10 +152,13 @@ func (s *Server) Connect(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, m
 	l := newLink(dev)
 	// Where every key stands goes first, before the link can carry a
 	// session: the device finishes the reshare steps it missed.
+	s.syncMu.Lock()
 	if err := s.sendKeySync(l); err != nil {
+		s.syncMu.Unlock()
 		return err
 	}
 	s.links.add(l)
+	s.syncMu.Unlock()
 	s.jobs.wake()
 	s.metrics.devices(s.links.count())
 	defer func() {
@@ -198,6 +201,9 @@ func (s *Server) Connect(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, m
 			if st := m.GetStatus(); st != nil {
 				s.links.statusChanged(l, st)
 				s.metrics.preparams(dev.Name, st.GetPreparamsReady())
+				if st.GetPreparamsReady() > 0 {
+					s.jobs.wake() // a reshare may have waited for this device's pool
+				}
 				continue
 			}
 			s.sessions.fromParty(l, m)

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -51,7 +52,7 @@ func (r *ReshareReport) step(name string, fn func() (string, error)) error {
 	detail, err := fn()
 	st := ReshareStep{Name: name, Duration: time.Since(began), OK: err == nil, Detail: detail}
 	if err != nil && st.Detail == "" {
-		st.Detail = err.Error()
+		st.Detail = errorText(err) // reports reach clients: never raw internal errors
 	}
 	r.Steps = append(r.Steps, st)
 	return err
@@ -153,7 +154,7 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 		}
 		epoch = k.next()
 		k.NextEpoch = epoch + 1
-		k.InFlight = &InFlightReshare{Epoch: epoch, Holders: ids(spec.newHolders), Threshold: spec.newThreshold, Started: s.opts.Now()}
+		k.InFlight = &InFlightReshare{Epoch: epoch, Kind: spec.kind, Holders: ids(spec.newHolders), Threshold: spec.newThreshold, Started: s.opts.Now()}
 		return nil
 	}, nil)
 	if err != nil {
@@ -161,6 +162,9 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 	}
 	rep.ToEpoch = epoch
 	members := union(old, spec.newHolders)
+	// Told of the outcome: every participant and every current holder (a
+	// holder left out of the old committee must erase its share too).
+	told := union(members, s.devicesOf(k.Holders))
 	// 2. The protocol.
 	err = rep.step("reshare protocol", func() (string, error) {
 		results, err := s.sessions.run(ctx, &mpcv1.SessionStart{
@@ -187,8 +191,8 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 		return fmt.Sprintf("%d new shares stored as pending", len(spec.newHolders)), nil
 	})
 	if err != nil {
-		rep.Error = err.Error()
-		return k, rep, s.abandonReshare(ctx, k.ID, epoch, members, entry, err)
+		rep.Error = errorText(err)
+		return k, rep, s.abandonReshare(ctx, k.ID, epoch, told, entry, err)
 	}
 	s.crashAt(CrashBeforeCommit)
 	// The commit point, atomically with its audit entry.
@@ -198,11 +202,27 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 		entry.Devices = rep.NewCommittee
 		entry.Detail = fmt.Sprintf("epoch %d -> %d; old committee %s (t=%d); new committee %s (t=%d)",
 			rep.FromEpoch, epoch, strings.Join(rep.OldCommittee, ","), k.Threshold, strings.Join(rep.NewCommittee, ","), spec.newThreshold)
+		// A device revoked while the protocol ran must not become a holder.
+		for _, d := range spec.newHolders {
+			if cur, err := s.store.GetDevice(d.ID); err != nil || cur.Status != DeviceActive {
+				return "", failedPrecondition("device %s was revoked during the reshare", d.Name)
+			}
+		}
+		// No device connects between the commit and its KeySync push: one
+		// that does gets the committed state in its connect-time sync.
+		s.syncMu.Lock()
+		defer s.syncMu.Unlock()
 		var err error
 		k, err = s.updateKeyAudited(ctx, k.ID, func(k *Key) error {
 			if k.InFlight == nil || k.InFlight.Epoch != epoch {
 				return errors.New("the reshare was abandoned meanwhile")
 			}
+			for _, h := range k.Holders {
+				if !slices.Contains(ids(spec.newHolders), h) && !slices.Contains(k.PastHolders, h) {
+					k.PastHolders = append(k.PastHolders, h)
+				}
+			}
+			k.PastHolders = slices.DeleteFunc(k.PastHolders, func(h string) bool { return slices.Contains(ids(spec.newHolders), h) })
 			k.Epoch, k.Holders, k.Threshold, k.InFlight = epoch, ids(spec.newHolders), spec.newThreshold, nil
 			return nil
 		}, &entry)
@@ -212,15 +232,15 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 		rep.Committed = true
 		s.crashAt(CrashAfterCommit)
 		// 4. Old holders erase, new holders promote (the rest on reconnect).
-		s.pushKeySync(k, members[:1])
+		s.pushKeySync(k, told[:1])
 		s.crashAt(CrashDuringErasure)
-		s.pushKeySync(k, members[1:])
+		s.pushKeySync(k, told[1:])
 		return fmt.Sprintf("epoch %d committed", epoch), nil
 	})
 	if err != nil {
-		rep.Error = err.Error()
+		rep.Error = errorText(err)
 		if !rep.Committed {
-			return k, rep, s.abandonReshare(ctx, k.ID, epoch, members, auditlog.Entry{Action: "key." + spec.kind, KeyID: k.ID}, err)
+			return k, rep, s.abandonReshare(ctx, k.ID, epoch, told, auditlog.Entry{Action: "key." + spec.kind, KeyID: k.ID}, err)
 		}
 		return k, rep, err
 	}
@@ -239,7 +259,7 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 	rep.OK = verr == nil
 	vEntry := auditlog.Entry{Action: "key." + spec.kind + ".verify", KeyID: k.ID, Detail: fmt.Sprintf("test signature with epoch %d", epoch)}
 	if verr != nil {
-		rep.Error = "the new epoch is committed but its test signature failed: " + verr.Error()
+		rep.Error = "the new epoch is committed but its test signature failed: " + errorText(verr)
 		vEntry.Result, vEntry.Detail = "failed", vEntry.Detail+": "+verr.Error()
 	}
 	k, err = s.updateKeyAudited(ctx, k.ID, func(k *Key) error { k.LastReshare = rep; return nil }, &vEntry)
@@ -301,6 +321,8 @@ func (s *Server) abandonReshare(ctx context.Context, keyID string, epoch uint64,
 		entry.Culprits = se.Culprits
 	}
 	entry.Detail = fmt.Sprintf("reshare to epoch %d abandoned: %s", epoch, cause)
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
 	k, err := s.updateKeyAudited(context.WithoutCancel(ctx), keyID, func(k *Key) error {
 		if k.InFlight != nil && k.InFlight.Epoch == epoch {
 			k.InFlight = nil
@@ -326,7 +348,7 @@ func (s *Server) recoverReshares() error {
 		if k.InFlight == nil {
 			continue
 		}
-		e := auditlog.Entry{Action: "key.reshare", KeyID: k.ID, Result: "failed",
+		e := auditlog.Entry{Action: "key." + cmp.Or(k.InFlight.Kind, "reshare"), KeyID: k.ID, Result: "failed", Actor: "system:recovery",
 			Detail: fmt.Sprintf("reshare to epoch %d abandoned: the coordinator restarted before its commit point", k.InFlight.Epoch)}
 		if _, err := s.updateKeyAudited(context.Background(), k.ID, func(k *Key) error { k.InFlight = nil; return nil }, &e); err != nil {
 			return err
@@ -381,12 +403,20 @@ func (s *Server) pushKeySync(k Key, members []Device) {
 // keySyncBatch bounds the keys in one KeySync message.
 const keySyncBatch = 1000
 
-// sendKeySync queues where every key stands on a new link, before the link
-// can carry any session.
+// sendKeySync queues where the device's keys stand on a new link (keys it
+// holds, held, or may hold after a running reshare), before the link can
+// carry any session. The caller holds syncMu.
 func (s *Server) sendKeySync(l *link) error {
-	keys, err := s.store.ListKeys()
+	all, err := s.store.ListKeys()
 	if err != nil {
 		return err
+	}
+	var keys []Key
+	for _, k := range all {
+		if slices.Contains(k.Holders, l.deviceID) || slices.Contains(k.PastHolders, l.deviceID) ||
+			k.InFlight != nil && slices.Contains(k.InFlight.Holders, l.deviceID) {
+			keys = append(keys, k)
+		}
 	}
 	for len(keys) > 0 {
 		n := min(len(keys), keySyncBatch)
@@ -425,6 +455,17 @@ func union(a, b []Device) []Device {
 	for _, d := range append(slices.Clone(a), b...) {
 		if !seen[d.ID] {
 			seen[d.ID] = true
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// devicesOf looks up devices by id, skipping unknown ones.
+func (s *Server) devicesOf(idList []string) []Device {
+	var out []Device
+	for _, id := range idList {
+		if d, err := s.store.GetDevice(id); err == nil {
 			out = append(out, d)
 		}
 	}

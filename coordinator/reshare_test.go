@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/mpcsign/mpcsign/internal/envelope"
 	"github.com/mpcsign/mpcsign/internal/testcluster"
+	"github.com/mpcsign/mpcsign/party"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
@@ -38,7 +40,7 @@ func epochs(t *testing.T, d *testcluster.Device, keyID string) []string {
 // reaches devices asynchronously).
 func waitEpochs(t *testing.T, d *testcluster.Device, keyID string, want ...string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute) // a hang guard: reshares are slow on a loaded machine
 	for {
 		got := epochs(t, d, keyID)
 		if equal(got, want) {
@@ -160,7 +162,9 @@ func TestRevokeAndReshare(t *testing.T) {
 	// The new holder signs: stop the laptop so phone and tablet must.
 	c.StopDevice(t, "laptop")
 	r := signAndVerify(t, c, key, "after revoking the server")
-	if s := append([]string(nil), r.GetSigners()...); sort.StringsAreSorted(s) && !equal(s, []string{"phone", "tablet"}) {
+	s := append([]string(nil), r.GetSigners()...)
+	sort.Strings(s)
+	if !equal(s, []string{"phone", "tablet"}) {
 		t.Fatalf("signed by %v", s)
 	}
 	c.RestartDevice(t, "laptop")
@@ -244,6 +248,22 @@ func TestReshareAbandonedBeforeCommit(t *testing.T) {
 		devs[name] = c.AddDevice(t, name, testcluster.FixtureSets(t, i+1))
 	}
 	key := c.CreateKey(t, 1, "phone", "laptop", "server")
+	// A device whose policy denies the key refuses to take part in a
+	// reshare too: a coordinator cannot hand the key to others behind its back.
+	if err := party.SetPolicy(devs["server"].Store, key.GetId(), party.Policy{Mode: party.PolicyDeny}); err != nil {
+		t.Fatal(err)
+	}
+	dr, err := c.Admin.DrillKey(ctx, &mpcv1.DrillKeyRequest{KeyId: key.GetId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep := dr.GetReport(); rep.GetOk() || rep.GetCommitted() || !strings.Contains(rep.GetError(), "server refused") || dr.GetKey().GetEpoch() != 0 {
+		t.Fatalf("drill with a denying device: %+v (epoch %d)", rep, dr.GetKey().GetEpoch())
+	}
+	signAndVerify(t, c, key, "after a refused drill")
+	if err := party.SetPolicy(devs["server"].Store, key.GetId(), party.Policy{Mode: party.PolicyAuto}); err != nil {
+		t.Fatal(err)
+	}
 	list, err := c.Admin.ListDevices(ctx, &mpcv1.ListDevicesRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -267,11 +287,12 @@ func TestReshareAbandonedBeforeCommit(t *testing.T) {
 	}()
 	// The phone and the server hold the new epoch as pending; then the
 	// laptop dies before it could finish, so the coordinator never commits.
-	waitEpochs(t, devs["phone"], key.GetId(), "0:committed", "1:pending")
-	waitEpochs(t, devs["server"], key.GetId(), "0:committed", "1:pending")
+	// (Epoch 1 went to the refused attempt above: numbers are never reused.)
+	waitEpochs(t, devs["phone"], key.GetId(), "0:committed", "2:pending")
+	waitEpochs(t, devs["server"], key.GetId(), "0:committed", "2:pending")
 	c.StopDevice(t, "laptop")
 	res := <-drilled
-	dr, err := res.resp, res.err
+	dr, err = res.resp, res.err
 	if err != nil {
 		t.Fatalf("drill: %v", err)
 	}
@@ -290,16 +311,17 @@ func TestReshareAbandonedBeforeCommit(t *testing.T) {
 	laptopID.Store("") // the relay lets everything through from now on
 	c.RestartDevice(t, "laptop")
 	signAndVerify(t, c, key, "after an abandoned drill")
-	// The abandoned epoch number is never reused: the next drill makes epoch 2.
+	// The abandoned epoch number is never reused: the next drill makes epoch 3.
 	dr, err = c.Admin.DrillKey(ctx, &mpcv1.DrillKeyRequest{KeyId: key.GetId()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkReport(t, key, dr.GetReport())
-	if dr.GetKey().GetEpoch() != 2 {
+	if dr.GetKey().GetEpoch() != 3 {
 		t.Fatalf("second drill made epoch %d", dr.GetKey().GetEpoch())
 	}
 	for _, n := range []string{"phone", "laptop", "server"} {
-		waitEpochs(t, devs[n], key.GetId(), "2:committed")
+		waitEpochs(t, devs[n], key.GetId(), "3:committed")
 	}
+
 }

@@ -82,12 +82,16 @@ type Server struct {
 	sessions    *sessions
 	inflight    keyedMutex
 	gates       keyGates
-	jobs        *reshareJobs
-	draining    atomic.Bool
-	auditMu     sync.Mutex
-	grpc        *grpc.Server
-	metrics     *metrics
-	health      *healthService
+	// syncMu makes "commit or abandon a reshare, then push KeySync" and
+	// "snapshot KeySync, then register a new link" exclusive, so no device
+	// connecting in between misses a commit.
+	syncMu   sync.Mutex
+	jobs     *reshareJobs
+	draining atomic.Bool
+	auditMu  sync.Mutex
+	grpc     *grpc.Server
+	metrics  *metrics
+	health   *healthService
 }
 
 // New opens (or, on first start, initialises) the coordinator in opts.DataDir.

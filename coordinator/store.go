@@ -112,11 +112,15 @@ type Key struct {
 	InFlight *InFlightReshare `json:"in_flight,omitempty"`
 	// LastReshare is the report of the last reshare or drill.
 	LastReshare *ReshareReport `json:"last_reshare,omitempty"`
+	// PastHolders held an older epoch and may still keep its share until
+	// they hear of the commit (KeySync tells them on connect).
+	PastHolders []string `json:"past_holders,omitempty"`
 }
 
 // InFlightReshare is a reshare between its start and its commit point.
 type InFlightReshare struct {
 	Epoch     uint64    `json:"epoch"`
+	Kind      string    `json:"kind"` // reshare, drill or revocation
 	Holders   []string  `json:"holders"`
 	Threshold int       `json:"threshold"`
 	Started   time.Time `json:"started"`

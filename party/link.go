@@ -269,10 +269,19 @@ func (l *partyLink) start(st *mpcv1.SessionStart) {
 			refuse(err.Error(), false)
 			return
 		}
-		if st.GetKind() == mpcv1.SessionKind_SESSION_KIND_SIGN {
-			ok, reason, err := l.agent.decide(ctx, SignRequest{KeyID: st.GetKeyId(), Digest: st.GetDigest(), Requester: st.GetRequester()})
+		var req *SignRequest
+		switch st.GetKind() {
+		case mpcv1.SessionKind_SESSION_KIND_SIGN:
+			req = &SignRequest{KeyID: st.GetKeyId(), Digest: st.GetDigest(), Requester: st.GetRequester()}
+		case mpcv1.SessionKind_SESSION_KIND_RESHARE:
+			req = &SignRequest{KeyID: st.GetKeyId(), Requester: st.GetRequester(), Reshare: &ReshareRequest{
+				OldCommittee: st.GetOldCommittee(), NewCommittee: st.GetNewCommittee(),
+				NewThreshold: int(st.GetNewThreshold()), NewEpoch: st.GetNewEpoch()}}
+		}
+		if req != nil {
+			ok, reason, err := l.agent.decide(ctx, *req)
 			if err != nil {
-				log.Warn("could not decide on a signing request", "err", err)
+				log.Warn("could not decide on a request", "err", err)
 				refuse("could not apply this device's approval policy", false)
 				return
 			}

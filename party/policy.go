@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/mpcsign/mpcsign/keystore"
@@ -90,11 +91,20 @@ func PolicyFor(ks *keystore.Store, keyID string) (Policy, error) {
 	return Policy{Mode: PolicyAuto}, nil
 }
 
-// SignRequest is what the device is asked to approve.
+// SignRequest is what the device is asked to approve: a signature, or (when
+// Reshare is set) a reshare or drill of the key.
 type SignRequest struct {
 	KeyID     string
 	Digest    []byte
 	Requester string
+	Reshare   *ReshareRequest
+}
+
+// ReshareRequest describes a reshare a device is asked to take part in.
+type ReshareRequest struct {
+	OldCommittee, NewCommittee []string // device ids
+	NewThreshold               int
+	NewEpoch                   uint64
 }
 
 // Prompter asks the person at the device. It returns false on a refusal,
@@ -111,6 +121,7 @@ type Decision struct {
 	Requester string    `json:"requester"`
 	Approved  bool      `json:"approved"`
 	Reason    string    `json:"reason"`
+	Kind      string    `json:"kind,omitempty"` // "" for a signature, "reshare"
 }
 
 // Decisions lists the device's approval log, oldest first.
@@ -149,6 +160,10 @@ func (a *Agent) decide(ctx context.Context, req SignRequest) (approved bool, rea
 	}
 	approved, reason = a.evaluate(ctx, p, req)
 	d := Decision{Time: time.Now().UTC(), KeyID: req.KeyID, Digest: hex.EncodeToString(req.Digest), Requester: req.Requester, Approved: approved, Reason: reason}
+	if req.Reshare != nil {
+		d.Kind = "reshare"
+		d.Digest = fmt.Sprintf("to epoch %d: %d-of-%d on %s", req.Reshare.NewEpoch, req.Reshare.NewThreshold+1, len(req.Reshare.NewCommittee), strings.Join(req.Reshare.NewCommittee, ","))
+	}
 	b, err := json.Marshal(d)
 	if err != nil {
 		return false, "", err
@@ -157,11 +172,22 @@ func (a *Agent) decide(ctx context.Context, req SignRequest) (approved bool, rea
 	if err := a.ks.Put(fmt.Sprintf("%s%020d", decisionPrefix, d.Time.UnixNano()), b); err != nil {
 		return false, "", err
 	}
-	a.log.Info("signing request decided", "key", req.KeyID, "requester", req.Requester, "approved", approved, "reason", reason)
+	a.log.Info("request decided", "kind", d.Kind, "key", req.KeyID, "requester", req.Requester, "approved", approved, "reason", reason)
 	return approved, reason, nil
 }
 
 func (a *Agent) evaluate(ctx context.Context, p Policy, req SignRequest) (bool, string) {
+	if req.Reshare != nil {
+		// A reshare hands the key to a new committee: "deny" refuses it and
+		// "prompt" asks the person; the signing limits do not apply.
+		switch p.Mode {
+		case PolicyDeny:
+			return false, "this device's policy denies resharing this key"
+		case PolicyPrompt:
+			return a.ask(ctx, req)
+		}
+		return true, "approved by policy"
+	}
 	if p.Mode == PolicyDeny {
 		return false, "this device's policy denies signing with this key"
 	}
@@ -178,21 +204,25 @@ func (a *Agent) evaluate(ctx context.Context, p Policy, req SignRequest) (bool, 
 		}
 	}
 	if p.Mode == PolicyPrompt {
-		if a.opts.Prompter == nil {
-			return false, "this device's policy asks its person, and nobody can be asked"
-		}
-		pctx, cancel := context.WithTimeout(ctx, promptTimeout)
-		defer cancel()
-		ok, err := a.opts.Prompter.Ask(pctx, req)
-		switch {
-		case err != nil:
-			return false, "nobody answered at the device in time"
-		case !ok:
-			return false, "the person at the device refused"
-		}
-		return true, "approved by the person at the device"
+		return a.ask(ctx, req)
 	}
 	return true, "approved by policy"
+}
+
+func (a *Agent) ask(ctx context.Context, req SignRequest) (bool, string) {
+	if a.opts.Prompter == nil {
+		return false, "this device's policy asks its person, and nobody can be asked"
+	}
+	pctx, cancel := context.WithTimeout(ctx, promptTimeout)
+	defer cancel()
+	ok, err := a.opts.Prompter.Ask(pctx, req)
+	switch {
+	case err != nil:
+		return false, "nobody answered at the device in time"
+	case !ok:
+		return false, "the person at the device refused"
+	}
+	return true, "approved by the person at the device"
 }
 
 // approvedSince counts the signatures this device completed for keyID since

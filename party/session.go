@@ -310,6 +310,9 @@ func (s *session) run(ctx context.Context) {
 		if !errors.As(err, &f) {
 			f = &Failure{Reason: err.Error()}
 		}
+		// tss-lib can name this device's own parties when another member
+		// lied to it; a device never blames itself.
+		f.Culprits = slices.DeleteFunc(f.Culprits, func(c string) bool { return c == s.self })
 		s.log.Warn("session failed", "reason", f.Reason, "culprits", f.Culprits)
 		s.send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Failure{Failure: &mpcv1.SessionFailure{
 			Ref: s.ref, Reason: f.Reason, Culprits: f.Culprits,
@@ -367,10 +370,14 @@ type runner struct {
 	// pending holds messages that arrived before an earlier message of the
 	// same sender they are checked against (possible when delivery reorders).
 	pending []pendingMsg
-	// moduli maps every Paillier modulus announced in keygen (or by the new
-	// committee of a reshare) to its owner, this device's own included: two
-	// members may never share one.
+	// moduli maps every Paillier modulus and NTilde announced in keygen (or
+	// by the new committee of a reshare) to its owner, this device's own
+	// included: two members may never share one.
 	moduli map[string]string
+	// ownSSID is the session id this device's old-committee party announced;
+	// ssids, those the other old members announced.
+	ownSSID []byte
+	ssids   map[string][]byte
 }
 
 // localParty is one tss-lib party this device runs in the session.
@@ -410,7 +417,7 @@ func (r *runner) run(ctx context.Context) (*mpcv1.SessionResult, error) {
 		r.parties = []*localParty{{role: roleMain, id: self,
 			party: keygen.NewLocalParty(tss.NewParameters(tss.S256(), tss.NewPeerContext(c.sorted), self, len(c.sorted), t), r.out, keygenEnd, pre.Local())}}
 		r.guard = guard.Params{Protocol: guard.KeygenECDSA, Threshold: t, PartyCount: len(c.sorted)}
-		r.moduli = map[string]string{string(pre.Local().PaillierSK.N.Bytes()): s.self}
+		r.moduli = map[string]string{moduliKey(pre.Local().PaillierSK.N.Bytes()): s.self, moduliKey(pre.Local().NTildei.Bytes()): s.self}
 	case mpcv1.SessionKind_SESSION_KIND_SIGN:
 		c := s.committees[roleMain]
 		data, err := s.share.SaveData()
@@ -449,7 +456,7 @@ func (r *runner) run(ctx context.Context) (*mpcv1.SessionResult, error) {
 			data.LocalPreParams = pre.Local()
 			newEnd = make(chan *keygen.LocalPartySaveData, 1)
 			r.parties = append(r.parties, &localParty{role: roleNew, id: self, party: resharing.NewLocalParty(params(self), data, r.out, newEnd)})
-			r.moduli = map[string]string{string(pre.Local().PaillierSK.N.Bytes()): s.self}
+			r.moduli = map[string]string{moduliKey(pre.Local().PaillierSK.N.Bytes()): s.self, moduliKey(pre.Local().NTildei.Bytes()): s.self}
 		}
 		r.guard = guard.Params{Protocol: guard.ReshareECDSA, Threshold: t, PartyCount: len(oldC.sorted), NewThreshold: nt, NewPartyCount: len(newC.sorted)}
 	}
@@ -646,6 +653,14 @@ func (r *runner) emit(m tss.Message) error {
 	if from == nil {
 		return errors.New("outgoing message from no party of this device")
 	}
+	if m1, ok := m.(tss.ParsedMessage); ok {
+		if c, ok := m1.Content().(*resharing.DGRound1Message); ok && from.role == roleOld {
+			r.ownSSID = c.GetSsid()
+			if err := r.checkSSIDs(); err != nil {
+				return err
+			}
+		}
+	}
 	var self []*localParty
 	var remote []string
 	for _, p := range routing.To {
@@ -822,21 +837,27 @@ func (r *runner) deliver(from string, parsed tss.ParsedMessage, targets []*local
 	} else if err != nil {
 		return &Failure{Reason: "rejected protocol message: " + err.Error(), Culprits: []string{from}}
 	}
-	if n := announcedModulus(parsed); n != "" && r.moduli != nil {
+	for _, n := range announcedModuli(parsed) {
+		if r.moduli == nil {
+			break
+		}
 		owner, dup := r.moduli[n]
 		switch {
 		case dup && owner == r.s.self:
 			// Only the owner knows for sure who copied its modulus.
-			return &Failure{Reason: "announced a Paillier modulus that another member uses", Culprits: []string{from}}
+			return &Failure{Reason: "announced a modulus (Paillier N or NTilde) that another member uses", Culprits: []string{from}}
 		case dup && owner != from:
 			// Two other members share a modulus and this device cannot tell
 			// which one copied: the owner aborts and blames the copier, and
 			// the copier cannot prove knowledge of the modulus's factors
 			// later anyway. Blaming the later one here could blame the owner.
-			r.s.log.Warn("two members announced the same Paillier modulus", "first", owner, "second", from)
+			r.s.log.Warn("two members announced the same modulus", "first", owner, "second", from)
 		default:
 			r.moduli[n] = from
 		}
+	}
+	if err := r.checkReshareRound1(from, parsed); err != nil {
+		return err
 	}
 	for _, lp := range targets {
 		if _, terr := lp.party.Update(parsed); terr != nil {
@@ -846,16 +867,62 @@ func (r *runner) deliver(from string, parsed tss.ParsedMessage, targets []*local
 	return nil
 }
 
-// announcedModulus is the Paillier modulus a keygen or new-committee
-// message announces, as canonical bytes ("" for other messages).
-func announcedModulus(parsed tss.ParsedMessage) string {
+// announcedModuli are the moduli (Paillier N and NTilde) a keygen or
+// new-committee message announces, as canonical bytes. A member that copies
+// another's NTilde could replay its proofs and get tss-lib to blame the owner.
+func announcedModuli(parsed tss.ParsedMessage) []string {
 	switch m := parsed.Content().(type) {
 	case *keygen.KGRound1Message:
-		return string(new(big.Int).SetBytes(m.GetPaillierN()).Bytes())
+		return []string{moduliKey(m.GetPaillierN()), moduliKey(m.GetNTilde())}
 	case *resharing.DGRound2Message1:
-		return string(new(big.Int).SetBytes(m.GetPaillierN()).Bytes())
+		return []string{moduliKey(m.GetPaillierN()), moduliKey(m.GetNTilde())}
 	}
-	return ""
+	return nil
+}
+
+func moduliKey(b []byte) string { return string(new(big.Int).SetBytes(b).Bytes()) }
+
+// checkReshareRound1 checks what the old committee's first message claims,
+// where tss-lib v2.0.2 would blame the wrong members: it takes the public key
+// and the session id from one old member's message and blames everyone who
+// disagrees with it.
+//   - A new holder knows the key id, so a message for another public key
+//     is blamed on its sender.
+//   - An old holder made the session id itself; a different one is blamed on
+//     its sender. A new-only holder that sees two session ids cannot tell
+//     who lies, and blames nobody.
+func (r *runner) checkReshareRound1(from string, parsed tss.ParsedMessage) error {
+	m, ok := parsed.Content().(*resharing.DGRound1Message)
+	if !ok {
+		return nil
+	}
+	x, y := new(big.Int).SetBytes(m.GetEcdsaPubX()), new(big.Int).SetBytes(m.GetEcdsaPubY())
+	pub, err := sigfmt.CompressPoint(x, y)
+	if err != nil || identity.KeyID(pub) != r.s.start.GetKeyId() {
+		return &Failure{Reason: "announced another public key for the key being reshared", Culprits: []string{from}}
+	}
+	if r.ssids == nil {
+		r.ssids = map[string][]byte{}
+	}
+	r.ssids[from] = m.GetSsid()
+	return r.checkSSIDs()
+}
+
+func (r *runner) checkSSIDs() error {
+	var first []byte
+	for from, ssid := range r.ssids {
+		if r.ownSSID != nil {
+			if !bytes.Equal(ssid, r.ownSSID) {
+				return &Failure{Reason: "announced another session id than the old committee's", Culprits: []string{from}}
+			}
+			continue
+		}
+		if first != nil && !bytes.Equal(ssid, first) {
+			return &Failure{Reason: "old committee members announced different session ids"}
+		}
+		first = ssid
+	}
+	return nil
 }
 
 func (r *runner) isPending(parsed tss.ParsedMessage) bool {

@@ -101,8 +101,10 @@ func LoadShare(ks *keystore.Store, keyID string, epoch uint64) (*Share, error) {
 }
 
 // ListShares returns the metadata of every share record.
-func ListShares(ks *keystore.Store) ([]ShareMeta, error) {
-	keys, err := ks.List("share/")
+func ListShares(ks *keystore.Store) ([]ShareMeta, error) { return listShares(ks, "share/") }
+
+func listShares(ks *keystore.Store, prefix string) ([]ShareMeta, error) {
+	keys, err := ks.List(prefix)
 	if err != nil {
 		return nil, err
 	}
@@ -133,17 +135,7 @@ var ErrRetiredEpoch = errors.New("party: this epoch of the key was retired by a 
 
 // keyShares returns the metadata of every share record of one key, by epoch.
 func keyShares(ks *keystore.Store, keyID string) ([]ShareMeta, error) {
-	all, err := ListShares(ks)
-	if err != nil {
-		return nil, err
-	}
-	var out []ShareMeta
-	for _, m := range all {
-		if m.KeyID == keyID {
-			out = append(out, m)
-		}
-	}
-	return out, nil
+	return listShares(ks, "share/"+keyID+"/")
 }
 
 // loadCurrent loads the committed share of keyID at epoch, refusing an epoch

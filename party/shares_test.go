@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
+
+	"github.com/mpcsign/mpcsign/keystore"
 )
 
 func TestShareRecords(t *testing.T) {
@@ -58,5 +60,88 @@ func TestShareRecords(t *testing.T) {
 	metas, err := ListShares(ks)
 	if err != nil || len(metas) != 2 {
 		t.Fatalf("ListShares: %v %v", metas, err)
+	}
+}
+
+// applyKeyState is the device's half of a reshare's commit: each case is a
+// state a crash or a missed message can leave behind.
+func TestApplyKeyState(t *testing.T) {
+	data := keygen.NewLocalPartySaveData(2)
+	data.Xi = big.NewInt(7)
+	setup := func(t *testing.T, records ...string) *keystore.Store {
+		ks := openStore(t, t.TempDir())
+		t.Cleanup(func() { ks.Close() })
+		for _, r := range records {
+			var e uint64
+			var st string
+			fmt.Sscanf(r, "%d:%s", &e, &st)
+			m := ShareMeta{KeyID: "k1", Epoch: e, State: ShareState(st), Threshold: 1, Holders: []string{"a", "b"}}
+			if err := saveShare(ks, m, data); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Another key's shares are never touched.
+		if err := saveShare(ks, ShareMeta{KeyID: "k2", Epoch: 0, State: ShareCommitted, Threshold: 1}, data); err != nil {
+			t.Fatal(err)
+		}
+		return ks
+	}
+	state := func(t *testing.T, ks *keystore.Store) []string {
+		metas, err := ListShares(ks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range metas {
+			out = append(out, fmt.Sprintf("%s/%d:%s", m.KeyID, m.Epoch, m.State))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name    string
+		records []string
+		st      KeyState
+		want    []string
+	}{
+		{"new holder promotes, old epoch erased", []string{"0:committed", "1:pending"}, KeyState{KeyID: "k1", Committed: 1, Next: 2},
+			[]string{"k1/1:committed", "k2/0:committed"}},
+		{"old-only holder erases", []string{"0:committed"}, KeyState{KeyID: "k1", Committed: 1, Next: 2},
+			[]string{"k2/0:committed"}},
+		{"abandoned attempt dropped, old epoch kept", []string{"0:committed", "1:pending"}, KeyState{KeyID: "k1", Committed: 0, Next: 2},
+			[]string{"k1/0:committed", "k2/0:committed"}},
+		{"running attempt kept", []string{"0:committed", "1:pending"}, KeyState{KeyID: "k1", Committed: 0, Next: 2, InFlight: 1},
+			[]string{"k1/0:committed", "k1/1:pending", "k2/0:committed"}},
+		{"stale state (before the attempt) keeps the pending share", []string{"0:committed", "1:pending"}, KeyState{KeyID: "k1", Committed: 0, Next: 1},
+			[]string{"k1/0:committed", "k1/1:pending", "k2/0:committed"}},
+		{"stale state after a newer commit changes nothing", []string{"2:committed"}, KeyState{KeyID: "k1", Committed: 1, Next: 2},
+			[]string{"k1/2:committed", "k2/0:committed"}},
+		{"missed two reshares", []string{"0:committed", "3:pending"}, KeyState{KeyID: "k1", Committed: 3, Next: 4},
+			[]string{"k1/3:committed", "k2/0:committed"}},
+		{"unknown key", []string{"0:committed"}, KeyState{KeyID: "k9", Committed: 5, Next: 6},
+			[]string{"k1/0:committed", "k2/0:committed"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ks := setup(t, tc.records...)
+			if _, err := applyKeyState(ks, tc.st); err != nil {
+				t.Fatal(err)
+			}
+			if got := state(t, ks); fmt.Sprint(got) != fmt.Sprint(tc.want) {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+			// Applying it again changes nothing.
+			res, err := applyKeyState(ks, tc.st)
+			if err != nil || len(res.Promoted)+len(res.Erased)+len(res.Dropped) != 0 {
+				t.Fatalf("second apply: %+v %v", res, err)
+			}
+		})
+	}
+
+	// After a commit, the retired epoch is refused even if its record survived.
+	ks := setup(t, "0:committed", "1:committed")
+	if _, err := loadCurrent(ks, "k1", 0); !errors.Is(err, ErrRetiredEpoch) {
+		t.Fatalf("epoch 0 after epoch 1 committed: %v", err)
+	}
+	if _, err := loadCurrent(ks, "k1", 1); err != nil {
+		t.Fatalf("epoch 1: %v", err)
 	}
 }

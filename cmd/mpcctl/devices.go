@@ -167,11 +167,13 @@ with the reason.`,
 			}
 			if follow <= 0 || len(keys) == 0 {
 				if g.asJSON {
-					var jobs []map[string]any
+					out := deviceJSON(resp.GetDevice())
+					jobs := []map[string]any{}
 					for _, j := range resp.GetJobs() {
 						jobs = append(jobs, jobJSON(j))
 					}
-					return printJSON(w, map[string]any{"device": deviceJSON(resp.GetDevice()), "jobs": jobs})
+					out["reshare_jobs"] = jobs
+					return printJSON(w, out)
 				}
 				for _, j := range resp.GetJobs() {
 					fmt.Fprintln(w, "  "+jobLine(j))
@@ -189,11 +191,13 @@ with the reason.`,
 				return err
 			}
 			if g.asJSON {
-				var out []map[string]any
+				out := deviceJSON(resp.GetDevice())
+				js := []map[string]any{}
 				for _, j := range jobs {
-					out = append(out, jobJSON(j))
+					js = append(js, jobJSON(j))
 				}
-				if err := printJSON(w, map[string]any{"device": deviceJSON(resp.GetDevice()), "jobs": out}); err != nil {
+				out["reshare_jobs"] = js
+				if err := printJSON(w, out); err != nil {
 					return err
 				}
 			}

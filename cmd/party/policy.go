@@ -137,7 +137,11 @@ func newAuditCmd() *cobra.Command {
 				if d.Approved {
 					verdict = "approved"
 				}
-				fmt.Fprintf(w, "%s  %-8s  key %s  digest %s  requester %q  %s\n", d.Time.Local().Format(time.DateTime), verdict, d.KeyID, d.Digest, d.Requester, d.Reason)
+				what := "digest " + d.Digest
+				if d.Kind == "reshare" {
+					what = "reshare " + d.Digest
+				}
+				fmt.Fprintf(w, "%s  %-8s  key %s  %s  requester %q  %s\n", d.Time.Local().Format(time.DateTime), verdict, d.KeyID, what, d.Requester, d.Reason)
 			}
 			return nil
 		},
@@ -169,7 +173,12 @@ func newTerminalPrompter(in io.Reader, out io.Writer) *terminalPrompter {
 func (p *terminalPrompter) Ask(ctx context.Context, req party.SignRequest) (bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintf(p.out, "\nsigning request: key %s, digest %x, requested by %q\napprove? [y/N] ", req.KeyID, req.Digest, req.Requester)
+	if r := req.Reshare; r != nil {
+		fmt.Fprintf(p.out, "\nreshare request: key %s to epoch %d, new committee %s (any %d of them sign), requested by %q\napprove? [y/N] ",
+			req.KeyID, r.NewEpoch, strings.Join(r.NewCommittee, ", "), r.NewThreshold+1, req.Requester)
+	} else {
+		fmt.Fprintf(p.out, "\nsigning request: key %s, digest %x, requested by %q\napprove? [y/N] ", req.KeyID, req.Digest, req.Requester)
+	}
 	select {
 	case line, ok := <-p.lines:
 		if !ok {

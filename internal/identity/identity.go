@@ -91,16 +91,21 @@ func DeviceID(pub []byte) string {
 // Each epoch gets its own key: a device in both the old and the new committee
 // of a reshare runs two tss-lib parties, and v2.0.2's resharing needs their
 // ids to differ.
+//
+// Epoch 0 (keygen) keeps the derivation of the first release, which had no
+// epochs, so that shares made by it still match their key data.
 func PartyKey(pub []byte, epoch uint64, q *big.Int) *big.Int {
-	var e [8]byte
-	binary.BigEndian.PutUint64(e[:], epoch)
+	var e []byte
+	if epoch > 0 {
+		e = binary.BigEndian.AppendUint64(nil, epoch)
+	}
 	for ctr := uint32(0); ; ctr++ {
 		var c [4]byte
 		binary.BigEndian.PutUint32(c[:], ctr)
 		h := sha256.New()
 		h.Write([]byte("mpcsign/v1/party-key\x00"))
 		h.Write(pub)
-		h.Write(e[:])
+		h.Write(e)
 		h.Write(c[:])
 		k := new(big.Int).SetBytes(h.Sum(nil))
 		k.Mod(k, q)
