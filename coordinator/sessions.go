@@ -20,6 +20,10 @@ import (
 // It covers a device asking its person (party.promptTimeout is 30 s).
 const joinTimeout = 40 * time.Second
 
+// vagueFailureGrace is how long a failure that blames nobody waits for a
+// member's failure that names the culprit.
+const vagueFailureGrace = time.Second
+
 // maxPayload caps one relayed protocol message. The largest tss-lib messages
 // (keygen round 1 with its proofs) are well under this.
 const maxPayload = 1 << 20
@@ -323,8 +327,21 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 	// rest of the caller's deadline.
 	joinTimer := time.NewTimer(joinTimeout)
 	defer joinTimer.Stop()
+	// A party's failure that blames nobody (it saw that someone lied but
+	// cannot tell who) waits a moment for another member's precise one.
+	var vague *partyEvent
+	var vagueWait <-chan time.Time
+	failed := func(ev partyEvent) error {
+		reporter := ev.from
+		if ev.failure.GetRef() == nil {
+			reporter = "" // raised by the coordinator's own checks
+		}
+		return fail("the protocol failed", clip(ev.failure.GetReason()), reporter, ev.failure.GetCulprits())
+	}
 	for len(results) < len(members) {
 		select {
+		case <-vagueWait:
+			return nil, failed(*vague)
 		case <-joinTimer.C:
 			if s.sid != nil {
 				continue
@@ -376,12 +393,12 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 						return nil, fail("a device went offline", "", "", []string{off})
 					}
 				}
-			case ev.failure != nil:
-				reporter := ev.from
-				if ev.failure.GetRef() == nil {
-					reporter = "" // raised by the coordinator's own checks
+			case ev.failure != nil && len(ev.failure.GetCulprits()) == 0 && ev.failure.GetRef() != nil:
+				if vague == nil {
+					vague, vagueWait = &ev, time.After(vagueFailureGrace)
 				}
-				return nil, fail("the protocol failed", clip(ev.failure.GetReason()), reporter, ev.failure.GetCulprits())
+			case ev.failure != nil:
+				return nil, failed(ev)
 			case ev.result != nil:
 				if s.sid == nil || results[ev.from] != nil {
 					return nil, fail("a device sent a result out of turn", "", "", []string{ev.from})
