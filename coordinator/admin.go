@@ -114,6 +114,15 @@ func (s *Server) deviceProto(d Device, keys []Key) *mpcv1.Device {
 				p.KeyIds = append(p.KeyIds, k.ID)
 			}
 		}
+		for _, r := range k.PendingRestores {
+			if r.Device == d.ID {
+				orig := r.Original
+				if o, err := s.store.GetDevice(r.Original); err == nil {
+					orig = o.Name
+				}
+				p.PendingRestores = append(p.PendingRestores, &mpcv1.PendingRestore{KeyId: k.ID, Epoch: r.Epoch, OriginalDevice: orig})
+			}
+		}
 	}
 	return p
 }
@@ -352,6 +361,9 @@ func (s *Server) ApproveDevice(ctx context.Context, req *mpcv1.ApproveDeviceRequ
 	if err != nil {
 		return nil, err
 	}
+	if req.GetRestoreKeyId() != "" {
+		return s.approveRestore(ctx, d, req.GetRestoreKeyId())
+	}
 	want := strings.ReplaceAll(strings.TrimSpace(req.GetSas()), " ", "-")
 	d, err = s.store.UpdateDevice(d.ID, func(d *Device) error {
 		switch {
@@ -422,7 +434,7 @@ func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*m
 		Kind:      mpcv1.SessionKind_SESSION_KIND_KEYGEN,
 		Curve:     mpcv1.Curve_CURVE_SECP256K1,
 		Threshold: uint32(t),
-	}, devs)
+	}, devs, nil)
 	if err != nil {
 		return nil, s.auditFailure(ctx, entry, err)
 	}

@@ -206,6 +206,10 @@ func (s *Server) Connect(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, m
 				}
 				continue
 			}
+			if c := m.GetRestoreClaim(); c != nil {
+				s.restoreClaim(l, c)
+				continue
+			}
 			s.sessions.fromParty(l, m)
 		case err := <-recvErr:
 			return err

@@ -178,7 +178,7 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 			NewThreshold: uint32(spec.newThreshold),
 			OldCommittee: ids(old),
 			NewCommittee: ids(spec.newHolders),
-		}, members)
+		}, members, k.PartyKeyIdentity)
 		if err != nil {
 			return "", err
 		}
@@ -224,6 +224,9 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 			}
 			k.PastHolders = slices.DeleteFunc(k.PastHolders, func(h string) bool { return slices.Contains(ids(spec.newHolders), h) })
 			k.Epoch, k.Holders, k.Threshold, k.InFlight = epoch, ids(spec.newHolders), spec.newThreshold, nil
+			// The new epoch's party keys derive from each holder's own identity,
+			// and restores of the old epoch can never be bound any more.
+			k.PartyKeyIdentity, k.PendingRestores = nil, nil
 			return nil
 		}, &entry)
 		if err != nil {

@@ -247,7 +247,9 @@ func (m *sessions) linkDown(deviceID string) {
 
 // run starts a session with the given members and waits until every member
 // reported a result, one failed, or ctx ends. It returns the results by device id.
-func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members []Device) (map[string]*mpcv1.SessionResult, error) {
+// partyKeyIdentity names, for devices holding a share restored from another
+// device's backup, the identity their current party key derives from.
+func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members []Device, partyKeyIdentity map[string][]byte) (map[string]*mpcv1.SessionResult, error) {
 	ref := make([]byte, 32)
 	if _, err := rand.Read(ref); err != nil {
 		return nil, err
@@ -262,7 +264,7 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 	s := &session{ref: ref, kind: start.GetKind(), members: map[string]Device{}, events: make(chan partyEvent, 8*len(members)+8), done: make(chan struct{})}
 	for _, d := range members {
 		s.members[d.ID] = d
-		start.Participants = append(start.Participants, &mpcv1.Participant{DeviceId: d.ID, IdentityPublicKey: d.IdentityPublicKey})
+		start.Participants = append(start.Participants, &mpcv1.Participant{DeviceId: d.ID, IdentityPublicKey: d.IdentityPublicKey, PartyKeyIdentity: partyKeyIdentity[d.ID]})
 	}
 	m.mu.Lock()
 	m.byRef[string(ref)] = s

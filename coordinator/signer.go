@@ -206,7 +206,7 @@ func (s *Server) signOnce(ctx context.Context, k Key, digest []byte, signers []D
 		Epoch:     k.Epoch,
 		Threshold: uint32(k.Threshold),
 		Digest:    digest,
-	}, signers)
+	}, signers, k.PartyKeyIdentity)
 	if err != nil {
 		return nil, err
 	}

@@ -115,6 +115,22 @@ type Key struct {
 	// PastHolders held an older epoch and may still keep its share until
 	// they hear of the commit (KeySync tells them on connect).
 	PastHolders []string `json:"past_holders,omitempty"`
+	// PartyKeyIdentity maps a holder whose share of this epoch was restored
+	// from another device's backup to the identity public key that share's
+	// tss-lib party key derives from. A reshare clears it.
+	PartyKeyIdentity map[string][]byte `json:"party_key_identity,omitempty"`
+	// PendingRestores are restored shares waiting for an operator's approval.
+	PendingRestores []RestoreBinding `json:"pending_restores,omitempty"`
+}
+
+// RestoreBinding is a device that restored another device's share of a key
+// from a paper-key backup.
+type RestoreBinding struct {
+	Device      string    `json:"device"`   // the new device
+	Original    string    `json:"original"` // the device the backup was made on
+	OriginalPub []byte    `json:"original_pub"`
+	Epoch       uint64    `json:"epoch"`
+	At          time.Time `json:"at"`
 }
 
 // InFlightReshare is a reshare between its start and its commit point.

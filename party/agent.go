@@ -248,3 +248,22 @@ func (a *Agent) applySync(ks *mpcv1.KeySync) {
 		}
 	}
 }
+
+// restoreAnswer applies the coordinator's answer about a restored share.
+func (a *Agent) restoreAnswer(ans *mpcv1.RestoreAnswer) {
+	changed, err := applyRestoreAnswer(a.ks, ans)
+	if err != nil {
+		a.log.Warn("could not apply the coordinator's answer about a restored share", "key", ans.GetKeyId(), "err", err)
+		return
+	}
+	switch ans.GetState() {
+	case mpcv1.RestoreState_RESTORE_STATE_PENDING:
+		a.log.Info("restored share waits for the operator: mpcctl devices approve "+a.cfg.Name+" --restore "+ans.GetKeyId(), "key", ans.GetKeyId(), "epoch", ans.GetEpoch())
+	case mpcv1.RestoreState_RESTORE_STATE_BOUND:
+		if changed {
+			a.log.Info("restored share bound to this device; it signs now (a drill is recommended)", "key", ans.GetKeyId(), "epoch", ans.GetEpoch())
+		}
+	case mpcv1.RestoreState_RESTORE_STATE_REFUSED:
+		a.log.Error("restored share refused by the coordinator and deleted", "key", ans.GetKeyId(), "epoch", ans.GetEpoch(), "reason", ans.GetReason())
+	}
+}

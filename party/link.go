@@ -67,6 +67,7 @@ func (a *Agent) connectOnce(ctx context.Context) (connected bool, err error) {
 		}
 	}()
 	go l.reportPool()
+	l.sendRestoreClaims()
 
 	recvErr := make(chan error, 1)
 	in := make(chan *mpcv1.ConnectResponse)
@@ -213,6 +214,8 @@ func (l *partyLink) handle(m *mpcv1.ConnectResponse) {
 		// Applied here, in stream order: a session the coordinator starts
 		// after a commit sees its result.
 		l.agent.applySync(msg.KeySync)
+	case *mpcv1.ConnectResponse_RestoreAnswer:
+		l.agent.restoreAnswer(msg.RestoreAnswer)
 	case *mpcv1.ConnectResponse_Abort:
 		if rs := l.lookup(l.sessions, msg.Abort.GetRef()); rs != nil {
 			l.agent.log.Info("session aborted by coordinator", "session", shortID(msg.Abort.GetRef()), "reason", msg.Abort.GetReason())
@@ -308,4 +311,17 @@ func shortID(id []byte) string {
 		id = id[:8]
 	}
 	return hex.EncodeToString(id)
+}
+
+// sendRestoreClaims tells the coordinator about shares restored from
+// backups that are not bound to this device yet.
+func (l *partyLink) sendRestoreClaims() {
+	claims, err := restoreClaims(l.agent.ks)
+	if err != nil {
+		l.agent.log.Warn("could not list restored shares", "err", err)
+		return
+	}
+	for _, c := range claims {
+		l.send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_RestoreClaim{RestoreClaim: c}})
+	}
 }

@@ -176,6 +176,9 @@ func (s *session) prepare() error {
 		return errors.New("participant count out of range")
 	}
 	pubs := map[string][]byte{}
+	// keyPubs: what each participant's party key of the current epoch
+	// derives from (another device's identity for a restored share).
+	keyPubs := map[string][]byte{}
 	for _, p := range ps {
 		if len(p.GetIdentityPublicKey()) != 32 || identity.DeviceID(p.GetIdentityPublicKey()) != p.GetDeviceId() {
 			return fmt.Errorf("participant %q: identity key does not match device id", p.GetDeviceId())
@@ -184,6 +187,13 @@ func (s *session) prepare() error {
 			return fmt.Errorf("participant %q listed twice", p.GetDeviceId())
 		}
 		pubs[p.GetDeviceId()] = p.GetIdentityPublicKey()
+		keyPubs[p.GetDeviceId()] = p.GetIdentityPublicKey()
+		if k := p.GetPartyKeyIdentity(); len(k) > 0 {
+			if len(k) != 32 {
+				return fmt.Errorf("participant %q: party key identity is not 32 bytes", p.GetDeviceId())
+			}
+			keyPubs[p.GetDeviceId()] = k
+		}
 		s.members = append(s.members, p.GetDeviceId())
 	}
 	sort.Strings(s.members)
@@ -215,13 +225,14 @@ func (s *session) prepare() error {
 		if t != share.Meta.Threshold || len(s.members) != t+1 {
 			return fmt.Errorf("a signature needs exactly %d signers", share.Meta.Threshold+1)
 		}
-		if err := share.holds(s.members); err != nil {
+		c := newCommittee(s.members, keyPubs, s.start.GetEpoch())
+		if err := share.holds(c.sorted); err != nil {
 			return err
 		}
 		s.share = share
-		s.committees[roleMain] = newCommittee(s.members, pubs, s.start.GetEpoch())
+		s.committees[roleMain] = c
 	case mpcv1.SessionKind_SESSION_KIND_RESHARE:
-		if err := s.prepareReshare(pubs); err != nil {
+		if err := s.prepareReshare(pubs, keyPubs); err != nil {
 			return err
 		}
 	default:
@@ -237,7 +248,7 @@ func (s *session) prepare() error {
 // participants (and only of them), the thresholds fit, and this device has
 // what its roles need: a committed share of the current epoch as an old
 // holder, and no record yet of the new epoch as a new one.
-func (s *session) prepareReshare(pubs map[string][]byte) error {
+func (s *session) prepareReshare(pubs, keyPubs map[string][]byte) error {
 	st := s.start
 	oldIDs, newIDs := st.GetOldCommittee(), st.GetNewCommittee()
 	union := map[string]bool{}
@@ -268,6 +279,7 @@ func (s *session) prepareReshare(pubs map[string][]byte) error {
 		return errors.New("the new epoch must be above the current one")
 	}
 	inOld, inNew := slices.Contains(oldIDs, s.self), slices.Contains(newIDs, s.self)
+	oldC := newCommittee(oldIDs, keyPubs, st.GetEpoch())
 	if inOld {
 		share, err := s.deps.shares.load(st.GetKeyId(), st.GetEpoch())
 		if errors.Is(err, ErrRetiredEpoch) {
@@ -279,7 +291,7 @@ func (s *session) prepareReshare(pubs map[string][]byte) error {
 		if share.Meta.Threshold != t {
 			return fmt.Errorf("the key's threshold is %d, not %d", share.Meta.Threshold, t)
 		}
-		if err := share.holds(oldIDs); err != nil {
+		if err := share.holds(oldC.sorted); err != nil {
 			return err
 		}
 		s.share = share
@@ -296,7 +308,8 @@ func (s *session) prepareReshare(pubs map[string][]byte) error {
 	if !inOld && !inNew {
 		return errors.New("this device is in neither committee")
 	}
-	s.committees[roleOld] = newCommittee(oldIDs, pubs, st.GetEpoch())
+	s.committees[roleOld] = oldC
+	// The new epoch's party keys always derive from each device's own identity.
 	s.committees[roleNew] = newCommittee(newIDs, pubs, st.GetNewEpoch())
 	return nil
 }

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
+	"github.com/bnb-chain/tss-lib/v2/tss"
 
 	"github.com/mpcsign/mpcsign/keystore"
 )
@@ -24,6 +24,9 @@ const (
 	SharePending ShareState = "pending"
 	// ShareCommitted is a share that signs.
 	ShareCommitted ShareState = "committed"
+	// ShareRestored came from another device's backup; it signs once the
+	// coordinator binds it to this device (after an operator approved).
+	ShareRestored ShareState = "restored"
 )
 
 // ShareMeta is the public part of a share record.
@@ -33,8 +36,12 @@ type ShareMeta struct {
 	State     ShareState `json:"state"`
 	Threshold int        `json:"threshold"`
 	PublicKey []byte     `json:"public_key"`
-	// Device ids of every holder of this epoch, in tss-lib party order.
+	// Device ids of every holder of this epoch (at the time it was made).
 	Holders []string `json:"holders"`
+	// A restored share: the device the backup was made on and its identity
+	// public key, from which the share's tss-lib party key derives.
+	RestoredFrom     string `json:"restored_from,omitempty"`
+	PartyKeyIdentity []byte `json:"party_key_identity,omitempty"`
 }
 
 // Share is one epoch of this device's share of a key. It prints as REDACTED.
@@ -233,11 +240,20 @@ func applyKeyState(ks *keystore.Store, st KeyState) (SyncResult, error) {
 	return res, err
 }
 
-// holds checks that every device in ids is a holder of this share's epoch.
-func (s *Share) holds(ids []string) error {
-	for _, id := range ids {
-		if !slices.Contains(s.Meta.Holders, id) {
-			return fmt.Errorf("device %s does not hold this key", id)
+// holds checks that every party in ps is a holder of this share's epoch:
+// its party key is one of the key data's (a device that restored another's
+// backup plays that device's party key).
+func (s *Share) holds(ps []*tss.PartyID) error {
+	for _, p := range ps {
+		found := false
+		for _, k := range s.data.Ks {
+			if k != nil && k.Cmp(p.KeyInt()) == 0 {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return fmt.Errorf("device %s does not hold this key", p.Id)
 		}
 	}
 	return nil

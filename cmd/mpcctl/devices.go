@@ -121,7 +121,16 @@ works once, and carries the coordinator's address and certificate fingerprint.`,
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\t%s\t%s\t%s\n", d.GetName(), d.GetId(), statusName(d.GetStatus()), sas, d.GetOnline(), pre,
 					fmtTime(d.GetPairedAt().AsTime()), fmtTime(d.GetLastSeen().AsTime()), strings.Join(d.GetKeyIds(), ","))
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			for _, d := range resp.GetDevices() {
+				for _, r := range d.GetPendingRestores() {
+					fmt.Fprintf(cmd.OutOrStdout(), "\n%s restored %s's share of key %s (epoch %d) from a backup; to bind it: mpcctl devices approve %s --restore %s\n",
+						d.GetName(), r.GetOriginalDevice(), r.GetKeyId(), r.GetEpoch(), d.GetName(), r.GetKeyId())
+				}
+			}
+			return nil
 		},
 	}
 
@@ -214,35 +223,50 @@ with the reason.`,
 	}
 	revoke.Flags().StringVar(&replaceWith, "replace-with", "", "an active device (name or id) that joins every key the revoked device held")
 	revoke.Flags().DurationVar(&follow, "wait", 15*time.Minute, "how long to show the reshares' progress (0: return at once)")
-	var sas string
+	var sas, restoreKey string
 	approve := &cobra.Command{
-		Use:   "approve DEVICE --sas SAS",
-		Short: "Approve a pending device after comparing its short authentication string",
+		Use:   "approve DEVICE (--sas SAS | --restore KEY_ID)",
+		Short: "Approve a pending device, or bind a share it restored from a backup",
 		Long: `A device enrolled with a pairing code stays pending until the operator
 compares the short authentication string the device shows (party enroll
 prints it) with the one the coordinator shows (devices list, devices pair
 --wait), and approves it here by typing the string the device shows. A
-mismatch is refused: the device may not be the one you paired.`,
+mismatch is refused: the device may not be the one you paired.
+
+With --restore KEY_ID: the device restored another device's share of the key
+from a paper-key backup ('party backup restore') and reported it ('devices
+list' shows it as a pending restore). Approving binds that share to the
+device in place of the original one. Run 'mpcctl drill --key KEY_ID' right
+after, so that every share is fresh and the original device's copy (and the
+backup) no longer sign.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if (sas == "") == (restoreKey == "") {
+				return fmt.Errorf("give either --sas (a new device) or --restore KEY_ID (a restored share)")
+			}
 			c, done, ctx, err := g.admin(cmd)
 			if err != nil {
 				return err
 			}
 			defer done()
-			resp, err := c.ApproveDevice(ctx, &mpcv1.ApproveDeviceRequest{Device: args[0], Sas: sas})
+			resp, err := c.ApproveDevice(ctx, &mpcv1.ApproveDeviceRequest{Device: args[0], Sas: sas, RestoreKeyId: restoreKey})
 			if err != nil {
 				return err
 			}
 			if g.asJSON {
 				return printJSON(cmd.OutOrStdout(), deviceJSON(resp.GetDevice()))
 			}
+			if restoreKey != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "the share of key %s restored on %q is bound to it\nnext: mpcctl drill --key %s (so the original device's copy and the backup stop signing)\n",
+					restoreKey, resp.GetDevice().GetName(), restoreKey)
+				return nil
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "device %q (%s) approved\n", resp.GetDevice().GetName(), resp.GetDevice().GetId())
 			return nil
 		},
 	}
-	approve.Flags().StringVar(&sas, "sas", "", "the short authentication string the device shows (required)")
-	_ = approve.MarkFlagRequired("sas")
+	approve.Flags().StringVar(&sas, "sas", "", "the short authentication string the device shows")
+	approve.Flags().StringVar(&restoreKey, "restore", "", "bind the share of this key that the device restored from a backup")
 	cmd.AddCommand(pair, list, approve, revoke)
 	return cmd
 }
@@ -269,6 +293,13 @@ func deviceJSON(d *mpcv1.Device) map[string]any {
 	}
 	if d.GetLastSeen() != nil {
 		m["last_seen"] = d.GetLastSeen().AsTime()
+	}
+	if len(d.GetPendingRestores()) > 0 {
+		var rs []map[string]any
+		for _, r := range d.GetPendingRestores() {
+			rs = append(rs, map[string]any{"key_id": r.GetKeyId(), "epoch": r.GetEpoch(), "original_device": r.GetOriginalDevice()})
+		}
+		m["pending_restores"] = rs
 	}
 	return m
 }

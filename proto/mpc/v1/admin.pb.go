@@ -611,9 +611,11 @@ type Device struct {
 	PreparamsTarget uint32 `protobuf:"varint,10,opt,name=preparams_target,json=preparamsTarget,proto3" json:"preparams_target,omitempty"`
 	// Short authentication string from the pairing code and the device's keys;
 	// the device shows the same one at enrolment.
-	Sas           string `protobuf:"bytes,11,opt,name=sas,proto3" json:"sas,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Sas string `protobuf:"bytes,11,opt,name=sas,proto3" json:"sas,omitempty"`
+	// Shares this device restored from backups, waiting for approval.
+	PendingRestores []*PendingRestore `protobuf:"bytes,12,rep,name=pending_restores,json=pendingRestores,proto3" json:"pending_restores,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Device) Reset() {
@@ -723,6 +725,74 @@ func (x *Device) GetSas() string {
 	return ""
 }
 
+func (x *Device) GetPendingRestores() []*PendingRestore {
+	if x != nil {
+		return x.PendingRestores
+	}
+	return nil
+}
+
+type PendingRestore struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	KeyId string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	Epoch uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// Name of the device the backup was made on.
+	OriginalDevice string `protobuf:"bytes,3,opt,name=original_device,json=originalDevice,proto3" json:"original_device,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *PendingRestore) Reset() {
+	*x = PendingRestore{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PendingRestore) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PendingRestore) ProtoMessage() {}
+
+func (x *PendingRestore) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PendingRestore.ProtoReflect.Descriptor instead.
+func (*PendingRestore) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *PendingRestore) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *PendingRestore) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *PendingRestore) GetOriginalDevice() string {
+	if x != nil {
+		return x.OriginalDevice
+	}
+	return ""
+}
+
 type KeyHolder struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	DeviceId      string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
@@ -733,7 +803,7 @@ type KeyHolder struct {
 
 func (x *KeyHolder) Reset() {
 	*x = KeyHolder{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[10]
+	mi := &file_mpc_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -745,7 +815,7 @@ func (x *KeyHolder) String() string {
 func (*KeyHolder) ProtoMessage() {}
 
 func (x *KeyHolder) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[10]
+	mi := &file_mpc_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -758,7 +828,7 @@ func (x *KeyHolder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyHolder.ProtoReflect.Descriptor instead.
 func (*KeyHolder) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *KeyHolder) GetDeviceId() string {
@@ -796,7 +866,7 @@ type Key struct {
 
 func (x *Key) Reset() {
 	*x = Key{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[11]
+	mi := &file_mpc_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -808,7 +878,7 @@ func (x *Key) String() string {
 func (*Key) ProtoMessage() {}
 
 func (x *Key) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[11]
+	mi := &file_mpc_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -821,7 +891,7 @@ func (x *Key) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Key.ProtoReflect.Descriptor instead.
 func (*Key) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Key) GetId() string {
@@ -892,7 +962,7 @@ type CreatePairingCodeRequest struct {
 
 func (x *CreatePairingCodeRequest) Reset() {
 	*x = CreatePairingCodeRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[12]
+	mi := &file_mpc_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -904,7 +974,7 @@ func (x *CreatePairingCodeRequest) String() string {
 func (*CreatePairingCodeRequest) ProtoMessage() {}
 
 func (x *CreatePairingCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[12]
+	mi := &file_mpc_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -917,7 +987,7 @@ func (x *CreatePairingCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePairingCodeRequest.ProtoReflect.Descriptor instead.
 func (*CreatePairingCodeRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CreatePairingCodeRequest) GetName() string {
@@ -947,7 +1017,7 @@ type CreatePairingCodeResponse struct {
 
 func (x *CreatePairingCodeResponse) Reset() {
 	*x = CreatePairingCodeResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[13]
+	mi := &file_mpc_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -959,7 +1029,7 @@ func (x *CreatePairingCodeResponse) String() string {
 func (*CreatePairingCodeResponse) ProtoMessage() {}
 
 func (x *CreatePairingCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[13]
+	mi := &file_mpc_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -972,7 +1042,7 @@ func (x *CreatePairingCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePairingCodeResponse.ProtoReflect.Descriptor instead.
 func (*CreatePairingCodeResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CreatePairingCodeResponse) GetCode() string {
@@ -1004,7 +1074,7 @@ type ListDevicesRequest struct {
 
 func (x *ListDevicesRequest) Reset() {
 	*x = ListDevicesRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[14]
+	mi := &file_mpc_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1016,7 +1086,7 @@ func (x *ListDevicesRequest) String() string {
 func (*ListDevicesRequest) ProtoMessage() {}
 
 func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[14]
+	mi := &file_mpc_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1029,7 +1099,7 @@ func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevicesRequest.ProtoReflect.Descriptor instead.
 func (*ListDevicesRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 type ListDevicesResponse struct {
@@ -1041,7 +1111,7 @@ type ListDevicesResponse struct {
 
 func (x *ListDevicesResponse) Reset() {
 	*x = ListDevicesResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[15]
+	mi := &file_mpc_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1053,7 +1123,7 @@ func (x *ListDevicesResponse) String() string {
 func (*ListDevicesResponse) ProtoMessage() {}
 
 func (x *ListDevicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[15]
+	mi := &file_mpc_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1066,7 +1136,7 @@ func (x *ListDevicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevicesResponse.ProtoReflect.Descriptor instead.
 func (*ListDevicesResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListDevicesResponse) GetDevices() []*Device {
@@ -1089,7 +1159,7 @@ type RevokeDeviceRequest struct {
 
 func (x *RevokeDeviceRequest) Reset() {
 	*x = RevokeDeviceRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[16]
+	mi := &file_mpc_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1101,7 +1171,7 @@ func (x *RevokeDeviceRequest) String() string {
 func (*RevokeDeviceRequest) ProtoMessage() {}
 
 func (x *RevokeDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[16]
+	mi := &file_mpc_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1114,7 +1184,7 @@ func (x *RevokeDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeDeviceRequest.ProtoReflect.Descriptor instead.
 func (*RevokeDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RevokeDeviceRequest) GetDevice() string {
@@ -1143,7 +1213,7 @@ type RevokeDeviceResponse struct {
 
 func (x *RevokeDeviceResponse) Reset() {
 	*x = RevokeDeviceResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[17]
+	mi := &file_mpc_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1155,7 +1225,7 @@ func (x *RevokeDeviceResponse) String() string {
 func (*RevokeDeviceResponse) ProtoMessage() {}
 
 func (x *RevokeDeviceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[17]
+	mi := &file_mpc_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1168,7 +1238,7 @@ func (x *RevokeDeviceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeDeviceResponse.ProtoReflect.Descriptor instead.
 func (*RevokeDeviceResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RevokeDeviceResponse) GetDevice() *Device {
@@ -1206,7 +1276,7 @@ type ReshareJob struct {
 
 func (x *ReshareJob) Reset() {
 	*x = ReshareJob{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[18]
+	mi := &file_mpc_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1218,7 +1288,7 @@ func (x *ReshareJob) String() string {
 func (*ReshareJob) ProtoMessage() {}
 
 func (x *ReshareJob) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[18]
+	mi := &file_mpc_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1231,7 +1301,7 @@ func (x *ReshareJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReshareJob.ProtoReflect.Descriptor instead.
 func (*ReshareJob) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ReshareJob) GetKeyId() string {
@@ -1305,7 +1375,7 @@ type ListReshareJobsRequest struct {
 
 func (x *ListReshareJobsRequest) Reset() {
 	*x = ListReshareJobsRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[19]
+	mi := &file_mpc_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1317,7 +1387,7 @@ func (x *ListReshareJobsRequest) String() string {
 func (*ListReshareJobsRequest) ProtoMessage() {}
 
 func (x *ListReshareJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[19]
+	mi := &file_mpc_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1330,7 +1400,7 @@ func (x *ListReshareJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReshareJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListReshareJobsRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 type ListReshareJobsResponse struct {
@@ -1342,7 +1412,7 @@ type ListReshareJobsResponse struct {
 
 func (x *ListReshareJobsResponse) Reset() {
 	*x = ListReshareJobsResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[20]
+	mi := &file_mpc_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1354,7 +1424,7 @@ func (x *ListReshareJobsResponse) String() string {
 func (*ListReshareJobsResponse) ProtoMessage() {}
 
 func (x *ListReshareJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[20]
+	mi := &file_mpc_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1367,7 +1437,7 @@ func (x *ListReshareJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReshareJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListReshareJobsResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListReshareJobsResponse) GetJobs() []*ReshareJob {
@@ -1390,7 +1460,7 @@ type ReshareKeyRequest struct {
 
 func (x *ReshareKeyRequest) Reset() {
 	*x = ReshareKeyRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[21]
+	mi := &file_mpc_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1402,7 +1472,7 @@ func (x *ReshareKeyRequest) String() string {
 func (*ReshareKeyRequest) ProtoMessage() {}
 
 func (x *ReshareKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[21]
+	mi := &file_mpc_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1415,7 +1485,7 @@ func (x *ReshareKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReshareKeyRequest.ProtoReflect.Descriptor instead.
 func (*ReshareKeyRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ReshareKeyRequest) GetKeyId() string {
@@ -1449,7 +1519,7 @@ type ReshareKeyResponse struct {
 
 func (x *ReshareKeyResponse) Reset() {
 	*x = ReshareKeyResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[22]
+	mi := &file_mpc_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1461,7 +1531,7 @@ func (x *ReshareKeyResponse) String() string {
 func (*ReshareKeyResponse) ProtoMessage() {}
 
 func (x *ReshareKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[22]
+	mi := &file_mpc_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1474,7 +1544,7 @@ func (x *ReshareKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReshareKeyResponse.ProtoReflect.Descriptor instead.
 func (*ReshareKeyResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ReshareKeyResponse) GetKey() *Key {
@@ -1500,7 +1570,7 @@ type DrillKeyRequest struct {
 
 func (x *DrillKeyRequest) Reset() {
 	*x = DrillKeyRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[23]
+	mi := &file_mpc_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1512,7 +1582,7 @@ func (x *DrillKeyRequest) String() string {
 func (*DrillKeyRequest) ProtoMessage() {}
 
 func (x *DrillKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[23]
+	mi := &file_mpc_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1525,7 +1595,7 @@ func (x *DrillKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrillKeyRequest.ProtoReflect.Descriptor instead.
 func (*DrillKeyRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DrillKeyRequest) GetKeyId() string {
@@ -1545,7 +1615,7 @@ type DrillKeyResponse struct {
 
 func (x *DrillKeyResponse) Reset() {
 	*x = DrillKeyResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[24]
+	mi := &file_mpc_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1557,7 +1627,7 @@ func (x *DrillKeyResponse) String() string {
 func (*DrillKeyResponse) ProtoMessage() {}
 
 func (x *DrillKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[24]
+	mi := &file_mpc_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1570,7 +1640,7 @@ func (x *DrillKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrillKeyResponse.ProtoReflect.Descriptor instead.
 func (*DrillKeyResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DrillKeyResponse) GetKey() *Key {
@@ -1615,7 +1685,7 @@ type ReshareReport struct {
 
 func (x *ReshareReport) Reset() {
 	*x = ReshareReport{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[25]
+	mi := &file_mpc_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1627,7 +1697,7 @@ func (x *ReshareReport) String() string {
 func (*ReshareReport) ProtoMessage() {}
 
 func (x *ReshareReport) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[25]
+	mi := &file_mpc_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1640,7 +1710,7 @@ func (x *ReshareReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReshareReport.ProtoReflect.Descriptor instead.
 func (*ReshareReport) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ReshareReport) GetKeyId() string {
@@ -1753,7 +1823,7 @@ type ReshareStep struct {
 
 func (x *ReshareStep) Reset() {
 	*x = ReshareStep{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[26]
+	mi := &file_mpc_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1765,7 +1835,7 @@ func (x *ReshareStep) String() string {
 func (*ReshareStep) ProtoMessage() {}
 
 func (x *ReshareStep) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[26]
+	mi := &file_mpc_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1778,7 +1848,7 @@ func (x *ReshareStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReshareStep.ProtoReflect.Descriptor instead.
 func (*ReshareStep) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ReshareStep) GetName() string {
@@ -1814,14 +1884,18 @@ type ApproveDeviceRequest struct {
 	// Device id or name.
 	Device string `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
 	// The short authentication string the device showed; it must match.
-	Sas           string `protobuf:"bytes,2,opt,name=sas,proto3" json:"sas,omitempty"`
+	Sas string `protobuf:"bytes,2,opt,name=sas,proto3" json:"sas,omitempty"`
+	// Instead of approving a new device: bind the share of this key that the
+	// (already active) device restored from a backup, in place of the device
+	// the backup was made on.
+	RestoreKeyId  string `protobuf:"bytes,3,opt,name=restore_key_id,json=restoreKeyId,proto3" json:"restore_key_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ApproveDeviceRequest) Reset() {
 	*x = ApproveDeviceRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[27]
+	mi := &file_mpc_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1833,7 +1907,7 @@ func (x *ApproveDeviceRequest) String() string {
 func (*ApproveDeviceRequest) ProtoMessage() {}
 
 func (x *ApproveDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[27]
+	mi := &file_mpc_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1846,7 +1920,7 @@ func (x *ApproveDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveDeviceRequest.ProtoReflect.Descriptor instead.
 func (*ApproveDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ApproveDeviceRequest) GetDevice() string {
@@ -1863,6 +1937,13 @@ func (x *ApproveDeviceRequest) GetSas() string {
 	return ""
 }
 
+func (x *ApproveDeviceRequest) GetRestoreKeyId() string {
+	if x != nil {
+		return x.RestoreKeyId
+	}
+	return ""
+}
+
 type ApproveDeviceResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Device        *Device                `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
@@ -1872,7 +1953,7 @@ type ApproveDeviceResponse struct {
 
 func (x *ApproveDeviceResponse) Reset() {
 	*x = ApproveDeviceResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[28]
+	mi := &file_mpc_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1884,7 +1965,7 @@ func (x *ApproveDeviceResponse) String() string {
 func (*ApproveDeviceResponse) ProtoMessage() {}
 
 func (x *ApproveDeviceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[28]
+	mi := &file_mpc_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1897,7 +1978,7 @@ func (x *ApproveDeviceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveDeviceResponse.ProtoReflect.Descriptor instead.
 func (*ApproveDeviceResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ApproveDeviceResponse) GetDevice() *Device {
@@ -1920,7 +2001,7 @@ type CreateKeyRequest struct {
 
 func (x *CreateKeyRequest) Reset() {
 	*x = CreateKeyRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[29]
+	mi := &file_mpc_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1932,7 +2013,7 @@ func (x *CreateKeyRequest) String() string {
 func (*CreateKeyRequest) ProtoMessage() {}
 
 func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[29]
+	mi := &file_mpc_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1945,7 +2026,7 @@ func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateKeyRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CreateKeyRequest) GetCurve() Curve {
@@ -1978,7 +2059,7 @@ type CreateKeyResponse struct {
 
 func (x *CreateKeyResponse) Reset() {
 	*x = CreateKeyResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[30]
+	mi := &file_mpc_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1990,7 +2071,7 @@ func (x *CreateKeyResponse) String() string {
 func (*CreateKeyResponse) ProtoMessage() {}
 
 func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[30]
+	mi := &file_mpc_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2003,7 +2084,7 @@ func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateKeyResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CreateKeyResponse) GetKey() *Key {
@@ -2021,7 +2102,7 @@ type ListKeysRequest struct {
 
 func (x *ListKeysRequest) Reset() {
 	*x = ListKeysRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[31]
+	mi := &file_mpc_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2033,7 +2114,7 @@ func (x *ListKeysRequest) String() string {
 func (*ListKeysRequest) ProtoMessage() {}
 
 func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[31]
+	mi := &file_mpc_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2046,7 +2127,7 @@ func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListKeysRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 type ListKeysResponse struct {
@@ -2058,7 +2139,7 @@ type ListKeysResponse struct {
 
 func (x *ListKeysResponse) Reset() {
 	*x = ListKeysResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[32]
+	mi := &file_mpc_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2070,7 +2151,7 @@ func (x *ListKeysResponse) String() string {
 func (*ListKeysResponse) ProtoMessage() {}
 
 func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[32]
+	mi := &file_mpc_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2083,7 +2164,7 @@ func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListKeysResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListKeysResponse) GetKeys() []*Key {
@@ -2102,7 +2183,7 @@ type GetKeyRequest struct {
 
 func (x *GetKeyRequest) Reset() {
 	*x = GetKeyRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[33]
+	mi := &file_mpc_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2114,7 +2195,7 @@ func (x *GetKeyRequest) String() string {
 func (*GetKeyRequest) ProtoMessage() {}
 
 func (x *GetKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[33]
+	mi := &file_mpc_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2127,7 +2208,7 @@ func (x *GetKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyRequest.ProtoReflect.Descriptor instead.
 func (*GetKeyRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GetKeyRequest) GetKeyId() string {
@@ -2146,7 +2227,7 @@ type GetKeyResponse struct {
 
 func (x *GetKeyResponse) Reset() {
 	*x = GetKeyResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[34]
+	mi := &file_mpc_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2158,7 +2239,7 @@ func (x *GetKeyResponse) String() string {
 func (*GetKeyResponse) ProtoMessage() {}
 
 func (x *GetKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[34]
+	mi := &file_mpc_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2171,7 +2252,7 @@ func (x *GetKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyResponse.ProtoReflect.Descriptor instead.
 func (*GetKeyResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetKeyResponse) GetKey() *Key {
@@ -2211,7 +2292,7 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\x12RevokeTokenRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"<\n" +
 	"\x13RevokeTokenResponse\x12%\n" +
-	"\x04info\x18\x01 \x01(\v2\x11.mpc.v1.TokenInfoR\x04info\"\x93\x03\n" +
+	"\x04info\x18\x01 \x01(\v2\x11.mpc.v1.TokenInfoR\x04info\"\xd6\x03\n" +
 	"\x06Device\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12,\n" +
@@ -2224,7 +2305,12 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\x0fpreparams_ready\x18\t \x01(\rR\x0epreparamsReady\x12)\n" +
 	"\x10preparams_target\x18\n" +
 	" \x01(\rR\x0fpreparamsTarget\x12\x10\n" +
-	"\x03sas\x18\v \x01(\tR\x03sas\"I\n" +
+	"\x03sas\x18\v \x01(\tR\x03sas\x12A\n" +
+	"\x10pending_restores\x18\f \x03(\v2\x16.mpc.v1.PendingRestoreR\x0fpendingRestores\"f\n" +
+	"\x0ePendingRestore\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12'\n" +
+	"\x0foriginal_device\x18\x03 \x01(\tR\x0eoriginalDevice\"I\n" +
 	"\tKeyHolder\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x1f\n" +
 	"\vdevice_name\x18\x02 \x01(\tR\n" +
@@ -2311,10 +2397,11 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\vduration_ms\x18\x02 \x01(\x04R\n" +
 	"durationMs\x12\x0e\n" +
 	"\x02ok\x18\x03 \x01(\bR\x02ok\x12\x16\n" +
-	"\x06detail\x18\x04 \x01(\tR\x06detail\"@\n" +
+	"\x06detail\x18\x04 \x01(\tR\x06detail\"f\n" +
 	"\x14ApproveDeviceRequest\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12\x10\n" +
-	"\x03sas\x18\x02 \x01(\tR\x03sas\"?\n" +
+	"\x03sas\x18\x02 \x01(\tR\x03sas\x12$\n" +
+	"\x0erestore_key_id\x18\x03 \x01(\tR\frestoreKeyId\"?\n" +
 	"\x15ApproveDeviceResponse\x12&\n" +
 	"\x06device\x18\x01 \x01(\v2\x0e.mpc.v1.DeviceR\x06device\"o\n" +
 	"\x10CreateKeyRequest\x12#\n" +
@@ -2374,7 +2461,7 @@ func file_mpc_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_mpc_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_mpc_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_mpc_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_mpc_v1_admin_proto_goTypes = []any{
 	(TokenRole)(0),                    // 0: mpc.v1.TokenRole
 	(ReshareJobState)(0),              // 1: mpc.v1.ReshareJobState
@@ -2388,99 +2475,101 @@ var file_mpc_v1_admin_proto_goTypes = []any{
 	(*RevokeTokenRequest)(nil),        // 9: mpc.v1.RevokeTokenRequest
 	(*RevokeTokenResponse)(nil),       // 10: mpc.v1.RevokeTokenResponse
 	(*Device)(nil),                    // 11: mpc.v1.Device
-	(*KeyHolder)(nil),                 // 12: mpc.v1.KeyHolder
-	(*Key)(nil),                       // 13: mpc.v1.Key
-	(*CreatePairingCodeRequest)(nil),  // 14: mpc.v1.CreatePairingCodeRequest
-	(*CreatePairingCodeResponse)(nil), // 15: mpc.v1.CreatePairingCodeResponse
-	(*ListDevicesRequest)(nil),        // 16: mpc.v1.ListDevicesRequest
-	(*ListDevicesResponse)(nil),       // 17: mpc.v1.ListDevicesResponse
-	(*RevokeDeviceRequest)(nil),       // 18: mpc.v1.RevokeDeviceRequest
-	(*RevokeDeviceResponse)(nil),      // 19: mpc.v1.RevokeDeviceResponse
-	(*ReshareJob)(nil),                // 20: mpc.v1.ReshareJob
-	(*ListReshareJobsRequest)(nil),    // 21: mpc.v1.ListReshareJobsRequest
-	(*ListReshareJobsResponse)(nil),   // 22: mpc.v1.ListReshareJobsResponse
-	(*ReshareKeyRequest)(nil),         // 23: mpc.v1.ReshareKeyRequest
-	(*ReshareKeyResponse)(nil),        // 24: mpc.v1.ReshareKeyResponse
-	(*DrillKeyRequest)(nil),           // 25: mpc.v1.DrillKeyRequest
-	(*DrillKeyResponse)(nil),          // 26: mpc.v1.DrillKeyResponse
-	(*ReshareReport)(nil),             // 27: mpc.v1.ReshareReport
-	(*ReshareStep)(nil),               // 28: mpc.v1.ReshareStep
-	(*ApproveDeviceRequest)(nil),      // 29: mpc.v1.ApproveDeviceRequest
-	(*ApproveDeviceResponse)(nil),     // 30: mpc.v1.ApproveDeviceResponse
-	(*CreateKeyRequest)(nil),          // 31: mpc.v1.CreateKeyRequest
-	(*CreateKeyResponse)(nil),         // 32: mpc.v1.CreateKeyResponse
-	(*ListKeysRequest)(nil),           // 33: mpc.v1.ListKeysRequest
-	(*ListKeysResponse)(nil),          // 34: mpc.v1.ListKeysResponse
-	(*GetKeyRequest)(nil),             // 35: mpc.v1.GetKeyRequest
-	(*GetKeyResponse)(nil),            // 36: mpc.v1.GetKeyResponse
-	(*timestamppb.Timestamp)(nil),     // 37: google.protobuf.Timestamp
-	(DeviceStatus)(0),                 // 38: mpc.v1.DeviceStatus
-	(Curve)(0),                        // 39: mpc.v1.Curve
+	(*PendingRestore)(nil),            // 12: mpc.v1.PendingRestore
+	(*KeyHolder)(nil),                 // 13: mpc.v1.KeyHolder
+	(*Key)(nil),                       // 14: mpc.v1.Key
+	(*CreatePairingCodeRequest)(nil),  // 15: mpc.v1.CreatePairingCodeRequest
+	(*CreatePairingCodeResponse)(nil), // 16: mpc.v1.CreatePairingCodeResponse
+	(*ListDevicesRequest)(nil),        // 17: mpc.v1.ListDevicesRequest
+	(*ListDevicesResponse)(nil),       // 18: mpc.v1.ListDevicesResponse
+	(*RevokeDeviceRequest)(nil),       // 19: mpc.v1.RevokeDeviceRequest
+	(*RevokeDeviceResponse)(nil),      // 20: mpc.v1.RevokeDeviceResponse
+	(*ReshareJob)(nil),                // 21: mpc.v1.ReshareJob
+	(*ListReshareJobsRequest)(nil),    // 22: mpc.v1.ListReshareJobsRequest
+	(*ListReshareJobsResponse)(nil),   // 23: mpc.v1.ListReshareJobsResponse
+	(*ReshareKeyRequest)(nil),         // 24: mpc.v1.ReshareKeyRequest
+	(*ReshareKeyResponse)(nil),        // 25: mpc.v1.ReshareKeyResponse
+	(*DrillKeyRequest)(nil),           // 26: mpc.v1.DrillKeyRequest
+	(*DrillKeyResponse)(nil),          // 27: mpc.v1.DrillKeyResponse
+	(*ReshareReport)(nil),             // 28: mpc.v1.ReshareReport
+	(*ReshareStep)(nil),               // 29: mpc.v1.ReshareStep
+	(*ApproveDeviceRequest)(nil),      // 30: mpc.v1.ApproveDeviceRequest
+	(*ApproveDeviceResponse)(nil),     // 31: mpc.v1.ApproveDeviceResponse
+	(*CreateKeyRequest)(nil),          // 32: mpc.v1.CreateKeyRequest
+	(*CreateKeyResponse)(nil),         // 33: mpc.v1.CreateKeyResponse
+	(*ListKeysRequest)(nil),           // 34: mpc.v1.ListKeysRequest
+	(*ListKeysResponse)(nil),          // 35: mpc.v1.ListKeysResponse
+	(*GetKeyRequest)(nil),             // 36: mpc.v1.GetKeyRequest
+	(*GetKeyResponse)(nil),            // 37: mpc.v1.GetKeyResponse
+	(*timestamppb.Timestamp)(nil),     // 38: google.protobuf.Timestamp
+	(DeviceStatus)(0),                 // 39: mpc.v1.DeviceStatus
+	(Curve)(0),                        // 40: mpc.v1.Curve
 }
 var file_mpc_v1_admin_proto_depIdxs = []int32{
 	0,  // 0: mpc.v1.TokenInfo.role:type_name -> mpc.v1.TokenRole
-	37, // 1: mpc.v1.TokenInfo.created_at:type_name -> google.protobuf.Timestamp
+	38, // 1: mpc.v1.TokenInfo.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: mpc.v1.CreateTokenRequest.role:type_name -> mpc.v1.TokenRole
 	4,  // 3: mpc.v1.CreateTokenResponse.info:type_name -> mpc.v1.TokenInfo
 	4,  // 4: mpc.v1.ListTokensResponse.tokens:type_name -> mpc.v1.TokenInfo
 	4,  // 5: mpc.v1.RevokeTokenResponse.info:type_name -> mpc.v1.TokenInfo
-	38, // 6: mpc.v1.Device.status:type_name -> mpc.v1.DeviceStatus
-	37, // 7: mpc.v1.Device.paired_at:type_name -> google.protobuf.Timestamp
-	37, // 8: mpc.v1.Device.last_seen:type_name -> google.protobuf.Timestamp
-	39, // 9: mpc.v1.Key.curve:type_name -> mpc.v1.Curve
-	12, // 10: mpc.v1.Key.holders:type_name -> mpc.v1.KeyHolder
-	37, // 11: mpc.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	27, // 12: mpc.v1.Key.last_reshare:type_name -> mpc.v1.ReshareReport
-	37, // 13: mpc.v1.CreatePairingCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
-	11, // 14: mpc.v1.ListDevicesResponse.devices:type_name -> mpc.v1.Device
-	11, // 15: mpc.v1.RevokeDeviceResponse.device:type_name -> mpc.v1.Device
-	20, // 16: mpc.v1.RevokeDeviceResponse.jobs:type_name -> mpc.v1.ReshareJob
-	1,  // 17: mpc.v1.ReshareJob.state:type_name -> mpc.v1.ReshareJobState
-	37, // 18: mpc.v1.ReshareJob.updated_at:type_name -> google.protobuf.Timestamp
-	20, // 19: mpc.v1.ListReshareJobsResponse.jobs:type_name -> mpc.v1.ReshareJob
-	13, // 20: mpc.v1.ReshareKeyResponse.key:type_name -> mpc.v1.Key
-	27, // 21: mpc.v1.ReshareKeyResponse.report:type_name -> mpc.v1.ReshareReport
-	13, // 22: mpc.v1.DrillKeyResponse.key:type_name -> mpc.v1.Key
-	27, // 23: mpc.v1.DrillKeyResponse.report:type_name -> mpc.v1.ReshareReport
-	28, // 24: mpc.v1.ReshareReport.steps:type_name -> mpc.v1.ReshareStep
-	11, // 25: mpc.v1.ApproveDeviceResponse.device:type_name -> mpc.v1.Device
-	39, // 26: mpc.v1.CreateKeyRequest.curve:type_name -> mpc.v1.Curve
-	13, // 27: mpc.v1.CreateKeyResponse.key:type_name -> mpc.v1.Key
-	13, // 28: mpc.v1.ListKeysResponse.keys:type_name -> mpc.v1.Key
-	13, // 29: mpc.v1.GetKeyResponse.key:type_name -> mpc.v1.Key
-	14, // 30: mpc.v1.AdminService.CreatePairingCode:input_type -> mpc.v1.CreatePairingCodeRequest
-	16, // 31: mpc.v1.AdminService.ListDevices:input_type -> mpc.v1.ListDevicesRequest
-	18, // 32: mpc.v1.AdminService.RevokeDevice:input_type -> mpc.v1.RevokeDeviceRequest
-	29, // 33: mpc.v1.AdminService.ApproveDevice:input_type -> mpc.v1.ApproveDeviceRequest
-	31, // 34: mpc.v1.AdminService.CreateKey:input_type -> mpc.v1.CreateKeyRequest
-	33, // 35: mpc.v1.AdminService.ListKeys:input_type -> mpc.v1.ListKeysRequest
-	35, // 36: mpc.v1.AdminService.GetKey:input_type -> mpc.v1.GetKeyRequest
-	5,  // 37: mpc.v1.AdminService.CreateToken:input_type -> mpc.v1.CreateTokenRequest
-	7,  // 38: mpc.v1.AdminService.ListTokens:input_type -> mpc.v1.ListTokensRequest
-	9,  // 39: mpc.v1.AdminService.RevokeToken:input_type -> mpc.v1.RevokeTokenRequest
-	2,  // 40: mpc.v1.AdminService.ExportAudit:input_type -> mpc.v1.ExportAuditRequest
-	23, // 41: mpc.v1.AdminService.ReshareKey:input_type -> mpc.v1.ReshareKeyRequest
-	25, // 42: mpc.v1.AdminService.DrillKey:input_type -> mpc.v1.DrillKeyRequest
-	21, // 43: mpc.v1.AdminService.ListReshareJobs:input_type -> mpc.v1.ListReshareJobsRequest
-	15, // 44: mpc.v1.AdminService.CreatePairingCode:output_type -> mpc.v1.CreatePairingCodeResponse
-	17, // 45: mpc.v1.AdminService.ListDevices:output_type -> mpc.v1.ListDevicesResponse
-	19, // 46: mpc.v1.AdminService.RevokeDevice:output_type -> mpc.v1.RevokeDeviceResponse
-	30, // 47: mpc.v1.AdminService.ApproveDevice:output_type -> mpc.v1.ApproveDeviceResponse
-	32, // 48: mpc.v1.AdminService.CreateKey:output_type -> mpc.v1.CreateKeyResponse
-	34, // 49: mpc.v1.AdminService.ListKeys:output_type -> mpc.v1.ListKeysResponse
-	36, // 50: mpc.v1.AdminService.GetKey:output_type -> mpc.v1.GetKeyResponse
-	6,  // 51: mpc.v1.AdminService.CreateToken:output_type -> mpc.v1.CreateTokenResponse
-	8,  // 52: mpc.v1.AdminService.ListTokens:output_type -> mpc.v1.ListTokensResponse
-	10, // 53: mpc.v1.AdminService.RevokeToken:output_type -> mpc.v1.RevokeTokenResponse
-	3,  // 54: mpc.v1.AdminService.ExportAudit:output_type -> mpc.v1.ExportAuditResponse
-	24, // 55: mpc.v1.AdminService.ReshareKey:output_type -> mpc.v1.ReshareKeyResponse
-	26, // 56: mpc.v1.AdminService.DrillKey:output_type -> mpc.v1.DrillKeyResponse
-	22, // 57: mpc.v1.AdminService.ListReshareJobs:output_type -> mpc.v1.ListReshareJobsResponse
-	44, // [44:58] is the sub-list for method output_type
-	30, // [30:44] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	39, // 6: mpc.v1.Device.status:type_name -> mpc.v1.DeviceStatus
+	38, // 7: mpc.v1.Device.paired_at:type_name -> google.protobuf.Timestamp
+	38, // 8: mpc.v1.Device.last_seen:type_name -> google.protobuf.Timestamp
+	12, // 9: mpc.v1.Device.pending_restores:type_name -> mpc.v1.PendingRestore
+	40, // 10: mpc.v1.Key.curve:type_name -> mpc.v1.Curve
+	13, // 11: mpc.v1.Key.holders:type_name -> mpc.v1.KeyHolder
+	38, // 12: mpc.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	28, // 13: mpc.v1.Key.last_reshare:type_name -> mpc.v1.ReshareReport
+	38, // 14: mpc.v1.CreatePairingCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
+	11, // 15: mpc.v1.ListDevicesResponse.devices:type_name -> mpc.v1.Device
+	11, // 16: mpc.v1.RevokeDeviceResponse.device:type_name -> mpc.v1.Device
+	21, // 17: mpc.v1.RevokeDeviceResponse.jobs:type_name -> mpc.v1.ReshareJob
+	1,  // 18: mpc.v1.ReshareJob.state:type_name -> mpc.v1.ReshareJobState
+	38, // 19: mpc.v1.ReshareJob.updated_at:type_name -> google.protobuf.Timestamp
+	21, // 20: mpc.v1.ListReshareJobsResponse.jobs:type_name -> mpc.v1.ReshareJob
+	14, // 21: mpc.v1.ReshareKeyResponse.key:type_name -> mpc.v1.Key
+	28, // 22: mpc.v1.ReshareKeyResponse.report:type_name -> mpc.v1.ReshareReport
+	14, // 23: mpc.v1.DrillKeyResponse.key:type_name -> mpc.v1.Key
+	28, // 24: mpc.v1.DrillKeyResponse.report:type_name -> mpc.v1.ReshareReport
+	29, // 25: mpc.v1.ReshareReport.steps:type_name -> mpc.v1.ReshareStep
+	11, // 26: mpc.v1.ApproveDeviceResponse.device:type_name -> mpc.v1.Device
+	40, // 27: mpc.v1.CreateKeyRequest.curve:type_name -> mpc.v1.Curve
+	14, // 28: mpc.v1.CreateKeyResponse.key:type_name -> mpc.v1.Key
+	14, // 29: mpc.v1.ListKeysResponse.keys:type_name -> mpc.v1.Key
+	14, // 30: mpc.v1.GetKeyResponse.key:type_name -> mpc.v1.Key
+	15, // 31: mpc.v1.AdminService.CreatePairingCode:input_type -> mpc.v1.CreatePairingCodeRequest
+	17, // 32: mpc.v1.AdminService.ListDevices:input_type -> mpc.v1.ListDevicesRequest
+	19, // 33: mpc.v1.AdminService.RevokeDevice:input_type -> mpc.v1.RevokeDeviceRequest
+	30, // 34: mpc.v1.AdminService.ApproveDevice:input_type -> mpc.v1.ApproveDeviceRequest
+	32, // 35: mpc.v1.AdminService.CreateKey:input_type -> mpc.v1.CreateKeyRequest
+	34, // 36: mpc.v1.AdminService.ListKeys:input_type -> mpc.v1.ListKeysRequest
+	36, // 37: mpc.v1.AdminService.GetKey:input_type -> mpc.v1.GetKeyRequest
+	5,  // 38: mpc.v1.AdminService.CreateToken:input_type -> mpc.v1.CreateTokenRequest
+	7,  // 39: mpc.v1.AdminService.ListTokens:input_type -> mpc.v1.ListTokensRequest
+	9,  // 40: mpc.v1.AdminService.RevokeToken:input_type -> mpc.v1.RevokeTokenRequest
+	2,  // 41: mpc.v1.AdminService.ExportAudit:input_type -> mpc.v1.ExportAuditRequest
+	24, // 42: mpc.v1.AdminService.ReshareKey:input_type -> mpc.v1.ReshareKeyRequest
+	26, // 43: mpc.v1.AdminService.DrillKey:input_type -> mpc.v1.DrillKeyRequest
+	22, // 44: mpc.v1.AdminService.ListReshareJobs:input_type -> mpc.v1.ListReshareJobsRequest
+	16, // 45: mpc.v1.AdminService.CreatePairingCode:output_type -> mpc.v1.CreatePairingCodeResponse
+	18, // 46: mpc.v1.AdminService.ListDevices:output_type -> mpc.v1.ListDevicesResponse
+	20, // 47: mpc.v1.AdminService.RevokeDevice:output_type -> mpc.v1.RevokeDeviceResponse
+	31, // 48: mpc.v1.AdminService.ApproveDevice:output_type -> mpc.v1.ApproveDeviceResponse
+	33, // 49: mpc.v1.AdminService.CreateKey:output_type -> mpc.v1.CreateKeyResponse
+	35, // 50: mpc.v1.AdminService.ListKeys:output_type -> mpc.v1.ListKeysResponse
+	37, // 51: mpc.v1.AdminService.GetKey:output_type -> mpc.v1.GetKeyResponse
+	6,  // 52: mpc.v1.AdminService.CreateToken:output_type -> mpc.v1.CreateTokenResponse
+	8,  // 53: mpc.v1.AdminService.ListTokens:output_type -> mpc.v1.ListTokensResponse
+	10, // 54: mpc.v1.AdminService.RevokeToken:output_type -> mpc.v1.RevokeTokenResponse
+	3,  // 55: mpc.v1.AdminService.ExportAudit:output_type -> mpc.v1.ExportAuditResponse
+	25, // 56: mpc.v1.AdminService.ReshareKey:output_type -> mpc.v1.ReshareKeyResponse
+	27, // 57: mpc.v1.AdminService.DrillKey:output_type -> mpc.v1.DrillKeyResponse
+	23, // 58: mpc.v1.AdminService.ListReshareJobs:output_type -> mpc.v1.ListReshareJobsResponse
+	45, // [45:59] is the sub-list for method output_type
+	31, // [31:45] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_mpc_v1_admin_proto_init() }
@@ -2489,14 +2578,14 @@ func file_mpc_v1_admin_proto_init() {
 		return
 	}
 	file_mpc_v1_common_proto_init()
-	file_mpc_v1_admin_proto_msgTypes[21].OneofWrappers = []any{}
+	file_mpc_v1_admin_proto_msgTypes[22].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mpc_v1_admin_proto_rawDesc), len(file_mpc_v1_admin_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   35,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -75,6 +75,61 @@ func (SessionKind) EnumDescriptor() ([]byte, []int) {
 	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{0}
 }
 
+type RestoreState int32
+
+const (
+	RestoreState_RESTORE_STATE_UNSPECIFIED RestoreState = 0
+	// Waiting for an operator: mpcctl devices approve DEVICE --restore KEY.
+	RestoreState_RESTORE_STATE_PENDING RestoreState = 1
+	// The share is bound to this device: it signs.
+	RestoreState_RESTORE_STATE_BOUND RestoreState = 2
+	// Never usable (reason says why, e.g. the epoch was retired by a reshare).
+	RestoreState_RESTORE_STATE_REFUSED RestoreState = 3
+)
+
+// Enum value maps for RestoreState.
+var (
+	RestoreState_name = map[int32]string{
+		0: "RESTORE_STATE_UNSPECIFIED",
+		1: "RESTORE_STATE_PENDING",
+		2: "RESTORE_STATE_BOUND",
+		3: "RESTORE_STATE_REFUSED",
+	}
+	RestoreState_value = map[string]int32{
+		"RESTORE_STATE_UNSPECIFIED": 0,
+		"RESTORE_STATE_PENDING":     1,
+		"RESTORE_STATE_BOUND":       2,
+		"RESTORE_STATE_REFUSED":     3,
+	}
+)
+
+func (x RestoreState) Enum() *RestoreState {
+	p := new(RestoreState)
+	*p = x
+	return p
+}
+
+func (x RestoreState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RestoreState) Descriptor() protoreflect.EnumDescriptor {
+	return file_mpc_v1_partylink_proto_enumTypes[1].Descriptor()
+}
+
+func (RestoreState) Type() protoreflect.EnumType {
+	return &file_mpc_v1_partylink_proto_enumTypes[1]
+}
+
+func (x RestoreState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RestoreState.Descriptor instead.
+func (RestoreState) EnumDescriptor() ([]byte, []int) {
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{1}
+}
+
 type EnrollRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The public id of the pairing code (8 bytes).
@@ -230,6 +285,7 @@ type ConnectRequest struct {
 	//	*ConnectRequest_Result
 	//	*ConnectRequest_Failure
 	//	*ConnectRequest_Status
+	//	*ConnectRequest_RestoreClaim
 	Msg           isConnectRequest_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -335,6 +391,15 @@ func (x *ConnectRequest) GetStatus() *PartyStatus {
 	return nil
 }
 
+func (x *ConnectRequest) GetRestoreClaim() *RestoreClaim {
+	if x != nil {
+		if x, ok := x.Msg.(*ConnectRequest_RestoreClaim); ok {
+			return x.RestoreClaim
+		}
+	}
+	return nil
+}
+
 type isConnectRequest_Msg interface {
 	isConnectRequest_Msg()
 }
@@ -367,6 +432,10 @@ type ConnectRequest_Status struct {
 	Status *PartyStatus `protobuf:"bytes,7,opt,name=status,proto3,oneof"`
 }
 
+type ConnectRequest_RestoreClaim struct {
+	RestoreClaim *RestoreClaim `protobuf:"bytes,8,opt,name=restore_claim,json=restoreClaim,proto3,oneof"`
+}
+
 func (*ConnectRequest_Hello) isConnectRequest_Msg() {}
 
 func (*ConnectRequest_Answer) isConnectRequest_Msg() {}
@@ -381,6 +450,8 @@ func (*ConnectRequest_Failure) isConnectRequest_Msg() {}
 
 func (*ConnectRequest_Status) isConnectRequest_Msg() {}
 
+func (*ConnectRequest_RestoreClaim) isConnectRequest_Msg() {}
+
 type ConnectResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Msg:
@@ -392,6 +463,7 @@ type ConnectResponse struct {
 	//	*ConnectResponse_Abort
 	//	*ConnectResponse_Begin
 	//	*ConnectResponse_KeySync
+	//	*ConnectResponse_RestoreAnswer
 	Msg           isConnectResponse_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -497,6 +569,15 @@ func (x *ConnectResponse) GetKeySync() *KeySync {
 	return nil
 }
 
+func (x *ConnectResponse) GetRestoreAnswer() *RestoreAnswer {
+	if x != nil {
+		if x, ok := x.Msg.(*ConnectResponse_RestoreAnswer); ok {
+			return x.RestoreAnswer
+		}
+	}
+	return nil
+}
+
 type isConnectResponse_Msg interface {
 	isConnectResponse_Msg()
 }
@@ -529,6 +610,10 @@ type ConnectResponse_KeySync struct {
 	KeySync *KeySync `protobuf:"bytes,7,opt,name=key_sync,json=keySync,proto3,oneof"`
 }
 
+type ConnectResponse_RestoreAnswer struct {
+	RestoreAnswer *RestoreAnswer `protobuf:"bytes,8,opt,name=restore_answer,json=restoreAnswer,proto3,oneof"`
+}
+
 func (*ConnectResponse_Challenge) isConnectResponse_Msg() {}
 
 func (*ConnectResponse_Welcome) isConnectResponse_Msg() {}
@@ -542,6 +627,8 @@ func (*ConnectResponse_Abort) isConnectResponse_Msg() {}
 func (*ConnectResponse_Begin) isConnectResponse_Msg() {}
 
 func (*ConnectResponse_KeySync) isConnectResponse_Msg() {}
+
+func (*ConnectResponse_RestoreAnswer) isConnectResponse_Msg() {}
 
 type Hello struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -735,8 +822,12 @@ type Participant struct {
 	DeviceId string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
 	// Ed25519 identity public key; each party derives the tss-lib party key from it.
 	IdentityPublicKey []byte `protobuf:"bytes,2,opt,name=identity_public_key,json=identityPublicKey,proto3" json:"identity_public_key,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Set when the device holds a share restored from another device's backup:
+	// the identity public key that share's party key derives from (signing, and
+	// the old committee of a reshare). Empty: identity_public_key.
+	PartyKeyIdentity []byte `protobuf:"bytes,3,opt,name=party_key_identity,json=partyKeyIdentity,proto3" json:"party_key_identity,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Participant) Reset() {
@@ -779,6 +870,13 @@ func (x *Participant) GetDeviceId() string {
 func (x *Participant) GetIdentityPublicKey() []byte {
 	if x != nil {
 		return x.IdentityPublicKey
+	}
+	return nil
+}
+
+func (x *Participant) GetPartyKeyIdentity() []byte {
+	if x != nil {
+		return x.PartyKeyIdentity
 	}
 	return nil
 }
@@ -1622,6 +1720,147 @@ func (x *KeyEpoch) GetInFlightEpoch() uint64 {
 	return 0
 }
 
+// RestoreClaim is a device saying it restored a share from a paper-key
+// backup of another device. It is sent after every handshake until the
+// coordinator answers BOUND or REFUSED.
+type RestoreClaim struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	KeyId string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	Epoch uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// The device the backup was made on, and its identity public key (the
+	// share's tss-lib party key derives from it).
+	OriginalDeviceId          string `protobuf:"bytes,3,opt,name=original_device_id,json=originalDeviceId,proto3" json:"original_device_id,omitempty"`
+	OriginalIdentityPublicKey []byte `protobuf:"bytes,4,opt,name=original_identity_public_key,json=originalIdentityPublicKey,proto3" json:"original_identity_public_key,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
+}
+
+func (x *RestoreClaim) Reset() {
+	*x = RestoreClaim{}
+	mi := &file_mpc_v1_partylink_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreClaim) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreClaim) ProtoMessage() {}
+
+func (x *RestoreClaim) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_partylink_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreClaim.ProtoReflect.Descriptor instead.
+func (*RestoreClaim) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *RestoreClaim) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *RestoreClaim) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *RestoreClaim) GetOriginalDeviceId() string {
+	if x != nil {
+		return x.OriginalDeviceId
+	}
+	return ""
+}
+
+func (x *RestoreClaim) GetOriginalIdentityPublicKey() []byte {
+	if x != nil {
+		return x.OriginalIdentityPublicKey
+	}
+	return nil
+}
+
+type RestoreAnswer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	Epoch         uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	State         RestoreState           `protobuf:"varint,3,opt,name=state,proto3,enum=mpc.v1.RestoreState" json:"state,omitempty"`
+	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreAnswer) Reset() {
+	*x = RestoreAnswer{}
+	mi := &file_mpc_v1_partylink_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreAnswer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreAnswer) ProtoMessage() {}
+
+func (x *RestoreAnswer) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_partylink_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreAnswer.ProtoReflect.Descriptor instead.
+func (*RestoreAnswer) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RestoreAnswer) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *RestoreAnswer) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *RestoreAnswer) GetState() RestoreState {
+	if x != nil {
+		return x.State
+	}
+	return RestoreState_RESTORE_STATE_UNSPECIFIED
+}
+
+func (x *RestoreAnswer) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_mpc_v1_partylink_proto protoreflect.FileDescriptor
 
 const file_mpc_v1_partylink_proto_rawDesc = "" +
@@ -1638,7 +1877,7 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x1f\n" +
 	"\vdevice_name\x18\x02 \x01(\tR\n" +
 	"deviceName\x12)\n" +
-	"\x10pending_approval\x18\x03 \x01(\bR\x0fpendingApproval\"\xe7\x02\n" +
+	"\x10pending_approval\x18\x03 \x01(\bR\x0fpendingApproval\"\xa4\x03\n" +
 	"\x0eConnectRequest\x12%\n" +
 	"\x05hello\x18\x01 \x01(\v2\r.mpc.v1.HelloH\x00R\x05hello\x121\n" +
 	"\x06answer\x18\x02 \x01(\v2\x17.mpc.v1.ChallengeAnswerH\x00R\x06answer\x12,\n" +
@@ -1646,8 +1885,9 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\amessage\x18\x04 \x01(\v2\x16.mpc.v1.SessionMessageH\x00R\amessage\x12/\n" +
 	"\x06result\x18\x05 \x01(\v2\x15.mpc.v1.SessionResultH\x00R\x06result\x122\n" +
 	"\afailure\x18\x06 \x01(\v2\x16.mpc.v1.SessionFailureH\x00R\afailure\x12-\n" +
-	"\x06status\x18\a \x01(\v2\x13.mpc.v1.PartyStatusH\x00R\x06statusB\x05\n" +
-	"\x03msg\"\xe4\x02\n" +
+	"\x06status\x18\a \x01(\v2\x13.mpc.v1.PartyStatusH\x00R\x06status\x12;\n" +
+	"\rrestore_claim\x18\b \x01(\v2\x14.mpc.v1.RestoreClaimH\x00R\frestoreClaimB\x05\n" +
+	"\x03msg\"\xa4\x03\n" +
 	"\x0fConnectResponse\x121\n" +
 	"\tchallenge\x18\x01 \x01(\v2\x11.mpc.v1.ChallengeH\x00R\tchallenge\x12+\n" +
 	"\awelcome\x18\x02 \x01(\v2\x0f.mpc.v1.WelcomeH\x00R\awelcome\x12,\n" +
@@ -1655,7 +1895,8 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\amessage\x18\x04 \x01(\v2\x16.mpc.v1.SessionMessageH\x00R\amessage\x12,\n" +
 	"\x05abort\x18\x05 \x01(\v2\x14.mpc.v1.SessionAbortH\x00R\x05abort\x12,\n" +
 	"\x05begin\x18\x06 \x01(\v2\x14.mpc.v1.SessionBeginH\x00R\x05begin\x12,\n" +
-	"\bkey_sync\x18\a \x01(\v2\x0f.mpc.v1.KeySyncH\x00R\akeySyncB\x05\n" +
+	"\bkey_sync\x18\a \x01(\v2\x0f.mpc.v1.KeySyncH\x00R\akeySync\x12>\n" +
+	"\x0erestore_answer\x18\b \x01(\v2\x15.mpc.v1.RestoreAnswerH\x00R\rrestoreAnswerB\x05\n" +
 	"\x03msg\"$\n" +
 	"\x05Hello\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\"!\n" +
@@ -1666,10 +1907,11 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\aWelcome\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x1f\n" +
 	"\vdevice_name\x18\x02 \x01(\tR\n" +
-	"deviceName\"Z\n" +
+	"deviceName\"\x88\x01\n" +
 	"\vParticipant\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12.\n" +
-	"\x13identity_public_key\x18\x02 \x01(\fR\x11identityPublicKey\"\xd3\x03\n" +
+	"\x13identity_public_key\x18\x02 \x01(\fR\x11identityPublicKey\x12,\n" +
+	"\x12party_key_identity\x18\x03 \x01(\fR\x10partyKeyIdentity\"\xd3\x03\n" +
 	"\fSessionStart\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\fR\x03ref\x12'\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x13.mpc.v1.SessionKindR\x04kind\x12#\n" +
@@ -1735,12 +1977,27 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\x0fcommitted_epoch\x18\x02 \x01(\x04R\x0ecommittedEpoch\x12\x1d\n" +
 	"\n" +
 	"next_epoch\x18\x03 \x01(\x04R\tnextEpoch\x12&\n" +
-	"\x0fin_flight_epoch\x18\x04 \x01(\x04R\rinFlightEpoch*u\n" +
+	"\x0fin_flight_epoch\x18\x04 \x01(\x04R\rinFlightEpoch\"\xaa\x01\n" +
+	"\fRestoreClaim\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12,\n" +
+	"\x12original_device_id\x18\x03 \x01(\tR\x10originalDeviceId\x12?\n" +
+	"\x1coriginal_identity_public_key\x18\x04 \x01(\fR\x19originalIdentityPublicKey\"\x80\x01\n" +
+	"\rRestoreAnswer\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12*\n" +
+	"\x05state\x18\x03 \x01(\x0e2\x14.mpc.v1.RestoreStateR\x05state\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason*u\n" +
 	"\vSessionKind\x12\x1c\n" +
 	"\x18SESSION_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13SESSION_KIND_KEYGEN\x10\x01\x12\x15\n" +
 	"\x11SESSION_KIND_SIGN\x10\x02\x12\x18\n" +
-	"\x14SESSION_KIND_RESHARE\x10\x032\x8b\x01\n" +
+	"\x14SESSION_KIND_RESHARE\x10\x03*|\n" +
+	"\fRestoreState\x12\x1d\n" +
+	"\x19RESTORE_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15RESTORE_STATE_PENDING\x10\x01\x12\x17\n" +
+	"\x13RESTORE_STATE_BOUND\x10\x02\x12\x19\n" +
+	"\x15RESTORE_STATE_REFUSED\x10\x032\x8b\x01\n" +
 	"\x10PartyLinkService\x127\n" +
 	"\x06Enroll\x12\x15.mpc.v1.EnrollRequest\x1a\x16.mpc.v1.EnrollResponse\x12>\n" +
 	"\aConnect\x12\x16.mpc.v1.ConnectRequest\x1a\x17.mpc.v1.ConnectResponse(\x010\x01B\x84\x01\n" +
@@ -1759,62 +2016,68 @@ func file_mpc_v1_partylink_proto_rawDescGZIP() []byte {
 	return file_mpc_v1_partylink_proto_rawDescData
 }
 
-var file_mpc_v1_partylink_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_mpc_v1_partylink_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_mpc_v1_partylink_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_mpc_v1_partylink_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_mpc_v1_partylink_proto_goTypes = []any{
 	(SessionKind)(0),        // 0: mpc.v1.SessionKind
-	(*EnrollRequest)(nil),   // 1: mpc.v1.EnrollRequest
-	(*EnrollResponse)(nil),  // 2: mpc.v1.EnrollResponse
-	(*ConnectRequest)(nil),  // 3: mpc.v1.ConnectRequest
-	(*ConnectResponse)(nil), // 4: mpc.v1.ConnectResponse
-	(*Hello)(nil),           // 5: mpc.v1.Hello
-	(*Challenge)(nil),       // 6: mpc.v1.Challenge
-	(*ChallengeAnswer)(nil), // 7: mpc.v1.ChallengeAnswer
-	(*Welcome)(nil),         // 8: mpc.v1.Welcome
-	(*Participant)(nil),     // 9: mpc.v1.Participant
-	(*SessionStart)(nil),    // 10: mpc.v1.SessionStart
-	(*SessionJoin)(nil),     // 11: mpc.v1.SessionJoin
-	(*SessionReply)(nil),    // 12: mpc.v1.SessionReply
-	(*SessionBegin)(nil),    // 13: mpc.v1.SessionBegin
-	(*SessionMessage)(nil),  // 14: mpc.v1.SessionMessage
-	(*SessionResult)(nil),   // 15: mpc.v1.SessionResult
-	(*SessionFailure)(nil),  // 16: mpc.v1.SessionFailure
-	(*SessionAbort)(nil),    // 17: mpc.v1.SessionAbort
-	(*PartyStatus)(nil),     // 18: mpc.v1.PartyStatus
-	(*KeySync)(nil),         // 19: mpc.v1.KeySync
-	(*KeyEpoch)(nil),        // 20: mpc.v1.KeyEpoch
-	(Curve)(0),              // 21: mpc.v1.Curve
+	(RestoreState)(0),       // 1: mpc.v1.RestoreState
+	(*EnrollRequest)(nil),   // 2: mpc.v1.EnrollRequest
+	(*EnrollResponse)(nil),  // 3: mpc.v1.EnrollResponse
+	(*ConnectRequest)(nil),  // 4: mpc.v1.ConnectRequest
+	(*ConnectResponse)(nil), // 5: mpc.v1.ConnectResponse
+	(*Hello)(nil),           // 6: mpc.v1.Hello
+	(*Challenge)(nil),       // 7: mpc.v1.Challenge
+	(*ChallengeAnswer)(nil), // 8: mpc.v1.ChallengeAnswer
+	(*Welcome)(nil),         // 9: mpc.v1.Welcome
+	(*Participant)(nil),     // 10: mpc.v1.Participant
+	(*SessionStart)(nil),    // 11: mpc.v1.SessionStart
+	(*SessionJoin)(nil),     // 12: mpc.v1.SessionJoin
+	(*SessionReply)(nil),    // 13: mpc.v1.SessionReply
+	(*SessionBegin)(nil),    // 14: mpc.v1.SessionBegin
+	(*SessionMessage)(nil),  // 15: mpc.v1.SessionMessage
+	(*SessionResult)(nil),   // 16: mpc.v1.SessionResult
+	(*SessionFailure)(nil),  // 17: mpc.v1.SessionFailure
+	(*SessionAbort)(nil),    // 18: mpc.v1.SessionAbort
+	(*PartyStatus)(nil),     // 19: mpc.v1.PartyStatus
+	(*KeySync)(nil),         // 20: mpc.v1.KeySync
+	(*KeyEpoch)(nil),        // 21: mpc.v1.KeyEpoch
+	(*RestoreClaim)(nil),    // 22: mpc.v1.RestoreClaim
+	(*RestoreAnswer)(nil),   // 23: mpc.v1.RestoreAnswer
+	(Curve)(0),              // 24: mpc.v1.Curve
 }
 var file_mpc_v1_partylink_proto_depIdxs = []int32{
-	5,  // 0: mpc.v1.ConnectRequest.hello:type_name -> mpc.v1.Hello
-	7,  // 1: mpc.v1.ConnectRequest.answer:type_name -> mpc.v1.ChallengeAnswer
-	12, // 2: mpc.v1.ConnectRequest.reply:type_name -> mpc.v1.SessionReply
-	14, // 3: mpc.v1.ConnectRequest.message:type_name -> mpc.v1.SessionMessage
-	15, // 4: mpc.v1.ConnectRequest.result:type_name -> mpc.v1.SessionResult
-	16, // 5: mpc.v1.ConnectRequest.failure:type_name -> mpc.v1.SessionFailure
-	18, // 6: mpc.v1.ConnectRequest.status:type_name -> mpc.v1.PartyStatus
-	6,  // 7: mpc.v1.ConnectResponse.challenge:type_name -> mpc.v1.Challenge
-	8,  // 8: mpc.v1.ConnectResponse.welcome:type_name -> mpc.v1.Welcome
-	10, // 9: mpc.v1.ConnectResponse.start:type_name -> mpc.v1.SessionStart
-	14, // 10: mpc.v1.ConnectResponse.message:type_name -> mpc.v1.SessionMessage
-	17, // 11: mpc.v1.ConnectResponse.abort:type_name -> mpc.v1.SessionAbort
-	13, // 12: mpc.v1.ConnectResponse.begin:type_name -> mpc.v1.SessionBegin
-	19, // 13: mpc.v1.ConnectResponse.key_sync:type_name -> mpc.v1.KeySync
-	0,  // 14: mpc.v1.SessionStart.kind:type_name -> mpc.v1.SessionKind
-	21, // 15: mpc.v1.SessionStart.curve:type_name -> mpc.v1.Curve
-	9,  // 16: mpc.v1.SessionStart.participants:type_name -> mpc.v1.Participant
-	11, // 17: mpc.v1.SessionReply.join:type_name -> mpc.v1.SessionJoin
-	11, // 18: mpc.v1.SessionBegin.joins:type_name -> mpc.v1.SessionJoin
-	20, // 19: mpc.v1.KeySync.keys:type_name -> mpc.v1.KeyEpoch
-	1,  // 20: mpc.v1.PartyLinkService.Enroll:input_type -> mpc.v1.EnrollRequest
-	3,  // 21: mpc.v1.PartyLinkService.Connect:input_type -> mpc.v1.ConnectRequest
-	2,  // 22: mpc.v1.PartyLinkService.Enroll:output_type -> mpc.v1.EnrollResponse
-	4,  // 23: mpc.v1.PartyLinkService.Connect:output_type -> mpc.v1.ConnectResponse
-	22, // [22:24] is the sub-list for method output_type
-	20, // [20:22] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	6,  // 0: mpc.v1.ConnectRequest.hello:type_name -> mpc.v1.Hello
+	8,  // 1: mpc.v1.ConnectRequest.answer:type_name -> mpc.v1.ChallengeAnswer
+	13, // 2: mpc.v1.ConnectRequest.reply:type_name -> mpc.v1.SessionReply
+	15, // 3: mpc.v1.ConnectRequest.message:type_name -> mpc.v1.SessionMessage
+	16, // 4: mpc.v1.ConnectRequest.result:type_name -> mpc.v1.SessionResult
+	17, // 5: mpc.v1.ConnectRequest.failure:type_name -> mpc.v1.SessionFailure
+	19, // 6: mpc.v1.ConnectRequest.status:type_name -> mpc.v1.PartyStatus
+	22, // 7: mpc.v1.ConnectRequest.restore_claim:type_name -> mpc.v1.RestoreClaim
+	7,  // 8: mpc.v1.ConnectResponse.challenge:type_name -> mpc.v1.Challenge
+	9,  // 9: mpc.v1.ConnectResponse.welcome:type_name -> mpc.v1.Welcome
+	11, // 10: mpc.v1.ConnectResponse.start:type_name -> mpc.v1.SessionStart
+	15, // 11: mpc.v1.ConnectResponse.message:type_name -> mpc.v1.SessionMessage
+	18, // 12: mpc.v1.ConnectResponse.abort:type_name -> mpc.v1.SessionAbort
+	14, // 13: mpc.v1.ConnectResponse.begin:type_name -> mpc.v1.SessionBegin
+	20, // 14: mpc.v1.ConnectResponse.key_sync:type_name -> mpc.v1.KeySync
+	23, // 15: mpc.v1.ConnectResponse.restore_answer:type_name -> mpc.v1.RestoreAnswer
+	0,  // 16: mpc.v1.SessionStart.kind:type_name -> mpc.v1.SessionKind
+	24, // 17: mpc.v1.SessionStart.curve:type_name -> mpc.v1.Curve
+	10, // 18: mpc.v1.SessionStart.participants:type_name -> mpc.v1.Participant
+	12, // 19: mpc.v1.SessionReply.join:type_name -> mpc.v1.SessionJoin
+	12, // 20: mpc.v1.SessionBegin.joins:type_name -> mpc.v1.SessionJoin
+	21, // 21: mpc.v1.KeySync.keys:type_name -> mpc.v1.KeyEpoch
+	1,  // 22: mpc.v1.RestoreAnswer.state:type_name -> mpc.v1.RestoreState
+	2,  // 23: mpc.v1.PartyLinkService.Enroll:input_type -> mpc.v1.EnrollRequest
+	4,  // 24: mpc.v1.PartyLinkService.Connect:input_type -> mpc.v1.ConnectRequest
+	3,  // 25: mpc.v1.PartyLinkService.Enroll:output_type -> mpc.v1.EnrollResponse
+	5,  // 26: mpc.v1.PartyLinkService.Connect:output_type -> mpc.v1.ConnectResponse
+	25, // [25:27] is the sub-list for method output_type
+	23, // [23:25] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_mpc_v1_partylink_proto_init() }
@@ -1831,6 +2094,7 @@ func file_mpc_v1_partylink_proto_init() {
 		(*ConnectRequest_Result)(nil),
 		(*ConnectRequest_Failure)(nil),
 		(*ConnectRequest_Status)(nil),
+		(*ConnectRequest_RestoreClaim)(nil),
 	}
 	file_mpc_v1_partylink_proto_msgTypes[3].OneofWrappers = []any{
 		(*ConnectResponse_Challenge)(nil),
@@ -1840,14 +2104,15 @@ func file_mpc_v1_partylink_proto_init() {
 		(*ConnectResponse_Abort)(nil),
 		(*ConnectResponse_Begin)(nil),
 		(*ConnectResponse_KeySync)(nil),
+		(*ConnectResponse_RestoreAnswer)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mpc_v1_partylink_proto_rawDesc), len(file_mpc_v1_partylink_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   20,
+			NumEnums:      2,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
