@@ -36,6 +36,6 @@ MPC_PASSPHRASE environment variable, never from a flag value.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newEnrollCmd(), newRunCmd(), newStatusCmd(), newPolicyCmd(), newAuditCmd(), newPreparamsCmd(), buildinfo.Command("party"))
+	root.AddCommand(newEnrollCmd(), newRunCmd(), newStatusCmd(), newPolicyCmd(), newAuditCmd(), newBackupCmd(), newPreparamsCmd(), buildinfo.Command("party"))
 	return root
 }
