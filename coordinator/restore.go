@@ -26,6 +26,11 @@ func (s *Server) restoreClaim(l *link, c *mpcv1.RestoreClaim) {
 	refuse := func(format string, a ...any) {
 		reason := fmt.Sprintf(format, a...)
 		s.log.Warn("refused a restored share", "device", l.name, "key", c.GetKeyId(), "epoch", c.GetEpoch(), "reason", reason)
+		// The operator sees it in the audit log; the device deletes its copy.
+		e := auditlog.Entry{Action: "key.restore.claim", KeyID: clip(c.GetKeyId()), Devices: []string{l.name}, Result: "failed", Detail: reason}
+		if err := s.audit(withSystemActor(context.Background(), "device "+l.name), e); err != nil {
+			return // no answer without its entry; the device asks again on its next connection
+		}
 		answer(mpcv1.RestoreState_RESTORE_STATE_REFUSED, reason)
 	}
 	if len(c.GetKeyId()) > 64 {
