@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"sync"
+	"time"
 
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
@@ -130,4 +131,18 @@ func (r *links) closeAll(reason error) {
 	for _, l := range r.byID {
 		l.close(reason)
 	}
+}
+
+// drained waits (at most max) until a device's queue is empty and a moment
+// more for the last message to be written. Crash tests use it.
+func (r *links) drained(deviceID string, max time.Duration) {
+	l := r.get(deviceID)
+	if l == nil {
+		return
+	}
+	deadline := time.Now().Add(max)
+	for len(l.out) > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
 }

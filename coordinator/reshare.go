@@ -236,6 +236,10 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 		s.crashAt(CrashAfterCommit)
 		// 4. Old holders erase, new holders promote (the rest on reconnect).
 		s.pushKeySync(k, told[:1])
+		if s.opts.CrashAt != nil {
+			// Test only: let that first message leave before the crash.
+			s.links.drained(told[0].ID, 2*time.Second)
+		}
 		s.crashAt(CrashDuringErasure)
 		s.pushKeySync(k, told[1:])
 		return fmt.Sprintf("epoch %d committed", epoch), nil

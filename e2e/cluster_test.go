@@ -37,6 +37,9 @@ type cluster struct {
 	devices     map[string]*device
 	seq         int // numbers the log files in start order
 	fixtures    int // TEST-ONLY pre-parameter files handed out so far
+	// fixtureFiles are the TEST-ONLY pre-parameter files handed to devices,
+	// in the order they first run (nil: files 1 to 4).
+	fixtureFiles []int
 }
 
 // device is one enrolled party: its data directory and keystore passphrase.
@@ -67,13 +70,13 @@ func newCluster(t testing.TB) *cluster {
 	return c
 }
 
-// env is the environment of every process: no passphrase inherited from the
-// caller, and MPC_HOME inside the test's directory so that nothing touches
-// ~/.mpcsign.
+// env is the environment of every process: no passphrase or crash point
+// inherited from the caller, and MPC_HOME inside the test's directory so that
+// nothing touches ~/.mpcsign.
 func (c *cluster) env(extra ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "MPC_PASSPHRASE=") && !strings.HasPrefix(kv, "MPC_HOME=") {
+		if !strings.HasPrefix(kv, "MPC_PASSPHRASE=") && !strings.HasPrefix(kv, "MPC_HOME=") && !strings.HasPrefix(kv, crashEnv+"=") {
 			env = append(env, kv)
 		}
 	}
@@ -125,7 +128,34 @@ var (
 // address from its first lines of output.
 func (c *cluster) startCoordinator(t testing.TB) {
 	t.Helper()
-	p := c.startService(t, "coordinator", c.env(), bin("coordinator"), "serve", "--data", c.coordDir, "--listen", "127.0.0.1:0")
+	c.serveCoordinator(t, "127.0.0.1:0")
+}
+
+// restartCoordinator stops the coordinator if it still runs (it must exit
+// cleanly; a crashed one is left as it died) and starts it again on the same
+// address and data directory, so that the enrolled devices find it. A
+// non-empty crashAt arms that crash point in the new process only.
+func (c *cluster) restartCoordinator(t testing.TB, crashAt string) {
+	t.Helper()
+	if !c.coord.exited() {
+		if code, killed := c.coord.stop(); killed || code != 0 {
+			t.Fatalf("coordinator did not exit cleanly on SIGTERM: code %d, killed %v", code, killed)
+		}
+	}
+	var env []string
+	if crashAt != "" {
+		env = append(env, crashEnv+"="+crashAt)
+	}
+	c.serveCoordinator(t, c.addr, env...)
+}
+
+// serveCoordinator starts 'coordinator serve' on listen with extra
+// environment. A restarted coordinator must come back with the address and
+// certificate it had.
+func (c *cluster) serveCoordinator(t testing.TB, listen string, extraEnv ...string) {
+	t.Helper()
+	prevAddr, prevFP := c.addr, c.fingerprint
+	p := c.startService(t, "coordinator", c.env(extraEnv...), bin("coordinator"), "serve", "--data", c.coordDir, "--listen", listen)
 	c.coord = p
 	deadline := time.Now().Add(startTimeout)
 	for {
@@ -133,6 +163,9 @@ func (c *cluster) startCoordinator(t testing.TB) {
 		m, fp := listeningRE.FindStringSubmatch(out), fingerprintRE.FindStringSubmatch(out)
 		if m != nil && fp != nil {
 			c.addr, c.fingerprint = m[1], fp[1]
+			if prevAddr != "" && (c.addr != prevAddr || c.fingerprint != prevFP) {
+				t.Fatalf("the restarted coordinator listens on %s with fingerprint %s; it had %s and %s", c.addr, c.fingerprint, prevAddr, prevFP)
+			}
 			break
 		}
 		if p.exited() {
@@ -270,14 +303,25 @@ func (c *cluster) approve(t testing.TB, name, sas string) {
 // its own (the same one again when the device is restarted).
 func (c *cluster) runParty(t testing.TB, d *device) *proc {
 	t.Helper()
+	return c.runPartyWith(t, d, nil)
+}
+
+// runPartyWith is runParty with extra environment and 'party run' flags.
+func (c *cluster) runPartyWith(t testing.TB, d *device, env []string, flags ...string) *proc {
+	t.Helper()
 	if d.fixture == 0 {
-		if c.fixtures == 4 {
-			t.Fatal("only four TEST-ONLY pre-parameter files exist: at most four running devices per cluster")
+		files := c.fixtureFiles
+		if files == nil {
+			files = []int{1, 2, 3, 4}
 		}
+		if c.fixtures == len(files) {
+			t.Fatalf("this cluster has %d TEST-ONLY pre-parameter files: at most %d running devices", len(files), len(files))
+		}
+		d.fixture = files[c.fixtures]
 		c.fixtures++
-		d.fixture = c.fixtures
 	}
-	d.proc = c.startService(t, "party-"+d.name, c.partyEnv(d), d.partyArgs("run", "--insecure-test-preparams", preparamsFixture(d.fixture))...)
+	args := d.partyArgs("run", append([]string{"--insecure-test-preparams", preparamsFixture(d.fixture)}, flags...)...)
+	d.proc = c.startService(t, "party-"+d.name, append(c.partyEnv(d), env...), args...)
 	return d.proc
 }
 

@@ -74,8 +74,10 @@ func findModuleRoot() (string, error) {
 // bin is the path of one of the built binaries.
 func bin(name string) string { return filepath.Join(binDir, name) }
 
-// preparamsFixture is TEST-ONLY pre-parameter file n (1 to 4). Each holds
-// three distinct sets; no two parties of one cluster get the same file.
+// preparamsFixture is TEST-ONLY pre-parameter file n. Files 1 to 4 hold
+// three distinct sets each, files 5 to 7 seven each (for the reshare tests,
+// where a device takes one set per keygen or reshare it joins); no two
+// parties of one cluster get the same file.
 func preparamsFixture(n int) string {
 	return filepath.Join(moduleRoot, "testdata", "preparams", fmt.Sprintf("TEST-ONLY-set-%d.json", n))
 }

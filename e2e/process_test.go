@@ -98,6 +98,13 @@ func (p *proc) stop() (code int, killed bool) {
 	return p.exitCode(), killed
 }
 
+// killed reports whether an ended process died of SIGKILL, as kill -9 does.
+func (p *proc) killed() bool {
+	<-p.done
+	ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
+}
+
 // stdout and stderr read what the process has written so far.
 func (p *proc) stdout() string { return readFile(p.stdoutPath) }
 func (p *proc) stderr() string { return readFile(p.stderrPath) }

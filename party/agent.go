@@ -226,13 +226,17 @@ func (a *Agent) Shares() ([]ShareMeta, error) { return ListShares(a.ks) }
 // applySync finishes the reshare steps the coordinator reports (see
 // applyKeyState). A key this device has no record of is skipped.
 func (a *Agent) applySync(ks *mpcv1.KeySync) {
-	a.crashAt(CrashBeforeSync)
-	defer a.crashAt(CrashAfterSync)
 	for _, k := range ks.GetKeys() {
 		if k.GetKeyId() == "" || len(k.GetKeyId()) > 64 {
 			continue
 		}
-		res, err := applyKeyState(a.ks, KeyState{KeyID: k.GetKeyId(), Committed: k.GetCommittedEpoch(), Next: k.GetNextEpoch(), InFlight: k.GetInFlightEpoch()})
+		// The crash points fire only for a state that changes this device's
+		// shares (not for every connect-time sync).
+		res, err := applyKeyStateWith(a.ks, KeyState{KeyID: k.GetKeyId(), Committed: k.GetCommittedEpoch(), Next: k.GetNextEpoch(), InFlight: k.GetInFlightEpoch()},
+			func() { a.crashAt(CrashBeforeSync) })
+		if err == nil && len(res.Promoted)+len(res.Erased)+len(res.Dropped) > 0 {
+			a.crashAt(CrashAfterSync)
+		}
 		if err != nil {
 			a.log.Warn("could not apply the coordinator's key state", "key", k.GetKeyId(), "err", err)
 			continue

@@ -191,6 +191,13 @@ type SyncResult struct {
 // abandoned epochs (above the committed one, below next, not in flight) are
 // dropped. Applying the same state twice changes nothing.
 func applyKeyState(ks *keystore.Store, st KeyState) (SyncResult, error) {
+	return applyKeyStateWith(ks, st, nil)
+}
+
+// applyKeyStateWith is applyKeyState; beforeCommit, when set, is called when
+// the state changes something, just before the change is committed (a crash
+// point for tests).
+func applyKeyStateWith(ks *keystore.Store, st KeyState, beforeCommit func()) (SyncResult, error) {
 	var res SyncResult
 	err := ks.Update(func(tx *keystore.Txn) error {
 		res = SyncResult{}
@@ -234,6 +241,9 @@ func applyKeyState(ks *keystore.Store, st KeyState) (SyncResult, error) {
 				}
 				res.Dropped = append(res.Dropped, e)
 			}
+		}
+		if beforeCommit != nil && len(res.Promoted)+len(res.Erased)+len(res.Dropped) > 0 {
+			beforeCommit()
 		}
 		return nil
 	})
