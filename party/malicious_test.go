@@ -83,7 +83,7 @@ func TestMaliciousKeygenParty(t *testing.T) {
 		"bad factor proof":                       "protocol error",
 		"bad DLN proof":                          "protocol error",
 		"wrong VSS share":                        "protocol error",
-		"duplicate Paillier N":                   "Paillier modulus that another member uses",
+		"duplicate Paillier N":                   "modulus (Paillier N or NTilde) that another member uses",
 		"equivocating broadcast":                 "two different",
 	}
 	cases := map[string]func(t *testing.T) func(string, string, []byte) [][]byte{
