@@ -32,7 +32,7 @@ const (
 	maxWordsText = 8 << 10
 )
 
-func newBackupCmd() *cobra.Command {
+func newBackupCmd(environ []string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "backup",
 		Short: "Back up one share to a file and 24 paper words, or restore it on another device",
@@ -46,11 +46,11 @@ words and the file together are the share: keep them apart.
 (mpcctl devices approve NAME --restore KEY). Stop 'party run' first: a
 running party holds the keystore.`,
 	}
-	cmd.AddCommand(newBackupExportCmd(), newBackupRestoreCmd())
+	cmd.AddCommand(newBackupExportCmd(environ), newBackupRestoreCmd(environ))
 	return cmd
 }
 
-func newBackupExportCmd() *cobra.Command {
+func newBackupExportCmd(environ []string) *cobra.Command {
 	var f storeFlags
 	var keyID, out string
 	var force bool
@@ -65,7 +65,7 @@ backup: make a new one afterwards.`,
 			return runExport(cmd, &f, keyID, out, force)
 		},
 	}
-	f.register(cmd)
+	f.register(cmd, environ)
 	cmd.Flags().StringVar(&keyID, "key", "", "key id (required)")
 	cmd.Flags().StringVar(&out, "out", "", "backup file to write (required)")
 	cmd.Flags().BoolVar(&force, "force", false, "replace an existing file")
@@ -267,7 +267,7 @@ func printWords(w io.Writer, m backup.Mnemonic) {
 	clear(words)
 }
 
-func newBackupRestoreCmd() *cobra.Command {
+func newBackupRestoreCmd(environ []string) *cobra.Command {
 	var f storeFlags
 	var file, wordsFile string
 	cmd := &cobra.Command{
@@ -282,7 +282,7 @@ backup's epoch and an operator approved the restore.`,
 			return runRestore(cmd, &f, file, wordsFile)
 		},
 	}
-	f.register(cmd)
+	f.register(cmd, environ)
 	cmd.Flags().StringVar(&file, "file", "", "backup file (required)")
 	cmd.Flags().StringVar(&wordsFile, "words-file", "", "read the recovery words from this file instead of standard input")
 	_ = cmd.MarkFlagRequired("file")

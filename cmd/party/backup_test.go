@@ -28,7 +28,7 @@ func runParty(t *testing.T, stdin io.Reader, out *bytes.Buffer, args ...string) 
 		out = new(bytes.Buffer)
 	}
 	var errOut bytes.Buffer
-	cmd := newRootCmd()
+	cmd := newRootCmd(nil, runAgent)
 	cmd.SetArgs(args)
 	cmd.SetIn(stdin)
 	cmd.SetOut(out)

@@ -19,28 +19,28 @@ import (
 )
 
 // open makes the command's logger and opens the device's keystore.
-func (f *storeFlags) open(cmd *cobra.Command) (*keystore.Store, *slog.Logger, error) {
-	log, err := logging.New(cmd.ErrOrStderr(), f.logLevel, f.logFormat)
+func (c *storeConfig) open(cmd *cobra.Command) (*keystore.Store, *slog.Logger, error) {
+	log, err := logging.New(cmd.ErrOrStderr(), c.logLevel, c.logFormat)
 	if err != nil {
 		return nil, nil, err
 	}
-	ks, err := openStore(f, log)
+	ks, err := openStore(c, log)
 	return ks, log, err
 }
 
-func openStore(f *storeFlags, log *slog.Logger) (*keystore.Store, error) {
-	pass, err := keystore.LoadPassphrase(f.passphraseFile)
+func openStore(c *storeConfig, log *slog.Logger) (*keystore.Store, error) {
+	pass, err := keystore.LoadPassphrase(c.passphraseFile)
 	if err != nil {
 		return nil, err
 	}
 	defer pass.Wipe()
-	if err := os.MkdirAll(f.dataDir, 0o700); err != nil {
+	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
 		return nil, err
 	}
-	return keystore.Open(f.dataDir, pass, keystore.Options{Logger: log})
+	return keystore.Open(c.dataDir, pass, keystore.Options{Logger: log})
 }
 
-func newEnrollCmd() *cobra.Command {
+func newEnrollCmd(environ []string) *cobra.Command {
 	var f storeFlags
 	var code string
 	cmd := &cobra.Command{
@@ -78,16 +78,25 @@ device pins from now on.`,
 			return nil
 		},
 	}
-	f.register(cmd)
+	f.register(cmd, environ)
 	cmd.Flags().StringVar(&code, "code", "", "pairing code from 'mpcctl devices pair', or - to read it from standard input (required)")
 	_ = cmd.MarkFlagRequired("code")
 	return cmd
 }
 
-func newRunCmd() *cobra.Command {
+// runConfig is what `party run` runs with, once its settings are resolved.
+type runConfig struct {
+	storeConfig
+	// testPreparams is the hidden TEST-ONLY --insecure-test-preparams: a
+	// flag of the command line only, not a setting.
+	testPreparams string
+}
+
+// runFunc runs the agent with resolved, valid settings.
+type runFunc func(cmd *cobra.Command, cfg runConfig) error
+
+func newRunCmd(environ []string, run runFunc) *cobra.Command {
 	var f storeFlags
-	var pool int
-	var prompt bool
 	var testPreparams string
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -98,39 +107,46 @@ pre-parameters (Paillier safe primes, seconds to minutes each), which every
 key generation needs; progress is logged.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ks, log, err := f.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer ks.Close()
-			opts := party.Options{Store: ks, Logger: log, PoolTarget: pool}
-			if crash := crashtest.Hook(); crash != nil {
-				log.Warn("TEST ONLY: crash points are armed", "env", crashtest.Env)
-				opts.CrashAt = crash
-			}
-			if prompt {
-				opts.Prompter = newTerminalPrompter(cmd.InOrStdin(), cmd.OutOrStdout())
-			}
-			a, err := party.New(opts)
-			if err != nil {
-				return err
-			}
-			if testPreparams != "" {
-				if err := importTestPreparams(a, testPreparams, log); err != nil {
-					return err
-				}
-			}
-			cfg := a.Config()
-			log.Info("device starting", "device", cfg.Name, "id", cfg.DeviceID, "coordinator", cfg.Address, "preparams_ready", a.Pool().Ready())
-			return a.Run(cmd.Context())
+			return run(cmd, runConfig{storeConfig: f.storeConfig, testPreparams: testPreparams})
 		},
 	}
-	f.register(cmd)
-	cmd.Flags().IntVar(&pool, "preparams-pool", 2, "pre-parameter sets to keep ready")
-	cmd.Flags().BoolVar(&prompt, "prompt", false, "ask on this terminal about signing requests whose policy is 'prompt'")
+	f.registerAgent(cmd, environ)
 	cmd.Flags().StringVar(&testPreparams, "insecure-test-preparams", "", "TEST ONLY: import public pre-parameters from a fixture file")
 	_ = cmd.Flags().MarkHidden("insecure-test-preparams")
 	return cmd
+}
+
+// runAgent runs the agent until ctx ends.
+func runAgent(cmd *cobra.Command, cfg runConfig) error {
+	ks, log, err := cfg.open(cmd)
+	if err != nil {
+		return err
+	}
+	defer ks.Close()
+	opts := party.Options{Store: ks, Logger: log, PoolTarget: cfg.preparamsPool}
+	if crash := crashtest.Hook(); crash != nil {
+		log.Warn("TEST ONLY: crash points are armed", "env", crashtest.Env)
+		opts.CrashAt = crash
+	}
+	if cfg.prompt {
+		opts.Prompter = newTerminalPrompter(cmd.InOrStdin(), cmd.OutOrStdout())
+	}
+	a, err := party.New(opts)
+	if err != nil {
+		return err
+	}
+	if cfg.testPreparams != "" {
+		if err := importTestPreparams(a, cfg.testPreparams, log); err != nil {
+			return err
+		}
+	}
+	pc := a.Config()
+	attrs := []any{"device", pc.Name, "id", pc.DeviceID, "coordinator", pc.Address, "preparams_ready", a.Pool().Ready()}
+	if cfg.configFile != "" {
+		attrs = append(attrs, "config_file", cfg.configFile)
+	}
+	log.Info("device starting", attrs...)
+	return a.Run(cmd.Context())
 }
 
 func importTestPreparams(a *party.Agent, path string, log *slog.Logger) error {
@@ -155,7 +171,7 @@ func importTestPreparams(a *party.Agent, path string, log *slog.Logger) error {
 	return nil
 }
 
-func newStatusCmd() *cobra.Command {
+func newStatusCmd(environ []string) *cobra.Command {
 	var f storeFlags
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -207,7 +223,7 @@ func newStatusCmd() *cobra.Command {
 			return nil
 		},
 	}
-	f.register(cmd)
+	f.register(cmd, environ)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "machine-readable output")
 	return cmd
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/mpcsign/mpcsign/party"
 )
 
-func newPolicyCmd() *cobra.Command {
+func newPolicyCmd(environ []string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "policy",
 		Short: "Set and show this device's approval policy for signing",
@@ -60,7 +60,7 @@ and with none at all, auto. Change it while 'party run' is stopped.`,
 			return nil
 		},
 	}
-	f.register(set)
+	f.register(set, environ)
 	set.Flags().StringVar(&keyID, "key", "", "key id")
 	set.Flags().BoolVar(&all, "all", false, "the default for keys without their own policy")
 	set.Flags().StringVar(&mode, "mode", "", "auto, prompt or deny (required)")
@@ -92,7 +92,7 @@ and with none at all, auto. Change it while 'party run' is stopped.`,
 			return nil
 		},
 	}
-	g.register(show)
+	g.register(show, environ)
 	show.Flags().StringVar(&showKey, "key", "", "key id (default: the default policy)")
 	cmd.AddCommand(set, show)
 	return cmd
@@ -109,7 +109,7 @@ func describe(p party.Policy) string {
 	return s
 }
 
-func newAuditCmd() *cobra.Command {
+func newAuditCmd(environ []string) *cobra.Command {
 	var f storeFlags
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -146,7 +146,7 @@ func newAuditCmd() *cobra.Command {
 			return nil
 		},
 	}
-	f.register(cmd)
+	f.register(cmd, environ)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "JSON lines")
 	return cmd
 }

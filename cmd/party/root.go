@@ -1,30 +1,15 @@
 package main
 
 import (
-	"path/filepath"
-
 	"github.com/spf13/cobra"
 
 	"github.com/mpcsign/mpcsign/internal/buildinfo"
-	"github.com/mpcsign/mpcsign/internal/home"
 )
 
-// common flags of the commands that open the keystore.
-type storeFlags struct {
-	dataDir        string
-	passphraseFile string
-	logLevel       string
-	logFormat      string
-}
-
-func (f *storeFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.dataDir, "data", filepath.Join(home.Dir(), "party"), "data directory of this device (encrypted keystore)")
-	cmd.Flags().StringVar(&f.passphraseFile, "passphrase-file", "", "file holding the keystore passphrase (default: the MPC_PASSPHRASE environment variable)")
-	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
-	cmd.Flags().StringVar(&f.logFormat, "log-format", "text", "text or json")
-}
-
-func newRootCmd() *cobra.Command {
+// newRootCmd builds the command tree. environ is the environment the
+// settings are read from (os.Environ in main); run runs the agent once its
+// settings are resolved and valid (runAgent in main).
+func newRootCmd(environ []string, run runFunc) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "party",
 		Short: "MPC signing device agent: holds this device's key shares and takes part in signing",
@@ -32,10 +17,15 @@ func newRootCmd() *cobra.Command {
 
 Its shares, identity keys and pre-parameters live in an encrypted keystore in
 --data. The keystore passphrase comes from --passphrase-file or the
-MPC_PASSPHRASE environment variable, never from a flag value.`,
+MPC_PASSPHRASE environment variable, never from a flag value, the config file
+or an ` + settings.EnvPrefix + `* variable.
+
+"party run --help" lists the settings: flags, environment variables
+(` + settings.EnvPrefix + `*) and the config file (--config).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newEnrollCmd(), newRunCmd(), newStatusCmd(), newPolicyCmd(), newAuditCmd(), newBackupCmd(), newPreparamsCmd(), buildinfo.Command("party"))
+	root.AddCommand(newEnrollCmd(environ), newRunCmd(environ, run), newStatusCmd(environ), newPolicyCmd(environ),
+		newAuditCmd(environ), newBackupCmd(environ), newPreparamsCmd(), buildinfo.Command("party"))
 	return root
 }
