@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -164,4 +165,28 @@ func (p *Pool) Fill(ctx context.Context) {
 		case <-changed:
 		}
 	}
+}
+
+// ImportTestFixtures adds the TEST-ONLY pre-parameter sets of a fixture file
+// (testdata/preparams) to the agent's pool and returns how many were new.
+// Only tests and the demo's own test use it: those sets are public.
+func ImportTestFixtures(a *Agent, path string) (int, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer fh.Close()
+	sets, err := preparams.ReadTestFixtures(fh)
+	if err != nil {
+		return 0, err
+	}
+	added := 0
+	for _, s := range sets {
+		if err := a.Pool().Add(s); err == nil {
+			added++
+		} else if !errors.Is(err, ErrPreparamsUsed) {
+			return added, err
+		}
+	}
+	return added, nil
 }

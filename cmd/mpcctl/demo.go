@@ -421,20 +421,7 @@ func waitOffline(ctx context.Context, admin mpcv1.AdminServiceClient, name strin
 // addTestFixtures puts TEST-ONLY pre-parameters into a demo device's pool
 // (the hidden --insecure-test-preparams flag, for the demo's own test).
 func addTestFixtures(a *party.Agent, path string, log *slog.Logger) error {
-	fh, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer fh.Close()
-	sets, err := preparams.ReadTestFixtures(fh)
-	if err != nil {
-		return err
-	}
 	log.Warn("INSECURE: using TEST-ONLY pre-parameters from a public fixture file", "file", path)
-	for _, s := range sets {
-		if err := a.Pool().Add(s); err != nil && !errors.Is(err, party.ErrPreparamsUsed) {
-			return err
-		}
-	}
-	return nil
+	_, err := party.ImportTestFixtures(a, path)
+	return err
 }

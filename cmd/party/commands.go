@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/mpcsign/mpcsign/internal/crashtest"
 	"github.com/mpcsign/mpcsign/internal/logging"
-	"github.com/mpcsign/mpcsign/internal/preparams"
 	"github.com/mpcsign/mpcsign/keystore"
 	"github.com/mpcsign/mpcsign/party"
 )
@@ -150,22 +148,9 @@ func runAgent(cmd *cobra.Command, cfg runConfig) error {
 }
 
 func importTestPreparams(a *party.Agent, path string, log *slog.Logger) error {
-	fh, err := os.Open(path)
+	added, err := party.ImportTestFixtures(a, path)
 	if err != nil {
 		return err
-	}
-	defer fh.Close()
-	sets, err := preparams.ReadTestFixtures(fh)
-	if err != nil {
-		return err
-	}
-	added := 0
-	for _, s := range sets {
-		if err := a.Pool().Add(s); err == nil {
-			added++
-		} else if !errors.Is(err, party.ErrPreparamsUsed) {
-			return err
-		}
 	}
 	log.Warn("INSECURE: imported TEST-ONLY pre-parameters; keys made with them are not safe", "sets", added)
 	return nil
