@@ -27,6 +27,7 @@ type metrics struct {
 	sessionDuration  *prometheus.HistogramVec
 	sessionsInFlight *prometheus.GaugeVec
 	aborts           *prometheus.CounterVec
+	pauses           *prometheus.CounterVec
 	devicesConnected prometheus.Gauge
 	preparamsReady   *prometheus.GaugeVec
 	auditHeight      prometheus.Gauge
@@ -55,6 +56,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "mpc_session_aborts_total",
 			Help: "Aborted sessions by kind and blamed device name (\"none\" when nobody was blamed); an abort that blames two devices counts once for each.",
 		}, []string{"kind", "culprit"}),
+		pauses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mpc_device_pauses_total",
+			Help: "Times a device was paused for a key after repeated signing aborts blamed on it.",
+		}, []string{"device"}),
 		devicesConnected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "mpc_devices_connected",
 			Help: "Devices with an authenticated link to the coordinator.",
@@ -83,7 +88,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Help: "Always 1; the labels tell the coordinator's version and the tss-lib version linked in.",
 	}, []string{"version", "tss_lib"})
 	build.WithLabelValues(bi.Version, bi.TSSLib).Set(1)
-	for _, c := range []prometheus.Collector{m.sessions, m.sessionDuration, m.sessionsInFlight, m.aborts, m.devicesConnected, m.preparamsReady, m.auditHeight, build} {
+	for _, c := range []prometheus.Collector{m.sessions, m.sessionDuration, m.sessionsInFlight, m.aborts, m.pauses, m.devicesConnected, m.preparamsReady, m.auditHeight, build} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -131,6 +136,13 @@ func (m *metrics) sessionAborted(kind string, culprits []string) {
 	for _, c := range culprits {
 		m.aborts.WithLabelValues(kind, c).Inc()
 	}
+}
+
+func (m *metrics) devicePaused(device string) {
+	if m == nil {
+		return
+	}
+	m.pauses.WithLabelValues(device).Inc()
 }
 
 func (m *metrics) devices(connected int) {

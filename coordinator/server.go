@@ -82,6 +82,7 @@ type Server struct {
 	sessions    *sessions
 	inflight    keyedMutex
 	gates       keyGates
+	strikes     strikes
 	// syncMu makes "commit or abandon a reshare, then push KeySync" and
 	// "snapshot KeySync, then register a new link" exclusive, so no device
 	// connecting in between misses a commit.

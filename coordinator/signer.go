@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -127,10 +128,23 @@ func (s *Server) signWithKey(ctx context.Context, k Key, digest []byte) (*sigfmt
 			for _, c := range se.Culprits {
 				if d.Name == c {
 					excluded[d.ID] = true
+					s.strike(ctx, k, d)
 				}
 			}
 		}
 		s.log.Info("retrying signature without blamed devices", "key", k.ID, "excluded", se.Culprits)
+	}
+	if err == nil {
+		for _, d := range signers {
+			s.strikes.clear(k.ID, d.ID)
+		}
+	} else if se := (*SessionError)(nil); errors.As(err, &se) && !retried {
+		// The last attempt's culprits, when no retry counted them already.
+		for _, d := range signers {
+			if slices.Contains(se.Culprits, d.Name) {
+				s.strike(ctx, k, d)
+			}
+		}
 	}
 	if err != nil && len(refusals) > 0 {
 		var parts []string
@@ -185,6 +199,9 @@ func (s *Server) pickSigners(k Key, excluded map[string]bool) ([]Device, error) 
 			missing = append(missing, d.Name+" (offline)")
 		case excluded[d.ID]:
 			missing = append(missing, d.Name+" (failed the last attempt)")
+		case s.isPaused(k.ID, d.ID):
+			until, _ := s.strikes.paused(k.ID, d.ID, s.opts.Now())
+			missing = append(missing, fmt.Sprintf("%s (paused until %s after %d aborts blamed on it)", d.Name, until.UTC().Format("15:04:05Z"), maxStrikes))
 		case len(chosen) < need:
 			chosen = append(chosen, d)
 		}
@@ -252,5 +269,25 @@ func (k *keyedMutex) acquire(key string) (release func()) {
 			delete(k.locks, key)
 		}
 		k.mu.Unlock()
+	}
+}
+
+func (s *Server) isPaused(keyID, deviceID string) bool {
+	_, p := s.strikes.paused(keyID, deviceID, s.opts.Now())
+	return p
+}
+
+// strike counts a signing abort blamed on d; the strike that pauses d for
+// the key is logged, audited and counted in the metrics.
+func (s *Server) strike(ctx context.Context, k Key, d Device) {
+	if !s.strikes.blame(k.ID, d.ID, s.opts.Now()) {
+		return
+	}
+	s.log.Warn("device paused for a key after repeated aborts blamed on it", "key", k.ID, "device", d.Name, "for", pauseFor)
+	s.metrics.devicePaused(d.Name)
+	e := auditlog.Entry{Action: "device.pause", KeyID: k.ID, Devices: []string{d.Name}, Result: "ok",
+		Detail: fmt.Sprintf("not picked to sign with this key for %s after %d aborts in a row blamed on it", pauseFor, maxStrikes)}
+	if err := s.audit(withSystemActor(context.WithoutCancel(ctx), "abuse control"), e); err != nil {
+		s.log.Warn("could not audit a device pause", "err", err)
 	}
 }

@@ -1,0 +1,71 @@
+package party_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bnb-chain/tss-lib/v2/ecdsa/signing"
+
+	"github.com/mpcsign/mpcsign/internal/testcluster"
+	"github.com/mpcsign/mpcsign/party"
+	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+)
+
+// A device blamed for three signing aborts of a key in a row is paused for
+// that key: signatures stop paying for a failed attempt with it first.
+func TestRepeatedlyBlamedSignerIsPaused(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{SignTimeout: 30 * time.Second})
+	evil := c.AddDevice(t, "evil", testcluster.FixtureSets(t, 4)[:1])
+	c.AddDevice(t, "honest1", testcluster.FixtureSets(t, 1)[:1])
+	c.AddDevice(t, "honest2", testcluster.FixtureSets(t, 2)[:1])
+	// evil is listed first, so it is picked first while it is not paused.
+	key := c.CreateKey(t, 1, "evil", "honest1", "honest2")
+	party.SetTamper(evil.Agent, tamperType("SignRound2Message", func(b []byte) [][]byte {
+		return one(mutate(t, b, func(m *signing.SignRound2Message) { m.ProofBob[0] = plusOne(m.ProofBob[0]) }))
+	}))
+	aborted := func() int {
+		recs, err := c.Server.RecentSessions()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, r := range recs {
+			if r.Kind == "sign" && !r.OK {
+				n++
+			}
+		}
+		return n
+	}
+	for i := 0; i < 4; i++ {
+		d := make([]byte, 32)
+		d[0] = byte(i + 1)
+		before := aborted()
+		r, err := c.Signer.Sign(context.Background(), &mpcv1.SignRequest{KeyId: key.GetId(), Digest: d})
+		if err != nil {
+			t.Fatalf("sign %d: %v", i, err)
+		}
+		if strings.Contains(strings.Join(r.GetSigners(), ","), "evil") {
+			t.Fatalf("sign %d signed by %v", i, r.GetSigners())
+		}
+		// Three signatures pay for a failed attempt with evil; the fourth
+		// does not, because evil is paused.
+		if got, want := aborted()-before, map[bool]int{true: 1, false: 0}[i < 3]; got != want {
+			t.Fatalf("sign %d: %d aborted attempts, want %d", i, got, want)
+		}
+	}
+	resp, err := c.Admin.ExportAudit(context.Background(), &mpcv1.ExportAuditRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	paused := 0
+	for _, e := range resp.GetEntries() {
+		if strings.Contains(string(e), `"device.pause"`) && strings.Contains(string(e), "evil") {
+			paused++
+		}
+	}
+	if paused != 1 {
+		t.Fatalf("%d device.pause audit entries for evil, want 1", paused)
+	}
+}
