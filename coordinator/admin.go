@@ -310,30 +310,6 @@ func (s *Server) DrillKey(ctx context.Context, req *mpcv1.DrillKeyRequest) (*mpc
 	return &mpcv1.DrillKeyResponse{Key: s.keyProto(k2), Report: reportProto(rep)}, nil
 }
 
-// errorText is what a client may see of err.
-func errorText(err error) string {
-	var ce *clientError
-	var se *SessionError
-	var pr *PolicyRefusal
-	switch {
-	case errors.As(err, &ce):
-		return ce.msg
-	case errors.As(err, &se):
-		return se.Error()
-	case errors.As(err, &pr):
-		return pr.Error()
-	}
-	for sentinel := range codeOf {
-		if errors.Is(err, sentinel) {
-			return sentinel.Error()
-		}
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return "deadline exceeded"
-	}
-	return "internal error (see the coordinator's log)"
-}
-
 func (s *Server) jobProto(j ReshareJob) *mpcv1.ReshareJob {
 	st := map[string]mpcv1.ReshareJobState{JobPending: mpcv1.ReshareJobState_RESHARE_JOB_STATE_PENDING, JobRunning: mpcv1.ReshareJobState_RESHARE_JOB_STATE_RUNNING,
 		JobDone: mpcv1.ReshareJobState_RESHARE_JOB_STATE_DONE, JobBlocked: mpcv1.ReshareJobState_RESHARE_JOB_STATE_BLOCKED}[j.State]

@@ -103,30 +103,51 @@ func toStatus(log *slog.Logger, method string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if _, ok := status.FromError(err); ok {
-		return err
+	st, internal := publicStatus(err)
+	if internal {
+		log.Error("internal error", "method", method, "err", err)
+	}
+	return st.Err()
+}
+
+// errorText is what a client may see of err (for reports and job details,
+// which reach clients outside a gRPC status).
+func errorText(err error) string {
+	st, _ := publicStatus(err)
+	return st.Message()
+}
+
+// publicStatus is the one mapping from the coordinator's errors to what a
+// client sees. internal reports an error that is not one of ours: its text
+// must stay in the log.
+func publicStatus(err error) (st *status.Status, internal bool) {
+	if st, ok := status.FromError(err); ok {
+		return st, false
 	}
 	var ce *clientError
 	if errors.As(err, &ce) {
-		return status.Error(ce.code, ce.msg)
+		return status.New(ce.code, ce.msg), false
 	}
 	var se *SessionError
 	if errors.As(err, &se) {
-		return status.Error(codes.Aborted, se.Error())
+		return status.New(codes.Aborted, se.Error()), false
+	}
+	var pr *PolicyRefusal
+	if errors.As(err, &pr) {
+		return status.New(codes.PermissionDenied, pr.Error()), false
 	}
 	for sentinel, code := range codeOf {
 		if errors.Is(err, sentinel) {
-			return status.Error(code, sentinel.Error())
+			return status.New(code, sentinel.Error()), false
 		}
 	}
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+		return status.New(codes.DeadlineExceeded, "deadline exceeded"), false
 	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, "canceled")
+		return status.New(codes.Canceled, "canceled"), false
 	}
-	log.Error("internal error", "method", method, "err", err)
-	return status.Error(codes.Internal, "internal error (see the coordinator's log)")
+	return status.New(codes.Internal, "internal error (see the coordinator's log)"), true
 }
 
 func unaryErrors(log *slog.Logger) grpc.UnaryServerInterceptor {

@@ -95,13 +95,13 @@ func (j *reshareJobs) runDue(ctx context.Context, woken bool) {
 		if now.Before(job.NextTry) && !(woken && job.WaitDevice) {
 			continue
 		}
-		j.process(ctx, job.KeyID)
+		j.process(ctx, job)
 	}
 }
 
 // process makes one attempt at a job.
-func (j *reshareJobs) process(ctx context.Context, keyID string) {
-	s := j.s
+func (j *reshareJobs) process(ctx context.Context, job ReshareJob) {
+	s, keyID := j.s, job.KeyID
 	set := func(fn func(*ReshareJob)) ReshareJob {
 		job, err := s.store.UpdateReshareJob(keyID, func(job *ReshareJob) error {
 			fn(job)
@@ -112,10 +112,6 @@ func (j *reshareJobs) process(ctx context.Context, keyID string) {
 			s.log.Warn("could not record a reshare job", "key", keyID, "err", err)
 		}
 		return job
-	}
-	job, err := s.store.UpdateReshareJob(keyID, func(*ReshareJob) error { return nil })
-	if err != nil {
-		return
 	}
 	k, err := s.getKey(keyID)
 	if errors.Is(err, ErrKeyNotFound) {

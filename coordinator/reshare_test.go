@@ -3,6 +3,7 @@ package coordinator_test
 import (
 	"bytes"
 	"context"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -43,7 +44,7 @@ func waitEpochs(t *testing.T, d *testcluster.Device, keyID string, want ...strin
 	deadline := time.Now().Add(3 * time.Minute) // a hang guard: reshares are slow on a loaded machine
 	for {
 		got := epochs(t, d, keyID)
-		if equal(got, want) {
+		if slices.Equal(got, want) {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -51,18 +52,6 @@ func waitEpochs(t *testing.T, d *testcluster.Device, keyID string, want ...strin
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func signAndVerify(t *testing.T, c *testcluster.Cluster, key *mpcv1.Key, msg string) *mpcv1.SignResponse {
@@ -110,7 +99,7 @@ func checkReport(t *testing.T, key *mpcv1.Key, rep *mpcv1.ReshareReport) {
 			t.Fatalf("step %s failed in an ok report", s.GetName())
 		}
 	}
-	if !equal(names, []string{"plan", "wait for devices", "reshare protocol", "commit", "test signature"}) {
+	if !slices.Equal(names, []string{"plan", "wait for devices", "reshare protocol", "commit", "test signature"}) {
 		t.Fatalf("steps %v", names)
 	}
 }
@@ -146,7 +135,7 @@ func TestRevokeAndReshare(t *testing.T) {
 		holders = append(holders, h.GetDeviceName())
 	}
 	sort.Strings(holders)
-	if !equal(holders, []string{"laptop", "phone", "tablet"}) || got.GetKey().GetThreshold() != 1 || got.GetKey().GetEpoch() != 1 {
+	if !slices.Equal(holders, []string{"laptop", "phone", "tablet"}) || got.GetKey().GetThreshold() != 1 || got.GetKey().GetEpoch() != 1 {
 		t.Fatalf("after revocation: holders %v, t=%d, epoch %d", holders, got.GetKey().GetThreshold(), got.GetKey().GetEpoch())
 	}
 	for _, n := range []string{"phone", "laptop", "tablet"} {
@@ -155,7 +144,7 @@ func TestRevokeAndReshare(t *testing.T) {
 	// The revoked server still has its copy of epoch 0, but nobody else does:
 	// it can take part in nothing (refused by the coordinator, and no other
 	// device holds a share of that epoch to combine it with).
-	if e := epochs(t, devs["server"], key.GetId()); !equal(e, []string{"0:committed"}) {
+	if e := epochs(t, devs["server"], key.GetId()); !slices.Equal(e, []string{"0:committed"}) {
 		t.Fatalf("server holds %v", e)
 	}
 	c.WaitOffline(t, "server")
@@ -164,7 +153,7 @@ func TestRevokeAndReshare(t *testing.T) {
 	r := signAndVerify(t, c, key, "after revoking the server")
 	s := append([]string(nil), r.GetSigners()...)
 	sort.Strings(s)
-	if !equal(s, []string{"phone", "tablet"}) {
+	if !slices.Equal(s, []string{"phone", "tablet"}) {
 		t.Fatalf("signed by %v", s)
 	}
 	c.RestartDevice(t, "laptop")

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
@@ -148,13 +149,23 @@ func keyShares(ks *keystore.Store, keyID string) ([]ShareMeta, error) {
 // loadCurrent loads the committed share of keyID at epoch, refusing an epoch
 // that a newer committed one replaced.
 func loadCurrent(ks *keystore.Store, keyID string, epoch uint64) (*Share, error) {
-	metas, err := keyShares(ks, keyID)
+	// Only records of later epochs need reading (usually none): the epoch
+	// is in the record's name.
+	keys, err := ks.List("share/" + keyID + "/")
 	if err != nil {
 		return nil, err
 	}
-	for _, m := range metas {
-		if m.State == ShareCommitted && m.Epoch > epoch {
-			return nil, fmt.Errorf("%w: epoch %d is replaced by epoch %d", ErrRetiredEpoch, epoch, m.Epoch)
+	for _, k := range keys {
+		e, err := strconv.ParseUint(k[strings.LastIndexByte(k, '/')+1:], 10, 64)
+		if err != nil || e <= epoch {
+			continue
+		}
+		later, err := LoadShare(ks, keyID, e)
+		if err == nil {
+			return nil, fmt.Errorf("%w: epoch %d is replaced by epoch %d", ErrRetiredEpoch, epoch, later.Meta.Epoch)
+		}
+		if !errors.Is(err, ErrNoShare) {
+			return nil, err
 		}
 	}
 	return LoadShare(ks, keyID, epoch)
