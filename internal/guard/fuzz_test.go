@@ -56,13 +56,20 @@ func fuzzSeeds(f *testing.F) []seed {
 		}
 		return seeds
 	}
-	r := runs(f)
+	r, ed := runs(f), edRuns(f)
 	var seeds []seed
-	for _, p := range allProtocols {
-		for _, m := range r.msgs[p] {
+	add := func(p Protocol, msgs []captured) {
+		for _, m := range msgs {
 			seeds = append(seeds, seed{Protocol: p, Wire: m.wire, FromID: m.from.Id, FromKey: m.from.Key, Index: m.from.Index, Bcast: m.bcast})
 		}
 	}
+	for _, p := range allProtocols {
+		add(p, r.msgs[p])
+	}
+	for _, p := range eddsaProtocols {
+		add(p, ed.msgs[p])
+	}
+	add(SignEdDSA, ed.after)
 	path := filepath.Join(f.TempDir(), "seeds.gob")
 	file, err := os.Create(path)
 	if err != nil {
@@ -82,7 +89,13 @@ var fuzzParams = map[Protocol]Params{
 	KeygenECDSA:  {Protocol: KeygenECDSA, Threshold: runThreshold, PartyCount: runParties},
 	SignECDSA:    {Protocol: SignECDSA, Threshold: runThreshold, PartyCount: runSigners},
 	ReshareECDSA: {Protocol: ReshareECDSA, Threshold: runThreshold, PartyCount: runParties, NewThreshold: runThreshold, NewPartyCount: runParties},
+	KeygenEdDSA:  {Protocol: KeygenEdDSA, Threshold: runThreshold, PartyCount: runParties},
+	SignEdDSA:    {Protocol: SignEdDSA, Threshold: runThreshold, PartyCount: runSigners},
+	ReshareEdDSA: {Protocol: ReshareEdDSA, Threshold: runThreshold, PartyCount: runParties, NewThreshold: edNewThreshold, NewPartyCount: edNewParties},
 }
+
+// fuzzProtocols are the protocols FuzzCheckWire checks every input under.
+var fuzzProtocols = []Protocol{KeygenECDSA, SignECDSA, ReshareECDSA, KeygenEdDSA, SignEdDSA, ReshareEdDSA}
 
 // checkProperties runs the checks without their recover, so a panic fails
 // the fuzz run, and checks that the guard is never laxer than the library's
@@ -106,7 +119,8 @@ func checkProperties(t *testing.T, p Params, msg tss.ParsedMessage) {
 }
 
 // FuzzCheckWire parses arbitrary bytes as a receiving party does and checks
-// them under every protocol.
+// them under every protocol, ECDSA and EdDSA; the seeds are the messages of
+// both real runs.
 func FuzzCheckWire(f *testing.F) {
 	for _, s := range fuzzSeeds(f) {
 		f.Add(s.Wire, s.Bcast)
@@ -114,7 +128,7 @@ func FuzzCheckWire(f *testing.F) {
 	from := tss.NewPartyID("fuzz", "fuzz", big.NewInt(4242))
 	from.Index = 1
 	f.Fuzz(func(t *testing.T, wire []byte, bcast bool) {
-		for _, p := range allProtocols {
+		for _, p := range fuzzProtocols {
 			if err := CheckWire(fuzzParams[p], wire); err != nil {
 				if _, ok := err.(*Violation); !ok {
 					t.Fatalf("CheckWire returned %T", err)
@@ -125,7 +139,7 @@ func FuzzCheckWire(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for _, p := range allProtocols {
+		for _, p := range fuzzProtocols {
 			checkProperties(t, fuzzParams[p], msg)
 		}
 	})

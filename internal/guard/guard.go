@@ -1,6 +1,7 @@
-// Package guard validates tss-lib v2.0.2 ECDSA messages (keygen, signing and
-// resharing) before they reach the library's Update, so that the service
-// rejects a malformed or malicious message itself and blames its sender.
+// Package guard validates tss-lib v2.0.2 messages (keygen, signing and
+// resharing, for ECDSA on secp256k1 and EdDSA on Ed25519) before they reach
+// the library's Update, so that the service rejects a malformed or malicious
+// message itself and blames its sender.
 //
 // tss-lib v2.0.2 is the newest release the service can use. Upstream added
 // checks after it (gcd(W, N) = 1 in the Paillier modulus proof, range-proof
@@ -9,17 +10,25 @@
 // recover: a short VSS vector, an even Paillier modulus, a DLN proof length
 // prefix that wraps negative, a non-invertible MtA ciphertext, a ProofBobWC
 // response that is a multiple of q (TestLibraryPanicsWithoutTheGuard shows
-// each). This package closes those gaps:
+// each). Its EdDSA code has gaps of its own (see eddsa.go): a short VSS
+// vector panics the same way, an off-curve R_j in signing makes round 3
+// dereference nil, and oversized scalars make its big-integer scalar
+// multiplication run for as long as the scalar is long. This package closes
+// those gaps:
 //
-//   - CheckWire caps the raw payload size per protocol, before parsing.
+//   - CheckWire caps the raw payload size per protocol (for EdDSA keygen
+//     and resharing, per threshold), before parsing.
 //   - Check validates one parsed message on its own: counts of repeated
 //     fields, canonical encodings, bit sizes and ranges of every integer,
-//     degenerate proof values, points on the curve, commitment lengths.
+//     degenerate proof values, points on the curve (for Ed25519: canonical
+//     coordinates in the prime-order subgroup), commitment lengths.
 //   - Session adds the checks that need a value from another message: in
 //     keygen the Paillier modulus N arrives in round 1 and its modulus proof
 //     in round 2, so gcd(W, N) = 1 can only be checked there; in signing,
-//     Alice's modulus comes from the key data (Session.LearnKey). It also
-//     rejects a sender that sends two different messages of one type.
+//     Alice's modulus comes from the key data (Session.LearnKey). In EdDSA
+//     it checks that a decommitment opens the commitment the same sender
+//     sent earlier. It also rejects a sender that sends two different
+//     messages of one type.
 //
 // A rejected message yields a *Violation naming the message type, the field
 // and the failed rule; it never carries a value from the message.
@@ -35,7 +44,8 @@
 // A *Violation blames msg.GetFrom(); guard.ErrOutOfOrder means "hold and
 // retry after the sender's earlier messages"; guard.ErrBadParams is the
 // caller's own error. In signing, call sess.LearnKey with the local key data
-// first.
+// first (sess.LearnKeyEdDSA for EdDSA signing; optional, it refuses senders
+// that do not hold the key).
 package guard
 
 import (
@@ -55,6 +65,11 @@ const (
 	KeygenECDSA Protocol = iota + 1
 	SignECDSA
 	ReshareECDSA
+	// The EdDSA (Ed25519) protocols: the message types of tss-lib's
+	// eddsa/keygen, eddsa/signing and eddsa/resharing, curve tss.Edwards().
+	KeygenEdDSA
+	SignEdDSA
+	ReshareEdDSA
 )
 
 func (p Protocol) String() string {
@@ -65,6 +80,12 @@ func (p Protocol) String() string {
 		return "sign-ecdsa"
 	case ReshareECDSA:
 		return "reshare-ecdsa"
+	case KeygenEdDSA:
+		return "keygen-eddsa"
+	case SignEdDSA:
+		return "sign-eddsa"
+	case ReshareEdDSA:
+		return "reshare-eddsa"
 	}
 	return fmt.Sprintf("Protocol(%d)", int(p))
 }
@@ -101,9 +122,9 @@ func (p Params) validate() error {
 		return bad("party count %d for threshold %d (max %d)", p.PartyCount, p.Threshold, MaxParties)
 	}
 	switch p.Protocol {
-	case KeygenECDSA, SignECDSA:
+	case KeygenECDSA, SignECDSA, KeygenEdDSA, SignEdDSA:
 		return nil
-	case ReshareECDSA:
+	case ReshareECDSA, ReshareEdDSA:
 		if p.NewThreshold < 1 {
 			return bad("new threshold %d < 1", p.NewThreshold)
 		}
@@ -147,7 +168,7 @@ func CheckWire(p Params, wire []byte) error {
 	if len(wire) == 0 {
 		return &Violation{Field: "wire", Reason: "empty payload"}
 	}
-	if limit := wireCap(p.Protocol); len(wire) > limit {
+	if limit := wireLimit(p); len(wire) > limit {
 		return &Violation{Field: "wire", Reason: fmt.Sprintf("%d bytes, cap for %s is %d", len(wire), p.Protocol, limit), err: ErrTooLarge}
 	}
 	return nil
@@ -215,7 +236,8 @@ func check(p Params, msg tss.ParsedMessage) error {
 func name(m proto.Message) string { return string(proto.MessageName(m)) }
 
 // rule is what the guard knows about one message type of a protocol. The
-// rule tables (keygenRules, signingRules, resharingRules) are read-only.
+// rule tables (keygenRules, signingRules, resharingRules and their EdDSA
+// counterparts in eddsa.go) are read-only.
 type rule struct {
 	broadcast bool
 	check     func(c fields, p Params, m proto.Message) *Violation
@@ -229,6 +251,12 @@ func rulesFor(p Protocol) map[string]rule {
 		return signingRules
 	case ReshareECDSA:
 		return resharingRules
+	case KeygenEdDSA:
+		return eddsaKeygenRules
+	case SignEdDSA:
+		return eddsaSigningRules
+	case ReshareEdDSA:
+		return eddsaResharingRules
 	}
 	return nil
 }

@@ -279,28 +279,9 @@ func copyKey(k keygen.LocalPartySaveData) (keygen.LocalPartySaveData, error) {
 	return out, err
 }
 
-func runResharing(ctx context.Context, r *realRun, oldIDs tss.SortedPartyIDs, keys []keygen.LocalPartySaveData) error {
-	newIDs := partyIDs("n", 2000, runParties)
-	oldCtx, newCtx := tss.NewPeerContext(oldIDs), tss.NewPeerContext(newIDs)
-	rt := newRouter(ReshareECDSA, len(oldIDs)+len(newIDs))
-	end := make(chan *keygen.LocalPartySaveData, len(oldIDs)+len(newIDs))
-	var olds, news, all []tss.Party
-	for i, id := range oldIDs {
-		params := tss.NewReSharingParameters(tss.S256(), oldCtx, newCtx, id, len(oldIDs), runThreshold, len(newIDs), runThreshold)
-		key, err := copyKey(keys[i])
-		if err != nil {
-			return err
-		}
-		olds = append(olds, resharing.NewLocalParty(params, key, rt.out, end))
-	}
-	for i, id := range newIDs {
-		params := tss.NewReSharingParameters(tss.S256(), oldCtx, newCtx, id, len(oldIDs), runThreshold, len(newIDs), runThreshold)
-		save := keygen.NewLocalPartySaveData(len(newIDs))
-		save.LocalPreParams = r.newP[i].Local()
-		news = append(news, resharing.NewLocalParty(params, save, rt.out, end))
-	}
-	// New parties first, so they wait for the old committee's messages.
-	all = append(append(all, news...), olds...)
+// reshareRecipients routes resharing messages by their To list and the
+// committee flags (ECDSA and EdDSA resharing route the same way).
+func reshareRecipients(olds, news []tss.Party) func(m tss.Message) []tss.Party {
 	oldByID, newByID := map[string]tss.Party{}, map[string]tss.Party{}
 	for _, p := range olds {
 		oldByID[p.PartyID().Id] = p
@@ -308,7 +289,7 @@ func runResharing(ctx context.Context, r *realRun, oldIDs tss.SortedPartyIDs, ke
 	for _, p := range news {
 		newByID[p.PartyID().Id] = p
 	}
-	rt.recipients = func(m tss.Message) []tss.Party {
+	return func(m tss.Message) []tss.Party {
 		var to []tss.Party
 		for _, id := range m.GetTo() {
 			if id.Id == m.GetFrom().Id {
@@ -333,6 +314,31 @@ func runResharing(ctx context.Context, r *realRun, oldIDs tss.SortedPartyIDs, ke
 		}
 		return to
 	}
+}
+
+func runResharing(ctx context.Context, r *realRun, oldIDs tss.SortedPartyIDs, keys []keygen.LocalPartySaveData) error {
+	newIDs := partyIDs("n", 2000, runParties)
+	oldCtx, newCtx := tss.NewPeerContext(oldIDs), tss.NewPeerContext(newIDs)
+	rt := newRouter(ReshareECDSA, len(oldIDs)+len(newIDs))
+	end := make(chan *keygen.LocalPartySaveData, len(oldIDs)+len(newIDs))
+	var olds, news, all []tss.Party
+	for i, id := range oldIDs {
+		params := tss.NewReSharingParameters(tss.S256(), oldCtx, newCtx, id, len(oldIDs), runThreshold, len(newIDs), runThreshold)
+		key, err := copyKey(keys[i])
+		if err != nil {
+			return err
+		}
+		olds = append(olds, resharing.NewLocalParty(params, key, rt.out, end))
+	}
+	for i, id := range newIDs {
+		params := tss.NewReSharingParameters(tss.S256(), oldCtx, newCtx, id, len(oldIDs), runThreshold, len(newIDs), runThreshold)
+		save := keygen.NewLocalPartySaveData(len(newIDs))
+		save.LocalPreParams = r.newP[i].Local()
+		news = append(news, resharing.NewLocalParty(params, save, rt.out, end))
+	}
+	// New parties first, so they wait for the old committee's messages.
+	all = append(append(all, news...), olds...)
+	rt.recipients = reshareRecipients(olds, news)
 	var pub []byte
 	var pubErr error
 	finished := collect(len(all), end, func(d *keygen.LocalPartySaveData) {

@@ -72,6 +72,35 @@ const (
 	reshareWireCap = 224 << 10
 )
 
+// EdDSA messages carry no Paillier values. Their largest is the VSS
+// decommitment of keygen round 2 or resharing round 3, which grows with the
+// threshold, so the EdDSA caps depend on Params: a base for the Any wrapper
+// (type URL up to 69 bytes), the decommitment randomness and a Schnorr proof
+// (three 32-byte values), plus a share per decommitted point (two coordinates
+// of up to 32 bytes, 68 bytes on the wire). The largest encodings the field
+// checks allow are 341 bytes for keygen at t=1 (cap 672) and 8,909 bytes at
+// t=127 (cap 10,752); signing's largest is 275 bytes (cap 512).
+// TestEdDSAWireCaps builds them.
+const (
+	eddsaBaseCap  = 512
+	eddsaPointCap = 80
+)
+
+// wireLimit is the wire cap for a session: fixed per protocol for ECDSA,
+// by threshold for EdDSA keygen and resharing.
+func wireLimit(p Params) int {
+	switch p.Protocol {
+	case KeygenEdDSA:
+		return eddsaBaseCap + eddsaPointCap*(p.Threshold+1)
+	case SignEdDSA:
+		return eddsaBaseCap
+	case ReshareEdDSA:
+		return eddsaBaseCap + eddsaPointCap*(p.NewThreshold+1)
+	}
+	return wireCap(p.Protocol)
+}
+
+// wireCap is the fixed cap of an ECDSA protocol.
 func wireCap(p Protocol) int {
 	switch p {
 	case KeygenECDSA:

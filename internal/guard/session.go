@@ -9,14 +9,19 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/bnb-chain/tss-lib/v2/common"
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/signing"
+	eddsakeygen "github.com/bnb-chain/tss-lib/v2/eddsa/keygen"
+	eddsaresharing "github.com/bnb-chain/tss-lib/v2/eddsa/resharing"
+	eddsasigning "github.com/bnb-chain/tss-lib/v2/eddsa/signing"
 	"github.com/bnb-chain/tss-lib/v2/tss"
 )
 
 // ErrOutOfOrder reports a message that depends on an earlier message of the
 // same sender that this Session has not accepted yet (in keygen: a round 2 or
-// round 3 message before the sender's round 1 message). It is not a
+// round 3 message before the sender's round 1 message; in EdDSA: a
+// decommitment before the sender's commitment). It is not a
 // *Violation: hold the message and check it again after the sender's earlier
 // messages (the envelope's seq gives their order).
 var ErrOutOfOrder = errors.New("guard: message arrived before the sender's earlier message it depends on")
@@ -30,6 +35,10 @@ var ErrOutOfOrder = errors.New("guard: message arrived before the sender's earli
 //     gcd(W, N) = 1, Jacobi(W, N) = -1, every value a unit below N;
 //   - in signing, after LearnKey, refuses senders that do not hold the key
 //     and checks Alice's ciphertext and range proof against her modulus;
+//   - in EdDSA, checks that a decommitment (keygen round 2, signing round 2,
+//     resharing round 3) opens the commitment the same sender sent in round
+//     1; EdDSA signing, after LearnKeyEdDSA, refuses senders that do not hold
+//     the key;
 //   - rejects a sender that sends two different messages of one type (an
 //     identical copy is accepted again, so retransmissions are harmless).
 //
@@ -43,8 +52,9 @@ type Session struct {
 }
 
 type peerState struct {
-	paillierN *big.Int
-	seen      map[string][sha256.Size]byte // message type -> digest of its content
+	paillierN  *big.Int
+	commitment *big.Int                     // EdDSA: the sender's round 1 hash commitment
+	seen       map[string][sha256.Size]byte // message type -> digest of its content
 }
 
 // NewSession returns a Session for one protocol run, or ErrBadParams.
@@ -89,6 +99,32 @@ func (s *Session) LearnKey(key keygen.LocalPartySaveData) error {
 	defer s.mu.Unlock()
 	for k, n := range moduli {
 		s.peer(k).paillierN = n
+	}
+	s.holders = true
+	return nil
+}
+
+// LearnKeyEdDSA gives an EdDSA signing Session the holders of the key, from
+// the local party's key data (Ks): then only holders may send. It is
+// optional.
+func (s *Session) LearnKeyEdDSA(key eddsakeygen.LocalPartySaveData) error {
+	if s.p.Protocol != SignEdDSA {
+		return fmt.Errorf("%w: LearnKeyEdDSA is for EdDSA signing sessions", ErrBadParams)
+	}
+	if len(key.Ks) == 0 {
+		return fmt.Errorf("%w: key data without Ks", ErrBadParams)
+	}
+	keys := make([]string, len(key.Ks))
+	for j, k := range key.Ks {
+		if k == nil || k.Sign() <= 0 {
+			return fmt.Errorf("%w: key data entry %d has no party key", ErrBadParams, j)
+		}
+		keys[j] = k.String()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range keys {
+		s.peer(k)
 	}
 	s.holders = true
 	return nil
@@ -165,8 +201,40 @@ func (s *Session) check(msg tss.ParsedMessage) error {
 				return bad
 			}
 		}
+	case *eddsakeygen.KGRound1Message:
+		peer.commitment = new(big.Int).SetBytes(m.GetCommitment())
+	case *eddsakeygen.KGRound2Message2:
+		if err := peer.opens(c, "DeCommitment", m.GetDeCommitment()); err != nil {
+			return err
+		}
+	case *eddsasigning.SignRound1Message:
+		peer.commitment = new(big.Int).SetBytes(m.GetCommitment())
+	case *eddsasigning.SignRound2Message:
+		if err := peer.opens(c, "DeCommitment", m.GetDeCommitment()); err != nil {
+			return err
+		}
+	case *eddsaresharing.DGRound1Message:
+		peer.commitment = new(big.Int).SetBytes(m.GetVCommitment())
+	case *eddsaresharing.DGRound3Message2:
+		if err := peer.opens(c, "VDecommitment", m.GetVDecommitment()); err != nil {
+			return err
+		}
 	}
 	peer.seen[c.typ] = digest
+	return nil
+}
+
+// opens checks that decommitment d opens the commitment the sender sent in
+// round 1: SHA-512/256 over its values, as commitments.HashCommitDecommit
+// computes it. It returns ErrOutOfOrder before the commitment. v2.0.2's
+// EdDSA signing round 3 fails on a wrong opening without naming the sender.
+func (peer *peerState) opens(c fields, field string, d [][]byte) error {
+	if peer.commitment == nil {
+		return ErrOutOfOrder
+	}
+	if common.SHA512_256i(common.MultiBytesToBigInts(d)...).Cmp(peer.commitment) != 0 {
+		return c.fail(field, "does not open the sender's round 1 commitment")
+	}
 	return nil
 }
 

@@ -26,7 +26,11 @@ type tamperCase struct {
 // runTamper runs each case against the first captured message of its type:
 // Check must reject it with a *Violation naming the field.
 func runTamper(t *testing.T, p Protocol, cases []tamperCase) {
-	r := runs(t)
+	runTamperIn(t, runs(t), p, cases)
+}
+
+// runTamperIn is runTamper on the messages of run r.
+func runTamperIn(t *testing.T, r *realRun, p Protocol, cases []tamperCase) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := firstOf(t, r, p, tc.typ)
