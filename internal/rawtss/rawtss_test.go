@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mpcsign/mpcsign/internal/hd"
 	"github.com/mpcsign/mpcsign/internal/preparams"
 	"github.com/mpcsign/mpcsign/internal/sigfmt"
 )
@@ -38,5 +39,13 @@ func TestKeygenAndSign(t *testing.T) {
 	}
 	if _, err := sigfmt.FinishECDSA(pub, d[:], sig.GetR(), sig.GetS()); err != nil {
 		t.Fatalf("raw signature does not verify: %v", err)
+	}
+	// The reference for derived-key signing: the child key signs.
+	dsig, child, err := key.SignDerived(ctx, d[:], hd.ChainCodeFromSession([]byte("raw")), []uint32{44, 60, 0, 0, 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sigfmt.FinishECDSA(child, d[:], dsig.GetR(), dsig.GetS()); err != nil {
+		t.Fatalf("derived signature does not verify: %v", err)
 	}
 }
