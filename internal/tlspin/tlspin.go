@@ -42,16 +42,44 @@ func ParseFingerprint(s string) (string, error) {
 	return s, nil
 }
 
-// ClientConfig pins the server certificate by fingerprint. There is no CA: the
-// coordinator's certificate is self-signed and the pin, obtained from the
-// pairing code or the operator, is the whole trust decision. Chain
-// verification is therefore replaced (not skipped) by the exact match below.
-func ClientConfig(fingerprint string) (*tls.Config, error) {
-	want, err := ParseFingerprint(fingerprint)
-	if err != nil {
-		return nil, err
+// MismatchError is a server certificate that matches no pin. Served is its
+// fingerprint, for an error message that lets an operator compare it with
+// 'coordinator cert show'; it is never trusted on its own.
+type MismatchError struct{ Served string }
+
+func (e *MismatchError) Error() string {
+	return "tlspin: coordinator certificate " + e.Served + " does not match the pinned fingerprint"
+}
+
+// Is makes a MismatchError match ErrFingerprintMismatch.
+func (e *MismatchError) Is(target error) bool { return target == ErrFingerprintMismatch }
+
+// ClientConfig pins the server certificate by fingerprint: any of
+// fingerprints is accepted (during a certificate rotation, the current and
+// the next one). There is no CA: the coordinator's certificate is
+// self-signed and the pin, obtained from the pairing code or the operator,
+// is the whole trust decision. Chain verification is therefore replaced (not
+// skipped) by the exact match below.
+func ClientConfig(fingerprints ...string) (*tls.Config, error) {
+	return ClientConfigSeen(nil, fingerprints...)
+}
+
+// ClientConfigSeen is ClientConfig that also tells seen, at every handshake,
+// the fingerprint of the certificate the server presented and whether it
+// matched a pin.
+func ClientConfigSeen(seen func(served string, pinned bool), fingerprints ...string) (*tls.Config, error) {
+	if len(fingerprints) == 0 {
+		return nil, errors.New("tlspin: no fingerprint to pin")
 	}
-	wantBytes, _ := hex.DecodeString(want)
+	var want [][]byte
+	for _, fp := range fingerprints {
+		p, err := ParseFingerprint(fp)
+		if err != nil {
+			return nil, err
+		}
+		b, _ := hex.DecodeString(p)
+		want = append(want, b)
+	}
 	return &tls.Config{
 		MinVersion:         tls.VersionTLS13,
 		InsecureSkipVerify: true, // replaced by the pin check in VerifyConnection
@@ -60,8 +88,16 @@ func ClientConfig(fingerprint string) (*tls.Config, error) {
 				return ErrFingerprintMismatch
 			}
 			got := sha256.Sum256(cs.PeerCertificates[0].Raw)
-			if subtle.ConstantTimeCompare(got[:], wantBytes) != 1 {
-				return ErrFingerprintMismatch
+			pinned := 0
+			for _, w := range want {
+				pinned |= subtle.ConstantTimeCompare(got[:], w)
+			}
+			served := hex.EncodeToString(got[:])
+			if seen != nil {
+				seen(served, pinned == 1)
+			}
+			if pinned != 1 {
+				return &MismatchError{Served: served}
 			}
 			return nil
 		},
