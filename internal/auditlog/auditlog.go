@@ -10,7 +10,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Genesis is the "previous hash" of the first entry.
@@ -43,13 +45,45 @@ func Sum(e Entry) string {
 }
 
 // Seal fills in Seq, Prev and Hash to append e after prev (nil: first entry).
+// Text that is not valid UTF-8 is replaced first, byte by byte, with U+FFFD,
+// as its JSON encoding would be: the entry sealed is the one an export
+// carries, so that its hash still holds when the export is read back.
 func Seal(e Entry, prev *Entry) Entry {
+	e = validUTF8(e)
 	e.Seq, e.Prev = 1, Genesis
 	if prev != nil {
 		e.Seq, e.Prev = prev.Seq+1, prev.Hash
 	}
 	e.Hash = Sum(e)
 	return e
+}
+
+func validUTF8(e Entry) Entry {
+	e.Action, e.Actor, e.KeyID, e.Result, e.Detail = validText(e.Action), validText(e.Actor), validText(e.KeyID), validText(e.Result), validText(e.Detail)
+	e.Devices, e.Culprits = validTexts(e.Devices), validTexts(e.Culprits)
+	return e
+}
+
+func validText(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s { // an invalid byte ranges as one utf8.RuneError
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func validTexts(ss []string) []string {
+	if ss == nil {
+		return nil
+	}
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = validText(s)
+	}
+	return out
 }
 
 // BrokenError names the first entry at which the chain does not hold.
