@@ -1,12 +1,13 @@
 package main
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -114,7 +115,9 @@ key generation needs; progress is logged.`,
 	return cmd
 }
 
-// runAgent runs the agent until ctx ends.
+// runAgent runs the agent until ctx ends, then drains it: new sessions are
+// refused, running ones may finish within --drain-timeout (then they are
+// aborted), and the keystore is closed.
 func runAgent(cmd *cobra.Command, cfg runConfig) error {
 	ks, log, err := cfg.open(cmd)
 	if err != nil {
@@ -144,7 +147,37 @@ func runAgent(cmd *cobra.Command, cfg runConfig) error {
 		attrs = append(attrs, "config_file", cfg.configFile)
 	}
 	log.Info("device starting", attrs...)
-	return a.Run(cmd.Context())
+
+	// The link and the status socket outlive the signal until the drain is
+	// over: their context is not the command's.
+	runCtx, stopRun := context.WithCancel(context.WithoutCancel(cmd.Context()))
+	defer stopRun()
+	var served sync.WaitGroup
+	if lis, err := party.ListenStatus(cfg.dataDir); err != nil {
+		log.Warn("no status socket; 'party status' will show the offline view only", "err", err)
+	} else {
+		served.Add(1)
+		go func() { defer served.Done(); a.ServeStatus(runCtx, lis) }()
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Run(runCtx) }()
+	select {
+	case err := <-done: // refused for good by the coordinator
+		stopRun()
+		served.Wait()
+		return err
+	case <-cmd.Context().Done():
+	}
+	log.Info("stop signal received; shutting down", "drain_timeout", cfg.drainTimeout)
+	a.Drain(cfg.drainTimeout)
+	stopRun()
+	runErr := <-done
+	served.Wait()
+	if err := ks.Close(); err != nil {
+		return err
+	}
+	log.Info("device stopped; keystore closed")
+	return runErr
 }
 
 func importTestPreparams(a *party.Agent, path string, log *slog.Logger) error {
@@ -154,61 +187,4 @@ func importTestPreparams(a *party.Agent, path string, log *slog.Logger) error {
 	}
 	log.Warn("INSECURE: imported TEST-ONLY pre-parameters; keys made with them are not safe", "sets", added)
 	return nil
-}
-
-func newStatusCmd(environ []string) *cobra.Command {
-	var f storeFlags
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "status",
-		Short: "Show this device's enrolment, the shares it holds and its pre-parameter pool",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ks, log, err := f.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer ks.Close()
-			a, err := party.New(party.Options{Store: ks, Logger: log})
-			if err != nil {
-				return err
-			}
-			shares, err := a.Shares()
-			if err != nil {
-				return err
-			}
-			cfg := a.Config()
-			type shareOut struct {
-				KeyID     string `json:"key_id"`
-				Epoch     uint64 `json:"epoch"`
-				State     string `json:"state"`
-				Threshold int    `json:"threshold"`
-				PublicKey string `json:"public_key"`
-			}
-			out := struct {
-				Device          party.Config `json:"device"`
-				PreparamsReady  int          `json:"preparams_ready"`
-				PreparamsTarget int          `json:"preparams_target"`
-				Shares          []shareOut   `json:"shares"`
-			}{Device: cfg, PreparamsReady: a.Pool().Ready(), PreparamsTarget: a.Pool().Target()}
-			for _, s := range shares {
-				out.Shares = append(out.Shares, shareOut{s.KeyID, s.Epoch, string(s.State), s.Threshold, fmt.Sprintf("%x", s.PublicKey)})
-			}
-			w := cmd.OutOrStdout()
-			if asJSON {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				return enc.Encode(out)
-			}
-			fmt.Fprintf(w, "device %q (%s), coordinator %s\n", cfg.Name, cfg.DeviceID, cfg.Address)
-			fmt.Fprintf(w, "pre-parameters ready: %d/%d\n", out.PreparamsReady, out.PreparamsTarget)
-			for _, s := range out.Shares {
-				fmt.Fprintf(w, "share of %s epoch %d (%s), threshold %d, public key %s\n", s.KeyID, s.Epoch, s.State, s.Threshold, s.PublicKey)
-			}
-			return nil
-		},
-	}
-	f.register(cmd, environ)
-	cmd.Flags().BoolVar(&asJSON, "json", false, "machine-readable output")
-	return cmd
 }

@@ -177,7 +177,7 @@ func (p *terminalPrompter) Ask(ctx context.Context, req party.SignRequest) (bool
 		fmt.Fprintf(p.out, "\nreshare request: key %s to epoch %d, new committee %s (any %d of them sign), requested by %q\napprove? [y/N] ",
 			req.KeyID, r.NewEpoch, strings.Join(r.NewCommittee, ", "), r.NewThreshold+1, req.Requester)
 	} else {
-		fmt.Fprintf(p.out, "\nsigning request: key %s, digest %x, requested by %q\napprove? [y/N] ", req.KeyID, req.Digest, req.Requester)
+		fmt.Fprintf(p.out, "\nsigning request: key %s, %s, requested by %q\napprove? [y/N] ", req.KeyID, req.What(), req.Requester)
 	}
 	select {
 	case line, ok := <-p.lines:

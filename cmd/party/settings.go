@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -38,6 +39,7 @@ type storeConfig struct {
 	// The agent's settings.
 	preparamsPool int
 	prompt        bool
+	drainTimeout  time.Duration
 }
 
 // storeFlags registers a storeConfig on a command.
@@ -67,6 +69,7 @@ func (f *storeFlags) add(cmd *cobra.Command, environ []string, agent bool) {
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	fs.IntVar(&f.preparamsPool, "preparams-pool", 2, fmt.Sprintf("pre-parameter sets to keep ready (1 to %d)", maxPoolTarget))
 	fs.BoolVar(&f.prompt, "prompt", false, "ask on this terminal about signing requests whose policy is 'prompt'")
+	fs.DurationVar(&f.drainTimeout, "drain-timeout", 30*time.Second, "on SIGTERM, how long running sessions may take to finish before they are aborted")
 	f.set = fs
 	fs.VisitAll(func(fl *pflag.Flag) {
 		if agent || !isAgentFlag(fl.Name) {
@@ -92,10 +95,13 @@ from a flag value, the config file or an MPCSIGN_PARTY_* variable. The
 command's other flags are read from the command line only.`
 
 const agentHelp = `The config file and the environment may also hold the settings of 'party
-run' (preparams_pool, prompt): this command checks them but does not use them.`
+run' (preparams_pool, prompt, drain_timeout): this command checks them but does
+not use them.`
 
 // isAgentFlag reports whether a setting is one that only `party run` uses.
-func isAgentFlag(name string) bool { return name == "preparams-pool" || name == "prompt" }
+func isAgentFlag(name string) bool {
+	return name == "preparams-pool" || name == "prompt" || name == "drain-timeout"
+}
 
 // resolve fills the settings the command line left unset from the
 // environment and the config file, then checks every value. It reports
@@ -131,6 +137,9 @@ func (c *storeConfig) validate(src *config.Sources) error {
 	}
 	if c.preparamsPool < 1 || c.preparamsPool > maxPoolTarget {
 		bad("preparams-pool", "%d is not from 1 to %d", c.preparamsPool, maxPoolTarget)
+	}
+	if c.drainTimeout <= 0 {
+		bad("drain-timeout", "%s is not a positive duration", c.drainTimeout)
 	}
 	return errors.Join(errs...)
 }

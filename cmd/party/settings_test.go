@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -57,6 +58,7 @@ log_level = "warn"
 log_format = "json"
 preparams_pool = 5
 prompt = true
+drain_timeout = "45s"
 `)
 	// flag > environment > file > default
 	cfg, _, err := runRun(t,
@@ -74,6 +76,7 @@ prompt = true
 			logFormat:      "json",
 			preparamsPool:  3, // environment over file
 			prompt:         false,
+			drainTimeout:   45 * time.Second,
 		},
 		testPreparams: "fixture.json",
 	}
@@ -87,7 +90,7 @@ prompt = true
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = runConfig{storeConfig: storeConfig{configFile: path, dataDir: "/srv/p", logLevel: "info", logFormat: "text", preparamsPool: 2}}
+	want = runConfig{storeConfig: storeConfig{configFile: path, dataDir: "/srv/p", logLevel: "info", logFormat: "text", preparamsPool: 2, drainTimeout: 30 * time.Second}}
 	if cfg != want {
 		t.Fatalf("got  %+v\nwant %+v", cfg, want)
 	}
@@ -111,7 +114,7 @@ func TestRunSettingsErrors(t *testing.T) {
 			want: []string{
 				`config file {file} line 3: preparams_pool: "3" is not an integer (digits, without quotes)`,
 				`config file {file} line 4: prompt: "yes" is not a boolean (true or false, without quotes)`,
-				`config file {file} line 5: unknown key "preparams" (known keys: data, log_format, log_level, passphrase_file, preparams_pool, prompt)`,
+				`config file {file} line 5: unknown key "preparams" (known keys: data, drain_timeout, log_format, log_level, passphrase_file, preparams_pool, prompt)`,
 				`config file {file} line 1: log_level: unknown log level "loud" (debug, info, warn, error)`,
 				`environment MPCSIGN_PARTY_LOG_FORMAT: unknown log format "xml" (text, json)`,
 			},
@@ -137,7 +140,7 @@ func TestRunSettingsErrors(t *testing.T) {
 		{
 			name: "unknown environment variable",
 			env:  []string{"MPCSIGN_PARTY_COORDINATOR=x"},
-			want: []string{`environment MPCSIGN_PARTY_COORDINATOR: no such setting (known: MPCSIGN_PARTY_CONFIG, MPCSIGN_PARTY_DATA, MPCSIGN_PARTY_LOG_FORMAT, MPCSIGN_PARTY_LOG_LEVEL, MPCSIGN_PARTY_PASSPHRASE_FILE, MPCSIGN_PARTY_PREPARAMS_POOL, MPCSIGN_PARTY_PROMPT)`},
+			want: []string{`environment MPCSIGN_PARTY_COORDINATOR: no such setting (known: MPCSIGN_PARTY_CONFIG, MPCSIGN_PARTY_DATA, MPCSIGN_PARTY_DRAIN_TIMEOUT, MPCSIGN_PARTY_LOG_FORMAT, MPCSIGN_PARTY_LOG_LEVEL, MPCSIGN_PARTY_PASSPHRASE_FILE, MPCSIGN_PARTY_PREPARAMS_POOL, MPCSIGN_PARTY_PROMPT)`},
 		},
 		{
 			name: "the passphrase is not a setting",
@@ -269,8 +272,8 @@ func storeCommands(t *testing.T) []*cobra.Command {
 		}
 	}
 	walk(newRootCmd(nil, nil))
-	if len(cmds) != 8 {
-		t.Fatalf("%d commands open the keystore, want 8", len(cmds))
+	if len(cmds) != 9 {
+		t.Fatalf("%d commands open the keystore, want 9", len(cmds))
 	}
 	return cmds
 }
@@ -297,7 +300,7 @@ func TestSettingsHelp(t *testing.T) {
 				}
 			}
 			agent := c.Name() == "run"
-			if !agent && !strings.Contains(words, "settings of 'party run' (preparams_pool, prompt): this command checks them but does not use them") {
+			if !agent && !strings.Contains(words, "settings of 'party run' (preparams_pool, prompt, drain_timeout): this command checks them but does not use them") {
 				t.Errorf("--help does not say what becomes of the agent's settings:\n%s", out)
 			}
 			if strings.Contains(out, "insecure") {
@@ -318,7 +321,7 @@ func TestSettingsHelp(t *testing.T) {
 					rows++
 				}
 			})
-			if want := map[bool]int{true: 7, false: 5}[agent]; rows != want {
+			if want := map[bool]int{true: 8, false: 5}[agent]; rows != want {
 				t.Errorf("%d settings rows, want %d:\n%s", rows, want, out)
 			}
 		})

@@ -6,6 +6,7 @@ package testcluster
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -71,6 +72,8 @@ type Options struct {
 	JobRetry time.Duration
 	// Device, when set, adjusts each device's agent options (by name).
 	Device func(name string, o *party.Options)
+	// Now is the coordinator's clock (nil: time.Now).
+	Now func() time.Time
 }
 
 // TestKDF keeps keystore creation fast in tests.
@@ -104,7 +107,7 @@ func New(t testing.TB, opts Options) *Cluster {
 	srv, err := coordinator.New(coordinator.Options{
 		DataDir: filepath.Join(dir, "coordinator"), Logger: log.With("proc", "coordinator"),
 		SignTimeout: opts.SignTimeout, KeygenTimeout: opts.KeygenTimeout, Relay: opts.Relay, AutoApprove: opts.AutoApprove,
-		Metrics: opts.Metrics, JobRetry: opts.JobRetry,
+		Metrics: opts.Metrics, JobRetry: opts.JobRetry, Now: opts.Now,
 	})
 	if err != nil {
 		t.Fatalf("coordinator: %v", err)
@@ -142,10 +145,18 @@ func (bearer) RequireTransportSecurity() bool { return true }
 // Dial connects to the coordinator with a token (empty for none).
 func (c *Cluster) Dial(t testing.TB, token string) *grpc.ClientConn {
 	t.Helper()
-	tlsCfg, err := tlspin.ClientConfig(c.Server.Fingerprint())
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The pins are read at each handshake: a certificate rotation changes them.
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS13, InsecureSkipVerify: true, VerifyConnection: func(cs tls.ConnectionState) error {
+		pins := []string{c.Server.Fingerprint()}
+		if next, _ := c.Server.NextFingerprint(); next != "" {
+			pins = append(pins, next)
+		}
+		cfg, err := tlspin.ClientConfig(pins...)
+		if err != nil {
+			return err
+		}
+		return cfg.VerifyConnection(cs)
+	}}
 	opts := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg))}
 	if token != "" {
 		opts = append(opts, grpc.WithPerRPCCredentials(bearer(token)))
