@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -38,6 +39,6 @@ between device parties, and serves the wallet and operator APIs.
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCmd(environ, serve), buildinfo.Command("coordinator"))
+	root.AddCommand(newServeCmd(environ, serve), newCertCmd(time.Now), buildinfo.Command("coordinator"))
 	return root
 }

@@ -1,9 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net"
+	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -11,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mpcsign/mpcsign/coordinator"
+	"github.com/mpcsign/mpcsign/coordinator/console"
 	"github.com/mpcsign/mpcsign/internal/crashtest"
 	"github.com/mpcsign/mpcsign/internal/home"
 	"github.com/mpcsign/mpcsign/internal/logging"
@@ -24,6 +30,7 @@ type serveConfig struct {
 	listen        string
 	advertise     string
 	metricsListen string
+	consoleListen string
 	logLevel      string
 	logFormat     string
 	autoApprove   bool
@@ -49,7 +56,9 @@ TLS key and the API tokens are files in --data.
 
 The standard gRPC health service (grpc.health.v1.Health) answers on --listen
 without a token. With --metrics-listen, Prometheus metrics are served over
-plain HTTP at /metrics on that address (docs/metrics.md lists them).`,
+plain HTTP at /metrics on that address (docs/metrics.md lists them). With
+--console-listen, the operator's web console is served over TLS on that
+address; operators sign in with an admin token (docs/console.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := cfg.resolve(cmd.Flags(), environ); err != nil {
@@ -66,6 +75,7 @@ plain HTTP at /metrics on that address (docs/metrics.md lists them).`,
 	fs.BoolVar(&cfg.autoApprove, "auto-approve", false, "activate enrolled devices without the operator comparing their short authentication string (unattended labs only)")
 	fs.StringVar(&cfg.advertise, "advertise", "", "address devices dial, written into pairing codes (default: the listen address)")
 	fs.StringVar(&cfg.metricsListen, "metrics-listen", "", "address to serve Prometheus metrics on at /metrics, over plain HTTP (default: no metrics)")
+	fs.StringVar(&cfg.consoleListen, "console-listen", "", "address to serve the operator's web console on, over TLS with the coordinator's certificate (default: no console; docs/console.md)")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "text or json")
 	cmd.Long += "\n\nSettings\n\n" + settings.Help(fs)
@@ -97,11 +107,20 @@ func runServe(cmd *cobra.Command, cfg serveConfig) error {
 	if err != nil {
 		return err
 	}
-	var mlis net.Listener
+	var mlis, clis net.Listener
 	if cfg.metricsListen != "" {
 		if mlis, err = net.Listen("tcp", cfg.metricsListen); err != nil {
 			lis.Close()
 			return fmt.Errorf("--metrics-listen: %w", err)
+		}
+	}
+	if cfg.consoleListen != "" {
+		if clis, err = net.Listen("tcp", cfg.consoleListen); err != nil {
+			lis.Close()
+			if mlis != nil {
+				mlis.Close()
+			}
+			return fmt.Errorf("--console-listen: %w", err)
 		}
 	}
 	f := srv.Files()
@@ -116,13 +135,51 @@ func runServe(cmd *cobra.Command, cfg serveConfig) error {
 	fmt.Fprintf(out, "  data directory:          %s\n", cfg.dataDir)
 	fmt.Fprintf(out, "  TLS certificate:         %s\n", f.Cert)
 	fmt.Fprintf(out, "  certificate fingerprint: %s\n", srv.Fingerprint())
+	if next, at := srv.NextFingerprint(); next != "" {
+		fmt.Fprintf(out, "  next fingerprint:        %s (takes over at %s; coordinator cert show)\n", next, at.UTC().Format(time.RFC3339))
+	}
 	fmt.Fprintf(out, "  admin token file:        %s\n", f.AdminToken)
 	fmt.Fprintf(out, "  signer token file:       %s\n", f.SignerToken)
 	g, ctx := errgroup.WithContext(cmd.Context())
 	g.Go(func() error { return srv.Serve(ctx, lis) })
+	g.Go(func() error { reloadOnHangup(ctx, srv, log); return nil })
 	if mlis != nil {
 		fmt.Fprintf(out, "  metrics:                 http://%s/metrics\n", mlis.Addr())
 		g.Go(func() error { return serveMetrics(ctx, mlis, reg) })
 	}
+	if clis != nil {
+		con, err := console.New(console.Options{Coordinator: srv, GetCertificate: srv.GetCertificate, Logger: log})
+		if err != nil {
+			clis.Close()
+			return err
+		}
+		fmt.Fprintf(out, "  web console:             https://%s/ (sign in with an admin token)\n", clis.Addr())
+		g.Go(func() error { return con.Serve(ctx, clis) })
+	}
 	return g.Wait()
+}
+
+// reloadOnHangup reads the certificate files again on SIGHUP (systemctl
+// reload), so that 'coordinator cert rotate' is announced at once rather
+// than at the next periodic check.
+func reloadOnHangup(ctx context.Context, srv *coordinator.Server, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		if err := srv.ReloadCertificates(); err != nil {
+			log.Warn("SIGHUP: could not read the certificate files", "err", err)
+			continue
+		}
+		attrs := []any{"fingerprint", srv.Fingerprint()}
+		if next, at := srv.NextFingerprint(); next != "" {
+			attrs = append(attrs, "next_fingerprint", next, "switch_at", at.UTC().Format(time.RFC3339))
+		}
+		log.Info("SIGHUP: certificate files read again", attrs...)
+	}
 }

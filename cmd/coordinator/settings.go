@@ -62,6 +62,11 @@ func (c *serveConfig) validate(src *config.Sources) error {
 			bad("metrics-listen", "%q: %v", c.metricsListen, err)
 		}
 	}
+	if c.consoleListen != "" {
+		if _, err := hostPort(c.consoleListen); err != nil {
+			bad("console-listen", "%q: %v", c.consoleListen, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 

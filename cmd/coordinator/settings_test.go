@@ -108,7 +108,7 @@ func TestServeSettingsErrors(t *testing.T) {
 			env:  []string{"MPCSIGN_COORDINATOR_LOG_FORMAT=xml"},
 			want: []string{
 				`config file FILE line 3: drain_timeout: "abc" is not a duration (such as 30s or 1m30s)`,
-				`config file FILE line 5: unknown key "listn" (known keys: advertise, auto_approve, data, drain_timeout, listen, log_format, log_level, metrics_listen)`,
+				`config file FILE line 5: unknown key "listn" (known keys: advertise, auto_approve, console_listen, data, drain_timeout, listen, log_format, log_level, metrics_listen)`,
 				`config file FILE line 4: log_level: unknown log level "loud" (debug, info, warn, error)`,
 				`environment MPCSIGN_COORDINATOR_LOG_FORMAT: unknown log format "xml" (text, json)`,
 			},
@@ -120,19 +120,20 @@ func TestServeSettingsErrors(t *testing.T) {
 		},
 		{
 			name: "addresses and durations",
-			env:  []string{"MPCSIGN_COORDINATOR_DRAIN_TIMEOUT=0s", "MPCSIGN_COORDINATOR_METRICS_LISTEN=localhost"},
+			env:  []string{"MPCSIGN_COORDINATOR_DRAIN_TIMEOUT=0s", "MPCSIGN_COORDINATOR_METRICS_LISTEN=localhost", "MPCSIGN_COORDINATOR_CONSOLE_LISTEN=8443"},
 			args: []string{"--listen", "127.0.0.1:http", "--advertise", ":7400"},
 			want: []string{
 				`environment MPCSIGN_COORDINATOR_DRAIN_TIMEOUT: 0s is not a positive duration`,
 				`--listen: "127.0.0.1:http": the port is not a number from 0 to 65535`,
 				`--advertise: ":7400": devices need a host to dial`,
 				`environment MPCSIGN_COORDINATOR_METRICS_LISTEN: "localhost": not host:port`,
+				`environment MPCSIGN_COORDINATOR_CONSOLE_LISTEN: "8443": not host:port`,
 			},
 		},
 		{
 			name: "unknown environment variable",
 			env:  []string{"MPCSIGN_COORDINATOR_TOKEN=abc"},
-			want: []string{`environment MPCSIGN_COORDINATOR_TOKEN: no such setting (known: MPCSIGN_COORDINATOR_ADVERTISE, MPCSIGN_COORDINATOR_AUTO_APPROVE, MPCSIGN_COORDINATOR_CONFIG, MPCSIGN_COORDINATOR_DATA, MPCSIGN_COORDINATOR_DRAIN_TIMEOUT, MPCSIGN_COORDINATOR_LISTEN, MPCSIGN_COORDINATOR_LOG_FORMAT, MPCSIGN_COORDINATOR_LOG_LEVEL, MPCSIGN_COORDINATOR_METRICS_LISTEN)`},
+			want: []string{`environment MPCSIGN_COORDINATOR_TOKEN: no such setting (known: MPCSIGN_COORDINATOR_ADVERTISE, MPCSIGN_COORDINATOR_AUTO_APPROVE, MPCSIGN_COORDINATOR_CONFIG, MPCSIGN_COORDINATOR_CONSOLE_LISTEN, MPCSIGN_COORDINATOR_DATA, MPCSIGN_COORDINATOR_DRAIN_TIMEOUT, MPCSIGN_COORDINATOR_LISTEN, MPCSIGN_COORDINATOR_LOG_FORMAT, MPCSIGN_COORDINATOR_LOG_LEVEL, MPCSIGN_COORDINATOR_METRICS_LISTEN)`},
 		},
 	}
 	for _, tc := range tests {

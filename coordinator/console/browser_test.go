@@ -1,0 +1,412 @@
+package console
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/mpcsign/mpcsign/internal/preparams"
+	"github.com/mpcsign/mpcsign/internal/testcluster"
+	"github.com/mpcsign/mpcsign/keystore"
+	"github.com/mpcsign/mpcsign/party"
+	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+)
+
+// chromium finds the browser. It is not optional: without it this test
+// fails (CI installs Debian's chromium package in .ci/run).
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("MPCSIGN_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	t.Fatalf("the web console's browser test needs Chromium: install it (Debian: apt-get install -y chromium; .ci/run does) or name it in MPCSIGN_CHROMIUM (CI=%q)", os.Getenv("CI"))
+	return ""
+}
+
+// artefacts is where the screenshots go: $MPCSIGN_ARTIFACTS, or a folder
+// under the system's temporary directory.
+func artefacts(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("MPCSIGN_ARTIFACTS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "mpcsign-artifacts")
+	}
+	dir = filepath.Join(dir, "console")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// spkiPin is the base64 SHA-256 of the certificate's public key, for
+// Chromium's --ignore-certificate-errors-spki-list: the browser accepts the
+// coordinator's self-signed certificate and nothing else.
+func spkiPin(t *testing.T, getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) string {
+	t.Helper()
+	cert, err := getCert(&tls.ClientHelloInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+// noGenerate keeps the test device from generating safe primes.
+func noGenerate(ctx context.Context) (*preparams.Set, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// enrol enrols a device with a pairing code read off the page, and starts
+// its agent with TEST-ONLY pre-parameters. It returns the device's SAS.
+func enrol(t *testing.T, c *testcluster.Cluster, name, code string, sets []*preparams.Set) string {
+	t.Helper()
+	ks, err := keystore.Open(filepath.Join(c.Dir, name), keystore.NewPassphrase([]byte("test passphrase "+name)), keystore.Options{KDF: testcluster.TestKDF})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := party.Enroll(context.Background(), ks, code)
+	if err != nil {
+		ks.Close()
+		t.Fatalf("enrol %s with the code on the page: %v", name, err)
+	}
+	a, err := party.New(party.Options{Store: ks, Logger: c.Log.With("proc", name), PoolTarget: len(sets), Generate: noGenerate, MaxBackoff: 200 * time.Millisecond})
+	if err != nil {
+		ks.Close()
+		t.Fatal(err)
+	}
+	for _, s := range sets {
+		if err := a.Pool().Add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = a.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; ks.Close() })
+	if !cfg.PendingApproval || cfg.SAS == "" {
+		t.Fatalf("%s enrolled without waiting for approval", name)
+	}
+	return cfg.SAS
+}
+
+// The operator's story in a real headless Chromium against a real
+// coordinator with real devices: sign in, pair a device with the code on
+// the page, approve it, revoke it and watch the reshare finish, see a drill
+// refused while a device is offline, find the audit entries and sessions; a
+// wrong token and forged cross-site POSTs are refused. Each page's
+// screenshot is kept.
+func TestConsoleInBrowser(t *testing.T) {
+	chrome := chromium(t)
+	shots := artefacts(t)
+
+	c := testcluster.New(t, testcluster.Options{JobRetry: time.Second})
+	c.AddDevice(t, "phone", testcluster.FixtureSets(t, 1))
+	c.AddDevice(t, "laptop", testcluster.FixtureSets(t, 2))
+
+	con, err := New(Options{Coordinator: c.Server, GetCertificate: c.Server.GetCertificate, PollInterval: 200 * time.Millisecond, Logger: c.Log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveCtx, stopServe := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- con.Serve(serveCtx, lis) }()
+	t.Cleanup(func() {
+		stopServe()
+		if err := <-served; err != nil {
+			t.Errorf("console: %v", err)
+		}
+	})
+	base := "https://" + lis.Addr().String()
+
+	// A hang guard, not a timed assertion: the whole story takes well under it.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(chrome),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-features", "HttpsUpgrades,HttpsFirstBalancedModeAutoEnable"),
+		chromedp.Flag("ignore-certificate-errors-spki-list", spkiPin(t, c.Server.GetCertificate)),
+	)
+	defer cancelAlloc()
+	browser, closeBrowser := chromedp.NewContext(alloc)
+	defer closeBrowser()
+
+	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(browser, steps...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	shot := func(name string) {
+		t.Helper()
+		png, err := chromedp.Run(browser, chromedp.FullScreenshot(100)) // quality 100: PNG
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		path := filepath.Join(shots, name+".png")
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot: %s", path)
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(browser, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("read %s: %v", sel, err)
+		}
+		return s
+	}
+
+	// A wrong token is refused.
+	run("wrong token",
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.SendKeys(chromedp.CSS("#token"), "mpct_"+strings.Repeat("x", 43)),
+		chromedp.Click(chromedp.CSS("#signin")),
+		chromedp.WaitVisible(chromedp.CSS("#login-error")),
+	)
+	if got := text("#login-error"); !strings.Contains(got, "not a valid admin token") {
+		t.Fatalf("wrong token: %q", got)
+	}
+	shot("01-login-refused")
+
+	// Sign in with the admin token.
+	admin := c.Token(t, "admin")
+	run("sign in",
+		chromedp.WaitVisible(chromedp.CSS("#token")), // a new, empty field: the refusal does not echo the token
+		chromedp.SendKeys(chromedp.CSS("#token"), admin),
+		chromedp.Click(chromedp.CSS("#signin")),
+		chromedp.WaitVisible(chromedp.CSS("#devices")),
+	)
+	if got := text("#devices"); !strings.Contains(got, "phone") || !strings.Contains(got, "laptop") {
+		t.Fatalf("devices page: %q", got)
+	}
+	shot("02-devices")
+
+	// Pair a device: the page shows the code and its QR code.
+	run("pair",
+		chromedp.SendKeys(chromedp.CSS("#pair-name"), "tablet"),
+		chromedp.Click(chromedp.CSS("#pair-form button")),
+		chromedp.WaitVisible(chromedp.CSS("#pairing-code")),
+	)
+	code := text("#pairing-code")
+	qrs, err := chromedp.Run(browser, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("svg.qr")).map(e => e.getAttribute("viewBox"))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(code, "mpc1") || len(qrs) != 1 {
+		t.Fatalf("pairing page: code %q, QR codes %v", code, qrs)
+	}
+	shot("03-pair-code")
+
+	// The device enrols with that code; the page shows the SAS to compare.
+	sas := enrol(t, c, "tablet", strings.TrimSpace(code), testcluster.FixtureSets(t, 3))
+	run("wait for the SAS", chromedp.WaitVisible(chromedp.CSS("#pair-sas-box")))
+	if got := text("#pair-sas"); got != sas {
+		t.Fatalf("the page shows SAS %q, the device %q", got, sas)
+	}
+	shot("04-pair-sas")
+	run("approve",
+		chromedp.SendKeys(chromedp.CSS("#sas"), sas),
+		chromedp.Click(chromedp.CSS("#approve")),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-device="tablet"] .badge.active`)),
+	)
+	if got := text("#flash"); !strings.Contains(got, "tablet is approved") {
+		t.Fatalf("after approval: %q", got)
+	}
+	c.WaitOnline(t, "tablet")
+
+	// A key held by the three devices.
+	key := c.CreateKey(t, 1, "phone", "laptop", "tablet").GetId()
+	keySel := `section[data-key="` + key + `"]`
+	run("keys page", chromedp.Navigate(base+"/keys"), chromedp.WaitVisible(chromedp.CSS(keySel)))
+	if got := text(keySel + " .committee"); got != "phone, laptop, tablet" {
+		t.Fatalf("committee on the keys page: %q", got)
+	}
+
+	if got := text(keySel + " .epoch"); got != "0" {
+		t.Fatalf("epoch after keygen: %q", got)
+	}
+
+	// Revoke the tablet: the confirmation lists the key, then the reshare
+	// runs and the page follows it to the end.
+	run("revoke confirmation",
+		chromedp.Navigate(base+"/devices"),
+		chromedp.Click(chromedp.CSS(`tr[data-device="tablet"] a.danger`)),
+		chromedp.WaitVisible(chromedp.CSS("#revoke-keys")),
+	)
+	if got := text("#revoke-keys"); !strings.Contains(got, key) || !strings.Contains(got, "phone, laptop") {
+		t.Fatalf("revoke confirmation: %q", got)
+	}
+	shot("05-revoke-confirm")
+	run("revoke",
+		chromedp.Click(chromedp.CSS("#confirm-revoke")),
+		chromedp.WaitVisible(chromedp.CSS("#reshares")),
+	)
+	shot("06-reshare-progress")
+	run("reshare finishes", chromedp.WaitVisible(chromedp.CSS("#reshares-done")))
+	if got := text(`tr[data-key="` + key + `"] .job-state`); got != "done" {
+		t.Fatalf("reshare state: %q", got)
+	}
+	shot("07-reshare-done")
+	got, err := c.Admin.GetKey(context.Background(), &mpcv1.GetKeyRequest{KeyId: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var holders []string
+	for _, h := range got.GetKey().GetHolders() {
+		holders = append(holders, h.GetDeviceName())
+	}
+	slices.Sort(holders)
+	if !slices.Equal(holders, []string{"laptop", "phone"}) || got.GetKey().GetEpoch() == 0 {
+		t.Fatalf("after the revocation the key is held by %v at epoch %d", holders, got.GetKey().GetEpoch())
+	}
+	// The Keys page shows the new committee and the reshare's report. (The
+	// drill button is tested in TestDrillButton without a protocol run.)
+	run("keys page", chromedp.Navigate(base+"/keys"), chromedp.WaitVisible(chromedp.CSS(keySel+" .last-result")))
+	if got := text(keySel + " .last-result"); got != "ok" {
+		t.Fatalf("last reshare: %q", got)
+	}
+	if got := text(keySel + " .committee"); got != "phone, laptop" {
+		t.Fatalf("committee after the revocation: %q", got)
+	}
+	shot("08-keys")
+
+	// A drill needs every device of the committee online: with the laptop
+	// stopped it fails at once, and the Keys page says why.
+	c.StopDevice(t, "laptop")
+	run("drill", chromedp.Click(chromedp.CSS(keySel+" button.drill")), chromedp.WaitVisible(chromedp.CSS(keySel+" .drill-error")))
+	if got := text(keySel + " .drill-error"); !strings.Contains(got, "offline: laptop") {
+		t.Fatalf("failed drill: %q", got)
+	}
+	shot("09-drill-refused")
+
+	// The audit trail, filtered by device, names what happened and who did it.
+	run("audit", chromedp.Navigate(base+"/audit?device=tablet"), chromedp.WaitVisible(chromedp.CSS("#audit")))
+	trail := text("#audit")
+	for _, want := range []string{"pairing.create", "device.enroll", "device.approve", "device.revoke", "initial admin"} {
+		if !strings.Contains(trail, want) {
+			t.Errorf("the audit page for tablet lacks %q:\n%s", want, trail)
+		}
+	}
+	if got := text("#chain-status"); !strings.Contains(got, "verified up to entry") {
+		t.Errorf("chain status: %q", got)
+	}
+	shot("10-audit")
+
+	// Sessions: the keygen, the drill's and the revocation's reshares.
+	run("sessions", chromedp.Navigate(base+"/sessions"), chromedp.WaitVisible(chromedp.CSS("#recent")))
+	if got := text("#recent"); !strings.Contains(got, "keygen") || !strings.Contains(got, "reshare") {
+		t.Errorf("sessions page: %q", got)
+	}
+	shot("11-sessions")
+
+	// The devices page on a phone-sized screen.
+	run("phone size", chromedp.EmulateViewport(390, 844), chromedp.Navigate(base+"/devices"), chromedp.WaitVisible(chromedp.CSS("#devices")))
+	shot("12-devices-phone")
+	run("laptop size", chromedp.EmulateViewport(1280, 900))
+
+	// Forged POSTs from other origins, with the operator signed in. On the
+	// same site (another port) the browser sends the session cookie, and the
+	// console refuses the foreign Origin; from another site the cookie is not
+	// even sent.
+	forged := func(action string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, `<!doctype html><form id="forge" method="post" action="%s/devices/revoke">
+<input name="device" value="phone"><input name="csrf" value="forged"><button id="go">win a prize</button></form>`, action)
+		})
+	}
+	// The same-site page is served with the coordinator's certificate too:
+	// the browser accepts no other.
+	sameLis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameSite := &http.Server{Handler: forged(base), TLSConfig: &tls.Config{GetCertificate: c.Server.GetCertificate}, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = sameSite.ServeTLS(sameLis, "", "") }()
+	defer sameSite.Close()
+	crossSite := httptest.NewServer(forged(base))
+	defer crossSite.Close()
+	for i, attacker := range []string{"https://" + sameLis.Addr().String(), strings.Replace(crossSite.URL, "127.0.0.1", "localhost", 1)} {
+		run("forged POST from "+attacker,
+			chromedp.Navigate(attacker),
+			chromedp.WaitVisible(chromedp.CSS("#go")),
+			chromedp.Click(chromedp.CSS("#go")),
+			chromedp.WaitVisible(chromedp.CSS("#error-message")),
+		)
+		if got := text("#error-message"); !strings.Contains(got, "refused") {
+			t.Errorf("forged POST from %s: %q", attacker, got)
+		}
+		shot(fmt.Sprintf("%02d-forged-post-refused", 13+i))
+	}
+	devs, err := c.Admin.ListDevices(context.Background(), &mpcv1.ListDevicesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range devs.GetDevices() {
+		if d.GetName() == "phone" && d.GetStatus() != mpcv1.DeviceStatus_DEVICE_STATUS_ACTIVE {
+			t.Fatalf("a forged POST revoked the phone")
+		}
+	}
+	// Still signed in: the refusals did not disturb the session.
+	run("still signed in", chromedp.Navigate(base+"/devices"), chromedp.WaitVisible(chromedp.CSS("#devices")))
+
+	// No API token anywhere in what the browser was shown.
+	for _, path := range []string{"/devices", "/keys", "/audit", "/sessions"} {
+		run("open "+path, chromedp.Navigate(base+path), chromedp.WaitReady(chromedp.CSS("main")))
+		html, err := chromedp.Run(browser, chromedp.OuterHTML(chromedp.CSS("html")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(html, strings.TrimPrefix(admin, "mpct_")) {
+			t.Errorf("%s shows the admin token", path)
+		}
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		t.Fatal("the browser test hit its hang guard")
+	}
+}

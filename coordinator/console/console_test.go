@@ -1,0 +1,425 @@
+package console
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mpcsign/mpcsign/coordinator"
+	"github.com/mpcsign/mpcsign/internal/auditlog"
+	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+)
+
+// clock is a settable clock for session expiry.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// fixture is a real coordinator (its own BadgerDB, not serving gRPC) with
+// the console in front of it over TLS.
+type fixture struct {
+	t      *testing.T
+	srv    *coordinator.Server
+	web    *httptest.Server
+	admin  string // the admin token
+	signer string
+	clock  *clock
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	return newFixtureWith(t, func(s *coordinator.Server) Coordinator { return s })
+}
+
+// newFixtureWith puts wrap(server) behind the console, to change answers.
+func newFixtureWith(t *testing.T, wrap func(*coordinator.Server) Coordinator) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	srv, err := coordinator.New(coordinator.Options{DataDir: dir, Advertise: "127.0.0.1:7400"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	clk := &clock{t: time.Now()}
+	con, err := New(Options{Coordinator: wrap(srv), GetCertificate: srv.GetCertificate, Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := httptest.NewUnstartedServer(con.Handler())
+	web.StartTLS()
+	t.Cleanup(web.Close)
+	read := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	return &fixture{t: t, srv: srv, web: web, admin: read("admin.token"), signer: read("signer.token"), clock: clk}
+}
+
+// browser is an HTTP client with a cookie jar that does not follow
+// redirects, and sends the headers a browser sends on a same-origin POST.
+type browser struct {
+	f      *fixture
+	client *http.Client
+	origin string // Origin header of POSTs; "" for none
+	site   string // Sec-Fetch-Site of POSTs; "" for none
+}
+
+func (f *fixture) browser() *browser {
+	jar, _ := cookiejar.New(nil)
+	c := *f.web.Client() // a copy: the server's client is shared
+	c.Jar = jar
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &browser{f: f, client: &c, origin: f.web.URL, site: "same-origin"}
+}
+
+type page struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (b *browser) do(req *http.Request) page {
+	b.f.t.Helper()
+	resp, err := b.client.Do(req)
+	if err != nil {
+		b.f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.f.t.Fatal(err)
+	}
+	return page{resp.StatusCode, resp.Header, string(body)}
+}
+
+func (b *browser) get(path string) page {
+	req, _ := http.NewRequest("GET", b.f.web.URL+path, nil)
+	return b.do(req)
+}
+
+func (b *browser) post(path string, form url.Values) page {
+	req, _ := http.NewRequest("POST", b.f.web.URL+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if b.origin != "" {
+		req.Header.Set("Origin", b.origin)
+	}
+	if b.site != "" {
+		req.Header.Set("Sec-Fetch-Site", b.site)
+	}
+	return b.do(req)
+}
+
+func (b *browser) signIn(token string) page {
+	return b.post("/login", url.Values{"token": {token}})
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// csrf reads the CSRF token from a signed-in page.
+func (b *browser) csrf() string {
+	b.f.t.Helper()
+	p := b.get("/devices")
+	m := csrfField.FindStringSubmatch(p.body)
+	if m == nil {
+		b.f.t.Fatalf("no CSRF field on /devices (status %d)", p.status)
+	}
+	return m[1]
+}
+
+func (b *browser) signedIn() *browser {
+	b.f.t.Helper()
+	if p := b.signIn(b.f.admin); p.status != http.StatusSeeOther || p.header.Get("Location") != "/devices" {
+		b.f.t.Fatalf("sign-in: status %d, location %q: %s", p.status, p.header.Get("Location"), p.body)
+	}
+	return b
+}
+
+func TestSecurityHeadersOnEveryResponse(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser().signedIn()
+	anon := f.browser()
+	pages := map[string]page{
+		"login":       anon.get("/login"),
+		"signed out":  anon.get("/devices"),
+		"static":      anon.get("/static/console.css"),
+		"not found":   anon.get("/nope"),
+		"devices":     b.get("/devices"),
+		"keys":        b.get("/keys"),
+		"audit":       b.get("/audit"),
+		"sessions":    b.get("/sessions"),
+		"api":         b.get("/api/reshares"),
+		"refused":     anon.post("/devices/pair", url.Values{"name": {"x"}}),
+		"bad sign-in": anon.signIn("mpct_wrong"),
+	}
+	for name, p := range pages {
+		csp := p.header.Get("Content-Security-Policy")
+		for _, want := range []string{"default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", "form-action 'self'", "base-uri 'none'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("%s: CSP %q lacks %q", name, csp, want)
+			}
+		}
+		if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") {
+			t.Errorf("%s: CSP allows inline code: %q", name, csp)
+		}
+		for h, want := range map[string]string{"X-Frame-Options": "DENY", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"} {
+			if got := p.header.Get(h); got != want {
+				t.Errorf("%s: %s is %q, want %q", name, h, got, want)
+			}
+		}
+	}
+	// No inline script or style in any page: the CSP would block it.
+	inline := regexp.MustCompile(`<script>|<script [^>]*>[^<]|<style|\sstyle=|\son[a-z]+=`)
+	for name, p := range pages {
+		if strings.HasPrefix(p.header.Get("Content-Type"), "text/html") && inline.MatchString(p.body) {
+			t.Errorf("%s has inline script or style: %q", name, inline.FindString(p.body))
+		}
+	}
+}
+
+func TestSignIn(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser()
+	if p := b.get("/devices"); p.status != http.StatusSeeOther || p.header.Get("Location") != "/login" {
+		t.Fatalf("signed out /devices: %d %q", p.status, p.header.Get("Location"))
+	}
+	for name, tok := range map[string]string{
+		"wrong":  "mpct_" + strings.Repeat("A", 43),
+		"signer": f.signer,
+		"empty":  "",
+		"junk":   "<script>x</script>",
+	} {
+		p := b.signIn(tok)
+		if p.status != http.StatusUnauthorized || !strings.Contains(p.body, "not a valid admin token") {
+			t.Errorf("%s token: status %d: %s", name, p.status, p.body)
+		}
+		if p.header.Get("Set-Cookie") != "" {
+			t.Errorf("%s token got a cookie", name)
+		}
+		if tok != "" && strings.Contains(p.body, tok) {
+			t.Errorf("%s token is echoed in the page", name)
+		}
+	}
+	if p := b.get("/devices"); p.status != http.StatusSeeOther {
+		t.Fatalf("refused sign-ins opened a session: %d", p.status)
+	}
+
+	p := b.signIn(f.admin)
+	if p.status != http.StatusSeeOther {
+		t.Fatalf("admin sign-in: %d %s", p.status, p.body)
+	}
+	resp := &http.Response{Header: p.header}
+	cookies := resp.Cookies()
+	if len(cookies) != 1 {
+		t.Fatalf("cookies: %v", cookies)
+	}
+	ck := cookies[0]
+	if ck.Name != "__Host-mpcsign-console" || !ck.HttpOnly || !ck.Secure || ck.SameSite != http.SameSiteStrictMode || ck.Path != "/" || ck.Domain != "" {
+		t.Errorf("session cookie is not locked down: %s", p.header.Get("Set-Cookie"))
+	}
+	if len(ck.Value) < 40 || strings.Contains(ck.Value, strings.TrimPrefix(f.admin, "mpct_")) {
+		t.Errorf("session id is short or carries the token: %q", ck.Value)
+	}
+	if p := b.get("/devices"); p.status != http.StatusOK || !strings.Contains(p.body, "initial admin") {
+		t.Fatalf("signed-in /devices: %d", p.status)
+	}
+
+	// A second sign-in gets a new session id.
+	p2 := b.signIn(f.admin)
+	if c2 := (&http.Response{Header: p2.header}).Cookies(); len(c2) != 1 || c2[0].Value == ck.Value {
+		t.Errorf("sign-in kept the session id")
+	}
+	// The old id no longer works.
+	old := f.browser()
+	u, _ := url.Parse(f.web.URL)
+	old.client.Jar.SetCookies(u, []*http.Cookie{ck})
+	if p := old.get("/devices"); p.status != http.StatusSeeOther {
+		t.Errorf("the replaced session id still works: %d", p.status)
+	}
+
+	// Sign out ends the session on the server.
+	cur := b.client.Jar.Cookies(u)
+	if p := b.post("/logout", url.Values{"csrf": {b.csrf()}}); p.status != http.StatusSeeOther || p.header.Get("Location") != "/login" {
+		t.Fatalf("sign out: %d", p.status)
+	}
+	replay := f.browser()
+	replay.client.Jar.SetCookies(u, cur)
+	if p := replay.get("/devices"); p.status != http.StatusSeeOther {
+		t.Errorf("a signed-out session id still works: %d", p.status)
+	}
+}
+
+func TestSessionExpiresAndRevokedTokenEndsIt(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser().signedIn()
+	f.clock.add(29 * time.Minute)
+	if p := b.get("/devices"); p.status != http.StatusOK {
+		t.Fatalf("a session used within the idle timeout ended: %d", p.status)
+	}
+	f.clock.add(31 * time.Minute)
+	if p := b.get("/devices"); p.status != http.StatusSeeOther {
+		t.Fatalf("an idle session still works: %d", p.status)
+	}
+
+	// Keep a session busy past its maximum age.
+	b = f.browser().signedIn()
+	for range 25 {
+		f.clock.add(29 * time.Minute)
+		b.get("/keys")
+	}
+	if p := b.get("/devices"); p.status != http.StatusSeeOther {
+		t.Fatalf("a session older than 12 hours still works: %d", p.status)
+	}
+
+	// A second admin token signs in, then is revoked: its session ends.
+	adminCtx := adminContext(t, f)
+	created, err := f.srv.CreateToken(adminCtx, &mpcv1.CreateTokenRequest{Role: mpcv1.TokenRole_TOKEN_ROLE_ADMIN, Name: "ops-laptop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2 := f.browser()
+	if p := b2.signIn(created.GetToken()); p.status != http.StatusSeeOther {
+		t.Fatalf("second admin token: %d", p.status)
+	}
+	if p := b2.get("/devices"); p.status != http.StatusOK || !strings.Contains(p.body, "ops-laptop") {
+		t.Fatalf("second admin token's page: %d", p.status)
+	}
+	if _, err := f.srv.RevokeToken(adminCtx, &mpcv1.RevokeTokenRequest{Id: created.GetInfo().GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	if p := b2.get("/devices"); p.status != http.StatusSeeOther {
+		t.Fatalf("a revoked token's session still works: %d", p.status)
+	}
+	if p := b2.get("/api/reshares"); p.status != http.StatusUnauthorized {
+		t.Fatalf("a revoked token's session still reads the API: %d", p.status)
+	}
+}
+
+// adminContext is the admin token's caller context, as the console uses it.
+func adminContext(t *testing.T, f *fixture) context.Context {
+	t.Helper()
+	tok, err := f.srv.CheckAdminToken(f.admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, err := f.srv.AsAdmin(context.Background(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx
+}
+
+func TestForgedPostsAreRefused(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser().signedIn()
+	token := b.csrf()
+	tests := []struct {
+		name, origin, site, csrf string
+	}{
+		{"no CSRF token", f.web.URL, "same-origin", ""},
+		{"wrong CSRF token", f.web.URL, "same-origin", "x" + token[1:]},
+		{"foreign origin", "https://evil.example", "cross-site", token},
+		{"foreign origin without fetch metadata", "https://evil.example", "", token},
+		{"same site, other port", "https://127.0.0.1:1", "same-site", token},
+		{"http origin", strings.Replace(f.web.URL, "https:", "http:", 1), "", token},
+		{"null origin", "null", "", token},
+		{"neither Origin nor Sec-Fetch-Site", "", "", token},
+	}
+	for _, tc := range tests {
+		b.origin, b.site = tc.origin, tc.site
+		form := url.Values{"name": {"forged"}}
+		if tc.csrf != "" {
+			form.Set("csrf", tc.csrf)
+		}
+		if p := b.post("/devices/pair", form); p.status != http.StatusForbidden || !strings.Contains(p.body, "refused") {
+			t.Errorf("%s: status %d", tc.name, p.status)
+		}
+	}
+	// A forged sign-in (login CSRF) is refused too.
+	b.origin, b.site = "https://evil.example", "cross-site"
+	if p := b.signIn(f.admin); p.status != http.StatusForbidden {
+		t.Errorf("cross-site sign-in: %d", p.status)
+	}
+	// None of them did anything.
+	for _, e := range auditEntries(t, f) {
+		if e.Action == "pairing.create" {
+			t.Fatalf("a forged POST made a pairing code: %+v", e)
+		}
+	}
+	// The genuine POST works and is audited under the signed-in token.
+	b.origin, b.site = f.web.URL, "same-origin"
+	p := b.post("/devices/pair", url.Values{"name": {"tablet"}, "csrf": {token}})
+	if p.status != http.StatusOK || !strings.Contains(p.body, "mpc1") || !strings.Contains(p.body, "<svg") {
+		t.Fatalf("pair: %d %s", p.status, p.body)
+	}
+	tok, _ := f.srv.CheckAdminToken(f.admin)
+	es := auditEntries(t, f)
+	last := es[len(es)-1]
+	if last.Action != "pairing.create" || last.Actor != "token:"+tok.ID || len(last.Devices) != 1 || last.Devices[0] != "tablet" {
+		t.Fatalf("the console's pairing is audited as %+v, want actor token:%s", last, tok.ID)
+	}
+	// The Audit page names the token.
+	if p := b.get("/audit?device=tablet"); !strings.Contains(p.body, "initial admin<div class=\"muted mono\">token "+tok.ID+"</div>") || !strings.Contains(p.body, "verified up to entry") {
+		t.Errorf("audit page: %s", p.body)
+	}
+}
+
+func auditEntries(t *testing.T, f *fixture) []auditlog.Entry {
+	t.Helper()
+	resp, err := f.srv.ExportAudit(adminContext(t, f), &mpcv1.ExportAuditRequest{SinceSeq: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []auditlog.Entry
+	for _, b := range resp.GetEntries() {
+		var e auditlog.Entry
+		if err := json.Unmarshal(b, &e); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func TestSignInLimit(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser()
+	for range maxFailures {
+		if p := b.signIn("mpct_wrong"); p.status != http.StatusUnauthorized {
+			t.Fatalf("wrong token: %d", p.status)
+		}
+	}
+	if p := b.signIn(f.admin); p.status != http.StatusTooManyRequests {
+		t.Fatalf("sign-in after %d wrong tokens: %d", maxFailures, p.status)
+	}
+	f.clock.add(failureWindow + time.Second)
+	if p := b.signIn(f.admin); p.status != http.StatusSeeOther {
+		t.Fatalf("sign-in after the window: %d", p.status)
+	}
+}

@@ -1,0 +1,261 @@
+package console
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/mpcsign/mpcsign/coordinator"
+	"github.com/mpcsign/mpcsign/internal/auditlog"
+	"github.com/mpcsign/mpcsign/internal/tlspin"
+	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+)
+
+// No API token, and no part of one, appears in any page, JSON answer or
+// export the console serves.
+func TestNoTokenInAnyPage(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser().signedIn()
+	token := b.csrf()
+	ctx := adminContext(t, f)
+	extra, err := f.srv.CreateToken(ctx, &mpcv1.CreateTokenRequest{Role: mpcv1.TokenRole_TOKEN_ROLE_SIGNER, Name: "wallet-eu"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := []string{f.admin, f.signer, extra.GetToken()}
+	pair := b.post("/devices/pair", url.Values{"name": {"phone"}, "csrf": {token}})
+	bodies := map[string]string{"pair": pair.body}
+	for _, path := range []string{"/devices", "/keys", "/audit", "/audit?action=token.create", "/audit/export", "/sessions",
+		"/reshares", "/api/reshares", "/api/pairing?name=phone", "/api/drill?key=k1", "/login", "/devices/revoke?device=nobody"} {
+		bodies[path] = b.get(path).body
+	}
+	bodies["approve"] = b.post("/devices/approve", url.Values{"device": {"phone"}, "sas": {"1"}, "csrf": {token}}).body
+	bodies["flash"] = b.get("/devices").body
+	for name, body := range bodies {
+		for _, s := range secrets {
+			secret := strings.TrimPrefix(s, "mpct_")
+			if strings.Contains(body, secret) || strings.Contains(body, secret[:16]) {
+				t.Errorf("%s shows an API token", name)
+			}
+		}
+	}
+	if !strings.Contains(bodies["/audit"], "token.create") || !strings.Contains(bodies["/audit/export"], `"action":"token.create"`) {
+		t.Errorf("the audit page or export lacks the token.create entry")
+	}
+}
+
+func TestAuditExportVerifies(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser().signedIn()
+	token := b.csrf()
+	for _, name := range []string{"a", "b", "c"} {
+		b.post("/devices/pair", url.Values{"name": {name}, "csrf": {token}})
+	}
+	p := b.get("/audit/export")
+	if p.header.Get("Content-Type") != "application/jsonl" || !strings.Contains(p.header.Get("Content-Disposition"), "attachment") {
+		t.Fatalf("export headers: %v", p.header)
+	}
+	n, _, err := auditlog.Verify(strings.NewReader(p.body))
+	if err != nil || n != 3 {
+		t.Fatalf("export: %d entries, %v", n, err)
+	}
+	filtered := b.get("/audit/export?device=b")
+	if strings.Count(filtered.body, "\n") != 1 || !strings.Contains(filtered.body, `"devices":["b"]`) {
+		t.Fatalf("filtered export: %q", filtered.body)
+	}
+	page := b.get("/audit?action=pairing.create&device=c")
+	if !strings.Contains(page.body, "1 of 3 entries match") || !strings.Contains(page.body, "Hash chain verified up to entry 3.") {
+		t.Fatalf("audit page: %s", page.body)
+	}
+}
+
+func TestQRSVGDrawsTheCode(t *testing.T) {
+	svg, err := qrSVG("mpc1-AAAAexample")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(svg, "<svg ") || !strings.HasSuffix(svg, "</svg>") {
+		t.Fatalf("not an svg: %s", svg)
+	}
+	// Only fixed markup and numbers: nothing of the text itself.
+	if strings.Contains(svg, "example") || regexp.MustCompile(`d="[^"]*[^MhvzZ0-9 -][^"]*"`).MatchString(svg) {
+		t.Fatalf("unexpected path data: %s", svg)
+	}
+	if _, err := qrSVG(strings.Repeat("x", 5000)); err == nil {
+		t.Fatal("a text too long for a QR code was drawn")
+	}
+}
+
+// The console serves TLS with the coordinator's own certificate.
+func TestServeUsesTheCoordinatorsCertificate(t *testing.T) {
+	f := newFixture(t)
+	con, err := New(Options{Coordinator: f.srv, GetCertificate: f.srv.GetCertificate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- con.Serve(ctx, lis) }()
+	// The client pins the coordinator's fingerprint, as mpcctl and devices do.
+	pinned, err := tlspin.ClientConfig(f.srv.Fingerprint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := tls.Dial("tcp", lis.Addr().String(), pinned)
+	if err != nil {
+		t.Fatalf("the console's certificate is not the coordinator's pinned one: %v", err)
+	}
+	if v := conn.ConnectionState().Version; v != tls.VersionTLS13 {
+		t.Errorf("TLS version %x", v)
+	}
+	conn.Close()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+}
+
+// canned answers some admin methods with fixed data; the rest is the real
+// coordinator.
+type canned struct {
+	*coordinator.Server
+	keys     *mpcv1.ListKeysResponse
+	sessions *mpcv1.ListSessionsResponse
+	drill    func(context.Context, *mpcv1.DrillKeyRequest) (*mpcv1.DrillKeyResponse, error)
+}
+
+func (c canned) DrillKey(ctx context.Context, req *mpcv1.DrillKeyRequest) (*mpcv1.DrillKeyResponse, error) {
+	return c.drill(ctx, req)
+}
+
+func (c canned) ListKeys(context.Context, *mpcv1.ListKeysRequest) (*mpcv1.ListKeysResponse, error) {
+	return c.keys, nil
+}
+
+func (c canned) ListSessions(context.Context, *mpcv1.ListSessionsRequest) (*mpcv1.ListSessionsResponse, error) {
+	return c.sessions, nil
+}
+
+// The Keys page shows addresses and the last drill's report; the Sessions
+// page the culprits of an aborted session. Text from devices is escaped.
+func TestKeysAndSessionsPages(t *testing.T) {
+	now := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	key := &mpcv1.Key{Id: "k0123", Curve: mpcv1.Curve_CURVE_SECP256K1, Threshold: 1, PublicKey: []byte{2, 0xab, 0xcd}, Epoch: 4,
+		Holders:   []*mpcv1.KeyHolder{{DeviceName: "phone"}, {DeviceName: "laptop"}, {DeviceName: "server"}},
+		Addresses: &mpcv1.Addresses{Ethereum: "0xAbC123", BitcoinP2Wpkh: "bc1qxyz"},
+		LastReshare: &mpcv1.ReshareReport{Ok: false, Error: "devices offline: server", FromEpoch: 4, ToEpoch: 5, OldCommittee: []string{"phone", "laptop", "server"},
+			Steps: []*mpcv1.ReshareStep{{Name: "plan", Ok: true, DurationMs: 12}, {Name: "reshare", Ok: false, DurationMs: 1500, Detail: "<b>late</b>"}}},
+	}
+	sessions := &mpcv1.ListSessionsResponse{Sessions: []*mpcv1.SessionInfo{
+		{Id: "r1", Kind: "sign", KeyId: "k0123", Devices: []string{"phone", "laptop"}, Running: true, StartedAt: timestamppb.New(now)},
+		{Id: "f1", Kind: "sign", KeyId: "k0123", Devices: []string{"phone", "server"}, StartedAt: timestamppb.New(now.Add(-time.Minute)),
+			FinishedAt: timestamppb.New(now.Add(-time.Minute + 2*time.Second)), Reason: "the protocol failed: <script>x</script>", Culprits: []string{"server"}},
+	}}
+	f := newFixtureWith(t, func(s *coordinator.Server) Coordinator {
+		return canned{Server: s, keys: &mpcv1.ListKeysResponse{Keys: []*mpcv1.Key{key}}, sessions: sessions}
+	})
+	b := f.browser().signedIn()
+	keys := b.get("/keys").body
+	for _, want := range []string{"02abcd", "0xAbC123", "bc1qxyz", "any 2 of 3 devices sign", "phone, laptop, server", "devices offline: server",
+		"epoch 4 → 5", "not committed", "1.5 s", "&lt;b&gt;late&lt;/b&gt;", `name="key" value="k0123"`} {
+		if !strings.Contains(keys, want) {
+			t.Errorf("keys page lacks %q", want)
+		}
+	}
+	page := b.get("/sessions").body
+	running, recent, _ := strings.Cut(page, `id="recent"`)
+	if !strings.Contains(running, `id="running"`) || !strings.Contains(running, "phone, laptop") {
+		t.Errorf("the running session is not listed as running")
+	}
+	for _, want := range []string{"aborted", "blamed: server", "the protocol failed: &lt;script&gt;x&lt;/script&gt;", "2.0 s"} {
+		if !strings.Contains(recent, want) {
+			t.Errorf("sessions page lacks %q", want)
+		}
+	}
+}
+
+// The drill button starts a drill in the background, under the signed-in
+// token; the Keys page shows it running, refuses a second one, and shows
+// why it failed.
+func TestDrillButton(t *testing.T) {
+	key := &mpcv1.Key{Id: "k0123", Curve: mpcv1.Curve_CURVE_SECP256K1, Threshold: 1, PublicKey: []byte{2, 1},
+		Holders: []*mpcv1.KeyHolder{{DeviceName: "phone"}, {DeviceName: "laptop"}}}
+	release := make(chan error)
+	type call struct {
+		key, actor string
+		live       bool
+	}
+	calls := make(chan call, 1)
+	var srv *coordinator.Server
+	f := newFixtureWith(t, func(s *coordinator.Server) Coordinator {
+		srv = s
+		return canned{Server: s, keys: &mpcv1.ListKeysResponse{Keys: []*mpcv1.Key{key}},
+			drill: func(ctx context.Context, req *mpcv1.DrillKeyRequest) (*mpcv1.DrillKeyResponse, error) {
+				// Who is calling: the coordinator audits a token creation under ctx's caller.
+				_, err := s.CreateToken(ctx, &mpcv1.CreateTokenRequest{Role: mpcv1.TokenRole_TOKEN_ROLE_SIGNER, Name: "probe"})
+				calls <- call{key: req.GetKeyId(), actor: fmt.Sprint(err), live: ctx.Err() == nil}
+				if err := <-release; err != nil {
+					return nil, err
+				}
+				return &mpcv1.DrillKeyResponse{Report: &mpcv1.ReshareReport{Ok: false, Error: "devices offline: laptop"}}, nil
+			}}
+	})
+	b := f.browser().signedIn()
+	token := b.csrf()
+	p := b.post("/keys/drill", url.Values{"key": {"k0123"}, "csrf": {token}})
+	if p.status != http.StatusSeeOther || p.header.Get("Location") != "/keys#k0123" {
+		t.Fatalf("drill: %d %q", p.status, p.header.Get("Location"))
+	}
+	c := <-calls
+	if c.key != "k0123" || c.actor != "<nil>" || !c.live {
+		t.Fatalf("drill call: %+v (its context must carry the token and outlive the request)", c)
+	}
+	tok, _ := srv.CheckAdminToken(f.admin)
+	if es := auditEntries(t, f); es[len(es)-1].Actor != "token:"+tok.ID {
+		t.Fatalf("the drill ran as %q, want token:%s", es[len(es)-1].Actor, tok.ID)
+	}
+	page := b.get("/keys").body
+	if !strings.Contains(page, "Drill of k0123 started") || !strings.Contains(page, `data-drill="k0123"`) || strings.Contains(page, `class="drill"`) {
+		t.Fatalf("keys page while the drill runs: %s", page)
+	}
+	if p := b.get("/api/drill?key=k0123"); !strings.Contains(p.body, `"running":true`) {
+		t.Fatalf("drill status: %s", p.body)
+	}
+	if p := b.post("/keys/drill", url.Values{"key": {"k0123"}, "csrf": {token}}); p.status != http.StatusSeeOther || !strings.Contains(b.get("/keys").body, "already running") {
+		t.Fatalf("a second drill of the same key was not refused")
+	}
+	release <- nil
+	for !strings.Contains(b.get("/api/drill?key=k0123").body, `"running":false`) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	page = b.get("/keys").body
+	if !strings.Contains(page, "devices offline: laptop") || !strings.Contains(page, `class="drill"`) {
+		t.Fatalf("keys page after a failed drill: %s", page)
+	}
+
+	// A drill the coordinator refuses shows the coordinator's safe message.
+	b.post("/keys/drill", url.Values{"key": {"k0123"}, "csrf": {token}})
+	<-calls
+	release <- status.Error(codes.FailedPrecondition, "every device of the new committee must be online; offline: laptop")
+	for !strings.Contains(b.get("/api/drill?key=k0123").body, `"running":false`) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if page := b.get("/keys").body; !strings.Contains(page, "offline: laptop") {
+		t.Fatalf("keys page after a refused drill: %s", page)
+	}
+}

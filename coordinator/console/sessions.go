@@ -1,0 +1,41 @@
+package console
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+)
+
+// sessionView is a protocol session as the Sessions page shows it.
+type sessionView struct {
+	ID, Kind, KeyID, Devices string
+	Started                  time.Time
+	Took                     time.Duration
+	Running, OK              bool
+	Reason                   string
+	Culprits                 []string
+}
+
+func (c *Console) sessionsPage(w http.ResponseWriter, r *http.Request, q *request) error {
+	resp, err := c.coord.ListSessions(q.ctx, &mpcv1.ListSessionsRequest{Limit: 200})
+	if err != nil {
+		return c.adminError("ListSessions", err)
+	}
+	var running, recent []sessionView
+	now := c.opts.Now()
+	for _, s := range resp.GetSessions() {
+		v := sessionView{ID: s.GetId(), Kind: s.GetKind(), KeyID: s.GetKeyId(), Devices: strings.Join(s.GetDevices(), ", "),
+			Started: s.GetStartedAt().AsTime(), Running: s.GetRunning(), OK: s.GetOk(), Reason: s.GetReason(), Culprits: s.GetCulprits()}
+		if v.Running {
+			v.Took = now.Sub(v.Started)
+			running = append(running, v)
+			continue
+		}
+		v.Took = s.GetFinishedAt().AsTime().Sub(v.Started)
+		recent = append(recent, v)
+	}
+	c.render(w, q, http.StatusOK, "sessions.html", "Sessions", "sessions", map[string]any{"Running": running, "Recent": recent})
+	return nil
+}

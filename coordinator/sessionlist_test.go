@@ -1,0 +1,59 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+)
+
+// ListSessions shows the newest finished sessions first, with the culprits
+// of aborted ones, and bounds how many it reads.
+func TestListSessionsNewestFirst(t *testing.T) {
+	st := openTestStore(t)
+	s := &Server{store: st, sessions: newSessions(nil, newLinks(), st, time.Now, nil)}
+	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for i := range 5 {
+		r := SessionRecord{ID: fmt.Sprintf("s%d", i), Kind: "sign", KeyID: "k1", Devices: []string{"a", "b"},
+			Started: start.Add(time.Duration(i) * time.Minute), Finished: start.Add(time.Duration(i)*time.Minute + time.Second), OK: i != 3}
+		if i == 3 {
+			r.Reason, r.Culprits = "the protocol failed", []string{"b"}
+		}
+		if err := st.PutSession(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One session running now.
+	s.sessions.byRef["r"] = &session{ref: []byte{0xab}, kind: mpcv1.SessionKind_SESSION_KIND_RESHARE, keyID: "k1", started: start.Add(time.Hour),
+		members: map[string]Device{"id-b": {Name: "b"}, "id-a": {Name: "a"}}}
+	resp, err := s.ListSessions(context.Background(), &mpcv1.ListSessionsRequest{Limit: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, x := range resp.GetSessions() {
+		ids = append(ids, x.GetId())
+	}
+	if !slices.Equal(ids, []string{"ab", "s4", "s3", "s2"}) {
+		t.Fatalf("sessions %v, want the running one, then the 3 newest first", ids)
+	}
+	if r := resp.GetSessions()[0]; !r.GetRunning() || r.GetKind() != "reshare" || r.GetKeyId() != "k1" || !slices.Equal(r.GetDevices(), []string{"a", "b"}) || r.GetFinishedAt() != nil {
+		t.Fatalf("running session: %v", r)
+	}
+	aborted := resp.GetSessions()[2]
+	if aborted.GetOk() || aborted.GetRunning() || !slices.Equal(aborted.GetCulprits(), []string{"b"}) || aborted.GetReason() != "the protocol failed" ||
+		!aborted.GetStartedAt().AsTime().Equal(start.Add(3*time.Minute)) || !aborted.GetFinishedAt().AsTime().Equal(start.Add(3*time.Minute+time.Second)) {
+		t.Fatalf("aborted session: %v", aborted)
+	}
+	if _, err := s.ListSessions(context.Background(), &mpcv1.ListSessionsRequest{Limit: 1001}); err == nil {
+		t.Fatal("a limit over 1000 was accepted")
+	}
+	// The fallback for stores without a newest-first listing agrees.
+	recs, err := recentSessions(struct{ Store }{st}, 3)
+	if err != nil || len(recs) != 3 || recs[0].ID != "s4" || recs[2].ID != "s2" {
+		t.Fatalf("fallback listing: %+v %v", recs, err)
+	}
+}
