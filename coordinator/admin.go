@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -51,7 +52,7 @@ func (s *Server) CreatePairingCode(ctx context.Context, req *mpcv1.CreatePairing
 	if _, err := rand.Read(code.Secret[:]); err != nil {
 		return nil, err
 	}
-	fp, err := hex.DecodeString(s.fingerprint)
+	fp, err := hex.DecodeString(s.Fingerprint())
 	if err != nil || len(fp) != sha256.Size {
 		return nil, errors.New("bad own fingerprint")
 	}
@@ -323,7 +324,7 @@ func reportProto(r *ReshareReport) *mpcv1.ReshareReport {
 	}
 	out := &mpcv1.ReshareReport{KeyId: r.KeyID, Ok: r.OK, Error: r.Error, FromEpoch: r.FromEpoch, ToEpoch: r.ToEpoch,
 		OldThreshold: uint32(r.OldThreshold), NewThreshold: uint32(r.NewThreshold), OldCommittee: r.OldCommittee,
-		NewCommittee: r.NewCommittee, Committed: r.Committed, PublicKey: r.PublicKey, TestDigest: r.TestDigest, TestSignature: r.TestSig}
+		NewCommittee: r.NewCommittee, Committed: r.Committed, PublicKey: r.PublicKey, TestDigest: r.TestDigest, TestSignature: r.TestSig, TestPath: r.TestPath}
 	for _, st := range r.Steps {
 		out.Steps = append(out.Steps, &mpcv1.ReshareStep{Name: st.Name, DurationMs: uint64(st.Duration.Milliseconds()), Ok: st.OK, Detail: st.Detail})
 	}
@@ -372,8 +373,14 @@ func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*m
 	if s.draining.Load() {
 		return nil, ErrShuttingDown
 	}
+	curve := mpcv1.Curve_CURVE_SECP256K1
 	switch req.GetCurve() {
 	case mpcv1.Curve_CURVE_UNSPECIFIED, mpcv1.Curve_CURVE_SECP256K1:
+	case mpcv1.Curve_CURVE_ED25519:
+		curve = mpcv1.Curve_CURVE_ED25519
+		if req.GetDerivationOnly() {
+			return nil, invalidArg("derivation-only is for secp256k1 keys: Ed25519 keys have no derivation here")
+		}
 	default:
 		return nil, invalidArg("unsupported curve %v", req.GetCurve())
 	}
@@ -402,13 +409,21 @@ func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*m
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.KeygenTimeout)
 	defer cancel()
-	if err := s.waitReady(ctx, devs); err != nil {
+	// EdDSA needs no Paillier pre-parameters.
+	if err := s.waitReady(ctx, devs, curve == mpcv1.Curve_CURVE_SECP256K1); err != nil {
 		return nil, err
 	}
-	entry := auditlog.Entry{Action: "key.create", Devices: names(devs), Detail: fmt.Sprintf("threshold %d", t)}
+	k := Key{Curve: curveSecp256k1, Threshold: t, CreatedAt: s.opts.Now(), DerivationOnly: req.GetDerivationOnly()}
+	if curve == mpcv1.Curve_CURVE_ED25519 {
+		k.Curve = curveEd25519
+	}
+	entry := auditlog.Entry{Action: "key.create", Devices: names(devs), Detail: fmt.Sprintf("%s, threshold %d", k.Curve, t)}
+	if k.DerivationOnly {
+		entry.Detail += ", derivation-only"
+	}
 	results, err := s.sessions.run(ctx, &mpcv1.SessionStart{
 		Kind:      mpcv1.SessionKind_SESSION_KIND_KEYGEN,
-		Curve:     mpcv1.Curve_CURVE_SECP256K1,
+		Curve:     curve,
 		Threshold: uint32(t),
 	}, devs, nil)
 	if err != nil {
@@ -418,7 +433,15 @@ func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*m
 	if !ok {
 		return nil, s.auditFailure(ctx, entry, &SessionError{Kind: "keygen", Reason: "devices reported different public keys"})
 	}
-	k := Key{Curve: "secp256k1", Threshold: t, PublicKey: pub, CreatedAt: s.opts.Now()}
+	if k.Curve == curveSecp256k1 {
+		// Every device derived the chain code from the session id itself.
+		cc, ok := sameChainCode(results)
+		if !ok {
+			return nil, s.auditFailure(ctx, entry, &SessionError{Kind: "keygen", Reason: "devices reported different chain codes"})
+		}
+		k.ChainCode = cc
+	}
+	k.PublicKey = pub
 	k.ID = identity.KeyID(pub)
 	for _, d := range devs {
 		k.Holders = append(k.Holders, d.ID)
@@ -434,9 +457,23 @@ func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*m
 	return &mpcv1.CreateKeyResponse{Key: s.keyProto(k)}, nil
 }
 
+// sameChainCode is the chain code every device reported, if they agree.
+func sameChainCode(results map[string]*mpcv1.SessionResult) ([]byte, bool) {
+	var cc []byte
+	for _, r := range results {
+		if cc == nil {
+			cc = r.GetChainCode()
+		} else if !bytes.Equal(cc, r.GetChainCode()) {
+			return nil, false
+		}
+	}
+	return cc, len(cc) == 32
+}
+
 // waitReady waits until every device is online with at least one
-// pre-parameter set, or ctx ends; the error names the devices not ready.
-func (s *Server) waitReady(ctx context.Context, devs []Device) error {
+// pre-parameter set (when preparams), or ctx ends; the error names the
+// devices not ready.
+func (s *Server) waitReady(ctx context.Context, devs []Device, preparams bool) error {
 	// Give up a little before the caller's deadline, so that the caller gets
 	// the list of devices still preparing rather than a bare deadline error.
 	if dl, ok := ctx.Deadline(); ok {
@@ -454,7 +491,7 @@ func (s *Server) waitReady(ctx context.Context, devs []Device) error {
 				offline = append(offline, d.Name)
 				continue
 			}
-			if ready, target := l.preparams(); ready == 0 {
+			if ready, target := l.preparams(); ready == 0 && preparams {
 				preparing = append(preparing, fmt.Sprintf("%s (%d/%d ready)", d.Name, ready, target))
 			}
 		}
@@ -486,13 +523,19 @@ func (s *Server) ListKeys(ctx context.Context, _ *mpcv1.ListKeysRequest) (*mpcv1
 	return out, nil
 }
 
-// GetKey returns one key.
+// GetKey returns one key, and its child at a path on request.
 func (s *Server) GetKey(ctx context.Context, req *mpcv1.GetKeyRequest) (*mpcv1.GetKeyResponse, error) {
 	k, err := s.getKey(req.GetKeyId())
 	if err != nil {
 		return nil, err
 	}
-	return &mpcv1.GetKeyResponse{Key: s.keyProto(k)}, nil
+	out := &mpcv1.GetKeyResponse{Key: s.keyProto(k)}
+	if req.GetPath() != "" {
+		if out.Derived, err = k.derive(req.GetPath()); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 func (s *Server) getKey(id string) (Key, error) {
@@ -508,13 +551,16 @@ func (s *Server) getKey(id string) (Key, error) {
 
 func (s *Server) keyProto(k Key) *mpcv1.Key {
 	p := &mpcv1.Key{
-		Id:          k.ID,
-		Curve:       mpcv1.Curve_CURVE_SECP256K1,
-		Threshold:   uint32(k.Threshold),
-		PublicKey:   k.PublicKey,
-		Epoch:       k.Epoch,
-		CreatedAt:   timestamppb.New(k.CreatedAt),
-		LastReshare: reportProto(k.LastReshare),
+		Id:             k.ID,
+		Curve:          k.curveProto(),
+		Threshold:      uint32(k.Threshold),
+		PublicKey:      k.PublicKey,
+		Epoch:          k.Epoch,
+		CreatedAt:      timestamppb.New(k.CreatedAt),
+		LastReshare:    reportProto(k.LastReshare),
+		ChainCode:      k.ChainCode,
+		DerivationOnly: k.DerivationOnly,
+		Addresses:      addresses(k.Curve, k.PublicKey),
 	}
 	for _, h := range k.Holders {
 		name := h

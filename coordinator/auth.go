@@ -45,9 +45,11 @@ var methodRoles = map[string][]Role{
 	mpcv1.AdminService_CreateKey_FullMethodName:         {RoleAdmin},
 	mpcv1.AdminService_ListKeys_FullMethodName:          {RoleAdmin},
 	mpcv1.AdminService_GetKey_FullMethodName:            {RoleAdmin},
+	mpcv1.AdminService_SetDerivationOnly_FullMethodName: {RoleAdmin},
 	mpcv1.AdminService_ReshareKey_FullMethodName:        {RoleAdmin},
 	mpcv1.AdminService_DrillKey_FullMethodName:          {RoleAdmin},
 	mpcv1.AdminService_ListReshareJobs_FullMethodName:   {RoleAdmin},
+	mpcv1.AdminService_ListSessions_FullMethodName:      {RoleAdmin},
 }
 
 var publicMethods = map[string]bool{

@@ -3,6 +3,7 @@ package coordinator
 import (
 	"encoding/json"
 	"os"
+	"time"
 )
 
 // ClientConfig is what a client on this machine needs to reach and pin the
@@ -11,10 +12,23 @@ import (
 type ClientConfig struct {
 	Address     string `json:"address"`
 	Fingerprint string `json:"fingerprint"`
+	// During a certificate rotation: the next certificate's fingerprint and
+	// when the coordinator starts serving it. Clients pin both meanwhile.
+	NextFingerprint string    `json:"next_fingerprint,omitempty"`
+	SwitchAt        time.Time `json:"switch_at,omitzero"`
 }
 
-func writeClientConfig(path, addr, fp string) error {
-	b, err := json.MarshalIndent(ClientConfig{Address: addr, Fingerprint: fp}, "", "  ")
+// Pins are the fingerprints a client accepts: the current one and, during a
+// rotation, the next.
+func (c ClientConfig) Pins() []string {
+	if c.NextFingerprint == "" {
+		return []string{c.Fingerprint}
+	}
+	return []string{c.Fingerprint, c.NextFingerprint}
+}
+
+func writeClientConfig(path string, cc ClientConfig) error {
+	b, err := json.MarshalIndent(cc, "", "  ")
 	if err != nil {
 		return err
 	}

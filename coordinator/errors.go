@@ -77,6 +77,9 @@ type SessionError struct {
 	Kind     string
 	Reason   string
 	Culprits []string // device names
+	// Unavailable: the culprits are not at fault (a device shutting down);
+	// other devices may be asked, but no strike is counted.
+	Unavailable bool
 }
 
 func (e *SessionError) Error() string {

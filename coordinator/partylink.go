@@ -140,12 +140,15 @@ func (s *Server) Connect(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, m
 	if err != nil {
 		return err
 	}
-	ans := m.GetAnswer()
-	if ans == nil || !identity.Verify(dev.IdentityPublicKey, identity.ConnectTranscript(nonce, dev.ID, s.fingerprint), ans.GetSignature()) {
+	if !s.answerValid(dev, nonce, m.GetAnswer()) {
 		s.log.Warn("device failed the identity challenge", "device", dev.Name)
 		return ErrIdentityCheck
 	}
-	if err := stream.Send(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_Welcome{Welcome: &mpcv1.Welcome{DeviceId: dev.ID, DeviceName: dev.Name}}}); err != nil {
+	// Taken before the Welcome, so that a rotation starting in between is
+	// announced on the link below.
+	certChanged := s.certs.wait()
+	welcome := &mpcv1.Welcome{DeviceId: dev.ID, DeviceName: dev.Name, NextCertificate: s.certs.announcement()}
+	if err := stream.Send(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_Welcome{Welcome: welcome}}); err != nil {
 		return err
 	}
 
@@ -211,6 +214,11 @@ func (s *Server) Connect(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, m
 				continue
 			}
 			s.sessions.fromParty(l, m)
+		case <-certChanged:
+			certChanged = s.certs.wait()
+			if next := s.certs.announcement(); next != nil {
+				l.send(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_NextCertificate{NextCertificate: next}})
+			}
 		case err := <-recvErr:
 			return err
 		case err := <-sendErr:
@@ -221,6 +229,22 @@ func (s *Server) Connect(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, m
 			return ctx.Err()
 		}
 	}
+}
+
+// answerValid checks the device's signature over the connect transcript. The
+// transcript names the certificate the device saw; any certificate this
+// coordinator may have presented is accepted (during a rotation, the current
+// and the next one, and the one served before a switch-over).
+func (s *Server) answerValid(dev Device, nonce []byte, ans *mpcv1.ChallengeAnswer) bool {
+	if ans == nil {
+		return false
+	}
+	for _, fp := range s.certs.accepted() {
+		if identity.Verify(dev.IdentityPublicKey, identity.ConnectTranscript(nonce, dev.ID, fp), ans.GetSignature()) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) touch(deviceID string) {

@@ -35,7 +35,10 @@ type ReshareReport struct {
 	PublicKey    []byte        `json:"public_key"`
 	TestDigest   []byte        `json:"test_digest,omitempty"`
 	TestSig      []byte        `json:"test_signature,omitempty"`
-	Started      time.Time     `json:"started"`
+	// TestPath is the derivation path of the test signature of a
+	// derivation-only key (drillPath).
+	TestPath string    `json:"test_path,omitempty"`
+	Started  time.Time `json:"started"`
 }
 
 // ReshareStep is one timed step of a reshare.
@@ -142,7 +145,7 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 	ctx, cancel := context.WithTimeout(ctx, s.opts.KeygenTimeout)
 	defer cancel()
 	if err := rep.step("wait for devices", func() (string, error) {
-		return "", s.waitReady(ctx, spec.newHolders)
+		return "", s.waitReady(ctx, spec.newHolders, !k.isEd25519())
 	}); err != nil {
 		return k, rep, err
 	}
@@ -170,7 +173,8 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 		results, err := s.sessions.run(ctx, &mpcv1.SessionStart{
 			Requester:    requester(ctx),
 			Kind:         mpcv1.SessionKind_SESSION_KIND_RESHARE,
-			Curve:        mpcv1.Curve_CURVE_SECP256K1,
+			Curve:        k.curveProto(),
+			ChainCode:    k.ChainCode,
 			KeyId:        k.ID,
 			Epoch:        k.Epoch,
 			Threshold:    uint32(k.Threshold),
@@ -256,11 +260,23 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 	verr := rep.step("test signature", func() (string, error) {
 		digest := testDigest(k.ID, epoch)
 		rep.TestDigest = digest
-		sig, signers, err := s.signWithKey(ctx, k, digest)
+		it := signItem{digest: digest}
+		if k.isEd25519() {
+			it = signItem{message: digest} // Ed25519 signs the message itself
+		}
+		if k.DerivationOnly {
+			it.path = drillPath // the root key never signs
+			rep.TestPath = drillPath
+		}
+		sig, signers, err := s.signWithKey(ctx, k, it)
 		if err != nil {
 			return "", err
 		}
-		rep.TestSig = sig.RSV[:]
+		if sig.ed != nil {
+			rep.TestSig = sig.ed
+		} else {
+			rep.TestSig = sig.ecdsa.RSV[:]
+		}
 		return "signed by " + strings.Join(names(signers), ","), nil
 	})
 	rep.OK = verr == nil
@@ -441,6 +457,9 @@ func (s *Server) sendKeySync(l *link) error {
 
 // testDigest is the digest a reshare's test signature signs: labelled, so
 // it can never be a transaction hash someone asked for.
+// drillPath is the derived key a derivation-only key's drills sign with.
+const drillPath = "m/2147483647"
+
 func testDigest(keyID string, epoch uint64) []byte {
 	nonce := make([]byte, 16)
 	_, _ = rand.Read(nonce)

@@ -49,8 +49,9 @@ type Options struct {
 	// Relay, when set, stands between the coordinator and each recipient of
 	// a protocol message. For fault-injection tests only.
 	Relay RelayFunc
-	// CrashAt, when set, is called at each CrashPoint of a reshare; crash
-	// tests kill the process there. The product leaves it nil.
+	// CrashAt, when set, is called at each CrashPoint of a reshare and at
+	// each round boundary of a session (RoundCrashPoint); crash tests kill
+	// the process there. The product leaves it nil.
 	CrashAt func(CrashPoint)
 	// JobRetry is how long a background reshare waits before it tries again
 	// after a failure (default 15 s); a device connecting wakes it sooner.
@@ -58,6 +59,10 @@ type Options struct {
 	// Metrics, when set, receives the coordinator's Prometheus metrics
 	// (docs/metrics.md). Pass a dedicated registry; nil records none.
 	Metrics prometheus.Registerer
+	// CertCheckInterval is how often the certificate files are read again,
+	// so that 'coordinator cert rotate' takes effect without a restart
+	// (default 10 s).
+	CertCheckInterval time.Duration
 }
 
 // Files are the paths the coordinator writes on first start.
@@ -74,8 +79,9 @@ type Server struct {
 	opts        Options
 	log         *slog.Logger
 	store       Store
-	cert        tls.Certificate
-	fingerprint string
+	cert        tls.Certificate // served at start; GetCertificate is the one served now
+	fingerprint string          // of cert; Fingerprint() is the one served now
+	certs       *certs          // the certificates, switched by a rotation
 	files       Files
 	firstStart  bool
 	links       *links
@@ -118,6 +124,9 @@ func New(opts Options) (*Server, error) {
 	if opts.KeygenTimeout <= 0 {
 		opts.KeygenTimeout = 10 * time.Minute
 	}
+	if opts.CertCheckInterval <= 0 {
+		opts.CertCheckInterval = 10 * time.Second
+	}
 	if opts.KeygenTimeout > 30*time.Minute || opts.SignTimeout > 30*time.Minute {
 		return nil, errors.New("coordinator: session timeouts are at most 30 minutes (devices refuse longer sessions)")
 	}
@@ -137,11 +146,19 @@ func New(opts Options) (*Server, error) {
 		SignerToken:  filepath.Join(opts.DataDir, "signer.token"),
 		ClientConfig: filepath.Join(opts.DataDir, "client.json"),
 	}
-	cert, created, err := tlspin.LoadOrCreate(opts.DataDir, []string{"127.0.0.1", "::1", "localhost"})
+	if promoted, err := tlspin.Promote(opts.DataDir, opts.Now()); err != nil {
+		return nil, fmt.Errorf("coordinator: finish the certificate rotation: %w", err)
+	} else if promoted {
+		s.log.Info("the next TLS certificate's switch-over time has passed; it is the current one now")
+	}
+	_, created, err := tlspin.LoadOrCreate(opts.DataDir, []string{"127.0.0.1", "::1", "localhost"})
 	if err != nil {
 		return nil, err
 	}
-	s.cert, s.fingerprint, s.firstStart = cert, tlspin.Fingerprint(cert.Certificate[0]), created
+	if s.certs, err = newCerts(opts.DataDir, opts.Now, s.log); err != nil {
+		return nil, err
+	}
+	s.cert, s.fingerprint, s.firstStart = *s.certs.cur, s.certs.curFP, created
 	s.store, err = OpenBadgerStore(filepath.Join(opts.DataDir, "store"), s.log)
 	if err != nil {
 		return nil, err
@@ -162,6 +179,7 @@ func New(opts Options) (*Server, error) {
 	s.links = newLinks()
 	s.sessions = newSessions(s.log, s.links, s.store, opts.Now, opts.Relay)
 	s.sessions.metrics = s.metrics
+	s.sessions.crash = opts.CrashAt
 	if err := s.recoverReshares(); err != nil {
 		s.store.Close()
 		return nil, fmt.Errorf("coordinator: recover reshares: %w", err)
@@ -170,8 +188,32 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Fingerprint is the SHA-256 fingerprint of the coordinator's certificate.
-func (s *Server) Fingerprint() string { return s.fingerprint }
+// Fingerprint is the SHA-256 fingerprint of the certificate served now.
+func (s *Server) Fingerprint() string {
+	cur, _, _ := s.certs.fingerprints()
+	return cur
+}
+
+// NextFingerprint is the next certificate's fingerprint and its switch-over
+// time while a rotation is pending ("" otherwise).
+func (s *Server) NextFingerprint() (string, time.Time) {
+	_, next, at := s.certs.fingerprints()
+	return next, at
+}
+
+// GetCertificate is the certificate to serve now, for a tls.Config of a
+// listener that shares the coordinator's pinned certificate.
+func (s *Server) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return s.certs.certificate(hello)
+}
+
+// ReloadCertificates reads the certificate files again, as the server does
+// every CertCheckInterval: a rotation made by 'coordinator cert rotate' is
+// announced to the connected devices.
+func (s *Server) ReloadCertificates() error {
+	_, err := s.certs.reload()
+	return err
+}
 
 // Files tells where the certificate and token files are.
 func (s *Server) Files() Files { return s.files }
@@ -184,11 +226,11 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	if s.opts.Advertise == "" {
 		s.opts.Advertise = lis.Addr().String()
 	}
-	if err := writeClientConfig(s.files.ClientConfig, s.opts.Advertise, s.fingerprint); err != nil {
+	if err := s.certs.publish(s.files.ClientConfig, s.opts.Advertise); err != nil {
 		return err
 	}
 	s.grpc = grpc.NewServer(
-		grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{s.cert}, MinVersion: tls.VersionTLS13})),
+		grpc.Creds(credentials.NewTLS(&tls.Config{GetCertificate: s.certs.certificate, MinVersion: tls.VersionTLS13})),
 		grpc.ChainUnaryInterceptor(unaryErrors(s.log), s.unaryAuth),
 		grpc.ChainStreamInterceptor(streamErrors(s.log), s.streamAuth),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 15 * time.Second, Timeout: 10 * time.Second}),
@@ -205,6 +247,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	jobsCtx, stopJobs := context.WithCancel(ctx)
 	defer stopJobs()
 	go s.jobs.run(jobsCtx)
+	go s.certs.watch(jobsCtx, s.opts.CertCheckInterval)
 	s.health.serving()
 	select {
 	case err := <-errc:

@@ -36,6 +36,8 @@ type session struct {
 	sid     []byte // agreed session id, set once every participant joined
 	kind    mpcv1.SessionKind
 	members map[string]Device // by device id
+	keyID   string
+	started time.Time
 	events  chan partyEvent
 	done    chan struct{}
 	once    sync.Once
@@ -81,6 +83,8 @@ type sessions struct {
 	relay  RelayFunc
 	// metrics is set by New after newSessions; nil records nothing.
 	metrics *metrics
+	// crash is Options.CrashAt, set by New (test-only crash points).
+	crash func(CrashPoint)
 }
 
 // RelayFunc lets tests stand between the coordinator and a recipient: it
@@ -209,6 +213,7 @@ func (m *sessions) route(l *link, msg *mpcv1.SessionMessage) {
 		blame("sent an envelope that does not verify")
 		return
 	}
+	m.atRound(s, msg) // test-only crash points (crashpoints.go)
 	var to []string
 	if msg.GetBroadcast() {
 		for id := range s.members {
@@ -261,7 +266,7 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 	start.Ref = ref
 	// Parties give up a little earlier and report whom they waited for.
 	start.TimeoutMs = uint32(max(time.Until(deadline)-time.Second, time.Second) / time.Millisecond)
-	s := &session{ref: ref, kind: start.GetKind(), members: map[string]Device{}, events: make(chan partyEvent, 8*len(members)+8), done: make(chan struct{})}
+	s := &session{ref: ref, kind: start.GetKind(), keyID: start.GetKeyId(), started: m.now(), members: map[string]Device{}, events: make(chan partyEvent, 8*len(members)+8), done: make(chan struct{})}
 	for _, d := range members {
 		s.members[d.ID] = d
 		start.Participants = append(start.Participants, &mpcv1.Participant{DeviceId: d.ID, IdentityPublicKey: d.IdentityPublicKey, PartyKeyIdentity: partyKeyIdentity[d.ID]})
@@ -371,6 +376,12 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 				// Abort the others and record it; the caller gets the refusal itself.
 				_ = fail("a device refused under its approval policy", clip(ev.reply.GetReason()), ev.from, nil)
 				return nil, &PolicyRefusal{Device: s.members[ev.from].Name, Reason: clip(ev.reply.GetReason())}
+			case ev.reply != nil && !ev.reply.GetAccepted() && (ev.reply.GetShuttingDown() || ev.reply.GetBusy()):
+				err := fail("a device is shutting down or busy", clip(ev.reply.GetReason()), ev.from, []string{ev.from})
+				if se := (*SessionError)(nil); errors.As(err, &se) {
+					se.Unavailable = true
+				}
+				return nil, err
 			case ev.reply != nil && !ev.reply.GetAccepted():
 				return nil, fail("a device refused the session", clip(ev.reply.GetReason()), ev.from, []string{ev.from})
 			case ev.reply != nil:

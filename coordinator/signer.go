@@ -3,8 +3,10 @@ package coordinator
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,19 +15,58 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/mpcsign/mpcsign/internal/auditlog"
+	"github.com/mpcsign/mpcsign/internal/hd"
 	"github.com/mpcsign/mpcsign/internal/sigfmt"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
 const maxRequestID = 128
 
-// Sign signs a 32-byte digest with a threshold key.
+// maxBatch is the most items one Sign call may carry; batchParallel, how
+// many of them run at once (each is a session on every signing device,
+// which runs a bounded number at a time).
+const (
+	maxBatch      = 64
+	batchParallel = 8
+)
+
+// signItem is one thing to sign: a digest (secp256k1) or a message
+// (Ed25519), with the key's derivation path if any.
+type signItem struct {
+	digest  []byte
+	message []byte
+	path    string
+}
+
+// what describes an item for the audit log (a message by its hash).
+func (it signItem) what() string {
+	w := fmt.Sprintf("digest %x", it.digest)
+	if it.message != nil {
+		w = fmt.Sprintf("message sha256 %x (%d bytes)", messageHash(it.message), len(it.message))
+	}
+	if it.path != "" {
+		w += " path " + it.path
+	}
+	return w
+}
+
+func messageHash(m []byte) []byte {
+	h := sha256.Sum256(m)
+	return h[:]
+}
+
+// signature is a verified signature and the key it verifies under (the
+// derived key, with a path).
+type signature struct {
+	ecdsa *sigfmt.ECDSA
+	ed    []byte // Ed25519 R || S
+	pub   []byte
+}
+
+// Sign signs a digest (secp256k1) or a message (Ed25519), or a batch of them.
 func (s *Server) Sign(ctx context.Context, req *mpcv1.SignRequest) (*mpcv1.SignResponse, error) {
 	if s.draining.Load() {
 		return nil, ErrShuttingDown
-	}
-	if len(req.GetDigest()) != 32 {
-		return nil, invalidArg("digest must be exactly 32 bytes, got %d", len(req.GetDigest()))
 	}
 	if len(req.GetRequestId()) > maxRequestID {
 		return nil, invalidArg("request_id is at most %d bytes", maxRequestID)
@@ -34,13 +75,146 @@ func (s *Server) Sign(ctx context.Context, req *mpcv1.SignRequest) (*mpcv1.SignR
 	if err != nil {
 		return nil, err
 	}
-	if id := req.GetRequestId(); id != "" {
+	items, batch, err := signItems(k, req)
+	if err != nil {
+		return nil, err
+	}
+	if !batch {
+		return s.signOne(ctx, k, items[0], req.GetRequestId())
+	}
+	// A batch runs one session per item at once; each item's outcome is
+	// reported in its place, a failure never hides the others' signatures.
+	out := &mpcv1.SignResponse{KeyId: k.ID, Curve: k.curveProto(), Path: items[0].path, Results: make([]*mpcv1.SignResult, len(items))}
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, batchParallel)
+	for i, it := range items {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			res := &mpcv1.SignResult{Index: uint32(i)}
+			out.Results[i] = res
+			defer func() {
+				// This goroutine is outside the gRPC interceptor's recover.
+				if p := recover(); p != nil {
+					s.log.Error("panic in a batch item", "key", k.ID, "index", i, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+					res.Signature, res.ErrorCode, res.ErrorMessage = nil, "INTERNAL", "internal error (see the coordinator's log)"
+				}
+			}()
+			id := ""
+			if req.GetRequestId() != "" {
+				id = req.GetRequestId() + "/" + strconv.Itoa(i)
+			}
+			r, err := s.signOne(ctx, k, it, id)
+			if err != nil {
+				st, internal := publicStatus(err)
+				if internal {
+					s.log.Error("internal error", "method", "Sign (batch item)", "key", k.ID, "index", i, "err", err)
+				}
+				res.ErrorCode, res.ErrorMessage = strings.ToUpper(strcase(st.Code().String())), st.Message()
+			} else {
+				res.Signature = r
+			}
+		})
+	}
+	wg.Wait()
+	return out, nil
+}
+
+// strcase turns a gRPC code name ("FailedPrecondition") into its canonical
+// form's words ("Failed_Precondition").
+func strcase(code string) string {
+	var b strings.Builder
+	for i, r := range code {
+		if i > 0 && r >= 'A' && r <= 'Z' {
+			b.WriteByte('_')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// signItems checks the request's shape against the key and returns its
+// items. Item contents (a digest's length) are checked per item, so that a
+// bad item of a batch fails alone.
+func signItems(k Key, req *mpcv1.SignRequest) (items []signItem, batch bool, err error) {
+	path := req.GetPath()
+	if path != "" {
+		if k.isEd25519() {
+			return nil, false, invalidArg("derivation paths are for secp256k1 keys; key %s is Ed25519", k.ID)
+		}
+		steps, err := hd.ParsePath(path)
+		if err != nil {
+			return nil, false, invalidArg("path: %v", err)
+		}
+		if len(steps) == 0 {
+			return nil, false, invalidArg("path %q names the root key: sign without a path", path)
+		}
+		path = hd.FormatPath(steps) // one spelling for the audit log and request ids
+		if len(k.ChainCode) != 32 {
+			return nil, false, failedPrecondition("key %s has no chain code (it was made before derivation existed): it cannot sign with a path", k.ID)
+		}
+	} else if k.DerivationOnly {
+		return nil, false, failedPrecondition("key %s is derivation-only: its root key never signs; give a path", k.ID)
+	}
+	one, many := req.GetDigest(), req.GetDigests()
+	if k.isEd25519() {
+		if len(one) > 0 || len(many) > 0 {
+			return nil, false, invalidArg("key %s is Ed25519: send the message itself (message or messages), not a digest", k.ID)
+		}
+		one, many = req.GetMessage(), req.GetMessages()
+	} else if len(req.GetMessage()) > 0 || len(req.GetMessages()) > 0 {
+		return nil, false, invalidArg("key %s is secp256k1: send a 32-byte digest (digest or digests), not a message", k.ID)
+	}
+	switch {
+	case len(one) > 0 && len(many) > 0:
+		return nil, false, invalidArg("give one item or a batch, not both")
+	case len(many) > maxBatch:
+		return nil, false, invalidArg("a batch has at most %d items, got %d", maxBatch, len(many))
+	case len(many) > 0:
+		for _, b := range many {
+			items = append(items, newSignItem(k, b, path))
+		}
+		return items, true, nil
+	}
+	it := newSignItem(k, one, path)
+	return []signItem{it}, false, checkItem(it)
+}
+
+func newSignItem(k Key, b []byte, path string) signItem {
+	if k.isEd25519() {
+		if b == nil {
+			b = []byte{} // an empty message is still a message (refused by checkItem)
+		}
+		return signItem{message: b, path: path}
+	}
+	return signItem{digest: b, path: path}
+}
+
+func checkItem(it signItem) error {
+	if it.message != nil {
+		if n := len(it.message); n == 0 || n > sigfmt.MaxMessage {
+			return invalidArg("message must be 1 to %d bytes, got %d", sigfmt.MaxMessage, n)
+		}
+		return nil
+	}
+	if len(it.digest) != 32 {
+		return invalidArg("digest must be exactly 32 bytes, got %d", len(it.digest))
+	}
+	return nil
+}
+
+// signOne signs one item, with its idempotency key if any.
+func (s *Server) signOne(ctx context.Context, k Key, it signItem, requestID string) (*mpcv1.SignResponse, error) {
+	if err := checkItem(it); err != nil {
+		return nil, err
+	}
+	if requestID != "" {
 		// One signing session per request id at a time: a retry that arrives
 		// while the first call still runs waits for it instead of signing again.
-		release := s.inflight.acquire(id)
+		release := s.inflight.acquire(requestID)
 		defer release()
-		if rec, err := s.store.GetSignResult(id); err == nil {
-			return s.replay(k, req, rec)
+		if rec, err := s.store.GetSignResult(requestID); err == nil {
+			return s.replay(k, it, rec)
 		} else if !errors.Is(err, errStoreNotFound) {
 			return nil, err
 		}
@@ -51,15 +225,16 @@ func (s *Server) Sign(ctx context.Context, req *mpcv1.SignRequest) (*mpcv1.SignR
 	g := s.gates.get(k.ID)
 	g.rw.RLock()
 	defer g.rw.RUnlock()
-	if k, err = s.getKey(k.ID); err != nil {
+	k, err := s.getKey(k.ID)
+	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.SignTimeout)
 	defer cancel()
-	sig, signers, err := s.signWithKey(ctx, k, req.GetDigest())
-	entry := auditlog.Entry{Action: "sign", KeyID: k.ID, Detail: fmt.Sprintf("digest %x", req.GetDigest())}
-	if req.GetRequestId() != "" {
-		entry.Detail += " request " + strconv.Quote(req.GetRequestId())
+	sig, signers, err := s.signWithKey(ctx, k, it)
+	entry := auditlog.Entry{Action: "sign", KeyID: k.ID, Detail: it.what()}
+	if requestID != "" {
+		entry.Detail += " request " + strconv.Quote(requestID)
 	}
 	if err != nil {
 		return nil, s.auditFailure(ctx, entry, err)
@@ -68,29 +243,46 @@ func (s *Server) Sign(ctx context.Context, req *mpcv1.SignRequest) (*mpcv1.SignR
 	if err := s.audit(ctx, entry); err != nil {
 		return nil, err // no signature leaves without its audit entry
 	}
-	rec := SignRecord{KeyID: k.ID, Digest: req.GetDigest(), R: sig.R[:], S: sig.S[:], Signers: names(signers), At: s.opts.Now()}
-	if id := req.GetRequestId(); id != "" {
-		stored, err := s.store.PutSignResult(id, rec)
+	rec := SignRecord{KeyID: k.ID, Digest: it.digest, Path: it.path, Signers: names(signers), At: s.opts.Now()}
+	if sig.ed != nil {
+		rec.Digest, rec.Signature = messageHash(it.message), sig.ed
+	} else {
+		rec.R, rec.S = sig.ecdsa.R[:], sig.ecdsa.S[:]
+	}
+	if requestID != "" {
+		stored, err := s.store.PutSignResult(requestID, rec)
 		if err != nil {
 			return nil, err
 		}
-		if !bytes.Equal(stored.R, rec.R) || !bytes.Equal(stored.S, rec.S) {
-			return s.replay(k, req, stored) // a concurrent call with the same id won
+		if !bytes.Equal(stored.R, rec.R) || !bytes.Equal(stored.S, rec.S) || !bytes.Equal(stored.Signature, rec.Signature) {
+			return s.replay(k, it, stored) // a concurrent call with the same id won
 		}
 	}
-	s.log.Info("signed", "key", k.ID, "signers", rec.Signers)
-	return signResponse(k, sig, rec.Signers, false), nil
+	s.log.Info("signed", "key", k.ID, "signers", rec.Signers, "path", it.path)
+	return signResponse(k, it, sig, rec.Signers, false), nil
 }
 
-// signWithKey signs digest with t+1 online holders of k's current epoch. A
+// signWithKey signs an item with t+1 online holders of k's current epoch. A
 // device that refuses under its policy is left out and another subset asked,
 // while one exists; a session that fails and blames devices is retried once
 // without them. All attempts share ctx's deadline.
-func (s *Server) signWithKey(ctx context.Context, k Key, digest []byte) (*sigfmt.ECDSA, []Device, error) {
+func (s *Server) signWithKey(ctx context.Context, k Key, it signItem) (*signature, []Device, error) {
+	pub := k.PublicKey
+	if it.path != "" {
+		path, err := hd.ParsePath(it.path)
+		if err != nil {
+			return nil, nil, invalidArg("path: %v", err)
+		}
+		d, err := hd.Derive(k.PublicKey, k.ChainCode, path)
+		if err != nil {
+			return nil, nil, invalidArg("path %s: %v", it.path, err)
+		}
+		pub = d.PublicKey
+	}
 	var err error
 	excluded := map[string]bool{}
 	var refusals []*PolicyRefusal
-	var sig *sigfmt.ECDSA
+	var sig *signature
 	var signers []Device
 	retried := false
 	for attempt := 0; attempt <= len(k.Holders); attempt++ {
@@ -102,7 +294,7 @@ func (s *Server) signWithKey(ctx context.Context, k Key, digest []byte) (*sigfmt
 			break // no other subset: report why the last attempt failed
 		}
 		signers = picked
-		sig, err = s.signOnce(ctx, k, digest, signers)
+		sig, err = s.signOnce(ctx, k, it, pub, signers)
 		if err == nil || ctx.Err() != nil {
 			break
 		}
@@ -123,6 +315,15 @@ func (s *Server) signWithKey(ctx context.Context, k Key, digest []byte) (*sigfmt
 		if retried || !errors.As(err, &se) || len(se.Culprits) == 0 {
 			break
 		}
+		if se.Unavailable {
+			// Not the device's fault: ask others without counting a retry.
+			for _, d := range signers {
+				if slices.Contains(se.Culprits, d.Name) {
+					excluded[d.ID] = true
+				}
+			}
+			continue
+		}
 		retried = true
 		for _, d := range signers {
 			for _, c := range se.Culprits {
@@ -138,7 +339,7 @@ func (s *Server) signWithKey(ctx context.Context, k Key, digest []byte) (*sigfmt
 		for _, d := range signers {
 			s.strikes.clear(k.ID, d.ID)
 		}
-	} else if se := (*SessionError)(nil); errors.As(err, &se) && !retried {
+	} else if se := (*SessionError)(nil); errors.As(err, &se) && !retried && !se.Unavailable {
 		// The last attempt's culprits, when no retry counted them already.
 		for _, d := range signers {
 			if slices.Contains(se.Culprits, d.Name) {
@@ -156,29 +357,64 @@ func (s *Server) signWithKey(ctx context.Context, k Key, digest []byte) (*sigfmt
 	return sig, signers, err
 }
 
-func (s *Server) replay(k Key, req *mpcv1.SignRequest, rec SignRecord) (*mpcv1.SignResponse, error) {
-	if rec.KeyID != k.ID || !bytes.Equal(rec.Digest, req.GetDigest()) {
-		return nil, &clientError{codes.AlreadyExists, "request_id was already used for a different key or digest"}
+func (s *Server) replay(k Key, it signItem, rec SignRecord) (*mpcv1.SignResponse, error) {
+	want := it.digest
+	if it.message != nil {
+		want = messageHash(it.message)
 	}
-	sig, err := sigfmt.FinishECDSA(k.PublicKey, rec.Digest, rec.R, rec.S)
+	if rec.KeyID != k.ID || !bytes.Equal(rec.Digest, want) || rec.Path != it.path {
+		return nil, &clientError{codes.AlreadyExists, "request_id was already used for a different key, digest, message or path"}
+	}
+	pub := k.PublicKey
+	if it.path != "" {
+		path, err := hd.ParsePath(it.path)
+		if err != nil {
+			return nil, invalidArg("path: %v", err)
+		}
+		d, err := hd.Derive(k.PublicKey, k.ChainCode, path)
+		if err != nil {
+			return nil, err
+		}
+		pub = d.PublicKey
+	}
+	sig, err := verify(k, it, pub, rec.R, rec.S, rec.Signature)
 	if err != nil {
 		return nil, fmt.Errorf("stored signature for request id does not verify: %w", err)
 	}
-	return signResponse(k, sig, rec.Signers, true), nil
+	return signResponse(k, it, sig, rec.Signers, true), nil
 }
 
-func signResponse(k Key, sig *sigfmt.ECDSA, signers []string, replayed bool) *mpcv1.SignResponse {
-	return &mpcv1.SignResponse{
-		KeyId:        k.ID,
-		R:            sig.R[:],
-		S:            sig.S[:],
-		V:            uint32(sig.V),
-		SignatureRsv: sig.RSV[:],
-		SignatureDer: sig.DER,
-		PublicKey:    k.PublicKey,
-		Signers:      signers,
-		Replayed:     replayed,
+// verify checks a signature from a device (or the store) under pub.
+func verify(k Key, it signItem, pub, r, sv, ed []byte) (*signature, error) {
+	if k.isEd25519() {
+		if err := sigfmt.FinishEd25519(pub, it.message, ed); err != nil {
+			return nil, err
+		}
+		return &signature{ed: ed, pub: pub}, nil
 	}
+	sig, err := sigfmt.FinishECDSA(pub, it.digest, r, sv)
+	if err != nil {
+		return nil, err
+	}
+	return &signature{ecdsa: sig, pub: pub}, nil
+}
+
+func signResponse(k Key, it signItem, sig *signature, signers []string, replayed bool) *mpcv1.SignResponse {
+	out := &mpcv1.SignResponse{
+		KeyId:     k.ID,
+		Curve:     k.curveProto(),
+		PublicKey: sig.pub,
+		Path:      it.path,
+		Signers:   signers,
+		Replayed:  replayed,
+	}
+	if sig.ed != nil {
+		out.Signature = sig.ed
+		return out
+	}
+	out.R, out.S, out.V = sig.ecdsa.R[:], sig.ecdsa.S[:], uint32(sig.ecdsa.V)
+	out.SignatureRsv, out.SignatureDer = sig.ecdsa.RSV[:], sig.ecdsa.DER
+	return out
 }
 
 // pickSigners chooses threshold+1 online, active holders, or says who is missing.
@@ -213,25 +449,26 @@ func (s *Server) pickSigners(k Key, excluded map[string]bool) ([]Device, error) 
 	return chosen, nil
 }
 
-// signOnce runs one signing session and checks its result.
-func (s *Server) signOnce(ctx context.Context, k Key, digest []byte, signers []Device) (*sigfmt.ECDSA, error) {
+// signOnce runs one signing session and checks its result under pub.
+func (s *Server) signOnce(ctx context.Context, k Key, it signItem, pub []byte, signers []Device) (*signature, error) {
 	results, err := s.sessions.run(ctx, &mpcv1.SessionStart{
-		Requester: requester(ctx),
-		Kind:      mpcv1.SessionKind_SESSION_KIND_SIGN,
-		Curve:     mpcv1.Curve_CURVE_SECP256K1,
-		KeyId:     k.ID,
-		Epoch:     k.Epoch,
-		Threshold: uint32(k.Threshold),
-		Digest:    digest,
+		Requester:      requester(ctx),
+		Kind:           mpcv1.SessionKind_SESSION_KIND_SIGN,
+		Curve:          k.curveProto(),
+		KeyId:          k.ID,
+		Epoch:          k.Epoch,
+		Threshold:      uint32(k.Threshold),
+		Digest:         it.digest,
+		Message:        it.message,
+		DerivationPath: it.path,
 	}, signers, k.PartyKeyIdentity)
 	if err != nil {
 		return nil, err
 	}
 	// Every signer computes the full signature; accept the first that
-	// verifies against the key's public key.
+	// verifies against the (derived) public key.
 	for _, r := range results {
-		sig, err := sigfmt.FinishECDSA(k.PublicKey, digest, r.GetR(), r.GetS())
-		if err == nil {
+		if sig, err := verify(k, it, pub, r.GetR(), r.GetS(), r.GetSignature()); err == nil {
 			return sig, nil
 		}
 	}

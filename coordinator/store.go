@@ -121,6 +121,11 @@ type Key struct {
 	PartyKeyIdentity map[string][]byte `json:"party_key_identity,omitempty"`
 	// PendingRestores are restored shares waiting for an operator's approval.
 	PendingRestores []RestoreBinding `json:"pending_restores,omitempty"`
+	// ChainCode is a secp256k1 key's BIP32 chain code, which every device
+	// derived from the keygen session id; empty for older keys.
+	ChainCode []byte `json:"chain_code,omitempty"`
+	// DerivationOnly: the root key never signs, only keys derived from it.
+	DerivationOnly bool `json:"derivation_only,omitempty"`
 }
 
 // RestoreBinding is a device that restored another device's share of a key
@@ -147,12 +152,15 @@ func (k Key) next() uint64 { return max(k.NextEpoch, k.Epoch+1) }
 
 // SignRecord is a finished signature kept for request-id replays.
 type SignRecord struct {
-	KeyID   string    `json:"key_id"`
-	Digest  []byte    `json:"digest"`
-	R       []byte    `json:"r"`
-	S       []byte    `json:"s"`
-	Signers []string  `json:"signers"`
-	At      time.Time `json:"at"`
+	KeyID string `json:"key_id"`
+	// Digest: the digest signed, or the SHA-256 of an Ed25519 message.
+	Digest    []byte    `json:"digest"`
+	Path      string    `json:"path,omitempty"`
+	R         []byte    `json:"r"`
+	S         []byte    `json:"s"`
+	Signature []byte    `json:"signature,omitempty"` // Ed25519
+	Signers   []string  `json:"signers"`
+	At        time.Time `json:"at"`
 }
 
 // SessionRecord is a finished session, kept for operators and later audit.

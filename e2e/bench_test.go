@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -129,4 +130,114 @@ func benchSign(b *testing.B, s *benchSetup) {
 	b.ReportMetric(0, "ns/op")
 	b.Logf("%d signatures each: service median %.1f ms, raw tss-lib median %.1f ms, ratio %.2f", b.N, ms(median(service)), ms(median(raw)), ratio)
 	fmt.Fprintf(os.Stderr, "service median %.1f ms, raw tss-lib median %.1f ms, ratio %.2f (n=%d)\n", ms(median(service)), ms(median(raw)), ratio, b.N)
+}
+
+// BenchmarkSignEd25519 signs messages with a 2-of-3 Ed25519 key through the
+// real service and, alternately in the same run, with raw tss-lib EdDSA
+// parties in one process; it reports both medians and their ratio.
+//
+//	go test ./e2e -run '^$' -bench BenchmarkSignEd25519 -benchtime 30x
+func BenchmarkSignEd25519(b *testing.B) {
+	c := newCluster(b)
+	c.startCoordinator(b)
+	names := []string{"phone", "laptop", "server"}
+	for _, n := range names {
+		c.runParty(b, c.enroll(b, n, false))
+	}
+	c.waitDevices(b, "online", func(d deviceInfo) bool { return d.Status == "active" && d.Online }, names...)
+	var key keyInfo
+	c.ctlJSON(b, &key, "keys", "create", "--curve", "ed25519", "--threshold", "1", "--devices", strings.Join(names, ","))
+	pub := ed25519.PublicKey(mustHex(b, "public key", key.PublicKey, ed25519.PublicKeySize))
+	signer := mpcv1.NewSignerServiceClient(c.dialGRPC(b, "signer.token"))
+	ctx := context.Background()
+	raw, err := rawtss.KeygenEdDSA(ctx, 3, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("service-vs-raw", func(b *testing.B) {
+		msg := func(i int) []byte { return fmt.Appendf(nil, "\x00\x00ed25519 bench %d %d", i, time.Now().UnixNano()) }
+		for i := 0; i < 2; i++ { // warm up both paths
+			if _, err := signer.Sign(ctx, &mpcv1.SignRequest{KeyId: key.ID, Message: msg(i)}); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := rawtss.SignEdDSA(ctx, raw, msg(i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		var service, rawd []time.Duration
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			m := msg(i)
+			t0 := time.Now()
+			resp, err := signer.Sign(ctx, &mpcv1.SignRequest{KeyId: key.ID, Message: m})
+			service = append(service, time.Since(t0))
+			if err != nil || !ed25519.Verify(pub, m, resp.GetSignature()) {
+				b.Fatal("service signature:", err)
+			}
+			t0 = time.Now()
+			if _, err := rawtss.SignEdDSA(ctx, raw, m); err != nil {
+				b.Fatal("raw sign:", err)
+			}
+			rawd = append(rawd, time.Since(t0))
+		}
+		b.StopTimer()
+		reportRatio(b, service, rawd)
+	})
+}
+
+// BenchmarkSignBatch measures a batch Sign call (its items run as concurrent
+// sessions) against the same number of single calls made one after another,
+// on a 2-of-3 secp256k1 key, and reports signatures per second of both.
+//
+//	go test ./e2e -run '^$' -bench BenchmarkSignBatch -benchtime 5x
+func BenchmarkSignBatch(b *testing.B) {
+	s := setupBench(b)
+	const size = 8
+	b.Run(fmt.Sprintf("batch-of-%d-vs-sequential", size), func(b *testing.B) {
+		ctx := context.Background()
+		var batchTime, seqTime time.Duration
+		for i := 0; i < b.N; i++ {
+			var ds [][]byte
+			for j := range size {
+				d := sha256.Sum256(fmt.Appendf(nil, "batch %d %d %d", i, j, time.Now().UnixNano()))
+				ds = append(ds, d[:])
+			}
+			t0 := time.Now()
+			resp, err := s.signer.Sign(ctx, &mpcv1.SignRequest{KeyId: s.keyID, Digests: ds})
+			batchTime += time.Since(t0)
+			if err != nil || len(resp.GetResults()) != size {
+				b.Fatal("batch:", err)
+			}
+			for j, r := range resp.GetResults() {
+				if r.GetSignature() == nil {
+					b.Fatalf("batch item %d: %s %s", j, r.GetErrorCode(), r.GetErrorMessage())
+				}
+				if err := sigfmt.VerifyDER(s.pub, ds[j], r.GetSignature().GetSignatureDer()); err != nil {
+					b.Fatal(err)
+				}
+			}
+			t0 = time.Now()
+			for _, d := range ds {
+				if _, err := s.signer.Sign(ctx, &mpcv1.SignRequest{KeyId: s.keyID, Digest: d}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			seqTime += time.Since(t0)
+		}
+		n := float64(b.N * size)
+		b.ReportMetric(n/batchTime.Seconds(), "batch-sigs/s")
+		b.ReportMetric(n/seqTime.Seconds(), "sequential-sigs/s")
+		b.ReportMetric(0, "ns/op")
+		fmt.Fprintf(os.Stderr, "batch of %d: %.2f signatures/s; one at a time: %.2f signatures/s (n=%d)\n", size, n/batchTime.Seconds(), n/seqTime.Seconds(), int(n))
+	})
+}
+
+func reportRatio(b *testing.B, service, raw []time.Duration) {
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	ratio := float64(median(service)) / float64(median(raw))
+	b.ReportMetric(ms(median(service)), "service-median-ms")
+	b.ReportMetric(ms(median(raw)), "raw-tss-median-ms")
+	b.ReportMetric(ratio, "ratio")
+	b.ReportMetric(0, "ns/op")
+	fmt.Fprintf(os.Stderr, "service median %.1f ms, raw tss-lib median %.1f ms, ratio %.2f (n=%d)\n", ms(median(service)), ms(median(raw)), ratio, len(service))
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -143,6 +144,69 @@ func TestKeygenAndSign(t *testing.T) {
 		c.sign(t, key, digestOf("first use of the id"), "--request-id", reqID+"-b")
 		e := c.ctlErr(t, "sign", "--key", key.ID, "--digest", hex.EncodeToString(digestOf("another digest")), "--request-id", reqID+"-b")
 		expectRPC(t, e, codes.AlreadyExists, "request_id")
+	})
+
+	t.Run("addresses, derived keys and sign --path", func(t *testing.T) {
+		var got struct {
+			ChainCode string            `json:"chain_code"`
+			Addresses map[string]string `json:"addresses"`
+		}
+		c.ctlJSON(t, &got, "keys", "get", key.ID)
+		chainCode := mustHex(t, "chain code", got.ChainCode, 32)
+		if !strings.HasPrefix(got.Addresses["ethereum"], "0x") || !strings.HasPrefix(got.Addresses["bitcoin_p2wpkh"], "bc1q") {
+			t.Errorf("addresses %v", got.Addresses)
+		}
+		const path = "m/44/60/0/0/7"
+		child := bip32Child(t, mustHex(t, "public key", key.PublicKey, 33), chainCode, 44, 60, 0, 0, 7)
+		var derived struct {
+			Path      string            `json:"path"`
+			PublicKey string            `json:"public_key"`
+			Addresses map[string]string `json:"addresses"`
+		}
+		c.ctlJSON(t, &derived, "keys", "derive", key.ID, "--path", path)
+		if derived.PublicKey != hex.EncodeToString(child) || derived.Path != path || derived.Addresses["ethereum"] == got.Addresses["ethereum"] {
+			t.Fatalf("derived %+v, want public key %x", derived, child)
+		}
+		digest := digestOf("from a derived address")
+		s := c.sign(t, key, digest, "--path", path)
+		verifySignature(t, derived.PublicKey, digest, s)
+		e := c.ctlErr(t, "sign", "--key", key.ID, "--digest", hex.EncodeToString(digest), "--path", "m/44'/60")
+		expectRPC(t, e, codes.InvalidArgument, "hardened")
+	})
+
+	t.Run("a batch of digests", func(t *testing.T) {
+		var items []struct {
+			Index  uint32     `json:"index"`
+			Result signResult `json:"result"`
+			Error  string     `json:"error"`
+		}
+		d0, d1 := digestOf("batch 0"), digestOf("batch 1")
+		c.ctlJSON(t, &items, "sign", "--key", key.ID, "--digest", hex.EncodeToString(d0), "--digest", hex.EncodeToString(d1))
+		if len(items) != 2 || items[0].Index != 0 || items[1].Index != 1 || items[0].Error != "" || items[1].Error != "" {
+			t.Fatalf("batch results %+v", items)
+		}
+		verifySignature(t, key.PublicKey, d0, items[0].Result)
+		verifySignature(t, key.PublicKey, d1, items[1].Result)
+	})
+
+	t.Run("an Ed25519 key signs messages", func(t *testing.T) {
+		var ek keyInfo
+		c.ctlJSON(t, &ek, "keys", "create", "--curve", "ed25519", "--threshold", "1", "--devices", strings.Join(names, ","))
+		pub := mustHex(t, "public key", ek.PublicKey, ed25519.PublicKeySize)
+		if ek.Curve != "ed25519" {
+			t.Fatalf("key %+v", ek)
+		}
+		msg := []byte{0, 0, 0, 'h', 'i'} // leading zero bytes must survive
+		var s struct {
+			Signature string `json:"signature"`
+			PublicKey string `json:"public_key"`
+		}
+		c.ctlJSON(t, &s, "sign", "--key", ek.ID, "--message", hex.EncodeToString(msg))
+		if s.PublicKey != ek.PublicKey || !ed25519.Verify(pub, msg, mustHex(t, "signature", s.Signature, ed25519.SignatureSize)) {
+			t.Fatalf("Ed25519 signature %+v does not verify", s)
+		}
+		e := c.ctlErr(t, "sign", "--key", ek.ID, "--digest", hex.EncodeToString(digestOf("x")))
+		expectRPC(t, e, codes.InvalidArgument, "message")
 	})
 
 	t.Run("signs with one device stopped", func(t *testing.T) {

@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/binary"
 	"encoding/hex"
 	"math/big"
 	"testing"
@@ -84,4 +87,32 @@ func verifySignature(t testing.TB, pubHex string, digest []byte, sig signResult)
 	if !compressed || !rec.IsEqual(pub) {
 		t.Errorf("v = %d recovers %x, want %x", sig.V, rec.SerializeCompressed(), pubBytes)
 	}
+}
+
+// bip32Child derives a public child key (non-hardened steps) with a BIP32
+// implementation of its own, independent of the service's internal/hd.
+func bip32Child(t testing.TB, pub, chainCode []byte, path ...uint32) []byte {
+	t.Helper()
+	for _, i := range path {
+		mac := hmac.New(sha512.New, chainCode)
+		mac.Write(pub)
+		mac.Write(binary.BigEndian.AppendUint32(nil, i))
+		sum := mac.Sum(nil)
+		var il secp256k1.ModNScalar
+		if overflow := il.SetByteSlice(sum[:32]); overflow {
+			t.Fatalf("BIP32 step %d: IL out of range", i)
+		}
+		parent, err := secp256k1.ParsePubKey(pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p, tweak, child secp256k1.JacobianPoint
+		parent.AsJacobian(&p)
+		secp256k1.ScalarBaseMultNonConst(&il, &tweak)
+		secp256k1.AddNonConst(&p, &tweak, &child)
+		child.ToAffine()
+		pub = secp256k1.NewPublicKey(&child.X, &child.Y).SerializeCompressed()
+		chainCode = sum[32:]
+	}
+	return pub
 }

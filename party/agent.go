@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -43,6 +42,12 @@ type Config struct {
 	// approving this device; PendingApproval is whether that was needed.
 	SAS             string `json:"sas"`
 	PendingApproval bool   `json:"pending_approval"`
+	// During a rotation of the coordinator's certificate: the next
+	// certificate's fingerprint, announced over the pinned link, and when it
+	// takes over. Both pins are accepted until a connection sees the next
+	// certificate served (pins.go).
+	NextFingerprint string    `json:"next_fingerprint,omitempty"`
+	NextSwitchAt    time.Time `json:"next_switch_at,omitzero"`
 }
 
 // Options configures an Agent.
@@ -89,6 +94,12 @@ type Agent struct {
 	tamper atomic.Pointer[tamperFunc]
 	// decideMu makes a rate-limit check and its decision one step.
 	decideMu sync.Mutex
+	// pinMu guards cfg's certificate pins, which a rotation changes (pins.go).
+	pinMu sync.Mutex
+	// live is what 'party status' shows of the running agent (status.go).
+	live liveState
+	// work counts running sessions and refuses new ones while draining (drain.go).
+	work workTracker
 }
 
 // tamperFunc returns the payloads to send in place of one outgoing protocol
@@ -141,7 +152,11 @@ func New(opts Options) (*Agent, error) {
 }
 
 // Config returns the device's enrolment.
-func (a *Agent) Config() Config { return a.cfg }
+func (a *Agent) Config() Config {
+	a.pinMu.Lock()
+	defer a.pinMu.Unlock()
+	return a.cfg
+}
 
 // Pool is the agent's pre-parameter pool.
 func (a *Agent) Pool() *Pool { return a.pool }
@@ -160,6 +175,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	waiting := false
 	for ctx.Err() == nil {
 		connected, err := a.connectOnce(ctx)
+		a.live.down(err, ctx.Err() != nil)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -177,6 +193,8 @@ func (a *Agent) Run(ctx context.Context) error {
 				a.log.Info("waiting for the operator to approve this device; its short authentication string is "+a.cfg.SAS, "device", a.cfg.Name)
 				waiting = true
 			}
+		} else if pe := (*PinError)(nil); errors.As(err, &pe) {
+			a.log.Error(pe.Error(), "in", delay.Round(time.Millisecond))
 		} else {
 			a.log.Warn("link to coordinator down; reconnecting", "err", errText(err), "in", delay.Round(time.Millisecond))
 		}
@@ -209,11 +227,11 @@ func (s shareStore) load(keyID string, epoch uint64) (*Share, error) {
 func (s shareStore) has(keyID string, epoch uint64) (bool, error) {
 	return hasEpoch(s.ks, keyID, epoch)
 }
-func (s shareStore) save(meta ShareMeta, data keygen.LocalPartySaveData) error {
-	if err := saveShare(s.ks, meta, data); err != nil {
+func (s shareStore) save(rec shareRecord) error {
+	if err := saveShare(s.ks, rec); err != nil {
 		return err
 	}
-	if meta.State == SharePending && s.crash != nil {
+	if rec.Meta.State == SharePending && s.crash != nil {
 		s.crash(CrashAfterPending)
 	}
 	return nil

@@ -48,8 +48,14 @@ func BackupPayload(ks *keystore.Store, keyID string) (backup.Header, []byte, err
 	if err != nil {
 		return backup.Header{}, nil, err
 	}
-	data, err := share.SaveData()
-	if err != nil {
+	rec := shareRecord{Meta: share.Meta}
+	if share.isEd25519() {
+		ed, err := share.EdSaveData()
+		if err != nil {
+			return backup.Header{}, nil, err
+		}
+		rec.EdData = &ed
+	} else if rec.Data, err = share.SaveData(); err != nil {
 		return backup.Header{}, nil, err
 	}
 	pki := share.Meta.PartyKeyIdentity
@@ -64,7 +70,7 @@ func BackupPayload(ks *keystore.Store, keyID string) (backup.Header, []byte, err
 	if share.Meta.RestoredFrom != "" {
 		holder = share.Meta.RestoredFrom
 	}
-	b, err := json.Marshal(backupPayload{Share: shareRecord{Meta: share.Meta, Data: data}, PartyKeyIdentity: pki})
+	b, err := json.Marshal(backupPayload{Share: rec, PartyKeyIdentity: pki})
 	if err != nil {
 		return backup.Header{}, nil, err
 	}
@@ -86,7 +92,7 @@ func RestoreShare(ks *keystore.Store, h backup.Header, plaintext []byte) (ShareM
 	switch {
 	case m.KeyID != h.KeyID || m.Epoch != h.Epoch || identity.KeyID(m.PublicKey) != h.KeyID:
 		return ShareMeta{}, fmt.Errorf("%w: the share inside does not match the file's header", backup.ErrTampered)
-	case len(p.PartyKeyIdentity) != 32 || p.Share.Data.Xi == nil || p.Share.Data.ECDSAPub == nil:
+	case len(p.PartyKeyIdentity) != 32 || !complete(p.Share):
 		return ShareMeta{}, fmt.Errorf("%w: the share inside is incomplete", backup.ErrTampered)
 	}
 	cfg, err := LoadConfig(ks)
@@ -102,10 +108,18 @@ func RestoreShare(ks *keystore.Store, h backup.Header, plaintext []byte) (ShareM
 		return ShareMeta{}, ErrRestoreConflict
 	}
 	m.State, m.RestoredFrom, m.PartyKeyIdentity = ShareRestored, h.DeviceID, p.PartyKeyIdentity
-	if err := saveShare(ks, m, p.Share.Data); err != nil {
+	if err := saveShare(ks, shareRecord{Meta: m, Data: p.Share.Data, EdData: p.Share.EdData}); err != nil {
 		return ShareMeta{}, err
 	}
 	return m, nil
+}
+
+// complete reports whether a backed-up share has the data of its curve.
+func complete(rec shareRecord) bool {
+	if rec.Meta.Curve == CurveEd25519 {
+		return rec.EdData != nil && rec.EdData.Xi != nil && rec.EdData.EDDSAPub != nil
+	}
+	return rec.EdData == nil && rec.Data.Xi != nil && rec.Data.ECDSAPub != nil
 }
 
 // restoreClaims lists the restored shares waiting for the coordinator.

@@ -27,7 +27,9 @@ const maxSessionTimeout = 30 * time.Minute
 // connectOnce runs one link until it fails. connected tells whether the
 // handshake succeeded (used to reset the backoff).
 func (a *Agent) connectOnce(ctx context.Context) (connected bool, err error) {
-	tlsCfg, err := tlspin.ClientConfig(a.cfg.Fingerprint)
+	pins := a.pins()
+	seen := &servedCerts{}
+	tlsCfg, err := tlspin.ClientConfigSeen(seen.seen, pins...)
 	if err != nil {
 		return false, err
 	}
@@ -43,14 +45,19 @@ func (a *Agent) connectOnce(ctx context.Context) (connected bool, err error) {
 	defer cancel()
 	stream, err := mpcv1.NewPartyLinkServiceClient(conn).Connect(ctx)
 	if err != nil {
-		return false, err
+		return false, a.pinError(err, seen, pins)
 	}
-	if err := a.handshake(stream); err != nil {
-		return false, err
+	served, _ := seen.get()
+	welcome, err := a.handshake(stream, served)
+	if err != nil {
+		return false, a.pinError(err, seen, pins)
 	}
+	a.servedCert(served)
+	a.learnNext(welcome.GetNextCertificate())
 	a.log.Info("connected to coordinator", "address", a.cfg.Address, "device", a.cfg.Name)
 
 	l := &partyLink{agent: a, ctx: ctx, out: make(chan *mpcv1.ConnectRequest, 1024), sessions: map[string]*runningSession{}, bySID: map[string]*runningSession{}}
+	a.live.up(l)
 	defer l.stopAll()
 	sendErr := make(chan error, 1)
 	go func() {
@@ -101,30 +108,35 @@ func (a *Agent) connectOnce(ctx context.Context) (connected bool, err error) {
 
 type connectStream = grpc.BidiStreamingClient[mpcv1.ConnectRequest, mpcv1.ConnectResponse]
 
-func (a *Agent) handshake(stream connectStream) error {
+// handshake answers the coordinator's challenge for the certificate it
+// served on this connection (fingerprint, which matched a pin).
+func (a *Agent) handshake(stream connectStream, fingerprint string) (*mpcv1.Welcome, error) {
 	if err := stream.Send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Hello{Hello: &mpcv1.Hello{DeviceId: a.cfg.DeviceID}}}); err != nil {
-		return err
+		return nil, err
 	}
 	m, err := stream.Recv()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ch := m.GetChallenge()
 	if ch == nil || len(ch.GetNonce()) != 32 {
-		return errors.New("coordinator sent no valid challenge")
+		return nil, errors.New("coordinator sent no valid challenge")
 	}
-	sig := a.id.Sign(identity.ConnectTranscript(ch.GetNonce(), a.cfg.DeviceID, a.cfg.Fingerprint))
+	if fingerprint == "" {
+		fingerprint = a.pins()[0]
+	}
+	sig := a.id.Sign(identity.ConnectTranscript(ch.GetNonce(), a.cfg.DeviceID, fingerprint))
 	if err := stream.Send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Answer{Answer: &mpcv1.ChallengeAnswer{Signature: sig}}}); err != nil {
-		return err
+		return nil, err
 	}
 	m, err = stream.Recv()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if m.GetWelcome() == nil {
-		return errors.New("coordinator did not welcome this device")
+		return nil, errors.New("coordinator did not welcome this device")
 	}
-	return nil
+	return m.GetWelcome(), nil
 }
 
 // partyLink is the device's side of one connected stream.
@@ -139,8 +151,9 @@ type partyLink struct {
 }
 
 type runningSession struct {
-	s      *session
-	cancel context.CancelCauseFunc
+	s       *session
+	cancel  context.CancelCauseFunc
+	started time.Time
 }
 
 // errStopped is the cause of a session stopped on purpose (the coordinator
@@ -216,6 +229,9 @@ func (l *partyLink) handle(m *mpcv1.ConnectResponse) {
 		l.agent.applySync(msg.KeySync)
 	case *mpcv1.ConnectResponse_RestoreAnswer:
 		l.agent.restoreAnswer(msg.RestoreAnswer)
+	case *mpcv1.ConnectResponse_NextCertificate:
+		// On this authenticated link to a pinned certificate only.
+		l.agent.learnNext(msg.NextCertificate)
 	case *mpcv1.ConnectResponse_Abort:
 		if rs := l.lookup(l.sessions, msg.Abort.GetRef()); rs != nil {
 			l.agent.log.Info("session aborted by coordinator", "session", shortID(msg.Abort.GetRef()), "reason", msg.Abort.GetReason())
@@ -227,7 +243,8 @@ func (l *partyLink) handle(m *mpcv1.ConnectResponse) {
 func (l *partyLink) start(st *mpcv1.SessionStart) {
 	ref := st.GetRef()
 	refuse := func(reason string, policy bool) {
-		l.send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Reply{Reply: &mpcv1.SessionReply{Ref: ref, Accepted: false, Reason: reason, PolicyRefusal: policy}}})
+		l.send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Reply{Reply: &mpcv1.SessionReply{Ref: ref, Accepted: false, Reason: reason, PolicyRefusal: policy,
+			ShuttingDown: reason == drainingReason}}})
 	}
 	if len(ref) != 32 {
 		refuse("session ref must be 32 bytes", false)
@@ -242,19 +259,30 @@ func (l *partyLink) start(st *mpcv1.SessionStart) {
 	log := l.agent.log.With("session", shortID(ref))
 	s := newSession(st, l.agent.cfg.DeviceID, log, l.send, sessionDeps{identity: l.agent.id, shares: shareStore{ks: l.agent.ks, crash: l.agent.crashAt}, pool: l.agent.pool, tamper: l.agent.tamper.Load()})
 	l.mu.Lock()
-	if _, dup := l.sessions[string(ref)]; dup || len(l.sessions) >= maxSessions {
+	if _, dup := l.sessions[string(ref)]; dup {
 		l.mu.Unlock()
-		refuse("duplicate session or too many sessions", false)
+		refuse("duplicate session", false)
+		return
+	}
+	if len(l.sessions) >= maxSessions {
+		l.mu.Unlock()
+		l.send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Reply{Reply: &mpcv1.SessionReply{Ref: ref, Reason: "too many sessions at once", Busy: true}}})
+		return
+	}
+	if !l.agent.work.begin() {
+		l.mu.Unlock()
+		refuse(drainingReason, false)
 		return
 	}
 	cctx, cancel := context.WithCancelCause(l.ctx)
 	ctx, cancelDeadline := context.WithDeadline(cctx, deadline)
-	rs := &runningSession{s: s, cancel: cancel}
+	rs := &runningSession{s: s, cancel: cancel, started: time.Now()}
 	l.sessions[string(ref)] = rs
 	l.mu.Unlock()
 	// Checking the request may wait for the person at the device, so it runs
 	// off the link's receive loop.
 	go func() {
+		defer l.agent.work.end()
 		defer func() {
 			cancelDeadline()
 			cancel(nil)
@@ -275,7 +303,7 @@ func (l *partyLink) start(st *mpcv1.SessionStart) {
 		var req *SignRequest
 		switch st.GetKind() {
 		case mpcv1.SessionKind_SESSION_KIND_SIGN:
-			req = &SignRequest{KeyID: st.GetKeyId(), Digest: st.GetDigest(), Requester: st.GetRequester()}
+			req = &SignRequest{KeyID: st.GetKeyId(), Digest: st.GetDigest(), Message: st.GetMessage(), Path: st.GetDerivationPath(), Requester: st.GetRequester()}
 		case mpcv1.SessionKind_SESSION_KIND_RESHARE:
 			req = &SignRequest{KeyID: st.GetKeyId(), Requester: st.GetRequester(), Reshare: &ReshareRequest{
 				OldCommittee: st.GetOldCommittee(), NewCommittee: st.GetNewCommittee(),

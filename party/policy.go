@@ -2,6 +2,7 @@ package party
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -94,10 +95,28 @@ func PolicyFor(ks *keystore.Store, keyID string) (Policy, error) {
 // SignRequest is what the device is asked to approve: a signature, or (when
 // Reshare is set) a reshare or drill of the key.
 type SignRequest struct {
-	KeyID     string
-	Digest    []byte
+	KeyID  string
+	Digest []byte // secp256k1
+	// Message is what an Ed25519 signature covers.
+	Message []byte
+	// Path is a secp256k1 signature's BIP32 derivation path, if any.
+	Path      string
 	Requester string
 	Reshare   *ReshareRequest
+}
+
+// What describes what is to be signed, for a person and the local log.
+func (r SignRequest) What() string {
+	w := "digest " + hex.EncodeToString(r.Digest)
+	if len(r.Message) > 0 {
+		sum := sha256.Sum256(r.Message)
+		preview := r.Message[:min(len(r.Message), 48)]
+		w = fmt.Sprintf("message of %d bytes starting %x (SHA-256 %x)", len(r.Message), preview, sum)
+	}
+	if r.Path != "" {
+		w += " with derived key " + r.Path
+	}
+	return w
 }
 
 // ReshareRequest describes a reshare a device is asked to take part in.
@@ -160,6 +179,9 @@ func (a *Agent) decide(ctx context.Context, req SignRequest) (approved bool, rea
 	}
 	approved, reason = a.evaluate(ctx, p, req)
 	d := Decision{Time: time.Now().UTC(), KeyID: req.KeyID, Digest: hex.EncodeToString(req.Digest), Requester: req.Requester, Approved: approved, Reason: reason}
+	if len(req.Message) > 0 || req.Path != "" {
+		d.Digest = req.What()
+	}
 	if req.Reshare != nil {
 		d.Kind = "reshare"
 		d.Digest = fmt.Sprintf("to epoch %d: %d-of-%d on %s", req.Reshare.NewEpoch, req.Reshare.NewThreshold+1, len(req.Reshare.NewCommittee), strings.Join(req.Reshare.NewCommittee, ","))

@@ -3,6 +3,7 @@ package party
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,11 +18,16 @@ import (
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/resharing"
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/signing"
+	edkeygen "github.com/bnb-chain/tss-lib/v2/eddsa/keygen"
+	edresharing "github.com/bnb-chain/tss-lib/v2/eddsa/resharing"
+	edsigning "github.com/bnb-chain/tss-lib/v2/eddsa/signing"
 	"github.com/bnb-chain/tss-lib/v2/tss"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mpcsign/mpcsign/internal/envelope"
 	"github.com/mpcsign/mpcsign/internal/guard"
+	"github.com/mpcsign/mpcsign/internal/hd"
 	"github.com/mpcsign/mpcsign/internal/identity"
 	"github.com/mpcsign/mpcsign/internal/preparams"
 	"github.com/mpcsign/mpcsign/internal/sigfmt"
@@ -58,7 +64,7 @@ type sessionDeps struct {
 	shares   interface {
 		load(keyID string, epoch uint64) (*Share, error)
 		has(keyID string, epoch uint64) (bool, error)
-		save(meta ShareMeta, data keygen.LocalPartySaveData) error
+		save(rec shareRecord) error
 		signed(keyID string) error
 	}
 	pool interface {
@@ -84,7 +90,8 @@ type session struct {
 	params     envelope.Params
 	members    []string // device ids of every participant, sorted
 	committees map[role]committee
-	share      *Share // the share used: signing, or the old role of a reshare
+	share      *Share   // the share used: signing, or the old role of a reshare
+	path       []uint32 // a secp256k1 signature's BIP32 derivation path, if any
 	join       envelope.Join
 	eph        *envelope.Ephemeral
 }
@@ -143,6 +150,30 @@ var reshareRoutes = map[string]reshareRoute{
 	string(proto.MessageName((*resharing.DGRound3Message2)(nil))): {roleOld, []role{roleNew}},
 	string(proto.MessageName((*resharing.DGRound4Message1)(nil))): {roleNew, []role{roleNew}},
 	string(proto.MessageName((*resharing.DGRound4Message2)(nil))): {roleNew, []role{roleOld, roleNew}},
+	// EdDSA (tss-lib's eddsa/resharing)
+	string(proto.MessageName((*edresharing.DGRound1Message)(nil))):  {roleOld, []role{roleNew}},
+	string(proto.MessageName((*edresharing.DGRound2Message)(nil))):  {roleNew, []role{roleOld}},
+	string(proto.MessageName((*edresharing.DGRound3Message1)(nil))): {roleOld, []role{roleNew}},
+	string(proto.MessageName((*edresharing.DGRound3Message2)(nil))): {roleOld, []role{roleNew}},
+	string(proto.MessageName((*edresharing.DGRound4Message)(nil))):  {roleNew, []role{roleOld, roleNew}},
+}
+
+// isEd25519 reports whether the session is for an Ed25519 key.
+func (s *session) isEd25519() bool { return s.start.GetCurve() == mpcv1.Curve_CURVE_ED25519 }
+
+// checkCurve refuses a share of another curve than the session's.
+func (s *session) checkCurve(share *Share) error {
+	if share.isEd25519() != s.isEd25519() {
+		return fmt.Errorf("key %s is not a %s key", share.Meta.KeyID, curveName(s.start.GetCurve()))
+	}
+	return nil
+}
+
+func curveName(c mpcv1.Curve) string {
+	if c == mpcv1.Curve_CURVE_ED25519 {
+		return "Ed25519"
+	}
+	return "secp256k1"
 }
 
 func newSession(start *mpcv1.SessionStart, self string, log *slog.Logger, send func(*mpcv1.ConnectRequest), deps sessionDeps) *session {
@@ -202,6 +233,17 @@ func (s *session) prepare() error {
 	}
 	s.committees = map[role]committee{}
 	t := int(s.start.GetThreshold())
+	switch s.start.GetCurve() {
+	case mpcv1.Curve_CURVE_SECP256K1, mpcv1.Curve_CURVE_ED25519:
+	default:
+		return errors.New("unknown curve")
+	}
+	if s.start.GetKind() != mpcv1.SessionKind_SESSION_KIND_SIGN && (len(s.start.GetMessage()) > 0 || s.start.GetDerivationPath() != "") {
+		return errors.New("only a signature takes a message or a derivation path")
+	}
+	if s.start.GetKind() != mpcv1.SessionKind_SESSION_KIND_RESHARE && len(s.start.GetChainCode()) > 0 {
+		return errors.New("only a reshare carries a chain code")
+	}
 	switch s.start.GetKind() {
 	case mpcv1.SessionKind_SESSION_KIND_KEYGEN:
 		if t < 1 || t >= len(s.members) {
@@ -212,7 +254,11 @@ func (s *session) prepare() error {
 		}
 		s.committees[roleMain] = newCommittee(s.members, pubs, 0)
 	case mpcv1.SessionKind_SESSION_KIND_SIGN:
-		if len(s.start.GetDigest()) != 32 {
+		if s.isEd25519() {
+			if n := len(s.start.GetMessage()); n == 0 || n > sigfmt.MaxMessage || len(s.start.GetDigest()) != 0 || s.start.GetDerivationPath() != "" {
+				return fmt.Errorf("an Ed25519 signature takes a message of 1 to %d bytes, and no digest or path", sigfmt.MaxMessage)
+			}
+		} else if len(s.start.GetDigest()) != 32 || len(s.start.GetMessage()) != 0 {
 			return errors.New("digest must be 32 bytes")
 		}
 		share, err := s.deps.shares.load(s.start.GetKeyId(), s.start.GetEpoch())
@@ -221,6 +267,22 @@ func (s *session) prepare() error {
 		}
 		if err != nil {
 			return fmt.Errorf("no usable share of key %s epoch %d", s.start.GetKeyId(), s.start.GetEpoch())
+		}
+		if err := s.checkCurve(share); err != nil {
+			return err
+		}
+		if p := s.start.GetDerivationPath(); p != "" {
+			// The device derives the tweak itself, from the path and the
+			// chain code it stored at keygen: the coordinator never supplies it.
+			if s.path, err = hd.ParsePath(p); err != nil {
+				return err
+			}
+			if len(s.path) == 0 {
+				return errors.New("the derivation path names the root key; sign without a path")
+			}
+			if len(share.Meta.ChainCode) != 32 {
+				return fmt.Errorf("key %s has no chain code (made before derivation existed)", share.Meta.KeyID)
+			}
 		}
 		if t != share.Meta.Threshold || len(s.members) != t+1 {
 			return fmt.Errorf("a signature needs exactly %d signers", share.Meta.Threshold+1)
@@ -291,10 +353,21 @@ func (s *session) prepareReshare(pubs, keyPubs map[string][]byte) error {
 		if share.Meta.Threshold != t {
 			return fmt.Errorf("the key's threshold is %d, not %d", share.Meta.Threshold, t)
 		}
+		if err := s.checkCurve(share); err != nil {
+			return err
+		}
+		// New holders take the chain code from the session start; every old
+		// holder checks it is the key's.
+		if !bytes.Equal(share.Meta.ChainCode, st.GetChainCode()) {
+			return errors.New("the chain code differs from this device's record of the key")
+		}
 		if err := share.holds(oldC.sorted); err != nil {
 			return err
 		}
 		s.share = share
+	}
+	if n := len(st.GetChainCode()); n != 0 && (n != 32 || s.isEd25519()) {
+		return errors.New("malformed chain code")
 	}
 	if inNew {
 		has, err := s.deps.shares.has(st.GetKeyId(), st.GetNewEpoch())
@@ -417,10 +490,22 @@ func (r *runner) run(ctx context.Context) (*mpcv1.SessionResult, error) {
 	t := int(s.start.GetThreshold())
 	r.out = make(chan tss.Message, 16*len(s.members)+16)
 	var keygenEnd, oldEnd, newEnd chan *keygen.LocalPartySaveData
+	var edKeygenEnd, edOldEnd, edNewEnd chan *edkeygen.LocalPartySaveData
 	var signEnd chan *common.SignatureData
+	var signPub []byte // the key a signature verifies under (derived, with a path)
+	ed := s.isEd25519()
 	switch s.start.GetKind() {
 	case mpcv1.SessionKind_SESSION_KIND_KEYGEN:
 		c := s.committees[roleMain]
+		if ed {
+			// EdDSA keygen needs no Paillier pre-parameters.
+			edKeygenEnd = make(chan *edkeygen.LocalPartySaveData, 1)
+			self := c.byDevice[s.self]
+			r.parties = []*localParty{{role: roleMain, id: self,
+				party: edkeygen.NewLocalParty(tss.NewParameters(tss.Edwards(), tss.NewPeerContext(c.sorted), self, len(c.sorted), t), r.out, edKeygenEnd)}}
+			r.guard = guard.Params{Protocol: guard.KeygenEdDSA, Threshold: t, PartyCount: len(c.sorted)}
+			break
+		}
 		pre, err := s.deps.pool.Take(ctx)
 		if err != nil {
 			return nil, &Failure{Reason: err.Error()}
@@ -433,22 +518,61 @@ func (r *runner) run(ctx context.Context) (*mpcv1.SessionResult, error) {
 		r.moduli = map[string]string{moduliKey(pre.Local().PaillierSK.N.Bytes()): s.self, moduliKey(pre.Local().NTildei.Bytes()): s.self}
 	case mpcv1.SessionKind_SESSION_KIND_SIGN:
 		c := s.committees[roleMain]
+		signEnd = make(chan *common.SignatureData, 1)
+		self := c.byDevice[s.self]
+		signPub = s.share.Meta.PublicKey
+		if ed {
+			data, err := s.share.EdSaveData()
+			if err != nil {
+				return nil, err
+			}
+			// v2.0.2 drops the message's leading zero bytes unless told its length.
+			msg := s.start.GetMessage()
+			r.parties = []*localParty{{role: roleMain, id: self,
+				party: edsigning.NewLocalParty(new(big.Int).SetBytes(msg), tss.NewParameters(tss.Edwards(), tss.NewPeerContext(c.sorted), self, len(c.sorted), t), data, r.out, signEnd, len(msg))}}
+			r.guard = guard.Params{Protocol: guard.SignEdDSA, Threshold: t, PartyCount: len(c.sorted)}
+			break
+		}
 		data, err := s.share.SaveData()
 		if err != nil {
 			return nil, err
 		}
-		signEnd = make(chan *common.SignatureData, 1)
+		var delta *big.Int
+		if s.path != nil {
+			if data, delta, signPub, err = derive(s.share, data, s.path); err != nil {
+				return nil, err
+			}
+		}
 		digest := new(big.Int).SetBytes(s.start.GetDigest())
-		self := c.byDevice[s.self]
 		r.parties = []*localParty{{role: roleMain, id: self,
-			party: signing.NewLocalParty(digest, tss.NewParameters(tss.S256(), tss.NewPeerContext(c.sorted), self, len(c.sorted), t), data, r.out, signEnd, 32)}}
+			party: signing.NewLocalPartyWithKDD(digest, tss.NewParameters(tss.S256(), tss.NewPeerContext(c.sorted), self, len(c.sorted), t), data, delta, r.out, signEnd, 32)}}
 		r.guard = guard.Params{Protocol: guard.SignECDSA, Threshold: t, PartyCount: len(c.sorted)}
 	case mpcv1.SessionKind_SESSION_KIND_RESHARE:
 		oldC, newC := s.committees[roleOld], s.committees[roleNew]
 		nt := int(s.start.GetNewThreshold())
 		oldCtx, newCtx := tss.NewPeerContext(oldC.sorted), tss.NewPeerContext(newC.sorted)
+		curve := tss.S256()
+		if ed {
+			curve = tss.Edwards()
+		}
 		params := func(self *tss.PartyID) *tss.ReSharingParameters {
-			return tss.NewReSharingParameters(tss.S256(), oldCtx, newCtx, self, len(oldC.sorted), t, len(newC.sorted), nt)
+			return tss.NewReSharingParameters(curve, oldCtx, newCtx, self, len(oldC.sorted), t, len(newC.sorted), nt)
+		}
+		if ed {
+			if self := oldC.byDevice[s.self]; self != nil {
+				data, err := s.share.EdSaveData() // a deep copy: the library zeroes it
+				if err != nil {
+					return nil, err
+				}
+				edOldEnd = make(chan *edkeygen.LocalPartySaveData, 1)
+				r.parties = append(r.parties, &localParty{role: roleOld, id: self, party: edresharing.NewLocalParty(params(self), data, r.out, edOldEnd)})
+			}
+			if self := newC.byDevice[s.self]; self != nil {
+				edNewEnd = make(chan *edkeygen.LocalPartySaveData, 1)
+				r.parties = append(r.parties, &localParty{role: roleNew, id: self, party: edresharing.NewLocalParty(params(self), edkeygen.NewLocalPartySaveData(len(newC.sorted)), r.out, edNewEnd)})
+			}
+			r.guard = guard.Params{Protocol: guard.ReshareEdDSA, Threshold: t, PartyCount: len(oldC.sorted), NewThreshold: nt, NewPartyCount: len(newC.sorted)}
+			break
 		}
 		if self := oldC.byDevice[s.self]; self != nil {
 			// The library zeroes the share inside the data it is given:
@@ -478,7 +602,7 @@ func (r *runner) run(ctx context.Context) (*mpcv1.SessionResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.start.GetKind() == mpcv1.SessionKind_SESSION_KIND_SIGN {
+	if s.start.GetKind() == mpcv1.SessionKind_SESSION_KIND_SIGN && !ed {
 		// Signing: the guard checks each signer's ciphertexts against that
 		// signer's Paillier modulus from the key data (v2.0.2 would panic
 		// on some of them in a goroutine of its own, beyond any recover).
@@ -487,6 +611,16 @@ func (r *runner) run(ctx context.Context) (*mpcv1.SessionResult, error) {
 			return nil, err
 		}
 		if err := gs.LearnKey(data); err != nil {
+			return nil, err
+		}
+	}
+	if s.start.GetKind() == mpcv1.SessionKind_SESSION_KIND_SIGN && ed {
+		// Only holders of the key may send.
+		data, err := s.share.EdSaveData()
+		if err != nil {
+			return nil, err
+		}
+		if err := gs.LearnKeyEdDSA(data); err != nil {
 			return nil, err
 		}
 	}
@@ -506,6 +640,7 @@ func (r *runner) run(ctx context.Context) (*mpcv1.SessionResult, error) {
 		}()
 	}
 	var keyData, newData *keygen.LocalPartySaveData
+	var edKeyData, edNewData *edkeygen.LocalPartySaveData
 	var sig *common.SignatureData
 	finished := false
 	ended := func(role role) error {
@@ -535,11 +670,11 @@ func (r *runner) run(ctx context.Context) (*mpcv1.SessionResult, error) {
 			}
 			switch s.start.GetKind() {
 			case mpcv1.SessionKind_SESSION_KIND_KEYGEN:
-				return s.finishKeygen(t, keyData)
+				return s.finishKeygen(t, keyData, edKeyData, r.es.ID)
 			case mpcv1.SessionKind_SESSION_KIND_RESHARE:
-				return s.finishReshare(newData)
+				return s.finishReshare(newData, edNewData)
 			}
-			return s.finishSign(sig)
+			return s.finishSign(sig, signPub)
 		}
 		if len(r.selfQueue) > 0 {
 			continue
@@ -595,6 +730,18 @@ func (r *runner) run(ctx context.Context) (*mpcv1.SessionResult, error) {
 				return nil, err
 			}
 		case newData = <-newEnd:
+			if err := ended(roleNew); err != nil {
+				return nil, err
+			}
+		case edKeyData = <-edKeygenEnd:
+			if err := ended(roleMain); err != nil {
+				return nil, err
+			}
+		case <-edOldEnd:
+			if err := ended(roleOld); err != nil {
+				return nil, err
+			}
+		case edNewData = <-edNewEnd:
 			if err := ended(roleNew); err != nil {
 				return nil, err
 			}
@@ -658,6 +805,7 @@ func (r *runner) local(id *tss.PartyID) *localParty {
 // once per recipient, encrypted to it. A recipient that is another party of
 // this device gets it directly.
 func (r *runner) emit(m tss.Message) error {
+	r.atRound(m.Type()) // test-only crash points (crashpoints.go)
 	payload, routing, err := m.WireBytes()
 	if err != nil {
 		return fmt.Errorf("encode outgoing message: %w", err)
@@ -905,6 +1053,14 @@ func moduliKey(b []byte) string { return string(new(big.Int).SetBytes(b).Bytes()
 //     its sender. A new-only holder that sees two session ids cannot tell
 //     who lies, and blames nobody.
 func (r *runner) checkReshareRound1(from string, parsed tss.ParsedMessage) error {
+	if m, ok := parsed.Content().(*edresharing.DGRound1Message); ok {
+		// EdDSA's round 1 carries no session id; the public key is checked.
+		pub, err := sigfmt.Ed25519PublicKey(new(big.Int).SetBytes(m.GetEddsaPubX()), new(big.Int).SetBytes(m.GetEddsaPubY()))
+		if err != nil || identity.KeyID(pub) != r.s.start.GetKeyId() {
+			return &Failure{Reason: "announced another public key for the key being reshared", Culprits: []string{from}}
+		}
+		return nil
+	}
 	m, ok := parsed.Content().(*resharing.DGRound1Message)
 	if !ok {
 		return nil
@@ -947,67 +1103,118 @@ func (r *runner) isPending(parsed tss.ParsedMessage) bool {
 	return false
 }
 
-func (s *session) finishKeygen(t int, data *keygen.LocalPartySaveData) (*mpcv1.SessionResult, error) {
-	pub, err := sigfmt.CompressPoint(data.ECDSAPub.X(), data.ECDSAPub.Y())
-	if err != nil {
-		return nil, err
-	}
-	meta := ShareMeta{
-		KeyID:     identity.KeyID(pub),
+// finishKeygen stores the new share. A secp256k1 key's BIP32 chain code
+// comes from the keygen session id, to which every party contributed fresh
+// randomness: neither one party nor the coordinator chooses it.
+func (s *session) finishKeygen(t int, data *keygen.LocalPartySaveData, edData *edkeygen.LocalPartySaveData, sessionID []byte) (*mpcv1.SessionResult, error) {
+	rec := shareRecord{Meta: ShareMeta{
 		Epoch:     0,
 		State:     ShareCommitted,
 		Threshold: t,
-		PublicKey: pub,
 		Holders:   slices.Clone(s.members),
+	}}
+	var err error
+	if edData != nil {
+		rec.Meta.Curve, rec.EdData = CurveEd25519, edData
+		rec.Meta.PublicKey, err = sigfmt.Ed25519PublicKey(edData.EDDSAPub.X(), edData.EDDSAPub.Y())
+	} else {
+		rec.Data = *data
+		rec.Meta.ChainCode = hd.ChainCodeFromSession(sessionID)
+		rec.Meta.PublicKey, err = sigfmt.CompressPoint(data.ECDSAPub.X(), data.ECDSAPub.Y())
 	}
+	if err != nil {
+		return nil, err
+	}
+	rec.Meta.KeyID = identity.KeyID(rec.Meta.PublicKey)
 	// Persist, then acknowledge: the result is sent only after the share is on disk.
-	if err := s.deps.shares.save(meta, *data); err != nil {
+	if err := s.deps.shares.save(rec); err != nil {
 		return nil, fmt.Errorf("store share: %w", err)
 	}
-	s.log.Info("key share stored", "key", meta.KeyID, "epoch", meta.Epoch)
-	return &mpcv1.SessionResult{PublicKey: pub}, nil
+	s.log.Info("key share stored", "key", rec.Meta.KeyID, "epoch", rec.Meta.Epoch)
+	return &mpcv1.SessionResult{PublicKey: rec.Meta.PublicKey, ChainCode: rec.Meta.ChainCode}, nil
 }
 
 // finishReshare stores a new holder's share as pending (durably, before the
 // result goes out); the coordinator's commit promotes it. An old holder
 // keeps its share until then, so the key stays signable at every instant.
-func (s *session) finishReshare(data *keygen.LocalPartySaveData) (*mpcv1.SessionResult, error) {
-	if data == nil {
+func (s *session) finishReshare(data *keygen.LocalPartySaveData, edData *edkeygen.LocalPartySaveData) (*mpcv1.SessionResult, error) {
+	if data == nil && edData == nil {
 		return &mpcv1.SessionResult{PublicKey: s.share.Meta.PublicKey}, nil
 	}
-	if data.ECDSAPub == nil {
+	rec := shareRecord{EdData: edData}
+	var pub []byte
+	var err error
+	switch {
+	case edData != nil && edData.EDDSAPub != nil:
+		rec.Meta.Curve = CurveEd25519
+		pub, err = sigfmt.Ed25519PublicKey(edData.EDDSAPub.X(), edData.EDDSAPub.Y())
+	case data != nil && data.ECDSAPub != nil:
+		rec.Data = *data
+		pub, err = sigfmt.CompressPoint(data.ECDSAPub.X(), data.ECDSAPub.Y())
+	default:
 		return nil, errors.New("reshare ended without a public key")
 	}
-	pub, err := sigfmt.CompressPoint(data.ECDSAPub.X(), data.ECDSAPub.Y())
 	if err != nil {
 		return nil, err
 	}
 	if identity.KeyID(pub) != s.start.GetKeyId() || (s.share != nil && !bytes.Equal(pub, s.share.Meta.PublicKey)) {
 		return nil, &Failure{Reason: "the new shares belong to another public key"}
 	}
-	meta := ShareMeta{
-		KeyID:     s.start.GetKeyId(),
-		Epoch:     s.start.GetNewEpoch(),
-		State:     SharePending,
-		Threshold: int(s.start.GetNewThreshold()),
-		PublicKey: pub,
-		Holders:   slices.Sorted(slices.Values(s.start.GetNewCommittee())),
-	}
-	if err := s.deps.shares.save(meta, *data); err != nil {
+	rec.Meta.KeyID = s.start.GetKeyId()
+	rec.Meta.Epoch = s.start.GetNewEpoch()
+	rec.Meta.State = SharePending
+	rec.Meta.Threshold = int(s.start.GetNewThreshold())
+	rec.Meta.PublicKey = pub
+	rec.Meta.ChainCode = s.start.GetChainCode()
+	rec.Meta.Holders = slices.Sorted(slices.Values(s.start.GetNewCommittee()))
+	if err := s.deps.shares.save(rec); err != nil {
 		return nil, fmt.Errorf("store share: %w", err)
 	}
-	s.log.Info("new key share stored, pending the commit", "key", meta.KeyID, "epoch", meta.Epoch)
+	s.log.Info("new key share stored, pending the commit", "key", rec.Meta.KeyID, "epoch", rec.Meta.Epoch)
 	return &mpcv1.SessionResult{PublicKey: pub}, nil
 }
 
-func (s *session) finishSign(sig *common.SignatureData) (*mpcv1.SessionResult, error) {
-	if _, err := sigfmt.FinishECDSA(s.share.Meta.PublicKey, s.start.GetDigest(), sig.GetR(), sig.GetS()); err != nil {
-		return nil, fmt.Errorf("signature check: %w", err)
+// finishSign checks the signature under pub (the key, or the derived key of
+// the session's path) before it leaves the device.
+func (s *session) finishSign(sig *common.SignatureData, pub []byte) (*mpcv1.SessionResult, error) {
+	res := &mpcv1.SessionResult{PublicKey: pub}
+	if s.isEd25519() {
+		if err := sigfmt.FinishEd25519(pub, s.start.GetMessage(), sig.GetSignature()); err != nil {
+			return nil, fmt.Errorf("signature check: %w", err)
+		}
+		res.Signature = sig.GetSignature()
+	} else {
+		if _, err := sigfmt.FinishECDSA(pub, s.start.GetDigest(), sig.GetR(), sig.GetS()); err != nil {
+			return nil, fmt.Errorf("signature check: %w", err)
+		}
+		res.R, res.S = sig.GetR(), sig.GetS()
 	}
 	if err := s.deps.shares.signed(s.share.Meta.KeyID); err != nil {
 		return nil, fmt.Errorf("record the signature: %w", err)
 	}
-	return &mpcv1.SessionResult{PublicKey: s.share.Meta.PublicKey, R: sig.GetR(), S: sig.GetS()}, nil
+	return res, nil
+}
+
+// derive adjusts a copy of a secp256k1 share's key data to the BIP32 child
+// at path: the public key becomes the child's and every party's public
+// share is shifted by delta·G. It returns the data, delta and the child key.
+func derive(share *Share, data keygen.LocalPartySaveData, path []uint32) (keygen.LocalPartySaveData, *big.Int, []byte, error) {
+	d, err := hd.Derive(share.Meta.PublicKey, share.Meta.ChainCode, path)
+	if err != nil {
+		return data, nil, nil, err
+	}
+	if d.Delta.Sign() == 0 {
+		return data, nil, nil, errors.New("the derivation path names the root key")
+	}
+	child, err := secp256k1.ParsePubKey(d.PublicKey)
+	if err != nil {
+		return data, nil, nil, err
+	}
+	keys := []keygen.LocalPartySaveData{data}
+	if err := signing.UpdatePublicKeyAndAdjustBigXj(d.Delta, keys, &ecdsa.PublicKey{Curve: tss.S256(), X: child.X(), Y: child.Y()}, tss.S256()); err != nil {
+		return data, nil, nil, fmt.Errorf("derive the child key: %w", err)
+	}
+	return keys[0], d.Delta, d.PublicKey, nil
 }
 
 func tssFailure(e *tss.Error) *Failure {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
+	edkeygen "github.com/bnb-chain/tss-lib/v2/eddsa/keygen"
 	"github.com/bnb-chain/tss-lib/v2/tss"
 
 	"github.com/mpcsign/mpcsign/keystore"
@@ -32,11 +33,17 @@ const (
 
 // ShareMeta is the public part of a share record.
 type ShareMeta struct {
-	KeyID     string     `json:"key_id"`
+	KeyID string `json:"key_id"`
+	// Curve is CurveEd25519 for an EdDSA key; empty for secp256k1 ECDSA.
+	Curve     string     `json:"curve,omitempty"`
 	Epoch     uint64     `json:"epoch"`
 	State     ShareState `json:"state"`
 	Threshold int        `json:"threshold"`
-	PublicKey []byte     `json:"public_key"`
+	// PublicKey: 33-byte compressed secp256k1, or 32-byte Ed25519.
+	PublicKey []byte `json:"public_key"`
+	// ChainCode is a secp256k1 key's BIP32 chain code, fixed at keygen from
+	// the keygen session id; empty for keys made before it existed.
+	ChainCode []byte `json:"chain_code,omitempty"`
 	// Device ids of every holder of this epoch (at the time it was made).
 	Holders []string `json:"holders"`
 	// A restored share: the device the backup was made on and its identity
@@ -45,16 +52,24 @@ type ShareMeta struct {
 	PartyKeyIdentity []byte `json:"party_key_identity,omitempty"`
 }
 
+// CurveEd25519 is ShareMeta.Curve of an EdDSA key.
+const CurveEd25519 = "ed25519"
+
 // Share is one epoch of this device's share of a key. It prints as REDACTED.
 type Share struct {
 	Meta ShareMeta
 	data keygen.LocalPartySaveData
+	ed   *edkeygen.LocalPartySaveData // an Ed25519 key's data (then data is empty)
 }
 
 type shareRecord struct {
-	Meta ShareMeta                 `json:"meta"`
-	Data keygen.LocalPartySaveData `json:"data"`
+	Meta   ShareMeta                    `json:"meta"`
+	Data   keygen.LocalPartySaveData    `json:"data"`
+	EdData *edkeygen.LocalPartySaveData `json:"eddsa,omitempty"`
 }
+
+// isEd25519 reports whether the share is of an EdDSA key.
+func (s *Share) isEd25519() bool { return s.Meta.Curve == CurveEd25519 }
 
 func (s *Share) String() string {
 	return fmt.Sprintf("share(key=%s epoch=%d REDACTED)", s.Meta.KeyID, s.Meta.Epoch)
@@ -74,18 +89,36 @@ func (s *Share) SaveData() (keygen.LocalPartySaveData, error) {
 	return out, err
 }
 
+// EdSaveData is SaveData for an Ed25519 key's data.
+func (s *Share) EdSaveData() (edkeygen.LocalPartySaveData, error) {
+	if s.ed == nil {
+		return edkeygen.LocalPartySaveData{}, errors.New("party: not an Ed25519 share")
+	}
+	b, err := json.Marshal(s.ed)
+	if err != nil {
+		return edkeygen.LocalPartySaveData{}, err
+	}
+	defer clear(b)
+	var out edkeygen.LocalPartySaveData
+	err = json.Unmarshal(b, &out)
+	return out, err
+}
+
 func shareKey(keyID string, epoch uint64) string {
 	return fmt.Sprintf("share/%s/%020d", keyID, epoch)
 }
 
 // saveShare writes a share durably (the keystore syncs every write).
-func saveShare(ks *keystore.Store, meta ShareMeta, data keygen.LocalPartySaveData) error {
-	b, err := json.Marshal(shareRecord{Meta: meta, Data: data})
+func saveShare(ks *keystore.Store, rec shareRecord) error {
+	if (rec.Meta.Curve == CurveEd25519) != (rec.EdData != nil) {
+		return errors.New("party: share data does not match the key's curve")
+	}
+	b, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("party: encode share: %w", err)
 	}
 	defer clear(b)
-	return ks.Put(shareKey(meta.KeyID, meta.Epoch), b)
+	return ks.Put(shareKey(rec.Meta.KeyID, rec.Meta.Epoch), b)
 }
 
 // LoadShare reads the committed share of a key at an epoch.
@@ -105,7 +138,10 @@ func LoadShare(ks *keystore.Store, keyID string, epoch uint64) (*Share, error) {
 	if rec.Meta.State != ShareCommitted || rec.Meta.KeyID != keyID || rec.Meta.Epoch != epoch {
 		return nil, ErrNoShare
 	}
-	return &Share{Meta: rec.Meta, data: rec.Data}, nil
+	if (rec.Meta.Curve == CurveEd25519) != (rec.EdData != nil) {
+		return nil, fmt.Errorf("party: decode share %s: %w", keyID, keystore.ErrTampered)
+	}
+	return &Share{Meta: rec.Meta, data: rec.Data, ed: rec.EdData}, nil
 }
 
 // ListShares returns the metadata of every share record.
@@ -265,9 +301,13 @@ func applyKeyStateWith(ks *keystore.Store, st KeyState, beforeCommit func()) (Sy
 // its party key is one of the key data's (a device that restored another's
 // backup plays that device's party key).
 func (s *Share) holds(ps []*tss.PartyID) error {
+	ks := s.data.Ks
+	if s.ed != nil {
+		ks = s.ed.Ks
+	}
 	for _, p := range ps {
 		found := false
-		for _, k := range s.data.Ks {
+		for _, k := range ks {
 			if k != nil && k.Cmp(p.KeyInt()) == 0 {
 				found = true
 				break

@@ -18,12 +18,12 @@ func TestShareRecords(t *testing.T) {
 	data := keygen.NewLocalPartySaveData(3)
 	data.Xi = big.NewInt(0).SetBytes([]byte("a secret share value!"))
 	meta := ShareMeta{KeyID: "k1", Epoch: 0, State: ShareCommitted, Threshold: 1, PublicKey: []byte{2, 3}, Holders: []string{"a", "b", "c"}}
-	if err := saveShare(ks, meta, data); err != nil {
+	if err := saveShare(ks, shareRecord{Meta: meta, Data: data}); err != nil {
 		t.Fatal(err)
 	}
 	pending := meta
 	pending.Epoch, pending.State = 1, SharePending
-	if err := saveShare(ks, pending, data); err != nil {
+	if err := saveShare(ks, shareRecord{Meta: pending, Data: data}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -76,12 +76,12 @@ func TestApplyKeyState(t *testing.T) {
 			var st string
 			fmt.Sscanf(r, "%d:%s", &e, &st)
 			m := ShareMeta{KeyID: "k1", Epoch: e, State: ShareState(st), Threshold: 1, Holders: []string{"a", "b"}}
-			if err := saveShare(ks, m, data); err != nil {
+			if err := saveShare(ks, shareRecord{Meta: m, Data: data}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		// Another key's shares are never touched.
-		if err := saveShare(ks, ShareMeta{KeyID: "k2", Epoch: 0, State: ShareCommitted, Threshold: 1}, data); err != nil {
+		if err := saveShare(ks, shareRecord{Meta: ShareMeta{KeyID: "k2", Epoch: 0, State: ShareCommitted, Threshold: 1}, Data: data}); err != nil {
 			t.Fatal(err)
 		}
 		return ks

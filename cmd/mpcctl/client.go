@@ -36,7 +36,7 @@ func (g *globals) register(root *cobra.Command) {
 	pf.StringVar(&g.coordinatorDir, "coordinator-dir", filepath.Join(home.Dir(), "coordinator"),
 		"a local coordinator's data directory, read for defaults (client.json, admin.token, signer.token)")
 	pf.StringVar(&g.address, "coordinator", "", "coordinator address host:port (default: from --coordinator-dir)")
-	pf.StringVar(&g.fingerprint, "fingerprint", "", "coordinator certificate SHA-256 fingerprint to pin (default: from --coordinator-dir)")
+	pf.StringVar(&g.fingerprint, "fingerprint", "", "coordinator certificate SHA-256 fingerprint to pin; during a certificate rotation, both: OLD,NEW (default: from --coordinator-dir)")
 	pf.StringVar(&g.tokenFile, "token-file", "", "file holding the API token (default: admin.token, or signer.token for 'sign', in --coordinator-dir)")
 	pf.BoolVar(&g.asJSON, "json", false, "machine-readable JSON output")
 	pf.DurationVar(&g.timeout, "timeout", 2*time.Minute, "deadline of the request")
@@ -53,6 +53,10 @@ func (bearer) RequireTransportSecurity() bool { return true }
 // dial connects with the pinned certificate and the token of role.
 func (g *globals) dial(role string) (*grpc.ClientConn, error) {
 	addr, fp := g.address, g.fingerprint
+	var pins []string
+	if fp != "" {
+		pins = strings.Split(fp, ",")
+	}
 	if addr == "" || fp == "" {
 		var cc coordinator.ClientConfig
 		b, err := os.ReadFile(filepath.Join(g.coordinatorDir, "client.json"))
@@ -66,7 +70,7 @@ func (g *globals) dial(role string) (*grpc.ClientConn, error) {
 			addr = cc.Address
 		}
 		if fp == "" {
-			fp = cc.Fingerprint
+			pins = cc.Pins() // during a rotation, the next certificate's too
 		}
 	}
 	tokenFile := g.tokenFile
@@ -81,7 +85,7 @@ func (g *globals) dial(role string) (*grpc.ClientConn, error) {
 	if token == "" {
 		return nil, errors.New("token file is empty")
 	}
-	tlsCfg, err := tlspin.ClientConfig(fp)
+	tlsCfg, err := tlspin.ClientConfig(pins...)
 	if err != nil {
 		return nil, err
 	}

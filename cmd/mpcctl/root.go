@@ -17,6 +17,6 @@ A 2-of-3 key is --threshold 1 with three devices.`,
 		SilenceErrors: true,
 	}
 	g.register(root)
-	root.AddCommand(newDevicesCmd(g), newKeysCmd(g), newSignCmd(g), newTokensCmd(g), newAuditCmd(g), newDemoCmd(), newVersionCmd(g), newDrillCmd(g))
+	root.AddCommand(newDevicesCmd(g), newKeysCmd(g), newSignCmd(g), newTokensCmd(g), newAuditCmd(g), newDemoCmd(), newVersionCmd(g), newDrillCmd(g), newLoadCmd(g))
 	return root
 }

@@ -11,52 +11,149 @@ import (
 )
 
 func newSignCmd(g *globals) *cobra.Command {
-	var keyID, digestHex, requestID string
+	var keyID, requestID, path string
+	var digests, messages []string
 	cmd := &cobra.Command{
-		Use:   "sign --key ID --digest HEX32",
-		Short: "Sign a 32-byte digest with a threshold key",
-		Long: `Asks the coordinator to sign a 32-byte digest (64 hex digits) with a key.
-The coordinator picks t+1 online holders, runs the signing protocol between
-them, verifies the signature against the key's public key and returns r, s
-(low-S), the recovery id v, the 65-byte r||s||v form and DER.
+		Use:   "sign --key ID (--digest HEX32 | --message HEX) [--path m/44/60/0/0/7]",
+		Short: "Sign a digest (secp256k1) or a message (Ed25519) with a threshold key",
+		Long: `Asks the coordinator to sign with a key. The coordinator picks t+1 online
+holders, runs the signing protocol between them, verifies the signature and
+returns it.
+
+secp256k1 keys sign a 32-byte digest (--digest, 64 hex digits) and return r,
+s (low-S), the recovery id v, the 65-byte r||s||v form and DER. --path signs
+with the BIP32 child key at that path (non-hardened steps); each device
+derives it itself, and the derived public key is printed.
+
+Ed25519 keys sign the message itself (--message, hex, up to 64 KiB) and
+return the 64-byte signature (RFC 8032).
+
+Give --digest or --message several times to sign a batch: the items run as
+concurrent sessions and every result (or its error) is printed in order.
 
 --request-id makes the call idempotent: repeating it returns the first
 signature instead of signing again.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			digest, err := hex.DecodeString(strings.TrimPrefix(strings.TrimSpace(digestHex), "0x"))
-			if err != nil {
-				return fmt.Errorf("--digest is not hex: %v", err)
+			if (len(digests) == 0) == (len(messages) == 0) {
+				return fmt.Errorf("give --digest (secp256k1 keys) or --message (Ed25519 keys)")
+			}
+			req := &mpcv1.SignRequest{KeyId: keyID, RequestId: requestID, Path: path}
+			for _, d := range digests {
+				b, err := decodeHex(d)
+				if err != nil {
+					return fmt.Errorf("--digest is not hex: %v", err)
+				}
+				req.Digests = append(req.Digests, b)
+			}
+			for _, m := range messages {
+				b, err := decodeHex(m)
+				if err != nil {
+					return fmt.Errorf("--message is not hex: %v", err)
+				}
+				req.Messages = append(req.Messages, b)
+			}
+			if len(req.Digests) == 1 {
+				req.Digest, req.Digests = req.Digests[0], nil
+			}
+			if len(req.Messages) == 1 {
+				req.Message, req.Messages = req.Messages[0], nil
 			}
 			c, done, ctx, err := g.signer(cmd)
 			if err != nil {
 				return err
 			}
 			defer done()
-			resp, err := c.Sign(ctx, &mpcv1.SignRequest{KeyId: keyID, Digest: digest, RequestId: requestID})
+			resp, err := c.Sign(ctx, req)
 			if err != nil {
 				return err
+			}
+			if len(resp.GetResults()) > 0 {
+				return printBatch(cmd, g, resp)
 			}
 			return printSignature(cmd, g, resp)
 		},
 	}
 	cmd.Flags().StringVar(&keyID, "key", "", "key id (required)")
-	cmd.Flags().StringVar(&digestHex, "digest", "", "32-byte digest as hex (required)")
+	cmd.Flags().StringArrayVar(&digests, "digest", nil, "secp256k1: 32-byte digest as hex (repeat for a batch)")
+	cmd.Flags().StringArrayVar(&messages, "message", nil, "Ed25519: the message as hex (repeat for a batch)")
+	cmd.Flags().StringVar(&path, "path", "", "secp256k1: sign with the derived key at this BIP32 path")
 	cmd.Flags().StringVar(&requestID, "request-id", "", "idempotency key: a retry returns the same signature")
 	_ = cmd.MarkFlagRequired("key")
-	_ = cmd.MarkFlagRequired("digest")
 	return cmd
+}
+
+func decodeHex(s string) ([]byte, error) {
+	return hex.DecodeString(strings.TrimPrefix(strings.TrimSpace(s), "0x"))
+}
+
+func signatureJSON(r *mpcv1.SignResponse) map[string]any {
+	out := map[string]any{
+		"key_id": r.GetKeyId(), "curve": curveName(r.GetCurve()), "public_key": hex.EncodeToString(r.GetPublicKey()),
+		"signers": r.GetSigners(), "replayed": r.GetReplayed(),
+	}
+	if r.GetPath() != "" {
+		out["path"] = r.GetPath()
+	}
+	if r.GetCurve() == mpcv1.Curve_CURVE_ED25519 {
+		out["signature"] = hex.EncodeToString(r.GetSignature())
+		return out
+	}
+	out["r"], out["s"], out["v"] = hex.EncodeToString(r.GetR()), hex.EncodeToString(r.GetS()), r.GetV()
+	out["signature_rsv"], out["signature_der"] = hex.EncodeToString(r.GetSignatureRsv()), hex.EncodeToString(r.GetSignatureDer())
+	return out
+}
+
+func printBatch(cmd *cobra.Command, g *globals, r *mpcv1.SignResponse) error {
+	if g.asJSON {
+		var out []map[string]any
+		for _, it := range r.GetResults() {
+			m := map[string]any{"index": it.GetIndex()}
+			if it.GetSignature() != nil {
+				m["result"] = signatureJSON(it.GetSignature())
+			} else {
+				m["error_code"], m["error"] = it.GetErrorCode(), it.GetErrorMessage()
+			}
+			out = append(out, m)
+		}
+		return printJSON(cmd.OutOrStdout(), out)
+	}
+	w := cmd.OutOrStdout()
+	failed := 0
+	for _, it := range r.GetResults() {
+		fmt.Fprintf(w, "--- item %d\n", it.GetIndex())
+		if it.GetSignature() == nil {
+			failed++
+			fmt.Fprintf(w, "error:      %s: %s\n", it.GetErrorCode(), it.GetErrorMessage())
+			continue
+		}
+		if err := printSignature(cmd, g, it.GetSignature()); err != nil {
+			return err
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d items failed", failed, len(r.GetResults()))
+	}
+	return nil
 }
 
 func printSignature(cmd *cobra.Command, g *globals, r *mpcv1.SignResponse) error {
 	if g.asJSON {
-		return printJSON(cmd.OutOrStdout(), map[string]any{
-			"key_id": r.GetKeyId(), "r": hex.EncodeToString(r.GetR()), "s": hex.EncodeToString(r.GetS()), "v": r.GetV(),
-			"signature_rsv": hex.EncodeToString(r.GetSignatureRsv()), "signature_der": hex.EncodeToString(r.GetSignatureDer()),
-			"public_key": hex.EncodeToString(r.GetPublicKey()), "signers": r.GetSigners(), "replayed": r.GetReplayed(),
-		})
+		return printJSON(cmd.OutOrStdout(), signatureJSON(r))
 	}
 	w := cmd.OutOrStdout()
+	if r.GetCurve() == mpcv1.Curve_CURVE_ED25519 {
+		fmt.Fprintf(w, "signature:  %x\n", r.GetSignature())
+		fmt.Fprintf(w, "public key: %x\n", r.GetPublicKey())
+		fmt.Fprintf(w, "signers:    %s\n", strings.Join(r.GetSigners(), ", "))
+		if r.GetReplayed() {
+			fmt.Fprintln(w, "(stored result for this request id)")
+		}
+		return nil
+	}
+	if r.GetPath() != "" {
+		fmt.Fprintf(w, "path:       %s (public key below is the derived key)\n", r.GetPath())
+	}
 	fmt.Fprintf(w, "r:          %x\n", r.GetR())
 	fmt.Fprintf(w, "s:          %x\n", r.GetS())
 	fmt.Fprintf(w, "v:          %d\n", r.GetV())

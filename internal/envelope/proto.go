@@ -5,17 +5,20 @@ import mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 // StartParams is the parameters of a session as announced by SessionStart.
 func StartParams(st *mpcv1.SessionStart) Params {
 	p := Params{
-		Ref:          st.GetRef(),
-		Kind:         uint32(st.GetKind()),
-		Curve:        uint32(st.GetCurve()),
-		KeyID:        st.GetKeyId(),
-		Epoch:        st.GetEpoch(),
-		Threshold:    st.GetThreshold(),
-		Digest:       st.GetDigest(),
-		NewEpoch:     st.GetNewEpoch(),
-		NewThreshold: st.GetNewThreshold(),
-		OldCommittee: st.GetOldCommittee(),
-		NewCommittee: st.GetNewCommittee(),
+		Ref:            st.GetRef(),
+		Kind:           uint32(st.GetKind()),
+		Curve:          uint32(st.GetCurve()),
+		KeyID:          st.GetKeyId(),
+		Epoch:          st.GetEpoch(),
+		Threshold:      st.GetThreshold(),
+		Digest:         st.GetDigest(),
+		NewEpoch:       st.GetNewEpoch(),
+		NewThreshold:   st.GetNewThreshold(),
+		OldCommittee:   st.GetOldCommittee(),
+		NewCommittee:   st.GetNewCommittee(),
+		Message:        st.GetMessage(),
+		DerivationPath: st.GetDerivationPath(),
+		ChainCode:      st.GetChainCode(),
 	}
 	for _, m := range st.GetParticipants() {
 		p.Members = append(p.Members, Member{DeviceID: m.GetDeviceId(), IdentityKey: m.GetIdentityPublicKey()})

@@ -56,6 +56,11 @@ type Params struct {
 	NewThreshold uint32
 	OldCommittee []string
 	NewCommittee []string
+	// Ed25519 signing: the message. secp256k1 signing: an optional BIP32
+	// derivation path. Reshare of a secp256k1 key: its chain code.
+	Message        []byte
+	DerivationPath string
+	ChainCode      []byte
 }
 
 // Hash is a canonical hash of the parameters (members in device-id order).
@@ -82,6 +87,14 @@ func (p Params) Hash() []byte {
 		for _, id := range c {
 			w.str(id)
 		}
+	}
+	// Added later: hashed only when set, so that sessions without them hash
+	// as before (a device not yet upgraded still joins those, and cannot
+	// join the others).
+	if len(p.Message) > 0 || p.DerivationPath != "" || len(p.ChainCode) > 0 {
+		w.bytes(p.Message)
+		w.str(p.DerivationPath)
+		w.bytes(p.ChainCode)
 	}
 	return w.sum()
 }

@@ -859,7 +859,15 @@ type Key struct {
 	Epoch     uint64                 `protobuf:"varint,6,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	// The last drill or reshare of this key, if any.
-	LastReshare   *ReshareReport `protobuf:"bytes,8,opt,name=last_reshare,json=lastReshare,proto3" json:"last_reshare,omitempty"`
+	LastReshare *ReshareReport `protobuf:"bytes,8,opt,name=last_reshare,json=lastReshare,proto3" json:"last_reshare,omitempty"`
+	// secp256k1: the BIP32 chain code (32 bytes), fixed at keygen from the
+	// keygen session id that every party contributed to. With public_key it
+	// is the key's extended public key.
+	ChainCode []byte `protobuf:"bytes,9,opt,name=chain_code,json=chainCode,proto3" json:"chain_code,omitempty"`
+	// The root key never signs directly; Sign needs a derivation path.
+	DerivationOnly bool `protobuf:"varint,10,opt,name=derivation_only,json=derivationOnly,proto3" json:"derivation_only,omitempty"`
+	// Addresses of public_key.
+	Addresses     *Addresses `protobuf:"bytes,11,opt,name=addresses,proto3" json:"addresses,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -950,6 +958,155 @@ func (x *Key) GetLastReshare() *ReshareReport {
 	return nil
 }
 
+func (x *Key) GetChainCode() []byte {
+	if x != nil {
+		return x.ChainCode
+	}
+	return nil
+}
+
+func (x *Key) GetDerivationOnly() bool {
+	if x != nil {
+		return x.DerivationOnly
+	}
+	return false
+}
+
+func (x *Key) GetAddresses() *Addresses {
+	if x != nil {
+		return x.Addresses
+	}
+	return nil
+}
+
+// Addresses of a public key.
+type Addresses struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// secp256k1: EIP-55 checksummed Ethereum address.
+	Ethereum string `protobuf:"bytes,1,opt,name=ethereum,proto3" json:"ethereum,omitempty"`
+	// secp256k1: Bitcoin P2WPKH (bech32) address on mainnet.
+	BitcoinP2Wpkh string `protobuf:"bytes,2,opt,name=bitcoin_p2wpkh,json=bitcoinP2wpkh,proto3" json:"bitcoin_p2wpkh,omitempty"`
+	// Ed25519: the 32-byte public key in hex (chains such as Solana encode it
+	// their own way).
+	Ed25519PublicKey string `protobuf:"bytes,3,opt,name=ed25519_public_key,json=ed25519PublicKey,proto3" json:"ed25519_public_key,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *Addresses) Reset() {
+	*x = Addresses{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Addresses) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Addresses) ProtoMessage() {}
+
+func (x *Addresses) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Addresses.ProtoReflect.Descriptor instead.
+func (*Addresses) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *Addresses) GetEthereum() string {
+	if x != nil {
+		return x.Ethereum
+	}
+	return ""
+}
+
+func (x *Addresses) GetBitcoinP2Wpkh() string {
+	if x != nil {
+		return x.BitcoinP2Wpkh
+	}
+	return ""
+}
+
+func (x *Addresses) GetEd25519PublicKey() string {
+	if x != nil {
+		return x.Ed25519PublicKey
+	}
+	return ""
+}
+
+// DerivedKey is a BIP32 (non-hardened) child of a secp256k1 key.
+type DerivedKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The path, e.g. "m/44/60/0/0/7".
+	Path string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// 33-byte compressed SEC1 public key of the child.
+	PublicKey     []byte     `protobuf:"bytes,2,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	Addresses     *Addresses `protobuf:"bytes,3,opt,name=addresses,proto3" json:"addresses,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DerivedKey) Reset() {
+	*x = DerivedKey{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DerivedKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DerivedKey) ProtoMessage() {}
+
+func (x *DerivedKey) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DerivedKey.ProtoReflect.Descriptor instead.
+func (*DerivedKey) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *DerivedKey) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *DerivedKey) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
+func (x *DerivedKey) GetAddresses() *Addresses {
+	if x != nil {
+		return x.Addresses
+	}
+	return nil
+}
+
 type CreatePairingCodeRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Name for the device (letters, digits, '-', '_', '.'; at most 64).
@@ -962,7 +1119,7 @@ type CreatePairingCodeRequest struct {
 
 func (x *CreatePairingCodeRequest) Reset() {
 	*x = CreatePairingCodeRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[13]
+	mi := &file_mpc_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -974,7 +1131,7 @@ func (x *CreatePairingCodeRequest) String() string {
 func (*CreatePairingCodeRequest) ProtoMessage() {}
 
 func (x *CreatePairingCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[13]
+	mi := &file_mpc_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -987,7 +1144,7 @@ func (x *CreatePairingCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePairingCodeRequest.ProtoReflect.Descriptor instead.
 func (*CreatePairingCodeRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CreatePairingCodeRequest) GetName() string {
@@ -1017,7 +1174,7 @@ type CreatePairingCodeResponse struct {
 
 func (x *CreatePairingCodeResponse) Reset() {
 	*x = CreatePairingCodeResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[14]
+	mi := &file_mpc_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1029,7 +1186,7 @@ func (x *CreatePairingCodeResponse) String() string {
 func (*CreatePairingCodeResponse) ProtoMessage() {}
 
 func (x *CreatePairingCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[14]
+	mi := &file_mpc_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1042,7 +1199,7 @@ func (x *CreatePairingCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePairingCodeResponse.ProtoReflect.Descriptor instead.
 func (*CreatePairingCodeResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CreatePairingCodeResponse) GetCode() string {
@@ -1074,7 +1231,7 @@ type ListDevicesRequest struct {
 
 func (x *ListDevicesRequest) Reset() {
 	*x = ListDevicesRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[15]
+	mi := &file_mpc_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1086,7 +1243,7 @@ func (x *ListDevicesRequest) String() string {
 func (*ListDevicesRequest) ProtoMessage() {}
 
 func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[15]
+	mi := &file_mpc_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1099,7 +1256,7 @@ func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevicesRequest.ProtoReflect.Descriptor instead.
 func (*ListDevicesRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 type ListDevicesResponse struct {
@@ -1111,7 +1268,7 @@ type ListDevicesResponse struct {
 
 func (x *ListDevicesResponse) Reset() {
 	*x = ListDevicesResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[16]
+	mi := &file_mpc_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1123,7 +1280,7 @@ func (x *ListDevicesResponse) String() string {
 func (*ListDevicesResponse) ProtoMessage() {}
 
 func (x *ListDevicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[16]
+	mi := &file_mpc_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1136,7 +1293,7 @@ func (x *ListDevicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevicesResponse.ProtoReflect.Descriptor instead.
 func (*ListDevicesResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListDevicesResponse) GetDevices() []*Device {
@@ -1159,7 +1316,7 @@ type RevokeDeviceRequest struct {
 
 func (x *RevokeDeviceRequest) Reset() {
 	*x = RevokeDeviceRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[17]
+	mi := &file_mpc_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1171,7 +1328,7 @@ func (x *RevokeDeviceRequest) String() string {
 func (*RevokeDeviceRequest) ProtoMessage() {}
 
 func (x *RevokeDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[17]
+	mi := &file_mpc_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1184,7 +1341,7 @@ func (x *RevokeDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeDeviceRequest.ProtoReflect.Descriptor instead.
 func (*RevokeDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RevokeDeviceRequest) GetDevice() string {
@@ -1213,7 +1370,7 @@ type RevokeDeviceResponse struct {
 
 func (x *RevokeDeviceResponse) Reset() {
 	*x = RevokeDeviceResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[18]
+	mi := &file_mpc_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1225,7 +1382,7 @@ func (x *RevokeDeviceResponse) String() string {
 func (*RevokeDeviceResponse) ProtoMessage() {}
 
 func (x *RevokeDeviceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[18]
+	mi := &file_mpc_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1238,7 +1395,7 @@ func (x *RevokeDeviceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeDeviceResponse.ProtoReflect.Descriptor instead.
 func (*RevokeDeviceResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RevokeDeviceResponse) GetDevice() *Device {
@@ -1276,7 +1433,7 @@ type ReshareJob struct {
 
 func (x *ReshareJob) Reset() {
 	*x = ReshareJob{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[19]
+	mi := &file_mpc_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1288,7 +1445,7 @@ func (x *ReshareJob) String() string {
 func (*ReshareJob) ProtoMessage() {}
 
 func (x *ReshareJob) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[19]
+	mi := &file_mpc_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1301,7 +1458,7 @@ func (x *ReshareJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReshareJob.ProtoReflect.Descriptor instead.
 func (*ReshareJob) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReshareJob) GetKeyId() string {
@@ -1375,7 +1532,7 @@ type ListReshareJobsRequest struct {
 
 func (x *ListReshareJobsRequest) Reset() {
 	*x = ListReshareJobsRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[20]
+	mi := &file_mpc_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1387,7 +1544,7 @@ func (x *ListReshareJobsRequest) String() string {
 func (*ListReshareJobsRequest) ProtoMessage() {}
 
 func (x *ListReshareJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[20]
+	mi := &file_mpc_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1400,7 +1557,7 @@ func (x *ListReshareJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReshareJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListReshareJobsRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 type ListReshareJobsResponse struct {
@@ -1412,7 +1569,7 @@ type ListReshareJobsResponse struct {
 
 func (x *ListReshareJobsResponse) Reset() {
 	*x = ListReshareJobsResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[21]
+	mi := &file_mpc_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1424,7 +1581,7 @@ func (x *ListReshareJobsResponse) String() string {
 func (*ListReshareJobsResponse) ProtoMessage() {}
 
 func (x *ListReshareJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[21]
+	mi := &file_mpc_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1437,7 +1594,7 @@ func (x *ListReshareJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReshareJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListReshareJobsResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListReshareJobsResponse) GetJobs() []*ReshareJob {
@@ -1460,7 +1617,7 @@ type ReshareKeyRequest struct {
 
 func (x *ReshareKeyRequest) Reset() {
 	*x = ReshareKeyRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[22]
+	mi := &file_mpc_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1472,7 +1629,7 @@ func (x *ReshareKeyRequest) String() string {
 func (*ReshareKeyRequest) ProtoMessage() {}
 
 func (x *ReshareKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[22]
+	mi := &file_mpc_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1485,7 +1642,7 @@ func (x *ReshareKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReshareKeyRequest.ProtoReflect.Descriptor instead.
 func (*ReshareKeyRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ReshareKeyRequest) GetKeyId() string {
@@ -1519,7 +1676,7 @@ type ReshareKeyResponse struct {
 
 func (x *ReshareKeyResponse) Reset() {
 	*x = ReshareKeyResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[23]
+	mi := &file_mpc_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1531,7 +1688,7 @@ func (x *ReshareKeyResponse) String() string {
 func (*ReshareKeyResponse) ProtoMessage() {}
 
 func (x *ReshareKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[23]
+	mi := &file_mpc_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1544,7 +1701,7 @@ func (x *ReshareKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReshareKeyResponse.ProtoReflect.Descriptor instead.
 func (*ReshareKeyResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ReshareKeyResponse) GetKey() *Key {
@@ -1570,7 +1727,7 @@ type DrillKeyRequest struct {
 
 func (x *DrillKeyRequest) Reset() {
 	*x = DrillKeyRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[24]
+	mi := &file_mpc_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1582,7 +1739,7 @@ func (x *DrillKeyRequest) String() string {
 func (*DrillKeyRequest) ProtoMessage() {}
 
 func (x *DrillKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[24]
+	mi := &file_mpc_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1595,7 +1752,7 @@ func (x *DrillKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrillKeyRequest.ProtoReflect.Descriptor instead.
 func (*DrillKeyRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DrillKeyRequest) GetKeyId() string {
@@ -1615,7 +1772,7 @@ type DrillKeyResponse struct {
 
 func (x *DrillKeyResponse) Reset() {
 	*x = DrillKeyResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[25]
+	mi := &file_mpc_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1627,7 +1784,7 @@ func (x *DrillKeyResponse) String() string {
 func (*DrillKeyResponse) ProtoMessage() {}
 
 func (x *DrillKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[25]
+	mi := &file_mpc_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1640,7 +1797,7 @@ func (x *DrillKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrillKeyResponse.ProtoReflect.Descriptor instead.
 func (*DrillKeyResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DrillKeyResponse) GetKey() *Key {
@@ -1676,16 +1833,21 @@ type ReshareReport struct {
 	Committed bool `protobuf:"varint,11,opt,name=committed,proto3" json:"committed,omitempty"`
 	// Public key before and after (always equal when ok).
 	PublicKey []byte `protobuf:"bytes,12,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
-	// The test signature made with the new shares (r || s || v) and its digest.
+	// The test signature made with the new shares and its digest: r || s || v
+	// for secp256k1; for Ed25519 the 64-byte signature of test_digest taken
+	// as the message.
 	TestDigest    []byte `protobuf:"bytes,13,opt,name=test_digest,json=testDigest,proto3" json:"test_digest,omitempty"`
 	TestSignature []byte `protobuf:"bytes,14,opt,name=test_signature,json=testSignature,proto3" json:"test_signature,omitempty"`
+	// A derivation-only key's test signature is made with the child key at
+	// this path (its root key never signs).
+	TestPath      string `protobuf:"bytes,15,opt,name=test_path,json=testPath,proto3" json:"test_path,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReshareReport) Reset() {
 	*x = ReshareReport{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[26]
+	mi := &file_mpc_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1697,7 +1859,7 @@ func (x *ReshareReport) String() string {
 func (*ReshareReport) ProtoMessage() {}
 
 func (x *ReshareReport) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[26]
+	mi := &file_mpc_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1710,7 +1872,7 @@ func (x *ReshareReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReshareReport.ProtoReflect.Descriptor instead.
 func (*ReshareReport) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ReshareReport) GetKeyId() string {
@@ -1811,6 +1973,13 @@ func (x *ReshareReport) GetTestSignature() []byte {
 	return nil
 }
 
+func (x *ReshareReport) GetTestPath() string {
+	if x != nil {
+		return x.TestPath
+	}
+	return ""
+}
+
 type ReshareStep struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -1823,7 +1992,7 @@ type ReshareStep struct {
 
 func (x *ReshareStep) Reset() {
 	*x = ReshareStep{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[27]
+	mi := &file_mpc_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1835,7 +2004,7 @@ func (x *ReshareStep) String() string {
 func (*ReshareStep) ProtoMessage() {}
 
 func (x *ReshareStep) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[27]
+	mi := &file_mpc_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1848,7 +2017,7 @@ func (x *ReshareStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReshareStep.ProtoReflect.Descriptor instead.
 func (*ReshareStep) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ReshareStep) GetName() string {
@@ -1895,7 +2064,7 @@ type ApproveDeviceRequest struct {
 
 func (x *ApproveDeviceRequest) Reset() {
 	*x = ApproveDeviceRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[28]
+	mi := &file_mpc_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1907,7 +2076,7 @@ func (x *ApproveDeviceRequest) String() string {
 func (*ApproveDeviceRequest) ProtoMessage() {}
 
 func (x *ApproveDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[28]
+	mi := &file_mpc_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1920,7 +2089,7 @@ func (x *ApproveDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveDeviceRequest.ProtoReflect.Descriptor instead.
 func (*ApproveDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ApproveDeviceRequest) GetDevice() string {
@@ -1953,7 +2122,7 @@ type ApproveDeviceResponse struct {
 
 func (x *ApproveDeviceResponse) Reset() {
 	*x = ApproveDeviceResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[29]
+	mi := &file_mpc_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1965,7 +2134,7 @@ func (x *ApproveDeviceResponse) String() string {
 func (*ApproveDeviceResponse) ProtoMessage() {}
 
 func (x *ApproveDeviceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[29]
+	mi := &file_mpc_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1978,7 +2147,7 @@ func (x *ApproveDeviceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveDeviceResponse.ProtoReflect.Descriptor instead.
 func (*ApproveDeviceResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ApproveDeviceResponse) GetDevice() *Device {
@@ -1994,14 +2163,17 @@ type CreateKeyRequest struct {
 	// tss-lib threshold t: t+1 of the devices are needed to sign. 1 <= t < len(devices).
 	Threshold uint32 `protobuf:"varint,2,opt,name=threshold,proto3" json:"threshold,omitempty"`
 	// Device names or ids, each once.
-	Devices       []string `protobuf:"bytes,3,rep,name=devices,proto3" json:"devices,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Devices []string `protobuf:"bytes,3,rep,name=devices,proto3" json:"devices,omitempty"`
+	// secp256k1 only: the root key never signs directly, only derived keys
+	// (see SetDerivationOnly).
+	DerivationOnly bool `protobuf:"varint,4,opt,name=derivation_only,json=derivationOnly,proto3" json:"derivation_only,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CreateKeyRequest) Reset() {
 	*x = CreateKeyRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[30]
+	mi := &file_mpc_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2013,7 +2185,7 @@ func (x *CreateKeyRequest) String() string {
 func (*CreateKeyRequest) ProtoMessage() {}
 
 func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[30]
+	mi := &file_mpc_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2026,7 +2198,7 @@ func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateKeyRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CreateKeyRequest) GetCurve() Curve {
@@ -2050,6 +2222,13 @@ func (x *CreateKeyRequest) GetDevices() []string {
 	return nil
 }
 
+func (x *CreateKeyRequest) GetDerivationOnly() bool {
+	if x != nil {
+		return x.DerivationOnly
+	}
+	return false
+}
+
 type CreateKeyResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Key           *Key                   `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
@@ -2059,7 +2238,7 @@ type CreateKeyResponse struct {
 
 func (x *CreateKeyResponse) Reset() {
 	*x = CreateKeyResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[31]
+	mi := &file_mpc_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2071,7 +2250,7 @@ func (x *CreateKeyResponse) String() string {
 func (*CreateKeyResponse) ProtoMessage() {}
 
 func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[31]
+	mi := &file_mpc_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2084,7 +2263,7 @@ func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateKeyResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CreateKeyResponse) GetKey() *Key {
@@ -2102,7 +2281,7 @@ type ListKeysRequest struct {
 
 func (x *ListKeysRequest) Reset() {
 	*x = ListKeysRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[32]
+	mi := &file_mpc_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2114,7 +2293,7 @@ func (x *ListKeysRequest) String() string {
 func (*ListKeysRequest) ProtoMessage() {}
 
 func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[32]
+	mi := &file_mpc_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2127,7 +2306,7 @@ func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListKeysRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 type ListKeysResponse struct {
@@ -2139,7 +2318,7 @@ type ListKeysResponse struct {
 
 func (x *ListKeysResponse) Reset() {
 	*x = ListKeysResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[33]
+	mi := &file_mpc_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2151,7 +2330,7 @@ func (x *ListKeysResponse) String() string {
 func (*ListKeysResponse) ProtoMessage() {}
 
 func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[33]
+	mi := &file_mpc_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2164,7 +2343,7 @@ func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListKeysResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListKeysResponse) GetKeys() []*Key {
@@ -2175,15 +2354,18 @@ func (x *ListKeysResponse) GetKeys() []*Key {
 }
 
 type GetKeyRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	KeyId string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// Optional (secp256k1): also derive the public key and addresses at this
+	// BIP32 path of non-hardened steps, e.g. "m/44/60/0/0/7".
+	Path          string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetKeyRequest) Reset() {
 	*x = GetKeyRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[34]
+	mi := &file_mpc_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2195,7 +2377,7 @@ func (x *GetKeyRequest) String() string {
 func (*GetKeyRequest) ProtoMessage() {}
 
 func (x *GetKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[34]
+	mi := &file_mpc_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2208,7 +2390,7 @@ func (x *GetKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyRequest.ProtoReflect.Descriptor instead.
 func (*GetKeyRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetKeyRequest) GetKeyId() string {
@@ -2218,16 +2400,25 @@ func (x *GetKeyRequest) GetKeyId() string {
 	return ""
 }
 
+func (x *GetKeyRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
 type GetKeyResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           *Key                   `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   *Key                   `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// Set when path was given.
+	Derived       *DerivedKey `protobuf:"bytes,2,opt,name=derived,proto3" json:"derived,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetKeyResponse) Reset() {
 	*x = GetKeyResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[35]
+	mi := &file_mpc_v1_admin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2239,7 +2430,7 @@ func (x *GetKeyResponse) String() string {
 func (*GetKeyResponse) ProtoMessage() {}
 
 func (x *GetKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[35]
+	mi := &file_mpc_v1_admin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2252,12 +2443,329 @@ func (x *GetKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyResponse.ProtoReflect.Descriptor instead.
 func (*GetKeyResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{35}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GetKeyResponse) GetKey() *Key {
 	if x != nil {
 		return x.Key
+	}
+	return nil
+}
+
+func (x *GetKeyResponse) GetDerived() *DerivedKey {
+	if x != nil {
+		return x.Derived
+	}
+	return nil
+}
+
+type SetDerivationOnlyRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	KeyId          string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	DerivationOnly bool                   `protobuf:"varint,2,opt,name=derivation_only,json=derivationOnly,proto3" json:"derivation_only,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *SetDerivationOnlyRequest) Reset() {
+	*x = SetDerivationOnlyRequest{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetDerivationOnlyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetDerivationOnlyRequest) ProtoMessage() {}
+
+func (x *SetDerivationOnlyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetDerivationOnlyRequest.ProtoReflect.Descriptor instead.
+func (*SetDerivationOnlyRequest) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *SetDerivationOnlyRequest) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *SetDerivationOnlyRequest) GetDerivationOnly() bool {
+	if x != nil {
+		return x.DerivationOnly
+	}
+	return false
+}
+
+type SetDerivationOnlyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           *Key                   `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetDerivationOnlyResponse) Reset() {
+	*x = SetDerivationOnlyResponse{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetDerivationOnlyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetDerivationOnlyResponse) ProtoMessage() {}
+
+func (x *SetDerivationOnlyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetDerivationOnlyResponse.ProtoReflect.Descriptor instead.
+func (*SetDerivationOnlyResponse) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *SetDerivationOnlyResponse) GetKey() *Key {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+type ListSessionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many finished sessions, newest first (0: 100; at most 1000).
+	Limit         uint32 `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSessionsRequest) Reset() {
+	*x = ListSessionsRequest{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSessionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSessionsRequest) ProtoMessage() {}
+
+func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
+func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ListSessionsRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ListSessionsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The running sessions first, then the finished ones; newest first in each.
+	Sessions      []*SessionInfo `protobuf:"bytes,1,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSessionsResponse) Reset() {
+	*x = ListSessionsResponse{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSessionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSessionsResponse) ProtoMessage() {}
+
+func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
+func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ListSessionsResponse) GetSessions() []*SessionInfo {
+	if x != nil {
+		return x.Sessions
+	}
+	return nil
+}
+
+// SessionInfo is one keygen, signing or reshare session.
+type SessionInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The coordinator's reference of the session (hex).
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// keygen, sign or reshare.
+	Kind  string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	KeyId string `protobuf:"bytes,3,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// Names of the participating devices.
+	Devices   []string               `protobuf:"bytes,4,rep,name=devices,proto3" json:"devices,omitempty"`
+	StartedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	// Unset while the session runs.
+	FinishedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
+	Running    bool                   `protobuf:"varint,7,opt,name=running,proto3" json:"running,omitempty"`
+	// The session produced its result.
+	Ok bool `protobuf:"varint,8,opt,name=ok,proto3" json:"ok,omitempty"`
+	// Why it failed.
+	Reason string `protobuf:"bytes,9,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Names of the devices blamed for the failure.
+	Culprits      []string `protobuf:"bytes,10,rep,name=culprits,proto3" json:"culprits,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionInfo) Reset() {
+	*x = SessionInfo{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionInfo) ProtoMessage() {}
+
+func (x *SessionInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionInfo.ProtoReflect.Descriptor instead.
+func (*SessionInfo) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *SessionInfo) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SessionInfo) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *SessionInfo) GetKeyId() string {
+	if x != nil {
+		return x.KeyId
+	}
+	return ""
+}
+
+func (x *SessionInfo) GetDevices() []string {
+	if x != nil {
+		return x.Devices
+	}
+	return nil
+}
+
+func (x *SessionInfo) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
+func (x *SessionInfo) GetFinishedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FinishedAt
+	}
+	return nil
+}
+
+func (x *SessionInfo) GetRunning() bool {
+	if x != nil {
+		return x.Running
+	}
+	return false
+}
+
+func (x *SessionInfo) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *SessionInfo) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *SessionInfo) GetCulprits() []string {
+	if x != nil {
+		return x.Culprits
 	}
 	return nil
 }
@@ -2314,7 +2822,7 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\tKeyHolder\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x1f\n" +
 	"\vdevice_name\x18\x02 \x01(\tR\n" +
-	"deviceName\"\xaf\x02\n" +
+	"deviceName\"\xa8\x03\n" +
 	"\x03Key\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12#\n" +
 	"\x05curve\x18\x02 \x01(\x0e2\r.mpc.v1.CurveR\x05curve\x12\x1c\n" +
@@ -2325,7 +2833,22 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\x05epoch\x18\x06 \x01(\x04R\x05epoch\x129\n" +
 	"\n" +
 	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x128\n" +
-	"\flast_reshare\x18\b \x01(\v2\x15.mpc.v1.ReshareReportR\vlastReshare\"O\n" +
+	"\flast_reshare\x18\b \x01(\v2\x15.mpc.v1.ReshareReportR\vlastReshare\x12\x1d\n" +
+	"\n" +
+	"chain_code\x18\t \x01(\fR\tchainCode\x12'\n" +
+	"\x0fderivation_only\x18\n" +
+	" \x01(\bR\x0ederivationOnly\x12/\n" +
+	"\taddresses\x18\v \x01(\v2\x11.mpc.v1.AddressesR\taddresses\"|\n" +
+	"\tAddresses\x12\x1a\n" +
+	"\bethereum\x18\x01 \x01(\tR\bethereum\x12%\n" +
+	"\x0ebitcoin_p2wpkh\x18\x02 \x01(\tR\rbitcoinP2wpkh\x12,\n" +
+	"\x12ed25519_public_key\x18\x03 \x01(\tR\x10ed25519PublicKey\"p\n" +
+	"\n" +
+	"DerivedKey\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x02 \x01(\fR\tpublicKey\x12/\n" +
+	"\taddresses\x18\x03 \x01(\v2\x11.mpc.v1.AddressesR\taddresses\"O\n" +
 	"\x18CreatePairingCodeRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vttl_seconds\x18\x02 \x01(\rR\n" +
@@ -2372,7 +2895,7 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\"`\n" +
 	"\x10DrillKeyResponse\x12\x1d\n" +
 	"\x03key\x18\x01 \x01(\v2\v.mpc.v1.KeyR\x03key\x12-\n" +
-	"\x06report\x18\x02 \x01(\v2\x15.mpc.v1.ReshareReportR\x06report\"\xca\x03\n" +
+	"\x06report\x18\x02 \x01(\v2\x15.mpc.v1.ReshareReportR\x06report\"\xe7\x03\n" +
 	"\rReshareReport\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x14\n" +
@@ -2391,7 +2914,8 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"public_key\x18\f \x01(\fR\tpublicKey\x12\x1f\n" +
 	"\vtest_digest\x18\r \x01(\fR\n" +
 	"testDigest\x12%\n" +
-	"\x0etest_signature\x18\x0e \x01(\fR\rtestSignature\"j\n" +
+	"\x0etest_signature\x18\x0e \x01(\fR\rtestSignature\x12\x1b\n" +
+	"\ttest_path\x18\x0f \x01(\tR\btestPath\"j\n" +
 	"\vReshareStep\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vduration_ms\x18\x02 \x01(\x04R\n" +
@@ -2403,20 +2927,46 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\x03sas\x18\x02 \x01(\tR\x03sas\x12$\n" +
 	"\x0erestore_key_id\x18\x03 \x01(\tR\frestoreKeyId\"?\n" +
 	"\x15ApproveDeviceResponse\x12&\n" +
-	"\x06device\x18\x01 \x01(\v2\x0e.mpc.v1.DeviceR\x06device\"o\n" +
+	"\x06device\x18\x01 \x01(\v2\x0e.mpc.v1.DeviceR\x06device\"\x98\x01\n" +
 	"\x10CreateKeyRequest\x12#\n" +
 	"\x05curve\x18\x01 \x01(\x0e2\r.mpc.v1.CurveR\x05curve\x12\x1c\n" +
 	"\tthreshold\x18\x02 \x01(\rR\tthreshold\x12\x18\n" +
-	"\adevices\x18\x03 \x03(\tR\adevices\"2\n" +
+	"\adevices\x18\x03 \x03(\tR\adevices\x12'\n" +
+	"\x0fderivation_only\x18\x04 \x01(\bR\x0ederivationOnly\"2\n" +
 	"\x11CreateKeyResponse\x12\x1d\n" +
 	"\x03key\x18\x01 \x01(\v2\v.mpc.v1.KeyR\x03key\"\x11\n" +
 	"\x0fListKeysRequest\"3\n" +
 	"\x10ListKeysResponse\x12\x1f\n" +
-	"\x04keys\x18\x01 \x03(\v2\v.mpc.v1.KeyR\x04keys\"&\n" +
+	"\x04keys\x18\x01 \x03(\v2\v.mpc.v1.KeyR\x04keys\":\n" +
 	"\rGetKeyRequest\x12\x15\n" +
-	"\x06key_id\x18\x01 \x01(\tR\x05keyId\"/\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\"]\n" +
 	"\x0eGetKeyResponse\x12\x1d\n" +
-	"\x03key\x18\x01 \x01(\v2\v.mpc.v1.KeyR\x03key*T\n" +
+	"\x03key\x18\x01 \x01(\v2\v.mpc.v1.KeyR\x03key\x12,\n" +
+	"\aderived\x18\x02 \x01(\v2\x12.mpc.v1.DerivedKeyR\aderived\"Z\n" +
+	"\x18SetDerivationOnlyRequest\x12\x15\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12'\n" +
+	"\x0fderivation_only\x18\x02 \x01(\bR\x0ederivationOnly\":\n" +
+	"\x19SetDerivationOnlyResponse\x12\x1d\n" +
+	"\x03key\x18\x01 \x01(\v2\v.mpc.v1.KeyR\x03key\"+\n" +
+	"\x13ListSessionsRequest\x12\x14\n" +
+	"\x05limit\x18\x01 \x01(\rR\x05limit\"G\n" +
+	"\x14ListSessionsResponse\x12/\n" +
+	"\bsessions\x18\x01 \x03(\v2\x13.mpc.v1.SessionInfoR\bsessions\"\xb8\x02\n" +
+	"\vSessionInfo\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x15\n" +
+	"\x06key_id\x18\x03 \x01(\tR\x05keyId\x12\x18\n" +
+	"\adevices\x18\x04 \x03(\tR\adevices\x129\n" +
+	"\n" +
+	"started_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12;\n" +
+	"\vfinished_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"finishedAt\x12\x18\n" +
+	"\arunning\x18\a \x01(\bR\arunning\x12\x0e\n" +
+	"\x02ok\x18\b \x01(\bR\x02ok\x12\x16\n" +
+	"\x06reason\x18\t \x01(\tR\x06reason\x12\x1a\n" +
+	"\bculprits\x18\n" +
+	" \x03(\tR\bculprits*T\n" +
 	"\tTokenRole\x12\x1a\n" +
 	"\x16TOKEN_ROLE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11TOKEN_ROLE_SIGNER\x10\x01\x12\x14\n" +
@@ -2426,7 +2976,7 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\x19RESHARE_JOB_STATE_PENDING\x10\x01\x12\x1d\n" +
 	"\x19RESHARE_JOB_STATE_RUNNING\x10\x02\x12\x1a\n" +
 	"\x16RESHARE_JOB_STATE_DONE\x10\x03\x12\x1d\n" +
-	"\x19RESHARE_JOB_STATE_BLOCKED\x10\x042\xf8\a\n" +
+	"\x19RESHARE_JOB_STATE_BLOCKED\x10\x042\x9d\t\n" +
 	"\fAdminService\x12X\n" +
 	"\x11CreatePairingCode\x12 .mpc.v1.CreatePairingCodeRequest\x1a!.mpc.v1.CreatePairingCodeResponse\x12F\n" +
 	"\vListDevices\x12\x1a.mpc.v1.ListDevicesRequest\x1a\x1b.mpc.v1.ListDevicesResponse\x12I\n" +
@@ -2434,7 +2984,8 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\rApproveDevice\x12\x1c.mpc.v1.ApproveDeviceRequest\x1a\x1d.mpc.v1.ApproveDeviceResponse\x12@\n" +
 	"\tCreateKey\x12\x18.mpc.v1.CreateKeyRequest\x1a\x19.mpc.v1.CreateKeyResponse\x12=\n" +
 	"\bListKeys\x12\x17.mpc.v1.ListKeysRequest\x1a\x18.mpc.v1.ListKeysResponse\x127\n" +
-	"\x06GetKey\x12\x15.mpc.v1.GetKeyRequest\x1a\x16.mpc.v1.GetKeyResponse\x12F\n" +
+	"\x06GetKey\x12\x15.mpc.v1.GetKeyRequest\x1a\x16.mpc.v1.GetKeyResponse\x12X\n" +
+	"\x11SetDerivationOnly\x12 .mpc.v1.SetDerivationOnlyRequest\x1a!.mpc.v1.SetDerivationOnlyResponse\x12F\n" +
 	"\vCreateToken\x12\x1a.mpc.v1.CreateTokenRequest\x1a\x1b.mpc.v1.CreateTokenResponse\x12C\n" +
 	"\n" +
 	"ListTokens\x12\x19.mpc.v1.ListTokensRequest\x1a\x1a.mpc.v1.ListTokensResponse\x12F\n" +
@@ -2443,7 +2994,8 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"ReshareKey\x12\x19.mpc.v1.ReshareKeyRequest\x1a\x1a.mpc.v1.ReshareKeyResponse\x12=\n" +
 	"\bDrillKey\x12\x17.mpc.v1.DrillKeyRequest\x1a\x18.mpc.v1.DrillKeyResponse\x12R\n" +
-	"\x0fListReshareJobs\x12\x1e.mpc.v1.ListReshareJobsRequest\x1a\x1f.mpc.v1.ListReshareJobsResponseB\x80\x01\n" +
+	"\x0fListReshareJobs\x12\x1e.mpc.v1.ListReshareJobsRequest\x1a\x1f.mpc.v1.ListReshareJobsResponse\x12I\n" +
+	"\fListSessions\x12\x1b.mpc.v1.ListSessionsRequest\x1a\x1c.mpc.v1.ListSessionsResponseB\x80\x01\n" +
 	"\n" +
 	"com.mpc.v1B\n" +
 	"AdminProtoP\x01Z-github.com/mpcsign/mpcsign/proto/mpc/v1;mpcv1\xa2\x02\x03MXX\xaa\x02\x06Mpc.V1\xca\x02\x06Mpc\\V1\xe2\x02\x12Mpc\\V1\\GPBMetadata\xea\x02\aMpc::V1b\x06proto3"
@@ -2461,7 +3013,7 @@ func file_mpc_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_mpc_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_mpc_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_mpc_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_mpc_v1_admin_proto_goTypes = []any{
 	(TokenRole)(0),                    // 0: mpc.v1.TokenRole
 	(ReshareJobState)(0),              // 1: mpc.v1.ReshareJobState
@@ -2478,98 +3030,116 @@ var file_mpc_v1_admin_proto_goTypes = []any{
 	(*PendingRestore)(nil),            // 12: mpc.v1.PendingRestore
 	(*KeyHolder)(nil),                 // 13: mpc.v1.KeyHolder
 	(*Key)(nil),                       // 14: mpc.v1.Key
-	(*CreatePairingCodeRequest)(nil),  // 15: mpc.v1.CreatePairingCodeRequest
-	(*CreatePairingCodeResponse)(nil), // 16: mpc.v1.CreatePairingCodeResponse
-	(*ListDevicesRequest)(nil),        // 17: mpc.v1.ListDevicesRequest
-	(*ListDevicesResponse)(nil),       // 18: mpc.v1.ListDevicesResponse
-	(*RevokeDeviceRequest)(nil),       // 19: mpc.v1.RevokeDeviceRequest
-	(*RevokeDeviceResponse)(nil),      // 20: mpc.v1.RevokeDeviceResponse
-	(*ReshareJob)(nil),                // 21: mpc.v1.ReshareJob
-	(*ListReshareJobsRequest)(nil),    // 22: mpc.v1.ListReshareJobsRequest
-	(*ListReshareJobsResponse)(nil),   // 23: mpc.v1.ListReshareJobsResponse
-	(*ReshareKeyRequest)(nil),         // 24: mpc.v1.ReshareKeyRequest
-	(*ReshareKeyResponse)(nil),        // 25: mpc.v1.ReshareKeyResponse
-	(*DrillKeyRequest)(nil),           // 26: mpc.v1.DrillKeyRequest
-	(*DrillKeyResponse)(nil),          // 27: mpc.v1.DrillKeyResponse
-	(*ReshareReport)(nil),             // 28: mpc.v1.ReshareReport
-	(*ReshareStep)(nil),               // 29: mpc.v1.ReshareStep
-	(*ApproveDeviceRequest)(nil),      // 30: mpc.v1.ApproveDeviceRequest
-	(*ApproveDeviceResponse)(nil),     // 31: mpc.v1.ApproveDeviceResponse
-	(*CreateKeyRequest)(nil),          // 32: mpc.v1.CreateKeyRequest
-	(*CreateKeyResponse)(nil),         // 33: mpc.v1.CreateKeyResponse
-	(*ListKeysRequest)(nil),           // 34: mpc.v1.ListKeysRequest
-	(*ListKeysResponse)(nil),          // 35: mpc.v1.ListKeysResponse
-	(*GetKeyRequest)(nil),             // 36: mpc.v1.GetKeyRequest
-	(*GetKeyResponse)(nil),            // 37: mpc.v1.GetKeyResponse
-	(*timestamppb.Timestamp)(nil),     // 38: google.protobuf.Timestamp
-	(DeviceStatus)(0),                 // 39: mpc.v1.DeviceStatus
-	(Curve)(0),                        // 40: mpc.v1.Curve
+	(*Addresses)(nil),                 // 15: mpc.v1.Addresses
+	(*DerivedKey)(nil),                // 16: mpc.v1.DerivedKey
+	(*CreatePairingCodeRequest)(nil),  // 17: mpc.v1.CreatePairingCodeRequest
+	(*CreatePairingCodeResponse)(nil), // 18: mpc.v1.CreatePairingCodeResponse
+	(*ListDevicesRequest)(nil),        // 19: mpc.v1.ListDevicesRequest
+	(*ListDevicesResponse)(nil),       // 20: mpc.v1.ListDevicesResponse
+	(*RevokeDeviceRequest)(nil),       // 21: mpc.v1.RevokeDeviceRequest
+	(*RevokeDeviceResponse)(nil),      // 22: mpc.v1.RevokeDeviceResponse
+	(*ReshareJob)(nil),                // 23: mpc.v1.ReshareJob
+	(*ListReshareJobsRequest)(nil),    // 24: mpc.v1.ListReshareJobsRequest
+	(*ListReshareJobsResponse)(nil),   // 25: mpc.v1.ListReshareJobsResponse
+	(*ReshareKeyRequest)(nil),         // 26: mpc.v1.ReshareKeyRequest
+	(*ReshareKeyResponse)(nil),        // 27: mpc.v1.ReshareKeyResponse
+	(*DrillKeyRequest)(nil),           // 28: mpc.v1.DrillKeyRequest
+	(*DrillKeyResponse)(nil),          // 29: mpc.v1.DrillKeyResponse
+	(*ReshareReport)(nil),             // 30: mpc.v1.ReshareReport
+	(*ReshareStep)(nil),               // 31: mpc.v1.ReshareStep
+	(*ApproveDeviceRequest)(nil),      // 32: mpc.v1.ApproveDeviceRequest
+	(*ApproveDeviceResponse)(nil),     // 33: mpc.v1.ApproveDeviceResponse
+	(*CreateKeyRequest)(nil),          // 34: mpc.v1.CreateKeyRequest
+	(*CreateKeyResponse)(nil),         // 35: mpc.v1.CreateKeyResponse
+	(*ListKeysRequest)(nil),           // 36: mpc.v1.ListKeysRequest
+	(*ListKeysResponse)(nil),          // 37: mpc.v1.ListKeysResponse
+	(*GetKeyRequest)(nil),             // 38: mpc.v1.GetKeyRequest
+	(*GetKeyResponse)(nil),            // 39: mpc.v1.GetKeyResponse
+	(*SetDerivationOnlyRequest)(nil),  // 40: mpc.v1.SetDerivationOnlyRequest
+	(*SetDerivationOnlyResponse)(nil), // 41: mpc.v1.SetDerivationOnlyResponse
+	(*ListSessionsRequest)(nil),       // 42: mpc.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),      // 43: mpc.v1.ListSessionsResponse
+	(*SessionInfo)(nil),               // 44: mpc.v1.SessionInfo
+	(*timestamppb.Timestamp)(nil),     // 45: google.protobuf.Timestamp
+	(DeviceStatus)(0),                 // 46: mpc.v1.DeviceStatus
+	(Curve)(0),                        // 47: mpc.v1.Curve
 }
 var file_mpc_v1_admin_proto_depIdxs = []int32{
 	0,  // 0: mpc.v1.TokenInfo.role:type_name -> mpc.v1.TokenRole
-	38, // 1: mpc.v1.TokenInfo.created_at:type_name -> google.protobuf.Timestamp
+	45, // 1: mpc.v1.TokenInfo.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: mpc.v1.CreateTokenRequest.role:type_name -> mpc.v1.TokenRole
 	4,  // 3: mpc.v1.CreateTokenResponse.info:type_name -> mpc.v1.TokenInfo
 	4,  // 4: mpc.v1.ListTokensResponse.tokens:type_name -> mpc.v1.TokenInfo
 	4,  // 5: mpc.v1.RevokeTokenResponse.info:type_name -> mpc.v1.TokenInfo
-	39, // 6: mpc.v1.Device.status:type_name -> mpc.v1.DeviceStatus
-	38, // 7: mpc.v1.Device.paired_at:type_name -> google.protobuf.Timestamp
-	38, // 8: mpc.v1.Device.last_seen:type_name -> google.protobuf.Timestamp
+	46, // 6: mpc.v1.Device.status:type_name -> mpc.v1.DeviceStatus
+	45, // 7: mpc.v1.Device.paired_at:type_name -> google.protobuf.Timestamp
+	45, // 8: mpc.v1.Device.last_seen:type_name -> google.protobuf.Timestamp
 	12, // 9: mpc.v1.Device.pending_restores:type_name -> mpc.v1.PendingRestore
-	40, // 10: mpc.v1.Key.curve:type_name -> mpc.v1.Curve
+	47, // 10: mpc.v1.Key.curve:type_name -> mpc.v1.Curve
 	13, // 11: mpc.v1.Key.holders:type_name -> mpc.v1.KeyHolder
-	38, // 12: mpc.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	28, // 13: mpc.v1.Key.last_reshare:type_name -> mpc.v1.ReshareReport
-	38, // 14: mpc.v1.CreatePairingCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
-	11, // 15: mpc.v1.ListDevicesResponse.devices:type_name -> mpc.v1.Device
-	11, // 16: mpc.v1.RevokeDeviceResponse.device:type_name -> mpc.v1.Device
-	21, // 17: mpc.v1.RevokeDeviceResponse.jobs:type_name -> mpc.v1.ReshareJob
-	1,  // 18: mpc.v1.ReshareJob.state:type_name -> mpc.v1.ReshareJobState
-	38, // 19: mpc.v1.ReshareJob.updated_at:type_name -> google.protobuf.Timestamp
-	21, // 20: mpc.v1.ListReshareJobsResponse.jobs:type_name -> mpc.v1.ReshareJob
-	14, // 21: mpc.v1.ReshareKeyResponse.key:type_name -> mpc.v1.Key
-	28, // 22: mpc.v1.ReshareKeyResponse.report:type_name -> mpc.v1.ReshareReport
-	14, // 23: mpc.v1.DrillKeyResponse.key:type_name -> mpc.v1.Key
-	28, // 24: mpc.v1.DrillKeyResponse.report:type_name -> mpc.v1.ReshareReport
-	29, // 25: mpc.v1.ReshareReport.steps:type_name -> mpc.v1.ReshareStep
-	11, // 26: mpc.v1.ApproveDeviceResponse.device:type_name -> mpc.v1.Device
-	40, // 27: mpc.v1.CreateKeyRequest.curve:type_name -> mpc.v1.Curve
-	14, // 28: mpc.v1.CreateKeyResponse.key:type_name -> mpc.v1.Key
-	14, // 29: mpc.v1.ListKeysResponse.keys:type_name -> mpc.v1.Key
-	14, // 30: mpc.v1.GetKeyResponse.key:type_name -> mpc.v1.Key
-	15, // 31: mpc.v1.AdminService.CreatePairingCode:input_type -> mpc.v1.CreatePairingCodeRequest
-	17, // 32: mpc.v1.AdminService.ListDevices:input_type -> mpc.v1.ListDevicesRequest
-	19, // 33: mpc.v1.AdminService.RevokeDevice:input_type -> mpc.v1.RevokeDeviceRequest
-	30, // 34: mpc.v1.AdminService.ApproveDevice:input_type -> mpc.v1.ApproveDeviceRequest
-	32, // 35: mpc.v1.AdminService.CreateKey:input_type -> mpc.v1.CreateKeyRequest
-	34, // 36: mpc.v1.AdminService.ListKeys:input_type -> mpc.v1.ListKeysRequest
-	36, // 37: mpc.v1.AdminService.GetKey:input_type -> mpc.v1.GetKeyRequest
-	5,  // 38: mpc.v1.AdminService.CreateToken:input_type -> mpc.v1.CreateTokenRequest
-	7,  // 39: mpc.v1.AdminService.ListTokens:input_type -> mpc.v1.ListTokensRequest
-	9,  // 40: mpc.v1.AdminService.RevokeToken:input_type -> mpc.v1.RevokeTokenRequest
-	2,  // 41: mpc.v1.AdminService.ExportAudit:input_type -> mpc.v1.ExportAuditRequest
-	24, // 42: mpc.v1.AdminService.ReshareKey:input_type -> mpc.v1.ReshareKeyRequest
-	26, // 43: mpc.v1.AdminService.DrillKey:input_type -> mpc.v1.DrillKeyRequest
-	22, // 44: mpc.v1.AdminService.ListReshareJobs:input_type -> mpc.v1.ListReshareJobsRequest
-	16, // 45: mpc.v1.AdminService.CreatePairingCode:output_type -> mpc.v1.CreatePairingCodeResponse
-	18, // 46: mpc.v1.AdminService.ListDevices:output_type -> mpc.v1.ListDevicesResponse
-	20, // 47: mpc.v1.AdminService.RevokeDevice:output_type -> mpc.v1.RevokeDeviceResponse
-	31, // 48: mpc.v1.AdminService.ApproveDevice:output_type -> mpc.v1.ApproveDeviceResponse
-	33, // 49: mpc.v1.AdminService.CreateKey:output_type -> mpc.v1.CreateKeyResponse
-	35, // 50: mpc.v1.AdminService.ListKeys:output_type -> mpc.v1.ListKeysResponse
-	37, // 51: mpc.v1.AdminService.GetKey:output_type -> mpc.v1.GetKeyResponse
-	6,  // 52: mpc.v1.AdminService.CreateToken:output_type -> mpc.v1.CreateTokenResponse
-	8,  // 53: mpc.v1.AdminService.ListTokens:output_type -> mpc.v1.ListTokensResponse
-	10, // 54: mpc.v1.AdminService.RevokeToken:output_type -> mpc.v1.RevokeTokenResponse
-	3,  // 55: mpc.v1.AdminService.ExportAudit:output_type -> mpc.v1.ExportAuditResponse
-	25, // 56: mpc.v1.AdminService.ReshareKey:output_type -> mpc.v1.ReshareKeyResponse
-	27, // 57: mpc.v1.AdminService.DrillKey:output_type -> mpc.v1.DrillKeyResponse
-	23, // 58: mpc.v1.AdminService.ListReshareJobs:output_type -> mpc.v1.ListReshareJobsResponse
-	45, // [45:59] is the sub-list for method output_type
-	31, // [31:45] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	45, // 12: mpc.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	30, // 13: mpc.v1.Key.last_reshare:type_name -> mpc.v1.ReshareReport
+	15, // 14: mpc.v1.Key.addresses:type_name -> mpc.v1.Addresses
+	15, // 15: mpc.v1.DerivedKey.addresses:type_name -> mpc.v1.Addresses
+	45, // 16: mpc.v1.CreatePairingCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
+	11, // 17: mpc.v1.ListDevicesResponse.devices:type_name -> mpc.v1.Device
+	11, // 18: mpc.v1.RevokeDeviceResponse.device:type_name -> mpc.v1.Device
+	23, // 19: mpc.v1.RevokeDeviceResponse.jobs:type_name -> mpc.v1.ReshareJob
+	1,  // 20: mpc.v1.ReshareJob.state:type_name -> mpc.v1.ReshareJobState
+	45, // 21: mpc.v1.ReshareJob.updated_at:type_name -> google.protobuf.Timestamp
+	23, // 22: mpc.v1.ListReshareJobsResponse.jobs:type_name -> mpc.v1.ReshareJob
+	14, // 23: mpc.v1.ReshareKeyResponse.key:type_name -> mpc.v1.Key
+	30, // 24: mpc.v1.ReshareKeyResponse.report:type_name -> mpc.v1.ReshareReport
+	14, // 25: mpc.v1.DrillKeyResponse.key:type_name -> mpc.v1.Key
+	30, // 26: mpc.v1.DrillKeyResponse.report:type_name -> mpc.v1.ReshareReport
+	31, // 27: mpc.v1.ReshareReport.steps:type_name -> mpc.v1.ReshareStep
+	11, // 28: mpc.v1.ApproveDeviceResponse.device:type_name -> mpc.v1.Device
+	47, // 29: mpc.v1.CreateKeyRequest.curve:type_name -> mpc.v1.Curve
+	14, // 30: mpc.v1.CreateKeyResponse.key:type_name -> mpc.v1.Key
+	14, // 31: mpc.v1.ListKeysResponse.keys:type_name -> mpc.v1.Key
+	14, // 32: mpc.v1.GetKeyResponse.key:type_name -> mpc.v1.Key
+	16, // 33: mpc.v1.GetKeyResponse.derived:type_name -> mpc.v1.DerivedKey
+	14, // 34: mpc.v1.SetDerivationOnlyResponse.key:type_name -> mpc.v1.Key
+	44, // 35: mpc.v1.ListSessionsResponse.sessions:type_name -> mpc.v1.SessionInfo
+	45, // 36: mpc.v1.SessionInfo.started_at:type_name -> google.protobuf.Timestamp
+	45, // 37: mpc.v1.SessionInfo.finished_at:type_name -> google.protobuf.Timestamp
+	17, // 38: mpc.v1.AdminService.CreatePairingCode:input_type -> mpc.v1.CreatePairingCodeRequest
+	19, // 39: mpc.v1.AdminService.ListDevices:input_type -> mpc.v1.ListDevicesRequest
+	21, // 40: mpc.v1.AdminService.RevokeDevice:input_type -> mpc.v1.RevokeDeviceRequest
+	32, // 41: mpc.v1.AdminService.ApproveDevice:input_type -> mpc.v1.ApproveDeviceRequest
+	34, // 42: mpc.v1.AdminService.CreateKey:input_type -> mpc.v1.CreateKeyRequest
+	36, // 43: mpc.v1.AdminService.ListKeys:input_type -> mpc.v1.ListKeysRequest
+	38, // 44: mpc.v1.AdminService.GetKey:input_type -> mpc.v1.GetKeyRequest
+	40, // 45: mpc.v1.AdminService.SetDerivationOnly:input_type -> mpc.v1.SetDerivationOnlyRequest
+	5,  // 46: mpc.v1.AdminService.CreateToken:input_type -> mpc.v1.CreateTokenRequest
+	7,  // 47: mpc.v1.AdminService.ListTokens:input_type -> mpc.v1.ListTokensRequest
+	9,  // 48: mpc.v1.AdminService.RevokeToken:input_type -> mpc.v1.RevokeTokenRequest
+	2,  // 49: mpc.v1.AdminService.ExportAudit:input_type -> mpc.v1.ExportAuditRequest
+	26, // 50: mpc.v1.AdminService.ReshareKey:input_type -> mpc.v1.ReshareKeyRequest
+	28, // 51: mpc.v1.AdminService.DrillKey:input_type -> mpc.v1.DrillKeyRequest
+	24, // 52: mpc.v1.AdminService.ListReshareJobs:input_type -> mpc.v1.ListReshareJobsRequest
+	42, // 53: mpc.v1.AdminService.ListSessions:input_type -> mpc.v1.ListSessionsRequest
+	18, // 54: mpc.v1.AdminService.CreatePairingCode:output_type -> mpc.v1.CreatePairingCodeResponse
+	20, // 55: mpc.v1.AdminService.ListDevices:output_type -> mpc.v1.ListDevicesResponse
+	22, // 56: mpc.v1.AdminService.RevokeDevice:output_type -> mpc.v1.RevokeDeviceResponse
+	33, // 57: mpc.v1.AdminService.ApproveDevice:output_type -> mpc.v1.ApproveDeviceResponse
+	35, // 58: mpc.v1.AdminService.CreateKey:output_type -> mpc.v1.CreateKeyResponse
+	37, // 59: mpc.v1.AdminService.ListKeys:output_type -> mpc.v1.ListKeysResponse
+	39, // 60: mpc.v1.AdminService.GetKey:output_type -> mpc.v1.GetKeyResponse
+	41, // 61: mpc.v1.AdminService.SetDerivationOnly:output_type -> mpc.v1.SetDerivationOnlyResponse
+	6,  // 62: mpc.v1.AdminService.CreateToken:output_type -> mpc.v1.CreateTokenResponse
+	8,  // 63: mpc.v1.AdminService.ListTokens:output_type -> mpc.v1.ListTokensResponse
+	10, // 64: mpc.v1.AdminService.RevokeToken:output_type -> mpc.v1.RevokeTokenResponse
+	3,  // 65: mpc.v1.AdminService.ExportAudit:output_type -> mpc.v1.ExportAuditResponse
+	27, // 66: mpc.v1.AdminService.ReshareKey:output_type -> mpc.v1.ReshareKeyResponse
+	29, // 67: mpc.v1.AdminService.DrillKey:output_type -> mpc.v1.DrillKeyResponse
+	25, // 68: mpc.v1.AdminService.ListReshareJobs:output_type -> mpc.v1.ListReshareJobsResponse
+	43, // 69: mpc.v1.AdminService.ListSessions:output_type -> mpc.v1.ListSessionsResponse
+	54, // [54:70] is the sub-list for method output_type
+	38, // [38:54] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_mpc_v1_admin_proto_init() }
@@ -2578,14 +3148,14 @@ func file_mpc_v1_admin_proto_init() {
 		return
 	}
 	file_mpc_v1_common_proto_init()
-	file_mpc_v1_admin_proto_msgTypes[22].OneofWrappers = []any{}
+	file_mpc_v1_admin_proto_msgTypes[24].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mpc_v1_admin_proto_rawDesc), len(file_mpc_v1_admin_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   36,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

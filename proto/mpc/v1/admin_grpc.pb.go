@@ -26,6 +26,7 @@ const (
 	AdminService_CreateKey_FullMethodName         = "/mpc.v1.AdminService/CreateKey"
 	AdminService_ListKeys_FullMethodName          = "/mpc.v1.AdminService/ListKeys"
 	AdminService_GetKey_FullMethodName            = "/mpc.v1.AdminService/GetKey"
+	AdminService_SetDerivationOnly_FullMethodName = "/mpc.v1.AdminService/SetDerivationOnly"
 	AdminService_CreateToken_FullMethodName       = "/mpc.v1.AdminService/CreateToken"
 	AdminService_ListTokens_FullMethodName        = "/mpc.v1.AdminService/ListTokens"
 	AdminService_RevokeToken_FullMethodName       = "/mpc.v1.AdminService/RevokeToken"
@@ -33,6 +34,7 @@ const (
 	AdminService_ReshareKey_FullMethodName        = "/mpc.v1.AdminService/ReshareKey"
 	AdminService_DrillKey_FullMethodName          = "/mpc.v1.AdminService/DrillKey"
 	AdminService_ListReshareJobs_FullMethodName   = "/mpc.v1.AdminService/ListReshareJobs"
+	AdminService_ListSessions_FullMethodName      = "/mpc.v1.AdminService/ListSessions"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -55,8 +57,11 @@ type AdminServiceClient interface {
 	CreateKey(ctx context.Context, in *CreateKeyRequest, opts ...grpc.CallOption) (*CreateKeyResponse, error)
 	// ListKeys lists keys.
 	ListKeys(ctx context.Context, in *ListKeysRequest, opts ...grpc.CallOption) (*ListKeysResponse, error)
-	// GetKey returns one key.
+	// GetKey returns one key, and a derived public key on request.
 	GetKey(ctx context.Context, in *GetKeyRequest, opts ...grpc.CallOption) (*GetKeyResponse, error)
+	// SetDerivationOnly marks a secp256k1 key so that its root key never signs
+	// directly (or lifts the mark); audited.
+	SetDerivationOnly(ctx context.Context, in *SetDerivationOnlyRequest, opts ...grpc.CallOption) (*SetDerivationOnlyResponse, error)
 	// CreateToken makes an API token; it is returned once and stored hashed.
 	CreateToken(ctx context.Context, in *CreateTokenRequest, opts ...grpc.CallOption) (*CreateTokenResponse, error)
 	// ListTokens lists API tokens (never the tokens themselves).
@@ -72,6 +77,9 @@ type AdminServiceClient interface {
 	DrillKey(ctx context.Context, in *DrillKeyRequest, opts ...grpc.CallOption) (*DrillKeyResponse, error)
 	// ListReshareJobs shows the background reshares started by revocations.
 	ListReshareJobs(ctx context.Context, in *ListReshareJobsRequest, opts ...grpc.CallOption) (*ListReshareJobsResponse, error)
+	// ListSessions lists the protocol sessions running now and the most recent
+	// finished ones, with the devices blamed for those that were aborted.
+	ListSessions(ctx context.Context, in *ListSessionsRequest, opts ...grpc.CallOption) (*ListSessionsResponse, error)
 }
 
 type adminServiceClient struct {
@@ -152,6 +160,16 @@ func (c *adminServiceClient) GetKey(ctx context.Context, in *GetKeyRequest, opts
 	return out, nil
 }
 
+func (c *adminServiceClient) SetDerivationOnly(ctx context.Context, in *SetDerivationOnlyRequest, opts ...grpc.CallOption) (*SetDerivationOnlyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetDerivationOnlyResponse)
+	err := c.cc.Invoke(ctx, AdminService_SetDerivationOnly_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adminServiceClient) CreateToken(ctx context.Context, in *CreateTokenRequest, opts ...grpc.CallOption) (*CreateTokenResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CreateTokenResponse)
@@ -222,6 +240,16 @@ func (c *adminServiceClient) ListReshareJobs(ctx context.Context, in *ListReshar
 	return out, nil
 }
 
+func (c *adminServiceClient) ListSessions(ctx context.Context, in *ListSessionsRequest, opts ...grpc.CallOption) (*ListSessionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSessionsResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListSessions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -242,8 +270,11 @@ type AdminServiceServer interface {
 	CreateKey(context.Context, *CreateKeyRequest) (*CreateKeyResponse, error)
 	// ListKeys lists keys.
 	ListKeys(context.Context, *ListKeysRequest) (*ListKeysResponse, error)
-	// GetKey returns one key.
+	// GetKey returns one key, and a derived public key on request.
 	GetKey(context.Context, *GetKeyRequest) (*GetKeyResponse, error)
+	// SetDerivationOnly marks a secp256k1 key so that its root key never signs
+	// directly (or lifts the mark); audited.
+	SetDerivationOnly(context.Context, *SetDerivationOnlyRequest) (*SetDerivationOnlyResponse, error)
 	// CreateToken makes an API token; it is returned once and stored hashed.
 	CreateToken(context.Context, *CreateTokenRequest) (*CreateTokenResponse, error)
 	// ListTokens lists API tokens (never the tokens themselves).
@@ -259,6 +290,9 @@ type AdminServiceServer interface {
 	DrillKey(context.Context, *DrillKeyRequest) (*DrillKeyResponse, error)
 	// ListReshareJobs shows the background reshares started by revocations.
 	ListReshareJobs(context.Context, *ListReshareJobsRequest) (*ListReshareJobsResponse, error)
+	// ListSessions lists the protocol sessions running now and the most recent
+	// finished ones, with the devices blamed for those that were aborted.
+	ListSessions(context.Context, *ListSessionsRequest) (*ListSessionsResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -290,6 +324,9 @@ func (UnimplementedAdminServiceServer) ListKeys(context.Context, *ListKeysReques
 func (UnimplementedAdminServiceServer) GetKey(context.Context, *GetKeyRequest) (*GetKeyResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetKey not implemented")
 }
+func (UnimplementedAdminServiceServer) SetDerivationOnly(context.Context, *SetDerivationOnlyRequest) (*SetDerivationOnlyResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetDerivationOnly not implemented")
+}
 func (UnimplementedAdminServiceServer) CreateToken(context.Context, *CreateTokenRequest) (*CreateTokenResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method CreateToken not implemented")
 }
@@ -310,6 +347,9 @@ func (UnimplementedAdminServiceServer) DrillKey(context.Context, *DrillKeyReques
 }
 func (UnimplementedAdminServiceServer) ListReshareJobs(context.Context, *ListReshareJobsRequest) (*ListReshareJobsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListReshareJobs not implemented")
+}
+func (UnimplementedAdminServiceServer) ListSessions(context.Context, *ListSessionsRequest) (*ListSessionsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListSessions not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -458,6 +498,24 @@ func _AdminService_GetKey_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_SetDerivationOnly_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetDerivationOnlyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).SetDerivationOnly(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_SetDerivationOnly_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).SetDerivationOnly(ctx, req.(*SetDerivationOnlyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _AdminService_CreateToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CreateTokenRequest)
 	if err := dec(in); err != nil {
@@ -584,6 +642,24 @@ func _AdminService_ListReshareJobs_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_ListSessions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSessionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListSessions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListSessions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListSessions(ctx, req.(*ListSessionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -620,6 +696,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _AdminService_GetKey_Handler,
 		},
 		{
+			MethodName: "SetDerivationOnly",
+			Handler:    _AdminService_SetDerivationOnly_Handler,
+		},
+		{
 			MethodName: "CreateToken",
 			Handler:    _AdminService_CreateToken_Handler,
 		},
@@ -646,6 +726,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListReshareJobs",
 			Handler:    _AdminService_ListReshareJobs_Handler,
+		},
+		{
+			MethodName: "ListSessions",
+			Handler:    _AdminService_ListSessions_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

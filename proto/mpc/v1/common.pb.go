@@ -28,6 +28,8 @@ const (
 	Curve_CURVE_UNSPECIFIED Curve = 0
 	// ECDSA over secp256k1.
 	Curve_CURVE_SECP256K1 Curve = 1
+	// EdDSA over edwards25519 (Ed25519 signatures).
+	Curve_CURVE_ED25519 Curve = 2
 )
 
 // Enum value maps for Curve.
@@ -35,10 +37,12 @@ var (
 	Curve_name = map[int32]string{
 		0: "CURVE_UNSPECIFIED",
 		1: "CURVE_SECP256K1",
+		2: "CURVE_ED25519",
 	}
 	Curve_value = map[string]int32{
 		"CURVE_UNSPECIFIED": 0,
 		"CURVE_SECP256K1":   1,
+		"CURVE_ED25519":     2,
 	}
 )
 
@@ -130,10 +134,11 @@ var File_mpc_v1_common_proto protoreflect.FileDescriptor
 
 const file_mpc_v1_common_proto_rawDesc = "" +
 	"\n" +
-	"\x13mpc/v1/common.proto\x12\x06mpc.v1*3\n" +
+	"\x13mpc/v1/common.proto\x12\x06mpc.v1*F\n" +
 	"\x05Curve\x12\x15\n" +
 	"\x11CURVE_UNSPECIFIED\x10\x00\x12\x13\n" +
-	"\x0fCURVE_SECP256K1\x10\x01*}\n" +
+	"\x0fCURVE_SECP256K1\x10\x01\x12\x11\n" +
+	"\rCURVE_ED25519\x10\x02*}\n" +
 	"\fDeviceStatus\x12\x1d\n" +
 	"\x19DEVICE_STATUS_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14DEVICE_STATUS_ACTIVE\x10\x01\x12\x19\n" +

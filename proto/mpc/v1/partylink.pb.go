@@ -9,6 +9,7 @@ package mpcv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -464,6 +465,7 @@ type ConnectResponse struct {
 	//	*ConnectResponse_Begin
 	//	*ConnectResponse_KeySync
 	//	*ConnectResponse_RestoreAnswer
+	//	*ConnectResponse_NextCertificate
 	Msg           isConnectResponse_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -578,6 +580,15 @@ func (x *ConnectResponse) GetRestoreAnswer() *RestoreAnswer {
 	return nil
 }
 
+func (x *ConnectResponse) GetNextCertificate() *NextCertificate {
+	if x != nil {
+		if x, ok := x.Msg.(*ConnectResponse_NextCertificate); ok {
+			return x.NextCertificate
+		}
+	}
+	return nil
+}
+
 type isConnectResponse_Msg interface {
 	isConnectResponse_Msg()
 }
@@ -614,6 +625,11 @@ type ConnectResponse_RestoreAnswer struct {
 	RestoreAnswer *RestoreAnswer `protobuf:"bytes,8,opt,name=restore_answer,json=restoreAnswer,proto3,oneof"`
 }
 
+type ConnectResponse_NextCertificate struct {
+	// Sent when a certificate rotation starts while the device is connected.
+	NextCertificate *NextCertificate `protobuf:"bytes,9,opt,name=next_certificate,json=nextCertificate,proto3,oneof"`
+}
+
 func (*ConnectResponse_Challenge) isConnectResponse_Msg() {}
 
 func (*ConnectResponse_Welcome) isConnectResponse_Msg() {}
@@ -629,6 +645,8 @@ func (*ConnectResponse_Begin) isConnectResponse_Msg() {}
 func (*ConnectResponse_KeySync) isConnectResponse_Msg() {}
 
 func (*ConnectResponse_RestoreAnswer) isConnectResponse_Msg() {}
+
+func (*ConnectResponse_NextCertificate) isConnectResponse_Msg() {}
 
 type Hello struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -766,11 +784,14 @@ func (x *ChallengeAnswer) GetSignature() []byte {
 }
 
 type Welcome struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DeviceId      string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
-	DeviceName    string                 `protobuf:"bytes,2,opt,name=device_name,json=deviceName,proto3" json:"device_name,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId   string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	DeviceName string                 `protobuf:"bytes,2,opt,name=device_name,json=deviceName,proto3" json:"device_name,omitempty"`
+	// Set while a certificate rotation is pending: the device pins the next
+	// certificate too.
+	NextCertificate *NextCertificate `protobuf:"bytes,3,opt,name=next_certificate,json=nextCertificate,proto3" json:"next_certificate,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Welcome) Reset() {
@@ -817,6 +838,70 @@ func (x *Welcome) GetDeviceName() string {
 	return ""
 }
 
+func (x *Welcome) GetNextCertificate() *NextCertificate {
+	if x != nil {
+		return x.NextCertificate
+	}
+	return nil
+}
+
+// NextCertificate announces the coordinator's next TLS certificate during a
+// rotation's grace period. It travels only over an authenticated link to the
+// certificate the device pins, which is what vouches for it.
+type NextCertificate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Lowercase hex SHA-256 of the next certificate (DER), 64 digits.
+	Fingerprint string `protobuf:"bytes,1,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	// When the coordinator starts serving it.
+	SwitchAt      *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=switch_at,json=switchAt,proto3" json:"switch_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NextCertificate) Reset() {
+	*x = NextCertificate{}
+	mi := &file_mpc_v1_partylink_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NextCertificate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NextCertificate) ProtoMessage() {}
+
+func (x *NextCertificate) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_partylink_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NextCertificate.ProtoReflect.Descriptor instead.
+func (*NextCertificate) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *NextCertificate) GetFingerprint() string {
+	if x != nil {
+		return x.Fingerprint
+	}
+	return ""
+}
+
+func (x *NextCertificate) GetSwitchAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SwitchAt
+	}
+	return nil
+}
+
 type Participant struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	DeviceId string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
@@ -832,7 +917,7 @@ type Participant struct {
 
 func (x *Participant) Reset() {
 	*x = Participant{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[8]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -844,7 +929,7 @@ func (x *Participant) String() string {
 func (*Participant) ProtoMessage() {}
 
 func (x *Participant) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[8]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -857,7 +942,7 @@ func (x *Participant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Participant.ProtoReflect.Descriptor instead.
 func (*Participant) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{8}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Participant) GetDeviceId() string {
@@ -909,15 +994,23 @@ type SessionStart struct {
 	NewThreshold uint32 `protobuf:"varint,12,opt,name=new_threshold,json=newThreshold,proto3" json:"new_threshold,omitempty"`
 	// Reshare: device ids of the old committee (holders of epoch, at least
 	// threshold+1 of them) and of the new committee. participants is their union.
-	OldCommittee  []string `protobuf:"bytes,13,rep,name=old_committee,json=oldCommittee,proto3" json:"old_committee,omitempty"`
-	NewCommittee  []string `protobuf:"bytes,14,rep,name=new_committee,json=newCommittee,proto3" json:"new_committee,omitempty"`
+	OldCommittee []string `protobuf:"bytes,13,rep,name=old_committee,json=oldCommittee,proto3" json:"old_committee,omitempty"`
+	NewCommittee []string `protobuf:"bytes,14,rep,name=new_committee,json=newCommittee,proto3" json:"new_committee,omitempty"`
+	// Ed25519 sign: the message (digest is empty).
+	Message []byte `protobuf:"bytes,15,opt,name=message,proto3" json:"message,omitempty"`
+	// secp256k1 sign, optional: BIP32 path of non-hardened steps. Each party
+	// derives the tweak from it and the chain code it stored at keygen.
+	DerivationPath string `protobuf:"bytes,16,opt,name=derivation_path,json=derivationPath,proto3" json:"derivation_path,omitempty"`
+	// Reshare of a secp256k1 key: the key's chain code, for new holders; old
+	// holders refuse the session when it differs from theirs.
+	ChainCode     []byte `protobuf:"bytes,17,opt,name=chain_code,json=chainCode,proto3" json:"chain_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SessionStart) Reset() {
 	*x = SessionStart{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[9]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -929,7 +1022,7 @@ func (x *SessionStart) String() string {
 func (*SessionStart) ProtoMessage() {}
 
 func (x *SessionStart) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[9]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -942,7 +1035,7 @@ func (x *SessionStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionStart.ProtoReflect.Descriptor instead.
 func (*SessionStart) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{9}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SessionStart) GetRef() []byte {
@@ -1043,6 +1136,27 @@ func (x *SessionStart) GetNewCommittee() []string {
 	return nil
 }
 
+func (x *SessionStart) GetMessage() []byte {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+func (x *SessionStart) GetDerivationPath() string {
+	if x != nil {
+		return x.DerivationPath
+	}
+	return ""
+}
+
+func (x *SessionStart) GetChainCode() []byte {
+	if x != nil {
+		return x.ChainCode
+	}
+	return nil
+}
+
 // SessionJoin is a participant's contribution to a session: randomness for the
 // session id and a per-session X25519 key, signed by its identity key over the
 // session's parameters.
@@ -1058,7 +1172,7 @@ type SessionJoin struct {
 
 func (x *SessionJoin) Reset() {
 	*x = SessionJoin{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[10]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1070,7 +1184,7 @@ func (x *SessionJoin) String() string {
 func (*SessionJoin) ProtoMessage() {}
 
 func (x *SessionJoin) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[10]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1083,7 +1197,7 @@ func (x *SessionJoin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionJoin.ProtoReflect.Descriptor instead.
 func (*SessionJoin) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{10}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SessionJoin) GetDeviceId() string {
@@ -1124,13 +1238,17 @@ type SessionReply struct {
 	Join *SessionJoin `protobuf:"bytes,4,opt,name=join,proto3" json:"join,omitempty"`
 	// The refusal came from the device's approval policy (or its person).
 	PolicyRefusal bool `protobuf:"varint,5,opt,name=policy_refusal,json=policyRefusal,proto3" json:"policy_refusal,omitempty"`
+	// The device is draining before it stops: ask others, blame no one.
+	ShuttingDown bool `protobuf:"varint,6,opt,name=shutting_down,json=shuttingDown,proto3" json:"shutting_down,omitempty"`
+	// The device runs as many sessions as it allows: ask others, blame no one.
+	Busy          bool `protobuf:"varint,7,opt,name=busy,proto3" json:"busy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SessionReply) Reset() {
 	*x = SessionReply{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[11]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1142,7 +1260,7 @@ func (x *SessionReply) String() string {
 func (*SessionReply) ProtoMessage() {}
 
 func (x *SessionReply) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[11]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1155,7 +1273,7 @@ func (x *SessionReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionReply.ProtoReflect.Descriptor instead.
 func (*SessionReply) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{11}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SessionReply) GetRef() []byte {
@@ -1193,6 +1311,20 @@ func (x *SessionReply) GetPolicyRefusal() bool {
 	return false
 }
 
+func (x *SessionReply) GetShuttingDown() bool {
+	if x != nil {
+		return x.ShuttingDown
+	}
+	return false
+}
+
+func (x *SessionReply) GetBusy() bool {
+	if x != nil {
+		return x.Busy
+	}
+	return false
+}
+
 // SessionBegin carries every participant's join; each party checks them all
 // and derives the session id before round 1.
 type SessionBegin struct {
@@ -1205,7 +1337,7 @@ type SessionBegin struct {
 
 func (x *SessionBegin) Reset() {
 	*x = SessionBegin{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[12]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1217,7 +1349,7 @@ func (x *SessionBegin) String() string {
 func (*SessionBegin) ProtoMessage() {}
 
 func (x *SessionBegin) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[12]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1230,7 +1362,7 @@ func (x *SessionBegin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionBegin.ProtoReflect.Descriptor instead.
 func (*SessionBegin) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{12}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SessionBegin) GetRef() []byte {
@@ -1274,7 +1406,7 @@ type SessionMessage struct {
 
 func (x *SessionMessage) Reset() {
 	*x = SessionMessage{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[13]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1286,7 +1418,7 @@ func (x *SessionMessage) String() string {
 func (*SessionMessage) ProtoMessage() {}
 
 func (x *SessionMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[13]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1299,7 +1431,7 @@ func (x *SessionMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionMessage.ProtoReflect.Descriptor instead.
 func (*SessionMessage) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{13}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SessionMessage) GetSessionId() []byte {
@@ -1372,15 +1504,20 @@ type SessionResult struct {
 	// before sending this). Sign: the key's public key too.
 	PublicKey []byte `protobuf:"bytes,2,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
 	// Sign: r and s as produced by tss-lib (normalised by the coordinator).
-	R             []byte `protobuf:"bytes,3,opt,name=r,proto3" json:"r,omitempty"`
-	S             []byte `protobuf:"bytes,4,opt,name=s,proto3" json:"s,omitempty"`
+	R []byte `protobuf:"bytes,3,opt,name=r,proto3" json:"r,omitempty"`
+	S []byte `protobuf:"bytes,4,opt,name=s,proto3" json:"s,omitempty"`
+	// Keygen of a secp256k1 key: the chain code this party derived from the
+	// keygen session id (every party must report the same).
+	ChainCode []byte `protobuf:"bytes,5,opt,name=chain_code,json=chainCode,proto3" json:"chain_code,omitempty"`
+	// Ed25519 sign: the 64-byte signature.
+	Signature     []byte `protobuf:"bytes,6,opt,name=signature,proto3" json:"signature,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SessionResult) Reset() {
 	*x = SessionResult{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[14]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1392,7 +1529,7 @@ func (x *SessionResult) String() string {
 func (*SessionResult) ProtoMessage() {}
 
 func (x *SessionResult) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[14]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1405,7 +1542,7 @@ func (x *SessionResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionResult.ProtoReflect.Descriptor instead.
 func (*SessionResult) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{14}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SessionResult) GetRef() []byte {
@@ -1436,6 +1573,20 @@ func (x *SessionResult) GetS() []byte {
 	return nil
 }
 
+func (x *SessionResult) GetChainCode() []byte {
+	if x != nil {
+		return x.ChainCode
+	}
+	return nil
+}
+
+func (x *SessionResult) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
 type SessionFailure struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Ref    []byte                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
@@ -1448,7 +1599,7 @@ type SessionFailure struct {
 
 func (x *SessionFailure) Reset() {
 	*x = SessionFailure{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[15]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1460,7 +1611,7 @@ func (x *SessionFailure) String() string {
 func (*SessionFailure) ProtoMessage() {}
 
 func (x *SessionFailure) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[15]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1473,7 +1624,7 @@ func (x *SessionFailure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionFailure.ProtoReflect.Descriptor instead.
 func (*SessionFailure) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{15}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SessionFailure) GetRef() []byte {
@@ -1507,7 +1658,7 @@ type SessionAbort struct {
 
 func (x *SessionAbort) Reset() {
 	*x = SessionAbort{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[16]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1519,7 +1670,7 @@ func (x *SessionAbort) String() string {
 func (*SessionAbort) ProtoMessage() {}
 
 func (x *SessionAbort) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[16]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1532,7 +1683,7 @@ func (x *SessionAbort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionAbort.ProtoReflect.Descriptor instead.
 func (*SessionAbort) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{16}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SessionAbort) GetRef() []byte {
@@ -1559,7 +1710,7 @@ type PartyStatus struct {
 
 func (x *PartyStatus) Reset() {
 	*x = PartyStatus{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[17]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1571,7 +1722,7 @@ func (x *PartyStatus) String() string {
 func (*PartyStatus) ProtoMessage() {}
 
 func (x *PartyStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[17]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1584,7 +1735,7 @@ func (x *PartyStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartyStatus.ProtoReflect.Descriptor instead.
 func (*PartyStatus) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{17}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PartyStatus) GetPreparamsReady() uint32 {
@@ -1613,7 +1764,7 @@ type KeySync struct {
 
 func (x *KeySync) Reset() {
 	*x = KeySync{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[18]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1625,7 +1776,7 @@ func (x *KeySync) String() string {
 func (*KeySync) ProtoMessage() {}
 
 func (x *KeySync) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[18]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1638,7 +1789,7 @@ func (x *KeySync) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeySync.ProtoReflect.Descriptor instead.
 func (*KeySync) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{18}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *KeySync) GetKeys() []*KeyEpoch {
@@ -1664,7 +1815,7 @@ type KeyEpoch struct {
 
 func (x *KeyEpoch) Reset() {
 	*x = KeyEpoch{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[19]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1676,7 +1827,7 @@ func (x *KeyEpoch) String() string {
 func (*KeyEpoch) ProtoMessage() {}
 
 func (x *KeyEpoch) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[19]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1689,7 +1840,7 @@ func (x *KeyEpoch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyEpoch.ProtoReflect.Descriptor instead.
 func (*KeyEpoch) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{19}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *KeyEpoch) GetKeyId() string {
@@ -1737,7 +1888,7 @@ type RestoreClaim struct {
 
 func (x *RestoreClaim) Reset() {
 	*x = RestoreClaim{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[20]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1749,7 +1900,7 @@ func (x *RestoreClaim) String() string {
 func (*RestoreClaim) ProtoMessage() {}
 
 func (x *RestoreClaim) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[20]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1762,7 +1913,7 @@ func (x *RestoreClaim) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreClaim.ProtoReflect.Descriptor instead.
 func (*RestoreClaim) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{20}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RestoreClaim) GetKeyId() string {
@@ -1805,7 +1956,7 @@ type RestoreAnswer struct {
 
 func (x *RestoreAnswer) Reset() {
 	*x = RestoreAnswer{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[21]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1817,7 +1968,7 @@ func (x *RestoreAnswer) String() string {
 func (*RestoreAnswer) ProtoMessage() {}
 
 func (x *RestoreAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[21]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1830,7 +1981,7 @@ func (x *RestoreAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreAnswer.ProtoReflect.Descriptor instead.
 func (*RestoreAnswer) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{21}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RestoreAnswer) GetKeyId() string {
@@ -1865,7 +2016,7 @@ var File_mpc_v1_partylink_proto protoreflect.FileDescriptor
 
 const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\n" +
-	"\x16mpc/v1/partylink.proto\x12\x06mpc.v1\x1a\x13mpc/v1/common.proto\"\xcf\x01\n" +
+	"\x16mpc/v1/partylink.proto\x12\x06mpc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13mpc/v1/common.proto\"\xcf\x01\n" +
 	"\rEnrollRequest\x12\x1d\n" +
 	"\n" +
 	"pairing_id\x18\x05 \x01(\fR\tpairingId\x12%\n" +
@@ -1887,7 +2038,7 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\afailure\x18\x06 \x01(\v2\x16.mpc.v1.SessionFailureH\x00R\afailure\x12-\n" +
 	"\x06status\x18\a \x01(\v2\x13.mpc.v1.PartyStatusH\x00R\x06status\x12;\n" +
 	"\rrestore_claim\x18\b \x01(\v2\x14.mpc.v1.RestoreClaimH\x00R\frestoreClaimB\x05\n" +
-	"\x03msg\"\xa4\x03\n" +
+	"\x03msg\"\xea\x03\n" +
 	"\x0fConnectResponse\x121\n" +
 	"\tchallenge\x18\x01 \x01(\v2\x11.mpc.v1.ChallengeH\x00R\tchallenge\x12+\n" +
 	"\awelcome\x18\x02 \x01(\v2\x0f.mpc.v1.WelcomeH\x00R\awelcome\x12,\n" +
@@ -1896,22 +2047,27 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\x05abort\x18\x05 \x01(\v2\x14.mpc.v1.SessionAbortH\x00R\x05abort\x12,\n" +
 	"\x05begin\x18\x06 \x01(\v2\x14.mpc.v1.SessionBeginH\x00R\x05begin\x12,\n" +
 	"\bkey_sync\x18\a \x01(\v2\x0f.mpc.v1.KeySyncH\x00R\akeySync\x12>\n" +
-	"\x0erestore_answer\x18\b \x01(\v2\x15.mpc.v1.RestoreAnswerH\x00R\rrestoreAnswerB\x05\n" +
+	"\x0erestore_answer\x18\b \x01(\v2\x15.mpc.v1.RestoreAnswerH\x00R\rrestoreAnswer\x12D\n" +
+	"\x10next_certificate\x18\t \x01(\v2\x17.mpc.v1.NextCertificateH\x00R\x0fnextCertificateB\x05\n" +
 	"\x03msg\"$\n" +
 	"\x05Hello\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\"!\n" +
 	"\tChallenge\x12\x14\n" +
 	"\x05nonce\x18\x01 \x01(\fR\x05nonce\"/\n" +
 	"\x0fChallengeAnswer\x12\x1c\n" +
-	"\tsignature\x18\x01 \x01(\fR\tsignature\"G\n" +
+	"\tsignature\x18\x01 \x01(\fR\tsignature\"\x8b\x01\n" +
 	"\aWelcome\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x1f\n" +
 	"\vdevice_name\x18\x02 \x01(\tR\n" +
-	"deviceName\"\x88\x01\n" +
+	"deviceName\x12B\n" +
+	"\x10next_certificate\x18\x03 \x01(\v2\x17.mpc.v1.NextCertificateR\x0fnextCertificate\"l\n" +
+	"\x0fNextCertificate\x12 \n" +
+	"\vfingerprint\x18\x01 \x01(\tR\vfingerprint\x127\n" +
+	"\tswitch_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\bswitchAt\"\x88\x01\n" +
 	"\vParticipant\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12.\n" +
 	"\x13identity_public_key\x18\x02 \x01(\fR\x11identityPublicKey\x12,\n" +
-	"\x12party_key_identity\x18\x03 \x01(\fR\x10partyKeyIdentity\"\xd3\x03\n" +
+	"\x12party_key_identity\x18\x03 \x01(\fR\x10partyKeyIdentity\"\xb5\x04\n" +
 	"\fSessionStart\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\fR\x03ref\x12'\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x13.mpc.v1.SessionKindR\x04kind\x12#\n" +
@@ -1928,18 +2084,24 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\tnew_epoch\x18\v \x01(\x04R\bnewEpoch\x12#\n" +
 	"\rnew_threshold\x18\f \x01(\rR\fnewThreshold\x12#\n" +
 	"\rold_committee\x18\r \x03(\tR\foldCommittee\x12#\n" +
-	"\rnew_committee\x18\x0e \x03(\tR\fnewCommittee\"\x9e\x01\n" +
+	"\rnew_committee\x18\x0e \x03(\tR\fnewCommittee\x12\x18\n" +
+	"\amessage\x18\x0f \x01(\fR\amessage\x12'\n" +
+	"\x0fderivation_path\x18\x10 \x01(\tR\x0ederivationPath\x12\x1d\n" +
+	"\n" +
+	"chain_code\x18\x11 \x01(\fR\tchainCode\"\x9e\x01\n" +
 	"\vSessionJoin\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\"\n" +
 	"\fcontribution\x18\x02 \x01(\fR\fcontribution\x120\n" +
 	"\x14ephemeral_public_key\x18\x03 \x01(\fR\x12ephemeralPublicKey\x12\x1c\n" +
-	"\tsignature\x18\x04 \x01(\fR\tsignature\"\xa4\x01\n" +
+	"\tsignature\x18\x04 \x01(\fR\tsignature\"\xdd\x01\n" +
 	"\fSessionReply\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\fR\x03ref\x12\x1a\n" +
 	"\baccepted\x18\x02 \x01(\bR\baccepted\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12'\n" +
 	"\x04join\x18\x04 \x01(\v2\x13.mpc.v1.SessionJoinR\x04join\x12%\n" +
-	"\x0epolicy_refusal\x18\x05 \x01(\bR\rpolicyRefusal\"K\n" +
+	"\x0epolicy_refusal\x18\x05 \x01(\bR\rpolicyRefusal\x12#\n" +
+	"\rshutting_down\x18\x06 \x01(\bR\fshuttingDown\x12\x12\n" +
+	"\x04busy\x18\a \x01(\bR\x04busy\"K\n" +
 	"\fSessionBegin\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\fR\x03ref\x12)\n" +
 	"\x05joins\x18\x02 \x03(\v2\x13.mpc.v1.SessionJoinR\x05joins\"\xe5\x01\n" +
@@ -1953,13 +2115,16 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\x03seq\x18\x06 \x01(\x04R\x03seq\x12\x14\n" +
 	"\x05round\x18\a \x01(\rR\x05round\x12\x12\n" +
 	"\x04type\x18\b \x01(\tR\x04type\x12\x1c\n" +
-	"\tsignature\x18\t \x01(\fR\tsignature\"\\\n" +
+	"\tsignature\x18\t \x01(\fR\tsignature\"\x99\x01\n" +
 	"\rSessionResult\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\fR\x03ref\x12\x1d\n" +
 	"\n" +
 	"public_key\x18\x02 \x01(\fR\tpublicKey\x12\f\n" +
 	"\x01r\x18\x03 \x01(\fR\x01r\x12\f\n" +
-	"\x01s\x18\x04 \x01(\fR\x01s\"V\n" +
+	"\x01s\x18\x04 \x01(\fR\x01s\x12\x1d\n" +
+	"\n" +
+	"chain_code\x18\x05 \x01(\fR\tchainCode\x12\x1c\n" +
+	"\tsignature\x18\x06 \x01(\fR\tsignature\"V\n" +
 	"\x0eSessionFailure\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\fR\x03ref\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1a\n" +
@@ -2017,67 +2182,72 @@ func file_mpc_v1_partylink_proto_rawDescGZIP() []byte {
 }
 
 var file_mpc_v1_partylink_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_mpc_v1_partylink_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_mpc_v1_partylink_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_mpc_v1_partylink_proto_goTypes = []any{
-	(SessionKind)(0),        // 0: mpc.v1.SessionKind
-	(RestoreState)(0),       // 1: mpc.v1.RestoreState
-	(*EnrollRequest)(nil),   // 2: mpc.v1.EnrollRequest
-	(*EnrollResponse)(nil),  // 3: mpc.v1.EnrollResponse
-	(*ConnectRequest)(nil),  // 4: mpc.v1.ConnectRequest
-	(*ConnectResponse)(nil), // 5: mpc.v1.ConnectResponse
-	(*Hello)(nil),           // 6: mpc.v1.Hello
-	(*Challenge)(nil),       // 7: mpc.v1.Challenge
-	(*ChallengeAnswer)(nil), // 8: mpc.v1.ChallengeAnswer
-	(*Welcome)(nil),         // 9: mpc.v1.Welcome
-	(*Participant)(nil),     // 10: mpc.v1.Participant
-	(*SessionStart)(nil),    // 11: mpc.v1.SessionStart
-	(*SessionJoin)(nil),     // 12: mpc.v1.SessionJoin
-	(*SessionReply)(nil),    // 13: mpc.v1.SessionReply
-	(*SessionBegin)(nil),    // 14: mpc.v1.SessionBegin
-	(*SessionMessage)(nil),  // 15: mpc.v1.SessionMessage
-	(*SessionResult)(nil),   // 16: mpc.v1.SessionResult
-	(*SessionFailure)(nil),  // 17: mpc.v1.SessionFailure
-	(*SessionAbort)(nil),    // 18: mpc.v1.SessionAbort
-	(*PartyStatus)(nil),     // 19: mpc.v1.PartyStatus
-	(*KeySync)(nil),         // 20: mpc.v1.KeySync
-	(*KeyEpoch)(nil),        // 21: mpc.v1.KeyEpoch
-	(*RestoreClaim)(nil),    // 22: mpc.v1.RestoreClaim
-	(*RestoreAnswer)(nil),   // 23: mpc.v1.RestoreAnswer
-	(Curve)(0),              // 24: mpc.v1.Curve
+	(SessionKind)(0),              // 0: mpc.v1.SessionKind
+	(RestoreState)(0),             // 1: mpc.v1.RestoreState
+	(*EnrollRequest)(nil),         // 2: mpc.v1.EnrollRequest
+	(*EnrollResponse)(nil),        // 3: mpc.v1.EnrollResponse
+	(*ConnectRequest)(nil),        // 4: mpc.v1.ConnectRequest
+	(*ConnectResponse)(nil),       // 5: mpc.v1.ConnectResponse
+	(*Hello)(nil),                 // 6: mpc.v1.Hello
+	(*Challenge)(nil),             // 7: mpc.v1.Challenge
+	(*ChallengeAnswer)(nil),       // 8: mpc.v1.ChallengeAnswer
+	(*Welcome)(nil),               // 9: mpc.v1.Welcome
+	(*NextCertificate)(nil),       // 10: mpc.v1.NextCertificate
+	(*Participant)(nil),           // 11: mpc.v1.Participant
+	(*SessionStart)(nil),          // 12: mpc.v1.SessionStart
+	(*SessionJoin)(nil),           // 13: mpc.v1.SessionJoin
+	(*SessionReply)(nil),          // 14: mpc.v1.SessionReply
+	(*SessionBegin)(nil),          // 15: mpc.v1.SessionBegin
+	(*SessionMessage)(nil),        // 16: mpc.v1.SessionMessage
+	(*SessionResult)(nil),         // 17: mpc.v1.SessionResult
+	(*SessionFailure)(nil),        // 18: mpc.v1.SessionFailure
+	(*SessionAbort)(nil),          // 19: mpc.v1.SessionAbort
+	(*PartyStatus)(nil),           // 20: mpc.v1.PartyStatus
+	(*KeySync)(nil),               // 21: mpc.v1.KeySync
+	(*KeyEpoch)(nil),              // 22: mpc.v1.KeyEpoch
+	(*RestoreClaim)(nil),          // 23: mpc.v1.RestoreClaim
+	(*RestoreAnswer)(nil),         // 24: mpc.v1.RestoreAnswer
+	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
+	(Curve)(0),                    // 26: mpc.v1.Curve
 }
 var file_mpc_v1_partylink_proto_depIdxs = []int32{
 	6,  // 0: mpc.v1.ConnectRequest.hello:type_name -> mpc.v1.Hello
 	8,  // 1: mpc.v1.ConnectRequest.answer:type_name -> mpc.v1.ChallengeAnswer
-	13, // 2: mpc.v1.ConnectRequest.reply:type_name -> mpc.v1.SessionReply
-	15, // 3: mpc.v1.ConnectRequest.message:type_name -> mpc.v1.SessionMessage
-	16, // 4: mpc.v1.ConnectRequest.result:type_name -> mpc.v1.SessionResult
-	17, // 5: mpc.v1.ConnectRequest.failure:type_name -> mpc.v1.SessionFailure
-	19, // 6: mpc.v1.ConnectRequest.status:type_name -> mpc.v1.PartyStatus
-	22, // 7: mpc.v1.ConnectRequest.restore_claim:type_name -> mpc.v1.RestoreClaim
+	14, // 2: mpc.v1.ConnectRequest.reply:type_name -> mpc.v1.SessionReply
+	16, // 3: mpc.v1.ConnectRequest.message:type_name -> mpc.v1.SessionMessage
+	17, // 4: mpc.v1.ConnectRequest.result:type_name -> mpc.v1.SessionResult
+	18, // 5: mpc.v1.ConnectRequest.failure:type_name -> mpc.v1.SessionFailure
+	20, // 6: mpc.v1.ConnectRequest.status:type_name -> mpc.v1.PartyStatus
+	23, // 7: mpc.v1.ConnectRequest.restore_claim:type_name -> mpc.v1.RestoreClaim
 	7,  // 8: mpc.v1.ConnectResponse.challenge:type_name -> mpc.v1.Challenge
 	9,  // 9: mpc.v1.ConnectResponse.welcome:type_name -> mpc.v1.Welcome
-	11, // 10: mpc.v1.ConnectResponse.start:type_name -> mpc.v1.SessionStart
-	15, // 11: mpc.v1.ConnectResponse.message:type_name -> mpc.v1.SessionMessage
-	18, // 12: mpc.v1.ConnectResponse.abort:type_name -> mpc.v1.SessionAbort
-	14, // 13: mpc.v1.ConnectResponse.begin:type_name -> mpc.v1.SessionBegin
-	20, // 14: mpc.v1.ConnectResponse.key_sync:type_name -> mpc.v1.KeySync
-	23, // 15: mpc.v1.ConnectResponse.restore_answer:type_name -> mpc.v1.RestoreAnswer
-	0,  // 16: mpc.v1.SessionStart.kind:type_name -> mpc.v1.SessionKind
-	24, // 17: mpc.v1.SessionStart.curve:type_name -> mpc.v1.Curve
-	10, // 18: mpc.v1.SessionStart.participants:type_name -> mpc.v1.Participant
-	12, // 19: mpc.v1.SessionReply.join:type_name -> mpc.v1.SessionJoin
-	12, // 20: mpc.v1.SessionBegin.joins:type_name -> mpc.v1.SessionJoin
-	21, // 21: mpc.v1.KeySync.keys:type_name -> mpc.v1.KeyEpoch
-	1,  // 22: mpc.v1.RestoreAnswer.state:type_name -> mpc.v1.RestoreState
-	2,  // 23: mpc.v1.PartyLinkService.Enroll:input_type -> mpc.v1.EnrollRequest
-	4,  // 24: mpc.v1.PartyLinkService.Connect:input_type -> mpc.v1.ConnectRequest
-	3,  // 25: mpc.v1.PartyLinkService.Enroll:output_type -> mpc.v1.EnrollResponse
-	5,  // 26: mpc.v1.PartyLinkService.Connect:output_type -> mpc.v1.ConnectResponse
-	25, // [25:27] is the sub-list for method output_type
-	23, // [23:25] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	12, // 10: mpc.v1.ConnectResponse.start:type_name -> mpc.v1.SessionStart
+	16, // 11: mpc.v1.ConnectResponse.message:type_name -> mpc.v1.SessionMessage
+	19, // 12: mpc.v1.ConnectResponse.abort:type_name -> mpc.v1.SessionAbort
+	15, // 13: mpc.v1.ConnectResponse.begin:type_name -> mpc.v1.SessionBegin
+	21, // 14: mpc.v1.ConnectResponse.key_sync:type_name -> mpc.v1.KeySync
+	24, // 15: mpc.v1.ConnectResponse.restore_answer:type_name -> mpc.v1.RestoreAnswer
+	10, // 16: mpc.v1.ConnectResponse.next_certificate:type_name -> mpc.v1.NextCertificate
+	10, // 17: mpc.v1.Welcome.next_certificate:type_name -> mpc.v1.NextCertificate
+	25, // 18: mpc.v1.NextCertificate.switch_at:type_name -> google.protobuf.Timestamp
+	0,  // 19: mpc.v1.SessionStart.kind:type_name -> mpc.v1.SessionKind
+	26, // 20: mpc.v1.SessionStart.curve:type_name -> mpc.v1.Curve
+	11, // 21: mpc.v1.SessionStart.participants:type_name -> mpc.v1.Participant
+	13, // 22: mpc.v1.SessionReply.join:type_name -> mpc.v1.SessionJoin
+	13, // 23: mpc.v1.SessionBegin.joins:type_name -> mpc.v1.SessionJoin
+	22, // 24: mpc.v1.KeySync.keys:type_name -> mpc.v1.KeyEpoch
+	1,  // 25: mpc.v1.RestoreAnswer.state:type_name -> mpc.v1.RestoreState
+	2,  // 26: mpc.v1.PartyLinkService.Enroll:input_type -> mpc.v1.EnrollRequest
+	4,  // 27: mpc.v1.PartyLinkService.Connect:input_type -> mpc.v1.ConnectRequest
+	3,  // 28: mpc.v1.PartyLinkService.Enroll:output_type -> mpc.v1.EnrollResponse
+	5,  // 29: mpc.v1.PartyLinkService.Connect:output_type -> mpc.v1.ConnectResponse
+	28, // [28:30] is the sub-list for method output_type
+	26, // [26:28] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_mpc_v1_partylink_proto_init() }
@@ -2105,6 +2275,7 @@ func file_mpc_v1_partylink_proto_init() {
 		(*ConnectResponse_Begin)(nil),
 		(*ConnectResponse_KeySync)(nil),
 		(*ConnectResponse_RestoreAnswer)(nil),
+		(*ConnectResponse_NextCertificate)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2112,7 +2283,7 @@ func file_mpc_v1_partylink_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mpc_v1_partylink_proto_rawDesc), len(file_mpc_v1_partylink_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,12 +25,22 @@ type SignRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Key to sign with (see AdminService.CreateKey).
 	KeyId string `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
-	// The message digest: exactly 32 bytes.
+	// secp256k1: the message digest, exactly 32 bytes.
 	Digest []byte `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
 	// Optional idempotency key (at most 128 bytes): a repeated request with the
 	// same request_id and the same key and digest returns the first result
-	// instead of signing again.
-	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// instead of signing again. In a batch, item i uses request_id + "/" + i.
+	RequestId string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Ed25519: the message itself (Ed25519 hashes it), 1 to 65536 bytes.
+	Message []byte `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	// secp256k1, optional: sign with the BIP32 child key at this path of
+	// non-hardened steps ("m/44/60/0/0/7"). Every signing device derives the
+	// tweak from the path and the key's chain code itself.
+	Path string `protobuf:"bytes,5,opt,name=path,proto3" json:"path,omitempty"`
+	// secp256k1 batch: several 32-byte digests (at most 64), instead of digest.
+	Digests [][]byte `protobuf:"bytes,6,rep,name=digests,proto3" json:"digests,omitempty"`
+	// Ed25519 batch: several messages (at most 64), instead of message.
+	Messages      [][]byte `protobuf:"bytes,7,rep,name=messages,proto3" json:"messages,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -86,6 +96,34 @@ func (x *SignRequest) GetRequestId() string {
 	return ""
 }
 
+func (x *SignRequest) GetMessage() []byte {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+func (x *SignRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *SignRequest) GetDigests() [][]byte {
+	if x != nil {
+		return x.Digests
+	}
+	return nil
+}
+
+func (x *SignRequest) GetMessages() [][]byte {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
 type SignResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	KeyId string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
@@ -104,7 +142,17 @@ type SignResponse struct {
 	// Names of the devices that signed.
 	Signers []string `protobuf:"bytes,8,rep,name=signers,proto3" json:"signers,omitempty"`
 	// True when this result was stored under request_id by an earlier call.
-	Replayed      bool `protobuf:"varint,9,opt,name=replayed,proto3" json:"replayed,omitempty"`
+	Replayed bool `protobuf:"varint,9,opt,name=replayed,proto3" json:"replayed,omitempty"`
+	// Ed25519: the 64-byte signature R || S (RFC 8032). r, s, v, rsv and der
+	// are empty for Ed25519.
+	Signature []byte `protobuf:"bytes,10,opt,name=signature,proto3" json:"signature,omitempty"`
+	Curve     Curve  `protobuf:"varint,11,opt,name=curve,proto3,enum=mpc.v1.Curve" json:"curve,omitempty"`
+	// The derivation path signed with, if any; public_key is then the derived
+	// key (the one the signature verifies under).
+	Path string `protobuf:"bytes,12,opt,name=path,proto3" json:"path,omitempty"`
+	// A batch: one result per item, in request order; the other fields are
+	// empty.
+	Results       []*SignResult `protobuf:"bytes,13,rep,name=results,proto3" json:"results,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -202,16 +250,120 @@ func (x *SignResponse) GetReplayed() bool {
 	return false
 }
 
+func (x *SignResponse) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *SignResponse) GetCurve() Curve {
+	if x != nil {
+		return x.Curve
+	}
+	return Curve_CURVE_UNSPECIFIED
+}
+
+func (x *SignResponse) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *SignResponse) GetResults() []*SignResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// SignResult is one item of a batch: its signature, or why it failed.
+type SignResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Index uint32                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	// Set when the item was signed.
+	Signature *SignResponse `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	// Set when it failed: the gRPC code name (e.g. "FAILED_PRECONDITION") and
+	// the message a single Sign would have returned.
+	ErrorCode     string `protobuf:"bytes,3,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	ErrorMessage  string `protobuf:"bytes,4,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignResult) Reset() {
+	*x = SignResult{}
+	mi := &file_mpc_v1_signer_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignResult) ProtoMessage() {}
+
+func (x *SignResult) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_signer_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignResult.ProtoReflect.Descriptor instead.
+func (*SignResult) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_signer_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SignResult) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *SignResult) GetSignature() *SignResponse {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+func (x *SignResult) GetErrorCode() string {
+	if x != nil {
+		return x.ErrorCode
+	}
+	return ""
+}
+
+func (x *SignResult) GetErrorMessage() string {
+	if x != nil {
+		return x.ErrorMessage
+	}
+	return ""
+}
+
 var File_mpc_v1_signer_proto protoreflect.FileDescriptor
 
 const file_mpc_v1_signer_proto_rawDesc = "" +
 	"\n" +
-	"\x13mpc/v1/signer.proto\x12\x06mpc.v1\"[\n" +
+	"\x13mpc/v1/signer.proto\x12\x06mpc.v1\x1a\x13mpc/v1/common.proto\"\xbf\x01\n" +
 	"\vSignRequest\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\fR\x06digest\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tR\trequestId\"\xee\x01\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\fR\amessage\x12\x12\n" +
+	"\x04path\x18\x05 \x01(\tR\x04path\x12\x18\n" +
+	"\adigests\x18\x06 \x03(\fR\adigests\x12\x1a\n" +
+	"\bmessages\x18\a \x03(\fR\bmessages\"\xf3\x02\n" +
 	"\fSignResponse\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\f\n" +
 	"\x01r\x18\x02 \x01(\fR\x01r\x12\f\n" +
@@ -222,7 +374,19 @@ const file_mpc_v1_signer_proto_rawDesc = "" +
 	"\n" +
 	"public_key\x18\a \x01(\fR\tpublicKey\x12\x18\n" +
 	"\asigners\x18\b \x03(\tR\asigners\x12\x1a\n" +
-	"\breplayed\x18\t \x01(\bR\breplayed2B\n" +
+	"\breplayed\x18\t \x01(\bR\breplayed\x12\x1c\n" +
+	"\tsignature\x18\n" +
+	" \x01(\fR\tsignature\x12#\n" +
+	"\x05curve\x18\v \x01(\x0e2\r.mpc.v1.CurveR\x05curve\x12\x12\n" +
+	"\x04path\x18\f \x01(\tR\x04path\x12,\n" +
+	"\aresults\x18\r \x03(\v2\x12.mpc.v1.SignResultR\aresults\"\x9a\x01\n" +
+	"\n" +
+	"SignResult\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x122\n" +
+	"\tsignature\x18\x02 \x01(\v2\x14.mpc.v1.SignResponseR\tsignature\x12\x1d\n" +
+	"\n" +
+	"error_code\x18\x03 \x01(\tR\terrorCode\x12#\n" +
+	"\rerror_message\x18\x04 \x01(\tR\ferrorMessage2B\n" +
 	"\rSignerService\x121\n" +
 	"\x04Sign\x12\x13.mpc.v1.SignRequest\x1a\x14.mpc.v1.SignResponseB\x81\x01\n" +
 	"\n" +
@@ -240,19 +404,24 @@ func file_mpc_v1_signer_proto_rawDescGZIP() []byte {
 	return file_mpc_v1_signer_proto_rawDescData
 }
 
-var file_mpc_v1_signer_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_mpc_v1_signer_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_mpc_v1_signer_proto_goTypes = []any{
 	(*SignRequest)(nil),  // 0: mpc.v1.SignRequest
 	(*SignResponse)(nil), // 1: mpc.v1.SignResponse
+	(*SignResult)(nil),   // 2: mpc.v1.SignResult
+	(Curve)(0),           // 3: mpc.v1.Curve
 }
 var file_mpc_v1_signer_proto_depIdxs = []int32{
-	0, // 0: mpc.v1.SignerService.Sign:input_type -> mpc.v1.SignRequest
-	1, // 1: mpc.v1.SignerService.Sign:output_type -> mpc.v1.SignResponse
-	1, // [1:2] is the sub-list for method output_type
-	0, // [0:1] is the sub-list for method input_type
-	0, // [0:0] is the sub-list for extension type_name
-	0, // [0:0] is the sub-list for extension extendee
-	0, // [0:0] is the sub-list for field type_name
+	3, // 0: mpc.v1.SignResponse.curve:type_name -> mpc.v1.Curve
+	2, // 1: mpc.v1.SignResponse.results:type_name -> mpc.v1.SignResult
+	1, // 2: mpc.v1.SignResult.signature:type_name -> mpc.v1.SignResponse
+	0, // 3: mpc.v1.SignerService.Sign:input_type -> mpc.v1.SignRequest
+	1, // 4: mpc.v1.SignerService.Sign:output_type -> mpc.v1.SignResponse
+	4, // [4:5] is the sub-list for method output_type
+	3, // [3:4] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_mpc_v1_signer_proto_init() }
@@ -260,13 +429,14 @@ func file_mpc_v1_signer_proto_init() {
 	if File_mpc_v1_signer_proto != nil {
 		return
 	}
+	file_mpc_v1_common_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mpc_v1_signer_proto_rawDesc), len(file_mpc_v1_signer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

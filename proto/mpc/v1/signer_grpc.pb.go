@@ -29,9 +29,12 @@ const (
 // SignerService is the wallet-facing API. It needs a bearer token with the
 // `signer` (or `admin`) role.
 type SignerServiceClient interface {
-	// Sign signs a 32-byte digest with a threshold key. The coordinator picks
-	// threshold+1 online holders, runs tss-lib's signing protocol between them,
-	// verifies the result against the key's public key and returns it.
+	// Sign signs with a threshold key: a 32-byte digest (secp256k1 ECDSA) or a
+	// message (Ed25519). The coordinator picks threshold+1 online holders, runs
+	// tss-lib's signing protocol between them, verifies the result against the
+	// key's (derived) public key and returns it. A batch (digests or messages)
+	// runs one session per item concurrently and returns every result, or a
+	// per-item error, in request order.
 	Sign(ctx context.Context, in *SignRequest, opts ...grpc.CallOption) (*SignResponse, error)
 }
 
@@ -60,9 +63,12 @@ func (c *signerServiceClient) Sign(ctx context.Context, in *SignRequest, opts ..
 // SignerService is the wallet-facing API. It needs a bearer token with the
 // `signer` (or `admin`) role.
 type SignerServiceServer interface {
-	// Sign signs a 32-byte digest with a threshold key. The coordinator picks
-	// threshold+1 online holders, runs tss-lib's signing protocol between them,
-	// verifies the result against the key's public key and returns it.
+	// Sign signs with a threshold key: a 32-byte digest (secp256k1 ECDSA) or a
+	// message (Ed25519). The coordinator picks threshold+1 online holders, runs
+	// tss-lib's signing protocol between them, verifies the result against the
+	// key's (derived) public key and returns it. A batch (digests or messages)
+	// runs one session per item concurrently and returns every result, or a
+	// per-item error, in request order.
 	Sign(context.Context, *SignRequest) (*SignResponse, error)
 	mustEmbedUnimplementedSignerServiceServer()
 }
