@@ -71,6 +71,11 @@ func (s *Server) Sign(ctx context.Context, req *mpcv1.SignRequest) (*mpcv1.SignR
 	if len(req.GetRequestId()) > maxRequestID {
 		return nil, invalidArg("request_id is at most %d bytes", maxRequestID)
 	}
+	// A lone digest is checked before the key is looked up (no message or
+	// batch means a secp256k1 digest).
+	if len(req.GetMessage()) == 0 && len(req.GetMessages()) == 0 && len(req.GetDigests()) == 0 && len(req.GetDigest()) != 32 {
+		return nil, invalidArg("digest must be exactly 32 bytes, got %d (an Ed25519 key signs a message instead)", len(req.GetDigest()))
+	}
 	k, err := s.getKey(req.GetKeyId())
 	if err != nil {
 		return nil, err
