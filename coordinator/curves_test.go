@@ -7,6 +7,9 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +18,8 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	decredecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/mpcsign/mpcsign/internal/testcluster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
@@ -70,6 +75,55 @@ func TestEd25519Key(t *testing.T) {
 	} {
 		if _, err := c.Signer.Sign(ctx, tc.req); code(err) != codes.InvalidArgument {
 			t.Errorf("%s: got %v, want InvalidArgument", tc.name, err)
+		}
+	}
+	// An Ed25519 key's empty request lacks a message, not a digest.
+	_, err = c.Signer.Sign(ctx, &mpcv1.SignRequest{KeyId: key.GetId()})
+	if msg := status.Convert(err).Message(); !strings.Contains(msg, "message must be 1 to 65536 bytes, got 0") || strings.Contains(msg, "digest") {
+		t.Errorf("empty request for an Ed25519 key: %v", err)
+	}
+
+	// An Ed25519 key has no derivation: it cannot be made, or marked, derivation-only.
+	if _, err := c.Admin.CreateKey(ctx, &mpcv1.CreateKeyRequest{Curve: mpcv1.Curve_CURVE_ED25519, Threshold: 1, Devices: []string{"phone", "laptop"}, DerivationOnly: true}); code(err) != codes.InvalidArgument {
+		t.Errorf("derivation-only Ed25519 keygen: %v", err)
+	}
+	if _, err := c.Admin.SetDerivationOnly(ctx, &mpcv1.SetDerivationOnlyRequest{KeyId: key.GetId(), DerivationOnly: true}); code(err) != codes.InvalidArgument {
+		t.Errorf("marking an Ed25519 key derivation-only: %v", err)
+	}
+
+	// The largest batch (64 messages of 65536 bytes, 4 MiB) fits the
+	// transport: a request just over 4 MiB reaches the service, which
+	// judges it (65 items: too many; 64 items of 65537 bytes: each too
+	// long, refused before any session) instead of the transport refusing
+	// it as ResourceExhausted.
+	big := func(n, size int) [][]byte {
+		out := make([][]byte, n)
+		for i := range out {
+			out[i] = bytes.Repeat([]byte{byte(i + 1)}, size)
+		}
+		return out
+	}
+	if _, err := c.Signer.Sign(ctx, &mpcv1.SignRequest{KeyId: key.GetId(), Messages: big(65, 64<<10)}); code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "at most 64 items") {
+		t.Fatalf("65 messages of 64 KiB: %v", err)
+	}
+	over, err := c.Signer.Sign(ctx, &mpcv1.SignRequest{KeyId: key.GetId(), Messages: big(64, 64<<10+1)})
+	if err != nil || len(over.GetResults()) != 64 {
+		t.Fatalf("64 messages of 65537 bytes: %v", err)
+	}
+	for _, res := range over.GetResults() {
+		if res.GetErrorCode() != "INVALID_ARGUMENT" || !strings.Contains(res.GetErrorMessage(), "message must be 1 to 65536 bytes, got 65537") {
+			t.Fatalf("item %d of 65537 bytes: %v", res.GetIndex(), res)
+		}
+	}
+	// Messages of the largest size sign, in a batch.
+	largest := big(2, 64<<10)
+	lr, err := c.Signer.Sign(ctx, &mpcv1.SignRequest{KeyId: key.GetId(), Messages: largest})
+	if err != nil || len(lr.GetResults()) != 2 {
+		t.Fatalf("2 messages of 64 KiB: %v", err)
+	}
+	for i, res := range lr.GetResults() {
+		if !ed25519.Verify(pub, largest[i], res.GetSignature().GetSignature()) {
+			t.Fatalf("64 KiB message %d: %v", i, res)
 		}
 	}
 
@@ -144,10 +198,12 @@ func TestEd25519Key(t *testing.T) {
 // (tss-lib's ckd) gives; a derivation-only key refuses its root; a batch
 // keeps request order; a reshare carries the chain code to a new holder.
 func TestDerivedKeys(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{SignTimeout: 30 * time.Second})
+	relay := &holdRelay{}
+	// Eight signing sessions run at once below, on a small machine.
+	c := testcluster.New(t, testcluster.Options{SignTimeout: 2 * time.Minute, Relay: relay.relay})
 	ctx := context.Background()
 	for i, name := range []string{"phone", "laptop", "server"} {
-		c.AddDevice(t, name, testcluster.FixtureSets(t, i+1)[:2])
+		c.AddDevice(t, name, testcluster.FixtureSets(t, i+1)) // keygen, reshare, derivation-only keygen
 	}
 	tablet := c.AddDevice(t, "tablet", testcluster.FixtureSets(t, 4)[:1])
 	key := c.CreateKey(t, 1, "phone", "laptop", "server")
@@ -212,9 +268,65 @@ func TestDerivedKeys(t *testing.T) {
 		verify(t, child, digests[i], res.GetSignature())
 	}
 
+	// A batch runs its items as concurrent sessions, 8 at a time: while the
+	// relay holds every protocol message (no session can finish), eight
+	// sessions of one batch of nine have started (run one after another,
+	// only one would). The ninth waits for a slot; the key is marked
+	// derivation-only meanwhile, and the mark applies to that item although
+	// the batch was checked before the mark was set.
+	roots := make([][]byte, 9)
+	for i := range roots {
+		roots[i] = digest("root " + strconv.Itoa(i))
+	}
+	relay.hold()
+	t.Cleanup(relay.release) // on a failure below
+	type batchOutcome struct {
+		r   *mpcv1.SignResponse
+		err error
+	}
+	outcome := make(chan batchOutcome, 1)
+	go func() {
+		r, err := c.Signer.Sign(ctx, &mpcv1.SignRequest{KeyId: key.GetId(), Digests: roots})
+		outcome <- batchOutcome{r, err}
+	}()
+	// A generous bound, under the sign timeout: it only proves the wait does
+	// not hang.
+	for deadline := time.Now().Add(90 * time.Second); relay.sessions() < 8; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d sessions of the batch ran at once; want 8", relay.sessions())
+		}
+	}
 	// Derivation-only: the root refuses, children sign.
 	if _, err := c.Admin.SetDerivationOnly(ctx, &mpcv1.SetDerivationOnlyRequest{KeyId: key.GetId(), DerivationOnly: true}); err != nil {
 		t.Fatal(err)
+	}
+	if n := relay.sessions(); n != 8 {
+		t.Fatalf("%d sessions of one batch ran at once; at most 8 may", n)
+	}
+	relay.release()
+	var o batchOutcome
+	select {
+	case o = <-outcome:
+	case <-time.After(4 * time.Minute):
+		t.Fatal("the batch did not finish")
+	}
+	if o.err != nil || len(o.r.GetResults()) != len(roots) {
+		t.Fatalf("batch of root digests: %v %v", o.r, o.err)
+	}
+	signed, refused := 0, 0
+	for i, res := range o.r.GetResults() {
+		switch {
+		case res.GetSignature() != nil:
+			signed++
+			verify(t, key.GetPublicKey(), roots[i], res.GetSignature())
+		case res.GetErrorCode() == "FAILED_PRECONDITION" && strings.Contains(res.GetErrorMessage(), "derivation-only"):
+			refused++
+		default:
+			t.Fatalf("item %d: %v", i, res)
+		}
+	}
+	if signed != 8 || refused != 1 {
+		t.Fatalf("%d root signatures and %d refusals; want 8 (started before the mark) and 1 (after it)", signed, refused)
 	}
 	if _, err := c.Signer.Sign(ctx, &mpcv1.SignRequest{KeyId: key.GetId(), Digest: digest("root")}); code(err) != codes.FailedPrecondition {
 		t.Fatalf("root signature of a derivation-only key: %v", err)
@@ -230,6 +342,16 @@ func TestDerivedKeys(t *testing.T) {
 	b, err := c.Signer.Sign(ctx, &mpcv1.SignRequest{KeyId: key.GetId(), Digest: digest("spelling"), Path: "44/60/0/0/7", RequestId: "hd-1"})
 	if err != nil || !b.GetReplayed() || !bytes.Equal(a.GetSignatureRsv(), b.GetSignatureRsv()) || b.GetPath() != path {
 		t.Fatalf("replay with another spelling of the path: %v %v", b, err)
+	}
+	// The mark lifted, the root signs again; marked again for the reshare below.
+	for _, on := range []bool{false, true} {
+		r, err := c.Admin.SetDerivationOnly(ctx, &mpcv1.SetDerivationOnlyRequest{KeyId: key.GetId(), DerivationOnly: on})
+		if err != nil || r.GetKey().GetDerivationOnly() != on {
+			t.Fatalf("derivation-only %t: %v %v", on, r, err)
+		}
+		if !on {
+			signAndVerify(t, c, key, "root payment after the mark was lifted")
+		}
 	}
 
 	// A reshare that brings in the tablet: its new share gets the chain code,
@@ -255,6 +377,70 @@ func TestDerivedKeys(t *testing.T) {
 	waitEpochs(t, tablet, key.GetId(), "1:committed")
 	c.StopDevice(t, "phone")
 	signPath(path, child, "tablet and laptop sign a child payment")
+
+	// A key made derivation-only: its root never signs, its children do.
+	cr, err := c.Admin.CreateKey(ctx, &mpcv1.CreateKeyRequest{Curve: mpcv1.Curve_CURVE_SECP256K1, Threshold: 1, Devices: []string{"laptop", "server"}, DerivationOnly: true})
+	if err != nil {
+		t.Fatalf("derivation-only keygen: %v", err)
+	}
+	dkey := cr.GetKey()
+	if !dkey.GetDerivationOnly() || len(dkey.GetChainCode()) != 32 {
+		t.Fatalf("key %v", dkey)
+	}
+	if _, err := c.Signer.Sign(ctx, &mpcv1.SignRequest{KeyId: dkey.GetId(), Digest: digest("root")}); code(err) != codes.FailedPrecondition {
+		t.Fatalf("root signature of a key made derivation-only: %v", err)
+	}
+	dchild := independentChild(t, dkey, []uint32{0, 1})
+	dg := digest("child of a derivation-only key")
+	r, err := c.Signer.Sign(ctx, &mpcv1.SignRequest{KeyId: dkey.GetId(), Digest: dg, Path: "m/0/1"})
+	if err != nil || !bytes.Equal(r.GetPublicKey(), dchild) {
+		t.Fatalf("child signature of a key made derivation-only: %v %v", r, err)
+	}
+	verify(t, dchild, dg, r)
+}
+
+// holdRelay passes protocol messages through or, while holding, keeps them
+// (in order) and counts the sessions they belong to.
+type holdRelay struct {
+	mu      sync.Mutex
+	holding bool
+	held    []func()
+	seen    map[string]bool
+}
+
+func (r *holdRelay) relay(_ string, m *mpcv1.SessionMessage, deliver func(*mpcv1.SessionMessage)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.holding {
+		deliver(m)
+		return
+	}
+	m = proto.Clone(m).(*mpcv1.SessionMessage)
+	r.seen[string(m.GetSessionId())] = true
+	r.held = append(r.held, func() { deliver(m) })
+}
+
+func (r *holdRelay) hold() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.holding, r.seen = true, map[string]bool{}
+}
+
+// sessions counts the sessions whose messages were held.
+func (r *holdRelay) sessions() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.seen)
+}
+
+// release delivers the held messages in order, then passes messages through.
+func (r *holdRelay) release() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, f := range r.held {
+		f()
+	}
+	r.held, r.holding = nil, false
 }
 
 // independentChild derives a child public key with tss-lib's own BIP32 code,

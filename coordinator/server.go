@@ -23,6 +23,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/mpcsign/mpcsign/internal/sigfmt"
 	"github.com/mpcsign/mpcsign/internal/tlspin"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
@@ -63,6 +64,9 @@ type Options struct {
 	// so that 'coordinator cert rotate' takes effect without a restart
 	// (default 10 s).
 	CertCheckInterval time.Duration
+	// HealthProbeInterval is how often the store is pinged so that health
+	// Watch streams see it fail and recover (default 5 s).
+	HealthProbeInterval time.Duration
 }
 
 // Files are the paths the coordinator writes on first start.
@@ -235,7 +239,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 		grpc.ChainStreamInterceptor(streamErrors(s.log), s.streamAuth),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 15 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-		grpc.MaxRecvMsgSize(4<<20),
+		grpc.MaxRecvMsgSize(sigfmt.MaxSignRequest), // the largest Sign batch, with headroom
 	)
 	mpcv1.RegisterSignerServiceServer(s.grpc, s)
 	mpcv1.RegisterAdminServiceServer(s.grpc, s)
@@ -248,6 +252,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	defer stopJobs()
 	go s.jobs.run(jobsCtx)
 	go s.certs.watch(jobsCtx, s.opts.CertCheckInterval)
+	go s.health.probeStore(jobsCtx, s.opts.HealthProbeInterval)
 	s.health.serving()
 	select {
 	case err := <-errc:

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc/codes"
 
@@ -26,7 +27,7 @@ const maxRequestID = 128
 // many of them run at once (each is a session on every signing device,
 // which runs a bounded number at a time).
 const (
-	maxBatch      = 64
+	maxBatch      = sigfmt.MaxBatch
 	batchParallel = 8
 )
 
@@ -71,12 +72,13 @@ func (s *Server) Sign(ctx context.Context, req *mpcv1.SignRequest) (*mpcv1.SignR
 	if len(req.GetRequestId()) > maxRequestID {
 		return nil, invalidArg("request_id is at most %d bytes", maxRequestID)
 	}
-	// A lone digest is checked before the key is looked up (no message or
-	// batch means a secp256k1 digest).
-	if len(req.GetMessage()) == 0 && len(req.GetMessages()) == 0 && len(req.GetDigests()) == 0 && len(req.GetDigest()) != 32 {
+	// A lone digest is checked before an unknown key is reported (no message
+	// or batch means a secp256k1 digest); an Ed25519 key's request is checked
+	// by signItems, which speaks of its message.
+	k, err := s.getKey(req.GetKeyId())
+	if (err != nil || !k.isEd25519()) && len(req.GetMessage()) == 0 && len(req.GetMessages()) == 0 && len(req.GetDigests()) == 0 && len(req.GetDigest()) != 32 {
 		return nil, invalidArg("digest must be exactly 32 bytes, got %d (an Ed25519 key signs a message instead)", len(req.GetDigest()))
 	}
-	k, err := s.getKey(req.GetKeyId())
 	if err != nil {
 		return nil, err
 	}
@@ -208,8 +210,27 @@ func checkItem(it signItem) error {
 	return nil
 }
 
+// retryReserve is the most of a signature's deadline kept back for a retry
+// with another subset of devices, while one could follow.
+const retryReserve = 15 * time.Second
+
+// attemptContext bounds one signing attempt. When a retry with another
+// subset could follow, the attempt leaves half of what remains of ctx's
+// deadline, at most retryReserve, for it: a device that stalls without
+// disconnecting is then blamed by the others (tss-lib's WaitingFor) in time
+// for the retry, instead of using up the whole deadline.
+func attemptContext(ctx context.Context, canRetry bool) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !canRetry || !ok {
+		return context.WithCancel(ctx)
+	}
+	left := time.Until(deadline)
+	return context.WithDeadline(ctx, deadline.Add(-min(left/2, retryReserve)))
+}
+
 // signOne signs one item, with its idempotency key if any.
 func (s *Server) signOne(ctx context.Context, k Key, it signItem, requestID string) (*mpcv1.SignResponse, error) {
+	ctx = withSessionTrace(ctx) // the log lines below name the session
 	if err := checkItem(it); err != nil {
 		return nil, err
 	}
@@ -233,6 +254,12 @@ func (s *Server) signOne(ctx context.Context, k Key, it signItem, requestID stri
 	k, err := s.getKey(k.ID)
 	if err != nil {
 		return nil, err
+	}
+	// The key may have been marked derivation-only since signItems looked
+	// (a batch item waits for its turn, a retry for the first call): the
+	// mark applies from the moment it is set.
+	if it.path == "" && k.DerivationOnly {
+		return nil, failedPrecondition("key %s is derivation-only: its root key never signs; give a path", k.ID)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.SignTimeout)
 	defer cancel()
@@ -263,7 +290,7 @@ func (s *Server) signOne(ctx context.Context, k Key, it signItem, requestID stri
 			return s.replay(k, it, stored) // a concurrent call with the same id won
 		}
 	}
-	s.log.Info("signed", "key", k.ID, "signers", rec.Signers, "path", it.path)
+	s.log.Info("signed", "session", s.sessions.sessionOf(ctx), "key", k.ID, "signers", rec.Signers, "path", it.path)
 	return signResponse(k, it, sig, rec.Signers, false), nil
 }
 
@@ -299,7 +326,9 @@ func (s *Server) signWithKey(ctx context.Context, k Key, it signItem) (*signatur
 			break // no other subset: report why the last attempt failed
 		}
 		signers = picked
-		sig, err = s.signOnce(ctx, k, it, pub, signers)
+		actx, cancel := attemptContext(ctx, !retried && len(k.Holders) > len(signers))
+		sig, err = s.signOnce(actx, k, it, pub, signers)
+		cancel()
 		if err == nil || ctx.Err() != nil {
 			break
 		}
@@ -338,7 +367,7 @@ func (s *Server) signWithKey(ctx context.Context, k Key, it signItem) (*signatur
 				}
 			}
 		}
-		s.log.Info("retrying signature without blamed devices", "key", k.ID, "excluded", se.Culprits)
+		s.log.Info("retrying signature without blamed devices", "session", s.sessions.sessionOf(ctx), "key", k.ID, "excluded", se.Culprits)
 	}
 	if err == nil {
 		for _, d := range signers {
@@ -525,11 +554,11 @@ func (s *Server) strike(ctx context.Context, k Key, d Device) {
 	if !s.strikes.blame(k.ID, d.ID, s.opts.Now()) {
 		return
 	}
-	s.log.Warn("device paused for a key after repeated aborts blamed on it", "key", k.ID, "device", d.Name, "for", pauseFor)
+	s.log.Warn("device paused for a key after repeated aborts blamed on it", "session", s.sessions.sessionOf(ctx), "key", k.ID, "device", d.Name, "for", pauseFor)
 	s.metrics.devicePaused(d.Name)
 	e := auditlog.Entry{Action: "device.pause", KeyID: k.ID, Devices: []string{d.Name}, Result: "ok",
 		Detail: fmt.Sprintf("not picked to sign with this key for %s after %d aborts in a row blamed on it", pauseFor, maxStrikes)}
 	if err := s.audit(withSystemActor(context.WithoutCancel(ctx), "abuse control"), e); err != nil {
-		s.log.Warn("could not audit a device pause", "err", err)
+		s.log.Warn("could not audit a device pause", "session", s.sessions.sessionOf(ctx), "key", k.ID, "err", err)
 	}
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
@@ -153,20 +154,41 @@ func TestKeygenAndSign(t *testing.T) {
 		}
 		c.ctlJSON(t, &got, "keys", "get", key.ID)
 		chainCode := mustHex(t, "chain code", got.ChainCode, 32)
-		if !strings.HasPrefix(got.Addresses["ethereum"], "0x") || !strings.HasPrefix(got.Addresses["bitcoin_p2wpkh"], "bc1q") {
-			t.Errorf("addresses %v", got.Addresses)
-		}
+		pub := mustHex(t, "public key", key.PublicKey, 33)
+		checkAddresses(t, "keys get", pub, got.Addresses)
 		const path = "m/44/60/0/0/7"
-		child := bip32Child(t, mustHex(t, "public key", key.PublicKey, 33), chainCode, 44, 60, 0, 0, 7)
-		var derived struct {
+		child := bip32Child(t, pub, chainCode, 44, 60, 0, 0, 7)
+		type derivedKey struct {
 			Path      string            `json:"path"`
 			PublicKey string            `json:"public_key"`
 			Addresses map[string]string `json:"addresses"`
 		}
+		var derived derivedKey
 		c.ctlJSON(t, &derived, "keys", "derive", key.ID, "--path", path)
-		if derived.PublicKey != hex.EncodeToString(child) || derived.Path != path || derived.Addresses["ethereum"] == got.Addresses["ethereum"] {
+		if derived.PublicKey != hex.EncodeToString(child) || derived.Path != path {
 			t.Fatalf("derived %+v, want public key %x", derived, child)
 		}
+		checkAddresses(t, "keys derive", child, derived.Addresses)
+		// 'keys get --path' shows the key and, under "derived", the child;
+		// another spelling of the path names the same child.
+		var withPath struct {
+			PublicKey string            `json:"public_key"`
+			Addresses map[string]string `json:"addresses"`
+			Derived   derivedKey        `json:"derived"`
+		}
+		c.ctlJSON(t, &withPath, "keys", "get", key.ID, "--path", "44/60/0/0/7")
+		if withPath.PublicKey != key.PublicKey || !reflect.DeepEqual(withPath.Addresses, got.Addresses) || !reflect.DeepEqual(withPath.Derived, derived) {
+			t.Fatalf("keys get --path: %+v\nwant the key and, derived, %+v", withPath, derived)
+		}
+		other := bip32Child(t, pub, chainCode, 0, 1)
+		var second struct {
+			Derived derivedKey `json:"derived"`
+		}
+		c.ctlJSON(t, &second, "keys", "get", key.ID, "--path", "m/0/1")
+		if second.Derived.PublicKey != hex.EncodeToString(other) || second.Derived.Path != "m/0/1" {
+			t.Fatalf("keys get --path m/0/1: %+v, want public key %x", second.Derived, other)
+		}
+		checkAddresses(t, "keys get --path m/0/1", other, second.Derived.Addresses)
 		digest := digestOf("from a derived address")
 		s := c.sign(t, key, digest, "--path", path)
 		verifySignature(t, derived.PublicKey, digest, s)
@@ -207,6 +229,42 @@ func TestKeygenAndSign(t *testing.T) {
 		}
 		e := c.ctlErr(t, "sign", "--key", ek.ID, "--digest", hex.EncodeToString(digestOf("x")))
 		expectRPC(t, e, codes.InvalidArgument, "message")
+
+		// Messages of the largest size (65536 bytes: their hex does not fit
+		// one command-line argument) sign from files, as a batch in order.
+		var files []string
+		var longest [][]byte
+		for i := range 2 {
+			m := bytes.Repeat([]byte{byte(i), 0xee}, 1<<15)
+			f := filepath.Join(c.dir, fmt.Sprintf("message-%d.bin", i))
+			if err := os.WriteFile(f, m, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			files, longest = append(files, f), append(longest, m)
+		}
+		var items []struct {
+			Index  uint32 `json:"index"`
+			Result struct {
+				Signature string `json:"signature"`
+			} `json:"result"`
+			Error string `json:"error"`
+		}
+		c.ctlJSON(t, &items, "sign", "--key", ek.ID, "--message-file", files[0], "--message-file", files[1])
+		if len(items) != 2 {
+			t.Fatalf("batch results %+v", items)
+		}
+		for i, it := range items {
+			if it.Index != uint32(i) || it.Error != "" || !ed25519.Verify(pub, longest[i], mustHex(t, "signature", it.Result.Signature, ed25519.SignatureSize)) {
+				t.Fatalf("65536-byte message %d: %+v", i, it)
+			}
+		}
+		tooLong := filepath.Join(c.dir, "message-too-long.bin")
+		if err := os.WriteFile(tooLong, make([]byte, 1<<16+1), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if r := c.ctl(t, "sign", "--key", ek.ID, "--message-file", tooLong); r.code == 0 || !strings.Contains(r.stderr, "at most 65536 bytes") {
+			t.Fatalf("a 65537-byte message file: exit %d\n%s", r.code, r.stderr)
+		}
 	})
 
 	t.Run("signs with one device stopped", func(t *testing.T) {

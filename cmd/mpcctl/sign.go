@@ -3,18 +3,22 @@ package main
 import (
 	"encoding/hex"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
 
+	"github.com/mpcsign/mpcsign/internal/sigfmt"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
 func newSignCmd(g *globals) *cobra.Command {
 	var keyID, requestID, path string
-	var digests, messages []string
+	var digests, messages, messageFiles []string
 	cmd := &cobra.Command{
-		Use:   "sign --key ID (--digest HEX32 | --message HEX) [--path m/44/60/0/0/7]",
+		Use:   "sign --key ID (--digest HEX32 | --message HEX | --message-file FILE) [--path m/44/60/0/0/7]",
 		Short: "Sign a digest (secp256k1) or a message (Ed25519) with a threshold key",
 		Long: `Asks the coordinator to sign with a key. The coordinator picks t+1 online
 holders, runs the signing protocol between them, verifies the signature and
@@ -25,18 +29,23 @@ s (low-S), the recovery id v, the 65-byte r||s||v form and DER. --path signs
 with the BIP32 child key at that path (non-hardened steps); each device
 derives it itself, and the derived public key is printed.
 
-Ed25519 keys sign the message itself (--message, hex, up to 64 KiB) and
-return the 64-byte signature (RFC 8032).
+Ed25519 keys sign the message itself (--message, hex, 1 to 65536 bytes) and
+return the 64-byte signature (RFC 8032). --message-file reads a message's
+raw bytes from a file instead (a command line cannot carry the hex of the
+longest messages).
 
-Give --digest or --message several times to sign a batch: the items run as
-concurrent sessions and every result (or its error) is printed in order.
+Give --digest or --message several times to sign a batch of up to 64 items:
+the items run as concurrent sessions, 8 at a time, and every result (or its
+error) is printed in order; a bad item fails alone (--message items come
+first, then --message-file items). A batch of 64 messages of 65536 bytes
+(4 MiB) is the largest request.
 
 --request-id makes the call idempotent: repeating it returns the first
 signature instead of signing again.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if (len(digests) == 0) == (len(messages) == 0) {
-				return fmt.Errorf("give --digest (secp256k1 keys) or --message (Ed25519 keys)")
+			if (len(digests) == 0) == (len(messages)+len(messageFiles) == 0) {
+				return fmt.Errorf("give --digest (secp256k1 keys) or --message/--message-file (Ed25519 keys)")
 			}
 			req := &mpcv1.SignRequest{KeyId: keyID, RequestId: requestID, Path: path}
 			for _, d := range digests {
@@ -53,6 +62,13 @@ signature instead of signing again.`,
 				}
 				req.Messages = append(req.Messages, b)
 			}
+			for _, name := range messageFiles {
+				b, err := readMessageFile(name)
+				if err != nil {
+					return err
+				}
+				req.Messages = append(req.Messages, b)
+			}
 			if len(req.Digests) == 1 {
 				req.Digest, req.Digests = req.Digests[0], nil
 			}
@@ -64,7 +80,7 @@ signature instead of signing again.`,
 				return err
 			}
 			defer done()
-			resp, err := c.Sign(ctx, req)
+			resp, err := c.Sign(ctx, req, grpc.MaxCallSendMsgSize(sigfmt.MaxSignRequest))
 			if err != nil {
 				return err
 			}
@@ -77,10 +93,29 @@ signature instead of signing again.`,
 	cmd.Flags().StringVar(&keyID, "key", "", "key id (required)")
 	cmd.Flags().StringArrayVar(&digests, "digest", nil, "secp256k1: 32-byte digest as hex (repeat for a batch)")
 	cmd.Flags().StringArrayVar(&messages, "message", nil, "Ed25519: the message as hex (repeat for a batch)")
+	cmd.Flags().StringArrayVar(&messageFiles, "message-file", nil, "Ed25519: read the message's raw bytes from this file (repeat for a batch)")
 	cmd.Flags().StringVar(&path, "path", "", "secp256k1: sign with the derived key at this BIP32 path")
 	cmd.Flags().StringVar(&requestID, "request-id", "", "idempotency key: a retry returns the same signature")
 	_ = cmd.MarkFlagRequired("key")
 	return cmd
+}
+
+// readMessageFile reads a message file, refusing one longer than a message
+// may be before reading it all.
+func readMessageFile(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("--message-file: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, sigfmt.MaxMessage+1))
+	if err != nil {
+		return nil, fmt.Errorf("--message-file %s: %w", name, err)
+	}
+	if len(b) > sigfmt.MaxMessage {
+		return nil, fmt.Errorf("--message-file %s: a message is at most %d bytes", name, sigfmt.MaxMessage)
+	}
+	return b, nil
 }
 
 func decodeHex(s string) ([]byte, error) {

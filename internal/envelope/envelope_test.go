@@ -20,7 +20,12 @@ type member struct {
 // setup runs the join protocol for n members and returns their sessions.
 func setup(t *testing.T, n int) (Params, []*member) {
 	t.Helper()
-	p := Params{Ref: []byte("ref"), Kind: 2, KeyID: "k1", Threshold: 1, Digest: bytes.Repeat([]byte{9}, 32)}
+	return setupWith(t, n, Params{Ref: []byte("ref"), Kind: 2, KeyID: "k1", Threshold: 1, Digest: bytes.Repeat([]byte{9}, 32)})
+}
+
+// setupWith is setup for the given parameters (members are added to them).
+func setupWith(t *testing.T, n int, p Params) (Params, []*member) {
+	t.Helper()
 	var ms []*member
 	for i := 0; i < n; i++ {
 		id, err := identity.New()
@@ -101,6 +106,53 @@ func TestAgreeRejects(t *testing.T) {
 				t.Fatalf("want blame on %s, got %v", tc.blame, err)
 			}
 		})
+	}
+
+	// The Ed25519 message, the derivation path and the chain code are
+	// session parameters too: joins made for one value of any of them are
+	// refused for another (or for none), like joins made for another digest.
+	// Each field is tried alone (as an Ed25519 signature, a derived
+	// signature and a reshare use them) and all together.
+	msg, path, cc := []byte("pay 1"), "m/44/60/0/0/7", bytes.Repeat([]byte{3}, 32)
+	changes := map[string]func(*Params){
+		"message":            func(q *Params) { q.Message = []byte("pay 2") },
+		"message dropped":    func(q *Params) { q.Message = nil },
+		"message added":      func(q *Params) { q.Message = []byte("pay 3") },
+		"path":               func(q *Params) { q.DerivationPath = "m/44/60/0/0/8" },
+		"path dropped":       func(q *Params) { q.DerivationPath = "" },
+		"path added":         func(q *Params) { q.DerivationPath = "m/1" },
+		"chain code":         func(q *Params) { q.ChainCode = bytes.Repeat([]byte{4}, 32) },
+		"chain code dropped": func(q *Params) { q.ChainCode = nil },
+		"chain code added":   func(q *Params) { q.ChainCode = bytes.Repeat([]byte{5}, 32) },
+	}
+	for _, b := range []struct {
+		name string
+		p    Params
+	}{
+		{"ed25519 sign", Params{Message: msg}},
+		{"derived sign", Params{Digest: bytes.Repeat([]byte{9}, 32), DerivationPath: path}},
+		{"reshare", Params{ChainCode: cc}},
+		{"all three", Params{Message: msg, DerivationPath: path, ChainCode: cc}},
+	} {
+		base := b.p
+		base.Ref, base.Kind, base.KeyID, base.Threshold = []byte("ref-"+b.name), 2, "k1", 1
+		hp, hms := setupWith(t, 3, base) // fails unless these parameters are accepted
+		var hjoins []Join
+		for _, m := range hms {
+			hjoins = append(hjoins, m.join)
+		}
+		for name, change := range changes {
+			q := hp
+			change(&q)
+			if bytes.Equal(q.Message, hp.Message) && q.DerivationPath == hp.DerivationPath && bytes.Equal(q.ChainCode, hp.ChainCode) {
+				continue // e.g. dropping a field the base does not set
+			}
+			t.Run(b.name+"/different "+name, func(t *testing.T) {
+				if _, err := Agree(q, hms[0].join, hms[0].eph, hjoins); err == nil {
+					t.Fatal("joins made for other parameters accepted")
+				}
+			})
+		}
 	}
 }
 

@@ -38,8 +38,12 @@ type SignRequest struct {
 	// tweak from the path and the key's chain code itself.
 	Path string `protobuf:"bytes,5,opt,name=path,proto3" json:"path,omitempty"`
 	// secp256k1 batch: several 32-byte digests (at most 64), instead of digest.
+	// The items run as concurrent sessions, 8 at a time; each item's outcome
+	// is reported in its place (SignResponse.results).
 	Digests [][]byte `protobuf:"bytes,6,rep,name=digests,proto3" json:"digests,omitempty"`
-	// Ed25519 batch: several messages (at most 64), instead of message.
+	// Ed25519 batch: several messages (at most 64, each 1 to 65536 bytes),
+	// instead of message. The coordinator receives requests of up to 5 MiB,
+	// so the largest batch (64 messages of 65536 bytes, 4 MiB) fits.
 	Messages      [][]byte `protobuf:"bytes,7,rep,name=messages,proto3" json:"messages,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
