@@ -308,6 +308,7 @@ func (s *Server) DrillKey(ctx context.Context, req *mpcv1.DrillKeyRequest) (*mpc
 			k2 = k
 		}
 	}
+	k2 = s.recordDrill(k2, rep)
 	return &mpcv1.DrillKeyResponse{Key: s.keyProto(k2), Report: reportProto(rep)}, nil
 }
 
@@ -324,7 +325,11 @@ func reportProto(r *ReshareReport) *mpcv1.ReshareReport {
 	}
 	out := &mpcv1.ReshareReport{KeyId: r.KeyID, Ok: r.OK, Error: r.Error, FromEpoch: r.FromEpoch, ToEpoch: r.ToEpoch,
 		OldThreshold: uint32(r.OldThreshold), NewThreshold: uint32(r.NewThreshold), OldCommittee: r.OldCommittee,
-		NewCommittee: r.NewCommittee, Committed: r.Committed, PublicKey: r.PublicKey, TestDigest: r.TestDigest, TestSignature: r.TestSig, TestPath: r.TestPath}
+		NewCommittee: r.NewCommittee, Committed: r.Committed, PublicKey: r.PublicKey, TestDigest: r.TestDigest, TestSignature: r.TestSig, TestPath: r.TestPath,
+		Kind: r.Kind}
+	if !r.Started.IsZero() {
+		out.StartedAt = timestamppb.New(r.Started)
+	}
 	for _, st := range r.Steps {
 		out.Steps = append(out.Steps, &mpcv1.ReshareStep{Name: st.Name, DurationMs: uint64(st.Duration.Milliseconds()), Ok: st.OK, Detail: st.Detail})
 	}
@@ -370,6 +375,7 @@ func (s *Server) ApproveDevice(ctx context.Context, req *mpcv1.ApproveDeviceRequ
 
 // CreateKey runs a distributed key generation.
 func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*mpcv1.CreateKeyResponse, error) {
+	ctx = withSessionTrace(ctx) // the log lines below name the session
 	if s.draining.Load() {
 		return nil, ErrShuttingDown
 	}
@@ -453,7 +459,7 @@ func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*m
 	if err := s.audit(ctx, entry); err != nil {
 		return nil, err
 	}
-	s.log.Info("key created", "key", k.ID, "threshold", t, "devices", names(devs))
+	s.log.Info("key created", "session", s.sessions.sessionOf(ctx), "key", k.ID, "threshold", t, "devices", names(devs))
 	return &mpcv1.CreateKeyResponse{Key: s.keyProto(k)}, nil
 }
 
@@ -558,6 +564,7 @@ func (s *Server) keyProto(k Key) *mpcv1.Key {
 		Epoch:          k.Epoch,
 		CreatedAt:      timestamppb.New(k.CreatedAt),
 		LastReshare:    reportProto(k.LastReshare),
+		LastDrill:      reportProto(k.LastDrill),
 		ChainCode:      k.ChainCode,
 		DerivationOnly: k.DerivationOnly,
 		Addresses:      addresses(k.Curve, k.PublicKey),

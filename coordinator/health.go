@@ -26,17 +26,26 @@ var healthServices = []string{
 	mpcv1.PartyLinkService_ServiceDesc.ServiceName,
 }
 
+// defaultStoreProbe is how often the store is pinged for Watch
+// (Options.HealthProbeInterval).
+const defaultStoreProbe = 5 * time.Second
+
 // healthService is the standard gRPC health service (grpc.health.v1.Health).
-// Every name in healthServices is NOT_SERVING until the listener serves,
-// SERVING while it does, and NOT_SERVING again once shutdown began. Check,
-// the readiness probe, also pings the store: a store that does not answer
-// makes a SERVING coordinator report NOT_SERVING.
+// Every name in healthServices is SERVING while the listener serves and the
+// store answers, NOT_SERVING otherwise: before the listener serves, once
+// shutdown began, and while the store does not answer. Check, the readiness
+// probe, pings the store itself; Watch sees the store's state as the
+// periodic probe (probeStore) or a Check last found it.
 type healthService struct {
 	*health.Server
 	store    Store
 	log      *slog.Logger
 	stopping chan struct{}
 	once     sync.Once
+
+	mu        sync.Mutex
+	listening bool
+	storeDown bool
 }
 
 func newHealthService(st Store, log *slog.Logger) *healthService {
@@ -47,10 +56,58 @@ func newHealthService(st Store, log *slog.Logger) *healthService {
 	return h
 }
 
-// serving marks the coordinator SERVING.
+// serving marks the coordinator SERVING, unless the store is down.
 func (h *healthService) serving() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.listening = true
+	h.applyLocked()
+}
+
+// storeState records whether the store answered and updates the status
+// when that changed; it logs the changes.
+func (h *healthService) storeState(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	down := err != nil
+	if down == h.storeDown {
+		return
+	}
+	h.storeDown = down
+	if down {
+		h.log.Warn("health: the store does not answer; not serving", "err", err)
+	} else {
+		h.log.Info("health: the store answers again")
+	}
+	h.applyLocked()
+}
+
+func (h *healthService) applyLocked() {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if h.listening && !h.storeDown {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	// After shutdown the server ignores updates: NOT_SERVING stays.
 	for _, name := range healthServices {
-		h.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+		h.SetServingStatus(name, st)
+	}
+}
+
+// probeStore pings the store every interval until ctx ends, so that
+// watchers see it fail and recover without anyone calling Check.
+func (h *healthService) probeStore(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		every = defaultStoreProbe
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			h.storeState(h.store.Ping())
+		}
 	}
 }
 
@@ -73,15 +130,10 @@ func (h *healthService) isStopping() bool {
 
 // Check answers the overall or a per-API status, pinging the store first.
 func (h *healthService) Check(ctx context.Context, req *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
-	resp, err := h.Server.Check(ctx, req)
-	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-		return resp, err
+	if !h.isStopping() {
+		h.storeState(h.store.Ping())
 	}
-	if err := h.store.Ping(); err != nil {
-		h.log.Warn("health check: the store does not answer", "err", err)
-		return &healthpb.HealthCheckResponse{Status: healthpb.HealthCheckResponse_NOT_SERVING}, nil
-	}
-	return resp, nil
+	return h.Server.Check(ctx, req)
 }
 
 // Watch streams status changes. Once shutdown began it sends NOT_SERVING

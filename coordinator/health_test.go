@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -119,5 +120,74 @@ func TestStorePing(t *testing.T) {
 	}
 	if err := st.Ping(); err == nil {
 		t.Fatal("Ping on a closed store succeeded")
+	}
+}
+
+// TestHealthWatchReflectsStore checks that watchers, not only Check, see
+// the store fail: the periodic probe flips every name to NOT_SERVING
+// without anyone calling Check.
+func TestHealthWatchReflectsStore(t *testing.T) {
+	srv, err := coordinator.New(coordinator.Options{
+		DataDir: filepath.Join(t.TempDir(), "coordinator"), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		HealthProbeInterval: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, lis) }()
+	closed := false
+	t.Cleanup(func() {
+		cancel()
+		<-served
+		if !closed {
+			srv.Close()
+		}
+	})
+	tlsCfg, err := tlspin.ClientConfig(srv.Fingerprint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	hc := healthpb.NewHealthClient(conn)
+
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second) // a bound against hanging, not a speed test
+	defer wcancel()
+	var watches []healthpb.Health_WatchClient
+	for _, svc := range []string{"", "mpc.v1.SignerService", "mpc.v1.PartyLinkService"} {
+		w, err := hc.Watch(wctx, &healthpb.HealthCheckRequest{Service: svc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// NOT_SERVING may come first, before the listener is marked serving.
+		for {
+			resp, err := w.Recv()
+			if err != nil {
+				t.Fatalf("Watch(%q): %v", svc, err)
+			}
+			if resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+				break
+			}
+		}
+		watches = append(watches, w)
+	}
+	if err := srv.Close(); err != nil { // the store stops answering; the listener still serves
+		t.Fatal(err)
+	}
+	closed = true
+	for i, w := range watches {
+		resp, err := w.Recv()
+		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+			t.Fatalf("watch %d after the store closed: %v %v, want NOT_SERVING", i, resp, err)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,7 @@ const (
 type metrics struct {
 	sessions         *prometheus.CounterVec
 	sessionDuration  *prometheus.HistogramVec
+	roundDuration    *prometheus.HistogramVec
 	sessionsInFlight *prometheus.GaugeVec
 	aborts           *prometheus.CounterVec
 	pauses           *prometheus.CounterVec
@@ -48,6 +50,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Duration of protocol sessions from start to result or abort, by kind and result.",
 			Buckets: []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600},
 		}, []string{"kind", "result"}),
+		roundDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "mpc_session_round_seconds",
+			Help:    "Duration of one protocol round, from its first relayed message to the next round's first (the last round: to the session's successful end), by kind and round.",
+			Buckets: []float64{0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"kind", "round"}),
 		sessionsInFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "mpc_sessions_in_flight",
 			Help: "Protocol sessions running now, by kind.",
@@ -75,7 +82,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	// Series that exist from the start read 0 rather than missing, so that
 	// rates and alerts work before the first session.
-	for _, kind := range []string{kindName(mpcv1.SessionKind_SESSION_KIND_KEYGEN), kindName(mpcv1.SessionKind_SESSION_KIND_SIGN)} {
+	for _, kind := range []string{kindName(mpcv1.SessionKind_SESSION_KIND_KEYGEN), kindName(mpcv1.SessionKind_SESSION_KIND_SIGN), kindName(mpcv1.SessionKind_SESSION_KIND_RESHARE)} {
 		m.sessionsInFlight.WithLabelValues(kind)
 		for _, result := range []string{resultOK, resultFailed, resultTimeout, resultCanceled} {
 			m.sessions.WithLabelValues(kind, result)
@@ -88,7 +95,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Help: "Always 1; the labels tell the coordinator's version and the tss-lib version linked in.",
 	}, []string{"version", "tss_lib"})
 	build.WithLabelValues(bi.Version, bi.TSSLib).Set(1)
-	for _, c := range []prometheus.Collector{m.sessions, m.sessionDuration, m.sessionsInFlight, m.aborts, m.pauses, m.devicesConnected, m.preparamsReady, m.auditHeight, build} {
+	for _, c := range []prometheus.Collector{m.sessions, m.sessionDuration, m.roundDuration, m.sessionsInFlight, m.aborts, m.pauses, m.devicesConnected, m.preparamsReady, m.auditHeight, build} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -121,6 +128,26 @@ func (m *metrics) sessionEnded(kind string, ok bool, ctxErr error, took time.Dur
 	m.sessionsInFlight.WithLabelValues(kind).Dec()
 	m.sessions.WithLabelValues(kind, result).Inc()
 	m.sessionDuration.WithLabelValues(kind, result).Observe(took.Seconds())
+}
+
+// maxRoundLabel caps the "round" label: tss-lib's protocols have at most 9
+// rounds, and a round number is what a party put in its envelope, so a
+// larger one is counted as "other" rather than creating a series.
+const maxRoundLabel = 12
+
+func roundLabel(round uint32) string {
+	if round == 0 || round > maxRoundLabel {
+		return "other"
+	}
+	return strconv.FormatUint(uint64(round), 10)
+}
+
+// roundEnded records how long one round of a session took.
+func (m *metrics) roundEnded(kind string, round uint32, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.roundDuration.WithLabelValues(kind, roundLabel(round)).Observe(took.Seconds())
 }
 
 // sessionAborted counts an abort once per blamed device (names), or once

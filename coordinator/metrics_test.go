@@ -125,6 +125,7 @@ func TestMetrics(t *testing.T) {
 	wantMetric(t, reg, "mpc_build_info", l("version", bi.Version, "tss_lib", bi.TSSLib), 1)
 	wantMetric(t, reg, "mpc_devices_connected", nil, 0)
 	wantMetric(t, reg, "mpc_sessions_total", l("kind", "sign", "result", "ok"), 0) // present before the first session
+	wantMetric(t, reg, "mpc_sessions_total", l("kind", "reshare", "result", "ok"), 0)
 
 	c.AddDevice(t, "a", testcluster.FixtureSets(t, 3)[:1])
 	c.AddDevice(t, "b", testcluster.FixtureSets(t, 4)[:1])
@@ -147,6 +148,17 @@ func TestMetrics(t *testing.T) {
 	}
 	wantMetric(t, reg, "mpc_sessions_total", l("kind", "sign", "result", "ok"), signs)
 	wantMetric(t, reg, "mpc_session_duration_seconds", l("kind", "sign", "result", "ok"), signs)
+	// One round sample per round of each session: tss-lib's ECDSA signing
+	// has 9 rounds, its keygen 3; the label is the round number.
+	for r := 1; r <= 9; r++ {
+		wantMetric(t, reg, "mpc_session_round_seconds", l("kind", "sign", "round", fmt.Sprint(r)), signs)
+	}
+	for r := 1; r <= 3; r++ {
+		wantMetric(t, reg, "mpc_session_round_seconds", l("kind", "keygen", "round", fmt.Sprint(r)), 1)
+	}
+	if got := labelValues(t, reg, "mpc_session_round_seconds", "round"); len(got) != 9+3 {
+		t.Fatalf("round labels %v, want 1-9 (sign) and 1-3 (keygen)", got)
+	}
 	// Two devices paired, enrolled and approved (3 entries each), one key, the signatures.
 	wantMetric(t, reg, "mpc_audit_log_height", nil, 2*3+1+signs)
 	if got := labelValues(t, reg, "mpc_session_aborts_total", "culprit"); len(got) != 0 {
@@ -175,7 +187,7 @@ func TestMetrics(t *testing.T) {
 	for _, culprit := range want {
 		wantMetric(t, reg, "mpc_session_aborts_total", l("kind", "sign", "culprit", culprit), 1)
 	}
-	for _, kind := range []string{"keygen", "sign"} {
+	for _, kind := range []string{"keygen", "sign", "reshare"} {
 		wantMetric(t, reg, "mpc_sessions_in_flight", l("kind", kind), 0)
 	}
 

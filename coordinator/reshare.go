@@ -116,6 +116,7 @@ type reshareSpec struct {
 // Before the commit point a failure abandons the attempt and the old epoch
 // keeps signing. The report says how far it got.
 func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec) (Key, *ReshareReport, error) {
+	ctx = withSessionTrace(ctx) // the log lines below name the session
 	g := s.gates.get(keyID)
 	if !g.reshare.TryLock() {
 		return Key{}, nil, failedPrecondition("a reshare of key %s is already running", keyID)
@@ -255,7 +256,7 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 		}
 		return k, rep, err
 	}
-	s.log.Info("reshare committed", "key", k.ID, "epoch", epoch, "holders", rep.NewCommittee, "threshold", spec.newThreshold)
+	s.log.Info("reshare committed", "session", s.sessions.sessionOf(ctx), "key", k.ID, "epoch", epoch, "holders", rep.NewCommittee, "threshold", spec.newThreshold)
 	// 5. The new shares sign, under the same public key.
 	verr := rep.step("test signature", func() (string, error) {
 		digest := testDigest(k.ID, epoch)
@@ -293,6 +294,17 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 		return k, rep, fmt.Errorf("%s: %w", rep.Error, verr)
 	}
 	return k, rep, nil
+}
+
+// recordDrill keeps a drill's final report with its key (Key.LastDrill),
+// whatever its outcome, and returns the key as stored; k if it could not.
+func (s *Server) recordDrill(k Key, rep *ReshareReport) Key {
+	k2, err := s.store.UpdateKey(rep.KeyID, func(k *Key) error { k.LastDrill = rep; return nil }, nil)
+	if err != nil {
+		s.log.Warn("could not record the drill's report with its key", "key", rep.KeyID, "err", err)
+		return k
+	}
+	return k2
 }
 
 // planReshare checks the new committee and picks the old one: threshold+1
@@ -356,7 +368,7 @@ func (s *Server) abandonReshare(ctx context.Context, keyID string, epoch uint64,
 		return err
 	}
 	s.pushKeySync(k, members)
-	s.log.Warn("reshare abandoned; the old epoch still signs", "key", keyID, "epoch", epoch, "err", cause)
+	s.log.Warn("reshare abandoned; the old epoch still signs", "session", s.sessions.sessionOf(ctx), "key", keyID, "epoch", epoch, "err", cause)
 	return cause
 }
 

@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,9 +44,25 @@ type session struct {
 	done    chan struct{}
 	once    sync.Once
 
+	// log carries the session's id and kind.
+	log *slog.Logger
+
 	mu   sync.Mutex
 	sent map[string]int // protocol messages relayed per sender
+	// sentRound is the highest protocol round each member has sent a
+	// message of: the coordinator's own view of who is behind (laggards).
+	sentRound map[string]uint32
+	// round is the highest protocol round relayed so far and roundStart
+	// when its first envelope arrived (mpc_session_round_seconds);
+	// roundsDone is set once the last round was recorded.
+	round      uint32
+	roundStart time.Time
+	roundsDone bool
 }
+
+// partyTimeoutReason starts the failure a party reports when the session's
+// deadline passed while it waited for other members (party/session.go).
+const partyTimeoutReason = "session deadline passed"
 
 // maxMessagesPerMember bounds what one member may send in a session: far
 // above what keygen or signing needs, far below a flood.
@@ -58,6 +76,97 @@ func (s *session) countMessage(from string) bool {
 	}
 	s.sent[from]++
 	return s.sent[from] <= maxMessagesPerMember(len(s.members))
+}
+
+// roundSeen notes a relayed envelope's round. The first envelope of a
+// higher round ends the round before it: its duration is observed and
+// logged at Debug, once per round. Echoes (round 0) are not a round.
+func (s *session) roundSeen(mx *metrics, from string, round uint32) {
+	if round == 0 {
+		return
+	}
+	now := time.Now()
+	s.mu.Lock()
+	if s.sentRound == nil {
+		s.sentRound = map[string]uint32{}
+	}
+	s.sentRound[from] = max(s.sentRound[from], round)
+	prev, prevStart := s.round, s.roundStart
+	advanced := round > s.round && !s.roundsDone
+	if advanced {
+		s.round, s.roundStart = round, now
+	}
+	s.mu.Unlock()
+	if advanced && prev != 0 {
+		s.roundDone(mx, prev, now.Sub(prevStart))
+	}
+}
+
+// laggards are the members the coordinator has relayed fewer protocol
+// rounds from than from the member furthest along: when a session stalls,
+// they are the ones the others wait for. It is nil while no member has
+// sent anything, or when every member is at the same round. Only keygen
+// and signing qualify, where every member sends in every round; in a
+// reshare the old and the new committee send in different rounds.
+func (s *session) laggards() []string {
+	if s.kind == mpcv1.SessionKind_SESSION_KIND_RESHARE {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var top uint32
+	for _, r := range s.sentRound {
+		top = max(top, r)
+	}
+	if top == 0 {
+		return nil
+	}
+	var out []string
+	for id := range s.members {
+		if s.sentRound[id] < top {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// timeoutCulprits checks whom a party blamed for a session that ran out of
+// time (tss-lib's WaitingFor) against what the coordinator relayed: a
+// member that is as far along as anyone is not what the session waited
+// for. It keeps the named laggards, or names every laggard when the party
+// named none of them, or keeps the party's list when the coordinator has no
+// view (nobody sent a protocol message, or nobody is behind).
+func (s *session) timeoutCulprits(named []string) []string {
+	lag := s.laggards()
+	if len(lag) == 0 {
+		return named
+	}
+	var both []string
+	for _, id := range named {
+		if slices.Contains(lag, id) {
+			both = append(both, id)
+		}
+	}
+	if len(both) == 0 {
+		return lag
+	}
+	return both
+}
+
+// lastRoundDone ends the last round when the session succeeded.
+func (s *session) lastRoundDone(mx *metrics) {
+	s.mu.Lock()
+	round, start, done := s.round, s.roundStart, s.roundsDone
+	s.roundsDone = true
+	s.mu.Unlock()
+	if round != 0 && !done {
+		s.roundDone(mx, round, time.Since(start))
+	}
+}
+
+func (s *session) roundDone(mx *metrics, round uint32, took time.Duration) {
+	mx.roundEnded(kindName(s.kind), round, took)
+	s.log.Debug("round done", "round", round, "took", took.Round(time.Millisecond))
 }
 
 type partyEvent struct {
@@ -85,6 +194,48 @@ type sessions struct {
 	metrics *metrics
 	// crash is Options.CrashAt, set by New (test-only crash points).
 	crash func(CrashPoint)
+}
+
+// sessionTrace is where run notes the log id of the last session it ran
+// under a context, so that the caller's log lines after run name the
+// session (sessionOf). Callers that log after run install one with
+// withSessionTrace; it lives and dies with their context.
+type sessionTrace struct {
+	mu sync.Mutex
+	id string
+}
+
+type sessionTraceKey struct{}
+
+// withSessionTrace returns ctx with a place for the id of the sessions run
+// under it (ctx itself when it has one already).
+func withSessionTrace(ctx context.Context) context.Context {
+	if _, ok := ctx.Value(sessionTraceKey{}).(*sessionTrace); ok {
+		return ctx
+	}
+	return context.WithValue(ctx, sessionTraceKey{}, &sessionTrace{})
+}
+
+// traceSession records id as the last session run under ctx, if ctx has a
+// place for it.
+func (m *sessions) traceSession(ctx context.Context, id string) {
+	if t, ok := ctx.Value(sessionTraceKey{}).(*sessionTrace); ok {
+		t.mu.Lock()
+		t.id = id
+		t.mu.Unlock()
+	}
+}
+
+// sessionOf is the log id of the last session run under ctx, or "" when
+// none ran under it (or ctx has no trace). It is for log lines only.
+func (m *sessions) sessionOf(ctx context.Context) string {
+	t, ok := ctx.Value(sessionTraceKey{}).(*sessionTrace)
+	if !ok {
+		return ""
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.id
 }
 
 // RelayFunc lets tests stand between the coordinator and a recipient: it
@@ -214,6 +365,7 @@ func (m *sessions) route(l *link, msg *mpcv1.SessionMessage) {
 		return
 	}
 	m.atRound(s, msg) // test-only crash points (crashpoints.go)
+	s.roundSeen(m.metrics, l.deviceID, msg.GetRound())
 	var to []string
 	if msg.GetBroadcast() {
 		for id := range s.members {
@@ -286,7 +438,9 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 		m.mu.Unlock()
 	}()
 	log := m.log.With("session", hex.EncodeToString(ref[:8]), "kind", kindName(start.GetKind()))
-	log.Info("session started", "devices", names(members))
+	s.log = log
+	m.traceSession(ctx, hex.EncodeToString(ref[:8]))
+	log.Info("session started", "key", start.GetKeyId(), "devices", names(members))
 	began := time.Now()
 	rec := SessionRecord{ID: hex.EncodeToString(ref), Kind: kindName(start.GetKind()), KeyID: start.GetKeyId(), Devices: names(members), Started: m.now()}
 	m.metrics.sessionStarted(rec.Kind)
@@ -343,7 +497,11 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 		if ev.failure.GetRef() == nil {
 			reporter = "" // raised by the coordinator's own checks
 		}
-		return fail("the protocol failed", clip(ev.failure.GetReason()), reporter, ev.failure.GetCulprits())
+		culprits := ev.failure.GetCulprits()
+		if reporter != "" && strings.HasPrefix(ev.failure.GetReason(), partyTimeoutReason) {
+			culprits = s.timeoutCulprits(culprits)
+		}
+		return fail("the protocol failed", clip(ev.failure.GetReason()), reporter, culprits)
 	}
 	for len(results) < len(members) {
 		select {
@@ -361,11 +519,17 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 			}
 			return nil, fail("devices did not answer the session start in time", "", "", missing)
 		case <-ctx.Done():
+			// No party reported whom it waited for: blame those the
+			// coordinator relayed fewest rounds from, or else every member
+			// without a result.
 			var missing []string
 			for _, d := range members {
 				if results[d.ID] == nil {
 					missing = append(missing, d.ID)
 				}
+			}
+			if lag := s.laggards(); len(lag) > 0 {
+				missing = lag
 			}
 			return nil, fail("deadline passed before every device finished", "", "", missing)
 		case ev := <-s.events:
@@ -421,6 +585,7 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 		}
 	}
 	rec.OK = true
+	s.lastRoundDone(m.metrics)
 	log.Info("session finished", "took", time.Since(began).Round(time.Millisecond))
 	return results, nil
 }

@@ -310,7 +310,7 @@ func (l *partyLink) start(st *mpcv1.SessionStart) {
 				NewThreshold: int(st.GetNewThreshold()), NewEpoch: st.GetNewEpoch()}}
 		}
 		if req != nil {
-			ok, reason, err := l.agent.decide(ctx, *req)
+			ok, reason, err := l.agent.decide(ctx, log, *req) // log names the session
 			if err != nil {
 				log.Warn("could not decide on a request", "err", err)
 				refuse("could not apply this device's approval policy", false)

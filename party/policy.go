@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"time"
@@ -167,10 +168,11 @@ func Decisions(ks *keystore.Store) ([]Decision, error) {
 // promptTimeout bounds how long a request waits for the person at the device.
 const promptTimeout = 30 * time.Second
 
-// decide applies the policy to a signing request and records the decision.
+// decide applies the policy to a signing request and records the decision;
+// log is the session's logger.
 // The device enforces it itself: whatever the coordinator asks, a refused
 // request never reaches tss-lib.
-func (a *Agent) decide(ctx context.Context, req SignRequest) (approved bool, reason string, err error) {
+func (a *Agent) decide(ctx context.Context, log *slog.Logger, req SignRequest) (approved bool, reason string, err error) {
 	a.decideMu.Lock() // a rate-limit check and its record are one step
 	defer a.decideMu.Unlock()
 	p, err := PolicyFor(a.ks, req.KeyID)
@@ -194,7 +196,7 @@ func (a *Agent) decide(ctx context.Context, req SignRequest) (approved bool, rea
 	if err := a.ks.Put(fmt.Sprintf("%s%020d", decisionPrefix, d.Time.UnixNano()), b); err != nil {
 		return false, "", err
 	}
-	a.log.Info("request decided", "kind", d.Kind, "key", req.KeyID, "requester", req.Requester, "approved", approved, "reason", reason)
+	log.Info("request decided", "kind", d.Kind, "key", req.KeyID, "requester", req.Requester, "approved", approved, "reason", reason)
 	return approved, reason, nil
 }
 

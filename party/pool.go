@@ -133,7 +133,7 @@ func (p *Pool) takeOne() (*preparams.Set, error) {
 		return nil, err
 	}
 	p.notify()
-	p.log.Info("took pre-parameter set from pool", "ready", p.Ready(), "target", p.target)
+	// The session that took it logs it, with its id.
 	return set, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/bnb-chain/tss-lib/v2/common"
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
@@ -181,7 +182,7 @@ func newSession(start *mpcv1.SessionStart, self string, log *slog.Logger, send f
 		ref:   start.GetRef(),
 		start: start,
 		self:  self,
-		log:   log,
+		log:   log.With("kind", crashKind(start.GetKind())),
 		send:  send,
 		inbox: make(chan *mpcv1.SessionMessage, inboxSize),
 		begin: make(chan *mpcv1.SessionBegin, 1),
@@ -390,6 +391,8 @@ func (s *session) prepareReshare(pubs, keyPubs map[string][]byte) error {
 // run drives the session to its end and reports the result or failure to the
 // coordinator.
 func (s *session) run(ctx context.Context) {
+	began := time.Now()
+	s.log.Info("session accepted", "key", s.start.GetKeyId(), "members", len(s.start.GetParticipants()))
 	res, err := s.execute(ctx)
 	if err != nil {
 		var f *Failure
@@ -399,13 +402,14 @@ func (s *session) run(ctx context.Context) {
 		// tss-lib can name this device's own parties when another member
 		// lied to it; a device never blames itself.
 		f.Culprits = slices.DeleteFunc(f.Culprits, func(c string) bool { return c == s.self })
-		s.log.Warn("session failed", "reason", f.Reason, "culprits", f.Culprits)
+		s.log.Warn("session failed", "reason", f.Reason, "culprits", f.Culprits, "took", time.Since(began).Round(time.Millisecond))
 		s.send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Failure{Failure: &mpcv1.SessionFailure{
 			Ref: s.ref, Reason: f.Reason, Culprits: f.Culprits,
 		}}})
 		return
 	}
 	res.Ref = s.ref
+	s.log.Info("session finished", "took", time.Since(began).Round(time.Millisecond))
 	s.send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Result{Result: res}})
 }
 
@@ -464,6 +468,9 @@ type runner struct {
 	// ssids, those the other old members announced.
 	ownSSID []byte
 	ssids   map[string][]byte
+	// sentRound is the highest round this device sent a message of (for
+	// the per-round Debug line).
+	sentRound uint32
 }
 
 // localParty is one tss-lib party this device runs in the session.
@@ -510,6 +517,7 @@ func (r *runner) run(ctx context.Context) (*mpcv1.SessionResult, error) {
 		if err != nil {
 			return nil, &Failure{Reason: err.Error()}
 		}
+		s.log.Info("took pre-parameter set from pool")
 		keygenEnd = make(chan *keygen.LocalPartySaveData, 1)
 		self := c.byDevice[s.self]
 		r.parties = []*localParty{{role: roleMain, id: self,
@@ -589,6 +597,7 @@ func (r *runner) run(ctx context.Context) (*mpcv1.SessionResult, error) {
 			if err != nil {
 				return nil, &Failure{Reason: err.Error()}
 			}
+			s.log.Info("took pre-parameter set from pool")
 			data := keygen.NewLocalPartySaveData(len(newC.sorted))
 			data.LocalPreParams = pre.Local()
 			newEnd = make(chan *keygen.LocalPartySaveData, 1)
@@ -806,6 +815,10 @@ func (r *runner) local(id *tss.PartyID) *localParty {
 // this device gets it directly.
 func (r *runner) emit(m tss.Message) error {
 	r.atRound(m.Type()) // test-only crash points (crashpoints.go)
+	if round := roundOf(m.Type()); round > r.sentRound {
+		r.sentRound = round
+		r.s.log.Debug("round started", "round", round)
+	}
 	payload, routing, err := m.WireBytes()
 	if err != nil {
 		return fmt.Errorf("encode outgoing message: %w", err)

@@ -83,7 +83,7 @@ address; operators sign in with an admin token (docs/console.md).`,
 }
 
 // runServe runs the coordinator until ctx ends, then drains it.
-func runServe(cmd *cobra.Command, cfg serveConfig) error {
+func runServe(cmd *cobra.Command, cfg serveConfig) (retErr error) {
 	log, err := logging.New(cmd.ErrOrStderr(), cfg.logLevel, cfg.logFormat)
 	if err != nil {
 		return err
@@ -102,7 +102,16 @@ func runServe(cmd *cobra.Command, cfg serveConfig) error {
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
+	defer func() {
+		// A store that does not close cleanly may not have flushed its last
+		// writes: say so, and fail the command.
+		if err := srv.Close(); err != nil {
+			log.Error("could not close the store", "err", err)
+			if retErr == nil {
+				retErr = fmt.Errorf("close the store: %w", err)
+			}
+		}
+	}()
 	lis, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		return err

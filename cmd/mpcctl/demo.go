@@ -32,7 +32,7 @@ import (
 )
 
 func newDemoCmd() *cobra.Command {
-	var dir, logLevel, testPreparams string
+	var dir, logLevel, logFormat, testPreparams string
 	var keep bool
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -55,12 +55,13 @@ public key. Each device first generates fresh pre-parameters (safe primes):
 on a small machine that takes a few minutes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDemo(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), dir, keep, logLevel, testPreparams)
+			return runDemo(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), dir, keep, logLevel, logFormat, testPreparams)
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "directory for the demo's data (default: a new temporary directory)")
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the data directory afterwards")
 	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "log level of the coordinator and devices")
+	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format of the coordinator and devices: text or json")
 	cmd.Flags().StringVar(&testPreparams, "insecure-test-preparams", "", "TEST ONLY: directory of TEST-ONLY-set-N.json fixtures to use instead of generating pre-parameters")
 	_ = cmd.Flags().MarkHidden("insecure-test-preparams")
 	return cmd
@@ -72,7 +73,7 @@ type demoDevice struct {
 	done   chan struct{}
 }
 
-func runDemo(ctx context.Context, out, errw io.Writer, dir string, keep bool, logLevel, testPreparams string) (err error) {
+func runDemo(ctx context.Context, out, errw io.Writer, dir string, keep bool, logLevel, logFormat, testPreparams string) (err error) {
 	step := func(format string, a ...any) { fmt.Fprintf(out, "==> "+format+"\n", a...) }
 	if dir == "" {
 		dir, err = os.MkdirTemp("", "mpcsign-demo-")
@@ -83,7 +84,7 @@ func runDemo(ctx context.Context, out, errw io.Writer, dir string, keep bool, lo
 			defer os.RemoveAll(dir)
 		}
 	}
-	log, err := logging.New(errw, logLevel, "text")
+	log, err := logging.New(errw, logLevel, logFormat)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ func TestDemo(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	var out, errw bytes.Buffer
-	err := runDemo(ctx, &out, &errw, t.TempDir(), false, "warn", filepath.Join("..", "..", "testdata", "preparams"))
+	err := runDemo(ctx, &out, &errw, t.TempDir(), false, "warn", "text", filepath.Join("..", "..", "testdata", "preparams"))
 	if err != nil {
 		t.Fatalf("demo: %v\n%s\n%s", err, out.String(), errw.String())
 	}

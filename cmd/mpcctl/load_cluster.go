@@ -148,7 +148,7 @@ var (
 func (r *loadRun) startCoordinator(binDir string) (string, error) {
 	coordDir := filepath.Join(r.dir, "coordinator")
 	p, err := r.start("coordinator", r.env, filepath.Join(binDir, "coordinator"), "serve", "--data", coordDir,
-		"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--auto-approve", "--log-level", r.cfg.logLevel)
+		"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--auto-approve", "--log-level", r.cfg.logLevel, "--log-format", r.cfg.logFormat)
 	if err != nil {
 		return "", err
 	}
@@ -205,12 +205,12 @@ func (r *loadRun) startParties(ctx context.Context, c *mpcv1Clients, binDir stri
 		env := append(append([]string(nil), r.env...), "MPC_PASSPHRASE="+hex.EncodeToString(pw[:]))
 		dataDir := filepath.Join(r.dir, "devices", name)
 		bin := filepath.Join(binDir, "party")
-		if _, err := r.runOnce(name+"-enroll", env, bin, "enroll", "--data", dataDir, "--code", code.GetCode(), "--log-level", r.cfg.logLevel); err != nil {
+		if _, err := r.runOnce(name+"-enroll", env, bin, "enroll", "--data", dataDir, "--code", code.GetCode(), "--log-level", r.cfg.logLevel, "--log-format", r.cfg.logFormat); err != nil {
 			return nil, err
 		}
 		// A pool of one: the device starts generating safe primes only
 		// when its fixture sets run out, which planFixtures rules out.
-		p, err := r.start(name, env, bin, "run", "--data", dataDir, "--preparams-pool", "1", "--log-level", r.cfg.logLevel,
+		p, err := r.start(name, env, bin, "run", "--data", dataDir, "--preparams-pool", "1", "--log-level", r.cfg.logLevel, "--log-format", r.cfg.logFormat,
 			"--insecure-test-preparams", files[i])
 		if err != nil {
 			return nil, err

@@ -108,3 +108,23 @@ func TestCommand(t *testing.T) {
 		t.Fatalf("version output %q", out.String())
 	}
 }
+
+func TestCommandJSON(t *testing.T) {
+	cmd := Command("coordinator")
+	var out strings.Builder
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{"--json"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	var got Info
+	if err := json.Unmarshal([]byte(out.String()), &got); err != nil {
+		t.Fatalf("version --json is not JSON: %v\n%s", err, out.String())
+	}
+	if got != Read() {
+		t.Fatalf("version --json = %+v, want %+v", got, Read())
+	}
+	if !strings.Contains(out.String(), `"tss_lib"`) {
+		t.Fatalf("version --json lacks the tss-lib version: %s", out.String())
+	}
+}
