@@ -37,7 +37,12 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	build := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "./cmd/coordinator", "./cmd/party", "./cmd/mpcctl")
+	// -tags leakcheck adds an exit-time goroutine leak check to the
+	// coordinator and the party (internal/leakcheck): after a clean shutdown
+	// on SIGTERM, a process that left goroutines running prints them and
+	// exits with leakExitCode, so every test that requires a clean exit
+	// checks for leaks too.
+	build := exec.Command("go", "build", "-tags", "leakcheck", "-o", dir+string(os.PathSeparator), "./cmd/coordinator", "./cmd/party", "./cmd/mpcctl")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: building the binaries failed: %v\n%s", err, out)

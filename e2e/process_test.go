@@ -4,9 +4,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mpcsign/mpcsign/internal/leakcheck"
 )
 
 // stopGrace is how long a process may take to exit after SIGTERM before it
@@ -115,4 +118,29 @@ func readFile(path string) string {
 		return "(unreadable: " + err.Error() + ")"
 	}
 	return string(b)
+}
+
+// leakExitCode is the exit status of a coordinator or party, built with
+// -tags leakcheck as TestMain builds them, that still ran goroutines after
+// a clean shutdown on SIGTERM (internal/leakcheck); leakReport is what it
+// prints to stderr.
+const (
+	leakExitCode = leakcheck.ExitCode
+	leakReport   = "leakcheck: goroutines leaked at exit"
+)
+
+// stopClean sends SIGTERM to a running process and requires a clean exit:
+// within stopGrace, with status 0 and no leak report.
+func stopClean(t testing.TB, p *proc) {
+	t.Helper()
+	code, killed := p.stop()
+	log := p.stderr()
+	switch i := strings.Index(log, leakReport); {
+	case killed:
+		t.Errorf("%s did not exit within %s of SIGTERM and was killed\nstderr:\n%s", p.name, stopGrace, log)
+	case i >= 0 || code == leakExitCode:
+		t.Errorf("%s leaked goroutines (exit status %d):\n%s", p.name, code, log[max(i, 0):])
+	case code != 0:
+		t.Errorf("%s exited with status %d on SIGTERM, want 0\nstderr:\n%s", p.name, code, log)
+	}
 }

@@ -25,7 +25,8 @@ import (
 // reshare costs tens of seconds on two cores); a point starts only once the
 // previous one has been checked back to one committed epoch everywhere, and
 // each test ends with a normal reshare flow (reshare_test.go), which must
-// succeed.
+// succeed. Then every process still running must exit cleanly on SIGTERM
+// with no goroutine left (stopSurvivors, fault_test.go).
 
 // crashTimeout bounds how long a process takes to die once it has reached its
 // crash point (a hang guard).
@@ -159,7 +160,7 @@ func TestReshareCrashCoordinator(t *testing.T) {
 		checkReshareTo(t, c, key, epoch, next, []string{"a", "b", "d"}, 1)
 	})
 
-	c.stopAll()
+	c.stopSurvivors(t)
 	t.Run("no panics in any log", func(t *testing.T) { c.assertNoPanics(t) })
 	t.Run("fixtures lasted", func(t *testing.T) { c.assertNoPreparamsGenerated(t) })
 }
@@ -259,17 +260,18 @@ func TestReshareCrashParty(t *testing.T) {
 		checkRevokeReplace(t, c, key, 1, 3, "r", "s")
 	})
 
-	c.stopAll()
+	c.stopSurvivors(t)
 	t.Run("no panics in any log", func(t *testing.T) { c.assertNoPanics(t) })
 	t.Run("fixtures lasted", func(t *testing.T) { c.assertNoPreparamsGenerated(t) })
 }
 
 // auditEntry is a line of 'mpcctl audit export'.
 type auditEntry struct {
-	Action string `json:"action"`
-	KeyID  string `json:"key_id"`
-	Result string `json:"result"`
-	Detail string `json:"detail"`
+	Action   string   `json:"action"`
+	KeyID    string   `json:"key_id"`
+	Result   string   `json:"result"`
+	Detail   string   `json:"detail"`
+	Culprits []string `json:"culprits"`
 }
 
 // auditEntries exports the audit log, requires its hash chain to verify and

@@ -18,7 +18,7 @@ type loadConfig struct {
 	clients, keys, parties, threshold int
 	duration, rawDuration, sample     time.Duration
 	binDir, fixtures, dir             string
-	logLevel                          string
+	logLevel, logFormat               string
 }
 
 func newLoadCmd(g *globals) *cobra.Command {
@@ -31,8 +31,8 @@ func newLoadCmd(g *globals) *cobra.Command {
 temporary directory unless --bin-dir names them), creates M keys held by all N
 devices with threshold T, then runs C concurrent wallet clients, each with its
 own connection, calling Sign for --duration. Every signature is verified
-independently under its key's public key; afterwards a sample of request ids
-is asked again and must return the same signature.
+independently under its key's public key; afterwards every request id that
+got a signature is asked again and must return the same one, as a replay.
 
 It prints signatures per second, latency percentiles, errors by gRPC code,
 each process's peak memory (VmHWM) and the trend of its resident memory, all
@@ -64,8 +64,9 @@ would compete with the measurement.`,
 					rep.print(cmd.OutOrStdout())
 				}
 			}
-			if err == nil && rep.Service.Wrong+rep.Replay.Mismatched > 0 {
-				err = fmt.Errorf("%d wrong signatures and %d request ids that did not replay their signature", rep.Service.Wrong, rep.Replay.Mismatched)
+			if err == nil && rep.Service.Wrong+rep.Replay.Mismatched+rep.SessionsInFlight > 0 {
+				err = fmt.Errorf("%d wrong signatures, %d request ids that did not replay their signature, %d sessions stuck after the run",
+					rep.Service.Wrong, rep.Replay.Mismatched, rep.SessionsInFlight)
 			}
 			return err
 		},
@@ -82,6 +83,7 @@ would compete with the measurement.`,
 	f.StringVar(&cfg.fixtures, "insecure-test-preparams", filepath.Join("testdata", "preparams"), "directory of the TEST-ONLY-set-N.json pre-parameter fixtures")
 	f.StringVar(&cfg.dir, "dir", "", "directory for the cluster's data and logs, kept afterwards (default: a temporary directory, removed unless the run fails)")
 	f.StringVar(&cfg.logLevel, "log-level", "warn", "log level of the coordinator and devices")
+	f.StringVar(&cfg.logFormat, "log-format", "text", "log format of the coordinator and devices: text or json")
 	return cmd
 }
 
@@ -221,7 +223,7 @@ func runLoad(ctx context.Context, log io.Writer, cfg loadConfig) (rep *loadRepor
 		return rep, err
 	}
 	defer closeSigner()
-	rep.Replay = replaySample(ctx, signer, res.done, 20)
+	rep.Replay = replayAll(ctx, signer, res.done)
 	rep.SessionsInFlight, rep.SignSessions = sessionsAfter(ctx, metricsAddr)
 	rep.Warnings = r.scanLogs()
 	for _, p := range r.procs[1:] {

@@ -122,24 +122,40 @@ func (res *loadResult) record(k loadKey, reqID string, digest []byte, resp *mpcv
 	}
 }
 
-// replaySample asks again for up to n signatures, spread over the run: the
-// coordinator must return each stored one unchanged (none lost).
-func replaySample(ctx context.Context, c *mpcv1Clients, done []signedCall, n int) loadReplay {
-	var rep loadReplay
-	if len(done) == 0 {
-		return rep
+// replayAll asks again for every signature the clients got, a few at a
+// time: the coordinator must return each stored one unchanged, marked as a
+// replay (none lost, none re-signed).
+func replayAll(ctx context.Context, c *mpcv1Clients, done []signedCall) loadReplay {
+	const workers = 8
+	var (
+		rep  loadReplay
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		next = make(chan signedCall)
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for sc := range next {
+				cctx, cancel := context.WithTimeout(ctx, loadCallTimeout)
+				resp, err := c.signer.Sign(cctx, &mpcv1.SignRequest{KeyId: sc.key.id, Digest: sc.digest, RequestId: sc.requestID})
+				cancel()
+				bad := err != nil || !resp.GetReplayed() || !bytes.Equal(resp.GetSignatureRsv(), sc.rsv)
+				mu.Lock()
+				rep.Checked++
+				if bad {
+					rep.Mismatched++
+				}
+				mu.Unlock()
+			}
+		}()
 	}
-	step := max(len(done)/n, 1)
-	for i := 0; i < len(done) && rep.Checked < n; i += step {
-		sc := done[i]
-		cctx, cancel := context.WithTimeout(ctx, loadCallTimeout)
-		resp, err := c.signer.Sign(cctx, &mpcv1.SignRequest{KeyId: sc.key.id, Digest: sc.digest, RequestId: sc.requestID})
-		cancel()
-		rep.Checked++
-		if err != nil || !resp.GetReplayed() || !bytes.Equal(resp.GetSignatureRsv(), sc.rsv) {
-			rep.Mismatched++
-		}
+	for _, sc := range done {
+		next <- sc
 	}
+	close(next)
+	wg.Wait()
 	return rep
 }
 

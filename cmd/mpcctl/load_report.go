@@ -23,7 +23,7 @@ type loadReport struct {
 	ErrorsByCode map[string]int    `json:"errors_by_code"`
 	ErrorSamples map[string]string `json:"error_samples,omitempty"`
 	// Replay is the check that the coordinator kept the signatures it
-	// returned: a sample of request ids asked again.
+	// returned: every request id that got a signature, asked again.
 	Replay                loadReplay     `json:"replay"`
 	Processes             []loadProcess  `json:"processes"`
 	CoordinatorGoroutines loadGoroutines `json:"coordinator_goroutines"`
