@@ -110,8 +110,12 @@ type Key struct {
 	// InFlight is the reshare running now, recorded before it starts; a
 	// coordinator that restarts finds it and abandons it.
 	InFlight *InFlightReshare `json:"in_flight,omitempty"`
-	// LastReshare is the report of the last reshare or drill.
+	// LastReshare is the report of the last committed reshare of any kind
+	// (a drill too).
 	LastReshare *ReshareReport `json:"last_reshare,omitempty"`
+	// LastDrill is the report of the last drill, whatever its outcome: a
+	// later reshare does not replace it.
+	LastDrill *ReshareReport `json:"last_drill,omitempty"`
 	// PastHolders held an older epoch and may still keep its share until
 	// they hear of the commit (KeySync tells them on connect).
 	PastHolders []string `json:"past_holders,omitempty"`

@@ -56,10 +56,12 @@ type reshareStep struct {
 	Detail     string `json:"detail"`
 }
 
-// keyState is 'mpcctl keys get --json': the key and its last reshare.
+// keyState is 'mpcctl keys get --json': the key, its last reshare of any
+// kind and its last drill.
 type keyState struct {
 	keyInfo
 	LastReshare *reshareReport `json:"last_reshare"`
+	LastDrill   *reshareReport `json:"last_drill"`
 }
 
 // reshareJob is an entry of 'mpcctl keys jobs --json'.
@@ -316,6 +318,9 @@ func checkDrill(t testing.TB, c *cluster, key keyInfo, from, to uint64) {
 	}
 	if k.LastReshare == nil || !reflect.DeepEqual(*k.LastReshare, rep) {
 		t.Errorf("last_reshare of the key is %+v, want the drill's report %+v", k.LastReshare, rep)
+	}
+	if k.LastDrill == nil || !reflect.DeepEqual(*k.LastDrill, rep) {
+		t.Errorf("last_drill of the key is %+v, want the drill's report %+v", k.LastDrill, rep)
 	}
 	c.checkOneEpoch(t, key, to, key.Holders...)
 	signAndVerify(t, c, key, fmt.Sprintf("after the drill to epoch %d", to))

@@ -33,7 +33,8 @@ learn nothing. For a 2-of-3 key: --threshold 1 --devices phone,laptop,server.
 gets a BIP32 chain code, derived from the keygen session that every device
 contributed randomness to, so that wallets can sign with derived keys
 (mpcctl sign --path). --derivation-only makes the root key refuse to sign
-directly: only derived keys sign (see mpcctl keys derivation-only).
+directly: only derived keys sign (see mpcctl keys derivation-only). Ed25519
+keys have no derivation: --derivation-only is refused with --curve ed25519.
 
 A secp256k1 keygen takes one pre-parameter set from each device's pool; if a
 device is still preparing, the command waits (up to --timeout) and says which.`,
@@ -100,7 +101,7 @@ device is still preparing, the command waits (up to --timeout) and says which.`,
 		Short: "Show one key: public key, addresses, chain code, committee",
 		Long: `Shows a key: its public key and addresses (Ethereum EIP-55 and Bitcoin
 P2WPKH for secp256k1, the plain public key for Ed25519), threshold,
-committee, epoch, chain code and last reshare. --path also shows the
+committee, epoch, chain code, last reshare and last drill. --path also shows the
 derived key at that BIP32 path (non-hardened steps only).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -159,7 +160,9 @@ child key to the root: a signature under a child key is, with the public
 tweak, a signature under the root key on a related value. Marking a key
 derivation-only keeps the root key from ever signing directly, so no
 signature made by the root can be confused with one of its children's.
-Drills of such a key sign their test digest with the child m/2147483647.`,
+Drills of such a key sign their test digest with the child m/2147483647.
+The mark applies at once, also to the items of a running batch that have not
+started their session yet. Ed25519 keys cannot be marked.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var on bool
@@ -272,7 +275,7 @@ func keyJSON(k *mpcv1.Key) map[string]any {
 	out := map[string]any{
 		"id": k.GetId(), "curve": curveName(k.GetCurve()), "threshold": k.GetThreshold(), "signers_needed": k.GetThreshold() + 1,
 		"public_key": hex.EncodeToString(k.GetPublicKey()), "holders": holderNames(k), "epoch": k.GetEpoch(),
-		"created_at": k.GetCreatedAt().AsTime(), "last_reshare": reportJSON(k.GetLastReshare()),
+		"created_at": k.GetCreatedAt().AsTime(), "last_reshare": reportJSON(k.GetLastReshare()), "last_drill": reportJSON(k.GetLastDrill()),
 		"addresses": addressesJSON(k.GetAddresses()), "derivation_only": k.GetDerivationOnly(),
 	}
 	if len(k.GetChainCode()) > 0 {
@@ -323,12 +326,23 @@ func printKey(cmd *cobra.Command, g *globals, k *mpcv1.Key) error {
 	fmt.Fprintf(w, "threshold:  %d (any %d of %d devices sign)\n", k.GetThreshold(), k.GetThreshold()+1, len(k.GetHolders()))
 	fmt.Fprintf(w, "devices:    %s\n", strings.Join(holderNames(k), ", "))
 	fmt.Fprintf(w, "epoch:      %d\n", k.GetEpoch())
-	if r := k.GetLastReshare(); r != nil {
-		result := "ok"
-		if !r.GetOk() {
-			result = "failed: " + r.GetError()
-		}
-		fmt.Fprintf(w, "last reshare: epoch %d -> %d, %s\n", r.GetFromEpoch(), r.GetToEpoch(), result)
-	}
+	printReportLine(w, "last reshare", k.GetLastReshare())
+	printReportLine(w, "last drill", k.GetLastDrill())
 	return nil
+}
+
+// printReportLine writes one line about a reshare or drill report, if any.
+func printReportLine(w io.Writer, label string, r *mpcv1.ReshareReport) {
+	if r == nil {
+		return
+	}
+	result := "ok"
+	if !r.GetOk() {
+		result = "failed: " + r.GetError()
+	}
+	when := ""
+	if r.GetStartedAt() != nil {
+		when = r.GetStartedAt().AsTime().UTC().Format(time.RFC3339) + ", "
+	}
+	fmt.Fprintf(w, "%s: %sepoch %d -> %d, %s\n", label, when, r.GetFromEpoch(), r.GetToEpoch(), result)
 }

@@ -219,7 +219,7 @@ func reportJSON(r *mpcv1.ReshareReport) map[string]any {
 		steps = append(steps, map[string]any{"name": s.GetName(), "duration_ms": s.GetDurationMs(), "ok": s.GetOk(), "detail": s.GetDetail()})
 	}
 	return map[string]any{
-		"key_id": r.GetKeyId(), "ok": r.GetOk(), "error": r.GetError(), "committed": r.GetCommitted(),
+		"key_id": r.GetKeyId(), "kind": r.GetKind(), "ok": r.GetOk(), "error": r.GetError(), "committed": r.GetCommitted(),
 		"from_epoch": r.GetFromEpoch(), "to_epoch": r.GetToEpoch(), "old_threshold": r.GetOldThreshold(), "new_threshold": r.GetNewThreshold(),
 		"old_committee": r.GetOldCommittee(), "new_committee": r.GetNewCommittee(), "public_key": hex.EncodeToString(r.GetPublicKey()),
 		"test_digest": hex.EncodeToString(r.GetTestDigest()), "test_signature": hex.EncodeToString(r.GetTestSignature()), "steps": steps,

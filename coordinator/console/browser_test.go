@@ -47,19 +47,46 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// artefacts is where the screenshots go: $MPCSIGN_ARTIFACTS, or a folder
-// under the system's temporary directory.
+// artefacts is where the screenshots go: $MPCSIGN_ARTIFACTS/console, or
+// artifacts/console at the module's root (which git ignores). The test
+// names the folder at its end.
 func artefacts(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("MPCSIGN_ARTIFACTS")
 	if dir == "" {
-		dir = filepath.Join(os.TempDir(), "mpcsign-artifacts")
+		root, err := moduleRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = filepath.Join(root, "artifacts")
 	}
-	dir = filepath.Join(dir, "console")
+	dir, err := filepath.Abs(filepath.Join(dir, "console"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { t.Logf("the screenshots of this run are in %s", dir) })
 	return dir
+}
+
+// moduleRoot is the nearest folder above the test's own with a go.mod.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		up := filepath.Dir(dir)
+		if up == dir {
+			return "", errors.New("no go.mod above the test's folder")
+		}
+		dir = up
+	}
 }
 
 // spkiPin is the base64 SHA-256 of the certificate's public key, for
@@ -192,6 +219,16 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 		t.Logf("screenshot: %s", path)
 	}
+	// polls is how many answers the page's script has applied to the
+	// element (console.js counts them in data-polls).
+	polls := func(id string) int {
+		t.Helper()
+		n, err := chromedp.Run(browser, chromedp.Evaluate[int](`Number(document.getElementById("`+id+`").dataset.polls || 0)`))
+		if err != nil {
+			t.Fatalf("polls of #%s: %v", id, err)
+		}
+		return n
+	}
 	text := func(sel string) string {
 		t.Helper()
 		s, err := chromedp.Run(browser, chromedp.Text(chromedp.CSS(sel)))
@@ -249,6 +286,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	if got := text("#pair-sas"); got != sas {
 		t.Fatalf("the page shows SAS %q, the device %q", got, sas)
 	}
+	if n := polls("pair-status"); n < 1 {
+		t.Fatalf("the SAS is shown but the pairing page's script applied %d answers", n)
+	}
 	shot("04-pair-sas")
 	run("approve",
 		chromedp.SendKeys(chromedp.CSS("#sas"), sas),
@@ -287,8 +327,16 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#confirm-revoke")),
 		chromedp.WaitVisible(chromedp.CSS("#reshares")),
 	)
+	// The page came from the server with the reshare still running (a
+	// secp256k1 reshare takes seconds): only the script can show it done.
+	if got, err := chromedp.Run(browser, chromedp.Evaluate[string](`document.getElementById("reshares").dataset.finished`)); err != nil || got != "false" {
+		t.Fatalf("the reshares page was served with finished=%q (%v), want false", got, err)
+	}
 	shot("06-reshare-progress")
 	run("reshare finishes", chromedp.WaitVisible(chromedp.CSS("#reshares-done")))
+	if n := polls("reshares"); n < 1 {
+		t.Fatalf("the reshares page shows done, but its script applied %d answers", n)
+	}
 	if got := text(`tr[data-key="` + key + `"] .job-state`); got != "done" {
 		t.Fatalf("reshare state: %q", got)
 	}
@@ -311,6 +359,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	if got := text(keySel + " .last-result"); got != "ok" {
 		t.Fatalf("last reshare: %q", got)
 	}
+	if got := text(keySel + " .reshare-report summary"); !strings.Contains(got, "Last reshare (revocation)") {
+		t.Fatalf("last reshare: %q", got)
+	}
 	if got := text(keySel + " .committee"); got != "phone, laptop" {
 		t.Fatalf("committee after the revocation: %q", got)
 	}
@@ -322,6 +373,13 @@ func TestConsoleInBrowser(t *testing.T) {
 	run("drill", chromedp.Click(chromedp.CSS(keySel+" button.drill")), chromedp.WaitVisible(chromedp.CSS(keySel+" .drill-error")))
 	if got := text(keySel + " .drill-error"); !strings.Contains(got, "offline: laptop") {
 		t.Fatalf("failed drill: %q", got)
+	}
+	// It is the last drill; the last reshare is still the revocation's.
+	if got := text(keySel + " .drill-result"); got != "failed" {
+		t.Fatalf("last drill: %q", got)
+	}
+	if got := text(keySel + " .reshare-report summary"); !strings.Contains(got, "Last reshare (revocation)") {
+		t.Fatalf("the failed drill replaced the last reshare: %q", got)
 	}
 	shot("09-drill-refused")
 
@@ -345,9 +403,44 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	shot("11-sessions")
 
-	// The devices page on a phone-sized screen.
-	run("phone size", chromedp.EmulateViewport(390, 844), chromedp.Navigate(base+"/devices"), chromedp.WaitVisible(chromedp.CSS("#devices")))
-	shot("12-devices-phone")
+	// Every page on a phone-sized screen: nothing wider than the screen,
+	// and lists shown as cards (one block per row, no header row).
+	type phoneLayout struct {
+		ScrollWidth, InnerWidth int
+		Rows, Heads             []string // computed display of table.list rows and headers
+	}
+	run("phone size", chromedp.EmulateViewport(390, 844))
+	for _, p := range []struct{ path, sel, name string }{
+		{"/devices", "#devices", "devices"}, {"/keys", keySel, "keys"}, {"/audit", "#audit", "audit"}, {"/sessions", "#recent", "sessions"},
+	} {
+		run("phone "+p.path, chromedp.Navigate(base+p.path), chromedp.WaitVisible(chromedp.CSS(p.sel)))
+		l, err := chromedp.Run(browser, chromedp.Evaluate[phoneLayout](`({
+			scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
+			rows: Array.from(document.querySelectorAll("table.list tbody tr")).map(r => getComputedStyle(r).display),
+			heads: Array.from(document.querySelectorAll("table.list thead")).map(h => getComputedStyle(h).display)})`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.InnerWidth != 390 || l.ScrollWidth > l.InnerWidth {
+			t.Errorf("%s on a phone is %d px wide in a %d px window", p.path, l.ScrollWidth, l.InnerWidth)
+		}
+		if p.path != "/keys" && len(l.Rows) == 0 {
+			t.Errorf("%s on a phone has no list rows to check", p.path)
+		}
+		for _, d := range l.Rows {
+			if d != "block" {
+				t.Errorf("%s on a phone shows list rows as %q, not as cards", p.path, l.Rows)
+				break
+			}
+		}
+		for _, d := range l.Heads {
+			if d != "none" {
+				t.Errorf("%s on a phone shows the list's header row (%q)", p.path, l.Heads)
+				break
+			}
+		}
+		shot("12-phone-" + p.name)
+	}
 	run("laptop size", chromedp.EmulateViewport(1280, 900))
 
 	// Forged POSTs from other origins, with the operator signed in. On the

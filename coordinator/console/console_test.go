@@ -195,11 +195,24 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 		}
 	}
 	// No inline script or style in any page: the CSP would block it.
-	inline := regexp.MustCompile(`<script>|<script [^>]*>[^<]|<style|\sstyle=|\son[a-z]+=`)
 	for name, p := range pages {
-		if strings.HasPrefix(p.header.Get("Content-Type"), "text/html") && inline.MatchString(p.body) {
-			t.Errorf("%s has inline script or style: %q", name, inline.FindString(p.body))
+		if strings.HasPrefix(p.header.Get("Content-Type"), "text/html") {
+			noInline(t, name, p)
 		}
+	}
+}
+
+// inline is markup that a strict CSP blocks: inline scripts, styles and
+// event handlers.
+var inline = regexp.MustCompile(`<script>|<script [^>]*>[^<]|<style|\sstyle=|\son[a-z]+=`)
+
+func noInline(t *testing.T, name string, p page) {
+	t.Helper()
+	if !strings.HasPrefix(p.header.Get("Content-Type"), "text/html") {
+		t.Errorf("%s is not an HTML page: %q (status %d)", name, p.header.Get("Content-Type"), p.status)
+	}
+	if inline.MatchString(p.body) {
+		t.Errorf("%s has inline script or style: %q", name, inline.FindString(p.body))
 	}
 }
 
@@ -343,7 +356,7 @@ func TestForgedPostsAreRefused(t *testing.T) {
 		name, origin, site, csrf string
 	}{
 		{"no CSRF token", f.web.URL, "same-origin", ""},
-		{"wrong CSRF token", f.web.URL, "same-origin", "x" + token[1:]},
+		{"wrong CSRF token", f.web.URL, "same-origin", wrongToken(token)},
 		{"foreign origin", "https://evil.example", "cross-site", token},
 		{"foreign origin without fetch metadata", "https://evil.example", "", token},
 		{"same site, other port", "https://127.0.0.1:1", "same-site", token},
@@ -388,6 +401,103 @@ func TestForgedPostsAreRefused(t *testing.T) {
 	if p := b.get("/audit?device=tablet"); !strings.Contains(p.body, "initial admin<div class=\"muted mono\">token "+tok.ID+"</div>") || !strings.Contains(p.body, "verified up to entry") {
 		t.Errorf("audit page: %s", p.body)
 	}
+}
+
+// wrongToken is token with its first character changed: always different.
+func wrongToken(token string) string {
+	c := "x"
+	if token[0] == 'x' {
+		c = "y"
+	}
+	return c + token[1:]
+}
+
+// Every state-changing POST route (all those served through c.action) is
+// refused without the session's CSRF token or from another origin, even
+// with the session cookie, and changes nothing.
+func TestEveryActionNeedsCSRFAndOrigin(t *testing.T) {
+	f := newFixture(t)
+	b := f.browser().signedIn()
+	token := b.csrf()
+	routes := []struct {
+		path string
+		form url.Values
+	}{
+		{"/logout", url.Values{}},
+		{"/devices/pair", url.Values{"name": {"forged"}}},
+		{"/devices/approve", url.Values{"device": {"forged"}, "sas": {"1"}}},
+		{"/devices/revoke", url.Values{"device": {"forged"}}},
+		{"/keys/drill", url.Values{"key": {"k0123"}}},
+	}
+	// The list is every POST route of the console: a new one must be added here.
+	var posts []string
+	for _, line := range regexp.MustCompile(`mux\.Handle(?:Func)?\("POST (/[^"]*)"`).FindAllStringSubmatch(readSource(t, "console.go"), -1) {
+		if line[1] != "/login" { // signed out by nature; its own origin check is tested above
+			posts = append(posts, line[1])
+		}
+	}
+	if len(posts) != len(routes) {
+		t.Fatalf("console.go serves POST %v; this test covers %d routes", posts, len(routes))
+	}
+	for i, r := range routes {
+		if posts[i] != r.path {
+			t.Fatalf("console.go serves POST %v; this test covers %v", posts, routes)
+		}
+	}
+	cases := []struct {
+		name, origin, site, csrf string
+	}{
+		{"no CSRF token", f.web.URL, "same-origin", ""},
+		{"wrong CSRF token", f.web.URL, "same-origin", wrongToken(token)},
+		{"another session's CSRF token", f.web.URL, "same-origin", f.browser().signedIn().csrf()},
+		{"no Origin", "", "", token},
+		{"foreign Origin", "https://evil.example", "cross-site", token},
+	}
+	before := len(auditEntries(t, f))
+	for _, r := range routes {
+		for _, tc := range cases {
+			b.origin, b.site = tc.origin, tc.site
+			form := url.Values{}
+			for k, v := range r.form {
+				form[k] = v
+			}
+			if tc.csrf != "" {
+				form.Set("csrf", tc.csrf)
+			}
+			if p := b.post(r.path, form); p.status != http.StatusForbidden || !strings.Contains(p.body, "refused") {
+				t.Errorf("POST %s with %s: status %d, want 403", r.path, tc.name, p.status)
+			}
+		}
+	}
+	// Nothing happened: no audit entry, and the session is still signed in
+	// (the refused /logout did not end it).
+	if es := auditEntries(t, f); len(es) != before {
+		t.Errorf("refused POSTs wrote audit entries: %+v", es[before:])
+	}
+	b.origin, b.site = f.web.URL, "same-origin"
+	if p := b.get("/devices"); p.status != http.StatusOK {
+		t.Fatalf("a refused POST /logout ended the session: %d", p.status)
+	}
+	if p := b.get("/api/drill?key=k0123"); p.body != "{\"error\":\"\",\"running\":false}\n" {
+		t.Errorf("a refused POST /keys/drill started a drill: %s", p.body)
+	}
+	// The same POSTs with the token and the origin go through (so the
+	// refusals above are the checks', not the handlers').
+	if p := b.post("/devices/pair", url.Values{"name": {"tablet"}, "csrf": {token}}); p.status != http.StatusOK {
+		t.Errorf("genuine pair: %d", p.status)
+	}
+	if p := b.post("/logout", url.Values{"csrf": {token}}); p.status != http.StatusSeeOther || p.header.Get("Location") != "/login" {
+		t.Errorf("genuine sign out: %d", p.status)
+	}
+}
+
+func readSource(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func auditEntries(t *testing.T, f *fixture) []auditlog.Entry {

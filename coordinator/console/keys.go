@@ -22,11 +22,16 @@ type keyView struct {
 	Epoch                      uint64
 	CreatedAt                  time.Time
 	DerivationOnly             bool
-	Last                       *reportView
-	Drill                      *drillRun
+	// Last is the last committed reshare of any kind (a drill too);
+	// LastDrill the last drill, whatever its outcome, which a later reshare
+	// does not replace.
+	Last, LastDrill *reportView
+	Drill           *drillRun // a drill started here, running or finished
 }
 
 type reportView struct {
+	Kind                       string
+	Started                    time.Time
 	OK, Committed              bool
 	Error                      string
 	FromEpoch, ToEpoch         uint64
@@ -58,16 +63,27 @@ func viewKey(k *mpcv1.Key) keyView {
 	for _, h := range k.GetHolders() {
 		v.Committee = append(v.Committee, h.GetDeviceName())
 	}
-	if r := k.GetLastReshare(); r != nil {
-		rv := &reportView{OK: r.GetOk(), Committed: r.GetCommitted(), Error: r.GetError(), FromEpoch: r.GetFromEpoch(), ToEpoch: r.GetToEpoch(),
-			OldCommittee: strings.Join(r.GetOldCommittee(), ", "), NewCommittee: strings.Join(r.GetNewCommittee(), ", "),
-			OldThreshold: r.GetOldThreshold(), NewThreshold: r.GetNewThreshold()}
-		for _, s := range r.GetSteps() {
-			rv.Steps = append(rv.Steps, stepView{Name: s.GetName(), Detail: s.GetDetail(), OK: s.GetOk(), Took: time.Duration(s.GetDurationMs()) * time.Millisecond})
-		}
-		v.Last = rv
+	v.Last, v.LastDrill = viewReport(k.GetLastReshare()), viewReport(k.GetLastDrill())
+	if v.LastDrill == nil && v.Last != nil && v.Last.Kind == "drill" {
+		v.LastDrill = v.Last // kept before drills were kept apart
 	}
 	return v
+}
+
+func viewReport(r *mpcv1.ReshareReport) *reportView {
+	if r == nil {
+		return nil
+	}
+	rv := &reportView{Kind: r.GetKind(), OK: r.GetOk(), Committed: r.GetCommitted(), Error: r.GetError(), FromEpoch: r.GetFromEpoch(), ToEpoch: r.GetToEpoch(),
+		OldCommittee: strings.Join(r.GetOldCommittee(), ", "), NewCommittee: strings.Join(r.GetNewCommittee(), ", "),
+		OldThreshold: r.GetOldThreshold(), NewThreshold: r.GetNewThreshold()}
+	if r.GetStartedAt() != nil {
+		rv.Started = r.GetStartedAt().AsTime()
+	}
+	for _, s := range r.GetSteps() {
+		rv.Steps = append(rv.Steps, stepView{Name: s.GetName(), Detail: s.GetDetail(), OK: s.GetOk(), Took: time.Duration(s.GetDurationMs()) * time.Millisecond})
+	}
+	return rv
 }
 
 func (c *Console) keysPage(w http.ResponseWriter, r *http.Request, q *request) error {
@@ -79,6 +95,11 @@ func (c *Console) keysPage(w http.ResponseWriter, r *http.Request, q *request) e
 	for _, k := range resp.GetKeys() {
 		v := viewKey(k)
 		if d, ok := c.drills.get(k.GetId()); ok {
+			// A drill that got as far as a report has it kept with the key,
+			// shown as the last drill: its error needs no second line.
+			if !d.Running && v.LastDrill != nil && !v.LastDrill.Started.Before(d.Started) {
+				d.Err = ""
+			}
 			v.Drill = &d
 		}
 		keys = append(keys, v)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -257,5 +258,227 @@ func TestDrillButton(t *testing.T) {
 	}
 	if page := b.get("/keys").body; !strings.Contains(page, "offline: laptop") {
 		t.Fatalf("keys page after a refused drill: %s", page)
+	}
+}
+
+// fixedAudit answers ExportAudit with a fixed log (set by the test, which
+// may tamper with it); the rest is the real coordinator.
+type fixedAudit struct {
+	*coordinator.Server
+	lines  *[][]byte
+	height uint64 // the log's head, as the coordinator's store knows it
+}
+
+func (a fixedAudit) ExportAudit(_ context.Context, req *mpcv1.ExportAuditRequest) (*mpcv1.ExportAuditResponse, error) {
+	resp := &mpcv1.ExportAuditResponse{Height: a.height}
+	for i, l := range *a.lines {
+		if uint64(i+1) >= req.GetSinceSeq() {
+			resp.Entries = append(resp.Entries, l)
+		}
+	}
+	return resp, nil
+}
+
+// sealedLog is a correctly chained audit log of entries.
+func sealedLog(t *testing.T, entries []auditlog.Entry) ([]auditlog.Entry, [][]byte) {
+	t.Helper()
+	var prev *auditlog.Entry
+	var sealed []auditlog.Entry
+	var lines [][]byte
+	for _, e := range entries {
+		e = auditlog.Seal(e, prev)
+		b, err := auditlog.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealed, lines = append(sealed, e), append(lines, b)
+		prev = &sealed[len(sealed)-1]
+	}
+	return sealed, lines
+}
+
+var auditSeqs = regexp.MustCompile(`<tr data-seq="(\d+)"`)
+
+// The Audit page lists entries newest first, filters by key and action, and
+// says where the hash chain breaks when an entry was edited or deleted.
+func TestAuditPageOrderFilterAndChain(t *testing.T) {
+	at := time.Date(2026, 5, 6, 7, 0, 0, 0, time.UTC)
+	sealed, lines := sealedLog(t, []auditlog.Entry{
+		{Time: at, Action: "pairing.create", Result: "ok", Devices: []string{"phone"}},
+		{Time: at.Add(time.Minute), Action: "key.create", Result: "ok", KeyID: "kA", Devices: []string{"phone", "laptop"}},
+		{Time: at.Add(2 * time.Minute), Action: "sign", Result: "ok", KeyID: "kA"},
+		{Time: at.Add(3 * time.Minute), Action: "key.create", Result: "ok", KeyID: "kB", Devices: []string{"phone", "laptop"}},
+		{Time: at.Add(4 * time.Minute), Action: "sign", Result: "failed", KeyID: "kB"},
+		{Time: at.Add(5 * time.Minute), Action: "device.revoke", Result: "ok", Devices: []string{"laptop"}},
+	})
+	log := lines
+	f := newFixtureWith(t, func(s *coordinator.Server) Coordinator { return fixedAudit{Server: s, lines: &log, height: 6} })
+	b := f.browser().signedIn()
+	seqs := func(path string) string {
+		t.Helper()
+		p := b.get(path)
+		if p.status != http.StatusOK {
+			t.Fatalf("%s: %d", path, p.status)
+		}
+		var out []string
+		for _, m := range auditSeqs.FindAllStringSubmatch(p.body, -1) {
+			out = append(out, m[1])
+		}
+		return strings.Join(out, ",")
+	}
+	for path, want := range map[string]string{
+		"/audit":                     "6,5,4,3,2,1",
+		"/audit?key=kA":              "3,2",
+		"/audit?action=sign":         "5,3",
+		"/audit?action=key.create":   "4,2",
+		"/audit?key=kB&action=sign":  "5",
+		"/audit?key=kA&action=sign":  "3",
+		"/audit?device=laptop":       "6,4,2",
+		"/audit?key=kC":              "",
+		"/audit?action=device.enrol": "",
+	} {
+		if got := seqs(path); got != want {
+			t.Errorf("%s lists entries %q, want %q", path, got, want)
+		}
+	}
+	if p := b.get("/audit?key=kA&action=sign"); !strings.Contains(p.body, "1 of 6 entries match") {
+		t.Errorf("filtered audit page does not count its matches")
+	}
+
+	chain := regexp.MustCompile(`(?s)<p class="chain (\w+)" id="chain-status">\s*(.*?)\s*</p>`)
+	status := func() (string, string) {
+		t.Helper()
+		m := chain.FindStringSubmatch(b.get("/audit").body)
+		if m == nil {
+			t.Fatal("no chain status on the audit page")
+		}
+		return m[1], strings.Join(strings.Fields(m[2]), " ")
+	}
+	if class, text := status(); class != "ok" || text != "Hash chain verified up to entry 6." {
+		t.Errorf("intact chain: %s %q", class, text)
+	}
+
+	// Entry 4 edited after the fact (its hash no longer matches).
+	edited := sealed[3]
+	edited.Detail = "nothing to see"
+	eb, err := auditlog.Marshal(edited)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log = slices.Clone(lines)
+	log[3] = eb
+	if class, text := status(); class != "broken" || text != "Chain broken: verified up to entry 3 of 6. Entry 4: the entry&#39;s contents do not match its hash (edited)." {
+		t.Errorf("edited entry 4: %s %q", class, text)
+	}
+	// Entry 4 edited and resealed: entry 5 no longer chains to it.
+	resealed := auditlog.Seal(edited, &sealed[2])
+	if eb, err = auditlog.Marshal(resealed); err != nil {
+		t.Fatal(err)
+	}
+	log[3] = eb
+	if class, text := status(); class != "broken" || text != "Chain broken: verified up to entry 4 of 6. Entry 5: does not chain to the entry before it (deleted, inserted or reordered)." {
+		t.Errorf("resealed entry 4: %s %q", class, text)
+	}
+	// Entry 2 deleted.
+	log = slices.Concat(lines[:1], lines[2:])
+	if class, text := status(); class != "broken" || !strings.HasPrefix(text, "Chain broken: verified up to entry 1 of 6. Entry 2: sequence jumps from 1 to 3") {
+		t.Errorf("deleted entry 2: %s %q", class, text)
+	}
+}
+
+// cannedAll also answers ListDevices and ListReshareJobs with fixed data.
+type cannedAll struct {
+	canned
+	devices *mpcv1.ListDevicesResponse
+	jobs    *mpcv1.ListReshareJobsResponse
+}
+
+func (c cannedAll) ListDevices(context.Context, *mpcv1.ListDevicesRequest) (*mpcv1.ListDevicesResponse, error) {
+	return c.devices, nil
+}
+
+func (c cannedAll) ListReshareJobs(context.Context, *mpcv1.ListReshareJobsRequest) (*mpcv1.ListReshareJobsResponse, error) {
+	return c.jobs, nil
+}
+
+// The pages with the most markup (a pairing code with its QR code, a
+// revocation's plan, reshares in progress, keys with both reports) have no
+// inline script or style either: the CSP would block them. Text from
+// devices shows escaped.
+func TestNoInlineCodeOnBusyPages(t *testing.T) {
+	now := time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)
+	report := func(kind string, ok bool) *mpcv1.ReshareReport {
+		return &mpcv1.ReshareReport{Kind: kind, Ok: ok, Committed: ok, StartedAt: timestamppb.New(now), FromEpoch: 1, ToEpoch: 2,
+			OldCommittee: []string{"phone", "laptop"}, NewCommittee: []string{"phone", "laptop"}, Error: map[bool]string{false: "<i>offline</i>"}[ok],
+			Steps: []*mpcv1.ReshareStep{{Name: "plan", Ok: true, DurationMs: 3, Detail: "<b>late</b>"}, {Name: "test signature", Ok: ok, DurationMs: 900}}}
+	}
+	key := &mpcv1.Key{Id: "k0123", Curve: mpcv1.Curve_CURVE_SECP256K1, Threshold: 1, PublicKey: []byte{2, 1}, Epoch: 2,
+		Holders:     []*mpcv1.KeyHolder{{DeviceId: "d1", DeviceName: "phone"}, {DeviceId: "d2", DeviceName: "laptop"}, {DeviceId: "d3", DeviceName: "server"}},
+		LastReshare: report("revocation", true), LastDrill: report("drill", false)}
+	devices := &mpcv1.ListDevicesResponse{Devices: []*mpcv1.Device{
+		{Id: "d1", Name: "phone", Status: mpcv1.DeviceStatus_DEVICE_STATUS_ACTIVE},
+		{Id: "d2", Name: "laptop", Status: mpcv1.DeviceStatus_DEVICE_STATUS_ACTIVE},
+		{Id: "d3", Name: "server", Status: mpcv1.DeviceStatus_DEVICE_STATUS_ACTIVE},
+	}}
+	jobs := &mpcv1.ListReshareJobsResponse{Jobs: []*mpcv1.ReshareJob{
+		{KeyId: "k0123", State: mpcv1.ReshareJobState_RESHARE_JOB_STATE_RUNNING, Detail: "<script>x</script>", Attempts: 2, NewCommittee: []string{"phone", "laptop"}},
+		{KeyId: "k0456", State: mpcv1.ReshareJobState_RESHARE_JOB_STATE_BLOCKED, Detail: "too few holders remain"},
+	}}
+	f := newFixtureWith(t, func(s *coordinator.Server) Coordinator {
+		return cannedAll{canned: canned{Server: s, keys: &mpcv1.ListKeysResponse{Keys: []*mpcv1.Key{key}}}, devices: devices, jobs: jobs}
+	})
+	b := f.browser().signedIn()
+	pages := map[string]page{
+		"pair":     b.post("/devices/pair", url.Values{"name": {"tablet"}, "csrf": {b.csrf()}}),
+		"revoke":   b.get("/devices/revoke?device=server"),
+		"reshares": b.get("/reshares?device=server&keys=k0123,k0456"),
+		"keys":     b.get("/keys"),
+		"devices":  b.get("/devices"),
+	}
+	wants := map[string][]string{
+		"pair":     {"mpc1", "<svg", `id="pair-status"`},
+		"revoke":   {"k0123", `id="confirm-revoke"`},
+		"reshares": {"&lt;script&gt;x&lt;/script&gt;", "(attempt 2)", "k0456", `data-finished="false"`},
+		"keys":     {`class="report drill-report"`, `class="report reshare-report"`, "Last drill:", "Last reshare (revocation):", "&lt;i&gt;offline&lt;/i&gt;", "&lt;b&gt;late&lt;/b&gt;"},
+	}
+	for name, p := range pages {
+		if p.status != http.StatusOK {
+			t.Errorf("%s: status %d", name, p.status)
+		}
+		noInline(t, name, p)
+		for _, w := range wants[name] {
+			if !strings.Contains(p.body, w) {
+				t.Errorf("%s lacks %q", name, w)
+			}
+		}
+	}
+}
+
+// A key's last drill and last reshare show apart; a key whose only report
+// is a drill's (kept before drills were kept apart) shows it as its last
+// drill.
+func TestViewKeyReports(t *testing.T) {
+	drill := &mpcv1.ReshareReport{Kind: "drill", Ok: true, ToEpoch: 1}
+	revocation := &mpcv1.ReshareReport{Kind: "revocation", Ok: true, ToEpoch: 2}
+	for _, tc := range []struct {
+		name                string
+		key                 *mpcv1.Key
+		wantDrill, wantLast string
+	}{
+		{"none", &mpcv1.Key{}, "", ""},
+		{"both", &mpcv1.Key{LastDrill: drill, LastReshare: revocation}, "drill", "revocation"},
+		{"drill only in last_reshare", &mpcv1.Key{LastReshare: drill}, "drill", "drill"},
+		{"revocation only", &mpcv1.Key{LastReshare: revocation}, "", "revocation"},
+	} {
+		v := viewKey(tc.key)
+		kind := func(r *reportView) string {
+			if r == nil {
+				return ""
+			}
+			return r.Kind
+		}
+		if kind(v.LastDrill) != tc.wantDrill || kind(v.Last) != tc.wantLast {
+			t.Errorf("%s: last drill %q, last reshare %q; want %q, %q", tc.name, kind(v.LastDrill), kind(v.Last), tc.wantDrill, tc.wantLast)
+		}
 	}
 }

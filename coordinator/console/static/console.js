@@ -18,12 +18,14 @@
     return resp.json();
   }
 
-  // poll calls step every interval until it returns true.
-  function poll(step) {
+  // poll calls step every interval until it returns true. Each answer
+  // applied counts in el's data-polls attribute (tests read it).
+  function poll(el, step) {
     const tick = async function () {
       let done = false;
       try {
         done = await step();
+        el.dataset.polls = String((Number(el.dataset.polls) || 0) + 1);
       } catch (e) {
         done = e.message === "signed out";
       }
@@ -46,7 +48,7 @@
     const name = box.dataset.name;
     const expires = Number(box.dataset.expires);
     const state = document.getElementById("pair-state");
-    poll(async function () {
+    poll(box, async function () {
       const s = await getJSON("/api/pairing?name=" + encodeURIComponent(name));
       if (s.status === "waiting" && Date.now() > expires) {
         state.className = "state";
@@ -76,7 +78,7 @@
       return;
     }
     const keys = box.dataset.keys;
-    poll(async function () {
+    poll(box, async function () {
       const s = await getJSON("/api/reshares?keys=" + encodeURIComponent(keys));
       for (const j of s.jobs) {
         const row = box.querySelector('tr[data-key="' + CSS.escape(j.key_id) + '"]');
@@ -98,7 +100,7 @@
 
   // A drill running: reload the Keys page when it has finished.
   function drill(el) {
-    poll(async function () {
+    poll(el, async function () {
       const s = await getJSON("/api/drill?key=" + encodeURIComponent(el.dataset.drill));
       if (!s.running) {
         window.location.reload();

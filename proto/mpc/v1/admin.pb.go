@@ -858,7 +858,8 @@ type Key struct {
 	// Share epoch; 0 after keygen, raised by each reshare.
 	Epoch     uint64                 `protobuf:"varint,6,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	// The last drill or reshare of this key, if any.
+	// The last reshare of this key of any kind (a drill, a revocation's or an
+	// operator's reshare), if it reached its commit point.
 	LastReshare *ReshareReport `protobuf:"bytes,8,opt,name=last_reshare,json=lastReshare,proto3" json:"last_reshare,omitempty"`
 	// secp256k1: the BIP32 chain code (32 bytes), fixed at keygen from the
 	// keygen session id that every party contributed to. With public_key it
@@ -867,7 +868,10 @@ type Key struct {
 	// The root key never signs directly; Sign needs a derivation path.
 	DerivationOnly bool `protobuf:"varint,10,opt,name=derivation_only,json=derivationOnly,proto3" json:"derivation_only,omitempty"`
 	// Addresses of public_key.
-	Addresses     *Addresses `protobuf:"bytes,11,opt,name=addresses,proto3" json:"addresses,omitempty"`
+	Addresses *Addresses `protobuf:"bytes,11,opt,name=addresses,proto3" json:"addresses,omitempty"`
+	// The last drill of this key, whatever its outcome, if any: kept apart
+	// from last_reshare, which a later reshare replaces.
+	LastDrill     *ReshareReport `protobuf:"bytes,12,opt,name=last_drill,json=lastDrill,proto3" json:"last_drill,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -975,6 +979,13 @@ func (x *Key) GetDerivationOnly() bool {
 func (x *Key) GetAddresses() *Addresses {
 	if x != nil {
 		return x.Addresses
+	}
+	return nil
+}
+
+func (x *Key) GetLastDrill() *ReshareReport {
+	if x != nil {
+		return x.LastDrill
 	}
 	return nil
 }
@@ -1840,7 +1851,10 @@ type ReshareReport struct {
 	TestSignature []byte `protobuf:"bytes,14,opt,name=test_signature,json=testSignature,proto3" json:"test_signature,omitempty"`
 	// A derivation-only key's test signature is made with the child key at
 	// this path (its root key never signs).
-	TestPath      string `protobuf:"bytes,15,opt,name=test_path,json=testPath,proto3" json:"test_path,omitempty"`
+	TestPath string `protobuf:"bytes,15,opt,name=test_path,json=testPath,proto3" json:"test_path,omitempty"`
+	// What it was: "reshare", "drill" or "revocation".
+	Kind          string                 `protobuf:"bytes,16,opt,name=kind,proto3" json:"kind,omitempty"`
+	StartedAt     *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1978,6 +1992,20 @@ func (x *ReshareReport) GetTestPath() string {
 		return x.TestPath
 	}
 	return ""
+}
+
+func (x *ReshareReport) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *ReshareReport) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
 }
 
 type ReshareStep struct {
@@ -2822,7 +2850,7 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\tKeyHolder\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x1f\n" +
 	"\vdevice_name\x18\x02 \x01(\tR\n" +
-	"deviceName\"\xa8\x03\n" +
+	"deviceName\"\xde\x03\n" +
 	"\x03Key\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12#\n" +
 	"\x05curve\x18\x02 \x01(\x0e2\r.mpc.v1.CurveR\x05curve\x12\x1c\n" +
@@ -2838,7 +2866,9 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"chain_code\x18\t \x01(\fR\tchainCode\x12'\n" +
 	"\x0fderivation_only\x18\n" +
 	" \x01(\bR\x0ederivationOnly\x12/\n" +
-	"\taddresses\x18\v \x01(\v2\x11.mpc.v1.AddressesR\taddresses\"|\n" +
+	"\taddresses\x18\v \x01(\v2\x11.mpc.v1.AddressesR\taddresses\x124\n" +
+	"\n" +
+	"last_drill\x18\f \x01(\v2\x15.mpc.v1.ReshareReportR\tlastDrill\"|\n" +
 	"\tAddresses\x12\x1a\n" +
 	"\bethereum\x18\x01 \x01(\tR\bethereum\x12%\n" +
 	"\x0ebitcoin_p2wpkh\x18\x02 \x01(\tR\rbitcoinP2wpkh\x12,\n" +
@@ -2895,7 +2925,7 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\"`\n" +
 	"\x10DrillKeyResponse\x12\x1d\n" +
 	"\x03key\x18\x01 \x01(\v2\v.mpc.v1.KeyR\x03key\x12-\n" +
-	"\x06report\x18\x02 \x01(\v2\x15.mpc.v1.ReshareReportR\x06report\"\xe7\x03\n" +
+	"\x06report\x18\x02 \x01(\v2\x15.mpc.v1.ReshareReportR\x06report\"\xb6\x04\n" +
 	"\rReshareReport\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x14\n" +
@@ -2915,7 +2945,10 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\vtest_digest\x18\r \x01(\fR\n" +
 	"testDigest\x12%\n" +
 	"\x0etest_signature\x18\x0e \x01(\fR\rtestSignature\x12\x1b\n" +
-	"\ttest_path\x18\x0f \x01(\tR\btestPath\"j\n" +
+	"\ttest_path\x18\x0f \x01(\tR\btestPath\x12\x12\n" +
+	"\x04kind\x18\x10 \x01(\tR\x04kind\x129\n" +
+	"\n" +
+	"started_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\"j\n" +
 	"\vReshareStep\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vduration_ms\x18\x02 \x01(\x04R\n" +
@@ -3080,66 +3113,68 @@ var file_mpc_v1_admin_proto_depIdxs = []int32{
 	45, // 12: mpc.v1.Key.created_at:type_name -> google.protobuf.Timestamp
 	30, // 13: mpc.v1.Key.last_reshare:type_name -> mpc.v1.ReshareReport
 	15, // 14: mpc.v1.Key.addresses:type_name -> mpc.v1.Addresses
-	15, // 15: mpc.v1.DerivedKey.addresses:type_name -> mpc.v1.Addresses
-	45, // 16: mpc.v1.CreatePairingCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
-	11, // 17: mpc.v1.ListDevicesResponse.devices:type_name -> mpc.v1.Device
-	11, // 18: mpc.v1.RevokeDeviceResponse.device:type_name -> mpc.v1.Device
-	23, // 19: mpc.v1.RevokeDeviceResponse.jobs:type_name -> mpc.v1.ReshareJob
-	1,  // 20: mpc.v1.ReshareJob.state:type_name -> mpc.v1.ReshareJobState
-	45, // 21: mpc.v1.ReshareJob.updated_at:type_name -> google.protobuf.Timestamp
-	23, // 22: mpc.v1.ListReshareJobsResponse.jobs:type_name -> mpc.v1.ReshareJob
-	14, // 23: mpc.v1.ReshareKeyResponse.key:type_name -> mpc.v1.Key
-	30, // 24: mpc.v1.ReshareKeyResponse.report:type_name -> mpc.v1.ReshareReport
-	14, // 25: mpc.v1.DrillKeyResponse.key:type_name -> mpc.v1.Key
-	30, // 26: mpc.v1.DrillKeyResponse.report:type_name -> mpc.v1.ReshareReport
-	31, // 27: mpc.v1.ReshareReport.steps:type_name -> mpc.v1.ReshareStep
-	11, // 28: mpc.v1.ApproveDeviceResponse.device:type_name -> mpc.v1.Device
-	47, // 29: mpc.v1.CreateKeyRequest.curve:type_name -> mpc.v1.Curve
-	14, // 30: mpc.v1.CreateKeyResponse.key:type_name -> mpc.v1.Key
-	14, // 31: mpc.v1.ListKeysResponse.keys:type_name -> mpc.v1.Key
-	14, // 32: mpc.v1.GetKeyResponse.key:type_name -> mpc.v1.Key
-	16, // 33: mpc.v1.GetKeyResponse.derived:type_name -> mpc.v1.DerivedKey
-	14, // 34: mpc.v1.SetDerivationOnlyResponse.key:type_name -> mpc.v1.Key
-	44, // 35: mpc.v1.ListSessionsResponse.sessions:type_name -> mpc.v1.SessionInfo
-	45, // 36: mpc.v1.SessionInfo.started_at:type_name -> google.protobuf.Timestamp
-	45, // 37: mpc.v1.SessionInfo.finished_at:type_name -> google.protobuf.Timestamp
-	17, // 38: mpc.v1.AdminService.CreatePairingCode:input_type -> mpc.v1.CreatePairingCodeRequest
-	19, // 39: mpc.v1.AdminService.ListDevices:input_type -> mpc.v1.ListDevicesRequest
-	21, // 40: mpc.v1.AdminService.RevokeDevice:input_type -> mpc.v1.RevokeDeviceRequest
-	32, // 41: mpc.v1.AdminService.ApproveDevice:input_type -> mpc.v1.ApproveDeviceRequest
-	34, // 42: mpc.v1.AdminService.CreateKey:input_type -> mpc.v1.CreateKeyRequest
-	36, // 43: mpc.v1.AdminService.ListKeys:input_type -> mpc.v1.ListKeysRequest
-	38, // 44: mpc.v1.AdminService.GetKey:input_type -> mpc.v1.GetKeyRequest
-	40, // 45: mpc.v1.AdminService.SetDerivationOnly:input_type -> mpc.v1.SetDerivationOnlyRequest
-	5,  // 46: mpc.v1.AdminService.CreateToken:input_type -> mpc.v1.CreateTokenRequest
-	7,  // 47: mpc.v1.AdminService.ListTokens:input_type -> mpc.v1.ListTokensRequest
-	9,  // 48: mpc.v1.AdminService.RevokeToken:input_type -> mpc.v1.RevokeTokenRequest
-	2,  // 49: mpc.v1.AdminService.ExportAudit:input_type -> mpc.v1.ExportAuditRequest
-	26, // 50: mpc.v1.AdminService.ReshareKey:input_type -> mpc.v1.ReshareKeyRequest
-	28, // 51: mpc.v1.AdminService.DrillKey:input_type -> mpc.v1.DrillKeyRequest
-	24, // 52: mpc.v1.AdminService.ListReshareJobs:input_type -> mpc.v1.ListReshareJobsRequest
-	42, // 53: mpc.v1.AdminService.ListSessions:input_type -> mpc.v1.ListSessionsRequest
-	18, // 54: mpc.v1.AdminService.CreatePairingCode:output_type -> mpc.v1.CreatePairingCodeResponse
-	20, // 55: mpc.v1.AdminService.ListDevices:output_type -> mpc.v1.ListDevicesResponse
-	22, // 56: mpc.v1.AdminService.RevokeDevice:output_type -> mpc.v1.RevokeDeviceResponse
-	33, // 57: mpc.v1.AdminService.ApproveDevice:output_type -> mpc.v1.ApproveDeviceResponse
-	35, // 58: mpc.v1.AdminService.CreateKey:output_type -> mpc.v1.CreateKeyResponse
-	37, // 59: mpc.v1.AdminService.ListKeys:output_type -> mpc.v1.ListKeysResponse
-	39, // 60: mpc.v1.AdminService.GetKey:output_type -> mpc.v1.GetKeyResponse
-	41, // 61: mpc.v1.AdminService.SetDerivationOnly:output_type -> mpc.v1.SetDerivationOnlyResponse
-	6,  // 62: mpc.v1.AdminService.CreateToken:output_type -> mpc.v1.CreateTokenResponse
-	8,  // 63: mpc.v1.AdminService.ListTokens:output_type -> mpc.v1.ListTokensResponse
-	10, // 64: mpc.v1.AdminService.RevokeToken:output_type -> mpc.v1.RevokeTokenResponse
-	3,  // 65: mpc.v1.AdminService.ExportAudit:output_type -> mpc.v1.ExportAuditResponse
-	27, // 66: mpc.v1.AdminService.ReshareKey:output_type -> mpc.v1.ReshareKeyResponse
-	29, // 67: mpc.v1.AdminService.DrillKey:output_type -> mpc.v1.DrillKeyResponse
-	25, // 68: mpc.v1.AdminService.ListReshareJobs:output_type -> mpc.v1.ListReshareJobsResponse
-	43, // 69: mpc.v1.AdminService.ListSessions:output_type -> mpc.v1.ListSessionsResponse
-	54, // [54:70] is the sub-list for method output_type
-	38, // [38:54] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	30, // 15: mpc.v1.Key.last_drill:type_name -> mpc.v1.ReshareReport
+	15, // 16: mpc.v1.DerivedKey.addresses:type_name -> mpc.v1.Addresses
+	45, // 17: mpc.v1.CreatePairingCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
+	11, // 18: mpc.v1.ListDevicesResponse.devices:type_name -> mpc.v1.Device
+	11, // 19: mpc.v1.RevokeDeviceResponse.device:type_name -> mpc.v1.Device
+	23, // 20: mpc.v1.RevokeDeviceResponse.jobs:type_name -> mpc.v1.ReshareJob
+	1,  // 21: mpc.v1.ReshareJob.state:type_name -> mpc.v1.ReshareJobState
+	45, // 22: mpc.v1.ReshareJob.updated_at:type_name -> google.protobuf.Timestamp
+	23, // 23: mpc.v1.ListReshareJobsResponse.jobs:type_name -> mpc.v1.ReshareJob
+	14, // 24: mpc.v1.ReshareKeyResponse.key:type_name -> mpc.v1.Key
+	30, // 25: mpc.v1.ReshareKeyResponse.report:type_name -> mpc.v1.ReshareReport
+	14, // 26: mpc.v1.DrillKeyResponse.key:type_name -> mpc.v1.Key
+	30, // 27: mpc.v1.DrillKeyResponse.report:type_name -> mpc.v1.ReshareReport
+	31, // 28: mpc.v1.ReshareReport.steps:type_name -> mpc.v1.ReshareStep
+	45, // 29: mpc.v1.ReshareReport.started_at:type_name -> google.protobuf.Timestamp
+	11, // 30: mpc.v1.ApproveDeviceResponse.device:type_name -> mpc.v1.Device
+	47, // 31: mpc.v1.CreateKeyRequest.curve:type_name -> mpc.v1.Curve
+	14, // 32: mpc.v1.CreateKeyResponse.key:type_name -> mpc.v1.Key
+	14, // 33: mpc.v1.ListKeysResponse.keys:type_name -> mpc.v1.Key
+	14, // 34: mpc.v1.GetKeyResponse.key:type_name -> mpc.v1.Key
+	16, // 35: mpc.v1.GetKeyResponse.derived:type_name -> mpc.v1.DerivedKey
+	14, // 36: mpc.v1.SetDerivationOnlyResponse.key:type_name -> mpc.v1.Key
+	44, // 37: mpc.v1.ListSessionsResponse.sessions:type_name -> mpc.v1.SessionInfo
+	45, // 38: mpc.v1.SessionInfo.started_at:type_name -> google.protobuf.Timestamp
+	45, // 39: mpc.v1.SessionInfo.finished_at:type_name -> google.protobuf.Timestamp
+	17, // 40: mpc.v1.AdminService.CreatePairingCode:input_type -> mpc.v1.CreatePairingCodeRequest
+	19, // 41: mpc.v1.AdminService.ListDevices:input_type -> mpc.v1.ListDevicesRequest
+	21, // 42: mpc.v1.AdminService.RevokeDevice:input_type -> mpc.v1.RevokeDeviceRequest
+	32, // 43: mpc.v1.AdminService.ApproveDevice:input_type -> mpc.v1.ApproveDeviceRequest
+	34, // 44: mpc.v1.AdminService.CreateKey:input_type -> mpc.v1.CreateKeyRequest
+	36, // 45: mpc.v1.AdminService.ListKeys:input_type -> mpc.v1.ListKeysRequest
+	38, // 46: mpc.v1.AdminService.GetKey:input_type -> mpc.v1.GetKeyRequest
+	40, // 47: mpc.v1.AdminService.SetDerivationOnly:input_type -> mpc.v1.SetDerivationOnlyRequest
+	5,  // 48: mpc.v1.AdminService.CreateToken:input_type -> mpc.v1.CreateTokenRequest
+	7,  // 49: mpc.v1.AdminService.ListTokens:input_type -> mpc.v1.ListTokensRequest
+	9,  // 50: mpc.v1.AdminService.RevokeToken:input_type -> mpc.v1.RevokeTokenRequest
+	2,  // 51: mpc.v1.AdminService.ExportAudit:input_type -> mpc.v1.ExportAuditRequest
+	26, // 52: mpc.v1.AdminService.ReshareKey:input_type -> mpc.v1.ReshareKeyRequest
+	28, // 53: mpc.v1.AdminService.DrillKey:input_type -> mpc.v1.DrillKeyRequest
+	24, // 54: mpc.v1.AdminService.ListReshareJobs:input_type -> mpc.v1.ListReshareJobsRequest
+	42, // 55: mpc.v1.AdminService.ListSessions:input_type -> mpc.v1.ListSessionsRequest
+	18, // 56: mpc.v1.AdminService.CreatePairingCode:output_type -> mpc.v1.CreatePairingCodeResponse
+	20, // 57: mpc.v1.AdminService.ListDevices:output_type -> mpc.v1.ListDevicesResponse
+	22, // 58: mpc.v1.AdminService.RevokeDevice:output_type -> mpc.v1.RevokeDeviceResponse
+	33, // 59: mpc.v1.AdminService.ApproveDevice:output_type -> mpc.v1.ApproveDeviceResponse
+	35, // 60: mpc.v1.AdminService.CreateKey:output_type -> mpc.v1.CreateKeyResponse
+	37, // 61: mpc.v1.AdminService.ListKeys:output_type -> mpc.v1.ListKeysResponse
+	39, // 62: mpc.v1.AdminService.GetKey:output_type -> mpc.v1.GetKeyResponse
+	41, // 63: mpc.v1.AdminService.SetDerivationOnly:output_type -> mpc.v1.SetDerivationOnlyResponse
+	6,  // 64: mpc.v1.AdminService.CreateToken:output_type -> mpc.v1.CreateTokenResponse
+	8,  // 65: mpc.v1.AdminService.ListTokens:output_type -> mpc.v1.ListTokensResponse
+	10, // 66: mpc.v1.AdminService.RevokeToken:output_type -> mpc.v1.RevokeTokenResponse
+	3,  // 67: mpc.v1.AdminService.ExportAudit:output_type -> mpc.v1.ExportAuditResponse
+	27, // 68: mpc.v1.AdminService.ReshareKey:output_type -> mpc.v1.ReshareKeyResponse
+	29, // 69: mpc.v1.AdminService.DrillKey:output_type -> mpc.v1.DrillKeyResponse
+	25, // 70: mpc.v1.AdminService.ListReshareJobs:output_type -> mpc.v1.ListReshareJobsResponse
+	43, // 71: mpc.v1.AdminService.ListSessions:output_type -> mpc.v1.ListSessionsResponse
+	56, // [56:72] is the sub-list for method output_type
+	40, // [40:56] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_mpc_v1_admin_proto_init() }
