@@ -252,7 +252,10 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	defer stopJobs()
 	go s.jobs.run(jobsCtx)
 	go s.certs.watch(jobsCtx, s.opts.CertCheckInterval)
-	go s.health.probeStore(jobsCtx, s.opts.HealthProbeInterval)
+	// The store probe ends before Serve returns: the caller closes the store next.
+	probeDone := make(chan struct{})
+	go func() { defer close(probeDone); s.health.probeStore(jobsCtx, s.opts.HealthProbeInterval) }()
+	defer func() { stopJobs(); <-probeDone }()
 	s.health.serving()
 	select {
 	case err := <-errc:

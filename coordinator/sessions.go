@@ -87,10 +87,7 @@ func (s *session) roundSeen(mx *metrics, from string, round uint32) {
 	}
 	now := time.Now()
 	s.mu.Lock()
-	if s.sentRound == nil {
-		s.sentRound = map[string]uint32{}
-	}
-	s.sentRound[from] = max(s.sentRound[from], round)
+	s.creditRound(from, round)
 	prev, prevStart := s.round, s.roundStart
 	advanced := round > s.round && !s.roundsDone
 	if advanced {
@@ -100,6 +97,23 @@ func (s *session) roundSeen(mx *metrics, from string, round uint32) {
 	if advanced && prev != 0 {
 		s.roundDone(mx, prev, now.Sub(prevStart))
 	}
+}
+
+// creditRound notes that from sent a message of round, as far as the
+// protocol allows: in keygen and signing every member sends in every round
+// and starts a round only once it has every member's previous one, so no
+// member is credited more than one round past the member least far along
+// (itself included). A member that skips ahead to make the others look
+// behind gains nothing. s.mu is held.
+func (s *session) creditRound(from string, round uint32) {
+	if s.sentRound == nil {
+		s.sentRound = map[string]uint32{}
+	}
+	least := round
+	for id := range s.members {
+		least = min(least, s.sentRound[id])
+	}
+	s.sentRound[from] = max(s.sentRound[from], min(round, least+1))
 }
 
 // laggards are the members the coordinator has relayed fewer protocol
@@ -133,14 +147,12 @@ func (s *session) laggards() []string {
 // timeoutCulprits checks whom a party blamed for a session that ran out of
 // time (tss-lib's WaitingFor) against what the coordinator relayed: a
 // member that is as far along as anyone is not what the session waited
-// for. It keeps the named laggards, or names every laggard when the party
-// named none of them, or keeps the party's list when the coordinator has no
-// view (nobody sent a protocol message, or nobody is behind).
+// for. It only narrows the party's list to the laggards it names; when it
+// names none (or nobody is behind) the list stays as the party gave it,
+// since a member can withhold a point-to-point message and still look
+// ahead to the coordinator.
 func (s *session) timeoutCulprits(named []string) []string {
 	lag := s.laggards()
-	if len(lag) == 0 {
-		return named
-	}
 	var both []string
 	for _, id := range named {
 		if slices.Contains(lag, id) {
@@ -148,7 +160,7 @@ func (s *session) timeoutCulprits(named []string) []string {
 		}
 	}
 	if len(both) == 0 {
-		return lag
+		return named
 	}
 	return both
 }
@@ -519,17 +531,17 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 			}
 			return nil, fail("devices did not answer the session start in time", "", "", missing)
 		case <-ctx.Done():
-			// No party reported whom it waited for: blame those the
-			// coordinator relayed fewest rounds from, or else every member
-			// without a result.
+			// No party reported whom it waited for in time: before the
+			// session began, blame the members that did not join; after,
+			// those without a result, narrowed to the laggards among them.
 			var missing []string
 			for _, d := range members {
-				if results[d.ID] == nil {
+				if (s.sid == nil && joins[d.ID] == nil) || (s.sid != nil && results[d.ID] == nil) {
 					missing = append(missing, d.ID)
 				}
 			}
-			if lag := s.laggards(); len(lag) > 0 {
-				missing = lag
+			if s.sid != nil {
+				missing = s.timeoutCulprits(missing)
 			}
 			return nil, fail("deadline passed before every device finished", "", "", missing)
 		case ev := <-s.events:

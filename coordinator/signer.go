@@ -318,7 +318,7 @@ func (s *Server) signWithKey(ctx context.Context, k Key, it signItem) (*signatur
 	var signers []Device
 	retried := false
 	for attempt := 0; attempt <= len(k.Holders); attempt++ {
-		picked, pickErr := s.pickSigners(k, excluded)
+		picked, spare, pickErr := s.pickSignersSpare(k, excluded)
 		if pickErr != nil {
 			if attempt == 0 {
 				return nil, nil, pickErr
@@ -326,7 +326,7 @@ func (s *Server) signWithKey(ctx context.Context, k Key, it signItem) (*signatur
 			break // no other subset: report why the last attempt failed
 		}
 		signers = picked
-		actx, cancel := attemptContext(ctx, !retried && len(k.Holders) > len(signers))
+		actx, cancel := attemptContext(ctx, !retried && spare > 0)
 		sig, err = s.signOnce(actx, k, it, pub, signers)
 		cancel()
 		if err == nil || ctx.Err() != nil {
@@ -373,8 +373,9 @@ func (s *Server) signWithKey(ctx context.Context, k Key, it signItem) (*signatur
 		for _, d := range signers {
 			s.strikes.clear(k.ID, d.ID)
 		}
-	} else if se := (*SessionError)(nil); errors.As(err, &se) && !retried && !se.Unavailable {
-		// The last attempt's culprits, when no retry counted them already.
+	} else if se := (*SessionError)(nil); errors.As(err, &se) && !retried && !se.Unavailable && !errors.Is(ctx.Err(), context.Canceled) {
+		// The last attempt's culprits, when no retry counted them already
+		// (a caller that gave up is nobody's fault: no strike then).
 		for _, d := range signers {
 			if slices.Contains(se.Culprits, d.Name) {
 				s.strike(ctx, k, d)
@@ -453,7 +454,16 @@ func signResponse(k Key, it signItem, sig *signature, signers []string, replayed
 
 // pickSigners chooses threshold+1 online, active holders, or says who is missing.
 func (s *Server) pickSigners(k Key, excluded map[string]bool) ([]Device, error) {
+	chosen, _, err := s.pickSignersSpare(k, excluded)
+	return chosen, err
+}
+
+// pickSignersSpare is pickSigners that also counts the holders that could
+// have been picked beyond the chosen ones: with one or more, a retry
+// without a blamed signer is possible.
+func (s *Server) pickSignersSpare(k Key, excluded map[string]bool) ([]Device, int, error) {
 	need := k.Threshold + 1
+	spare := 0
 	var chosen []Device
 	var missing []string
 	for _, id := range k.Holders {
@@ -474,13 +484,15 @@ func (s *Server) pickSigners(k Key, excluded map[string]bool) ([]Device, error) 
 			missing = append(missing, fmt.Sprintf("%s (paused until %s after %d aborts blamed on it)", d.Name, until.UTC().Format("15:04:05Z"), maxStrikes))
 		case len(chosen) < need:
 			chosen = append(chosen, d)
+		default:
+			spare++
 		}
 	}
 	if len(chosen) < need {
-		return nil, failedPrecondition("key %s needs %d signers but only %d holders are available; missing: %s",
+		return nil, 0, failedPrecondition("key %s needs %d signers but only %d holders are available; missing: %s",
 			k.ID, need, len(chosen), strings.Join(missing, ", "))
 	}
-	return chosen, nil
+	return chosen, spare, nil
 }
 
 // signOnce runs one signing session and checks its result under pub.

@@ -262,8 +262,15 @@ func TestKeygenAndSign(t *testing.T) {
 		if err := os.WriteFile(tooLong, make([]byte, 1<<16+1), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if r := c.ctl(t, "sign", "--key", ek.ID, "--message-file", tooLong); r.code == 0 || !strings.Contains(r.stderr, "at most 65536 bytes") {
+		if r := c.ctl(t, "sign", "--key", ek.ID, "--message-file", tooLong); r.code == 0 || !strings.Contains(r.stderr, "1 to 65536 bytes, this file has more than 65536") {
 			t.Fatalf("a 65537-byte message file: exit %d\n%s", r.code, r.stderr)
+		}
+		empty := filepath.Join(c.dir, "message-empty.bin")
+		if err := os.WriteFile(empty, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if r := c.ctl(t, "sign", "--key", ek.ID, "--message-file", empty); r.code == 0 || !strings.Contains(r.stderr, "1 to 65536 bytes, this file has no bytes") {
+			t.Fatalf("an empty message file: exit %d\n%s", r.code, r.stderr)
 		}
 	})
 

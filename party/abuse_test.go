@@ -2,11 +2,13 @@ package party_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/signing"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mpcsign/mpcsign/internal/testcluster"
 	"github.com/mpcsign/mpcsign/party"
@@ -16,7 +18,8 @@ import (
 // A device blamed for three signing aborts of a key in a row is paused for
 // that key: signatures stop paying for a failed attempt with it first.
 func TestRepeatedlyBlamedSignerIsPaused(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{SignTimeout: 30 * time.Second})
+	reg := prometheus.NewRegistry()
+	c := testcluster.New(t, testcluster.Options{SignTimeout: 30 * time.Second, Metrics: reg})
 	evil := c.AddDevice(t, "evil", testcluster.FixtureSets(t, 4)[:1])
 	c.AddDevice(t, "honest1", testcluster.FixtureSets(t, 1)[:1])
 	c.AddDevice(t, "honest2", testcluster.FixtureSets(t, 2)[:1])
@@ -67,5 +70,26 @@ func TestRepeatedlyBlamedSignerIsPaused(t *testing.T) {
 	}
 	if paused != 1 {
 		t.Fatalf("%d device.pause audit entries for evil, want 1", paused)
+	}
+	// ... and exported as a metric.
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var series []string
+	for _, mf := range mfs {
+		if mf.GetName() != "mpc_device_pauses_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName()+"="+l.GetValue())
+			}
+			series = append(series, fmt.Sprintf("%s %v", strings.Join(labels, ","), m.GetCounter().GetValue()))
+		}
+	}
+	if len(series) != 1 || series[0] != "device=evil 1" {
+		t.Fatalf("mpc_device_pauses_total series %q, want device=evil 1", series)
 	}
 }

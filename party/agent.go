@@ -185,7 +185,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		if connected {
 			backoff = 250 * time.Millisecond
 		}
-		delay := backoff/2 + rand.N(backoff/2+1)
+		delay := jittered(backoff)
 		if st, ok := status.FromError(err); ok && st.Code() == codes.FailedPrecondition {
 			// Waiting for the operator: check again soon, and say what to compare.
 			delay = time.Second
@@ -203,9 +203,20 @@ func (a *Agent) Run(ctx context.Context) error {
 			return nil
 		case <-time.After(delay):
 		}
-		backoff = min(2*backoff, a.opts.MaxBackoff)
+		backoff = nextBackoff(backoff, a.opts.MaxBackoff)
 	}
 	return nil
+}
+
+// jittered is a reconnect delay: a random point in the upper half of
+// backoff, so that devices cut off together do not all dial back at once.
+func jittered(backoff time.Duration) time.Duration {
+	return backoff/2 + rand.N(backoff/2+1)
+}
+
+// nextBackoff doubles the reconnect backoff up to limit.
+func nextBackoff(backoff, limit time.Duration) time.Duration {
+	return min(2*backoff, limit)
 }
 
 func errText(err error) string {

@@ -112,8 +112,8 @@ func readMessageFile(name string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--message-file %s: %w", name, err)
 	}
-	if len(b) > sigfmt.MaxMessage {
-		return nil, fmt.Errorf("--message-file %s: a message is at most %d bytes", name, sigfmt.MaxMessage)
+	if len(b) == 0 || len(b) > sigfmt.MaxMessage {
+		return nil, fmt.Errorf("--message-file %s: a message is 1 to %d bytes, this file has %s", name, sigfmt.MaxMessage, sizeText(len(b)))
 	}
 	return b, nil
 }
@@ -200,4 +200,16 @@ func printSignature(cmd *cobra.Command, g *globals, r *mpcv1.SignResponse) error
 		fmt.Fprintln(w, "(stored result for this request id)")
 	}
 	return nil
+}
+
+// sizeText is a file's size for an error: "no bytes", or "more than" the
+// limit once reading stopped there.
+func sizeText(n int) string {
+	switch {
+	case n == 0:
+		return "no bytes"
+	case n > sigfmt.MaxMessage:
+		return fmt.Sprintf("more than %d", sigfmt.MaxMessage)
+	}
+	return fmt.Sprintf("%d", n)
 }
