@@ -564,7 +564,7 @@ func (s *Server) keyProto(k Key) *mpcv1.Key {
 		Epoch:          k.Epoch,
 		CreatedAt:      timestamppb.New(k.CreatedAt),
 		LastReshare:    reportProto(k.LastReshare),
-		LastDrill:      reportProto(k.LastDrill),
+		LastDrill:      reportProto(k.lastDrill()),
 		ChainCode:      k.ChainCode,
 		DerivationOnly: k.DerivationOnly,
 		Addresses:      addresses(k.Curve, k.PublicKey),

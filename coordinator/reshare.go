@@ -296,6 +296,16 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 	return k, rep, nil
 }
 
+// lastDrill is the report of k's last drill: LastDrill, or for a key whose
+// last drill came before drills were kept apart, LastReshare when that was
+// a drill.
+func (k Key) lastDrill() *ReshareReport {
+	if k.LastDrill == nil && k.LastReshare != nil && k.LastReshare.Kind == "drill" {
+		return k.LastReshare
+	}
+	return k.LastDrill
+}
+
 // recordDrill keeps a drill's final report with its key (Key.LastDrill),
 // whatever its outcome, and returns the key as stored; k if it could not.
 func (s *Server) recordDrill(k Key, rep *ReshareReport) Key {

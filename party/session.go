@@ -182,7 +182,7 @@ func newSession(start *mpcv1.SessionStart, self string, log *slog.Logger, send f
 		ref:   start.GetRef(),
 		start: start,
 		self:  self,
-		log:   log.With("kind", crashKind(start.GetKind())),
+		log:   log.With("kind", kindName(start.GetKind())),
 		send:  send,
 		inbox: make(chan *mpcv1.SessionMessage, inboxSize),
 		begin: make(chan *mpcv1.SessionBegin, 1),

@@ -326,7 +326,11 @@ func printKey(cmd *cobra.Command, g *globals, k *mpcv1.Key) error {
 	fmt.Fprintf(w, "threshold:  %d (any %d of %d devices sign)\n", k.GetThreshold(), k.GetThreshold()+1, len(k.GetHolders()))
 	fmt.Fprintf(w, "devices:    %s\n", strings.Join(holderNames(k), ", "))
 	fmt.Fprintf(w, "epoch:      %d\n", k.GetEpoch())
-	printReportLine(w, "last reshare", k.GetLastReshare())
+	if r := k.GetLastReshare(); r != nil && r.GetKind() != "" {
+		printReportLine(w, "last reshare ("+r.GetKind()+")", r)
+	} else {
+		printReportLine(w, "last reshare", r)
+	}
 	printReportLine(w, "last drill", k.GetLastDrill())
 	return nil
 }
@@ -336,13 +340,9 @@ func printReportLine(w io.Writer, label string, r *mpcv1.ReshareReport) {
 	if r == nil {
 		return
 	}
-	result := "ok"
-	if !r.GetOk() {
-		result = "failed: " + r.GetError()
-	}
 	when := ""
 	if r.GetStartedAt() != nil {
 		when = r.GetStartedAt().AsTime().UTC().Format(time.RFC3339) + ", "
 	}
-	fmt.Fprintf(w, "%s: %sepoch %d -> %d, %s\n", label, when, r.GetFromEpoch(), r.GetToEpoch(), result)
+	fmt.Fprintf(w, "%s: %sepoch %d -> %d, %s\n", label, when, r.GetFromEpoch(), r.GetToEpoch(), reportResult(r))
 }

@@ -182,15 +182,20 @@ schedulers.`,
 	return cmd
 }
 
-func printReport(w io.Writer, r *mpcv1.ReshareReport) {
-	result := "ok"
-	if !r.GetOk() {
-		result = "FAILED: " + r.GetError()
-		if !r.GetCommitted() {
-			result += " (the key is unchanged)"
-		}
+// reportResult is a reshare report's outcome in a few words.
+func reportResult(r *mpcv1.ReshareReport) string {
+	if r.GetOk() {
+		return "ok"
 	}
-	fmt.Fprintf(w, "key %s: epoch %d -> %d: %s\n", r.GetKeyId(), r.GetFromEpoch(), r.GetToEpoch(), result)
+	result := "FAILED: " + r.GetError()
+	if !r.GetCommitted() {
+		result += " (the key is unchanged)"
+	}
+	return result
+}
+
+func printReport(w io.Writer, r *mpcv1.ReshareReport) {
+	fmt.Fprintf(w, "key %s: epoch %d -> %d: %s\n", r.GetKeyId(), r.GetFromEpoch(), r.GetToEpoch(), reportResult(r))
 	fmt.Fprintf(w, "  old committee: %s (t=%d)\n", strings.Join(r.GetOldCommittee(), ", "), r.GetOldThreshold())
 	fmt.Fprintf(w, "  new committee: %s (t=%d)\n", strings.Join(r.GetNewCommittee(), ", "), r.GetNewThreshold())
 	fmt.Fprintf(w, "  public key:    %x (unchanged)\n", r.GetPublicKey())

@@ -54,11 +54,7 @@ func artefacts(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("MPCSIGN_ARTIFACTS")
 	if dir == "" {
-		root, err := moduleRoot()
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir = filepath.Join(root, "artifacts")
+		dir = filepath.Join(testcluster.ModuleRoot(), "artifacts")
 	}
 	dir, err := filepath.Abs(filepath.Join(dir, "console"))
 	if err != nil {
@@ -69,24 +65,6 @@ func artefacts(t *testing.T) string {
 	}
 	t.Cleanup(func() { t.Logf("the screenshots of this run are in %s", dir) })
 	return dir
-}
-
-// moduleRoot is the nearest folder above the test's own with a go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		up := filepath.Dir(dir)
-		if up == dir {
-			return "", errors.New("no go.mod above the test's folder")
-		}
-		dir = up
-	}
 }
 
 // spkiPin is the base64 SHA-256 of the certificate's public key, for

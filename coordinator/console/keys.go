@@ -64,9 +64,6 @@ func viewKey(k *mpcv1.Key) keyView {
 		v.Committee = append(v.Committee, h.GetDeviceName())
 	}
 	v.Last, v.LastDrill = viewReport(k.GetLastReshare()), viewReport(k.GetLastDrill())
-	if v.LastDrill == nil && v.Last != nil && v.Last.Kind == "drill" {
-		v.LastDrill = v.Last // kept before drills were kept apart
-	}
 	return v
 }
 

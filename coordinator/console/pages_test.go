@@ -454,9 +454,9 @@ func TestNoInlineCodeOnBusyPages(t *testing.T) {
 	}
 }
 
-// A key's last drill and last reshare show apart; a key whose only report
-// is a drill's (kept before drills were kept apart) shows it as its last
-// drill.
+// A key's last drill and last reshare show apart. (A key whose last drill
+// was kept before drills were kept apart gets it from the coordinator:
+// coordinator.TestLastDrill.)
 func TestViewKeyReports(t *testing.T) {
 	drill := &mpcv1.ReshareReport{Kind: "drill", Ok: true, ToEpoch: 1}
 	revocation := &mpcv1.ReshareReport{Kind: "revocation", Ok: true, ToEpoch: 2}
@@ -467,7 +467,6 @@ func TestViewKeyReports(t *testing.T) {
 	}{
 		{"none", &mpcv1.Key{}, "", ""},
 		{"both", &mpcv1.Key{LastDrill: drill, LastReshare: revocation}, "drill", "revocation"},
-		{"drill only in last_reshare", &mpcv1.Key{LastReshare: drill}, "drill", "drill"},
 		{"revocation only", &mpcv1.Key{LastReshare: revocation}, "", "revocation"},
 	} {
 		v := viewKey(tc.key)

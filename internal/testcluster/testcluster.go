@@ -79,12 +79,17 @@ type Options struct {
 // TestKDF keeps keystore creation fast in tests.
 var TestKDF = keystore.KDFParams{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}
 
+// ModuleRoot is the repository's root folder (where go.mod is), found from
+// this source file.
+func ModuleRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
 // FixtureSets reads TEST-ONLY pre-parameter file n (1..4) from the repository.
 func FixtureSets(t testing.TB, n int) []*preparams.Set {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
-	f, err := os.Open(filepath.Join(root, "testdata", "preparams", "TEST-ONLY-set-"+string(rune('0'+n))+".json"))
+	f, err := os.Open(filepath.Join(ModuleRoot(), "testdata", "preparams", "TEST-ONLY-set-"+string(rune('0'+n))+".json"))
 	if err != nil {
 		t.Fatalf("open fixture: %v", err)
 	}
