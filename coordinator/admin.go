@@ -20,6 +20,7 @@ import (
 	"github.com/mpcsign/mpcsign/internal/auditlog"
 	"github.com/mpcsign/mpcsign/internal/identity"
 	"github.com/mpcsign/mpcsign/internal/pairing"
+	"github.com/mpcsign/mpcsign/internal/roster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
@@ -57,6 +58,7 @@ func (s *Server) CreatePairingCode(ctx context.Context, req *mpcv1.CreatePairing
 		return nil, errors.New("bad own fingerprint")
 	}
 	copy(code.Fingerprint[:], fp)
+	code.Genesis = s.rosterGenesis() // the device pins it
 	code.Address = s.opts.Advertise
 	expires := s.opts.Now().Add(ttl)
 	if err := s.store.CreatePairing(code.ID[:], Pairing{Name: req.GetName(), SecretHash: pairing.SecretHash(code.Secret[:]), ExpiresAt: expires}); err != nil {
@@ -89,11 +91,13 @@ func (s *Server) ListDevices(ctx context.Context, _ *mpcv1.ListDevicesRequest) (
 
 func (s *Server) deviceProto(d Device, keys []Key) *mpcv1.Device {
 	p := &mpcv1.Device{
-		Id:                d.ID,
-		Name:              d.Name,
-		Status:            mpcv1.DeviceStatus_DEVICE_STATUS_ACTIVE,
-		PairedAt:          timestamppb.New(d.PairedAt),
-		IdentityPublicKey: d.IdentityPublicKey,
+		Id:                  d.ID,
+		Name:                d.Name,
+		Status:              mpcv1.DeviceStatus_DEVICE_STATUS_ACTIVE,
+		PairedAt:            timestamppb.New(d.PairedAt),
+		IdentityPublicKey:   d.IdentityPublicKey,
+		EncryptionPublicKey: d.EncryptionPublicKey,
+		OnRoster:            s.onRoster(d.ID),
 	}
 	switch d.Status {
 	case DeviceRevoked:
@@ -176,12 +180,46 @@ func (s *Server) RevokeDevice(ctx context.Context, req *mpcv1.RevokeDeviceReques
 		}
 		repl = &r
 	}
+	replName := ""
+	if repl != nil {
+		replName = repl.ID
+	}
+	if s.hasRoster() {
+		// The revocation is the operators' signed roster entry; the
+		// coordinator only carries it out once it is appended.
+		re := req.GetRosterEntry()
+		if re == nil {
+			return nil, failedPrecondition("this coordinator has a roster: a revocation is an operator-signed roster entry; run: mpcctl devices revoke %s", d.Name)
+		}
+		e := EntryFromProto(re)
+		body, err := roster.DecodeBody(e.Body)
+		if err != nil {
+			return nil, invalidArg("roster entry: %v", err)
+		}
+		if body.Kind != roster.KindRevokeDevice || body.DeviceID != d.ID {
+			return nil, invalidArg("the roster entry does not revoke device %q", d.Name)
+		}
+		sub, err := s.submitRoster(ctx, e, replName)
+		if err != nil {
+			return nil, err
+		}
+		keys, err := s.store.ListKeys()
+		if err != nil {
+			return nil, err
+		}
+		if d2, err := s.store.GetDevice(d.ID); err == nil {
+			d = d2
+		}
+		resp := &mpcv1.RevokeDeviceResponse{Device: s.deviceProto(d, keys), Roster: sub}
+		for _, j := range s.jobsFor(d.ID) {
+			resp.Jobs = append(resp.Jobs, s.jobProto(j))
+		}
+		return resp, nil
+	}
 	d, err = s.store.UpdateDevice(d.ID, func(d *Device) error { d.Status = DeviceRevoked; return nil })
 	if err != nil {
 		return nil, err
 	}
-	s.links.kick(d.ID, ErrDeviceRevoked)
-	s.log.Info("device revoked", "device", d.Name)
 	entry := auditlog.Entry{Action: "device.revoke", Devices: []string{d.Name}}
 	if repl != nil {
 		entry.Detail = "replace with " + repl.Name
@@ -189,11 +227,53 @@ func (s *Server) RevokeDevice(ctx context.Context, req *mpcv1.RevokeDeviceReques
 	if err := s.audit(ctx, entry); err != nil {
 		return nil, err
 	}
+	jobs, err := s.revoked(ctx, d, replName)
+	if err != nil {
+		return nil, err
+	}
 	keys, err := s.store.ListKeys()
 	if err != nil {
 		return nil, err
 	}
 	resp := &mpcv1.RevokeDeviceResponse{Device: s.deviceProto(d, keys)}
+	for _, j := range jobs {
+		resp.Jobs = append(resp.Jobs, s.jobProto(j))
+	}
+	return resp, nil
+}
+
+// jobsFor returns the reshare jobs that remove a device.
+func (s *Server) jobsFor(deviceID string) []ReshareJob {
+	jobs, err := s.store.ListReshareJobs()
+	if err != nil {
+		return nil
+	}
+	var out []ReshareJob
+	for _, j := range jobs {
+		if slices.Contains(j.Remove, deviceID) {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// revoked carries out a revocation that is recorded: the device is
+// disconnected and every key it held gets a background reshare job to the
+// remaining holders (plus replaceWith, a device id, if set).
+func (s *Server) revoked(ctx context.Context, d Device, replaceWith string) ([]ReshareJob, error) {
+	s.links.kick(d.ID, ErrDeviceRevoked)
+	s.log.Info("device revoked", "device", d.Name)
+	var repl *Device
+	if replaceWith != "" {
+		if r, err := s.store.GetDevice(replaceWith); err == nil && r.Status == DeviceActive {
+			repl = &r
+		}
+	}
+	keys, err := s.store.ListKeys()
+	if err != nil {
+		return nil, err
+	}
+	var jobs []ReshareJob
 	for _, k := range keys {
 		if !slices.Contains(k.Holders, d.ID) {
 			continue
@@ -217,10 +297,10 @@ func (s *Server) RevokeDevice(ctx context.Context, req *mpcv1.RevokeDeviceReques
 		if err != nil {
 			return nil, err
 		}
-		resp.Jobs = append(resp.Jobs, s.jobProto(job))
+		jobs = append(jobs, job)
 	}
 	s.jobs.wake()
-	return resp, nil
+	return jobs, nil
 }
 
 // ListReshareJobs shows the background reshares started by revocations.
@@ -345,6 +425,9 @@ func (s *Server) ApproveDevice(ctx context.Context, req *mpcv1.ApproveDeviceRequ
 	}
 	if req.GetRestoreKeyId() != "" {
 		return s.approveRestore(ctx, d, req.GetRestoreKeyId())
+	}
+	if s.hasRoster() {
+		return nil, failedPrecondition("this coordinator has a roster: approving device %q is an operator's signature on its roster entry; run: mpcctl devices approve %s --sas ...", d.Name, d.Name)
 	}
 	want := strings.ReplaceAll(strings.TrimSpace(req.GetSas()), " ", "-")
 	d, err = s.store.UpdateDevice(d.ID, func(d *Device) error {

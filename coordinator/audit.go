@@ -39,11 +39,9 @@ func requester(ctx context.Context) string {
 	return c.name
 }
 
-// audit appends an entry to the hash-chained log. Callers treat its error as
-// the action's failure: nothing is reported as done without its entry.
-func (s *Server) audit(ctx context.Context, e auditlog.Entry) error {
-	s.auditMu.Lock()
-	defer s.auditMu.Unlock()
+// auditEntry fills in who, when and the result, for an entry that a store
+// transaction seals together with its action.
+func (s *Server) auditEntry(ctx context.Context, e auditlog.Entry) auditlog.Entry {
 	if e.Actor == "" {
 		e.Actor = actor(ctx)
 	}
@@ -51,6 +49,15 @@ func (s *Server) audit(ctx context.Context, e auditlog.Entry) error {
 		e.Result = "ok"
 	}
 	e.Time = s.opts.Now().UTC()
+	return e
+}
+
+// audit appends an entry to the hash-chained log. Callers treat its error as
+// the action's failure: nothing is reported as done without its entry.
+func (s *Server) audit(ctx context.Context, e auditlog.Entry) error {
+	s.auditMu.Lock()
+	defer s.auditMu.Unlock()
+	e = s.auditEntry(ctx, e)
 	sealed, err := s.store.AppendAudit(e)
 	if err != nil {
 		s.log.Error("could not write the audit log; refusing the action", "action", e.Action, "err", err)

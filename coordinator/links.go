@@ -118,6 +118,17 @@ func (r *links) wait() <-chan struct{} {
 	return r.changed
 }
 
+// all returns the connected links.
+func (r *links) all() []*link {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*link, 0, len(r.byID))
+	for _, l := range r.byID {
+		out = append(out, l)
+	}
+	return out
+}
+
 // kick disconnects a device (used on revocation).
 func (r *links) kick(deviceID string, reason error) {
 	if l := r.get(deviceID); l != nil {

@@ -33,7 +33,8 @@ func (s *Server) Enroll(ctx context.Context, req *mpcv1.EnrollRequest) (*mpcv1.E
 	}
 	now := s.opts.Now()
 	status := DevicePending
-	if s.opts.AutoApprove {
+	if s.opts.AutoApprove && !s.hasRoster() || compromisedApproveAll() {
+		// With a roster only an operator's signed entry activates a device.
 		status = DeviceActive
 	}
 	dev, err := s.store.EnrollDevice(req.GetPairingId(), hash, now, func(p Pairing) (Device, error) {
@@ -153,15 +154,23 @@ func (s *Server) Connect(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, m
 	}
 
 	l := newLink(dev)
-	// Where every key stands goes first, before the link can carry a
-	// session: the device finishes the reshare steps it missed.
+	// The roster entries the device has not verified go first, then where
+	// every key stands, before the link can carry a session: the device
+	// finishes the reshare steps it missed. Holding the roster's lock until
+	// the link is registered means no entry appended meanwhile is missed.
+	s.roster.mu.Lock()
+	if s.roster.state != nil {
+		l.send(s.rosterUpdateLocked(hello.GetRosterEntries()))
+	}
 	s.syncMu.Lock()
 	if err := s.sendKeySync(l); err != nil {
 		s.syncMu.Unlock()
+		s.roster.mu.Unlock()
 		return err
 	}
 	s.links.add(l)
 	s.syncMu.Unlock()
+	s.roster.mu.Unlock()
 	s.jobs.wake()
 	s.metrics.devices(s.links.count())
 	defer func() {
@@ -211,6 +220,10 @@ func (s *Server) Connect(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, m
 			}
 			if c := m.GetRestoreClaim(); c != nil {
 				s.restoreClaim(l, c)
+				continue
+			}
+			if r := m.GetRefusal(); r != nil {
+				s.deviceRefused(ctx, dev, r)
 				continue
 			}
 			s.sessions.fromParty(l, m)

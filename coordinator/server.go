@@ -100,6 +100,7 @@ type Server struct {
 	jobs     *reshareJobs
 	draining atomic.Bool
 	auditMu  sync.Mutex
+	roster   rosterBook
 	grpc     *grpc.Server
 	metrics  *metrics
 	health   *healthService
@@ -179,6 +180,10 @@ func New(opts Options) (*Server, error) {
 	}
 	if h, err := s.store.AuditHeight(); err == nil {
 		s.metrics.audited(h)
+	}
+	if err := s.loadRoster(); err != nil {
+		s.store.Close()
+		return nil, fmt.Errorf("coordinator: %w", err)
 	}
 	s.links = newLinks()
 	s.sessions = newSessions(s.log, s.links, s.store, opts.Now, opts.Relay)

@@ -55,6 +55,17 @@ type Store interface {
 	// key atomically (fn gets the zero job when there is none).
 	UpdateReshareJob(keyID string, fn func(*ReshareJob) error) (ReshareJob, error)
 	ListReshareJobs() ([]ReshareJob, error)
+	// AppendRoster appends r at the next height (errRosterConflict when
+	// r.Height is not it), deletes the pending record pendingID (if set),
+	// changes the device dev names (if enrolled here) and seals e onto the
+	// audit chain, in one transaction.
+	AppendRoster(r RosterRecord, pendingID string, dev *DeviceChange, e *auditlog.Entry) error
+	// ListRoster returns the entries from height from on, in order.
+	ListRoster(from uint64) ([]RosterRecord, error)
+	// Pending roster entries wait for more operator signatures, by id.
+	PutPendingRoster(id string, r RosterRecord) error
+	ListPendingRoster() (map[string]RosterRecord, error)
+	DeletePendingRoster(id string) error
 	// Ping reports whether the store is open and answers a read (readiness).
 	Ping() error
 	Close() error

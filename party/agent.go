@@ -48,6 +48,9 @@ type Config struct {
 	// certificate served (pins.go).
 	NextFingerprint string    `json:"next_fingerprint,omitempty"`
 	NextSwitchAt    time.Time `json:"next_switch_at,omitzero"`
+	// RosterGenesis is the hex genesis hash of the operators' roster, pinned
+	// from the pairing code (empty: enrolled before the roster existed).
+	RosterGenesis string `json:"roster_genesis,omitempty"`
 }
 
 // Options configures an Agent.
@@ -100,6 +103,8 @@ type Agent struct {
 	live liveState
 	// work counts running sessions and refuses new ones while draining (drain.go).
 	work workTracker
+	// roster is the verified roster (roster.go).
+	roster rosterView
 }
 
 // tamperFunc returns the payloads to send in place of one outgoing protocol
@@ -147,6 +152,13 @@ func New(opts Options) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{opts: opts, log: opts.Logger, ks: opts.Store, cfg: cfg, id: id}
+	if g, ok := a.pinnedGenesis(); ok {
+		if a.roster.state, err = loadRoster(opts.Store, g); err != nil {
+			return nil, err
+		}
+	} else if cfg.RosterGenesis != "" {
+		return nil, fmt.Errorf("party: device config: bad roster genesis: %w", keystore.ErrTampered)
+	}
 	a.pool = NewPool(opts.Store, opts.PoolTarget, opts.Logger, opts.Generate)
 	return a, nil
 }

@@ -2,6 +2,7 @@ package party
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,6 +61,9 @@ func Enroll(ctx context.Context, ks *keystore.Store, code string) (Config, error
 	cfg := Config{
 		DeviceID: resp.GetDeviceId(), Name: resp.GetDeviceName(), Address: c.Address, Fingerprint: c.FingerprintHex(),
 		SAS: pairing.SAS(c.Secret[:], id.PublicKey(), id.EncryptionPublicKey()), PendingApproval: resp.GetPendingApproval(),
+	}
+	if c.HasGenesis() {
+		cfg.RosterGenesis = hex.EncodeToString(c.Genesis[:])
 	}
 	cb, err := json.Marshal(cfg)
 	if err != nil {

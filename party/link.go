@@ -111,7 +111,7 @@ type connectStream = grpc.BidiStreamingClient[mpcv1.ConnectRequest, mpcv1.Connec
 // handshake answers the coordinator's challenge for the certificate it
 // served on this connection (fingerprint, which matched a pin).
 func (a *Agent) handshake(stream connectStream, fingerprint string) (*mpcv1.Welcome, error) {
-	if err := stream.Send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Hello{Hello: &mpcv1.Hello{DeviceId: a.cfg.DeviceID}}}); err != nil {
+	if err := stream.Send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Hello{Hello: &mpcv1.Hello{DeviceId: a.cfg.DeviceID, RosterEntries: a.rosterEntries()}}}); err != nil {
 		return nil, err
 	}
 	m, err := stream.Recv()
@@ -223,6 +223,9 @@ func (l *partyLink) handle(m *mpcv1.ConnectResponse) {
 			l.agent.log.Warn("session inbox full; aborting session", "session", shortID(rs.s.ref))
 			rs.cancel(&errStopped{"too many messages queued for this session"})
 		}
+	case *mpcv1.ConnectResponse_RosterUpdate:
+		// In stream order, before the sessions that follow it.
+		l.rosterUpdate(msg.RosterUpdate)
 	case *mpcv1.ConnectResponse_KeySync:
 		// Applied here, in stream order: a session the coordinator starts
 		// after a commit sees its result.
@@ -257,6 +260,13 @@ func (l *partyLink) start(st *mpcv1.SessionStart) {
 	}
 	deadline := time.Now().Add(timeout)
 	log := l.agent.log.With("session", shortID(ref))
+	if err := l.agent.checkMembers(st); err != nil {
+		// Not this device's fault, nor a policy: the coordinator asked for
+		// something the operators did not allow. Nobody is blamed.
+		log.Warn("refused a session", "reason", err)
+		refuse(err.Error(), true)
+		return
+	}
 	s := newSession(st, l.agent.cfg.DeviceID, log, l.send, sessionDeps{identity: l.agent.id, shares: shareStore{ks: l.agent.ks, crash: l.agent.crashAt}, pool: l.agent.pool, tamper: l.agent.tamper.Load()})
 	l.mu.Lock()
 	if _, dup := l.sessions[string(ref)]; dup {

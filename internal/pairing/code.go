@@ -1,7 +1,16 @@
 // Package pairing encodes the one-time code an operator gives to a device. The
 // code carries a random secret (the coordinator stores only its hash), the
 // coordinator's address and its certificate fingerprint, so that the device
-// reaches and pins the right server.
+// reaches and pins the right server, and - once the institution has a roster
+// - the roster's genesis hash, which the device pins: from then on it
+// believes only roster entries that chain back to it.
+//
+// Encoding: "mpc1-" then unpadded base64url of
+//
+//	version 1: 0x01 || id (8) || secret (16) || fingerprint (32) || address
+//	version 2: 0x02 || id (8) || secret (16) || fingerprint (32) || genesis (32) || address
+//
+// Version 1 codes (no roster) are still accepted.
 package pairing
 
 import (
@@ -16,6 +25,7 @@ import (
 const (
 	prefix     = "mpc1-"
 	version    = 1
+	version2   = 2
 	IDSize     = 8
 	SecretSize = 16
 	maxAddr    = 255
@@ -31,16 +41,29 @@ type Code struct {
 	ID          [IDSize]byte
 	Secret      [SecretSize]byte
 	Fingerprint [sha256.Size]byte
-	Address     string
+	// Genesis is the roster's genesis hash; zero when the coordinator has
+	// no roster yet (a version 1 code).
+	Genesis [sha256.Size]byte
+	Address string
 }
+
+// HasGenesis reports whether the code pins a roster.
+func (c Code) HasGenesis() bool { return c.Genesis != [sha256.Size]byte{} }
 
 // String encodes the code.
 func (c Code) String() string {
-	b := make([]byte, 0, 1+IDSize+SecretSize+sha256.Size+len(c.Address))
-	b = append(b, version)
+	b := make([]byte, 0, 1+IDSize+SecretSize+2*sha256.Size+len(c.Address))
+	v := byte(version)
+	if c.HasGenesis() {
+		v = version2
+	}
+	b = append(b, v)
 	b = append(b, c.ID[:]...)
 	b = append(b, c.Secret[:]...)
 	b = append(b, c.Fingerprint[:]...)
+	if c.HasGenesis() {
+		b = append(b, c.Genesis[:]...)
+	}
 	b = append(b, c.Address...)
 	return prefix + base64.RawURLEncoding.EncodeToString(b)
 }
@@ -62,7 +85,11 @@ func Parse(s string) (Code, error) {
 		return c, ErrMalformed
 	}
 	b, err := base64.RawURLEncoding.DecodeString(s[len(prefix):])
-	if err != nil || len(b) < 1+IDSize+SecretSize+sha256.Size+1 || b[0] != version {
+	if err != nil || len(b) < 1+IDSize+SecretSize+sha256.Size+1 || (b[0] != version && b[0] != version2) {
+		return c, ErrMalformed
+	}
+	v := b[0]
+	if v == version2 && len(b) < 1+IDSize+SecretSize+2*sha256.Size+1 {
 		return c, ErrMalformed
 	}
 	b = b[1:]
@@ -71,7 +98,15 @@ func Parse(s string) (Code, error) {
 	copy(c.Secret[:], b[:SecretSize])
 	b = b[SecretSize:]
 	copy(c.Fingerprint[:], b[:sha256.Size])
-	addr := string(b[sha256.Size:])
+	b = b[sha256.Size:]
+	if v == version2 {
+		copy(c.Genesis[:], b[:sha256.Size])
+		b = b[sha256.Size:]
+		if !c.HasGenesis() {
+			return c, ErrMalformed // a version 2 code always pins a roster
+		}
+	}
+	addr := string(b)
 	if len(addr) > maxAddr || strings.ContainsAny(addr, " \t\r\n/") {
 		return c, ErrMalformed
 	}

@@ -3,6 +3,7 @@ package pairing
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
@@ -34,6 +35,33 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+// A code made while the coordinator has a roster pins its genesis hash; a
+// version 2 code without one is refused, so a genesis cannot be stripped by
+// flipping the version byte alone.
+func TestRosterGenesisRoundTrip(t *testing.T) {
+	c := sample()
+	rand.Read(c.Genesis[:])
+	s := c.String()
+	got, err := Parse(s)
+	if err != nil || got != c || !got.HasGenesis() {
+		t.Fatalf("Parse = %+v, %v; want %+v", got, err, c)
+	}
+	if sample().HasGenesis() {
+		t.Fatal("a code without a genesis claims one")
+	}
+	zero := c
+	zero.Genesis = [32]byte{}
+	// Re-encode zero as version 2 with an all-zero genesis by hand.
+	v2 := append([]byte{2}, zero.ID[:]...)
+	v2 = append(v2, zero.Secret[:]...)
+	v2 = append(v2, zero.Fingerprint[:]...)
+	v2 = append(v2, make([]byte, 32)...)
+	v2 = append(v2, zero.Address...)
+	if _, err := Parse("mpc1-" + base64.RawURLEncoding.EncodeToString(v2)); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("a version 2 code with a zero genesis: %v, want ErrMalformed", err)
+	}
+}
+
 func TestParseRejects(t *testing.T) {
 	good := sample().String()
 	cases := map[string]string{
@@ -46,7 +74,8 @@ func TestParseRejects(t *testing.T) {
 		"space in addr": (Code{Address: "a b:1"}).String(),
 		"slash in addr": (Code{Address: "http://x"}).String(),
 		"too long":      "mpc1-" + strings.Repeat("A", 2000),
-		"wrong version": "mpc1-" + "Ag" + strings.TrimPrefix(good, "mpc1-")[2:],
+		"wrong version": "mpc1-" + "Aw" + strings.TrimPrefix(good, "mpc1-")[2:],
+		"v2 too short":  "mpc1-" + "Ag" + strings.TrimPrefix(good, "mpc1-")[2:],
 	}
 	for name, in := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -70,6 +99,9 @@ func TestSecretHashIsDomainSeparated(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	f.Add(sample().String())
+	withGenesis := sample()
+	withGenesis.Genesis[0] = 1
+	f.Add(withGenesis.String())
 	f.Add("mpc1-")
 	f.Add("mpc1-AQ")
 	f.Fuzz(func(t *testing.T, s string) {

@@ -45,6 +45,8 @@ type Cluster struct {
 	conns   []*grpc.ClientConn
 	mu      sync.Mutex
 	devices map[string]*Device
+	// operator signs devices onto the roster once StartRoster ran.
+	operator *Operator
 }
 
 // Device is one running device agent.
@@ -194,7 +196,13 @@ func (c *Cluster) AddDevice(t testing.TB, name string, sets []*preparams.Set) *D
 		ks.Close()
 		t.Fatalf("enrol %s: %v", name, err)
 	}
-	if cfg.PendingApproval {
+	c.mu.Lock()
+	op := c.operator
+	c.mu.Unlock()
+	if op != nil {
+		// With a roster, approval is the operator's signed entry.
+		c.SubmitRoster(t, c.SignAddDevice(t, op, name))
+	} else if cfg.PendingApproval {
 		if _, err := c.Admin.ApproveDevice(ctx, &mpcv1.ApproveDeviceRequest{Device: name, Sas: cfg.SAS}); err != nil {
 			ks.Close()
 			t.Fatalf("approve %s: %v", name, err)

@@ -132,6 +132,240 @@ func (ReshareJobState) EnumDescriptor() ([]byte, []int) {
 	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{1}
 }
 
+type GetRosterRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// First height to return (0: from the genesis).
+	FromHeight    uint64 `protobuf:"varint,1,opt,name=from_height,json=fromHeight,proto3" json:"from_height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRosterRequest) Reset() {
+	*x = GetRosterRequest{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRosterRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRosterRequest) ProtoMessage() {}
+
+func (x *GetRosterRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRosterRequest.ProtoReflect.Descriptor instead.
+func (*GetRosterRequest) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *GetRosterRequest) GetFromHeight() uint64 {
+	if x != nil {
+		return x.FromHeight
+	}
+	return 0
+}
+
+type GetRosterResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// False while no genesis was submitted: devices then trust the coordinator
+	// for membership (see the README's "Adopting the roster").
+	Exists bool `protobuf:"varint,1,opt,name=exists,proto3" json:"exists,omitempty"`
+	// Height of the newest entry (the genesis is height 0).
+	Height uint64 `protobuf:"varint,2,opt,name=height,proto3" json:"height,omitempty"`
+	// Entries from from_height to height.
+	Entries []*RosterEntry `protobuf:"bytes,3,rep,name=entries,proto3" json:"entries,omitempty"`
+	// Entries waiting for more operator signatures (quorum above one).
+	Pending       []*RosterEntry `protobuf:"bytes,4,rep,name=pending,proto3" json:"pending,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRosterResponse) Reset() {
+	*x = GetRosterResponse{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRosterResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRosterResponse) ProtoMessage() {}
+
+func (x *GetRosterResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRosterResponse.ProtoReflect.Descriptor instead.
+func (*GetRosterResponse) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *GetRosterResponse) GetExists() bool {
+	if x != nil {
+		return x.Exists
+	}
+	return false
+}
+
+func (x *GetRosterResponse) GetHeight() uint64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *GetRosterResponse) GetEntries() []*RosterEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *GetRosterResponse) GetPending() []*RosterEntry {
+	if x != nil {
+		return x.Pending
+	}
+	return nil
+}
+
+type SubmitRosterEntryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entry         *RosterEntry           `protobuf:"bytes,1,opt,name=entry,proto3" json:"entry,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitRosterEntryRequest) Reset() {
+	*x = SubmitRosterEntryRequest{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitRosterEntryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitRosterEntryRequest) ProtoMessage() {}
+
+func (x *SubmitRosterEntryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitRosterEntryRequest.ProtoReflect.Descriptor instead.
+func (*SubmitRosterEntryRequest) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *SubmitRosterEntryRequest) GetEntry() *RosterEntry {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
+type SubmitRosterEntryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The entry is on the roster now (or already was).
+	Appended bool `protobuf:"varint,1,opt,name=appended,proto3" json:"appended,omitempty"`
+	// The roster's height after the call.
+	Height uint64 `protobuf:"varint,2,opt,name=height,proto3" json:"height,omitempty"`
+	// Not appended yet: who has signed it and how many operator signatures
+	// the quorum needs.
+	SignedBy      []string `protobuf:"bytes,3,rep,name=signed_by,json=signedBy,proto3" json:"signed_by,omitempty"`
+	Quorum        uint32   `protobuf:"varint,4,opt,name=quorum,proto3" json:"quorum,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubmitRosterEntryResponse) Reset() {
+	*x = SubmitRosterEntryResponse{}
+	mi := &file_mpc_v1_admin_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubmitRosterEntryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubmitRosterEntryResponse) ProtoMessage() {}
+
+func (x *SubmitRosterEntryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_admin_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubmitRosterEntryResponse.ProtoReflect.Descriptor instead.
+func (*SubmitRosterEntryResponse) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SubmitRosterEntryResponse) GetAppended() bool {
+	if x != nil {
+		return x.Appended
+	}
+	return false
+}
+
+func (x *SubmitRosterEntryResponse) GetHeight() uint64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *SubmitRosterEntryResponse) GetSignedBy() []string {
+	if x != nil {
+		return x.SignedBy
+	}
+	return nil
+}
+
+func (x *SubmitRosterEntryResponse) GetQuorum() uint32 {
+	if x != nil {
+		return x.Quorum
+	}
+	return 0
+}
+
 type ExportAuditRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// First sequence number to return (1 for the whole log).
@@ -144,7 +378,7 @@ type ExportAuditRequest struct {
 
 func (x *ExportAuditRequest) Reset() {
 	*x = ExportAuditRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[0]
+	mi := &file_mpc_v1_admin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -156,7 +390,7 @@ func (x *ExportAuditRequest) String() string {
 func (*ExportAuditRequest) ProtoMessage() {}
 
 func (x *ExportAuditRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[0]
+	mi := &file_mpc_v1_admin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -169,7 +403,7 @@ func (x *ExportAuditRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportAuditRequest.ProtoReflect.Descriptor instead.
 func (*ExportAuditRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{0}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ExportAuditRequest) GetSinceSeq() uint64 {
@@ -198,7 +432,7 @@ type ExportAuditResponse struct {
 
 func (x *ExportAuditResponse) Reset() {
 	*x = ExportAuditResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[1]
+	mi := &file_mpc_v1_admin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -210,7 +444,7 @@ func (x *ExportAuditResponse) String() string {
 func (*ExportAuditResponse) ProtoMessage() {}
 
 func (x *ExportAuditResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[1]
+	mi := &file_mpc_v1_admin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -223,7 +457,7 @@ func (x *ExportAuditResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportAuditResponse.ProtoReflect.Descriptor instead.
 func (*ExportAuditResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{1}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ExportAuditResponse) GetEntries() [][]byte {
@@ -254,7 +488,7 @@ type TokenInfo struct {
 
 func (x *TokenInfo) Reset() {
 	*x = TokenInfo{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[2]
+	mi := &file_mpc_v1_admin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -266,7 +500,7 @@ func (x *TokenInfo) String() string {
 func (*TokenInfo) ProtoMessage() {}
 
 func (x *TokenInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[2]
+	mi := &file_mpc_v1_admin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -279,7 +513,7 @@ func (x *TokenInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TokenInfo.ProtoReflect.Descriptor instead.
 func (*TokenInfo) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TokenInfo) GetId() string {
@@ -328,7 +562,7 @@ type CreateTokenRequest struct {
 
 func (x *CreateTokenRequest) Reset() {
 	*x = CreateTokenRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[3]
+	mi := &file_mpc_v1_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -340,7 +574,7 @@ func (x *CreateTokenRequest) String() string {
 func (*CreateTokenRequest) ProtoMessage() {}
 
 func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[3]
+	mi := &file_mpc_v1_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -353,7 +587,7 @@ func (x *CreateTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateTokenRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CreateTokenRequest) GetRole() TokenRole {
@@ -381,7 +615,7 @@ type CreateTokenResponse struct {
 
 func (x *CreateTokenResponse) Reset() {
 	*x = CreateTokenResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[4]
+	mi := &file_mpc_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -393,7 +627,7 @@ func (x *CreateTokenResponse) String() string {
 func (*CreateTokenResponse) ProtoMessage() {}
 
 func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[4]
+	mi := &file_mpc_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -406,7 +640,7 @@ func (x *CreateTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateTokenResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateTokenResponse) GetToken() string {
@@ -431,7 +665,7 @@ type ListTokensRequest struct {
 
 func (x *ListTokensRequest) Reset() {
 	*x = ListTokensRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[5]
+	mi := &file_mpc_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -443,7 +677,7 @@ func (x *ListTokensRequest) String() string {
 func (*ListTokensRequest) ProtoMessage() {}
 
 func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[5]
+	mi := &file_mpc_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -456,7 +690,7 @@ func (x *ListTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListTokensRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 type ListTokensResponse struct {
@@ -468,7 +702,7 @@ type ListTokensResponse struct {
 
 func (x *ListTokensResponse) Reset() {
 	*x = ListTokensResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[6]
+	mi := &file_mpc_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -480,7 +714,7 @@ func (x *ListTokensResponse) String() string {
 func (*ListTokensResponse) ProtoMessage() {}
 
 func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[6]
+	mi := &file_mpc_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -493,7 +727,7 @@ func (x *ListTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListTokensResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListTokensResponse) GetTokens() []*TokenInfo {
@@ -512,7 +746,7 @@ type RevokeTokenRequest struct {
 
 func (x *RevokeTokenRequest) Reset() {
 	*x = RevokeTokenRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[7]
+	mi := &file_mpc_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -524,7 +758,7 @@ func (x *RevokeTokenRequest) String() string {
 func (*RevokeTokenRequest) ProtoMessage() {}
 
 func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[7]
+	mi := &file_mpc_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -537,7 +771,7 @@ func (x *RevokeTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeTokenRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RevokeTokenRequest) GetId() string {
@@ -556,7 +790,7 @@ type RevokeTokenResponse struct {
 
 func (x *RevokeTokenResponse) Reset() {
 	*x = RevokeTokenResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[8]
+	mi := &file_mpc_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -568,7 +802,7 @@ func (x *RevokeTokenResponse) String() string {
 func (*RevokeTokenResponse) ProtoMessage() {}
 
 func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[8]
+	mi := &file_mpc_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -581,7 +815,7 @@ func (x *RevokeTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeTokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeTokenResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RevokeTokenResponse) GetInfo() *TokenInfo {
@@ -614,13 +848,17 @@ type Device struct {
 	Sas string `protobuf:"bytes,11,opt,name=sas,proto3" json:"sas,omitempty"`
 	// Shares this device restored from backups, waiting for approval.
 	PendingRestores []*PendingRestore `protobuf:"bytes,12,rep,name=pending_restores,json=pendingRestores,proto3" json:"pending_restores,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// X25519 public key for end-to-end encryption.
+	EncryptionPublicKey []byte `protobuf:"bytes,13,opt,name=encryption_public_key,json=encryptionPublicKey,proto3" json:"encryption_public_key,omitempty"`
+	// The device is on the operator-signed roster (active or revoked there).
+	OnRoster      bool `protobuf:"varint,14,opt,name=on_roster,json=onRoster,proto3" json:"on_roster,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Device) Reset() {
 	*x = Device{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[9]
+	mi := &file_mpc_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -632,7 +870,7 @@ func (x *Device) String() string {
 func (*Device) ProtoMessage() {}
 
 func (x *Device) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[9]
+	mi := &file_mpc_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -645,7 +883,7 @@ func (x *Device) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Device.ProtoReflect.Descriptor instead.
 func (*Device) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Device) GetId() string {
@@ -732,6 +970,20 @@ func (x *Device) GetPendingRestores() []*PendingRestore {
 	return nil
 }
 
+func (x *Device) GetEncryptionPublicKey() []byte {
+	if x != nil {
+		return x.EncryptionPublicKey
+	}
+	return nil
+}
+
+func (x *Device) GetOnRoster() bool {
+	if x != nil {
+		return x.OnRoster
+	}
+	return false
+}
+
 type PendingRestore struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	KeyId string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
@@ -744,7 +996,7 @@ type PendingRestore struct {
 
 func (x *PendingRestore) Reset() {
 	*x = PendingRestore{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[10]
+	mi := &file_mpc_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -756,7 +1008,7 @@ func (x *PendingRestore) String() string {
 func (*PendingRestore) ProtoMessage() {}
 
 func (x *PendingRestore) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[10]
+	mi := &file_mpc_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -769,7 +1021,7 @@ func (x *PendingRestore) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingRestore.ProtoReflect.Descriptor instead.
 func (*PendingRestore) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PendingRestore) GetKeyId() string {
@@ -803,7 +1055,7 @@ type KeyHolder struct {
 
 func (x *KeyHolder) Reset() {
 	*x = KeyHolder{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[11]
+	mi := &file_mpc_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -815,7 +1067,7 @@ func (x *KeyHolder) String() string {
 func (*KeyHolder) ProtoMessage() {}
 
 func (x *KeyHolder) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[11]
+	mi := &file_mpc_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -828,7 +1080,7 @@ func (x *KeyHolder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyHolder.ProtoReflect.Descriptor instead.
 func (*KeyHolder) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *KeyHolder) GetDeviceId() string {
@@ -878,7 +1130,7 @@ type Key struct {
 
 func (x *Key) Reset() {
 	*x = Key{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[12]
+	mi := &file_mpc_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -890,7 +1142,7 @@ func (x *Key) String() string {
 func (*Key) ProtoMessage() {}
 
 func (x *Key) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[12]
+	mi := &file_mpc_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -903,7 +1155,7 @@ func (x *Key) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Key.ProtoReflect.Descriptor instead.
 func (*Key) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Key) GetId() string {
@@ -1006,7 +1258,7 @@ type Addresses struct {
 
 func (x *Addresses) Reset() {
 	*x = Addresses{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[13]
+	mi := &file_mpc_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1018,7 +1270,7 @@ func (x *Addresses) String() string {
 func (*Addresses) ProtoMessage() {}
 
 func (x *Addresses) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[13]
+	mi := &file_mpc_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1031,7 +1283,7 @@ func (x *Addresses) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Addresses.ProtoReflect.Descriptor instead.
 func (*Addresses) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Addresses) GetEthereum() string {
@@ -1069,7 +1321,7 @@ type DerivedKey struct {
 
 func (x *DerivedKey) Reset() {
 	*x = DerivedKey{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[14]
+	mi := &file_mpc_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1081,7 +1333,7 @@ func (x *DerivedKey) String() string {
 func (*DerivedKey) ProtoMessage() {}
 
 func (x *DerivedKey) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[14]
+	mi := &file_mpc_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1094,7 +1346,7 @@ func (x *DerivedKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DerivedKey.ProtoReflect.Descriptor instead.
 func (*DerivedKey) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DerivedKey) GetPath() string {
@@ -1130,7 +1382,7 @@ type CreatePairingCodeRequest struct {
 
 func (x *CreatePairingCodeRequest) Reset() {
 	*x = CreatePairingCodeRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[15]
+	mi := &file_mpc_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1142,7 +1394,7 @@ func (x *CreatePairingCodeRequest) String() string {
 func (*CreatePairingCodeRequest) ProtoMessage() {}
 
 func (x *CreatePairingCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[15]
+	mi := &file_mpc_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1155,7 +1407,7 @@ func (x *CreatePairingCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePairingCodeRequest.ProtoReflect.Descriptor instead.
 func (*CreatePairingCodeRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CreatePairingCodeRequest) GetName() string {
@@ -1175,7 +1427,8 @@ func (x *CreatePairingCodeRequest) GetTtlSeconds() uint32 {
 type CreatePairingCodeResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The code to give to `party enroll --code`. It carries the coordinator's
-	// address and certificate fingerprint.
+	// address, its certificate fingerprint and, once a roster exists, the
+	// roster's genesis hash, which the device pins.
 	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
 	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
@@ -1185,7 +1438,7 @@ type CreatePairingCodeResponse struct {
 
 func (x *CreatePairingCodeResponse) Reset() {
 	*x = CreatePairingCodeResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[16]
+	mi := &file_mpc_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1197,7 +1450,7 @@ func (x *CreatePairingCodeResponse) String() string {
 func (*CreatePairingCodeResponse) ProtoMessage() {}
 
 func (x *CreatePairingCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[16]
+	mi := &file_mpc_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1210,7 +1463,7 @@ func (x *CreatePairingCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePairingCodeResponse.ProtoReflect.Descriptor instead.
 func (*CreatePairingCodeResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreatePairingCodeResponse) GetCode() string {
@@ -1242,7 +1495,7 @@ type ListDevicesRequest struct {
 
 func (x *ListDevicesRequest) Reset() {
 	*x = ListDevicesRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[17]
+	mi := &file_mpc_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1254,7 +1507,7 @@ func (x *ListDevicesRequest) String() string {
 func (*ListDevicesRequest) ProtoMessage() {}
 
 func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[17]
+	mi := &file_mpc_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1267,7 +1520,7 @@ func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevicesRequest.ProtoReflect.Descriptor instead.
 func (*ListDevicesRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 type ListDevicesResponse struct {
@@ -1279,7 +1532,7 @@ type ListDevicesResponse struct {
 
 func (x *ListDevicesResponse) Reset() {
 	*x = ListDevicesResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[18]
+	mi := &file_mpc_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1291,7 +1544,7 @@ func (x *ListDevicesResponse) String() string {
 func (*ListDevicesResponse) ProtoMessage() {}
 
 func (x *ListDevicesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[18]
+	mi := &file_mpc_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1304,7 +1557,7 @@ func (x *ListDevicesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevicesResponse.ProtoReflect.Descriptor instead.
 func (*ListDevicesResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListDevicesResponse) GetDevices() []*Device {
@@ -1320,14 +1573,17 @@ type RevokeDeviceRequest struct {
 	Device string `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
 	// Optional: an active device (id or name) that joins the new committee of
 	// every key the revoked device held.
-	ReplaceWith   string `protobuf:"bytes,2,opt,name=replace_with,json=replaceWith,proto3" json:"replace_with,omitempty"`
+	ReplaceWith string `protobuf:"bytes,2,opt,name=replace_with,json=replaceWith,proto3" json:"replace_with,omitempty"`
+	// The operator-signed revoke entry (required once a roster exists; mpcctl
+	// devices revoke signs it).
+	RosterEntry   *RosterEntry `protobuf:"bytes,3,opt,name=roster_entry,json=rosterEntry,proto3" json:"roster_entry,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RevokeDeviceRequest) Reset() {
 	*x = RevokeDeviceRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[19]
+	mi := &file_mpc_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1339,7 +1595,7 @@ func (x *RevokeDeviceRequest) String() string {
 func (*RevokeDeviceRequest) ProtoMessage() {}
 
 func (x *RevokeDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[19]
+	mi := &file_mpc_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1352,7 +1608,7 @@ func (x *RevokeDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeDeviceRequest.ProtoReflect.Descriptor instead.
 func (*RevokeDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RevokeDeviceRequest) GetDevice() string {
@@ -1369,19 +1625,29 @@ func (x *RevokeDeviceRequest) GetReplaceWith() string {
 	return ""
 }
 
+func (x *RevokeDeviceRequest) GetRosterEntry() *RosterEntry {
+	if x != nil {
+		return x.RosterEntry
+	}
+	return nil
+}
+
 type RevokeDeviceResponse struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Device *Device                `protobuf:"bytes,1,opt,name=device,proto3" json:"device,omitempty"`
 	// One reshare job per key the device held; they run in the background
 	// (ListReshareJobs shows their progress).
-	Jobs          []*ReshareJob `protobuf:"bytes,2,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	Jobs []*ReshareJob `protobuf:"bytes,2,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	// Once a roster exists: where the signed revoke entry stands (appended,
+	// or waiting for more operator signatures).
+	Roster        *SubmitRosterEntryResponse `protobuf:"bytes,3,opt,name=roster,proto3" json:"roster,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RevokeDeviceResponse) Reset() {
 	*x = RevokeDeviceResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[20]
+	mi := &file_mpc_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1393,7 +1659,7 @@ func (x *RevokeDeviceResponse) String() string {
 func (*RevokeDeviceResponse) ProtoMessage() {}
 
 func (x *RevokeDeviceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[20]
+	mi := &file_mpc_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1406,7 +1672,7 @@ func (x *RevokeDeviceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeDeviceResponse.ProtoReflect.Descriptor instead.
 func (*RevokeDeviceResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RevokeDeviceResponse) GetDevice() *Device {
@@ -1419,6 +1685,13 @@ func (x *RevokeDeviceResponse) GetDevice() *Device {
 func (x *RevokeDeviceResponse) GetJobs() []*ReshareJob {
 	if x != nil {
 		return x.Jobs
+	}
+	return nil
+}
+
+func (x *RevokeDeviceResponse) GetRoster() *SubmitRosterEntryResponse {
+	if x != nil {
+		return x.Roster
 	}
 	return nil
 }
@@ -1444,7 +1717,7 @@ type ReshareJob struct {
 
 func (x *ReshareJob) Reset() {
 	*x = ReshareJob{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[21]
+	mi := &file_mpc_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1456,7 +1729,7 @@ func (x *ReshareJob) String() string {
 func (*ReshareJob) ProtoMessage() {}
 
 func (x *ReshareJob) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[21]
+	mi := &file_mpc_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1469,7 +1742,7 @@ func (x *ReshareJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReshareJob.ProtoReflect.Descriptor instead.
 func (*ReshareJob) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ReshareJob) GetKeyId() string {
@@ -1543,7 +1816,7 @@ type ListReshareJobsRequest struct {
 
 func (x *ListReshareJobsRequest) Reset() {
 	*x = ListReshareJobsRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[22]
+	mi := &file_mpc_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1555,7 +1828,7 @@ func (x *ListReshareJobsRequest) String() string {
 func (*ListReshareJobsRequest) ProtoMessage() {}
 
 func (x *ListReshareJobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[22]
+	mi := &file_mpc_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1568,7 +1841,7 @@ func (x *ListReshareJobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReshareJobsRequest.ProtoReflect.Descriptor instead.
 func (*ListReshareJobsRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 type ListReshareJobsResponse struct {
@@ -1580,7 +1853,7 @@ type ListReshareJobsResponse struct {
 
 func (x *ListReshareJobsResponse) Reset() {
 	*x = ListReshareJobsResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[23]
+	mi := &file_mpc_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1592,7 +1865,7 @@ func (x *ListReshareJobsResponse) String() string {
 func (*ListReshareJobsResponse) ProtoMessage() {}
 
 func (x *ListReshareJobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[23]
+	mi := &file_mpc_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1605,7 +1878,7 @@ func (x *ListReshareJobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListReshareJobsResponse.ProtoReflect.Descriptor instead.
 func (*ListReshareJobsResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListReshareJobsResponse) GetJobs() []*ReshareJob {
@@ -1628,7 +1901,7 @@ type ReshareKeyRequest struct {
 
 func (x *ReshareKeyRequest) Reset() {
 	*x = ReshareKeyRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[24]
+	mi := &file_mpc_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1640,7 +1913,7 @@ func (x *ReshareKeyRequest) String() string {
 func (*ReshareKeyRequest) ProtoMessage() {}
 
 func (x *ReshareKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[24]
+	mi := &file_mpc_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1653,7 +1926,7 @@ func (x *ReshareKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReshareKeyRequest.ProtoReflect.Descriptor instead.
 func (*ReshareKeyRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ReshareKeyRequest) GetKeyId() string {
@@ -1687,7 +1960,7 @@ type ReshareKeyResponse struct {
 
 func (x *ReshareKeyResponse) Reset() {
 	*x = ReshareKeyResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[25]
+	mi := &file_mpc_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1699,7 +1972,7 @@ func (x *ReshareKeyResponse) String() string {
 func (*ReshareKeyResponse) ProtoMessage() {}
 
 func (x *ReshareKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[25]
+	mi := &file_mpc_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1712,7 +1985,7 @@ func (x *ReshareKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReshareKeyResponse.ProtoReflect.Descriptor instead.
 func (*ReshareKeyResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ReshareKeyResponse) GetKey() *Key {
@@ -1738,7 +2011,7 @@ type DrillKeyRequest struct {
 
 func (x *DrillKeyRequest) Reset() {
 	*x = DrillKeyRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[26]
+	mi := &file_mpc_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1750,7 +2023,7 @@ func (x *DrillKeyRequest) String() string {
 func (*DrillKeyRequest) ProtoMessage() {}
 
 func (x *DrillKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[26]
+	mi := &file_mpc_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1763,7 +2036,7 @@ func (x *DrillKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrillKeyRequest.ProtoReflect.Descriptor instead.
 func (*DrillKeyRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DrillKeyRequest) GetKeyId() string {
@@ -1783,7 +2056,7 @@ type DrillKeyResponse struct {
 
 func (x *DrillKeyResponse) Reset() {
 	*x = DrillKeyResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[27]
+	mi := &file_mpc_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1795,7 +2068,7 @@ func (x *DrillKeyResponse) String() string {
 func (*DrillKeyResponse) ProtoMessage() {}
 
 func (x *DrillKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[27]
+	mi := &file_mpc_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1808,7 +2081,7 @@ func (x *DrillKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrillKeyResponse.ProtoReflect.Descriptor instead.
 func (*DrillKeyResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DrillKeyResponse) GetKey() *Key {
@@ -1861,7 +2134,7 @@ type ReshareReport struct {
 
 func (x *ReshareReport) Reset() {
 	*x = ReshareReport{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[28]
+	mi := &file_mpc_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1873,7 +2146,7 @@ func (x *ReshareReport) String() string {
 func (*ReshareReport) ProtoMessage() {}
 
 func (x *ReshareReport) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[28]
+	mi := &file_mpc_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1886,7 +2159,7 @@ func (x *ReshareReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReshareReport.ProtoReflect.Descriptor instead.
 func (*ReshareReport) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ReshareReport) GetKeyId() string {
@@ -2020,7 +2293,7 @@ type ReshareStep struct {
 
 func (x *ReshareStep) Reset() {
 	*x = ReshareStep{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[29]
+	mi := &file_mpc_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2032,7 +2305,7 @@ func (x *ReshareStep) String() string {
 func (*ReshareStep) ProtoMessage() {}
 
 func (x *ReshareStep) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[29]
+	mi := &file_mpc_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2045,7 +2318,7 @@ func (x *ReshareStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReshareStep.ProtoReflect.Descriptor instead.
 func (*ReshareStep) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ReshareStep) GetName() string {
@@ -2092,7 +2365,7 @@ type ApproveDeviceRequest struct {
 
 func (x *ApproveDeviceRequest) Reset() {
 	*x = ApproveDeviceRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[30]
+	mi := &file_mpc_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2104,7 +2377,7 @@ func (x *ApproveDeviceRequest) String() string {
 func (*ApproveDeviceRequest) ProtoMessage() {}
 
 func (x *ApproveDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[30]
+	mi := &file_mpc_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2117,7 +2390,7 @@ func (x *ApproveDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveDeviceRequest.ProtoReflect.Descriptor instead.
 func (*ApproveDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ApproveDeviceRequest) GetDevice() string {
@@ -2150,7 +2423,7 @@ type ApproveDeviceResponse struct {
 
 func (x *ApproveDeviceResponse) Reset() {
 	*x = ApproveDeviceResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[31]
+	mi := &file_mpc_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2162,7 +2435,7 @@ func (x *ApproveDeviceResponse) String() string {
 func (*ApproveDeviceResponse) ProtoMessage() {}
 
 func (x *ApproveDeviceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[31]
+	mi := &file_mpc_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2175,7 +2448,7 @@ func (x *ApproveDeviceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveDeviceResponse.ProtoReflect.Descriptor instead.
 func (*ApproveDeviceResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ApproveDeviceResponse) GetDevice() *Device {
@@ -2201,7 +2474,7 @@ type CreateKeyRequest struct {
 
 func (x *CreateKeyRequest) Reset() {
 	*x = CreateKeyRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[32]
+	mi := &file_mpc_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2213,7 +2486,7 @@ func (x *CreateKeyRequest) String() string {
 func (*CreateKeyRequest) ProtoMessage() {}
 
 func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[32]
+	mi := &file_mpc_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2226,7 +2499,7 @@ func (x *CreateKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateKeyRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CreateKeyRequest) GetCurve() Curve {
@@ -2266,7 +2539,7 @@ type CreateKeyResponse struct {
 
 func (x *CreateKeyResponse) Reset() {
 	*x = CreateKeyResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[33]
+	mi := &file_mpc_v1_admin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2278,7 +2551,7 @@ func (x *CreateKeyResponse) String() string {
 func (*CreateKeyResponse) ProtoMessage() {}
 
 func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[33]
+	mi := &file_mpc_v1_admin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2291,7 +2564,7 @@ func (x *CreateKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateKeyResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *CreateKeyResponse) GetKey() *Key {
@@ -2309,7 +2582,7 @@ type ListKeysRequest struct {
 
 func (x *ListKeysRequest) Reset() {
 	*x = ListKeysRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[34]
+	mi := &file_mpc_v1_admin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2321,7 +2594,7 @@ func (x *ListKeysRequest) String() string {
 func (*ListKeysRequest) ProtoMessage() {}
 
 func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[34]
+	mi := &file_mpc_v1_admin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2334,7 +2607,7 @@ func (x *ListKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListKeysRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{38}
 }
 
 type ListKeysResponse struct {
@@ -2346,7 +2619,7 @@ type ListKeysResponse struct {
 
 func (x *ListKeysResponse) Reset() {
 	*x = ListKeysResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[35]
+	mi := &file_mpc_v1_admin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2358,7 +2631,7 @@ func (x *ListKeysResponse) String() string {
 func (*ListKeysResponse) ProtoMessage() {}
 
 func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[35]
+	mi := &file_mpc_v1_admin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2371,7 +2644,7 @@ func (x *ListKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListKeysResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{35}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListKeysResponse) GetKeys() []*Key {
@@ -2393,7 +2666,7 @@ type GetKeyRequest struct {
 
 func (x *GetKeyRequest) Reset() {
 	*x = GetKeyRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[36]
+	mi := &file_mpc_v1_admin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2405,7 +2678,7 @@ func (x *GetKeyRequest) String() string {
 func (*GetKeyRequest) ProtoMessage() {}
 
 func (x *GetKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[36]
+	mi := &file_mpc_v1_admin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2418,7 +2691,7 @@ func (x *GetKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyRequest.ProtoReflect.Descriptor instead.
 func (*GetKeyRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{36}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GetKeyRequest) GetKeyId() string {
@@ -2446,7 +2719,7 @@ type GetKeyResponse struct {
 
 func (x *GetKeyResponse) Reset() {
 	*x = GetKeyResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[37]
+	mi := &file_mpc_v1_admin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2458,7 +2731,7 @@ func (x *GetKeyResponse) String() string {
 func (*GetKeyResponse) ProtoMessage() {}
 
 func (x *GetKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[37]
+	mi := &file_mpc_v1_admin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2471,7 +2744,7 @@ func (x *GetKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeyResponse.ProtoReflect.Descriptor instead.
 func (*GetKeyResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{37}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *GetKeyResponse) GetKey() *Key {
@@ -2498,7 +2771,7 @@ type SetDerivationOnlyRequest struct {
 
 func (x *SetDerivationOnlyRequest) Reset() {
 	*x = SetDerivationOnlyRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[38]
+	mi := &file_mpc_v1_admin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2510,7 +2783,7 @@ func (x *SetDerivationOnlyRequest) String() string {
 func (*SetDerivationOnlyRequest) ProtoMessage() {}
 
 func (x *SetDerivationOnlyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[38]
+	mi := &file_mpc_v1_admin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2523,7 +2796,7 @@ func (x *SetDerivationOnlyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetDerivationOnlyRequest.ProtoReflect.Descriptor instead.
 func (*SetDerivationOnlyRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{38}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SetDerivationOnlyRequest) GetKeyId() string {
@@ -2549,7 +2822,7 @@ type SetDerivationOnlyResponse struct {
 
 func (x *SetDerivationOnlyResponse) Reset() {
 	*x = SetDerivationOnlyResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[39]
+	mi := &file_mpc_v1_admin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2561,7 +2834,7 @@ func (x *SetDerivationOnlyResponse) String() string {
 func (*SetDerivationOnlyResponse) ProtoMessage() {}
 
 func (x *SetDerivationOnlyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[39]
+	mi := &file_mpc_v1_admin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2574,7 +2847,7 @@ func (x *SetDerivationOnlyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetDerivationOnlyResponse.ProtoReflect.Descriptor instead.
 func (*SetDerivationOnlyResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{39}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *SetDerivationOnlyResponse) GetKey() *Key {
@@ -2594,7 +2867,7 @@ type ListSessionsRequest struct {
 
 func (x *ListSessionsRequest) Reset() {
 	*x = ListSessionsRequest{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[40]
+	mi := &file_mpc_v1_admin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2606,7 +2879,7 @@ func (x *ListSessionsRequest) String() string {
 func (*ListSessionsRequest) ProtoMessage() {}
 
 func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[40]
+	mi := &file_mpc_v1_admin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2619,7 +2892,7 @@ func (x *ListSessionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsRequest.ProtoReflect.Descriptor instead.
 func (*ListSessionsRequest) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{40}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListSessionsRequest) GetLimit() uint32 {
@@ -2639,7 +2912,7 @@ type ListSessionsResponse struct {
 
 func (x *ListSessionsResponse) Reset() {
 	*x = ListSessionsResponse{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[41]
+	mi := &file_mpc_v1_admin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2651,7 +2924,7 @@ func (x *ListSessionsResponse) String() string {
 func (*ListSessionsResponse) ProtoMessage() {}
 
 func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[41]
+	mi := &file_mpc_v1_admin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2664,7 +2937,7 @@ func (x *ListSessionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSessionsResponse.ProtoReflect.Descriptor instead.
 func (*ListSessionsResponse) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{41}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListSessionsResponse) GetSessions() []*SessionInfo {
@@ -2700,7 +2973,7 @@ type SessionInfo struct {
 
 func (x *SessionInfo) Reset() {
 	*x = SessionInfo{}
-	mi := &file_mpc_v1_admin_proto_msgTypes[42]
+	mi := &file_mpc_v1_admin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2712,7 +2985,7 @@ func (x *SessionInfo) String() string {
 func (*SessionInfo) ProtoMessage() {}
 
 func (x *SessionInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_admin_proto_msgTypes[42]
+	mi := &file_mpc_v1_admin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2725,7 +2998,7 @@ func (x *SessionInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionInfo.ProtoReflect.Descriptor instead.
 func (*SessionInfo) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{42}
+	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *SessionInfo) GetId() string {
@@ -2802,7 +3075,22 @@ var File_mpc_v1_admin_proto protoreflect.FileDescriptor
 
 const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x12mpc/v1/admin.proto\x12\x06mpc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13mpc/v1/common.proto\"G\n" +
+	"\x12mpc/v1/admin.proto\x12\x06mpc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13mpc/v1/common.proto\x1a\x13mpc/v1/roster.proto\"3\n" +
+	"\x10GetRosterRequest\x12\x1f\n" +
+	"\vfrom_height\x18\x01 \x01(\x04R\n" +
+	"fromHeight\"\xa1\x01\n" +
+	"\x11GetRosterResponse\x12\x16\n" +
+	"\x06exists\x18\x01 \x01(\bR\x06exists\x12\x16\n" +
+	"\x06height\x18\x02 \x01(\x04R\x06height\x12-\n" +
+	"\aentries\x18\x03 \x03(\v2\x13.mpc.v1.RosterEntryR\aentries\x12-\n" +
+	"\apending\x18\x04 \x03(\v2\x13.mpc.v1.RosterEntryR\apending\"E\n" +
+	"\x18SubmitRosterEntryRequest\x12)\n" +
+	"\x05entry\x18\x01 \x01(\v2\x13.mpc.v1.RosterEntryR\x05entry\"\x84\x01\n" +
+	"\x19SubmitRosterEntryResponse\x12\x1a\n" +
+	"\bappended\x18\x01 \x01(\bR\bappended\x12\x16\n" +
+	"\x06height\x18\x02 \x01(\x04R\x06height\x12\x1b\n" +
+	"\tsigned_by\x18\x03 \x03(\tR\bsignedBy\x12\x16\n" +
+	"\x06quorum\x18\x04 \x01(\rR\x06quorum\"G\n" +
 	"\x12ExportAuditRequest\x12\x1b\n" +
 	"\tsince_seq\x18\x01 \x01(\x04R\bsinceSeq\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\rR\x05limit\"G\n" +
@@ -2828,7 +3116,7 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\x12RevokeTokenRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"<\n" +
 	"\x13RevokeTokenResponse\x12%\n" +
-	"\x04info\x18\x01 \x01(\v2\x11.mpc.v1.TokenInfoR\x04info\"\xd6\x03\n" +
+	"\x04info\x18\x01 \x01(\v2\x11.mpc.v1.TokenInfoR\x04info\"\xa7\x04\n" +
 	"\x06Device\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12,\n" +
@@ -2842,7 +3130,9 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\x10preparams_target\x18\n" +
 	" \x01(\rR\x0fpreparamsTarget\x12\x10\n" +
 	"\x03sas\x18\v \x01(\tR\x03sas\x12A\n" +
-	"\x10pending_restores\x18\f \x03(\v2\x16.mpc.v1.PendingRestoreR\x0fpendingRestores\"f\n" +
+	"\x10pending_restores\x18\f \x03(\v2\x16.mpc.v1.PendingRestoreR\x0fpendingRestores\x122\n" +
+	"\x15encryption_public_key\x18\r \x01(\fR\x13encryptionPublicKey\x12\x1b\n" +
+	"\ton_roster\x18\x0e \x01(\bR\bonRoster\"f\n" +
 	"\x0ePendingRestore\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12'\n" +
@@ -2890,13 +3180,15 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x14\n" +
 	"\x12ListDevicesRequest\"?\n" +
 	"\x13ListDevicesResponse\x12(\n" +
-	"\adevices\x18\x01 \x03(\v2\x0e.mpc.v1.DeviceR\adevices\"P\n" +
+	"\adevices\x18\x01 \x03(\v2\x0e.mpc.v1.DeviceR\adevices\"\x88\x01\n" +
 	"\x13RevokeDeviceRequest\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12!\n" +
-	"\freplace_with\x18\x02 \x01(\tR\vreplaceWith\"f\n" +
+	"\freplace_with\x18\x02 \x01(\tR\vreplaceWith\x126\n" +
+	"\froster_entry\x18\x03 \x01(\v2\x13.mpc.v1.RosterEntryR\vrosterEntry\"\xa1\x01\n" +
 	"\x14RevokeDeviceResponse\x12&\n" +
 	"\x06device\x18\x01 \x01(\v2\x0e.mpc.v1.DeviceR\x06device\x12&\n" +
-	"\x04jobs\x18\x02 \x03(\v2\x12.mpc.v1.ReshareJobR\x04jobs\"\xb9\x02\n" +
+	"\x04jobs\x18\x02 \x03(\v2\x12.mpc.v1.ReshareJobR\x04jobs\x129\n" +
+	"\x06roster\x18\x03 \x01(\v2!.mpc.v1.SubmitRosterEntryResponseR\x06roster\"\xb9\x02\n" +
 	"\n" +
 	"ReshareJob\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12-\n" +
@@ -3009,7 +3301,8 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\x19RESHARE_JOB_STATE_PENDING\x10\x01\x12\x1d\n" +
 	"\x19RESHARE_JOB_STATE_RUNNING\x10\x02\x12\x1a\n" +
 	"\x16RESHARE_JOB_STATE_DONE\x10\x03\x12\x1d\n" +
-	"\x19RESHARE_JOB_STATE_BLOCKED\x10\x042\x9d\t\n" +
+	"\x19RESHARE_JOB_STATE_BLOCKED\x10\x042\xb9\n" +
+	"\n" +
 	"\fAdminService\x12X\n" +
 	"\x11CreatePairingCode\x12 .mpc.v1.CreatePairingCodeRequest\x1a!.mpc.v1.CreatePairingCodeResponse\x12F\n" +
 	"\vListDevices\x12\x1a.mpc.v1.ListDevicesRequest\x1a\x1b.mpc.v1.ListDevicesResponse\x12I\n" +
@@ -3028,7 +3321,9 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"ReshareKey\x12\x19.mpc.v1.ReshareKeyRequest\x1a\x1a.mpc.v1.ReshareKeyResponse\x12=\n" +
 	"\bDrillKey\x12\x17.mpc.v1.DrillKeyRequest\x1a\x18.mpc.v1.DrillKeyResponse\x12R\n" +
 	"\x0fListReshareJobs\x12\x1e.mpc.v1.ListReshareJobsRequest\x1a\x1f.mpc.v1.ListReshareJobsResponse\x12I\n" +
-	"\fListSessions\x12\x1b.mpc.v1.ListSessionsRequest\x1a\x1c.mpc.v1.ListSessionsResponseB\x80\x01\n" +
+	"\fListSessions\x12\x1b.mpc.v1.ListSessionsRequest\x1a\x1c.mpc.v1.ListSessionsResponse\x12@\n" +
+	"\tGetRoster\x12\x18.mpc.v1.GetRosterRequest\x1a\x19.mpc.v1.GetRosterResponse\x12X\n" +
+	"\x11SubmitRosterEntry\x12 .mpc.v1.SubmitRosterEntryRequest\x1a!.mpc.v1.SubmitRosterEntryResponseB\x80\x01\n" +
 	"\n" +
 	"com.mpc.v1B\n" +
 	"AdminProtoP\x01Z-github.com/mpcsign/mpcsign/proto/mpc/v1;mpcv1\xa2\x02\x03MXX\xaa\x02\x06Mpc.V1\xca\x02\x06Mpc\\V1\xe2\x02\x12Mpc\\V1\\GPBMetadata\xea\x02\aMpc::V1b\x06proto3"
@@ -3046,135 +3341,149 @@ func file_mpc_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_mpc_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_mpc_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_mpc_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_mpc_v1_admin_proto_goTypes = []any{
 	(TokenRole)(0),                    // 0: mpc.v1.TokenRole
 	(ReshareJobState)(0),              // 1: mpc.v1.ReshareJobState
-	(*ExportAuditRequest)(nil),        // 2: mpc.v1.ExportAuditRequest
-	(*ExportAuditResponse)(nil),       // 3: mpc.v1.ExportAuditResponse
-	(*TokenInfo)(nil),                 // 4: mpc.v1.TokenInfo
-	(*CreateTokenRequest)(nil),        // 5: mpc.v1.CreateTokenRequest
-	(*CreateTokenResponse)(nil),       // 6: mpc.v1.CreateTokenResponse
-	(*ListTokensRequest)(nil),         // 7: mpc.v1.ListTokensRequest
-	(*ListTokensResponse)(nil),        // 8: mpc.v1.ListTokensResponse
-	(*RevokeTokenRequest)(nil),        // 9: mpc.v1.RevokeTokenRequest
-	(*RevokeTokenResponse)(nil),       // 10: mpc.v1.RevokeTokenResponse
-	(*Device)(nil),                    // 11: mpc.v1.Device
-	(*PendingRestore)(nil),            // 12: mpc.v1.PendingRestore
-	(*KeyHolder)(nil),                 // 13: mpc.v1.KeyHolder
-	(*Key)(nil),                       // 14: mpc.v1.Key
-	(*Addresses)(nil),                 // 15: mpc.v1.Addresses
-	(*DerivedKey)(nil),                // 16: mpc.v1.DerivedKey
-	(*CreatePairingCodeRequest)(nil),  // 17: mpc.v1.CreatePairingCodeRequest
-	(*CreatePairingCodeResponse)(nil), // 18: mpc.v1.CreatePairingCodeResponse
-	(*ListDevicesRequest)(nil),        // 19: mpc.v1.ListDevicesRequest
-	(*ListDevicesResponse)(nil),       // 20: mpc.v1.ListDevicesResponse
-	(*RevokeDeviceRequest)(nil),       // 21: mpc.v1.RevokeDeviceRequest
-	(*RevokeDeviceResponse)(nil),      // 22: mpc.v1.RevokeDeviceResponse
-	(*ReshareJob)(nil),                // 23: mpc.v1.ReshareJob
-	(*ListReshareJobsRequest)(nil),    // 24: mpc.v1.ListReshareJobsRequest
-	(*ListReshareJobsResponse)(nil),   // 25: mpc.v1.ListReshareJobsResponse
-	(*ReshareKeyRequest)(nil),         // 26: mpc.v1.ReshareKeyRequest
-	(*ReshareKeyResponse)(nil),        // 27: mpc.v1.ReshareKeyResponse
-	(*DrillKeyRequest)(nil),           // 28: mpc.v1.DrillKeyRequest
-	(*DrillKeyResponse)(nil),          // 29: mpc.v1.DrillKeyResponse
-	(*ReshareReport)(nil),             // 30: mpc.v1.ReshareReport
-	(*ReshareStep)(nil),               // 31: mpc.v1.ReshareStep
-	(*ApproveDeviceRequest)(nil),      // 32: mpc.v1.ApproveDeviceRequest
-	(*ApproveDeviceResponse)(nil),     // 33: mpc.v1.ApproveDeviceResponse
-	(*CreateKeyRequest)(nil),          // 34: mpc.v1.CreateKeyRequest
-	(*CreateKeyResponse)(nil),         // 35: mpc.v1.CreateKeyResponse
-	(*ListKeysRequest)(nil),           // 36: mpc.v1.ListKeysRequest
-	(*ListKeysResponse)(nil),          // 37: mpc.v1.ListKeysResponse
-	(*GetKeyRequest)(nil),             // 38: mpc.v1.GetKeyRequest
-	(*GetKeyResponse)(nil),            // 39: mpc.v1.GetKeyResponse
-	(*SetDerivationOnlyRequest)(nil),  // 40: mpc.v1.SetDerivationOnlyRequest
-	(*SetDerivationOnlyResponse)(nil), // 41: mpc.v1.SetDerivationOnlyResponse
-	(*ListSessionsRequest)(nil),       // 42: mpc.v1.ListSessionsRequest
-	(*ListSessionsResponse)(nil),      // 43: mpc.v1.ListSessionsResponse
-	(*SessionInfo)(nil),               // 44: mpc.v1.SessionInfo
-	(*timestamppb.Timestamp)(nil),     // 45: google.protobuf.Timestamp
-	(DeviceStatus)(0),                 // 46: mpc.v1.DeviceStatus
-	(Curve)(0),                        // 47: mpc.v1.Curve
+	(*GetRosterRequest)(nil),          // 2: mpc.v1.GetRosterRequest
+	(*GetRosterResponse)(nil),         // 3: mpc.v1.GetRosterResponse
+	(*SubmitRosterEntryRequest)(nil),  // 4: mpc.v1.SubmitRosterEntryRequest
+	(*SubmitRosterEntryResponse)(nil), // 5: mpc.v1.SubmitRosterEntryResponse
+	(*ExportAuditRequest)(nil),        // 6: mpc.v1.ExportAuditRequest
+	(*ExportAuditResponse)(nil),       // 7: mpc.v1.ExportAuditResponse
+	(*TokenInfo)(nil),                 // 8: mpc.v1.TokenInfo
+	(*CreateTokenRequest)(nil),        // 9: mpc.v1.CreateTokenRequest
+	(*CreateTokenResponse)(nil),       // 10: mpc.v1.CreateTokenResponse
+	(*ListTokensRequest)(nil),         // 11: mpc.v1.ListTokensRequest
+	(*ListTokensResponse)(nil),        // 12: mpc.v1.ListTokensResponse
+	(*RevokeTokenRequest)(nil),        // 13: mpc.v1.RevokeTokenRequest
+	(*RevokeTokenResponse)(nil),       // 14: mpc.v1.RevokeTokenResponse
+	(*Device)(nil),                    // 15: mpc.v1.Device
+	(*PendingRestore)(nil),            // 16: mpc.v1.PendingRestore
+	(*KeyHolder)(nil),                 // 17: mpc.v1.KeyHolder
+	(*Key)(nil),                       // 18: mpc.v1.Key
+	(*Addresses)(nil),                 // 19: mpc.v1.Addresses
+	(*DerivedKey)(nil),                // 20: mpc.v1.DerivedKey
+	(*CreatePairingCodeRequest)(nil),  // 21: mpc.v1.CreatePairingCodeRequest
+	(*CreatePairingCodeResponse)(nil), // 22: mpc.v1.CreatePairingCodeResponse
+	(*ListDevicesRequest)(nil),        // 23: mpc.v1.ListDevicesRequest
+	(*ListDevicesResponse)(nil),       // 24: mpc.v1.ListDevicesResponse
+	(*RevokeDeviceRequest)(nil),       // 25: mpc.v1.RevokeDeviceRequest
+	(*RevokeDeviceResponse)(nil),      // 26: mpc.v1.RevokeDeviceResponse
+	(*ReshareJob)(nil),                // 27: mpc.v1.ReshareJob
+	(*ListReshareJobsRequest)(nil),    // 28: mpc.v1.ListReshareJobsRequest
+	(*ListReshareJobsResponse)(nil),   // 29: mpc.v1.ListReshareJobsResponse
+	(*ReshareKeyRequest)(nil),         // 30: mpc.v1.ReshareKeyRequest
+	(*ReshareKeyResponse)(nil),        // 31: mpc.v1.ReshareKeyResponse
+	(*DrillKeyRequest)(nil),           // 32: mpc.v1.DrillKeyRequest
+	(*DrillKeyResponse)(nil),          // 33: mpc.v1.DrillKeyResponse
+	(*ReshareReport)(nil),             // 34: mpc.v1.ReshareReport
+	(*ReshareStep)(nil),               // 35: mpc.v1.ReshareStep
+	(*ApproveDeviceRequest)(nil),      // 36: mpc.v1.ApproveDeviceRequest
+	(*ApproveDeviceResponse)(nil),     // 37: mpc.v1.ApproveDeviceResponse
+	(*CreateKeyRequest)(nil),          // 38: mpc.v1.CreateKeyRequest
+	(*CreateKeyResponse)(nil),         // 39: mpc.v1.CreateKeyResponse
+	(*ListKeysRequest)(nil),           // 40: mpc.v1.ListKeysRequest
+	(*ListKeysResponse)(nil),          // 41: mpc.v1.ListKeysResponse
+	(*GetKeyRequest)(nil),             // 42: mpc.v1.GetKeyRequest
+	(*GetKeyResponse)(nil),            // 43: mpc.v1.GetKeyResponse
+	(*SetDerivationOnlyRequest)(nil),  // 44: mpc.v1.SetDerivationOnlyRequest
+	(*SetDerivationOnlyResponse)(nil), // 45: mpc.v1.SetDerivationOnlyResponse
+	(*ListSessionsRequest)(nil),       // 46: mpc.v1.ListSessionsRequest
+	(*ListSessionsResponse)(nil),      // 47: mpc.v1.ListSessionsResponse
+	(*SessionInfo)(nil),               // 48: mpc.v1.SessionInfo
+	(*RosterEntry)(nil),               // 49: mpc.v1.RosterEntry
+	(*timestamppb.Timestamp)(nil),     // 50: google.protobuf.Timestamp
+	(DeviceStatus)(0),                 // 51: mpc.v1.DeviceStatus
+	(Curve)(0),                        // 52: mpc.v1.Curve
 }
 var file_mpc_v1_admin_proto_depIdxs = []int32{
-	0,  // 0: mpc.v1.TokenInfo.role:type_name -> mpc.v1.TokenRole
-	45, // 1: mpc.v1.TokenInfo.created_at:type_name -> google.protobuf.Timestamp
-	0,  // 2: mpc.v1.CreateTokenRequest.role:type_name -> mpc.v1.TokenRole
-	4,  // 3: mpc.v1.CreateTokenResponse.info:type_name -> mpc.v1.TokenInfo
-	4,  // 4: mpc.v1.ListTokensResponse.tokens:type_name -> mpc.v1.TokenInfo
-	4,  // 5: mpc.v1.RevokeTokenResponse.info:type_name -> mpc.v1.TokenInfo
-	46, // 6: mpc.v1.Device.status:type_name -> mpc.v1.DeviceStatus
-	45, // 7: mpc.v1.Device.paired_at:type_name -> google.protobuf.Timestamp
-	45, // 8: mpc.v1.Device.last_seen:type_name -> google.protobuf.Timestamp
-	12, // 9: mpc.v1.Device.pending_restores:type_name -> mpc.v1.PendingRestore
-	47, // 10: mpc.v1.Key.curve:type_name -> mpc.v1.Curve
-	13, // 11: mpc.v1.Key.holders:type_name -> mpc.v1.KeyHolder
-	45, // 12: mpc.v1.Key.created_at:type_name -> google.protobuf.Timestamp
-	30, // 13: mpc.v1.Key.last_reshare:type_name -> mpc.v1.ReshareReport
-	15, // 14: mpc.v1.Key.addresses:type_name -> mpc.v1.Addresses
-	30, // 15: mpc.v1.Key.last_drill:type_name -> mpc.v1.ReshareReport
-	15, // 16: mpc.v1.DerivedKey.addresses:type_name -> mpc.v1.Addresses
-	45, // 17: mpc.v1.CreatePairingCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
-	11, // 18: mpc.v1.ListDevicesResponse.devices:type_name -> mpc.v1.Device
-	11, // 19: mpc.v1.RevokeDeviceResponse.device:type_name -> mpc.v1.Device
-	23, // 20: mpc.v1.RevokeDeviceResponse.jobs:type_name -> mpc.v1.ReshareJob
-	1,  // 21: mpc.v1.ReshareJob.state:type_name -> mpc.v1.ReshareJobState
-	45, // 22: mpc.v1.ReshareJob.updated_at:type_name -> google.protobuf.Timestamp
-	23, // 23: mpc.v1.ListReshareJobsResponse.jobs:type_name -> mpc.v1.ReshareJob
-	14, // 24: mpc.v1.ReshareKeyResponse.key:type_name -> mpc.v1.Key
-	30, // 25: mpc.v1.ReshareKeyResponse.report:type_name -> mpc.v1.ReshareReport
-	14, // 26: mpc.v1.DrillKeyResponse.key:type_name -> mpc.v1.Key
-	30, // 27: mpc.v1.DrillKeyResponse.report:type_name -> mpc.v1.ReshareReport
-	31, // 28: mpc.v1.ReshareReport.steps:type_name -> mpc.v1.ReshareStep
-	45, // 29: mpc.v1.ReshareReport.started_at:type_name -> google.protobuf.Timestamp
-	11, // 30: mpc.v1.ApproveDeviceResponse.device:type_name -> mpc.v1.Device
-	47, // 31: mpc.v1.CreateKeyRequest.curve:type_name -> mpc.v1.Curve
-	14, // 32: mpc.v1.CreateKeyResponse.key:type_name -> mpc.v1.Key
-	14, // 33: mpc.v1.ListKeysResponse.keys:type_name -> mpc.v1.Key
-	14, // 34: mpc.v1.GetKeyResponse.key:type_name -> mpc.v1.Key
-	16, // 35: mpc.v1.GetKeyResponse.derived:type_name -> mpc.v1.DerivedKey
-	14, // 36: mpc.v1.SetDerivationOnlyResponse.key:type_name -> mpc.v1.Key
-	44, // 37: mpc.v1.ListSessionsResponse.sessions:type_name -> mpc.v1.SessionInfo
-	45, // 38: mpc.v1.SessionInfo.started_at:type_name -> google.protobuf.Timestamp
-	45, // 39: mpc.v1.SessionInfo.finished_at:type_name -> google.protobuf.Timestamp
-	17, // 40: mpc.v1.AdminService.CreatePairingCode:input_type -> mpc.v1.CreatePairingCodeRequest
-	19, // 41: mpc.v1.AdminService.ListDevices:input_type -> mpc.v1.ListDevicesRequest
-	21, // 42: mpc.v1.AdminService.RevokeDevice:input_type -> mpc.v1.RevokeDeviceRequest
-	32, // 43: mpc.v1.AdminService.ApproveDevice:input_type -> mpc.v1.ApproveDeviceRequest
-	34, // 44: mpc.v1.AdminService.CreateKey:input_type -> mpc.v1.CreateKeyRequest
-	36, // 45: mpc.v1.AdminService.ListKeys:input_type -> mpc.v1.ListKeysRequest
-	38, // 46: mpc.v1.AdminService.GetKey:input_type -> mpc.v1.GetKeyRequest
-	40, // 47: mpc.v1.AdminService.SetDerivationOnly:input_type -> mpc.v1.SetDerivationOnlyRequest
-	5,  // 48: mpc.v1.AdminService.CreateToken:input_type -> mpc.v1.CreateTokenRequest
-	7,  // 49: mpc.v1.AdminService.ListTokens:input_type -> mpc.v1.ListTokensRequest
-	9,  // 50: mpc.v1.AdminService.RevokeToken:input_type -> mpc.v1.RevokeTokenRequest
-	2,  // 51: mpc.v1.AdminService.ExportAudit:input_type -> mpc.v1.ExportAuditRequest
-	26, // 52: mpc.v1.AdminService.ReshareKey:input_type -> mpc.v1.ReshareKeyRequest
-	28, // 53: mpc.v1.AdminService.DrillKey:input_type -> mpc.v1.DrillKeyRequest
-	24, // 54: mpc.v1.AdminService.ListReshareJobs:input_type -> mpc.v1.ListReshareJobsRequest
-	42, // 55: mpc.v1.AdminService.ListSessions:input_type -> mpc.v1.ListSessionsRequest
-	18, // 56: mpc.v1.AdminService.CreatePairingCode:output_type -> mpc.v1.CreatePairingCodeResponse
-	20, // 57: mpc.v1.AdminService.ListDevices:output_type -> mpc.v1.ListDevicesResponse
-	22, // 58: mpc.v1.AdminService.RevokeDevice:output_type -> mpc.v1.RevokeDeviceResponse
-	33, // 59: mpc.v1.AdminService.ApproveDevice:output_type -> mpc.v1.ApproveDeviceResponse
-	35, // 60: mpc.v1.AdminService.CreateKey:output_type -> mpc.v1.CreateKeyResponse
-	37, // 61: mpc.v1.AdminService.ListKeys:output_type -> mpc.v1.ListKeysResponse
-	39, // 62: mpc.v1.AdminService.GetKey:output_type -> mpc.v1.GetKeyResponse
-	41, // 63: mpc.v1.AdminService.SetDerivationOnly:output_type -> mpc.v1.SetDerivationOnlyResponse
-	6,  // 64: mpc.v1.AdminService.CreateToken:output_type -> mpc.v1.CreateTokenResponse
-	8,  // 65: mpc.v1.AdminService.ListTokens:output_type -> mpc.v1.ListTokensResponse
-	10, // 66: mpc.v1.AdminService.RevokeToken:output_type -> mpc.v1.RevokeTokenResponse
-	3,  // 67: mpc.v1.AdminService.ExportAudit:output_type -> mpc.v1.ExportAuditResponse
-	27, // 68: mpc.v1.AdminService.ReshareKey:output_type -> mpc.v1.ReshareKeyResponse
-	29, // 69: mpc.v1.AdminService.DrillKey:output_type -> mpc.v1.DrillKeyResponse
-	25, // 70: mpc.v1.AdminService.ListReshareJobs:output_type -> mpc.v1.ListReshareJobsResponse
-	43, // 71: mpc.v1.AdminService.ListSessions:output_type -> mpc.v1.ListSessionsResponse
-	56, // [56:72] is the sub-list for method output_type
-	40, // [40:56] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	49, // 0: mpc.v1.GetRosterResponse.entries:type_name -> mpc.v1.RosterEntry
+	49, // 1: mpc.v1.GetRosterResponse.pending:type_name -> mpc.v1.RosterEntry
+	49, // 2: mpc.v1.SubmitRosterEntryRequest.entry:type_name -> mpc.v1.RosterEntry
+	0,  // 3: mpc.v1.TokenInfo.role:type_name -> mpc.v1.TokenRole
+	50, // 4: mpc.v1.TokenInfo.created_at:type_name -> google.protobuf.Timestamp
+	0,  // 5: mpc.v1.CreateTokenRequest.role:type_name -> mpc.v1.TokenRole
+	8,  // 6: mpc.v1.CreateTokenResponse.info:type_name -> mpc.v1.TokenInfo
+	8,  // 7: mpc.v1.ListTokensResponse.tokens:type_name -> mpc.v1.TokenInfo
+	8,  // 8: mpc.v1.RevokeTokenResponse.info:type_name -> mpc.v1.TokenInfo
+	51, // 9: mpc.v1.Device.status:type_name -> mpc.v1.DeviceStatus
+	50, // 10: mpc.v1.Device.paired_at:type_name -> google.protobuf.Timestamp
+	50, // 11: mpc.v1.Device.last_seen:type_name -> google.protobuf.Timestamp
+	16, // 12: mpc.v1.Device.pending_restores:type_name -> mpc.v1.PendingRestore
+	52, // 13: mpc.v1.Key.curve:type_name -> mpc.v1.Curve
+	17, // 14: mpc.v1.Key.holders:type_name -> mpc.v1.KeyHolder
+	50, // 15: mpc.v1.Key.created_at:type_name -> google.protobuf.Timestamp
+	34, // 16: mpc.v1.Key.last_reshare:type_name -> mpc.v1.ReshareReport
+	19, // 17: mpc.v1.Key.addresses:type_name -> mpc.v1.Addresses
+	34, // 18: mpc.v1.Key.last_drill:type_name -> mpc.v1.ReshareReport
+	19, // 19: mpc.v1.DerivedKey.addresses:type_name -> mpc.v1.Addresses
+	50, // 20: mpc.v1.CreatePairingCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
+	15, // 21: mpc.v1.ListDevicesResponse.devices:type_name -> mpc.v1.Device
+	49, // 22: mpc.v1.RevokeDeviceRequest.roster_entry:type_name -> mpc.v1.RosterEntry
+	15, // 23: mpc.v1.RevokeDeviceResponse.device:type_name -> mpc.v1.Device
+	27, // 24: mpc.v1.RevokeDeviceResponse.jobs:type_name -> mpc.v1.ReshareJob
+	5,  // 25: mpc.v1.RevokeDeviceResponse.roster:type_name -> mpc.v1.SubmitRosterEntryResponse
+	1,  // 26: mpc.v1.ReshareJob.state:type_name -> mpc.v1.ReshareJobState
+	50, // 27: mpc.v1.ReshareJob.updated_at:type_name -> google.protobuf.Timestamp
+	27, // 28: mpc.v1.ListReshareJobsResponse.jobs:type_name -> mpc.v1.ReshareJob
+	18, // 29: mpc.v1.ReshareKeyResponse.key:type_name -> mpc.v1.Key
+	34, // 30: mpc.v1.ReshareKeyResponse.report:type_name -> mpc.v1.ReshareReport
+	18, // 31: mpc.v1.DrillKeyResponse.key:type_name -> mpc.v1.Key
+	34, // 32: mpc.v1.DrillKeyResponse.report:type_name -> mpc.v1.ReshareReport
+	35, // 33: mpc.v1.ReshareReport.steps:type_name -> mpc.v1.ReshareStep
+	50, // 34: mpc.v1.ReshareReport.started_at:type_name -> google.protobuf.Timestamp
+	15, // 35: mpc.v1.ApproveDeviceResponse.device:type_name -> mpc.v1.Device
+	52, // 36: mpc.v1.CreateKeyRequest.curve:type_name -> mpc.v1.Curve
+	18, // 37: mpc.v1.CreateKeyResponse.key:type_name -> mpc.v1.Key
+	18, // 38: mpc.v1.ListKeysResponse.keys:type_name -> mpc.v1.Key
+	18, // 39: mpc.v1.GetKeyResponse.key:type_name -> mpc.v1.Key
+	20, // 40: mpc.v1.GetKeyResponse.derived:type_name -> mpc.v1.DerivedKey
+	18, // 41: mpc.v1.SetDerivationOnlyResponse.key:type_name -> mpc.v1.Key
+	48, // 42: mpc.v1.ListSessionsResponse.sessions:type_name -> mpc.v1.SessionInfo
+	50, // 43: mpc.v1.SessionInfo.started_at:type_name -> google.protobuf.Timestamp
+	50, // 44: mpc.v1.SessionInfo.finished_at:type_name -> google.protobuf.Timestamp
+	21, // 45: mpc.v1.AdminService.CreatePairingCode:input_type -> mpc.v1.CreatePairingCodeRequest
+	23, // 46: mpc.v1.AdminService.ListDevices:input_type -> mpc.v1.ListDevicesRequest
+	25, // 47: mpc.v1.AdminService.RevokeDevice:input_type -> mpc.v1.RevokeDeviceRequest
+	36, // 48: mpc.v1.AdminService.ApproveDevice:input_type -> mpc.v1.ApproveDeviceRequest
+	38, // 49: mpc.v1.AdminService.CreateKey:input_type -> mpc.v1.CreateKeyRequest
+	40, // 50: mpc.v1.AdminService.ListKeys:input_type -> mpc.v1.ListKeysRequest
+	42, // 51: mpc.v1.AdminService.GetKey:input_type -> mpc.v1.GetKeyRequest
+	44, // 52: mpc.v1.AdminService.SetDerivationOnly:input_type -> mpc.v1.SetDerivationOnlyRequest
+	9,  // 53: mpc.v1.AdminService.CreateToken:input_type -> mpc.v1.CreateTokenRequest
+	11, // 54: mpc.v1.AdminService.ListTokens:input_type -> mpc.v1.ListTokensRequest
+	13, // 55: mpc.v1.AdminService.RevokeToken:input_type -> mpc.v1.RevokeTokenRequest
+	6,  // 56: mpc.v1.AdminService.ExportAudit:input_type -> mpc.v1.ExportAuditRequest
+	30, // 57: mpc.v1.AdminService.ReshareKey:input_type -> mpc.v1.ReshareKeyRequest
+	32, // 58: mpc.v1.AdminService.DrillKey:input_type -> mpc.v1.DrillKeyRequest
+	28, // 59: mpc.v1.AdminService.ListReshareJobs:input_type -> mpc.v1.ListReshareJobsRequest
+	46, // 60: mpc.v1.AdminService.ListSessions:input_type -> mpc.v1.ListSessionsRequest
+	2,  // 61: mpc.v1.AdminService.GetRoster:input_type -> mpc.v1.GetRosterRequest
+	4,  // 62: mpc.v1.AdminService.SubmitRosterEntry:input_type -> mpc.v1.SubmitRosterEntryRequest
+	22, // 63: mpc.v1.AdminService.CreatePairingCode:output_type -> mpc.v1.CreatePairingCodeResponse
+	24, // 64: mpc.v1.AdminService.ListDevices:output_type -> mpc.v1.ListDevicesResponse
+	26, // 65: mpc.v1.AdminService.RevokeDevice:output_type -> mpc.v1.RevokeDeviceResponse
+	37, // 66: mpc.v1.AdminService.ApproveDevice:output_type -> mpc.v1.ApproveDeviceResponse
+	39, // 67: mpc.v1.AdminService.CreateKey:output_type -> mpc.v1.CreateKeyResponse
+	41, // 68: mpc.v1.AdminService.ListKeys:output_type -> mpc.v1.ListKeysResponse
+	43, // 69: mpc.v1.AdminService.GetKey:output_type -> mpc.v1.GetKeyResponse
+	45, // 70: mpc.v1.AdminService.SetDerivationOnly:output_type -> mpc.v1.SetDerivationOnlyResponse
+	10, // 71: mpc.v1.AdminService.CreateToken:output_type -> mpc.v1.CreateTokenResponse
+	12, // 72: mpc.v1.AdminService.ListTokens:output_type -> mpc.v1.ListTokensResponse
+	14, // 73: mpc.v1.AdminService.RevokeToken:output_type -> mpc.v1.RevokeTokenResponse
+	7,  // 74: mpc.v1.AdminService.ExportAudit:output_type -> mpc.v1.ExportAuditResponse
+	31, // 75: mpc.v1.AdminService.ReshareKey:output_type -> mpc.v1.ReshareKeyResponse
+	33, // 76: mpc.v1.AdminService.DrillKey:output_type -> mpc.v1.DrillKeyResponse
+	29, // 77: mpc.v1.AdminService.ListReshareJobs:output_type -> mpc.v1.ListReshareJobsResponse
+	47, // 78: mpc.v1.AdminService.ListSessions:output_type -> mpc.v1.ListSessionsResponse
+	3,  // 79: mpc.v1.AdminService.GetRoster:output_type -> mpc.v1.GetRosterResponse
+	5,  // 80: mpc.v1.AdminService.SubmitRosterEntry:output_type -> mpc.v1.SubmitRosterEntryResponse
+	63, // [63:81] is the sub-list for method output_type
+	45, // [45:63] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_mpc_v1_admin_proto_init() }
@@ -3183,14 +3492,15 @@ func file_mpc_v1_admin_proto_init() {
 		return
 	}
 	file_mpc_v1_common_proto_init()
-	file_mpc_v1_admin_proto_msgTypes[24].OneofWrappers = []any{}
+	file_mpc_v1_roster_proto_init()
+	file_mpc_v1_admin_proto_msgTypes[28].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mpc_v1_admin_proto_rawDesc), len(file_mpc_v1_admin_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   43,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

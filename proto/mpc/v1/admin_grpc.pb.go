@@ -35,6 +35,8 @@ const (
 	AdminService_DrillKey_FullMethodName          = "/mpc.v1.AdminService/DrillKey"
 	AdminService_ListReshareJobs_FullMethodName   = "/mpc.v1.AdminService/ListReshareJobs"
 	AdminService_ListSessions_FullMethodName      = "/mpc.v1.AdminService/ListSessions"
+	AdminService_GetRoster_FullMethodName         = "/mpc.v1.AdminService/GetRoster"
+	AdminService_SubmitRosterEntry_FullMethodName = "/mpc.v1.AdminService/SubmitRosterEntry"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -80,6 +82,14 @@ type AdminServiceClient interface {
 	// ListSessions lists the protocol sessions running now and the most recent
 	// finished ones, with the devices blamed for those that were aborted.
 	ListSessions(ctx context.Context, in *ListSessionsRequest, opts ...grpc.CallOption) (*ListSessionsResponse, error)
+	// GetRoster returns the roster's entries from a height on, and the entries
+	// waiting for more operator signatures.
+	GetRoster(ctx context.Context, in *GetRosterRequest, opts ...grpc.CallOption) (*GetRosterResponse, error)
+	// SubmitRosterEntry adds signatures to an entry. The first genesis starts
+	// the roster; an entry whose signatures reach the quorum is appended (and
+	// takes effect: an added device becomes active, a revoked one is revoked);
+	// one below it waits as pending for more signatures.
+	SubmitRosterEntry(ctx context.Context, in *SubmitRosterEntryRequest, opts ...grpc.CallOption) (*SubmitRosterEntryResponse, error)
 }
 
 type adminServiceClient struct {
@@ -250,6 +260,26 @@ func (c *adminServiceClient) ListSessions(ctx context.Context, in *ListSessionsR
 	return out, nil
 }
 
+func (c *adminServiceClient) GetRoster(ctx context.Context, in *GetRosterRequest, opts ...grpc.CallOption) (*GetRosterResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetRosterResponse)
+	err := c.cc.Invoke(ctx, AdminService_GetRoster_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) SubmitRosterEntry(ctx context.Context, in *SubmitRosterEntryRequest, opts ...grpc.CallOption) (*SubmitRosterEntryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SubmitRosterEntryResponse)
+	err := c.cc.Invoke(ctx, AdminService_SubmitRosterEntry_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -293,6 +323,14 @@ type AdminServiceServer interface {
 	// ListSessions lists the protocol sessions running now and the most recent
 	// finished ones, with the devices blamed for those that were aborted.
 	ListSessions(context.Context, *ListSessionsRequest) (*ListSessionsResponse, error)
+	// GetRoster returns the roster's entries from a height on, and the entries
+	// waiting for more operator signatures.
+	GetRoster(context.Context, *GetRosterRequest) (*GetRosterResponse, error)
+	// SubmitRosterEntry adds signatures to an entry. The first genesis starts
+	// the roster; an entry whose signatures reach the quorum is appended (and
+	// takes effect: an added device becomes active, a revoked one is revoked);
+	// one below it waits as pending for more signatures.
+	SubmitRosterEntry(context.Context, *SubmitRosterEntryRequest) (*SubmitRosterEntryResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -350,6 +388,12 @@ func (UnimplementedAdminServiceServer) ListReshareJobs(context.Context, *ListRes
 }
 func (UnimplementedAdminServiceServer) ListSessions(context.Context, *ListSessionsRequest) (*ListSessionsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListSessions not implemented")
+}
+func (UnimplementedAdminServiceServer) GetRoster(context.Context, *GetRosterRequest) (*GetRosterResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetRoster not implemented")
+}
+func (UnimplementedAdminServiceServer) SubmitRosterEntry(context.Context, *SubmitRosterEntryRequest) (*SubmitRosterEntryResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SubmitRosterEntry not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -660,6 +704,42 @@ func _AdminService_ListSessions_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_GetRoster_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRosterRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetRoster(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GetRoster_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetRoster(ctx, req.(*GetRosterRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_SubmitRosterEntry_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SubmitRosterEntryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).SubmitRosterEntry(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_SubmitRosterEntry_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).SubmitRosterEntry(ctx, req.(*SubmitRosterEntryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -730,6 +810,14 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListSessions",
 			Handler:    _AdminService_ListSessions_Handler,
+		},
+		{
+			MethodName: "GetRoster",
+			Handler:    _AdminService_GetRoster_Handler,
+		},
+		{
+			MethodName: "SubmitRosterEntry",
+			Handler:    _AdminService_SubmitRosterEntry_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

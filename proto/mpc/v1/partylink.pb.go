@@ -287,6 +287,7 @@ type ConnectRequest struct {
 	//	*ConnectRequest_Failure
 	//	*ConnectRequest_Status
 	//	*ConnectRequest_RestoreClaim
+	//	*ConnectRequest_Refusal
 	Msg           isConnectRequest_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -401,6 +402,15 @@ func (x *ConnectRequest) GetRestoreClaim() *RestoreClaim {
 	return nil
 }
 
+func (x *ConnectRequest) GetRefusal() *Refusal {
+	if x != nil {
+		if x, ok := x.Msg.(*ConnectRequest_Refusal); ok {
+			return x.Refusal
+		}
+	}
+	return nil
+}
+
 type isConnectRequest_Msg interface {
 	isConnectRequest_Msg()
 }
@@ -437,6 +447,10 @@ type ConnectRequest_RestoreClaim struct {
 	RestoreClaim *RestoreClaim `protobuf:"bytes,8,opt,name=restore_claim,json=restoreClaim,proto3,oneof"`
 }
 
+type ConnectRequest_Refusal struct {
+	Refusal *Refusal `protobuf:"bytes,9,opt,name=refusal,proto3,oneof"`
+}
+
 func (*ConnectRequest_Hello) isConnectRequest_Msg() {}
 
 func (*ConnectRequest_Answer) isConnectRequest_Msg() {}
@@ -453,6 +467,8 @@ func (*ConnectRequest_Status) isConnectRequest_Msg() {}
 
 func (*ConnectRequest_RestoreClaim) isConnectRequest_Msg() {}
 
+func (*ConnectRequest_Refusal) isConnectRequest_Msg() {}
+
 type ConnectResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Msg:
@@ -466,6 +482,7 @@ type ConnectResponse struct {
 	//	*ConnectResponse_KeySync
 	//	*ConnectResponse_RestoreAnswer
 	//	*ConnectResponse_NextCertificate
+	//	*ConnectResponse_RosterUpdate
 	Msg           isConnectResponse_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -589,6 +606,15 @@ func (x *ConnectResponse) GetNextCertificate() *NextCertificate {
 	return nil
 }
 
+func (x *ConnectResponse) GetRosterUpdate() *RosterUpdate {
+	if x != nil {
+		if x, ok := x.Msg.(*ConnectResponse_RosterUpdate); ok {
+			return x.RosterUpdate
+		}
+	}
+	return nil
+}
+
 type isConnectResponse_Msg interface {
 	isConnectResponse_Msg()
 }
@@ -630,6 +656,12 @@ type ConnectResponse_NextCertificate struct {
 	NextCertificate *NextCertificate `protobuf:"bytes,9,opt,name=next_certificate,json=nextCertificate,proto3,oneof"`
 }
 
+type ConnectResponse_RosterUpdate struct {
+	// Roster entries the device has not verified yet, after the Welcome and
+	// whenever the roster grows.
+	RosterUpdate *RosterUpdate `protobuf:"bytes,10,opt,name=roster_update,json=rosterUpdate,proto3,oneof"`
+}
+
 func (*ConnectResponse_Challenge) isConnectResponse_Msg() {}
 
 func (*ConnectResponse_Welcome) isConnectResponse_Msg() {}
@@ -648,9 +680,14 @@ func (*ConnectResponse_RestoreAnswer) isConnectResponse_Msg() {}
 
 func (*ConnectResponse_NextCertificate) isConnectResponse_Msg() {}
 
+func (*ConnectResponse_RosterUpdate) isConnectResponse_Msg() {}
+
 type Hello struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DeviceId      string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	DeviceId string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
+	// How many roster entries the device has verified (0: none); the
+	// coordinator sends the ones after them.
+	RosterEntries uint64 `protobuf:"varint,2,opt,name=roster_entries,json=rosterEntries,proto3" json:"roster_entries,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -690,6 +727,13 @@ func (x *Hello) GetDeviceId() string {
 		return x.DeviceId
 	}
 	return ""
+}
+
+func (x *Hello) GetRosterEntries() uint64 {
+	if x != nil {
+		return x.RosterEntries
+	}
+	return 0
 }
 
 type Challenge struct {
@@ -2016,7 +2060,7 @@ var File_mpc_v1_partylink_proto protoreflect.FileDescriptor
 
 const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\n" +
-	"\x16mpc/v1/partylink.proto\x12\x06mpc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13mpc/v1/common.proto\"\xcf\x01\n" +
+	"\x16mpc/v1/partylink.proto\x12\x06mpc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13mpc/v1/common.proto\x1a\x13mpc/v1/roster.proto\"\xcf\x01\n" +
 	"\rEnrollRequest\x12\x1d\n" +
 	"\n" +
 	"pairing_id\x18\x05 \x01(\fR\tpairingId\x12%\n" +
@@ -2028,7 +2072,7 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x1f\n" +
 	"\vdevice_name\x18\x02 \x01(\tR\n" +
 	"deviceName\x12)\n" +
-	"\x10pending_approval\x18\x03 \x01(\bR\x0fpendingApproval\"\xa4\x03\n" +
+	"\x10pending_approval\x18\x03 \x01(\bR\x0fpendingApproval\"\xd1\x03\n" +
 	"\x0eConnectRequest\x12%\n" +
 	"\x05hello\x18\x01 \x01(\v2\r.mpc.v1.HelloH\x00R\x05hello\x121\n" +
 	"\x06answer\x18\x02 \x01(\v2\x17.mpc.v1.ChallengeAnswerH\x00R\x06answer\x12,\n" +
@@ -2037,8 +2081,9 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\x06result\x18\x05 \x01(\v2\x15.mpc.v1.SessionResultH\x00R\x06result\x122\n" +
 	"\afailure\x18\x06 \x01(\v2\x16.mpc.v1.SessionFailureH\x00R\afailure\x12-\n" +
 	"\x06status\x18\a \x01(\v2\x13.mpc.v1.PartyStatusH\x00R\x06status\x12;\n" +
-	"\rrestore_claim\x18\b \x01(\v2\x14.mpc.v1.RestoreClaimH\x00R\frestoreClaimB\x05\n" +
-	"\x03msg\"\xea\x03\n" +
+	"\rrestore_claim\x18\b \x01(\v2\x14.mpc.v1.RestoreClaimH\x00R\frestoreClaim\x12+\n" +
+	"\arefusal\x18\t \x01(\v2\x0f.mpc.v1.RefusalH\x00R\arefusalB\x05\n" +
+	"\x03msg\"\xa7\x04\n" +
 	"\x0fConnectResponse\x121\n" +
 	"\tchallenge\x18\x01 \x01(\v2\x11.mpc.v1.ChallengeH\x00R\tchallenge\x12+\n" +
 	"\awelcome\x18\x02 \x01(\v2\x0f.mpc.v1.WelcomeH\x00R\awelcome\x12,\n" +
@@ -2048,10 +2093,13 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\x05begin\x18\x06 \x01(\v2\x14.mpc.v1.SessionBeginH\x00R\x05begin\x12,\n" +
 	"\bkey_sync\x18\a \x01(\v2\x0f.mpc.v1.KeySyncH\x00R\akeySync\x12>\n" +
 	"\x0erestore_answer\x18\b \x01(\v2\x15.mpc.v1.RestoreAnswerH\x00R\rrestoreAnswer\x12D\n" +
-	"\x10next_certificate\x18\t \x01(\v2\x17.mpc.v1.NextCertificateH\x00R\x0fnextCertificateB\x05\n" +
-	"\x03msg\"$\n" +
+	"\x10next_certificate\x18\t \x01(\v2\x17.mpc.v1.NextCertificateH\x00R\x0fnextCertificate\x12;\n" +
+	"\rroster_update\x18\n" +
+	" \x01(\v2\x14.mpc.v1.RosterUpdateH\x00R\frosterUpdateB\x05\n" +
+	"\x03msg\"K\n" +
 	"\x05Hello\x12\x1b\n" +
-	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\"!\n" +
+	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12%\n" +
+	"\x0eroster_entries\x18\x02 \x01(\x04R\rrosterEntries\"!\n" +
 	"\tChallenge\x12\x14\n" +
 	"\x05nonce\x18\x01 \x01(\fR\x05nonce\"/\n" +
 	"\x0fChallengeAnswer\x12\x1c\n" +
@@ -2209,8 +2257,10 @@ var file_mpc_v1_partylink_proto_goTypes = []any{
 	(*KeyEpoch)(nil),              // 22: mpc.v1.KeyEpoch
 	(*RestoreClaim)(nil),          // 23: mpc.v1.RestoreClaim
 	(*RestoreAnswer)(nil),         // 24: mpc.v1.RestoreAnswer
-	(*timestamppb.Timestamp)(nil), // 25: google.protobuf.Timestamp
-	(Curve)(0),                    // 26: mpc.v1.Curve
+	(*Refusal)(nil),               // 25: mpc.v1.Refusal
+	(*RosterUpdate)(nil),          // 26: mpc.v1.RosterUpdate
+	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
+	(Curve)(0),                    // 28: mpc.v1.Curve
 }
 var file_mpc_v1_partylink_proto_depIdxs = []int32{
 	6,  // 0: mpc.v1.ConnectRequest.hello:type_name -> mpc.v1.Hello
@@ -2221,33 +2271,35 @@ var file_mpc_v1_partylink_proto_depIdxs = []int32{
 	18, // 5: mpc.v1.ConnectRequest.failure:type_name -> mpc.v1.SessionFailure
 	20, // 6: mpc.v1.ConnectRequest.status:type_name -> mpc.v1.PartyStatus
 	23, // 7: mpc.v1.ConnectRequest.restore_claim:type_name -> mpc.v1.RestoreClaim
-	7,  // 8: mpc.v1.ConnectResponse.challenge:type_name -> mpc.v1.Challenge
-	9,  // 9: mpc.v1.ConnectResponse.welcome:type_name -> mpc.v1.Welcome
-	12, // 10: mpc.v1.ConnectResponse.start:type_name -> mpc.v1.SessionStart
-	16, // 11: mpc.v1.ConnectResponse.message:type_name -> mpc.v1.SessionMessage
-	19, // 12: mpc.v1.ConnectResponse.abort:type_name -> mpc.v1.SessionAbort
-	15, // 13: mpc.v1.ConnectResponse.begin:type_name -> mpc.v1.SessionBegin
-	21, // 14: mpc.v1.ConnectResponse.key_sync:type_name -> mpc.v1.KeySync
-	24, // 15: mpc.v1.ConnectResponse.restore_answer:type_name -> mpc.v1.RestoreAnswer
-	10, // 16: mpc.v1.ConnectResponse.next_certificate:type_name -> mpc.v1.NextCertificate
-	10, // 17: mpc.v1.Welcome.next_certificate:type_name -> mpc.v1.NextCertificate
-	25, // 18: mpc.v1.NextCertificate.switch_at:type_name -> google.protobuf.Timestamp
-	0,  // 19: mpc.v1.SessionStart.kind:type_name -> mpc.v1.SessionKind
-	26, // 20: mpc.v1.SessionStart.curve:type_name -> mpc.v1.Curve
-	11, // 21: mpc.v1.SessionStart.participants:type_name -> mpc.v1.Participant
-	13, // 22: mpc.v1.SessionReply.join:type_name -> mpc.v1.SessionJoin
-	13, // 23: mpc.v1.SessionBegin.joins:type_name -> mpc.v1.SessionJoin
-	22, // 24: mpc.v1.KeySync.keys:type_name -> mpc.v1.KeyEpoch
-	1,  // 25: mpc.v1.RestoreAnswer.state:type_name -> mpc.v1.RestoreState
-	2,  // 26: mpc.v1.PartyLinkService.Enroll:input_type -> mpc.v1.EnrollRequest
-	4,  // 27: mpc.v1.PartyLinkService.Connect:input_type -> mpc.v1.ConnectRequest
-	3,  // 28: mpc.v1.PartyLinkService.Enroll:output_type -> mpc.v1.EnrollResponse
-	5,  // 29: mpc.v1.PartyLinkService.Connect:output_type -> mpc.v1.ConnectResponse
-	28, // [28:30] is the sub-list for method output_type
-	26, // [26:28] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	25, // 8: mpc.v1.ConnectRequest.refusal:type_name -> mpc.v1.Refusal
+	7,  // 9: mpc.v1.ConnectResponse.challenge:type_name -> mpc.v1.Challenge
+	9,  // 10: mpc.v1.ConnectResponse.welcome:type_name -> mpc.v1.Welcome
+	12, // 11: mpc.v1.ConnectResponse.start:type_name -> mpc.v1.SessionStart
+	16, // 12: mpc.v1.ConnectResponse.message:type_name -> mpc.v1.SessionMessage
+	19, // 13: mpc.v1.ConnectResponse.abort:type_name -> mpc.v1.SessionAbort
+	15, // 14: mpc.v1.ConnectResponse.begin:type_name -> mpc.v1.SessionBegin
+	21, // 15: mpc.v1.ConnectResponse.key_sync:type_name -> mpc.v1.KeySync
+	24, // 16: mpc.v1.ConnectResponse.restore_answer:type_name -> mpc.v1.RestoreAnswer
+	10, // 17: mpc.v1.ConnectResponse.next_certificate:type_name -> mpc.v1.NextCertificate
+	26, // 18: mpc.v1.ConnectResponse.roster_update:type_name -> mpc.v1.RosterUpdate
+	10, // 19: mpc.v1.Welcome.next_certificate:type_name -> mpc.v1.NextCertificate
+	27, // 20: mpc.v1.NextCertificate.switch_at:type_name -> google.protobuf.Timestamp
+	0,  // 21: mpc.v1.SessionStart.kind:type_name -> mpc.v1.SessionKind
+	28, // 22: mpc.v1.SessionStart.curve:type_name -> mpc.v1.Curve
+	11, // 23: mpc.v1.SessionStart.participants:type_name -> mpc.v1.Participant
+	13, // 24: mpc.v1.SessionReply.join:type_name -> mpc.v1.SessionJoin
+	13, // 25: mpc.v1.SessionBegin.joins:type_name -> mpc.v1.SessionJoin
+	22, // 26: mpc.v1.KeySync.keys:type_name -> mpc.v1.KeyEpoch
+	1,  // 27: mpc.v1.RestoreAnswer.state:type_name -> mpc.v1.RestoreState
+	2,  // 28: mpc.v1.PartyLinkService.Enroll:input_type -> mpc.v1.EnrollRequest
+	4,  // 29: mpc.v1.PartyLinkService.Connect:input_type -> mpc.v1.ConnectRequest
+	3,  // 30: mpc.v1.PartyLinkService.Enroll:output_type -> mpc.v1.EnrollResponse
+	5,  // 31: mpc.v1.PartyLinkService.Connect:output_type -> mpc.v1.ConnectResponse
+	30, // [30:32] is the sub-list for method output_type
+	28, // [28:30] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_mpc_v1_partylink_proto_init() }
@@ -2256,6 +2308,7 @@ func file_mpc_v1_partylink_proto_init() {
 		return
 	}
 	file_mpc_v1_common_proto_init()
+	file_mpc_v1_roster_proto_init()
 	file_mpc_v1_partylink_proto_msgTypes[2].OneofWrappers = []any{
 		(*ConnectRequest_Hello)(nil),
 		(*ConnectRequest_Answer)(nil),
@@ -2265,6 +2318,7 @@ func file_mpc_v1_partylink_proto_init() {
 		(*ConnectRequest_Failure)(nil),
 		(*ConnectRequest_Status)(nil),
 		(*ConnectRequest_RestoreClaim)(nil),
+		(*ConnectRequest_Refusal)(nil),
 	}
 	file_mpc_v1_partylink_proto_msgTypes[3].OneofWrappers = []any{
 		(*ConnectResponse_Challenge)(nil),
@@ -2276,6 +2330,7 @@ func file_mpc_v1_partylink_proto_init() {
 		(*ConnectResponse_KeySync)(nil),
 		(*ConnectResponse_RestoreAnswer)(nil),
 		(*ConnectResponse_NextCertificate)(nil),
+		(*ConnectResponse_RosterUpdate)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

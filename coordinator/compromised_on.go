@@ -1,0 +1,41 @@
+//go:build compromised
+
+package coordinator
+
+import (
+	"os"
+	"strings"
+
+	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+)
+
+// A coordinator built with -tags compromised plays an attacker who owns the
+// coordinator's machine, for the e2e suite's compromised-coordinator tests
+// only. MPCSIGN_COMPROMISED lists what it does (comma-separated):
+//
+//	approve-all      activates every enrolled device at once, roster or not
+//	                 (a device no operator signed)
+//	roster-rollback  serves devices the roster without its newest entry
+//
+// The default build has none of this (compromised_off.go).
+func compromisedAs(what string) bool {
+	for _, w := range strings.Split(os.Getenv("MPCSIGN_COMPROMISED"), ",") {
+		if strings.TrimSpace(w) == what {
+			return true
+		}
+	}
+	return false
+}
+
+func compromisedApproveAll() bool { return compromisedAs("approve-all") }
+
+func compromisedRosterUpdate(u *mpcv1.RosterUpdate) *mpcv1.RosterUpdate {
+	if !compromisedAs("roster-rollback") || u.GetHeight() == 0 {
+		return u
+	}
+	out := &mpcv1.RosterUpdate{FirstHeight: u.GetFirstHeight(), Height: u.GetHeight() - 1}
+	if n := len(u.GetEntries()); n > 0 {
+		out.Entries = u.GetEntries()[:n-1]
+	}
+	return out
+}
