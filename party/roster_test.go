@@ -237,3 +237,26 @@ func TestCheckMembers(t *testing.T) {
 		}
 	}
 }
+
+// A device enrolled before the roster pins it once; it never changes to
+// another genesis.
+func TestPinRoster(t *testing.T) {
+	_, ks := newTestAgent(t, t.TempDir())
+	c, d := newTestChain(t), newTestChain(t)
+	if _, err := PinRoster(ks, "not hex"); err == nil {
+		t.Fatal("a malformed genesis was pinned")
+	}
+	cfg, err := PinRoster(ks, c.entries[0].Hash().String())
+	if err != nil || cfg.RosterGenesis != c.entries[0].Hash().String() {
+		t.Fatalf("pin: %+v %v", cfg, err)
+	}
+	if _, err := PinRoster(ks, c.entries[0].Hash().String()); err != nil {
+		t.Fatalf("pinning the same genesis again: %v", err)
+	}
+	if _, err := PinRoster(ks, d.entries[0].Hash().String()); !errors.Is(err, ErrRosterPinned) {
+		t.Fatalf("pinning another genesis: %v", err)
+	}
+	if got, _ := LoadConfig(ks); got.RosterGenesis != c.entries[0].Hash().String() {
+		t.Fatalf("the pin changed to %s", got.RosterGenesis)
+	}
+}

@@ -25,7 +25,7 @@ or an ` + settings.EnvPrefix + `* variable.
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newEnrollCmd(environ), newRunCmd(environ, run), newStatusCmd(environ), newRepinCmd(environ), newPolicyCmd(environ),
+	root.AddCommand(newEnrollCmd(environ), newRunCmd(environ, run), newStatusCmd(environ), newRepinCmd(environ), newPinRosterCmd(environ), newPolicyCmd(environ),
 		newAuditCmd(environ), newBackupCmd(environ), newPreparamsCmd(), buildinfo.Command("party"))
 	return root
 }

@@ -209,3 +209,43 @@ certificate), then run this with the agent stopped. Pairing the device again
 	_ = cmd.MarkFlagRequired("fingerprint")
 	return cmd
 }
+
+func newPinRosterCmd(environ []string) *cobra.Command {
+	var f storeFlags
+	var genesis string
+	cmd := &cobra.Command{
+		Use:   "pin-roster --genesis HASH",
+		Short: "Pin the operators' roster (a device enrolled before its institution had one)",
+		Long: `Makes this device believe only roster entries that chain back to the
+genesis HASH and are signed by the operators it names. Devices paired with a
+code made after the roster existed pin it already. Read HASH from an
+operator ('mpcctl roster show' on the operator's machine), not from the
+coordinator. Run with the agent stopped; once pinned, a device never changes
+roster.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ks, _, err := f.open(cmd)
+			if errors.Is(err, keystore.ErrLocked) {
+				return fmt.Errorf("%w: stop 'party run' first", err)
+			}
+			if err != nil {
+				return err
+			}
+			defer ks.Close()
+			c, err := party.PinRoster(ks, genesis)
+			if err != nil {
+				return err
+			}
+			if err := ks.Close(); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "device %q (id %s) pins roster genesis %s\n", c.Name, c.DeviceID, c.RosterGenesis)
+			fmt.Fprintf(cmd.OutOrStdout(), "an operator must sign it onto the roster: mpcctl roster add-device %s --device-id %s\n", c.Name, c.DeviceID)
+			return nil
+		},
+	}
+	f.register(cmd, environ)
+	cmd.Flags().StringVar(&genesis, "genesis", "", "the roster's genesis hash, as an operator's 'mpcctl roster show' prints it (required)")
+	_ = cmd.MarkFlagRequired("genesis")
+	return cmd
+}
