@@ -136,13 +136,13 @@ func (s *Server) GetRoster(ctx context.Context, req *mpcv1.GetRosterRequest) (*m
 	s.roster.mu.Lock()
 	defer s.roster.mu.Unlock()
 	resp := &mpcv1.GetRosterResponse{Exists: s.roster.state != nil}
-	if s.roster.state == nil {
-		return resp, nil
+	if s.roster.state != nil {
+		resp.Height = s.roster.state.Height()
+		if from := req.GetFromHeight(); from <= resp.Height {
+			resp.Entries = slices.Clone(s.roster.entries[from:])
+		}
 	}
-	resp.Height = s.roster.state.Height()
-	if from := req.GetFromHeight(); from <= resp.Height {
-		resp.Entries = slices.Clone(s.roster.entries[from:])
-	}
+	// Before the roster exists, a genesis may wait for more signatures.
 	pending, err := s.pendingRosterLocked()
 	if err != nil {
 		return nil, err

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/mpcsign/mpcsign/coordinator"
+	"github.com/mpcsign/mpcsign/internal/keyfile"
 	"github.com/mpcsign/mpcsign/internal/logging"
 	"github.com/mpcsign/mpcsign/internal/preparams"
 	"github.com/mpcsign/mpcsign/keystore"
@@ -124,6 +125,14 @@ func runDemo(ctx context.Context, out, errw io.Writer, dir string, keep bool, lo
 	defer signerConn.Close()
 	signer := mpcv1.NewSignerServiceClient(signerConn)
 
+	op, err := newDemoOperator(ctx, filepath.Join(dir, "operator"), admin)
+	if err != nil {
+		return fmt.Errorf("operator: %w", err)
+	}
+	step("operator %q made an Ed25519 key on her own machine (fingerprint %s, encrypted at rest); the coordinator never sees it",
+		op.key.Name(), keyfile.Fingerprint(op.key.PublicKey()))
+	step("she signed the roster's genesis %s: pairing codes carry it, each device pins it and believes only entries she signed", op.genesis.String()[:16])
+
 	names := []string{"phone", "laptop", "server"}
 	// How many pre-parameter sets each device makes: one per key or
 	// reshare it takes part in.
@@ -161,15 +170,23 @@ func runDemo(ctx context.Context, out, errw io.Writer, dir string, keep bool, lo
 		if err != nil {
 			return err
 		}
+		var pending *mpcv1.Device
 		for _, dv := range list.GetDevices() {
-			if dv.GetName() == name && dv.GetSas() != sas {
-				return fmt.Errorf("device %s shows %s but the coordinator lists %s", name, sas, dv.GetSas())
+			if dv.GetName() == name && dv.GetStatus() == mpcv1.DeviceStatus_DEVICE_STATUS_PENDING {
+				pending = dv
 			}
 		}
-		if _, err := admin.ApproveDevice(ctx, &mpcv1.ApproveDeviceRequest{Device: name, Sas: sas}); err != nil {
+		if pending == nil {
+			return fmt.Errorf("device %s is not waiting for approval", name)
+		}
+		if pending.GetSas() != sas {
+			return fmt.Errorf("device %s shows %s but the coordinator lists %s", name, sas, pending.GetSas())
+		}
+		h, err := op.approve(ctx, pending)
+		if err != nil {
 			return err
 		}
-		step("paired %q with a one-time code; device and coordinator both show %s; approved", name, sas)
+		step("paired %q with a one-time code; device and coordinator both show %s; %s signed it onto the roster (entry %d)", name, sas, op.key.Name(), h)
 		return nil
 	}
 	for i, name := range names {
@@ -227,10 +244,23 @@ func runDemo(ctx context.Context, out, errw io.Writer, dir string, keep bool, lo
 		return err
 	}
 	step("revoking the server: its key is reshared to phone, laptop and tablet (same public key)")
-	rv, err := admin.RevokeDevice(ctx, &mpcv1.RevokeDeviceRequest{Device: "server", ReplaceWith: "tablet"})
+	var serverID string
+	if list, err := admin.ListDevices(ctx, &mpcv1.ListDevicesRequest{}); err == nil {
+		for _, dv := range list.GetDevices() {
+			if dv.GetName() == "server" {
+				serverID = dv.GetId()
+			}
+		}
+	}
+	revoke, err := op.revoke(ctx, serverID, "lost")
 	if err != nil {
 		return err
 	}
+	rv, err := admin.RevokeDevice(ctx, &mpcv1.RevokeDeviceRequest{Device: "server", ReplaceWith: "tablet", RosterEntry: coordinator.EntryProto(revoke)})
+	if err != nil {
+		return err
+	}
+	step("  the revocation is %s's signed roster entry; every device verifies it before it counts", op.key.Name())
 	var keys []string
 	for _, j := range rv.GetJobs() {
 		keys = append(keys, j.GetKeyId())

@@ -33,6 +33,15 @@ func TestDemo(t *testing.T) {
 			t.Errorf("demo output lacks %q:\n%s", want, text)
 		}
 	}
+	// Devices are admitted and revoked by the operator's signatures.
+	if n := strings.Count(text, "signed it onto the roster"); n != 4 {
+		t.Errorf("%d devices signed onto the roster, want 4:\n%s", n, text)
+	}
+	for _, want := range []string{"made an Ed25519 key on her own machine", "signed the roster's genesis", "the revocation is alice's signed roster entry"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, text)
+		}
+	}
 	if n := strings.Count(text, "verified against public key"); n != 4 {
 		t.Errorf("%d verified signatures, want 4:\n%s", n, text)
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/subtle"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -11,6 +13,10 @@ import (
 	"github.com/mdp/qrterminal/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/mpcsign/mpcsign/coordinator"
+	"github.com/mpcsign/mpcsign/internal/identity"
+	"github.com/mpcsign/mpcsign/internal/pairing"
+	"github.com/mpcsign/mpcsign/internal/roster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
@@ -20,12 +26,16 @@ func newDevicesCmd(g *globals) *cobra.Command {
 	var name string
 	var ttl time.Duration
 	var noQR, wait bool
+	var pairOps operatorFlags
 	pair := &cobra.Command{
 		Use:   "pair --name NAME",
 		Short: "Make a one-time pairing code for a new device",
 		Long: `Prints a one-time pairing code (as text and as a QR code) for a device to
 use with 'party enroll --code CODE'. The code expires (default 5 minutes),
-works once, and carries the coordinator's address and certificate fingerprint.`,
+works once, and carries the coordinator's address and certificate fingerprint
+and, once a roster exists, the roster's genesis hash, which the device pins.
+When this operator has pinned the roster (--operator-dir), a code for another
+roster, or for none, is refused.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if ttl != 0 && (ttl < time.Second || ttl > time.Hour || ttl%time.Second != 0) {
@@ -40,11 +50,22 @@ works once, and carries the coordinator's address and certificate fingerprint.`,
 			if err != nil {
 				return err
 			}
+			genesis, err := checkPairingGenesis(cmd.ErrOrStderr(), resp.GetCode(), pairOps.dir)
+			if err != nil {
+				return err
+			}
 			w := cmd.OutOrStdout()
 			if g.asJSON {
-				return printJSON(w, map[string]any{"code": resp.GetCode(), "name": resp.GetName(), "expires_at": resp.GetExpiresAt().AsTime()})
+				out := map[string]any{"code": resp.GetCode(), "name": resp.GetName(), "expires_at": resp.GetExpiresAt().AsTime()}
+				if genesis != "" {
+					out["roster_genesis"] = genesis
+				}
+				return printJSON(w, out)
 			}
 			fmt.Fprintf(w, "pairing code for %q (expires %s, single use):\n\n  %s\n\n", resp.GetName(), resp.GetExpiresAt().AsTime().Local().Format(time.Kitchen), resp.GetCode())
+			if genesis != "" {
+				fmt.Fprintf(w, "the device pins roster genesis %s\n\n", genesis)
+			}
 			if !noQR {
 				qrterminal.GenerateHalfBlock(resp.GetCode(), qrterminal.L, w)
 			}
@@ -84,6 +105,7 @@ works once, and carries the coordinator's address and certificate fingerprint.`,
 	pair.Flags().StringVar(&name, "name", "", "device name (required)")
 	pair.Flags().DurationVar(&ttl, "ttl", 0, "validity (default 5m, at most 1h)")
 	pair.Flags().BoolVar(&noQR, "no-qr", false, "do not draw the QR code")
+	pairOps.registerDir(pair.Flags())
 	_ = pair.MarkFlagRequired("name")
 
 	list := &cobra.Command{
@@ -134,10 +156,11 @@ works once, and carries the coordinator's address and certificate fingerprint.`,
 		},
 	}
 
-	var replaceWith string
+	var replaceWith, reason string
 	var follow time.Duration
+	var revokeOps operatorFlags
 	revoke := &cobra.Command{
-		Use:   "revoke DEVICE [--replace-with DEVICE]",
+		Use:   "revoke DEVICE [--replace-with DEVICE] [--reason TEXT]",
 		Short: "Revoke a device (by name or id) and reshare its keys without it",
 		Long: `Marks the device revoked: its connection is closed at once and it can no
 longer connect or sign. Then every key it held is reshared, in the background,
@@ -149,7 +172,12 @@ The command shows each key's progress until all are done (or --wait passes;
 --wait 0 returns at once). A key whose new committee has an offline device
 stays pending and is retried when devices connect ('mpcctl keys jobs' shows
 it). A key that lost too many holders to be reshared is reported as blocked,
-with the reason.`,
+with the reason.
+
+Once a roster exists, the revocation is a roster entry signed with this
+operator's key (--operator-dir): the device is revoked when enough operators
+signed it. Below the quorum it waits; the others sign it with 'mpcctl roster
+sign ID'.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, done, ctx, err := g.admin(cmd)
@@ -157,16 +185,54 @@ with the reason.`,
 				return err
 			}
 			defer done()
-			resp, err := c.RevokeDevice(ctx, &mpcv1.RevokeDeviceRequest{Device: args[0], ReplaceWith: replaceWith})
+			w := cmd.OutOrStdout()
+			req := &mpcv1.RevokeDeviceRequest{Device: args[0], ReplaceWith: replaceWith}
+			r, withRoster, err := rosterInUse(ctx, c, revokeOps.dir)
 			if err != nil {
 				return err
+			}
+			var st *roster.State
+			var entry roster.Entry
+			var body roster.Body
+			if withRoster {
+				if st, entry, body, err = revokeEntry(&revokeOps, r, args[0], reason); err != nil {
+					return err
+				}
+				req.Device, req.RosterEntry = body.DeviceID, coordinator.EntryProto(entry)
+			} else if reason != "" {
+				return errors.New("--reason is recorded in the roster, and this coordinator has none: leave it out (or create the roster first: mpcctl roster init)")
+			}
+			resp, err := c.RevokeDevice(ctx, req)
+			if err != nil {
+				return err
+			}
+			withOutcome := func(out map[string]any) map[string]any {
+				if withRoster {
+					out["roster"] = outcomeJSON(entry, resp.GetRoster())
+				}
+				return out
+			}
+			if withRoster {
+				if err := advancePin(revokeOps.dir, st, entry, body, resp.GetRoster()); err != nil {
+					return err
+				}
+				if !resp.GetRoster().GetAppended() {
+					if g.asJSON {
+						return printJSON(w, withOutcome(deviceJSON(resp.GetDevice())))
+					}
+					fmt.Fprintf(w, "revocation of device %q (%s) signed; it takes effect once enough operators signed it\n", resp.GetDevice().GetName(), body.DeviceID)
+					printOutcome(w, entry, resp.GetRoster())
+					return nil
+				}
 			}
 			var keys []string
 			for _, j := range resp.GetJobs() {
 				keys = append(keys, j.GetKeyId())
 			}
-			w := cmd.OutOrStdout()
 			if !g.asJSON {
+				if withRoster {
+					fmt.Fprintf(w, "revocation appended to the roster (height %d)\n", resp.GetRoster().GetHeight())
+				}
 				fmt.Fprintf(w, "device %q (%s) revoked\n", resp.GetDevice().GetName(), resp.GetDevice().GetId())
 				if len(keys) == 0 {
 					fmt.Fprintln(w, "it held no keys")
@@ -182,7 +248,7 @@ with the reason.`,
 						jobs = append(jobs, jobJSON(j))
 					}
 					out["reshare_jobs"] = jobs
-					return printJSON(w, out)
+					return printJSON(w, withOutcome(out))
 				}
 				for _, j := range resp.GetJobs() {
 					fmt.Fprintln(w, "  "+jobLine(j))
@@ -206,7 +272,7 @@ with the reason.`,
 					js = append(js, jobJSON(j))
 				}
 				out["reshare_jobs"] = js
-				if err := printJSON(w, out); err != nil {
+				if err := printJSON(w, withOutcome(out)); err != nil {
 					return err
 				}
 			}
@@ -223,7 +289,10 @@ with the reason.`,
 	}
 	revoke.Flags().StringVar(&replaceWith, "replace-with", "", "an active device (name or id) that joins every key the revoked device held")
 	revoke.Flags().DurationVar(&follow, "wait", 15*time.Minute, "how long to show the reshares' progress (0: return at once)")
+	revoke.Flags().StringVar(&reason, "reason", "", "why the device is revoked, recorded in the roster entry")
+	revokeOps.register(revoke.Flags())
 	var sas, restoreKey string
+	var approveOps operatorFlags
 	approve := &cobra.Command{
 		Use:   "approve DEVICE (--sas SAS | --restore KEY_ID)",
 		Short: "Approve a pending device, or bind a share it restored from a backup",
@@ -232,6 +301,12 @@ compares the short authentication string the device shows (party enroll
 prints it) with the one the coordinator shows (devices list, devices pair
 --wait), and approves it here by typing the string the device shows. A
 mismatch is refused: the device may not be the one you paired.
+
+Once a roster exists, approving is signing the device's add_device roster
+entry with this operator's key (--operator-dir): mpcctl verifies the roster,
+compares the string itself, checks the device id matches its identity key,
+and submits the signed entry. The device becomes active when enough
+operators signed it; the others sign it with 'mpcctl roster sign ID'.
 
 With --restore KEY_ID: the device restored another device's share of the key
 from a paper-key backup ('party backup restore') and reported it ('devices
@@ -249,6 +324,15 @@ backup) no longer sign.`,
 				return err
 			}
 			defer done()
+			if restoreKey == "" {
+				r, withRoster, err := rosterInUse(ctx, c, approveOps.dir)
+				if err != nil {
+					return err
+				}
+				if withRoster {
+					return approveOnRoster(cmd, g, ctx, c, &approveOps, r, args[0], sas)
+				}
+			}
 			resp, err := c.ApproveDevice(ctx, &mpcv1.ApproveDeviceRequest{Device: args[0], Sas: sas, RestoreKeyId: restoreKey})
 			if err != nil {
 				return err
@@ -267,6 +351,7 @@ backup) no longer sign.`,
 	}
 	approve.Flags().StringVar(&sas, "sas", "", "the short authentication string the device shows")
 	approve.Flags().StringVar(&restoreKey, "restore", "", "bind the share of this key that the device restored from a backup")
+	approveOps.register(approve.Flags())
 	cmd.AddCommand(pair, list, approve, revoke)
 	return cmd
 }
@@ -302,4 +387,171 @@ func deviceJSON(d *mpcv1.Device) map[string]any {
 		m["pending_restores"] = rs
 	}
 	return m
+}
+
+// rosterInUse fetches the roster and reports whether a command must go
+// through it: the coordinator has one, or this operator pinned one (then a
+// coordinator claiming to have none is refused by verifyResponse).
+func rosterInUse(ctx context.Context, c mpcv1.AdminServiceClient, dir string) (*mpcv1.GetRosterResponse, bool, error) {
+	r, err := c.GetRoster(ctx, &mpcv1.GetRosterRequest{FromHeight: 0})
+	if err != nil {
+		return nil, false, err
+	}
+	_, pinErr := loadPin(dir)
+	if pinErr != nil && !errors.Is(pinErr, errNoPin) {
+		return nil, false, pinErr
+	}
+	return r, r.GetExists() || pinErr == nil, nil
+}
+
+// checkPairingGenesis checks the genesis hash in a pairing code the
+// coordinator made against this operator's pin, and returns it (hex; empty
+// for a code without one).
+func checkPairingGenesis(errw io.Writer, code, dir string) (string, error) {
+	pc, err := pairing.Parse(code)
+	if err != nil {
+		return "", fmt.Errorf("the coordinator returned a pairing code that does not decode (%v): do not use it", err)
+	}
+	genesis := ""
+	if pc.HasGenesis() {
+		genesis = roster.Hash(pc.Genesis).String()
+	}
+	pin, err := loadPin(dir)
+	switch {
+	case errors.Is(err, errNoPin):
+		if genesis != "" {
+			fmt.Fprintf(errw, "the code pins roster genesis %s, which this operator has not pinned: check the hash with the operator who created the roster, then: mpcctl roster pin --genesis %s\n", genesis, genesis)
+		}
+		return genesis, nil
+	case err != nil:
+		return "", err
+	}
+	if genesis == "" && pin.height == 0 {
+		return "", fmt.Errorf("the coordinator handed out a pairing code without a roster, but this operator pinned roster %s: a device paired with it would trust the coordinator for membership. Do not use the code. If the genesis still waits for operator signatures, have them sign it (mpcctl roster sign %s) and pair then; if it was appended, the coordinator hides the roster: %s", pin.genesis, entryID(pin.genesis), dangerAdvice)
+	}
+	if genesis == "" {
+		return "", fmt.Errorf("DANGER: the coordinator handed out a pairing code without a roster, but this operator verified roster %s up to height %d: a device paired with it would trust the coordinator for membership. Do not use the code. %s", pin.genesis, pin.height, dangerAdvice)
+	}
+	if roster.Hash(pc.Genesis) != pin.genesis {
+		return "", fmt.Errorf("DANGER: the coordinator hands out pairing codes for another roster (genesis %s) than the one this operator pinned (%s): do not use the code. %s", genesis, pin.genesis, dangerAdvice)
+	}
+	return genesis, nil
+}
+
+// revokeEntry verifies the roster and signs a revoke_device entry for ref
+// (a device id, or the name of an active device, on the roster).
+func revokeEntry(o *operatorFlags, r *mpcv1.GetRosterResponse, ref, reason string) (*roster.State, roster.Entry, roster.Body, error) {
+	v, err := verifyResponse(o.dir, r)
+	if err != nil {
+		return nil, roster.Entry{}, roster.Body{}, err
+	}
+	st := v.state
+	d, ok := st.Device(ref)
+	if !ok || !d.Active {
+		if byName, found := st.ActiveByName(ref); found {
+			d, ok = byName, true
+		}
+	}
+	switch {
+	case !ok:
+		return nil, roster.Entry{}, roster.Body{}, fmt.Errorf("device %q is not on the roster ('mpcctl roster show' lists it): a device approved before the roster existed must be put on it first (mpcctl roster add-device NAME --device-id ID)", ref)
+	case !d.Active:
+		return nil, roster.Entry{}, roster.Body{}, fmt.Errorf("device %q (%s) is revoked on the roster already (height %d)", d.Name, d.ID, d.RevokedAt)
+	}
+	k, err := o.load()
+	if err != nil {
+		return nil, roster.Entry{}, roster.Body{}, err
+	}
+	b := st.Next(roster.KindRevokeDevice, time.Now())
+	b.DeviceID, b.Reason = d.ID, reason
+	e, err := signEntry(st, b, k)
+	if err != nil {
+		return nil, roster.Entry{}, roster.Body{}, err
+	}
+	return st, e, b, nil
+}
+
+// approveOnRoster approves a pending device by signing its add_device
+// roster entry, after checking its short authentication string here (the
+// coordinator never sees the string the operator typed).
+func approveOnRoster(cmd *cobra.Command, g *globals, ctx context.Context, c mpcv1.AdminServiceClient, o *operatorFlags, r *mpcv1.GetRosterResponse, ref, sas string) error {
+	v, err := verifyResponse(o.dir, r)
+	if err != nil {
+		return err
+	}
+	st := v.state
+	devs, err := c.ListDevices(ctx, &mpcv1.ListDevicesRequest{})
+	if err != nil {
+		return err
+	}
+	var pending []*mpcv1.Device
+	var other *mpcv1.Device
+	for _, d := range devs.GetDevices() {
+		if d.GetName() != ref && d.GetId() != ref {
+			continue
+		}
+		if d.GetStatus() == mpcv1.DeviceStatus_DEVICE_STATUS_PENDING {
+			pending = append(pending, d)
+		} else if other == nil || d.GetStatus() == mpcv1.DeviceStatus_DEVICE_STATUS_ACTIVE {
+			other = d
+		}
+	}
+	switch {
+	case len(pending) > 1:
+		return fmt.Errorf("%d pending devices are named %q: approve one by its id ('mpcctl devices list')", len(pending), ref)
+	case len(pending) == 0 && other == nil:
+		return fmt.Errorf("unknown device %q ('mpcctl devices list' shows them)", ref)
+	case len(pending) == 0 && other.GetStatus() == mpcv1.DeviceStatus_DEVICE_STATUS_ACTIVE && st.Active(other.GetId()):
+		return fmt.Errorf("device %q is approved already (it is on the roster)", other.GetName())
+	case len(pending) == 0 && other.GetStatus() == mpcv1.DeviceStatus_DEVICE_STATUS_ACTIVE:
+		return fmt.Errorf("device %q was approved before the roster existed: put it on the roster with 'mpcctl roster add-device %s --device-id ID' (the id 'party status' shows on the device)", other.GetName(), other.GetName())
+	case len(pending) == 0:
+		return fmt.Errorf("device %q is %s and cannot be approved", other.GetName(), statusName(other.GetStatus()))
+	}
+	d := pending[0]
+	want := strings.ReplaceAll(strings.TrimSpace(sas), " ", "-")
+	if d.GetSas() == "" || subtle.ConstantTimeCompare([]byte(want), []byte(d.GetSas())) != 1 {
+		return coordinator.ErrSASMismatch
+	}
+	if got := identity.DeviceID(d.GetIdentityPublicKey()); got != d.GetId() {
+		return fmt.Errorf("the coordinator lists device %q with id %s, but its identity key gives id %s: do not approve it, the coordinator may be substituting another key. %s", d.GetName(), d.GetId(), got, dangerAdvice)
+	}
+	k, err := o.load()
+	if err != nil {
+		return err
+	}
+	b := st.Next(roster.KindAddDevice, time.Now())
+	b.Device = &roster.Device{ID: d.GetId(), Name: d.GetName(), IdentityKey: d.GetIdentityPublicKey(), EncryptionKey: d.GetEncryptionPublicKey()}
+	e, err := signEntry(st, b, k)
+	if err != nil {
+		return err
+	}
+	sub, err := c.SubmitRosterEntry(ctx, &mpcv1.SubmitRosterEntryRequest{Entry: coordinator.EntryProto(e)})
+	if err != nil {
+		return err
+	}
+	if err := advancePin(o.dir, st, e, b, sub); err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	if g.asJSON {
+		out := deviceJSON(d)
+		if sub.GetAppended() {
+			if all, err := c.ListDevices(ctx, &mpcv1.ListDevicesRequest{}); err == nil {
+				for _, x := range all.GetDevices() {
+					if x.GetId() == d.GetId() {
+						out = deviceJSON(x)
+					}
+				}
+			}
+		}
+		out["roster"] = outcomeJSON(e, sub)
+		return printJSON(w, out)
+	}
+	fmt.Fprintf(w, "device %q: add_device entry signed as %s\n  device id: %s (the device shows it with 'party status')\n", d.GetName(), k.Name(), d.GetId())
+	printOutcome(w, e, sub)
+	if sub.GetAppended() {
+		fmt.Fprintf(w, "device %q (%s) approved\n", d.GetName(), d.GetId())
+	}
+	return nil
 }

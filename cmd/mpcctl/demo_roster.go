@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/mpcsign/mpcsign/coordinator"
+	"github.com/mpcsign/mpcsign/internal/keyfile"
+	"github.com/mpcsign/mpcsign/internal/roster"
+	"github.com/mpcsign/mpcsign/keystore"
+	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+)
+
+// demoOperator is the demo's operator: a key on "her own machine" (a
+// directory of the demo), the genesis she pinned, and the roster she
+// verified from it. The coordinator never sees the key.
+type demoOperator struct {
+	key     *keyfile.Key
+	genesis roster.Hash
+	admin   mpcv1.AdminServiceClient
+}
+
+// newDemoOperator writes an encrypted operator key (as 'mpcctl operator
+// init' does) and starts the roster with it (as 'mpcctl roster init').
+func newDemoOperator(ctx context.Context, dir string, admin mpcv1.AdminServiceClient) (*demoOperator, error) {
+	key, err := keyfile.Generate(keyfile.KindOperator, "alice")
+	if err != nil {
+		return nil, err
+	}
+	var pw [16]byte
+	if _, err := rand.Read(pw[:]); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	pass := keystore.NewPassphrase([]byte(hex.EncodeToString(pw[:])))
+	if err := keyfile.Write(filepath.Join(dir, "operator.key"), key, pass, operatorKDF); err != nil {
+		return nil, err
+	}
+	g, err := roster.NewGenesis([]roster.Operator{{Name: key.Name(), Key: key.PublicKey()}}, 1, false, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	g.Sign(key)
+	o := &demoOperator{key: key, genesis: g.Hash(), admin: admin}
+	if err := o.submit(ctx, g); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// verified fetches the coordinator's roster and verifies it from the
+// pinned genesis: the operator signs nothing on top of a forged chain.
+func (o *demoOperator) verified(ctx context.Context) (*roster.State, error) {
+	resp, err := o.admin.GetRoster(ctx, &mpcv1.GetRosterRequest{})
+	if err != nil {
+		return nil, err
+	}
+	var entries []roster.Entry
+	for _, p := range resp.GetEntries() {
+		entries = append(entries, coordinator.EntryFromProto(p))
+	}
+	if len(entries) == 0 {
+		return nil, fmt.Errorf("the coordinator serves no roster")
+	}
+	return roster.Verify(o.genesis, entries)
+}
+
+// sign builds the next entry with fill, signs it and returns it.
+func (o *demoOperator) sign(ctx context.Context, kind roster.Kind, fill func(*roster.Body)) (roster.Entry, error) {
+	st, err := o.verified(ctx)
+	if err != nil {
+		return roster.Entry{}, err
+	}
+	b := st.Next(kind, time.Now())
+	fill(&b)
+	raw, err := roster.EncodeBody(b)
+	if err != nil {
+		return roster.Entry{}, err
+	}
+	e := roster.Entry{Body: raw}
+	e.Sign(o.key)
+	return e, nil
+}
+
+func (o *demoOperator) submit(ctx context.Context, e roster.Entry) error {
+	resp, err := o.admin.SubmitRosterEntry(ctx, &mpcv1.SubmitRosterEntryRequest{Entry: coordinator.EntryProto(e)})
+	if err != nil {
+		return err
+	}
+	if !resp.GetAppended() {
+		return fmt.Errorf("roster entry not appended (quorum %d)", resp.GetQuorum())
+	}
+	return nil
+}
+
+// approve signs a pending device onto the roster after the SAS matched.
+func (o *demoOperator) approve(ctx context.Context, d *mpcv1.Device) (uint64, error) {
+	e, err := o.sign(ctx, roster.KindAddDevice, func(b *roster.Body) {
+		b.Device = &roster.Device{ID: d.GetId(), Name: d.GetName(), IdentityKey: d.GetIdentityPublicKey(), EncryptionKey: d.GetEncryptionPublicKey()}
+	})
+	if err != nil {
+		return 0, err
+	}
+	body, _ := roster.DecodeBody(e.Body)
+	return body.Height, o.submit(ctx, e)
+}
+
+// revoke signs a device's revocation.
+func (o *demoOperator) revoke(ctx context.Context, deviceID, reason string) (roster.Entry, error) {
+	return o.sign(ctx, roster.KindRevokeDevice, func(b *roster.Body) { b.DeviceID, b.Reason = deviceID, reason })
+}
