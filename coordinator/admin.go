@@ -199,7 +199,18 @@ func (s *Server) RevokeDevice(ctx context.Context, req *mpcv1.RevokeDeviceReques
 		if body.Kind != roster.KindRevokeDevice || body.DeviceID != d.ID {
 			return nil, invalidArg("the roster entry does not revoke device %q", d.Name)
 		}
-		sub, err := s.submitRoster(ctx, e, replName)
+		plans := map[string]*AuthRecord{}
+		for _, p := range req.GetPlans() {
+			c, err := roster.DecodeCeremony(p.GetBody())
+			if err != nil {
+				return nil, invalidArg("reshare plan: %v", err)
+			}
+			if c.Kind != roster.CeremonyReshare || c.KeyID == "" {
+				return nil, invalidArg("a revocation's plan must be a reshare of one key")
+			}
+			plans[c.KeyID] = authRecord(p)
+		}
+		sub, err := s.submitRoster(ctx, e, replName, plans)
 		if err != nil {
 			return nil, err
 		}
@@ -227,7 +238,7 @@ func (s *Server) RevokeDevice(ctx context.Context, req *mpcv1.RevokeDeviceReques
 	if err := s.audit(ctx, entry); err != nil {
 		return nil, err
 	}
-	jobs, err := s.revoked(ctx, d, replName)
+	jobs, err := s.revoked(ctx, d, replName, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +271,7 @@ func (s *Server) jobsFor(deviceID string) []ReshareJob {
 // revoked carries out a revocation that is recorded: the device is
 // disconnected and every key it held gets a background reshare job to the
 // remaining holders (plus replaceWith, a device id, if set).
-func (s *Server) revoked(ctx context.Context, d Device, replaceWith string) ([]ReshareJob, error) {
+func (s *Server) revoked(ctx context.Context, d Device, replaceWith string, plans map[string]*AuthRecord) ([]ReshareJob, error) {
 	s.links.kick(d.ID, ErrDeviceRevoked)
 	s.log.Info("device revoked", "device", d.Name)
 	var repl *Device
@@ -291,6 +302,9 @@ func (s *Server) revoked(ctx context.Context, d Device, replaceWith string) ([]R
 				j.Add = append(j.Add, repl.ID)
 			}
 			j.Add = slices.DeleteFunc(j.Add, func(id string) bool { return id == d.ID })
+			if p := plans[k.ID]; p != nil {
+				j.Plan = p // a later revocation's plan supersedes an earlier one
+			}
 			j.UpdatedAt = s.opts.Now()
 			return nil
 		})
@@ -346,7 +360,7 @@ func (s *Server) ReshareKey(ctx context.Context, req *mpcv1.ReshareKeyRequest) (
 	if req.Threshold != nil {
 		t = int(req.GetThreshold())
 	}
-	k, rep, err := s.runReshare(ctx, k.ID, reshareSpec{kind: "reshare", newHolders: devs, newThreshold: t})
+	k, rep, err := s.runReshare(ctx, k.ID, reshareSpec{kind: "reshare", newHolders: devs, newThreshold: t, auth: req.GetAuthorization()})
 	if rep == nil {
 		return nil, err
 	}
@@ -375,7 +389,7 @@ func (s *Server) DrillKey(ctx context.Context, req *mpcv1.DrillKeyRequest) (*mpc
 		}
 		devs = append(devs, d)
 	}
-	k2, rep, err := s.runReshare(ctx, k.ID, reshareSpec{kind: "drill", newHolders: devs, newThreshold: k.Threshold})
+	k2, rep, err := s.runReshare(ctx, k.ID, reshareSpec{kind: "drill", newHolders: devs, newThreshold: k.Threshold, auth: req.GetAuthorization()})
 	if rep == nil {
 		return nil, err
 	}
@@ -496,6 +510,14 @@ func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*m
 		}
 		devs = append(devs, d)
 	}
+	curveID := roster.CurveSecp256k1
+	if curve == mpcv1.Curve_CURVE_ED25519 {
+		curveID = roster.CurveEd25519
+	}
+	auth, err := s.checkCeremony(req.GetAuthorization(), roster.Session{Keygen: true, Curve: curveID, Threshold: t, Committee: ids(devs)})
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.KeygenTimeout)
 	defer cancel()
 	// EdDSA needs no Paillier pre-parameters.
@@ -511,9 +533,10 @@ func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*m
 		entry.Detail += ", derivation-only"
 	}
 	results, err := s.sessions.run(ctx, &mpcv1.SessionStart{
-		Kind:      mpcv1.SessionKind_SESSION_KIND_KEYGEN,
-		Curve:     curve,
-		Threshold: uint32(t),
+		Kind:          mpcv1.SessionKind_SESSION_KIND_KEYGEN,
+		Curve:         curve,
+		Threshold:     uint32(t),
+		Authorization: auth,
 	}, devs, nil)
 	if err != nil {
 		return nil, s.auditFailure(ctx, entry, err)

@@ -50,9 +50,7 @@ var methodRoles = map[string][]Role{
 	mpcv1.AdminService_DrillKey_FullMethodName:          {RoleAdmin},
 	mpcv1.AdminService_ListReshareJobs_FullMethodName:   {RoleAdmin},
 	mpcv1.AdminService_ListSessions_FullMethodName:      {RoleAdmin},
-	// The roster is public (wallet backends may verify it too); entries are
-	// only stored once operators signed them.
-	mpcv1.AdminService_GetRoster_FullMethodName:         {RoleSigner, RoleAdmin},
+	mpcv1.AdminService_GetRoster_FullMethodName:         {RoleAdmin},
 	mpcv1.AdminService_SubmitRosterEntry_FullMethodName: {RoleAdmin},
 }
 

@@ -16,6 +16,10 @@ import (
 //	approve-all      activates every enrolled device at once, roster or not
 //	                 (a device no operator signed)
 //	roster-rollback  serves devices the roster without its newest entry
+//	skip-ceremony-checks
+//	                 runs keygens and reshares whatever their operator
+//	                 authorization (none, expired, for another session):
+//	                 only the devices' own checks stand in the way
 //
 // The default build has none of this (compromised_off.go).
 func compromisedAs(what string) bool {
@@ -28,6 +32,8 @@ func compromisedAs(what string) bool {
 }
 
 func compromisedApproveAll() bool { return compromisedAs("approve-all") }
+
+func compromisedSkipCeremonyChecks() bool { return compromisedAs("skip-ceremony-checks") }
 
 func compromisedRosterUpdate(u *mpcv1.RosterUpdate) *mpcv1.RosterUpdate {
 	if !compromisedAs("roster-rollback") || u.GetHeight() == 0 {

@@ -7,6 +7,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mpcsign/mpcsign/internal/roster"
+	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
 // States of a background reshare job.
@@ -36,6 +39,37 @@ type ReshareJob struct {
 	// devices runs as soon as one connects.
 	NextTry    time.Time `json:"next_try"`
 	WaitDevice bool      `json:"wait_device"`
+	// Plan is the operators' signed reshare ceremony for this job (with a
+	// roster): the job runs, and is retried, under it until it expires.
+	Plan *AuthRecord `json:"plan,omitempty"`
+}
+
+// AuthRecord is a stored operator authorization.
+type AuthRecord struct {
+	Body       []byte      `json:"body"`
+	Signatures []RosterSig `json:"signatures"`
+}
+
+func authRecord(p *mpcv1.Authorization) *AuthRecord {
+	if p == nil {
+		return nil
+	}
+	r := &AuthRecord{Body: p.GetBody()}
+	for _, sg := range p.GetSignatures() {
+		r.Signatures = append(r.Signatures, RosterSig{Key: sg.GetKey(), Sig: sg.GetSignature()})
+	}
+	return r
+}
+
+func (r *AuthRecord) proto() *mpcv1.Authorization {
+	if r == nil {
+		return nil
+	}
+	p := &mpcv1.Authorization{Body: r.Body}
+	for _, sg := range r.Signatures {
+		p.Signatures = append(p.Signatures, &mpcv1.RosterSignature{Key: sg.Key, Signature: sg.Sig})
+	}
+	return p
 }
 
 // reshareJobs runs the background reshares.
@@ -122,6 +156,9 @@ func (j *reshareJobs) process(ctx context.Context, job ReshareJob) {
 		return
 	}
 	newHolders, newT, note, perr := s.planJob(k, job)
+	if perr == nil && newHolders != nil && s.hasRoster() && !compromisedSkipCeremonyChecks() {
+		perr = s.checkPlan(k, job, newHolders, newT)
+	}
 	if perr != nil {
 		var blocked *jobBlocked
 		if errors.As(perr, &blocked) {
@@ -150,7 +187,7 @@ func (j *reshareJobs) process(ctx context.Context, job ReshareJob) {
 		job.Attempts++
 	})
 	ctx = withSystemActor(ctx, "revocation job ("+job.Reason+")")
-	k2, rep, err := s.runReshare(ctx, keyID, reshareSpec{kind: "revocation", newHolders: newHolders, newThreshold: newT})
+	k2, rep, err := s.runReshare(ctx, keyID, reshareSpec{kind: "revocation", newHolders: newHolders, newThreshold: newT, auth: job.Plan.proto()})
 	switch {
 	case err == nil || rep != nil && rep.Committed:
 		detail := fmt.Sprintf("reshared to epoch %d: %s (t=%d)%s", k2.Epoch, strings.Join(names(newHolders), ", "), newT, note)
@@ -262,4 +299,24 @@ func (s *Server) planJob(k Key, job ReshareJob) ([]Device, int, string, error) {
 		return nil, 0, "", fmt.Errorf("waiting for %s", strings.Join(waiting, ", "))
 	}
 	return newHolders, t, note, nil
+}
+
+// checkPlan blocks a revocation's reshare that no valid operator plan
+// covers: with a roster the coordinator cannot decide a committee itself.
+func (s *Server) checkPlan(k Key, job ReshareJob, newHolders []Device, newT int) error {
+	resign := fmt.Sprintf("an operator must sign a plan for it: mpcctl keys reshare %s --devices %s", k.ID, strings.Join(names(newHolders), ","))
+	if job.Plan == nil {
+		return &jobBlocked{"no operator-signed plan for this key's reshare; " + resign}
+	}
+	s.roster.mu.Lock()
+	c, err := s.roster.state.VerifyCeremony(AuthorizationFromProto(job.Plan.proto()), s.opts.Now())
+	s.roster.mu.Unlock()
+	if err != nil {
+		return &jobBlocked{fmt.Sprintf("the operators' plan is no longer valid (%v); %s", err, resign)}
+	}
+	if err := c.Allows(roster.Session{KeyID: k.ID, Curve: k.curveID(), Epoch: k.Epoch, Threshold: k.Threshold, Committee: c.Committee,
+		NewThreshold: newT, NewCommittee: ids(newHolders)}); err != nil {
+		return &jobBlocked{fmt.Sprintf("the operators' plan does not match the key now (%v); %s", err, resign)}
+	}
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mpcsign/mpcsign/internal/auditlog"
+	"github.com/mpcsign/mpcsign/internal/roster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
@@ -99,6 +100,8 @@ type reshareSpec struct {
 	kind         string // reshare, drill or revocation
 	newHolders   []Device
 	newThreshold int
+	// auth is the operators' signed ceremony (with a roster).
+	auth *mpcv1.Authorization
 }
 
 // runReshare moves key keyID to a new committee and threshold with the same
@@ -138,6 +141,10 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 			return "", err
 		}
 		rep.OldCommittee = names(old)
+		if spec.auth, err = s.checkCeremony(spec.auth, roster.Session{KeyID: k.ID, Curve: k.curveID(), Epoch: k.Epoch, Threshold: k.Threshold,
+			Committee: ids(old), NewThreshold: spec.newThreshold, NewCommittee: ids(spec.newHolders)}); err != nil {
+			return "", err
+		}
 		return fmt.Sprintf("old committee %s (t=%d), new committee %s (t=%d)",
 			strings.Join(rep.OldCommittee, ","), k.Threshold, strings.Join(rep.NewCommittee, ","), spec.newThreshold), nil
 	}); err != nil {
@@ -172,17 +179,18 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 	// 2. The protocol.
 	err = rep.step("reshare protocol", func() (string, error) {
 		results, err := s.sessions.run(ctx, &mpcv1.SessionStart{
-			Requester:    requester(ctx),
-			Kind:         mpcv1.SessionKind_SESSION_KIND_RESHARE,
-			Curve:        k.curveProto(),
-			ChainCode:    k.ChainCode,
-			KeyId:        k.ID,
-			Epoch:        k.Epoch,
-			Threshold:    uint32(k.Threshold),
-			NewEpoch:     epoch,
-			NewThreshold: uint32(spec.newThreshold),
-			OldCommittee: ids(old),
-			NewCommittee: ids(spec.newHolders),
+			Requester:     requester(ctx),
+			Kind:          mpcv1.SessionKind_SESSION_KIND_RESHARE,
+			Curve:         k.curveProto(),
+			ChainCode:     k.ChainCode,
+			KeyId:         k.ID,
+			Epoch:         k.Epoch,
+			Threshold:     uint32(k.Threshold),
+			NewEpoch:      epoch,
+			NewThreshold:  uint32(spec.newThreshold),
+			OldCommittee:  ids(old),
+			NewCommittee:  ids(spec.newHolders),
+			Authorization: spec.auth,
 		}, members, k.PartyKeyIdentity)
 		if err != nil {
 			return "", err

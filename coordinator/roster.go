@@ -176,13 +176,13 @@ func (s *Server) SubmitRosterEntry(ctx context.Context, req *mpcv1.SubmitRosterE
 	if req.GetEntry() == nil {
 		return nil, invalidArg("entry is required")
 	}
-	return s.submitRoster(ctx, EntryFromProto(req.GetEntry()), "")
+	return s.submitRoster(ctx, EntryFromProto(req.GetEntry()), "", nil)
 }
 
 // submitRoster merges e with a pending entry of the same body and appends
 // it once its signatures reach the quorum; replaceWith is a revocation's
 // replacement device (kept with a pending revoke entry).
-func (s *Server) submitRoster(ctx context.Context, e roster.Entry, replaceWith string) (*mpcv1.SubmitRosterEntryResponse, error) {
+func (s *Server) submitRoster(ctx context.Context, e roster.Entry, replaceWith string, plans map[string]*AuthRecord) (*mpcv1.SubmitRosterEntryResponse, error) {
 	body, err := roster.DecodeBody(e.Body)
 	if err != nil {
 		return nil, invalidArg("roster entry: %v", err)
@@ -198,6 +198,9 @@ func (s *Server) submitRoster(ctx context.Context, e roster.Entry, replaceWith s
 		e = mergeSignatures(recordEntry(p), e)
 		if replaceWith == "" {
 			replaceWith = p.ReplaceWith
+		}
+		if plans == nil {
+			plans = p.Plans
 		}
 	}
 	st := s.roster.state
@@ -217,7 +220,7 @@ func (s *Server) submitRoster(ctx context.Context, e roster.Entry, replaceWith s
 			return nil, rosterError(err)
 		}
 		r := entryRecord(body.Height, e)
-		r.ReplaceWith = replaceWith
+		r.ReplaceWith, r.Plans = replaceWith, plans
 		if err := s.store.PutPendingRoster(id, r); err != nil {
 			return nil, err
 		}
@@ -227,7 +230,7 @@ func (s *Server) submitRoster(ctx context.Context, e roster.Entry, replaceWith s
 	if err != nil {
 		return nil, rosterError(err)
 	}
-	return s.appendRosterLocked(ctx, e, body, id, replaceWith)
+	return s.appendRosterLocked(ctx, e, body, id, replaceWith, plans)
 }
 
 func (s *Server) submitGenesisLocked(ctx context.Context, e roster.Entry, body roster.Body, id string) (*mpcv1.SubmitRosterEntryResponse, error) {
@@ -266,7 +269,7 @@ func (s *Server) submitGenesisLocked(ctx context.Context, e roster.Entry, body r
 // appendRosterLocked appends a checked entry with its effect on the device
 // record and its audit entry in one transaction, then pushes it to every
 // connected device.
-func (s *Server) appendRosterLocked(ctx context.Context, e roster.Entry, body roster.Body, id, replaceWith string) (*mpcv1.SubmitRosterEntryResponse, error) {
+func (s *Server) appendRosterLocked(ctx context.Context, e roster.Entry, body roster.Body, id, replaceWith string, plans map[string]*AuthRecord) (*mpcv1.SubmitRosterEntryResponse, error) {
 	st := s.roster.state
 	a := auditlog.Entry{Action: "roster." + string(body.Kind), Detail: fmt.Sprintf("height %d", body.Height)}
 	var change *DeviceChange
@@ -320,7 +323,7 @@ func (s *Server) appendRosterLocked(ctx context.Context, e roster.Entry, body ro
 	resp := &mpcv1.SubmitRosterEntryResponse{Appended: true, Height: st.Height()}
 	if revoked != nil {
 		revoked.Status = DeviceRevoked
-		if _, err := s.revoked(ctx, *revoked, replaceWith); err != nil {
+		if _, err := s.revoked(ctx, *revoked, replaceWith, plans); err != nil {
 			return nil, err
 		}
 	}
@@ -379,4 +382,57 @@ func (s *Server) deviceRefused(ctx context.Context, dev Device, r *mpcv1.Refusal
 	if err := s.audit(ctx, e); err != nil {
 		s.log.Error("could not audit a device's refusal", "device", dev.Name, "err", err)
 	}
+}
+
+// checkCeremony checks an operator authorization against the session the
+// coordinator is about to run, so that a mismatch fails here with a clear
+// error rather than at every device (which check it again). Without a
+// roster none is needed and none is passed on.
+func (s *Server) checkCeremony(p *mpcv1.Authorization, sess roster.Session) (*mpcv1.Authorization, error) {
+	s.roster.mu.Lock()
+	defer s.roster.mu.Unlock()
+	st := s.roster.state
+	if st == nil {
+		return nil, nil
+	}
+	if compromisedSkipCeremonyChecks() {
+		return p, nil
+	}
+	if p == nil {
+		return nil, failedPrecondition("this coordinator has a roster: the operators must sign this ceremony (mpcctl signs it with the operator key)")
+	}
+	c, err := st.VerifyCeremony(AuthorizationFromProto(p), s.opts.Now())
+	if err != nil {
+		return nil, &clientError{codes.PermissionDenied, "operator authorization: " + err.Error()}
+	}
+	if err := c.Allows(sess); err != nil {
+		return nil, failedPrecondition("operator authorization: %v", err)
+	}
+	return p, nil
+}
+
+// AuthorizationFromProto converts a wire authorization.
+func AuthorizationFromProto(p *mpcv1.Authorization) roster.Authorization {
+	a := roster.Authorization{Body: p.GetBody()}
+	for _, sg := range p.GetSignatures() {
+		a.Signatures = append(a.Signatures, roster.Signature{Key: sg.GetKey(), Sig: sg.GetSignature()})
+	}
+	return a
+}
+
+// AuthorizationProto converts an authorization for the wire.
+func AuthorizationProto(a roster.Authorization) *mpcv1.Authorization {
+	p := &mpcv1.Authorization{Body: a.Body}
+	for _, sg := range a.Signatures {
+		p.Signatures = append(p.Signatures, &mpcv1.RosterSignature{Key: sg.Key, Signature: sg.Sig})
+	}
+	return p
+}
+
+// curveID is a key's curve as ceremonies name it.
+func (k Key) curveID() string {
+	if k.isEd25519() {
+		return roster.CurveEd25519
+	}
+	return roster.CurveSecp256k1
 }

@@ -3,6 +3,7 @@ package coordinator_test
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -45,9 +46,10 @@ func TestRosterAdmitsAndRefuses(t *testing.T) {
 		t.Fatalf("second genesis: %v", err)
 	}
 
-	phone := c.AddDevice(t, "phone", testcluster.FixtureSets(t, 1)[:2])
-	c.AddDevice(t, "laptop", testcluster.FixtureSets(t, 2)[:2])
-	waitRosterHeight(t, phone.Agent, 2)
+	phone := c.AddDevice(t, "phone", testcluster.FixtureSets(t, 1)[:3])
+	c.AddDevice(t, "laptop", testcluster.FixtureSets(t, 2)[:3])
+	c.AddDevice(t, "server", testcluster.FixtureSets(t, 4)[:2])
+	waitRosterHeight(t, phone.Agent, 3)
 
 	// The coordinator's own approval path is closed: a device enrolled now
 	// stays pending until an operator signs it onto the roster.
@@ -67,30 +69,103 @@ func TestRosterAdmitsAndRefuses(t *testing.T) {
 		t.Fatalf("entry signed by a non-operator: %v", err)
 	}
 
-	// "legacy" is active at the coordinator but not on the roster: the
-	// devices that pin the roster refuse a keygen with it.
+	// Keygens need the operators' authorization: none, one that names a
+	// device not on the roster ("legacy" is active at the coordinator
+	// only), or one for another committee are refused before anything runs.
 	kctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	_, err = c.Admin.CreateKey(kctx, &mpcv1.CreateKeyRequest{Curve: mpcv1.Curve_CURVE_SECP256K1, Threshold: 1, Devices: []string{"phone", "laptop", "legacy"}})
-	if err == nil || !strings.Contains(err.Error(), "roster") {
+	keygen := func(auth *mpcv1.Authorization, devices ...string) error {
+		_, err := c.Admin.CreateKey(kctx, &mpcv1.CreateKeyRequest{Curve: mpcv1.Curve_CURVE_SECP256K1, Threshold: 1, Devices: devices, Authorization: auth})
+		return err
+	}
+	if err := keygen(nil, "phone", "laptop", "server"); code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "operators must sign") {
+		t.Fatalf("keygen without authorization: %v", err)
+	}
+	ids := c.DeviceIDs(t, "phone", "laptop", "legacy")
+	withLegacy := c.SignCeremony(t, op, roster.CeremonyKeygen, func(cer *roster.Ceremony) {
+		cer.Curve, cer.Threshold, cer.Committee = roster.CurveSecp256k1, 1, ids
+	})
+	if err := keygen(withLegacy, "phone", "laptop", "legacy"); code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "not active") {
 		t.Fatalf("keygen with a device not on the roster: %v", err)
 	}
-	key := c.CreateKey(t, 1, "phone", "laptop")
+	trio := c.SignKeygen(t, op, 1, "phone", "laptop", "server")
+	if err := keygen(trio, "phone", "laptop", "legacy"); code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "committee") {
+		t.Fatalf("keygen with an authorization for another committee: %v", err)
+	}
+	created, err := c.Admin.CreateKey(kctx, &mpcv1.CreateKeyRequest{Curve: mpcv1.Curve_CURVE_SECP256K1, Threshold: 1, Devices: []string{"phone", "laptop", "server"}, Authorization: trio})
+	if err != nil {
+		t.Fatalf("authorized keygen: %v", err)
+	}
+	key := created.GetKey()
 	signAndVerify(t, c, key, "signed by roster members")
+	// The devices themselves refuse to run a second keygen under the same
+	// authorization (the coordinator does not track it: they do).
+	if err := keygen(trio, "phone", "laptop", "server"); err == nil || !strings.Contains(err.Error(), "already used") {
+		t.Fatalf("a replayed keygen authorization: %v", err)
+	}
 
-	// Revocation is a signed entry; the coordinator carries it out.
-	laptop := deviceByName(t, c, "laptop")
-	if _, err := c.Admin.RevokeDevice(ctx, &mpcv1.RevokeDeviceRequest{Device: "laptop"}); code(err) != codes.FailedPrecondition {
+	// A reshare needs its own authorization, for exactly this key, epoch
+	// and committees.
+	if _, err := c.Admin.ReshareKey(kctx, &mpcv1.ReshareKeyRequest{KeyId: key.GetId()}); code(err) != codes.FailedPrecondition {
+		t.Fatalf("unauthorized drill-like reshare: %v", err)
+	}
+	drill := c.SignCeremony(t, op, roster.CeremonyDrill, func(cer *roster.Ceremony) {
+		cer.KeyID, cer.Curve, cer.Epoch, cer.Threshold, cer.Committee = key.GetId(), roster.CurveSecp256k1, 0, 1, c.DeviceIDs(t, "phone", "laptop", "server")
+		cer.NewThreshold, cer.NewCommittee = 1, cer.Committee
+	})
+	dr, err := c.Admin.DrillKey(kctx, &mpcv1.DrillKeyRequest{KeyId: key.GetId(), Authorization: drill})
+	if err != nil || !dr.GetReport().GetOk() {
+		t.Fatalf("authorized drill: %v %v", dr.GetReport(), err)
+	}
+	// The same drill again: the key's epoch moved on, so it no longer matches.
+	// (A drill reports its failure rather than returning an error.)
+	if again, err := c.Admin.DrillKey(kctx, &mpcv1.DrillKeyRequest{KeyId: key.GetId(), Authorization: drill}); err != nil || again.GetReport().GetOk() ||
+		!strings.Contains(again.GetReport().GetError(), "epoch") || again.GetKey().GetEpoch() != dr.GetKey().GetEpoch() {
+		t.Fatalf("a replayed drill authorization: %v %v", again.GetReport(), err)
+	}
+	key = dr.GetKey()
+	signAndVerify(t, c, key, "signed after the drill")
+
+	// Revocation is a signed entry with a signed plan per key; the
+	// coordinator carries both out.
+	c.AddDevice(t, "tablet", testcluster.FixtureSets(t, 3)[1:2])
+	server := deviceByName(t, c, "server")
+	if _, err := c.Admin.RevokeDevice(ctx, &mpcv1.RevokeDeviceRequest{Device: "server"}); code(err) != codes.FailedPrecondition {
 		t.Fatalf("unsigned revocation with a roster: %v", err)
 	}
-	resp, err := c.Admin.RevokeDevice(ctx, &mpcv1.RevokeDeviceRequest{Device: "laptop", RosterEntry: coordinator.EntryProto(c.SignRevoke(t, op, laptop.GetId(), "lost"))})
+	plan := c.SignCeremony(t, op, roster.CeremonyReshare, func(cer *roster.Ceremony) {
+		cer.KeyID, cer.Curve, cer.Epoch, cer.Threshold, cer.Committee = key.GetId(), roster.CurveSecp256k1, key.GetEpoch(), 1, c.DeviceIDs(t, "phone", "laptop")
+		cer.NewThreshold, cer.NewCommittee = 1, c.DeviceIDs(t, "phone", "laptop", "tablet")
+	})
+	revoke := c.SignRevoke(t, op, server.GetId(), "lost")
+	resp, err := c.Admin.RevokeDevice(ctx, &mpcv1.RevokeDeviceRequest{Device: "server", ReplaceWith: "tablet", RosterEntry: coordinator.EntryProto(revoke), Plans: []*mpcv1.Authorization{plan}})
 	if err != nil || !resp.GetRoster().GetAppended() || resp.GetDevice().GetStatus() != mpcv1.DeviceStatus_DEVICE_STATUS_REVOKED {
 		t.Fatalf("signed revocation: %v %v", resp, err)
 	}
-	waitRosterHeight(t, phone.Agent, 3)
-	if st := c.Roster(t); st.Active(laptop.GetId()) {
-		t.Fatal("laptop still active on the roster")
+	waitRosterHeight(t, phone.Agent, 5)
+	if st := c.Roster(t); st.Active(server.GetId()) {
+		t.Fatal("server still active on the roster")
 	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		k, err := c.Admin.GetKey(ctx, &mpcv1.GetKeyRequest{KeyId: key.GetId()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k.GetKey().GetEpoch() > key.GetEpoch() {
+			key = k.GetKey()
+			break
+		}
+		if time.Now().After(deadline) {
+			jobs, _ := c.Admin.ListReshareJobs(ctx, &mpcv1.ListReshareJobsRequest{})
+			t.Fatalf("the revocation's reshare did not commit: %v", jobs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !sameNames(holderNames(key), "laptop", "phone", "tablet") {
+		t.Fatalf("holders after the revocation: %v", holderNames(key))
+	}
+	signAndVerify(t, c, key, "signed after the revocation")
 	// Every roster change is on the audit trail.
 	audit, err := c.Admin.ExportAudit(ctx, &mpcv1.ExportAuditRequest{SinceSeq: 1})
 	if err != nil {
@@ -126,4 +201,18 @@ func waitRosterHeight(t *testing.T, a *party.Agent, h uint64) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func holderNames(k *mpcv1.Key) []string {
+	var out []string
+	for _, h := range k.GetHolders() {
+		out = append(out, h.GetDeviceName())
+	}
+	slices.Sort(out)
+	return out
+}
+
+func sameNames(got []string, want ...string) bool {
+	slices.Sort(want)
+	return slices.Equal(got, want)
 }

@@ -20,6 +20,9 @@ type RosterRecord struct {
 	// Pending records only: what the coordinator does once the entry is
 	// appended (a revocation's replacement device). Not signed.
 	ReplaceWith string `json:"replace_with,omitempty"`
+	// Pending revoke entries only: the operators' signed reshare plan of
+	// each key the device holds, by key id.
+	Plans map[string]*AuthRecord `json:"plans,omitempty"`
 }
 
 // RosterSig is one Ed25519 signature of a roster entry.
@@ -58,7 +61,7 @@ func (s *badgerStore) AppendRoster(r RosterRecord, pendingID string, dev *Device
 		if r.Height != next {
 			return errRosterConflict
 		}
-		r.ReplaceWith = ""
+		r.ReplaceWith, r.Plans = "", nil
 		if err := put(txn, rosterKey(r.Height), r); err != nil {
 			return err
 		}

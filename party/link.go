@@ -260,7 +260,11 @@ func (l *partyLink) start(st *mpcv1.SessionStart) {
 	}
 	deadline := time.Now().Add(timeout)
 	log := l.agent.log.With("session", shortID(ref))
-	if err := l.agent.checkMembers(st); err != nil {
+	err := l.agent.checkMembers(st)
+	if err == nil {
+		err = l.agent.checkCeremony(st, time.Now())
+	}
+	if err != nil {
 		// Not this device's fault, nor a policy: the coordinator asked for
 		// something the operators did not allow. Nobody is blamed.
 		log.Warn("refused a session", "reason", err)

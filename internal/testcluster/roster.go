@@ -121,3 +121,48 @@ func signed(t testing.TB, op *Operator, b roster.Body) roster.Entry {
 	e.Sign(op)
 	return e
 }
+
+// SignCeremony signs a ceremony that fill completes (the roster height,
+// genesis, validity and nonce are set), with op.
+func (c *Cluster) SignCeremony(t testing.TB, op *Operator, kind roster.CeremonyKind, fill func(*roster.Ceremony)) *mpcv1.Authorization {
+	t.Helper()
+	cer := c.Roster(t).NewCeremony(kind, time.Hour, time.Now())
+	fill(&cer)
+	raw, err := roster.EncodeCeremony(cer)
+	if err != nil {
+		t.Fatalf("ceremony: %v", err)
+	}
+	a := roster.Authorization{Body: raw}
+	a.Sign(op)
+	return coordinator.AuthorizationProto(a)
+}
+
+// DeviceIDs maps device names to ids.
+func (c *Cluster) DeviceIDs(t testing.TB, names ...string) []string {
+	t.Helper()
+	devs, err := c.Admin.ListDevices(context.Background(), &mpcv1.ListDevicesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, n := range names {
+		for _, d := range devs.GetDevices() {
+			if d.GetName() == n && d.GetStatus() != mpcv1.DeviceStatus_DEVICE_STATUS_REVOKED {
+				out = append(out, d.GetId())
+			}
+		}
+	}
+	if len(out) != len(names) {
+		t.Fatalf("devices %v: found %d", names, len(out))
+	}
+	return out
+}
+
+// SignKeygen is the operator's authorization of a secp256k1 keygen.
+func (c *Cluster) SignKeygen(t testing.TB, op *Operator, threshold uint32, names ...string) *mpcv1.Authorization {
+	t.Helper()
+	ids := c.DeviceIDs(t, names...)
+	return c.SignCeremony(t, op, roster.CeremonyKeygen, func(cer *roster.Ceremony) {
+		cer.Curve, cer.Threshold, cer.Committee = roster.CurveSecp256k1, int(threshold), ids
+	})
+}

@@ -309,7 +309,14 @@ func (c *Cluster) CreateKey(t testing.TB, threshold uint32, names ...string) *mp
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	resp, err := c.Admin.CreateKey(ctx, &mpcv1.CreateKeyRequest{Curve: mpcv1.Curve_CURVE_SECP256K1, Threshold: threshold, Devices: names})
+	req := &mpcv1.CreateKeyRequest{Curve: mpcv1.Curve_CURVE_SECP256K1, Threshold: threshold, Devices: names}
+	c.mu.Lock()
+	op := c.operator
+	c.mu.Unlock()
+	if op != nil {
+		req.Authorization = c.SignKeygen(t, op, threshold, names...)
+	}
+	resp, err := c.Admin.CreateKey(ctx, req)
 	if err != nil {
 		t.Fatalf("create key: %v", err)
 	}

@@ -1576,7 +1576,12 @@ type RevokeDeviceRequest struct {
 	ReplaceWith string `protobuf:"bytes,2,opt,name=replace_with,json=replaceWith,proto3" json:"replace_with,omitempty"`
 	// The operator-signed revoke entry (required once a roster exists; mpcctl
 	// devices revoke signs it).
-	RosterEntry   *RosterEntry `protobuf:"bytes,3,opt,name=roster_entry,json=rosterEntry,proto3" json:"roster_entry,omitempty"`
+	RosterEntry *RosterEntry `protobuf:"bytes,3,opt,name=roster_entry,json=rosterEntry,proto3" json:"roster_entry,omitempty"`
+	// Once a roster exists: the operators' signed reshare ceremony of each key
+	// the device holds (the revocation's plan: the remaining holders, plus
+	// replace_with). The background reshare runs, and is retried, under it
+	// until it expires.
+	Plans         []*Authorization `protobuf:"bytes,4,rep,name=plans,proto3" json:"plans,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1628,6 +1633,13 @@ func (x *RevokeDeviceRequest) GetReplaceWith() string {
 func (x *RevokeDeviceRequest) GetRosterEntry() *RosterEntry {
 	if x != nil {
 		return x.RosterEntry
+	}
+	return nil
+}
+
+func (x *RevokeDeviceRequest) GetPlans() []*Authorization {
+	if x != nil {
+		return x.Plans
 	}
 	return nil
 }
@@ -1894,7 +1906,9 @@ type ReshareKeyRequest struct {
 	// Devices (ids or names) of the new committee; empty keeps the current holders.
 	Devices []string `protobuf:"bytes,2,rep,name=devices,proto3" json:"devices,omitempty"`
 	// New tss-lib threshold t; unset keeps the key's threshold.
-	Threshold     *uint32 `protobuf:"varint,3,opt,name=threshold,proto3,oneof" json:"threshold,omitempty"`
+	Threshold *uint32 `protobuf:"varint,3,opt,name=threshold,proto3,oneof" json:"threshold,omitempty"`
+	// The operators' signed reshare ceremony (required once a roster exists).
+	Authorization *Authorization `protobuf:"bytes,4,opt,name=authorization,proto3" json:"authorization,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1950,6 +1964,13 @@ func (x *ReshareKeyRequest) GetThreshold() uint32 {
 	return 0
 }
 
+func (x *ReshareKeyRequest) GetAuthorization() *Authorization {
+	if x != nil {
+		return x.Authorization
+	}
+	return nil
+}
+
 type ReshareKeyResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Key           *Key                   `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
@@ -2003,8 +2024,10 @@ func (x *ReshareKeyResponse) GetReport() *ReshareReport {
 }
 
 type DrillKeyRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	KeyId         string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	KeyId string                 `protobuf:"bytes,1,opt,name=key_id,json=keyId,proto3" json:"key_id,omitempty"`
+	// The operators' signed drill ceremony (required once a roster exists).
+	Authorization *Authorization `protobuf:"bytes,2,opt,name=authorization,proto3" json:"authorization,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2044,6 +2067,13 @@ func (x *DrillKeyRequest) GetKeyId() string {
 		return x.KeyId
 	}
 	return ""
+}
+
+func (x *DrillKeyRequest) GetAuthorization() *Authorization {
+	if x != nil {
+		return x.Authorization
+	}
+	return nil
 }
 
 type DrillKeyResponse struct {
@@ -2468,8 +2498,11 @@ type CreateKeyRequest struct {
 	// secp256k1 only: the root key never signs directly, only derived keys
 	// (see SetDerivationOnly).
 	DerivationOnly bool `protobuf:"varint,4,opt,name=derivation_only,json=derivationOnly,proto3" json:"derivation_only,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The operators' signed keygen ceremony (required once a roster exists;
+	// mpcctl keys create signs it).
+	Authorization *Authorization `protobuf:"bytes,5,opt,name=authorization,proto3" json:"authorization,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateKeyRequest) Reset() {
@@ -2528,6 +2561,13 @@ func (x *CreateKeyRequest) GetDerivationOnly() bool {
 		return x.DerivationOnly
 	}
 	return false
+}
+
+func (x *CreateKeyRequest) GetAuthorization() *Authorization {
+	if x != nil {
+		return x.Authorization
+	}
+	return nil
 }
 
 type CreateKeyResponse struct {
@@ -3180,11 +3220,12 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x14\n" +
 	"\x12ListDevicesRequest\"?\n" +
 	"\x13ListDevicesResponse\x12(\n" +
-	"\adevices\x18\x01 \x03(\v2\x0e.mpc.v1.DeviceR\adevices\"\x88\x01\n" +
+	"\adevices\x18\x01 \x03(\v2\x0e.mpc.v1.DeviceR\adevices\"\xb5\x01\n" +
 	"\x13RevokeDeviceRequest\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12!\n" +
 	"\freplace_with\x18\x02 \x01(\tR\vreplaceWith\x126\n" +
-	"\froster_entry\x18\x03 \x01(\v2\x13.mpc.v1.RosterEntryR\vrosterEntry\"\xa1\x01\n" +
+	"\froster_entry\x18\x03 \x01(\v2\x13.mpc.v1.RosterEntryR\vrosterEntry\x12+\n" +
+	"\x05plans\x18\x04 \x03(\v2\x15.mpc.v1.AuthorizationR\x05plans\"\xa1\x01\n" +
 	"\x14RevokeDeviceResponse\x12&\n" +
 	"\x06device\x18\x01 \x01(\v2\x0e.mpc.v1.DeviceR\x06device\x12&\n" +
 	"\x04jobs\x18\x02 \x03(\v2\x12.mpc.v1.ReshareJobR\x04jobs\x129\n" +
@@ -3203,18 +3244,20 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\x05epoch\x18\t \x01(\x04R\x05epoch\"\x18\n" +
 	"\x16ListReshareJobsRequest\"A\n" +
 	"\x17ListReshareJobsResponse\x12&\n" +
-	"\x04jobs\x18\x01 \x03(\v2\x12.mpc.v1.ReshareJobR\x04jobs\"u\n" +
+	"\x04jobs\x18\x01 \x03(\v2\x12.mpc.v1.ReshareJobR\x04jobs\"\xb2\x01\n" +
 	"\x11ReshareKeyRequest\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x18\n" +
 	"\adevices\x18\x02 \x03(\tR\adevices\x12!\n" +
-	"\tthreshold\x18\x03 \x01(\rH\x00R\tthreshold\x88\x01\x01B\f\n" +
+	"\tthreshold\x18\x03 \x01(\rH\x00R\tthreshold\x88\x01\x01\x12;\n" +
+	"\rauthorization\x18\x04 \x01(\v2\x15.mpc.v1.AuthorizationR\rauthorizationB\f\n" +
 	"\n" +
 	"_threshold\"b\n" +
 	"\x12ReshareKeyResponse\x12\x1d\n" +
 	"\x03key\x18\x01 \x01(\v2\v.mpc.v1.KeyR\x03key\x12-\n" +
-	"\x06report\x18\x02 \x01(\v2\x15.mpc.v1.ReshareReportR\x06report\"(\n" +
+	"\x06report\x18\x02 \x01(\v2\x15.mpc.v1.ReshareReportR\x06report\"e\n" +
 	"\x0fDrillKeyRequest\x12\x15\n" +
-	"\x06key_id\x18\x01 \x01(\tR\x05keyId\"`\n" +
+	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12;\n" +
+	"\rauthorization\x18\x02 \x01(\v2\x15.mpc.v1.AuthorizationR\rauthorization\"`\n" +
 	"\x10DrillKeyResponse\x12\x1d\n" +
 	"\x03key\x18\x01 \x01(\v2\v.mpc.v1.KeyR\x03key\x12-\n" +
 	"\x06report\x18\x02 \x01(\v2\x15.mpc.v1.ReshareReportR\x06report\"\xb6\x04\n" +
@@ -3252,12 +3295,13 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\x03sas\x18\x02 \x01(\tR\x03sas\x12$\n" +
 	"\x0erestore_key_id\x18\x03 \x01(\tR\frestoreKeyId\"?\n" +
 	"\x15ApproveDeviceResponse\x12&\n" +
-	"\x06device\x18\x01 \x01(\v2\x0e.mpc.v1.DeviceR\x06device\"\x98\x01\n" +
+	"\x06device\x18\x01 \x01(\v2\x0e.mpc.v1.DeviceR\x06device\"\xd5\x01\n" +
 	"\x10CreateKeyRequest\x12#\n" +
 	"\x05curve\x18\x01 \x01(\x0e2\r.mpc.v1.CurveR\x05curve\x12\x1c\n" +
 	"\tthreshold\x18\x02 \x01(\rR\tthreshold\x12\x18\n" +
 	"\adevices\x18\x03 \x03(\tR\adevices\x12'\n" +
-	"\x0fderivation_only\x18\x04 \x01(\bR\x0ederivationOnly\"2\n" +
+	"\x0fderivation_only\x18\x04 \x01(\bR\x0ederivationOnly\x12;\n" +
+	"\rauthorization\x18\x05 \x01(\v2\x15.mpc.v1.AuthorizationR\rauthorization\"2\n" +
 	"\x11CreateKeyResponse\x12\x1d\n" +
 	"\x03key\x18\x01 \x01(\v2\v.mpc.v1.KeyR\x03key\"\x11\n" +
 	"\x0fListKeysRequest\"3\n" +
@@ -3396,6 +3440,7 @@ var file_mpc_v1_admin_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil),     // 50: google.protobuf.Timestamp
 	(DeviceStatus)(0),                 // 51: mpc.v1.DeviceStatus
 	(Curve)(0),                        // 52: mpc.v1.Curve
+	(*Authorization)(nil),             // 53: mpc.v1.Authorization
 }
 var file_mpc_v1_admin_proto_depIdxs = []int32{
 	49, // 0: mpc.v1.GetRosterResponse.entries:type_name -> mpc.v1.RosterEntry
@@ -3421,69 +3466,73 @@ var file_mpc_v1_admin_proto_depIdxs = []int32{
 	50, // 20: mpc.v1.CreatePairingCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
 	15, // 21: mpc.v1.ListDevicesResponse.devices:type_name -> mpc.v1.Device
 	49, // 22: mpc.v1.RevokeDeviceRequest.roster_entry:type_name -> mpc.v1.RosterEntry
-	15, // 23: mpc.v1.RevokeDeviceResponse.device:type_name -> mpc.v1.Device
-	27, // 24: mpc.v1.RevokeDeviceResponse.jobs:type_name -> mpc.v1.ReshareJob
-	5,  // 25: mpc.v1.RevokeDeviceResponse.roster:type_name -> mpc.v1.SubmitRosterEntryResponse
-	1,  // 26: mpc.v1.ReshareJob.state:type_name -> mpc.v1.ReshareJobState
-	50, // 27: mpc.v1.ReshareJob.updated_at:type_name -> google.protobuf.Timestamp
-	27, // 28: mpc.v1.ListReshareJobsResponse.jobs:type_name -> mpc.v1.ReshareJob
-	18, // 29: mpc.v1.ReshareKeyResponse.key:type_name -> mpc.v1.Key
-	34, // 30: mpc.v1.ReshareKeyResponse.report:type_name -> mpc.v1.ReshareReport
-	18, // 31: mpc.v1.DrillKeyResponse.key:type_name -> mpc.v1.Key
-	34, // 32: mpc.v1.DrillKeyResponse.report:type_name -> mpc.v1.ReshareReport
-	35, // 33: mpc.v1.ReshareReport.steps:type_name -> mpc.v1.ReshareStep
-	50, // 34: mpc.v1.ReshareReport.started_at:type_name -> google.protobuf.Timestamp
-	15, // 35: mpc.v1.ApproveDeviceResponse.device:type_name -> mpc.v1.Device
-	52, // 36: mpc.v1.CreateKeyRequest.curve:type_name -> mpc.v1.Curve
-	18, // 37: mpc.v1.CreateKeyResponse.key:type_name -> mpc.v1.Key
-	18, // 38: mpc.v1.ListKeysResponse.keys:type_name -> mpc.v1.Key
-	18, // 39: mpc.v1.GetKeyResponse.key:type_name -> mpc.v1.Key
-	20, // 40: mpc.v1.GetKeyResponse.derived:type_name -> mpc.v1.DerivedKey
-	18, // 41: mpc.v1.SetDerivationOnlyResponse.key:type_name -> mpc.v1.Key
-	48, // 42: mpc.v1.ListSessionsResponse.sessions:type_name -> mpc.v1.SessionInfo
-	50, // 43: mpc.v1.SessionInfo.started_at:type_name -> google.protobuf.Timestamp
-	50, // 44: mpc.v1.SessionInfo.finished_at:type_name -> google.protobuf.Timestamp
-	21, // 45: mpc.v1.AdminService.CreatePairingCode:input_type -> mpc.v1.CreatePairingCodeRequest
-	23, // 46: mpc.v1.AdminService.ListDevices:input_type -> mpc.v1.ListDevicesRequest
-	25, // 47: mpc.v1.AdminService.RevokeDevice:input_type -> mpc.v1.RevokeDeviceRequest
-	36, // 48: mpc.v1.AdminService.ApproveDevice:input_type -> mpc.v1.ApproveDeviceRequest
-	38, // 49: mpc.v1.AdminService.CreateKey:input_type -> mpc.v1.CreateKeyRequest
-	40, // 50: mpc.v1.AdminService.ListKeys:input_type -> mpc.v1.ListKeysRequest
-	42, // 51: mpc.v1.AdminService.GetKey:input_type -> mpc.v1.GetKeyRequest
-	44, // 52: mpc.v1.AdminService.SetDerivationOnly:input_type -> mpc.v1.SetDerivationOnlyRequest
-	9,  // 53: mpc.v1.AdminService.CreateToken:input_type -> mpc.v1.CreateTokenRequest
-	11, // 54: mpc.v1.AdminService.ListTokens:input_type -> mpc.v1.ListTokensRequest
-	13, // 55: mpc.v1.AdminService.RevokeToken:input_type -> mpc.v1.RevokeTokenRequest
-	6,  // 56: mpc.v1.AdminService.ExportAudit:input_type -> mpc.v1.ExportAuditRequest
-	30, // 57: mpc.v1.AdminService.ReshareKey:input_type -> mpc.v1.ReshareKeyRequest
-	32, // 58: mpc.v1.AdminService.DrillKey:input_type -> mpc.v1.DrillKeyRequest
-	28, // 59: mpc.v1.AdminService.ListReshareJobs:input_type -> mpc.v1.ListReshareJobsRequest
-	46, // 60: mpc.v1.AdminService.ListSessions:input_type -> mpc.v1.ListSessionsRequest
-	2,  // 61: mpc.v1.AdminService.GetRoster:input_type -> mpc.v1.GetRosterRequest
-	4,  // 62: mpc.v1.AdminService.SubmitRosterEntry:input_type -> mpc.v1.SubmitRosterEntryRequest
-	22, // 63: mpc.v1.AdminService.CreatePairingCode:output_type -> mpc.v1.CreatePairingCodeResponse
-	24, // 64: mpc.v1.AdminService.ListDevices:output_type -> mpc.v1.ListDevicesResponse
-	26, // 65: mpc.v1.AdminService.RevokeDevice:output_type -> mpc.v1.RevokeDeviceResponse
-	37, // 66: mpc.v1.AdminService.ApproveDevice:output_type -> mpc.v1.ApproveDeviceResponse
-	39, // 67: mpc.v1.AdminService.CreateKey:output_type -> mpc.v1.CreateKeyResponse
-	41, // 68: mpc.v1.AdminService.ListKeys:output_type -> mpc.v1.ListKeysResponse
-	43, // 69: mpc.v1.AdminService.GetKey:output_type -> mpc.v1.GetKeyResponse
-	45, // 70: mpc.v1.AdminService.SetDerivationOnly:output_type -> mpc.v1.SetDerivationOnlyResponse
-	10, // 71: mpc.v1.AdminService.CreateToken:output_type -> mpc.v1.CreateTokenResponse
-	12, // 72: mpc.v1.AdminService.ListTokens:output_type -> mpc.v1.ListTokensResponse
-	14, // 73: mpc.v1.AdminService.RevokeToken:output_type -> mpc.v1.RevokeTokenResponse
-	7,  // 74: mpc.v1.AdminService.ExportAudit:output_type -> mpc.v1.ExportAuditResponse
-	31, // 75: mpc.v1.AdminService.ReshareKey:output_type -> mpc.v1.ReshareKeyResponse
-	33, // 76: mpc.v1.AdminService.DrillKey:output_type -> mpc.v1.DrillKeyResponse
-	29, // 77: mpc.v1.AdminService.ListReshareJobs:output_type -> mpc.v1.ListReshareJobsResponse
-	47, // 78: mpc.v1.AdminService.ListSessions:output_type -> mpc.v1.ListSessionsResponse
-	3,  // 79: mpc.v1.AdminService.GetRoster:output_type -> mpc.v1.GetRosterResponse
-	5,  // 80: mpc.v1.AdminService.SubmitRosterEntry:output_type -> mpc.v1.SubmitRosterEntryResponse
-	63, // [63:81] is the sub-list for method output_type
-	45, // [45:63] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	53, // 23: mpc.v1.RevokeDeviceRequest.plans:type_name -> mpc.v1.Authorization
+	15, // 24: mpc.v1.RevokeDeviceResponse.device:type_name -> mpc.v1.Device
+	27, // 25: mpc.v1.RevokeDeviceResponse.jobs:type_name -> mpc.v1.ReshareJob
+	5,  // 26: mpc.v1.RevokeDeviceResponse.roster:type_name -> mpc.v1.SubmitRosterEntryResponse
+	1,  // 27: mpc.v1.ReshareJob.state:type_name -> mpc.v1.ReshareJobState
+	50, // 28: mpc.v1.ReshareJob.updated_at:type_name -> google.protobuf.Timestamp
+	27, // 29: mpc.v1.ListReshareJobsResponse.jobs:type_name -> mpc.v1.ReshareJob
+	53, // 30: mpc.v1.ReshareKeyRequest.authorization:type_name -> mpc.v1.Authorization
+	18, // 31: mpc.v1.ReshareKeyResponse.key:type_name -> mpc.v1.Key
+	34, // 32: mpc.v1.ReshareKeyResponse.report:type_name -> mpc.v1.ReshareReport
+	53, // 33: mpc.v1.DrillKeyRequest.authorization:type_name -> mpc.v1.Authorization
+	18, // 34: mpc.v1.DrillKeyResponse.key:type_name -> mpc.v1.Key
+	34, // 35: mpc.v1.DrillKeyResponse.report:type_name -> mpc.v1.ReshareReport
+	35, // 36: mpc.v1.ReshareReport.steps:type_name -> mpc.v1.ReshareStep
+	50, // 37: mpc.v1.ReshareReport.started_at:type_name -> google.protobuf.Timestamp
+	15, // 38: mpc.v1.ApproveDeviceResponse.device:type_name -> mpc.v1.Device
+	52, // 39: mpc.v1.CreateKeyRequest.curve:type_name -> mpc.v1.Curve
+	53, // 40: mpc.v1.CreateKeyRequest.authorization:type_name -> mpc.v1.Authorization
+	18, // 41: mpc.v1.CreateKeyResponse.key:type_name -> mpc.v1.Key
+	18, // 42: mpc.v1.ListKeysResponse.keys:type_name -> mpc.v1.Key
+	18, // 43: mpc.v1.GetKeyResponse.key:type_name -> mpc.v1.Key
+	20, // 44: mpc.v1.GetKeyResponse.derived:type_name -> mpc.v1.DerivedKey
+	18, // 45: mpc.v1.SetDerivationOnlyResponse.key:type_name -> mpc.v1.Key
+	48, // 46: mpc.v1.ListSessionsResponse.sessions:type_name -> mpc.v1.SessionInfo
+	50, // 47: mpc.v1.SessionInfo.started_at:type_name -> google.protobuf.Timestamp
+	50, // 48: mpc.v1.SessionInfo.finished_at:type_name -> google.protobuf.Timestamp
+	21, // 49: mpc.v1.AdminService.CreatePairingCode:input_type -> mpc.v1.CreatePairingCodeRequest
+	23, // 50: mpc.v1.AdminService.ListDevices:input_type -> mpc.v1.ListDevicesRequest
+	25, // 51: mpc.v1.AdminService.RevokeDevice:input_type -> mpc.v1.RevokeDeviceRequest
+	36, // 52: mpc.v1.AdminService.ApproveDevice:input_type -> mpc.v1.ApproveDeviceRequest
+	38, // 53: mpc.v1.AdminService.CreateKey:input_type -> mpc.v1.CreateKeyRequest
+	40, // 54: mpc.v1.AdminService.ListKeys:input_type -> mpc.v1.ListKeysRequest
+	42, // 55: mpc.v1.AdminService.GetKey:input_type -> mpc.v1.GetKeyRequest
+	44, // 56: mpc.v1.AdminService.SetDerivationOnly:input_type -> mpc.v1.SetDerivationOnlyRequest
+	9,  // 57: mpc.v1.AdminService.CreateToken:input_type -> mpc.v1.CreateTokenRequest
+	11, // 58: mpc.v1.AdminService.ListTokens:input_type -> mpc.v1.ListTokensRequest
+	13, // 59: mpc.v1.AdminService.RevokeToken:input_type -> mpc.v1.RevokeTokenRequest
+	6,  // 60: mpc.v1.AdminService.ExportAudit:input_type -> mpc.v1.ExportAuditRequest
+	30, // 61: mpc.v1.AdminService.ReshareKey:input_type -> mpc.v1.ReshareKeyRequest
+	32, // 62: mpc.v1.AdminService.DrillKey:input_type -> mpc.v1.DrillKeyRequest
+	28, // 63: mpc.v1.AdminService.ListReshareJobs:input_type -> mpc.v1.ListReshareJobsRequest
+	46, // 64: mpc.v1.AdminService.ListSessions:input_type -> mpc.v1.ListSessionsRequest
+	2,  // 65: mpc.v1.AdminService.GetRoster:input_type -> mpc.v1.GetRosterRequest
+	4,  // 66: mpc.v1.AdminService.SubmitRosterEntry:input_type -> mpc.v1.SubmitRosterEntryRequest
+	22, // 67: mpc.v1.AdminService.CreatePairingCode:output_type -> mpc.v1.CreatePairingCodeResponse
+	24, // 68: mpc.v1.AdminService.ListDevices:output_type -> mpc.v1.ListDevicesResponse
+	26, // 69: mpc.v1.AdminService.RevokeDevice:output_type -> mpc.v1.RevokeDeviceResponse
+	37, // 70: mpc.v1.AdminService.ApproveDevice:output_type -> mpc.v1.ApproveDeviceResponse
+	39, // 71: mpc.v1.AdminService.CreateKey:output_type -> mpc.v1.CreateKeyResponse
+	41, // 72: mpc.v1.AdminService.ListKeys:output_type -> mpc.v1.ListKeysResponse
+	43, // 73: mpc.v1.AdminService.GetKey:output_type -> mpc.v1.GetKeyResponse
+	45, // 74: mpc.v1.AdminService.SetDerivationOnly:output_type -> mpc.v1.SetDerivationOnlyResponse
+	10, // 75: mpc.v1.AdminService.CreateToken:output_type -> mpc.v1.CreateTokenResponse
+	12, // 76: mpc.v1.AdminService.ListTokens:output_type -> mpc.v1.ListTokensResponse
+	14, // 77: mpc.v1.AdminService.RevokeToken:output_type -> mpc.v1.RevokeTokenResponse
+	7,  // 78: mpc.v1.AdminService.ExportAudit:output_type -> mpc.v1.ExportAuditResponse
+	31, // 79: mpc.v1.AdminService.ReshareKey:output_type -> mpc.v1.ReshareKeyResponse
+	33, // 80: mpc.v1.AdminService.DrillKey:output_type -> mpc.v1.DrillKeyResponse
+	29, // 81: mpc.v1.AdminService.ListReshareJobs:output_type -> mpc.v1.ListReshareJobsResponse
+	47, // 82: mpc.v1.AdminService.ListSessions:output_type -> mpc.v1.ListSessionsResponse
+	3,  // 83: mpc.v1.AdminService.GetRoster:output_type -> mpc.v1.GetRosterResponse
+	5,  // 84: mpc.v1.AdminService.SubmitRosterEntry:output_type -> mpc.v1.SubmitRosterEntryResponse
+	67, // [67:85] is the sub-list for method output_type
+	49, // [49:67] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_mpc_v1_admin_proto_init() }

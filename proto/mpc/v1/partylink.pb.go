@@ -1047,7 +1047,10 @@ type SessionStart struct {
 	DerivationPath string `protobuf:"bytes,16,opt,name=derivation_path,json=derivationPath,proto3" json:"derivation_path,omitempty"`
 	// Reshare of a secp256k1 key: the key's chain code, for new holders; old
 	// holders refuse the session when it differs from theirs.
-	ChainCode     []byte `protobuf:"bytes,17,opt,name=chain_code,json=chainCode,proto3" json:"chain_code,omitempty"`
+	ChainCode []byte `protobuf:"bytes,17,opt,name=chain_code,json=chainCode,proto3" json:"chain_code,omitempty"`
+	// Keygen and reshare: the operators' signed ceremony. A device that pins
+	// a roster refuses either kind without one that matches the session.
+	Authorization *Authorization `protobuf:"bytes,18,opt,name=authorization,proto3" json:"authorization,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1197,6 +1200,13 @@ func (x *SessionStart) GetDerivationPath() string {
 func (x *SessionStart) GetChainCode() []byte {
 	if x != nil {
 		return x.ChainCode
+	}
+	return nil
+}
+
+func (x *SessionStart) GetAuthorization() *Authorization {
+	if x != nil {
+		return x.Authorization
 	}
 	return nil
 }
@@ -2115,7 +2125,7 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\vParticipant\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12.\n" +
 	"\x13identity_public_key\x18\x02 \x01(\fR\x11identityPublicKey\x12,\n" +
-	"\x12party_key_identity\x18\x03 \x01(\fR\x10partyKeyIdentity\"\xb5\x04\n" +
+	"\x12party_key_identity\x18\x03 \x01(\fR\x10partyKeyIdentity\"\xf2\x04\n" +
 	"\fSessionStart\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\fR\x03ref\x12'\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x13.mpc.v1.SessionKindR\x04kind\x12#\n" +
@@ -2136,7 +2146,8 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\amessage\x18\x0f \x01(\fR\amessage\x12'\n" +
 	"\x0fderivation_path\x18\x10 \x01(\tR\x0ederivationPath\x12\x1d\n" +
 	"\n" +
-	"chain_code\x18\x11 \x01(\fR\tchainCode\"\x9e\x01\n" +
+	"chain_code\x18\x11 \x01(\fR\tchainCode\x12;\n" +
+	"\rauthorization\x18\x12 \x01(\v2\x15.mpc.v1.AuthorizationR\rauthorization\"\x9e\x01\n" +
 	"\vSessionJoin\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\"\n" +
 	"\fcontribution\x18\x02 \x01(\fR\fcontribution\x120\n" +
@@ -2261,6 +2272,7 @@ var file_mpc_v1_partylink_proto_goTypes = []any{
 	(*RosterUpdate)(nil),          // 26: mpc.v1.RosterUpdate
 	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
 	(Curve)(0),                    // 28: mpc.v1.Curve
+	(*Authorization)(nil),         // 29: mpc.v1.Authorization
 }
 var file_mpc_v1_partylink_proto_depIdxs = []int32{
 	6,  // 0: mpc.v1.ConnectRequest.hello:type_name -> mpc.v1.Hello
@@ -2287,19 +2299,20 @@ var file_mpc_v1_partylink_proto_depIdxs = []int32{
 	0,  // 21: mpc.v1.SessionStart.kind:type_name -> mpc.v1.SessionKind
 	28, // 22: mpc.v1.SessionStart.curve:type_name -> mpc.v1.Curve
 	11, // 23: mpc.v1.SessionStart.participants:type_name -> mpc.v1.Participant
-	13, // 24: mpc.v1.SessionReply.join:type_name -> mpc.v1.SessionJoin
-	13, // 25: mpc.v1.SessionBegin.joins:type_name -> mpc.v1.SessionJoin
-	22, // 26: mpc.v1.KeySync.keys:type_name -> mpc.v1.KeyEpoch
-	1,  // 27: mpc.v1.RestoreAnswer.state:type_name -> mpc.v1.RestoreState
-	2,  // 28: mpc.v1.PartyLinkService.Enroll:input_type -> mpc.v1.EnrollRequest
-	4,  // 29: mpc.v1.PartyLinkService.Connect:input_type -> mpc.v1.ConnectRequest
-	3,  // 30: mpc.v1.PartyLinkService.Enroll:output_type -> mpc.v1.EnrollResponse
-	5,  // 31: mpc.v1.PartyLinkService.Connect:output_type -> mpc.v1.ConnectResponse
-	30, // [30:32] is the sub-list for method output_type
-	28, // [28:30] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	29, // 24: mpc.v1.SessionStart.authorization:type_name -> mpc.v1.Authorization
+	13, // 25: mpc.v1.SessionReply.join:type_name -> mpc.v1.SessionJoin
+	13, // 26: mpc.v1.SessionBegin.joins:type_name -> mpc.v1.SessionJoin
+	22, // 27: mpc.v1.KeySync.keys:type_name -> mpc.v1.KeyEpoch
+	1,  // 28: mpc.v1.RestoreAnswer.state:type_name -> mpc.v1.RestoreState
+	2,  // 29: mpc.v1.PartyLinkService.Enroll:input_type -> mpc.v1.EnrollRequest
+	4,  // 30: mpc.v1.PartyLinkService.Connect:input_type -> mpc.v1.ConnectRequest
+	3,  // 31: mpc.v1.PartyLinkService.Enroll:output_type -> mpc.v1.EnrollResponse
+	5,  // 32: mpc.v1.PartyLinkService.Connect:output_type -> mpc.v1.ConnectResponse
+	31, // [31:33] is the sub-list for method output_type
+	29, // [29:31] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_mpc_v1_partylink_proto_init() }

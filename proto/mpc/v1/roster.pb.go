@@ -134,6 +134,63 @@ func (x *RosterSignature) GetSignature() []byte {
 	return nil
 }
 
+// Authorization is a ceremony (keygen, reshare, drill) signed by a quorum of
+// the roster's operators over its exact parameters (internal/roster
+// Ceremony). Devices that pin a roster join a keygen or a reshare only with
+// one that matches the session.
+type Authorization struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ceremony's canonical JSON body, exactly as signed.
+	Body          []byte             `protobuf:"bytes,1,opt,name=body,proto3" json:"body,omitempty"`
+	Signatures    []*RosterSignature `protobuf:"bytes,2,rep,name=signatures,proto3" json:"signatures,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Authorization) Reset() {
+	*x = Authorization{}
+	mi := &file_mpc_v1_roster_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Authorization) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Authorization) ProtoMessage() {}
+
+func (x *Authorization) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_roster_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Authorization.ProtoReflect.Descriptor instead.
+func (*Authorization) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_roster_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Authorization) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *Authorization) GetSignatures() []*RosterSignature {
+	if x != nil {
+		return x.Signatures
+	}
+	return nil
+}
+
 // RosterUpdate carries the entries a device has not verified yet.
 type RosterUpdate struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -149,7 +206,7 @@ type RosterUpdate struct {
 
 func (x *RosterUpdate) Reset() {
 	*x = RosterUpdate{}
-	mi := &file_mpc_v1_roster_proto_msgTypes[2]
+	mi := &file_mpc_v1_roster_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -161,7 +218,7 @@ func (x *RosterUpdate) String() string {
 func (*RosterUpdate) ProtoMessage() {}
 
 func (x *RosterUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_roster_proto_msgTypes[2]
+	mi := &file_mpc_v1_roster_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -174,7 +231,7 @@ func (x *RosterUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RosterUpdate.ProtoReflect.Descriptor instead.
 func (*RosterUpdate) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_roster_proto_rawDescGZIP(), []int{2}
+	return file_mpc_v1_roster_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *RosterUpdate) GetFirstHeight() uint64 {
@@ -214,7 +271,7 @@ type Refusal struct {
 
 func (x *Refusal) Reset() {
 	*x = Refusal{}
-	mi := &file_mpc_v1_roster_proto_msgTypes[3]
+	mi := &file_mpc_v1_roster_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -226,7 +283,7 @@ func (x *Refusal) String() string {
 func (*Refusal) ProtoMessage() {}
 
 func (x *Refusal) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_roster_proto_msgTypes[3]
+	mi := &file_mpc_v1_roster_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -239,7 +296,7 @@ func (x *Refusal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Refusal.ProtoReflect.Descriptor instead.
 func (*Refusal) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_roster_proto_rawDescGZIP(), []int{3}
+	return file_mpc_v1_roster_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Refusal) GetWhat() string {
@@ -275,7 +332,12 @@ const file_mpc_v1_roster_proto_rawDesc = "" +
 	"signatures\"A\n" +
 	"\x0fRosterSignature\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12\x1c\n" +
-	"\tsignature\x18\x02 \x01(\fR\tsignature\"x\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"\\\n" +
+	"\rAuthorization\x12\x12\n" +
+	"\x04body\x18\x01 \x01(\fR\x04body\x127\n" +
+	"\n" +
+	"signatures\x18\x02 \x03(\v2\x17.mpc.v1.RosterSignatureR\n" +
+	"signatures\"x\n" +
 	"\fRosterUpdate\x12!\n" +
 	"\ffirst_height\x18\x01 \x01(\x04R\vfirstHeight\x12-\n" +
 	"\aentries\x18\x02 \x03(\v2\x13.mpc.v1.RosterEntryR\aentries\x12\x16\n" +
@@ -299,21 +361,23 @@ func file_mpc_v1_roster_proto_rawDescGZIP() []byte {
 	return file_mpc_v1_roster_proto_rawDescData
 }
 
-var file_mpc_v1_roster_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_mpc_v1_roster_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_mpc_v1_roster_proto_goTypes = []any{
 	(*RosterEntry)(nil),     // 0: mpc.v1.RosterEntry
 	(*RosterSignature)(nil), // 1: mpc.v1.RosterSignature
-	(*RosterUpdate)(nil),    // 2: mpc.v1.RosterUpdate
-	(*Refusal)(nil),         // 3: mpc.v1.Refusal
+	(*Authorization)(nil),   // 2: mpc.v1.Authorization
+	(*RosterUpdate)(nil),    // 3: mpc.v1.RosterUpdate
+	(*Refusal)(nil),         // 4: mpc.v1.Refusal
 }
 var file_mpc_v1_roster_proto_depIdxs = []int32{
 	1, // 0: mpc.v1.RosterEntry.signatures:type_name -> mpc.v1.RosterSignature
-	0, // 1: mpc.v1.RosterUpdate.entries:type_name -> mpc.v1.RosterEntry
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	1, // 1: mpc.v1.Authorization.signatures:type_name -> mpc.v1.RosterSignature
+	0, // 2: mpc.v1.RosterUpdate.entries:type_name -> mpc.v1.RosterEntry
+	3, // [3:3] is the sub-list for method output_type
+	3, // [3:3] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_mpc_v1_roster_proto_init() }
@@ -327,7 +391,7 @@ func file_mpc_v1_roster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mpc_v1_roster_proto_rawDesc), len(file_mpc_v1_roster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
