@@ -26,6 +26,7 @@ import (
 	"github.com/mpcsign/mpcsign/coordinator"
 	"github.com/mpcsign/mpcsign/internal/keyfile"
 	"github.com/mpcsign/mpcsign/internal/logging"
+	"github.com/mpcsign/mpcsign/internal/roster"
 	"github.com/mpcsign/mpcsign/internal/preparams"
 	"github.com/mpcsign/mpcsign/keystore"
 	"github.com/mpcsign/mpcsign/party"
@@ -199,9 +200,20 @@ func runDemo(ctx context.Context, out, errw io.Writer, dir string, keep bool, lo
 	}
 	step("all three devices are connected")
 	step("each device is generating fresh pre-parameters (Paillier safe primes); this can take a minute or two")
+	members, err := op.idsOf(ctx, names...)
+	if err != nil {
+		return err
+	}
+	keygen, err := op.ceremony(ctx, roster.CeremonyKeygen, time.Hour, func(c *roster.Ceremony) {
+		c.Curve, c.Threshold, c.Committee = roster.CurveSecp256k1, 1, members
+	})
+	if err != nil {
+		return err
+	}
+	step("%s signed the keygen ceremony (2-of-3 on phone, laptop, server); each device checks it before it joins", op.key.Name())
 	start := time.Now()
 	stop := showPreparing(ctx, admin, names, errw)
-	created, err := admin.CreateKey(ctx, &mpcv1.CreateKeyRequest{Curve: mpcv1.Curve_CURVE_SECP256K1, Threshold: 1, Devices: names})
+	created, err := admin.CreateKey(ctx, &mpcv1.CreateKeyRequest{Curve: mpcv1.Curve_CURVE_SECP256K1, Threshold: 1, Devices: names, Authorization: keygen})
 	stop()
 	if err != nil {
 		return err
@@ -256,11 +268,26 @@ func runDemo(ctx context.Context, out, errw io.Writer, dir string, keep bool, lo
 	if err != nil {
 		return err
 	}
-	rv, err := admin.RevokeDevice(ctx, &mpcv1.RevokeDeviceRequest{Device: "server", ReplaceWith: "tablet", RosterEntry: coordinator.EntryProto(revoke)})
+	stay, err := op.idsOf(ctx, "phone", "laptop")
 	if err != nil {
 		return err
 	}
-	step("  the revocation is %s's signed roster entry; every device verifies it before it counts", op.key.Name())
+	next, err := op.idsOf(ctx, "phone", "laptop", "tablet")
+	if err != nil {
+		return err
+	}
+	plan, err := op.ceremony(ctx, roster.CeremonyReshare, 7*24*time.Hour, func(c *roster.Ceremony) {
+		c.KeyID, c.Curve, c.Epoch, c.Threshold, c.Committee = key.GetId(), roster.CurveSecp256k1, key.GetEpoch(), 1, stay
+		c.NewThreshold, c.NewCommittee, c.Reason = 1, next, "revoke server"
+	})
+	if err != nil {
+		return err
+	}
+	rv, err := admin.RevokeDevice(ctx, &mpcv1.RevokeDeviceRequest{Device: "server", ReplaceWith: "tablet", RosterEntry: coordinator.EntryProto(revoke), Plans: []*mpcv1.Authorization{plan}})
+	if err != nil {
+		return err
+	}
+	step("  the revocation is %s's signed roster entry, with her signed plan for the key (phone, laptop -> phone, laptop, tablet); every device verifies both", op.key.Name())
 	var keys []string
 	for _, j := range rv.GetJobs() {
 		keys = append(keys, j.GetKeyId())

@@ -116,3 +116,37 @@ func (o *demoOperator) approve(ctx context.Context, d *mpcv1.Device) (uint64, er
 func (o *demoOperator) revoke(ctx context.Context, deviceID, reason string) (roster.Entry, error) {
 	return o.sign(ctx, roster.KindRevokeDevice, func(b *roster.Body) { b.DeviceID, b.Reason = deviceID, reason })
 }
+
+// ceremony signs a ceremony that fill completes.
+func (o *demoOperator) ceremony(ctx context.Context, kind roster.CeremonyKind, validFor time.Duration, fill func(*roster.Ceremony)) (*mpcv1.Authorization, error) {
+	st, err := o.verified(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c := st.NewCeremony(kind, validFor, time.Now())
+	fill(&c)
+	raw, err := roster.EncodeCeremony(c)
+	if err != nil {
+		return nil, err
+	}
+	a := roster.Authorization{Body: raw}
+	a.Sign(o.key)
+	return coordinator.AuthorizationProto(a), nil
+}
+
+// idsOf maps device names to ids through the operator's verified roster.
+func (o *demoOperator) idsOf(ctx context.Context, names ...string) ([]string, error) {
+	st, err := o.verified(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, n := range names {
+		d, ok := st.ActiveByName(n)
+		if !ok {
+			return nil, fmt.Errorf("device %q is not active on the roster", n)
+		}
+		out = append(out, d.ID)
+	}
+	return out, nil
+}
