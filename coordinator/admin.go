@@ -61,12 +61,11 @@ func (s *Server) CreatePairingCode(ctx context.Context, req *mpcv1.CreatePairing
 	code.Genesis = s.rosterGenesis() // the device pins it
 	code.Address = s.opts.Advertise
 	expires := s.opts.Now().Add(ttl)
-	if err := s.store.CreatePairing(code.ID[:], Pairing{Name: req.GetName(), SecretHash: pairing.SecretHash(code.Secret[:]), ExpiresAt: expires}); err != nil {
+	e := s.auditEntry(ctx, auditlog.Entry{Action: "pairing.create", Devices: []string{req.GetName()}, Detail: "expires " + expires.UTC().Format(time.RFC3339)})
+	if err := s.store.CreatePairing(code.ID[:], Pairing{Name: req.GetName(), SecretHash: pairing.SecretHash(code.Secret[:]), ExpiresAt: expires}, &e); err != nil {
 		return nil, err
 	}
-	if err := s.audit(ctx, auditlog.Entry{Action: "pairing.create", Devices: []string{req.GetName()}, Detail: "expires " + expires.UTC().Format(time.RFC3339)}); err != nil {
-		return nil, err
-	}
+	s.metrics.audited(e.Seq)
 	s.log.Info("pairing code created", "device", req.GetName(), "expires", expires.Format(time.RFC3339))
 	return &mpcv1.CreatePairingCodeResponse{Code: code.String(), Name: req.GetName(), ExpiresAt: timestamppb.New(expires)}, nil
 }
@@ -227,17 +226,16 @@ func (s *Server) RevokeDevice(ctx context.Context, req *mpcv1.RevokeDeviceReques
 		}
 		return resp, nil
 	}
-	d, err = s.store.UpdateDevice(d.ID, func(d *Device) error { d.Status = DeviceRevoked; return nil })
-	if err != nil {
-		return nil, err
-	}
 	entry := auditlog.Entry{Action: "device.revoke", Devices: []string{d.Name}}
 	if repl != nil {
 		entry.Detail = "replace with " + repl.Name
 	}
-	if err := s.audit(ctx, entry); err != nil {
+	entry = s.auditEntry(ctx, entry)
+	d, err = s.store.UpdateDevice(d.ID, func(d *Device) error { d.Status = DeviceRevoked; return nil }, &entry)
+	if err != nil {
 		return nil, err
 	}
+	s.metrics.audited(entry.Seq)
 	jobs, err := s.revoked(ctx, d, replName, nil)
 	if err != nil {
 		return nil, err
@@ -444,6 +442,7 @@ func (s *Server) ApproveDevice(ctx context.Context, req *mpcv1.ApproveDeviceRequ
 		return nil, failedPrecondition("this coordinator has a roster: approving device %q is an operator's signature on its roster entry; run: mpcctl devices approve %s --sas ...", d.Name, d.Name)
 	}
 	want := strings.ReplaceAll(strings.TrimSpace(req.GetSas()), " ", "-")
+	approved := s.auditEntry(ctx, auditlog.Entry{Action: "device.approve", Devices: []string{d.Name}})
 	d, err = s.store.UpdateDevice(d.ID, func(d *Device) error {
 		switch {
 		case d.Status == DeviceActive:
@@ -455,14 +454,12 @@ func (s *Server) ApproveDevice(ctx context.Context, req *mpcv1.ApproveDeviceRequ
 		}
 		d.Status = DeviceActive
 		return nil
-	})
+	}, &approved)
 	if err != nil {
 		return nil, err
 	}
+	s.metrics.audited(approved.Seq)
 	s.log.Info("device approved", "device", d.Name, "id", d.ID)
-	if err := s.audit(ctx, auditlog.Entry{Action: "device.approve", Devices: []string{d.Name}}); err != nil {
-		return nil, err
-	}
 	keys, err := s.store.ListKeys()
 	if err != nil {
 		return nil, err
@@ -558,13 +555,12 @@ func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*m
 	for _, d := range devs {
 		k.Holders = append(k.Holders, d.ID)
 	}
-	if err := s.store.PutKey(k); err != nil {
-		return nil, err
-	}
 	entry.KeyID = k.ID
-	if err := s.audit(ctx, entry); err != nil {
+	entry = s.auditEntry(ctx, entry)
+	if err := s.store.PutKey(k, &entry); err != nil {
 		return nil, err
 	}
+	s.metrics.audited(entry.Seq)
 	s.log.Info("key created", "session", s.sessions.sessionOf(ctx), "key", k.ID, "threshold", t, "devices", names(devs))
 	return &mpcv1.CreateKeyResponse{Key: s.keyProto(k)}, nil
 }

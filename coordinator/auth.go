@@ -16,6 +16,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/mpcsign/mpcsign/internal/auditlog"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
@@ -68,15 +69,20 @@ func tokenHash(token string) []byte {
 	return h[:]
 }
 
-// newToken makes a random token and stores its hash with role.
-func newToken(st Store, role Role, name string, now time.Time) (string, error) {
+// newToken makes a random token and stores its hash with role, with its
+// audit entry e (if set) in the same transaction.
+func newToken(st Store, role Role, name string, now time.Time, e *auditlog.Entry) (string, error) {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", err
 	}
 	tok := tokenPrefix + base64.RawURLEncoding.EncodeToString(b[:])
 	h := tokenHash(tok)
-	if err := st.PutToken(h, Token{ID: hex.EncodeToString(h[:8]), Role: role, Name: name, CreatedAt: now}); err != nil {
+	t := Token{ID: hex.EncodeToString(h[:8]), Role: role, Name: name, CreatedAt: now}
+	if e != nil {
+		e.Detail = fmt.Sprintf("%s token %s %q", t.Role, t.ID, t.Name)
+	}
+	if err := st.PutToken(h, t, e); err != nil {
 		return "", err
 	}
 	return tok, nil
@@ -84,7 +90,7 @@ func newToken(st Store, role Role, name string, now time.Time) (string, error) {
 
 // writeTokenFile makes a token and writes it to path (mode 0600).
 func writeTokenFile(st Store, role Role, name, path string, now time.Time) error {
-	tok, err := newToken(st, role, name, now)
+	tok, err := newToken(st, role, name, now, nil)
 	if err != nil {
 		return err
 	}

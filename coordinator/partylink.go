@@ -262,7 +262,7 @@ func (s *Server) answerValid(dev Device, nonce []byte, ans *mpcv1.ChallengeAnswe
 
 func (s *Server) touch(deviceID string) {
 	now := s.opts.Now()
-	if _, err := s.store.UpdateDevice(deviceID, func(d *Device) error { d.LastSeen = now; return nil }); err != nil {
+	if _, err := s.store.UpdateDevice(deviceID, func(d *Device) error { d.LastSeen = now; return nil }, nil); err != nil {
 		s.log.Warn("could not record last-seen time", "device", deviceID, "err", err)
 	}
 }

@@ -18,7 +18,10 @@ import (
 // pairing codes are stored as hashes, shares never reach the coordinator.
 // The interface is small so that a replicated engine can stand in for Badger.
 type Store interface {
-	CreatePairing(id []byte, p Pairing) error
+	// CreatePairing, UpdateDevice, PutKey, PutToken and UpdateToken seal e
+	// (when set) onto the audit chain in the same transaction: the action
+	// and its entry are written together or not at all.
+	CreatePairing(id []byte, p Pairing, e *auditlog.Entry) error
 	// PendingPairing reports whether an unused, unexpired code holds name.
 	PendingPairing(name string, now time.Time) (bool, error)
 	// EnrollDevice checks the secret of pairing code id, consumes the code
@@ -26,9 +29,9 @@ type Store interface {
 	EnrollDevice(id, secretHash []byte, now time.Time, dev func(p Pairing) (Device, error)) (Device, error)
 	GetDevice(id string) (Device, error)
 	// UpdateDevice changes one device record atomically.
-	UpdateDevice(id string, fn func(*Device) error) (Device, error)
+	UpdateDevice(id string, fn func(*Device) error, e *auditlog.Entry) (Device, error)
 	ListDevices() ([]Device, error)
-	PutKey(k Key) error
+	PutKey(k Key, e *auditlog.Entry) error
 	GetKey(id string) (Key, error)
 	// UpdateKey changes one key atomically. With e set, e is sealed onto the
 	// audit chain in the same transaction: both are written or neither.
@@ -45,12 +48,12 @@ type Store interface {
 	// ListAudit returns up to limit entries from seq since on.
 	ListAudit(since uint64, limit int) ([]auditlog.Entry, error)
 	AuditHeight() (uint64, error)
-	PutToken(hash []byte, t Token) error
+	PutToken(hash []byte, t Token, e *auditlog.Entry) error
 	GetToken(hash []byte) (Token, error)
 	ListTokens() ([]Token, error)
 	// UpdateToken changes the token whose id (hash prefix) is id, atomically
 	// with a check over all tokens (fn sees them).
-	UpdateToken(id string, fn func(t *Token, all []Token) error) (Token, error)
+	UpdateToken(id string, fn func(t *Token, all []Token) error, e *auditlog.Entry) (Token, error)
 	// UpdateReshareJob creates or changes the background reshare job of a
 	// key atomically (fn gets the zero job when there is none).
 	UpdateReshareJob(keyID string, fn func(*ReshareJob) error) (ReshareJob, error)
@@ -276,8 +279,13 @@ func list[T any](db *badger.DB, prefix string) ([]T, error) {
 	return out, err
 }
 
-func (s *badgerStore) CreatePairing(id []byte, p Pairing) error {
-	return s.db.Update(func(txn *badger.Txn) error { return put(txn, fmt.Sprintf("pairing/%x", id), p) })
+func (s *badgerStore) CreatePairing(id []byte, p Pairing, e *auditlog.Entry) error {
+	return s.retry(func(txn *badger.Txn) error {
+		if err := put(txn, fmt.Sprintf("pairing/%x", id), p); err != nil {
+			return err
+		}
+		return sealAudit(txn, e)
+	})
 }
 
 func (s *badgerStore) PendingPairing(name string, now time.Time) (bool, error) {
@@ -358,24 +366,33 @@ func (s *badgerStore) GetDevice(id string) (Device, error) {
 	return d, err
 }
 
-func (s *badgerStore) UpdateDevice(id string, fn func(*Device) error) (Device, error) {
+func (s *badgerStore) UpdateDevice(id string, fn func(*Device) error, e *auditlog.Entry) (Device, error) {
 	var d Device
 	err := s.retry(func(txn *badger.Txn) error {
+		d = Device{}
 		if err := get(txn, "device/"+id, &d); err != nil {
 			return err
 		}
 		if err := fn(&d); err != nil {
 			return err
 		}
-		return put(txn, "device/"+id, d)
+		if err := put(txn, "device/"+id, d); err != nil {
+			return err
+		}
+		return sealAudit(txn, e)
 	})
 	return d, err
 }
 
 func (s *badgerStore) ListDevices() ([]Device, error) { return list[Device](s.db, "device/") }
 
-func (s *badgerStore) PutKey(k Key) error {
-	return s.db.Update(func(txn *badger.Txn) error { return put(txn, "key/"+k.ID, k) })
+func (s *badgerStore) PutKey(k Key, e *auditlog.Entry) error {
+	return s.retry(func(txn *badger.Txn) error {
+		if err := put(txn, "key/"+k.ID, k); err != nil {
+			return err
+		}
+		return sealAudit(txn, e)
+	})
 }
 
 func (s *badgerStore) GetKey(id string) (Key, error) {
@@ -475,8 +492,13 @@ func (s *badgerStore) ListSessions() ([]SessionRecord, error) {
 	return list[SessionRecord](s.db, "session/")
 }
 
-func (s *badgerStore) PutToken(hash []byte, t Token) error {
-	return s.db.Update(func(txn *badger.Txn) error { return put(txn, fmt.Sprintf("token/%x", hash), t) })
+func (s *badgerStore) PutToken(hash []byte, t Token, e *auditlog.Entry) error {
+	return s.retry(func(txn *badger.Txn) error {
+		if err := put(txn, fmt.Sprintf("token/%x", hash), t); err != nil {
+			return err
+		}
+		return sealAudit(txn, e)
+	})
 }
 
 const auditHead = "audit-head"
@@ -489,6 +511,20 @@ func (s *badgerStore) AppendAudit(e auditlog.Entry) (auditlog.Entry, error) {
 		return err
 	})
 	return out, err
+}
+
+// sealAudit appends *e in txn when e is set (and records the sealed entry
+// in *e): an action and its audit entry are written together or not at all.
+func sealAudit(txn *badger.Txn, e *auditlog.Entry) error {
+	if e == nil {
+		return nil
+	}
+	sealed, err := appendAudit(txn, *e)
+	if err != nil {
+		return err
+	}
+	*e = sealed
+	return nil
 }
 
 func appendAudit(txn *badger.Txn, e auditlog.Entry) (auditlog.Entry, error) {
@@ -534,7 +570,7 @@ func (s *badgerStore) AuditHeight() (uint64, error) {
 
 func (s *badgerStore) ListTokens() ([]Token, error) { return list[Token](s.db, "token/") }
 
-func (s *badgerStore) UpdateToken(id string, fn func(*Token, []Token) error) (Token, error) {
+func (s *badgerStore) UpdateToken(id string, fn func(*Token, []Token) error, e *auditlog.Entry) (Token, error) {
 	var out Token
 	err := s.retry(func(txn *badger.Txn) error {
 		var all []Token
@@ -558,7 +594,10 @@ func (s *badgerStore) UpdateToken(id string, fn func(*Token, []Token) error) (To
 		if err := fn(&out, all); err != nil {
 			return err
 		}
-		return put(txn, key, out)
+		if err := put(txn, key, out); err != nil {
+			return err
+		}
+		return sealAudit(txn, e)
 	})
 	return out, err
 }

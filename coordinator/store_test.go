@@ -25,7 +25,7 @@ func TestEnrollConsumesPairingOnce(t *testing.T) {
 	st := openTestStore(t)
 	now := time.Now()
 	hash := []byte("h1")
-	if err := st.CreatePairing(hash, Pairing{SecretHash: sh(hash), Name: "phone", ExpiresAt: now.Add(time.Minute)}); err != nil {
+	if err := st.CreatePairing(hash, Pairing{SecretHash: sh(hash), Name: "phone", ExpiresAt: now.Add(time.Minute)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if pending, err := st.PendingPairing("phone", now); err != nil || !pending {
@@ -53,7 +53,7 @@ func TestEnrollConsumesPairingOnce(t *testing.T) {
 		t.Fatalf("unknown code: %v", err)
 	}
 	// Wrong secrets count against a code; the third burns it for good.
-	if err := st.CreatePairing([]byte("h5"), Pairing{SecretHash: sh([]byte("h5")), Name: "watch", ExpiresAt: now.Add(time.Minute)}); err != nil {
+	if err := st.CreatePairing([]byte("h5"), Pairing{SecretHash: sh([]byte("h5")), Name: "watch", ExpiresAt: now.Add(time.Minute)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	for i, want := range []error{ErrPairingInvalid, ErrPairingInvalid, ErrPairingBurned, ErrPairingBurned} {
@@ -64,14 +64,14 @@ func TestEnrollConsumesPairingOnce(t *testing.T) {
 	if _, err := st.EnrollDevice([]byte("h5"), sh([]byte("h5")), now, mk("d6")); !errors.Is(err, ErrPairingBurned) {
 		t.Fatalf("right secret after the code burned: %v", err)
 	}
-	if err := st.CreatePairing([]byte("h2"), Pairing{SecretHash: sh([]byte("h2")), Name: "laptop", ExpiresAt: now.Add(-time.Second)}); err != nil {
+	if err := st.CreatePairing([]byte("h2"), Pairing{SecretHash: sh([]byte("h2")), Name: "laptop", ExpiresAt: now.Add(-time.Second)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.EnrollDevice([]byte("h2"), sh([]byte("h2")), now, mk("d4")); !errors.Is(err, ErrPairingExpired) {
 		t.Fatalf("expired code: %v", err)
 	}
 	// A failed enrolment (here: the device exists) leaves the code unused.
-	if err := st.CreatePairing([]byte("h3"), Pairing{SecretHash: sh([]byte("h3")), Name: "tablet", ExpiresAt: now.Add(time.Minute)}); err != nil {
+	if err := st.CreatePairing([]byte("h3"), Pairing{SecretHash: sh([]byte("h3")), Name: "tablet", ExpiresAt: now.Add(time.Minute)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	otherKey := func(p Pairing) (Device, error) {
@@ -85,7 +85,7 @@ func TestEnrollConsumesPairingOnce(t *testing.T) {
 	}
 	// The same key enrolling again (a device that crashed before it stored
 	// its enrolment) gets its existing record back.
-	if err := st.CreatePairing([]byte("h4"), Pairing{SecretHash: sh([]byte("h4")), Name: "phone-again", ExpiresAt: now.Add(time.Minute)}); err != nil {
+	if err := st.CreatePairing([]byte("h4"), Pairing{SecretHash: sh([]byte("h4")), Name: "phone-again", ExpiresAt: now.Add(time.Minute)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	again, err := st.EnrollDevice([]byte("h4"), sh([]byte("h4")), now, mk("d1"))
@@ -97,23 +97,23 @@ func TestEnrollConsumesPairingOnce(t *testing.T) {
 func TestUpdateDeviceAndSessions(t *testing.T) {
 	st := openTestStore(t)
 	now := time.Now()
-	if err := st.CreatePairing([]byte("h"), Pairing{SecretHash: sh([]byte("h")), Name: "a", ExpiresAt: now.Add(time.Minute)}); err != nil {
+	if err := st.CreatePairing([]byte("h"), Pairing{SecretHash: sh([]byte("h")), Name: "a", ExpiresAt: now.Add(time.Minute)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.EnrollDevice([]byte("h"), sh([]byte("h")), now, func(p Pairing) (Device, error) { return Device{ID: "d", Name: "a", Status: DeviceActive}, nil }); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.UpdateDevice("d", func(d *Device) error { d.Status = DeviceRevoked; return nil }); err != nil {
+	if _, err := st.UpdateDevice("d", func(d *Device) error { d.Status = DeviceRevoked; return nil }, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.UpdateDevice("d", func(d *Device) error { d.LastSeen = now; return nil }); err != nil {
+	if _, err := st.UpdateDevice("d", func(d *Device) error { d.LastSeen = now; return nil }, nil); err != nil {
 		t.Fatal(err)
 	}
 	d, err := st.GetDevice("d")
 	if err != nil || d.Status != DeviceRevoked || d.LastSeen.IsZero() {
 		t.Fatalf("a last-seen update must not undo a revocation: %+v %v", d, err)
 	}
-	if _, err := st.UpdateDevice("missing", func(*Device) error { return nil }); !errors.Is(err, errStoreNotFound) {
+	if _, err := st.UpdateDevice("missing", func(*Device) error { return nil }, nil); !errors.Is(err, errStoreNotFound) {
 		t.Fatalf("missing device: %v", err)
 	}
 	for i, id := range []string{"s2", "s1"} {

@@ -39,15 +39,14 @@ func (s *Server) CreateToken(ctx context.Context, req *mpcv1.CreateTokenRequest)
 	if n := len(req.GetName()); n < 1 || n > 64 {
 		return nil, invalidArg("name must be 1 to 64 characters")
 	}
-	tok, err := newToken(s.store, role, req.GetName(), s.opts.Now())
+	e := s.auditEntry(ctx, auditlog.Entry{Action: "token.create"})
+	tok, err := newToken(s.store, role, req.GetName(), s.opts.Now(), &e)
 	if err != nil {
 		return nil, err
 	}
+	s.metrics.audited(e.Seq)
 	t, err := s.store.GetToken(tokenHash(tok))
 	if err != nil {
-		return nil, err
-	}
-	if err := s.audit(ctx, auditlog.Entry{Action: "token.create", Detail: fmt.Sprintf("%s token %s %q", t.Role, t.ID, t.Name)}); err != nil {
 		return nil, err
 	}
 	s.log.Info("API token created", "id", t.ID, "name", t.Name, "role", t.Role)
@@ -70,7 +69,9 @@ func (s *Server) ListTokens(ctx context.Context, _ *mpcv1.ListTokensRequest) (*m
 // RevokeToken refuses a token from now on. The last working admin token
 // cannot be revoked: that would lock every operator out.
 func (s *Server) RevokeToken(ctx context.Context, req *mpcv1.RevokeTokenRequest) (*mpcv1.RevokeTokenResponse, error) {
+	e := s.auditEntry(ctx, auditlog.Entry{Action: "token.revoke"})
 	t, err := s.store.UpdateToken(req.GetId(), func(t *Token, all []Token) error {
+		e.Detail = fmt.Sprintf("token %s %q", t.ID, t.Name)
 		if t.Revoked {
 			return nil
 		}
@@ -87,16 +88,14 @@ func (s *Server) RevokeToken(ctx context.Context, req *mpcv1.RevokeTokenRequest)
 		}
 		t.Revoked = true
 		return nil
-	})
+	}, &e)
 	if errors.Is(err, errStoreNotFound) {
 		return nil, &clientError{codes.NotFound, "unknown token id"}
 	}
 	if err != nil {
 		return nil, err
 	}
-	if err := s.audit(ctx, auditlog.Entry{Action: "token.revoke", Detail: fmt.Sprintf("token %s %q", t.ID, t.Name)}); err != nil {
-		return nil, err
-	}
+	s.metrics.audited(e.Seq)
 	s.log.Info("API token revoked", "id", t.ID, "name", t.Name)
 	return &mpcv1.RevokeTokenResponse{Info: tokenProto(t)}, nil
 }
