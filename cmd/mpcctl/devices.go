@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/mpcsign/mpcsign/coordinator"
 	"github.com/mpcsign/mpcsign/internal/identity"
+	"github.com/mpcsign/mpcsign/internal/keyfile"
 	"github.com/mpcsign/mpcsign/internal/pairing"
 	"github.com/mpcsign/mpcsign/internal/roster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
@@ -157,7 +159,7 @@ roster, or for none, is refused.`,
 	}
 
 	var replaceWith, reason string
-	var follow time.Duration
+	var follow, planValidFor time.Duration
 	var revokeOps operatorFlags
 	revoke := &cobra.Command{
 		Use:   "revoke DEVICE [--replace-with DEVICE] [--reason TEXT]",
@@ -177,9 +179,23 @@ with the reason.
 Once a roster exists, the revocation is a roster entry signed with this
 operator's key (--operator-dir): the device is revoked when enough operators
 signed it. Below the quorum it waits; the others sign it with 'mpcctl roster
-sign ID'.`,
+sign ID'.
+
+With a roster, the coordinator reshares a key only under a plan the
+operators signed: mpcctl signs one per key the device holds (a reshare
+ceremony valid for --plan-valid-for), from the key's holders that stay
+active on the verified roster to those plus --replace-with, at the same
+threshold. A key with fewer than threshold+1 such holders left cannot be
+reshared and gets no plan (a warning names it). With a quorum above one the
+plans are not signed here: once the revocation is appended, each key's
+reshare is blocked until the operators sign one (mpcctl keys reshare KEY
+--devices ... --authorization-out FILE, mpcctl ceremony sign, mpcctl keys
+reshare KEY --authorization FILE).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkValidity("--plan-valid-for", planValidFor); err != nil {
+				return err
+			}
 			c, done, ctx, err := g.admin(cmd)
 			if err != nil {
 				return err
@@ -194,11 +210,43 @@ sign ID'.`,
 			var st *roster.State
 			var entry roster.Entry
 			var body roster.Body
+			var plans []revokePlan
+			var planNote string
 			if withRoster {
-				if st, entry, body, err = revokeEntry(&revokeOps, r, args[0], reason); err != nil {
+				var k *keyfile.Key
+				if st, entry, body, k, err = revokeEntry(&revokeOps, r, args[0], reason); err != nil {
 					return err
 				}
 				req.Device, req.RosterEntry = body.DeviceID, coordinator.EntryProto(entry)
+				replID := ""
+				if replaceWith != "" {
+					d, err := resolveActive(st, replaceWith)
+					if err != nil {
+						return fmt.Errorf("--replace-with: %w", err)
+					}
+					if d.ID == body.DeviceID {
+						return fmt.Errorf("--replace-with %q is the device being revoked", replaceWith)
+					}
+					replID, req.ReplaceWith = d.ID, d.ID
+				}
+				if st.Quorum() > 1 {
+					planNote = fmt.Sprintf("the roster's quorum is %d: no reshare plan was signed with this revocation (one operator's signature is not enough); once it is appended, each key it holds waits for a plan: mpcctl keys reshare KEY --devices ... --authorization-out FILE, the other operators run mpcctl ceremony sign --in FILE, then mpcctl keys reshare KEY --authorization FILE", st.Quorum())
+				} else {
+					keys, err := c.ListKeys(ctx, &mpcv1.ListKeysRequest{})
+					if err != nil {
+						return err
+					}
+					name := body.DeviceID
+					if d, ok := st.Device(body.DeviceID); ok {
+						name = d.Name
+					}
+					if plans, err = revokePlans(cmd.ErrOrStderr(), st, k, keys.GetKeys(), body.DeviceID, name, replID, planValidFor); err != nil {
+						return err
+					}
+					for _, p := range plans {
+						req.Plans = append(req.Plans, coordinator.AuthorizationProto(p.auth))
+					}
+				}
 			} else if reason != "" {
 				return errors.New("--reason is recorded in the roster, and this coordinator has none: leave it out (or create the roster first: mpcctl roster init)")
 			}
@@ -209,8 +257,24 @@ sign ID'.`,
 			withOutcome := func(out map[string]any) map[string]any {
 				if withRoster {
 					out["roster"] = outcomeJSON(entry, resp.GetRoster())
+					ps := []map[string]any{}
+					for _, p := range plans {
+						ps = append(ps, p.json(st))
+					}
+					out["plans"] = ps
+					if planNote != "" {
+						out["plan_note"] = planNote
+					}
 				}
 				return out
+			}
+			if withRoster && !g.asJSON {
+				for _, p := range plans {
+					fmt.Fprintln(w, p.line(st, planValidFor))
+				}
+				if planNote != "" {
+					fmt.Fprintln(w, planNote)
+				}
 			}
 			if withRoster {
 				if err := advancePin(revokeOps.dir, st, entry, body, resp.GetRoster()); err != nil {
@@ -290,6 +354,7 @@ sign ID'.`,
 	revoke.Flags().StringVar(&replaceWith, "replace-with", "", "an active device (name or id) that joins every key the revoked device held")
 	revoke.Flags().DurationVar(&follow, "wait", 15*time.Minute, "how long to show the reshares' progress (0: return at once)")
 	revoke.Flags().StringVar(&reason, "reason", "", "why the device is revoked, recorded in the roster entry")
+	revoke.Flags().DurationVar(&planValidFor, "plan-valid-for", 7*24*time.Hour, "with a roster: how long the signed reshare plan of each key stays valid (the background reshare is retried under it until then)")
 	revokeOps.register(revoke.Flags())
 	var sas, restoreKey string
 	var approveOps operatorFlags
@@ -439,11 +504,12 @@ func checkPairingGenesis(errw io.Writer, code, dir string) (string, error) {
 }
 
 // revokeEntry verifies the roster and signs a revoke_device entry for ref
-// (a device id, or the name of an active device, on the roster).
-func revokeEntry(o *operatorFlags, r *mpcv1.GetRosterResponse, ref, reason string) (*roster.State, roster.Entry, roster.Body, error) {
+// (a device id, or the name of an active device, on the roster). It
+// returns the operator key too, for the reshare plans.
+func revokeEntry(o *operatorFlags, r *mpcv1.GetRosterResponse, ref, reason string) (*roster.State, roster.Entry, roster.Body, *keyfile.Key, error) {
 	v, err := verifyResponse(o.dir, r)
 	if err != nil {
-		return nil, roster.Entry{}, roster.Body{}, err
+		return nil, roster.Entry{}, roster.Body{}, nil, err
 	}
 	st := v.state
 	d, ok := st.Device(ref)
@@ -454,21 +520,21 @@ func revokeEntry(o *operatorFlags, r *mpcv1.GetRosterResponse, ref, reason strin
 	}
 	switch {
 	case !ok:
-		return nil, roster.Entry{}, roster.Body{}, fmt.Errorf("device %q is not on the roster ('mpcctl roster show' lists it): a device approved before the roster existed must be put on it first (mpcctl roster add-device NAME --device-id ID)", ref)
+		return nil, roster.Entry{}, roster.Body{}, nil, fmt.Errorf("device %q is not on the roster ('mpcctl roster show' lists it): a device approved before the roster existed must be put on it first (mpcctl roster add-device NAME --device-id ID)", ref)
 	case !d.Active:
-		return nil, roster.Entry{}, roster.Body{}, fmt.Errorf("device %q (%s) is revoked on the roster already (height %d)", d.Name, d.ID, d.RevokedAt)
+		return nil, roster.Entry{}, roster.Body{}, nil, fmt.Errorf("device %q (%s) is revoked on the roster already (height %d)", d.Name, d.ID, d.RevokedAt)
 	}
 	k, err := o.load()
 	if err != nil {
-		return nil, roster.Entry{}, roster.Body{}, err
+		return nil, roster.Entry{}, roster.Body{}, nil, err
 	}
 	b := st.Next(roster.KindRevokeDevice, time.Now())
 	b.DeviceID, b.Reason = d.ID, reason
 	e, err := signEntry(st, b, k)
 	if err != nil {
-		return nil, roster.Entry{}, roster.Body{}, err
+		return nil, roster.Entry{}, roster.Body{}, nil, err
 	}
-	return st, e, b, nil
+	return st, e, b, k, nil
 }
 
 // approveOnRoster approves a pending device by signing its add_device
@@ -554,4 +620,64 @@ func approveOnRoster(cmd *cobra.Command, g *globals, ctx context.Context, c mpcv
 		fmt.Fprintf(w, "device %q (%s) approved\n", d.GetName(), d.GetId())
 	}
 	return nil
+}
+
+// revokePlan is the signed reshare plan of one key of a revoked device.
+type revokePlan struct {
+	key  *mpcv1.Key
+	c    roster.Ceremony
+	auth roster.Authorization
+}
+
+// revokePlans signs, with k, the reshare plan of each key that holds the
+// revoked device: from its holders that stay active on st (all but the
+// revoked device and any device not active there) to those plus replID
+// (if set and not a holder already), at the key's threshold. A key with
+// fewer than threshold+1 such holders cannot be reshared: it is skipped,
+// with a warning on errw.
+func revokePlans(errw io.Writer, st *roster.State, k *keyfile.Key, keys []*mpcv1.Key, revokedID, revokedName, replID string, validFor time.Duration) ([]revokePlan, error) {
+	var plans []revokePlan
+	for _, key := range keys {
+		var holders, stay, gone []string
+		for _, h := range key.GetHolders() {
+			holders = append(holders, h.GetDeviceId())
+			if h.GetDeviceId() == revokedID || !st.Active(h.GetDeviceId()) {
+				gone = append(gone, h.GetDeviceName())
+				continue
+			}
+			stay = append(stay, h.GetDeviceId())
+		}
+		if !slices.Contains(holders, revokedID) {
+			continue
+		}
+		t := int(key.GetThreshold())
+		if len(stay) < t+1 {
+			fmt.Fprintf(errw, "warning: key %s cannot be reshared: it needs %d of its holders and only %d stay active (leaving: %s); no plan is signed for it: restore a backup share on a new device\n",
+				key.GetId(), t+1, len(stay), strings.Join(gone, ", "))
+			continue
+		}
+		newC := slices.Clone(stay)
+		if replID != "" && !slices.Contains(holders, replID) {
+			newC = append(newC, replID)
+		}
+		want := roster.Ceremony{Kind: roster.CeremonyReshare, KeyID: key.GetId(), Curve: rosterCurve(key.GetCurve()), Epoch: key.GetEpoch(),
+			Threshold: t, Committee: stay, NewThreshold: t, NewCommittee: newC, Reason: "revoke " + revokedName}
+		a, err := signCeremony(st, k, want, validFor)
+		if err != nil {
+			return nil, fmt.Errorf("the reshare plan of key %s: %w", key.GetId(), err)
+		}
+		plans = append(plans, revokePlan{key: key, c: want, auth: a})
+	}
+	return plans, nil
+}
+
+func (p revokePlan) line(st *roster.State, validFor time.Duration) string {
+	return fmt.Sprintf("reshare plan of key %s signed (authorization %s, valid for %s): %s (t=%d) -> %s (t=%d)",
+		p.key.GetId(), entryID(p.auth.Hash()), validFor, strings.Join(deviceNames(st, p.c.Committee), ", "), p.c.Threshold,
+		strings.Join(deviceNames(st, p.c.NewCommittee), ", "), p.c.NewThreshold)
+}
+
+func (p revokePlan) json(st *roster.State) map[string]any {
+	return map[string]any{"key_id": p.key.GetId(), "authorization": entryID(p.auth.Hash()), "hash": p.auth.Hash().String(),
+		"committee": deviceNames(st, p.c.Committee), "new_committee": deviceNames(st, p.c.NewCommittee), "threshold": p.c.Threshold}
 }

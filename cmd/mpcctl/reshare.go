@@ -28,6 +28,7 @@ func (g *globals) adminLong(cmd *cobra.Command) (mpcv1.AdminServiceClient, func(
 func newReshareCmd(g *globals) *cobra.Command {
 	var devices []string
 	var threshold uint32
+	var cer ceremonyFlags
 	cmd := &cobra.Command{
 		Use:   "reshare KEY_ID [--devices A,B,C] [--threshold T]",
 		Short: "Move a key to a new committee and threshold, with the same public key",
@@ -42,9 +43,23 @@ their shares. If anything fails before that point, the key stays as it was.
 Afterwards a test digest is signed with the new shares and checked.
 
 Every device of the new committee must be online with a pre-parameter set
-ready. --devices defaults to the current holders, --threshold to the key's.`,
+ready. --devices defaults to the current holders, --threshold to the key's.
+
+Once the coordinator has a roster, the reshare runs only under the operators'
+signed authorization of exactly this key, epoch, thresholds and committees.
+mpcctl verifies the roster from this operator's pin (--operator-dir),
+resolves --devices on it (each must be active there), signs the reshare
+ceremony with the operator key (valid for --valid-for) and sends it. Its old
+committee is the key's holders that are active on the roster. With a quorum
+above one, write it with --authorization-out FILE, have the other operators
+sign it (mpcctl ceremony sign) and run again with --authorization FILE. A
+revocation's background reshare that is blocked for want of a valid plan is
+done this way too.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := cer.check(); err != nil {
+				return err
+			}
 			c, done, ctx, err := g.adminLong(cmd)
 			if err != nil {
 				return err
@@ -54,7 +69,27 @@ ready. --devices defaults to the current holders, --threshold to the key's.`,
 			if cmd.Flags().Changed("threshold") {
 				req.Threshold = &threshold
 			}
-			stop := showPreparing(ctx, c, devices, cmd.ErrOrStderr())
+			signer, err := cer.open(ctx, c)
+			if err != nil {
+				return err
+			}
+			if signer.withRoster() {
+				k, err := c.GetKey(ctx, &mpcv1.GetKeyRequest{KeyId: args[0]})
+				if err != nil {
+					return err
+				}
+				want, ids, err := reshareCeremony(signer.st, k.GetKey(), devices, req.Threshold)
+				if err != nil {
+					return err
+				}
+				auth, written, err := signer.authorize(infoWriter(cmd, g), want)
+				if err != nil || written {
+					return err
+				}
+				// Ids, not names: the coordinator runs the committee signed.
+				req.KeyId, req.Devices, req.Authorization = k.GetKey().GetId(), ids, auth
+			}
+			stop := showPreparing(ctx, c, req.Devices, cmd.ErrOrStderr())
 			resp, err := c.ReshareKey(ctx, req)
 			stop()
 			if err != nil {
@@ -72,6 +107,7 @@ ready. --devices defaults to the current holders, --threshold to the key's.`,
 	}
 	cmd.Flags().StringSliceVar(&devices, "devices", nil, "device names or ids of the new committee, comma separated (default: the current holders)")
 	cmd.Flags().Uint32Var(&threshold, "threshold", 0, "new tss-lib threshold t (default: keep the key's)")
+	cer.register(cmd.Flags(), "reshare")
 	return cmd
 }
 
@@ -108,6 +144,7 @@ func newJobsCmd(g *globals) *cobra.Command {
 func newDrillCmd(g *globals) *cobra.Command {
 	var keyID string
 	var all bool
+	var cer ceremonyFlags
 	cmd := &cobra.Command{
 		Use:   "drill (--key ID | --all)",
 		Short: "Resharing drill: refresh a key's shares on its own committee and prove it still signs",
@@ -119,18 +156,46 @@ prints a report: the devices that took part, each step's time and the result.
 A drill that fails before its commit point leaves the key as it was and says
 why. Each drill is in the audit log. With --all, every key is drilled in turn;
 the command fails if any drill failed. --json prints the reports for
-schedulers.`,
+schedulers.
+
+Once the coordinator has a roster, each drill runs only under the operators'
+signed authorization of exactly this key, epoch, threshold and committee.
+mpcctl verifies the roster from this operator's pin (--operator-dir), signs
+each drill ceremony with the operator key (valid for --valid-for) and sends
+it; every holder must be active on the roster. With a quorum above one,
+write it with --key ID --authorization-out FILE, have the other operators
+sign it (mpcctl ceremony sign) and run again with --authorization FILE.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (keyID == "") == !all {
 				return errors.New("give either --key ID or --all")
+			}
+			if all && (cer.in != "" || cer.out != "") {
+				return errors.New("--authorization and --authorization-out are for one key: give --key ID, not --all")
+			}
+			if err := cer.check(); err != nil {
+				return err
 			}
 			c, done, ctx, err := g.adminLong(cmd)
 			if err != nil {
 				return err
 			}
 			defer done()
+			signer, err := cer.open(ctx, c)
+			if err != nil {
+				return err
+			}
+			if all && signer.withRoster() {
+				// Refuse once, not once per key.
+				if q := signer.st.Quorum(); q > 1 {
+					return fmt.Errorf("the roster's quorum is %d operators: this operator's signature alone does not authorize a drill. Drill one key at a time with --key ID --authorization-out FILE, have %d other operator(s) sign it (mpcctl ceremony sign --in FILE --out FILE), then run 'mpcctl drill --key ID --authorization FILE'", q, q-1)
+				}
+				if _, err := signer.signer(); err != nil {
+					return err
+				}
+			}
 			keys := []string{keyID}
+			known := map[string]*mpcv1.Key{}
 			if all {
 				resp, err := c.ListKeys(ctx, &mpcv1.ListKeysRequest{})
 				if err != nil {
@@ -139,12 +204,39 @@ schedulers.`,
 				keys = nil
 				for _, k := range resp.GetKeys() {
 					keys = append(keys, k.GetId())
+					known[k.GetId()] = k
 				}
+			}
+			// authorize signs the drill of a key (with a roster).
+			authorize := func(id string) (*mpcv1.Authorization, bool, error) {
+				if !signer.withRoster() {
+					return nil, false, nil
+				}
+				k := known[id]
+				if k == nil {
+					resp, err := c.GetKey(ctx, &mpcv1.GetKeyRequest{KeyId: id})
+					if err != nil {
+						return nil, false, err
+					}
+					k = resp.GetKey()
+				}
+				want, err := drillCeremony(signer.st, k)
+				if err != nil {
+					return nil, false, err
+				}
+				return signer.authorize(infoWriter(cmd, g), want)
 			}
 			var reports []map[string]any
 			failed := 0
 			for _, id := range keys {
-				resp, err := c.DrillKey(ctx, &mpcv1.DrillKeyRequest{KeyId: id})
+				auth, written, err := authorize(id)
+				if written {
+					return nil
+				}
+				var resp *mpcv1.DrillKeyResponse
+				if err == nil {
+					resp, err = c.DrillKey(ctx, &mpcv1.DrillKeyRequest{KeyId: id, Authorization: auth})
+				}
 				if err != nil {
 					if !all {
 						return err
@@ -179,6 +271,7 @@ schedulers.`,
 	}
 	cmd.Flags().StringVar(&keyID, "key", "", "key id to drill")
 	cmd.Flags().BoolVar(&all, "all", false, "drill every key")
+	cer.register(cmd.Flags(), "drill")
 	return cmd
 }
 

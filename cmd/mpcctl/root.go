@@ -19,6 +19,6 @@ A 2-of-3 key is --threshold 1 with three devices.`,
 	g.register(root)
 	root.AddCommand(newDevicesCmd(g), newKeysCmd(g), newSignCmd(g), newTokensCmd(g), newAuditCmd(g), newDemoCmd(), newVersionCmd(g), newDrillCmd(g), newLoadCmd(g))
 	root.AddCommand(newOperatorCmd(g))
-	root.AddCommand(newRosterCmd(g))
+	root.AddCommand(newRosterCmd(g), newCeremonyCmd(g))
 	return root
 }
