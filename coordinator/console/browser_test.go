@@ -127,7 +127,8 @@ func enrol(t *testing.T, c *testcluster.Cluster, name, code string, sets []*prep
 // coordinator with real devices: sign in, pair a device with the code on
 // the page, approve it, revoke it and watch the reshare finish, see a drill
 // refused while a device is offline, find the audit entries and sessions; a
-// wrong token and forged cross-site POSTs are refused. Each page's
+// wrong token and forged cross-site POSTs are refused; then, with a roster,
+// the Roster page and the commands that replace the buttons. Each page's
 // screenshot is kept.
 func TestConsoleInBrowser(t *testing.T) {
 	chrome := chromium(t)
@@ -387,11 +388,12 @@ func TestConsoleInBrowser(t *testing.T) {
 		ScrollWidth, InnerWidth int
 		Rows, Heads             []string // computed display of table.list rows and headers
 	}
-	run("phone size", chromedp.EmulateViewport(390, 844))
-	for _, p := range []struct{ path, sel, name string }{
-		{"/devices", "#devices", "devices"}, {"/keys", keySel, "keys"}, {"/audit", "#audit", "audit"}, {"/sessions", "#recent", "sessions"},
-	} {
-		run("phone "+p.path, chromedp.Navigate(base+p.path), chromedp.WaitVisible(chromedp.CSS(p.sel)))
+	// onPhone checks a page at phone size; rows says it must have list rows.
+	onPhone := func(path, sel, name string, rows bool) {
+		t.Helper()
+		run("phone size", chromedp.EmulateViewport(390, 844))
+		defer run("laptop size", chromedp.EmulateViewport(1280, 900))
+		run("phone "+path, chromedp.Navigate(base+path), chromedp.WaitVisible(chromedp.CSS(sel)))
 		l, err := chromedp.Run(browser, chromedp.Evaluate[phoneLayout](`({
 			scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
 			rows: Array.from(document.querySelectorAll("table.list tbody tr")).map(r => getComputedStyle(r).display),
@@ -400,26 +402,34 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 		if l.InnerWidth != 390 || l.ScrollWidth > l.InnerWidth {
-			t.Errorf("%s on a phone is %d px wide in a %d px window", p.path, l.ScrollWidth, l.InnerWidth)
+			t.Errorf("%s on a phone is %d px wide in a %d px window", path, l.ScrollWidth, l.InnerWidth)
 		}
-		if p.path != "/keys" && len(l.Rows) == 0 {
-			t.Errorf("%s on a phone has no list rows to check", p.path)
+		if rows && len(l.Rows) == 0 {
+			t.Errorf("%s on a phone has no list rows to check", path)
 		}
 		for _, d := range l.Rows {
 			if d != "block" {
-				t.Errorf("%s on a phone shows list rows as %q, not as cards", p.path, l.Rows)
+				t.Errorf("%s on a phone shows list rows as %q, not as cards", path, l.Rows)
 				break
 			}
 		}
 		for _, d := range l.Heads {
 			if d != "none" {
-				t.Errorf("%s on a phone shows the list's header row (%q)", p.path, l.Heads)
+				t.Errorf("%s on a phone shows the list's header row (%q)", path, l.Heads)
 				break
 			}
 		}
-		shot("12-phone-" + p.name)
+		shot(name)
 	}
-	run("laptop size", chromedp.EmulateViewport(1280, 900))
+	for _, p := range []struct {
+		path, sel, name string
+		rows            bool
+	}{
+		{"/devices", "#devices", "devices", true}, {"/keys", keySel, "keys", false}, {"/audit", "#audit", "audit", true},
+		{"/sessions", "#recent", "sessions", true}, {"/roster", "#no-roster", "roster", false}, // no roster yet: nothing listed
+	} {
+		onPhone(p.path, p.sel, "12-phone-"+p.name, p.rows)
+	}
 
 	// Forged POSTs from other origins, with the operator signed in. On the
 	// same site (another port) the browser sends the session cookie, and the
@@ -467,7 +477,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	run("still signed in", chromedp.Navigate(base+"/devices"), chromedp.WaitVisible(chromedp.CSS("#devices")))
 
 	// No API token anywhere in what the browser was shown.
-	for _, path := range []string{"/devices", "/keys", "/audit", "/sessions"} {
+	for _, path := range []string{"/devices", "/keys", "/roster", "/audit", "/sessions"} {
 		run("open "+path, chromedp.Navigate(base+path), chromedp.WaitReady(chromedp.CSS("main")))
 		html, err := chromedp.Run(browser, chromedp.OuterHTML(chromedp.CSS("html")))
 		if err != nil {
@@ -477,6 +487,36 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Errorf("%s shows the admin token", path)
 		}
 	}
+
+	// An operator starts a roster: the Roster page lists its genesis, and
+	// the pages show mpcctl commands where a button would now be refused.
+	// (The devices paired before it have no pin and ignore it.)
+	op := testcluster.NewOperator("alice")
+	genesis := c.StartRoster(t, op)
+	run("roster", chromedp.Navigate(base+"/roster"), chromedp.WaitVisible(chromedp.CSS("#roster-entries")))
+	if got := text("#roster-genesis"); got != genesis.String() {
+		t.Fatalf("roster page shows genesis %q, want %s", got, genesis)
+	}
+	if got := text(`#roster-entries tr[data-height="0"]`); !strings.Contains(got, "genesis") || !strings.Contains(got, "alice") {
+		t.Fatalf("roster page's genesis entry: %q", got)
+	}
+	shot("15-roster")
+	run("devices with a roster", chromedp.Navigate(base+"/devices"), chromedp.WaitVisible(chromedp.CSS(`tr[data-device="phone"] .add-cmd`)))
+	if got := text(`tr[data-device="phone"] .add-cmd code.opcmd`); got != "mpcctl roster add-device phone --device-id ID" {
+		t.Fatalf("phone's command with a roster: %q", got)
+	}
+	shot("16-devices-roster")
+	run("keys with a roster", chromedp.Navigate(base+"/keys"), chromedp.WaitVisible(chromedp.CSS(keySel+" .drill-cmd")))
+	if got := text(keySel + " .drill-cmd code.opcmd"); got != "mpcctl drill --key "+key {
+		t.Fatalf("drill command: %q", got)
+	}
+	if n, err := chromedp.Run(browser, chromedp.Evaluate[int](`document.querySelectorAll("button.drill").length`)); err != nil || n != 0 {
+		t.Fatalf("with a roster the keys page shows %d drill buttons (%v)", n, err)
+	}
+	shot("17-keys-roster")
+	onPhone("/roster", "#roster-entries", "18-phone-roster", true)
+	onPhone("/devices", "#devices", "19-phone-devices-roster", true)
+
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		t.Fatal("the browser test hit its hang guard")
 	}

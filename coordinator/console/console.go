@@ -1,5 +1,5 @@
 // Package console is the operator's web console: devices, keys, revocation,
-// drills, the audit trail and sessions in a browser.
+// drills, the roster, the audit trail and sessions in a browser.
 //
 // The coordinator serves it on its own listen address, over TLS with the
 // coordinator's certificate. An operator signs in with an admin API token;
@@ -11,6 +11,13 @@
 // with a strict Content-Security-Policy (no inline script or style); a little
 // embedded JavaScript polls JSON endpoints for live progress. No share, key
 // material or API token is ever rendered.
+//
+// Once the coordinator has an operator-signed roster, approving or revoking
+// a device and drilling a key need an operator's signature, which the
+// console cannot make: it runs on the coordinator and holds no operator key.
+// Its pages then show the mpcctl command to run on the operator's own
+// machine instead of a button the coordinator would refuse. The Roster page
+// shows the coordinator's copy of the roster and what waits for signatures.
 package console
 
 import (
@@ -146,6 +153,8 @@ func (c *Console) routes() http.Handler {
 	mux.Handle("GET /keys", c.page(c.keysPage))
 	mux.Handle("POST /keys/drill", c.action(c.drillKey))
 	mux.Handle("GET /api/drill", c.api(c.drillStatus))
+
+	mux.Handle("GET /roster", c.page(c.rosterPage))
 
 	mux.Handle("GET /audit", c.page(c.auditPage))
 	mux.Handle("GET /audit/export", c.page(c.auditExport))

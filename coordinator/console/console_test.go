@@ -172,6 +172,7 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 		"not found":   anon.get("/nope"),
 		"devices":     b.get("/devices"),
 		"keys":        b.get("/keys"),
+		"roster":      b.get("/roster"),
 		"audit":       b.get("/audit"),
 		"sessions":    b.get("/sessions"),
 		"api":         b.get("/api/reshares"),

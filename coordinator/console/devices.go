@@ -21,6 +21,28 @@ type deviceView struct {
 	Keys             []string
 	SAS              string // only while pending
 	Preparams        string
+	OnRoster         bool
+	// With a roster, the mpcctl command an operator runs: ApproveCmd
+	// approves it (pending), AddCmd puts it on the roster (approved before
+	// the roster existed), SignCmd signs the entry that adds or revokes it,
+	// waiting for more operators (SignWhat says which).
+	ApproveCmd, AddCmd string
+	SignCmd, SignWhat  string
+}
+
+// withRoster fills in the commands of the device's row once the coordinator
+// has a roster.
+func (v *deviceView) withRoster(rs rosterState) {
+	switch {
+	case rs.adding[v.ID] != "" && v.Status == "pending":
+		v.SignCmd, v.SignWhat = signCommand(rs.adding[v.ID]), "approval"
+	case rs.revoking[v.ID] != "" && v.Status != "revoked":
+		v.SignCmd, v.SignWhat = signCommand(rs.revoking[v.ID]), "revocation"
+	case v.Status == "pending":
+		v.ApproveCmd = approveCommand(v.Name)
+	case v.Status == "active" && !v.OnRoster:
+		v.AddCmd = addDeviceCommand(v.Name)
+	}
 }
 
 func deviceStatus(s mpcv1.DeviceStatus) string {
@@ -37,7 +59,7 @@ func deviceStatus(s mpcv1.DeviceStatus) string {
 
 func viewDevice(d *mpcv1.Device) deviceView {
 	v := deviceView{Name: d.GetName(), ID: d.GetId(), Status: deviceStatus(d.GetStatus()), Online: d.GetOnline(),
-		Keys: d.GetKeyIds(), SAS: d.GetSas()}
+		Keys: d.GetKeyIds(), SAS: d.GetSas(), OnRoster: d.GetOnRoster()}
 	if d.GetPairedAt() != nil {
 		v.PairedAt = d.GetPairedAt().AsTime()
 	}
@@ -63,15 +85,23 @@ func (c *Console) devicesPage(w http.ResponseWriter, r *http.Request, q *request
 	if err != nil {
 		return err
 	}
+	rs, err := c.rosterState(q)
+	if err != nil {
+		return err
+	}
 	var views []deviceView
 	for _, d := range devs {
-		views = append(views, viewDevice(d))
+		v := viewDevice(d)
+		if rs.exists {
+			v.withRoster(rs)
+		}
+		views = append(views, v)
 	}
 	// Devices in use first, revoked ones last.
 	slices.SortStableFunc(views, func(a, b deviceView) int {
 		return boolInt(a.Status == "revoked") - boolInt(b.Status == "revoked")
 	})
-	c.render(w, q, http.StatusOK, "devices.html", "Devices", "devices", map[string]any{"Devices": views})
+	c.render(w, q, http.StatusOK, "devices.html", "Devices", "devices", map[string]any{"Devices": views, "Roster": rs.exists})
 	return nil
 }
 
@@ -95,9 +125,17 @@ func (c *Console) pairDevice(w http.ResponseWriter, r *http.Request, q *request)
 	if err != nil {
 		return err
 	}
+	rs, err := c.rosterState(q)
+	if err != nil {
+		return err
+	}
+	approve := ""
+	if rs.exists {
+		approve = approveCommand(resp.GetName())
+	}
 	c.render(w, q, http.StatusOK, "pair.html", "Pair "+resp.GetName(), "devices", map[string]any{
 		"Name": resp.GetName(), "Code": resp.GetCode(), "QR": template.HTML(svg), // safe: qrSVG writes only numbers into fixed markup
-		"Expires": resp.GetExpiresAt().AsTime(),
+		"Expires": resp.GetExpiresAt().AsTime(), "ApproveCmd": approve,
 	})
 	return nil
 }
@@ -179,10 +217,48 @@ func (c *Console) revokePage(w http.ResponseWriter, r *http.Request, q *request)
 				CannotReshare: len(remaining) < int(k.GetThreshold())+1})
 		}
 	}
-	c.render(w, q, http.StatusOK, "revoke.html", "Revoke "+name, "devices", map[string]any{
-		"Device": viewDevice(dev), "Keys": plans, "Replacements": others,
-	})
+	data := map[string]any{"Device": viewDevice(dev), "Keys": plans, "Replacements": others}
+	rs, err := c.rosterState(q)
+	if err != nil {
+		return err
+	}
+	if rs.exists {
+		data["Roster"] = revokeCommands(dev, plans, others, rs.revoking[dev.GetId()])
+	}
+	c.render(w, q, http.StatusOK, "revoke.html", "Revoke "+name, "devices", data)
 	return nil
+}
+
+// rosterRevoke is what the revoke page shows in place of its form when the
+// coordinator has a roster: the mpcctl commands that sign the revocation.
+type rosterRevoke struct {
+	Pending bool   // a pending device is not on the roster: nothing to revoke
+	SignCmd string // a revocation waits for more operators: sign it
+	AddCmd  string // it must be put on the roster first
+	Cmd     string
+	Replace []string // the same with each possible replacement
+}
+
+// revokeCommands: waiting is the id of a revocation of dev that waits for
+// more operator signatures ("" if none does).
+func revokeCommands(dev *mpcv1.Device, plans []keyPlan, others []string, waiting string) rosterRevoke {
+	name := dev.GetName()
+	switch {
+	case dev.GetStatus() == mpcv1.DeviceStatus_DEVICE_STATUS_PENDING:
+		return rosterRevoke{Pending: true}
+	case waiting != "":
+		return rosterRevoke{SignCmd: signCommand(waiting)}
+	}
+	rv := rosterRevoke{Cmd: revokeCommand(name, "")}
+	if !dev.GetOnRoster() {
+		rv.AddCmd = addDeviceCommand(name)
+	}
+	if len(plans) > 0 {
+		for _, o := range others {
+			rv.Replace = append(rv.Replace, revokeCommand(name, o))
+		}
+	}
+	return rv
 }
 
 func (c *Console) revokeDevice(w http.ResponseWriter, r *http.Request, q *request) error {

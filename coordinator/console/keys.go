@@ -27,6 +27,9 @@ type keyView struct {
 	// does not replace.
 	Last, LastDrill *reportView
 	Drill           *drillRun // a drill started here, running or finished
+	// DrillCmd is the mpcctl command that drills it, with a roster (which
+	// makes a drill need an operator's signature).
+	DrillCmd string
 }
 
 type reportView struct {
@@ -88,9 +91,16 @@ func (c *Console) keysPage(w http.ResponseWriter, r *http.Request, q *request) e
 	if err != nil {
 		return c.adminError("ListKeys", err)
 	}
+	rs, err := c.rosterState(q)
+	if err != nil {
+		return err
+	}
 	var keys []keyView
 	for _, k := range resp.GetKeys() {
 		v := viewKey(k)
+		if rs.exists {
+			v.DrillCmd = drillCommand(v.ID)
+		}
 		if d, ok := c.drills.get(k.GetId()); ok {
 			// A drill that got as far as a report has it kept with the key,
 			// shown as the last drill: its error needs no second line.
@@ -101,7 +111,7 @@ func (c *Console) keysPage(w http.ResponseWriter, r *http.Request, q *request) e
 		}
 		keys = append(keys, v)
 	}
-	c.render(w, q, http.StatusOK, "keys.html", "Keys", "keys", map[string]any{"Keys": keys})
+	c.render(w, q, http.StatusOK, "keys.html", "Keys", "keys", map[string]any{"Keys": keys, "Roster": rs.exists})
 	return nil
 }
 
@@ -112,6 +122,13 @@ func (c *Console) drillKey(w http.ResponseWriter, r *http.Request, q *request) e
 	id := r.PostFormValue("key")
 	if id == "" || len(id) > 64 {
 		return badRequest("no key given")
+	}
+	// With a roster the coordinator refuses a drill without an operator's
+	// signature: say so now rather than after a background run.
+	if rs, err := c.rosterState(q); err != nil {
+		return err
+	} else if rs.exists {
+		return c.back(w, r, q, "/keys#"+id, "error", "This coordinator has a roster: a drill needs an operator's signature. On your own machine, run: "+drillCommand(id))
 	}
 	if !c.drills.start(id) {
 		return c.back(w, r, q, "/keys", "error", "A drill of "+id+" is already running.")

@@ -1,0 +1,179 @@
+package console
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mpcsign/mpcsign/coordinator"
+	"github.com/mpcsign/mpcsign/internal/keyfile"
+	"github.com/mpcsign/mpcsign/internal/roster"
+	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+)
+
+// rosterView is the coordinator's copy of the roster as the Roster page
+// shows it. The console decodes and checks it with the roster package, but
+// it runs on the coordinator, which is not trusted: an operator verifies the
+// roster on their own machine (mpcctl roster verify).
+type rosterView struct {
+	Exists         bool
+	Genesis, Head  string
+	Height         uint64
+	Quorum         int
+	DeviceApproval bool
+	Operators      []operatorView
+	Entries        []entryView // newest first
+	Pending        []pendingView
+}
+
+type operatorView struct{ Name, Fingerprint string }
+
+type entryView struct {
+	Height   uint64
+	Time     time.Time
+	Kind     string
+	What     string
+	SignedBy []string // operator names, or "device:<name>"
+}
+
+// pendingView is an entry waiting for more operator signatures.
+type pendingView struct {
+	ID       string // the first 12 hex digits of its hash, as mpcctl roster sign takes it
+	Kind     string
+	What     string
+	SignedBy []string
+	Signed   int // operator signatures so far
+	Need     int // the quorum
+	Command  string
+	Err      string // why it does not extend the roster, if it does not
+}
+
+// pendingIDLen is how many hex digits of a pending entry's hash name it
+// (mpcctl prints and takes the same prefix).
+const pendingIDLen = 12
+
+func (c *Console) rosterPage(w http.ResponseWriter, r *http.Request, q *request) error {
+	resp, err := c.coord.GetRoster(q.ctx, &mpcv1.GetRosterRequest{})
+	if err != nil {
+		return c.adminError("GetRoster", err)
+	}
+	v, err := viewRoster(resp)
+	if err != nil {
+		c.log.Error("the coordinator's roster does not verify", "err", err)
+		return &httpError{http.StatusInternalServerError, "The coordinator's roster does not verify: " + err.Error() + ". Check it on your own machine with mpcctl roster verify."}
+	}
+	c.render(w, q, http.StatusOK, "roster.html", "Roster", "roster", v)
+	return nil
+}
+
+// viewRoster decodes the entries from the genesis on (resp must hold them
+// all), checking each against the state before it, and the pending ones
+// against the head.
+func viewRoster(resp *mpcv1.GetRosterResponse) (rosterView, error) {
+	v := rosterView{Exists: resp.GetExists()}
+	var st *roster.State
+	if v.Exists {
+		if len(resp.GetEntries()) == 0 {
+			return rosterView{}, errors.New("no entries")
+		}
+		var err error
+		for i, p := range resp.GetEntries() {
+			e := coordinator.EntryFromProto(p)
+			var signers []string
+			if i == 0 {
+				if signers, _, err = roster.GenesisSigners(e); err == nil {
+					st, err = roster.Open(e)
+				}
+			} else if signers, _, err = st.Signers(e); err == nil {
+				err = st.Apply(e)
+			}
+			if err != nil {
+				return rosterView{}, fmt.Errorf("entry %d: %w", i, err)
+			}
+			b, _ := roster.DecodeBody(e.Body) // decoded by Open or Apply just now
+			v.Entries = append(v.Entries, entryView{Height: b.Height, Time: time.Unix(b.Time, 0), Kind: string(b.Kind), What: describe(b, st), SignedBy: signers})
+		}
+		slices.Reverse(v.Entries)
+		v.Genesis, v.Head, v.Height, v.Quorum, v.DeviceApproval = st.GenesisHash().String(), st.Head().String(), st.Height(), st.Quorum(), st.DeviceApproval()
+		for _, op := range st.Operators() {
+			v.Operators = append(v.Operators, operatorView{Name: op.Name, Fingerprint: keyfile.Fingerprint(op.Key)})
+		}
+	}
+	for _, p := range resp.GetPending() {
+		v.Pending = append(v.Pending, viewPending(coordinator.EntryFromProto(p), st))
+	}
+	slices.SortFunc(v.Pending, func(a, b pendingView) int { return cmp.Compare(a.ID, b.ID) })
+	return v, nil
+}
+
+// viewPending shows an entry waiting for signatures: against st, or as a
+// genesis when there is no roster yet (st nil).
+func viewPending(e roster.Entry, st *roster.State) pendingView {
+	id := e.Hash().String()[:pendingIDLen]
+	p := pendingView{ID: id, Command: signCommand(id)}
+	b, err := roster.DecodeBody(e.Body)
+	if err != nil {
+		p.Err = err.Error()
+		return p
+	}
+	p.Kind, p.What = string(b.Kind), describe(b, st)
+	if st == nil {
+		p.SignedBy, p.Need, err = roster.GenesisSigners(e)
+	} else {
+		p.SignedBy, p.Need, err = st.Signers(e)
+	}
+	if err != nil {
+		p.Err = err.Error()
+	}
+	for _, s := range p.SignedBy {
+		if !strings.HasPrefix(s, "device:") {
+			p.Signed++
+		}
+	}
+	return p
+}
+
+// describe says what an entry does, as mpcctl roster show does.
+func describe(b roster.Body, st *roster.State) string {
+	var s string
+	switch b.Kind {
+	case roster.KindGenesis, roster.KindSetOperators:
+		var names []string
+		for _, op := range b.Operators {
+			names = append(names, op.Name)
+		}
+		s = fmt.Sprintf("operators %s; quorum %d", strings.Join(names, ", "), b.Quorum)
+		if b.DeviceApproval {
+			s += "; active devices may approve new ones"
+		}
+	case roster.KindAddDevice:
+		if b.Device != nil {
+			s = fmt.Sprintf("device %s (%s)", b.Device.Name, shortID(b.Device.ID))
+		}
+	case roster.KindRevokeDevice:
+		name := "?"
+		if st != nil {
+			if d, ok := st.Device(b.DeviceID); ok {
+				name = d.Name
+			}
+		}
+		s = fmt.Sprintf("device %s (%s)", name, shortID(b.DeviceID))
+	default:
+		s = string(b.Kind)
+	}
+	if b.Reason != "" {
+		s += fmt.Sprintf("; reason: %q", b.Reason)
+	}
+	return s
+}
+
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
