@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/mpcsign/mpcsign/internal/auditlog"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
@@ -73,9 +74,14 @@ func (s *Server) auditFailure(ctx context.Context, e auditlog.Entry, cause error
 	e.Result = "failed"
 	var se *SessionError
 	var ce *clientError
+	var pr *PolicyRefusal
 	switch {
 	case errors.As(cause, &se):
 		e.Detail, e.Culprits = se.Reason, se.Culprits
+	case errors.As(cause, &pr):
+		// A device refused (its roster, an operator authorization, its
+		// approval policy): who and why belong on the trail.
+		e.Detail = strings.TrimPrefix(e.Detail+"; "+pr.Error(), "; ")
 	case errors.As(cause, &ce):
 		e.Detail = ce.msg
 	}

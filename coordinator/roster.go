@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"google.golang.org/grpc/codes"
@@ -208,7 +209,7 @@ func (s *Server) submitRoster(ctx context.Context, e roster.Entry, replaceWith s
 		return s.submitGenesisLocked(ctx, e, body, id)
 	}
 	if h, ok := st.HashAt(body.Height); ok && h == e.Hash() {
-		return &mpcv1.SubmitRosterEntryResponse{Appended: true, Height: st.Height()}, nil // already on the roster
+		return &mpcv1.SubmitRosterEntryResponse{Appended: true, Height: st.Height(), SignedBy: s.signersOfLocked(e, body.Height)}, nil // already on the roster
 	}
 	if body.Kind == roster.KindGenesis {
 		return nil, failedPrecondition("this coordinator already has a roster (genesis %s); a second genesis is refused", st.GenesisHash())
@@ -239,14 +240,7 @@ func (s *Server) submitGenesisLocked(ctx context.Context, e roster.Entry, body r
 	}
 	st, err := roster.Open(e)
 	if errors.Is(err, roster.ErrQuorum) {
-		var names []string
-		for _, sg := range e.Signatures {
-			for _, op := range body.Operators {
-				if string(op.Key) == string(sg.Key) && ed25519.Verify(op.Key, roster.SigningMessage(e.Hash()), sg.Sig) {
-					names = append(names, op.Name)
-				}
-			}
-		}
+		names := genesisSigners(e, body)
 		if err := s.store.PutPendingRoster(id, entryRecord(0, e)); err != nil {
 			return nil, err
 		}
@@ -263,7 +257,7 @@ func (s *Server) submitGenesisLocked(ctx context.Context, e roster.Entry, body r
 	s.roster.state = st
 	s.roster.entries = []*mpcv1.RosterEntry{EntryProto(e)}
 	s.log.Info("roster started", "genesis", e.Hash().String(), "operators", len(body.Operators), "quorum", body.Quorum)
-	return &mpcv1.SubmitRosterEntryResponse{Appended: true, Height: 0}, nil
+	return &mpcv1.SubmitRosterEntryResponse{Appended: true, Height: 0, SignedBy: genesisSigners(e, body)}, nil
 }
 
 // appendRosterLocked appends a checked entry with its effect on the device
@@ -271,7 +265,8 @@ func (s *Server) submitGenesisLocked(ctx context.Context, e roster.Entry, body r
 // connected device.
 func (s *Server) appendRosterLocked(ctx context.Context, e roster.Entry, body roster.Body, id, replaceWith string, plans map[string]*AuthRecord) (*mpcv1.SubmitRosterEntryResponse, error) {
 	st := s.roster.state
-	a := auditlog.Entry{Action: "roster." + string(body.Kind), Detail: fmt.Sprintf("height %d", body.Height)}
+	signers, _, _ := st.Signers(e)
+	a := auditlog.Entry{Action: "roster." + string(body.Kind), Detail: fmt.Sprintf("height %d, signed by %s", body.Height, strings.Join(signers, ", "))}
 	var change *DeviceChange
 	var revoked *Device
 	switch body.Kind {
@@ -320,7 +315,7 @@ func (s *Server) appendRosterLocked(ctx context.Context, e roster.Entry, body ro
 	s.roster.entries = append(s.roster.entries, EntryProto(e))
 	s.log.Info("roster entry appended", "kind", body.Kind, "height", body.Height)
 	s.pushRosterLocked(body.Height)
-	resp := &mpcv1.SubmitRosterEntryResponse{Appended: true, Height: st.Height()}
+	resp := &mpcv1.SubmitRosterEntryResponse{Appended: true, Height: st.Height(), SignedBy: signers}
 	if revoked != nil {
 		revoked.Status = DeviceRevoked
 		if _, err := s.revoked(ctx, *revoked, replaceWith, plans); err != nil {
@@ -435,4 +430,36 @@ func (k Key) curveID() string {
 		return roster.CurveEd25519
 	}
 	return roster.CurveSecp256k1
+}
+
+// genesisSigners names the genesis operators whose valid signatures e carries.
+func genesisSigners(e roster.Entry, body roster.Body) []string {
+	var names []string
+	for _, sg := range e.Signatures {
+		for _, op := range body.Operators {
+			if string(op.Key) == string(sg.Key) && ed25519.Verify(op.Key, roster.SigningMessage(e.Hash()), sg.Sig) {
+				names = append(names, op.Name)
+			}
+		}
+	}
+	return names
+}
+
+// signersOfLocked names who signed the appended entry e at height h: the
+// signers are checked against the roster as it stood before it.
+func (s *Server) signersOfLocked(e roster.Entry, h uint64) []string {
+	if h == 0 {
+		body, _ := roster.DecodeBody(e.Body)
+		return genesisSigners(e, body)
+	}
+	var entries []roster.Entry
+	for _, p := range s.roster.entries[:h] {
+		entries = append(entries, EntryFromProto(p))
+	}
+	before, err := roster.Verify(entries[0].Hash(), entries)
+	if err != nil {
+		return nil
+	}
+	names, _, _ := before.Signers(e)
+	return names
 }

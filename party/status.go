@@ -44,16 +44,18 @@ func (s *liveState) link() *partyLink {
 // Status is what a running agent shows of itself ('party status'). It holds
 // no secret: public keys, ids, counts and the coordinator's fingerprints.
 type Status struct {
-	Device          Config         `json:"device"`
-	Connected       bool           `json:"connected"`
-	ConnectedSince  time.Time      `json:"connected_since,omitzero"`
-	LastError       string         `json:"last_error,omitempty"`
-	LastErrorAt     time.Time      `json:"last_error_at,omitzero"`
-	Draining        bool           `json:"draining"`
-	PreparamsReady  int            `json:"preparams_ready"`
-	PreparamsTarget int            `json:"preparams_target"`
-	Shares          []ShareStatus  `json:"shares"`
-	Sessions        []SessionState `json:"sessions"`
+	Device          Config        `json:"device"`
+	Connected       bool          `json:"connected"`
+	ConnectedSince  time.Time     `json:"connected_since,omitzero"`
+	LastError       string        `json:"last_error,omitempty"`
+	LastErrorAt     time.Time     `json:"last_error_at,omitzero"`
+	Draining        bool          `json:"draining"`
+	PreparamsReady  int           `json:"preparams_ready"`
+	PreparamsTarget int           `json:"preparams_target"`
+	Shares          []ShareStatus `json:"shares"`
+	// Roster is the verified roster head (nil: this device pins none).
+	Roster   *RosterHead    `json:"roster,omitempty"`
+	Sessions []SessionState `json:"sessions"`
 	// PendingShares are shares of reshares not committed yet;
 	// PendingRestores are restored shares waiting for the operator.
 	PendingShares   int `json:"pending_shares"`
@@ -87,6 +89,9 @@ func (a *Agent) Status() (Status, error) {
 	}
 	st := Status{Device: a.Config(), PreparamsReady: a.pool.Ready(), PreparamsTarget: a.pool.Target(), Shares: []ShareStatus{}, Sessions: []SessionState{}}
 	st.Draining, _ = a.work.state()
+	if h, ok := a.Roster(); ok {
+		st.Roster = &h
+	}
 	for _, s := range shares {
 		st.Shares = append(st.Shares, ShareStatus{KeyID: s.KeyID, Curve: s.Curve, Epoch: s.Epoch, State: s.State, Threshold: s.Threshold, PublicKey: s.PublicKey})
 		switch s.State {

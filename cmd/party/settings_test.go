@@ -272,8 +272,8 @@ func storeCommands(t *testing.T) []*cobra.Command {
 		}
 	}
 	walk(newRootCmd(nil, nil))
-	if len(cmds) != 9 {
-		t.Fatalf("%d commands open the keystore, want 9", len(cmds))
+	if len(cmds) != 10 {
+		t.Fatalf("%d commands open the keystore, want 10", len(cmds))
 	}
 	return cmds
 }

@@ -33,6 +33,7 @@ type statusOut struct {
 	PendingShares   int                  `json:"pending_shares"`
 	PendingRestores int                  `json:"pending_restores"`
 	Shares          []shareOut           `json:"shares"`
+	Roster          *party.RosterHead    `json:"roster,omitempty"`
 }
 
 type shareOut struct {
@@ -49,7 +50,7 @@ func newStatusOut(st party.Status, live bool) statusOut {
 		Live: live, Device: st.Device, Connected: st.Connected, ConnectedSince: st.ConnectedSince,
 		LastError: st.LastError, LastErrorAt: st.LastErrorAt, Draining: st.Draining,
 		PreparamsReady: st.PreparamsReady, PreparamsTarget: st.PreparamsTarget, Sessions: st.Sessions,
-		PendingShares: st.PendingShares, PendingRestores: st.PendingRestores, Shares: []shareOut{},
+		PendingShares: st.PendingShares, PendingRestores: st.PendingRestores, Shares: []shareOut{}, Roster: st.Roster,
 	}
 	if out.Sessions == nil {
 		out.Sessions = []party.SessionState{}
@@ -146,6 +147,16 @@ func printStatus(w io.Writer, out statusOut, asJSON bool) error {
 	fmt.Fprintf(w, "coordinator certificate pin: %s\n", d.Fingerprint)
 	if d.NextFingerprint != "" {
 		fmt.Fprintf(w, "next certificate pin:        %s (takes over at %s)\n", d.NextFingerprint, d.NextSwitchAt.Format(time.RFC3339))
+	}
+	switch {
+	case out.Roster != nil && out.Roster.Verified:
+		fmt.Fprintf(w, "roster: genesis %s, verified up to entry %d (%s)\n", out.Roster.Genesis, out.Roster.Height, out.Roster.Head)
+	case out.Roster != nil:
+		fmt.Fprintf(w, "roster: genesis %s pinned, no entry received yet\n", out.Roster.Genesis)
+	case d.RosterGenesis != "":
+		fmt.Fprintf(w, "roster: genesis %s pinned\n", d.RosterGenesis)
+	default:
+		fmt.Fprintln(w, "roster: none pinned (the device trusts the coordinator for membership; see 'party pin-roster')")
 	}
 	fmt.Fprintf(w, "pre-parameters ready: %d/%d\n", out.PreparamsReady, out.PreparamsTarget)
 	if out.Live {
