@@ -247,6 +247,9 @@ type shareStore struct {
 func (s shareStore) load(keyID string, epoch uint64) (*Share, error) {
 	return loadCurrent(s.ks, keyID, epoch)
 }
+func (s shareStore) loadPending(keyID string, epoch uint64) (*Share, error) {
+	return loadPendingShare(s.ks, keyID, epoch)
+}
 func (s shareStore) has(keyID string, epoch uint64) (bool, error) {
 	return hasEpoch(s.ks, keyID, epoch)
 }

@@ -317,6 +317,9 @@ func (l *partyLink) start(st *mpcv1.SessionStart) {
 		var req *SignRequest
 		switch st.GetKind() {
 		case mpcv1.SessionKind_SESSION_KIND_SIGN:
+			if len(st.GetTestNonce()) > 0 {
+				break // a reshare's test digest with pending shares (checked in prepare), no wallet's request
+			}
 			req = &SignRequest{KeyID: st.GetKeyId(), Digest: st.GetDigest(), Message: st.GetMessage(), Path: st.GetDerivationPath(), Requester: st.GetRequester()}
 		case mpcv1.SessionKind_SESSION_KIND_RESHARE:
 			req = &SignRequest{KeyID: st.GetKeyId(), Requester: st.GetRequester(), Reshare: &ReshareRequest{

@@ -33,6 +33,7 @@ import (
 	"github.com/mpcsign/mpcsign/internal/preparams"
 	"github.com/mpcsign/mpcsign/internal/sigfmt"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	keycommit "github.com/mpcsign/mpcsign/resharing"
 )
 
 // inboxSize bounds the messages queued for one session; a session whose
@@ -64,6 +65,9 @@ type sessionDeps struct {
 	identity *identity.Identity
 	shares   interface {
 		load(keyID string, epoch uint64) (*Share, error)
+		// loadPending loads a new holder's pending share of a reshare that
+		// is not committed yet (for its test signature only).
+		loadPending(keyID string, epoch uint64) (*Share, error)
 		has(keyID string, epoch uint64) (bool, error)
 		save(rec shareRecord) error
 		signed(keyID string) error
@@ -262,7 +266,23 @@ func (s *session) prepare() error {
 		} else if len(s.start.GetDigest()) != 32 || len(s.start.GetMessage()) != 0 {
 			return errors.New("digest must be 32 bytes")
 		}
-		share, err := s.deps.shares.load(s.start.GetKeyId(), s.start.GetEpoch())
+		var share *Share
+		var err error
+		if nonce := s.start.GetTestNonce(); len(nonce) > 0 {
+			// A reshare's test signature with the pending shares: they sign
+			// the labelled test digest of this key and epoch, and nothing else.
+			want, derr := keycommit.TestDigest(s.start.GetKeyId(), s.start.GetEpoch(), nonce)
+			got := s.start.GetDigest()
+			if s.isEd25519() {
+				got = s.start.GetMessage()
+			}
+			if derr != nil || !bytes.Equal(got, want) {
+				return errors.New("a test signature signs only the reshare test digest of its key and epoch")
+			}
+			share, err = s.deps.shares.loadPending(s.start.GetKeyId(), s.start.GetEpoch())
+		} else {
+			share, err = s.deps.shares.load(s.start.GetKeyId(), s.start.GetEpoch())
+		}
 		if errors.Is(err, ErrRetiredEpoch) {
 			return err
 		}
@@ -1144,7 +1164,11 @@ func (s *session) finishKeygen(t int, data *keygen.LocalPartySaveData, edData *e
 		return nil, fmt.Errorf("store share: %w", err)
 	}
 	s.log.Info("key share stored", "key", rec.Meta.KeyID, "epoch", rec.Meta.Epoch)
-	return &mpcv1.SessionResult{PublicKey: rec.Meta.PublicKey, ChainCode: rec.Meta.ChainCode}, nil
+	att, err := attest(s.deps.identity, s.self, rec)
+	if err != nil {
+		return nil, fmt.Errorf("attest the new key: %w", err)
+	}
+	return &mpcv1.SessionResult{PublicKey: rec.Meta.PublicKey, ChainCode: rec.Meta.ChainCode, Attestation: att}, nil
 }
 
 // finishReshare stores a new holder's share as pending (durably, before the
@@ -1184,7 +1208,12 @@ func (s *session) finishReshare(data *keygen.LocalPartySaveData, edData *edkeyge
 		return nil, fmt.Errorf("store share: %w", err)
 	}
 	s.log.Info("new key share stored, pending the commit", "key", rec.Meta.KeyID, "epoch", rec.Meta.Epoch)
-	return &mpcv1.SessionResult{PublicKey: pub}, nil
+	// Stored first, attested after: the statement is true when it leaves.
+	att, err := attest(s.deps.identity, s.self, rec)
+	if err != nil {
+		return nil, fmt.Errorf("attest the new share: %w", err)
+	}
+	return &mpcv1.SessionResult{PublicKey: pub, Attestation: att}, nil
 }
 
 // finishSign checks the signature under pub (the key, or the derived key of
@@ -1201,6 +1230,9 @@ func (s *session) finishSign(sig *common.SignatureData, pub []byte) (*mpcv1.Sess
 			return nil, fmt.Errorf("signature check: %w", err)
 		}
 		res.R, res.S = sig.GetR(), sig.GetS()
+	}
+	if len(s.start.GetTestNonce()) > 0 {
+		return res, nil // a reshare's test signature is no wallet's
 	}
 	if err := s.deps.shares.signed(s.share.Meta.KeyID); err != nil {
 		return nil, fmt.Errorf("record the signature: %w", err)

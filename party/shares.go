@@ -144,6 +144,30 @@ func LoadShare(ks *keystore.Store, keyID string, epoch uint64) (*Share, error) {
 	return &Share{Meta: rec.Meta, data: rec.Data, ed: rec.EdData}, nil
 }
 
+// loadPendingShare reads a new holder's pending share of a reshare that is
+// not committed yet: only a reshare's test signature uses it.
+func loadPendingShare(ks *keystore.Store, keyID string, epoch uint64) (*Share, error) {
+	b, err := ks.Get(shareKey(keyID, epoch))
+	if errors.Is(err, keystore.ErrNotFound) {
+		return nil, ErrNoShare
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer clear(b)
+	var rec shareRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return nil, fmt.Errorf("party: decode share %s: %w", keyID, keystore.ErrTampered)
+	}
+	if rec.Meta.State != SharePending || rec.Meta.KeyID != keyID || rec.Meta.Epoch != epoch {
+		return nil, ErrNoShare
+	}
+	if (rec.Meta.Curve == CurveEd25519) != (rec.EdData != nil) {
+		return nil, fmt.Errorf("party: decode share %s: %w", keyID, keystore.ErrTampered)
+	}
+	return &Share{Meta: rec.Meta, data: rec.Data, ed: rec.EdData}, nil
+}
+
 // ListShares returns the metadata of every share record.
 func ListShares(ks *keystore.Store) ([]ShareMeta, error) { return listShares(ks, "share/") }
 

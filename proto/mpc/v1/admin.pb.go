@@ -1123,7 +1123,11 @@ type Key struct {
 	Addresses *Addresses `protobuf:"bytes,11,opt,name=addresses,proto3" json:"addresses,omitempty"`
 	// The last drill of this key, whatever its outcome, if any: kept apart
 	// from last_reshare, which a later reshare replaces.
-	LastDrill     *ReshareReport `protobuf:"bytes,12,opt,name=last_drill,json=lastDrill,proto3" json:"last_drill,omitempty"`
+	LastDrill *ReshareReport `protobuf:"bytes,12,opt,name=last_drill,json=lastDrill,proto3" json:"last_drill,omitempty"`
+	// Every holder's signed statement of this epoch (key id, curve, public
+	// key, chain code, threshold, committee): check them against the roster
+	// rather than believe the coordinator (mpcctl keys get does).
+	Attestations  []*KeyAttestation `protobuf:"bytes,13,rep,name=attestations,proto3" json:"attestations,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1238,6 +1242,13 @@ func (x *Key) GetAddresses() *Addresses {
 func (x *Key) GetLastDrill() *ReshareReport {
 	if x != nil {
 		return x.LastDrill
+	}
+	return nil
+}
+
+func (x *Key) GetAttestations() []*KeyAttestation {
+	if x != nil {
+		return x.Attestations
 	}
 	return nil
 }
@@ -3180,7 +3191,7 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\tKeyHolder\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x1f\n" +
 	"\vdevice_name\x18\x02 \x01(\tR\n" +
-	"deviceName\"\xde\x03\n" +
+	"deviceName\"\x9a\x04\n" +
 	"\x03Key\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12#\n" +
 	"\x05curve\x18\x02 \x01(\x0e2\r.mpc.v1.CurveR\x05curve\x12\x1c\n" +
@@ -3198,7 +3209,8 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	" \x01(\bR\x0ederivationOnly\x12/\n" +
 	"\taddresses\x18\v \x01(\v2\x11.mpc.v1.AddressesR\taddresses\x124\n" +
 	"\n" +
-	"last_drill\x18\f \x01(\v2\x15.mpc.v1.ReshareReportR\tlastDrill\"|\n" +
+	"last_drill\x18\f \x01(\v2\x15.mpc.v1.ReshareReportR\tlastDrill\x12:\n" +
+	"\fattestations\x18\r \x03(\v2\x16.mpc.v1.KeyAttestationR\fattestations\"|\n" +
 	"\tAddresses\x12\x1a\n" +
 	"\bethereum\x18\x01 \x01(\tR\bethereum\x12%\n" +
 	"\x0ebitcoin_p2wpkh\x18\x02 \x01(\tR\rbitcoinP2wpkh\x12,\n" +
@@ -3440,7 +3452,8 @@ var file_mpc_v1_admin_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil),     // 50: google.protobuf.Timestamp
 	(DeviceStatus)(0),                 // 51: mpc.v1.DeviceStatus
 	(Curve)(0),                        // 52: mpc.v1.Curve
-	(*Authorization)(nil),             // 53: mpc.v1.Authorization
+	(*KeyAttestation)(nil),            // 53: mpc.v1.KeyAttestation
+	(*Authorization)(nil),             // 54: mpc.v1.Authorization
 }
 var file_mpc_v1_admin_proto_depIdxs = []int32{
 	49, // 0: mpc.v1.GetRosterResponse.entries:type_name -> mpc.v1.RosterEntry
@@ -3462,77 +3475,78 @@ var file_mpc_v1_admin_proto_depIdxs = []int32{
 	34, // 16: mpc.v1.Key.last_reshare:type_name -> mpc.v1.ReshareReport
 	19, // 17: mpc.v1.Key.addresses:type_name -> mpc.v1.Addresses
 	34, // 18: mpc.v1.Key.last_drill:type_name -> mpc.v1.ReshareReport
-	19, // 19: mpc.v1.DerivedKey.addresses:type_name -> mpc.v1.Addresses
-	50, // 20: mpc.v1.CreatePairingCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
-	15, // 21: mpc.v1.ListDevicesResponse.devices:type_name -> mpc.v1.Device
-	49, // 22: mpc.v1.RevokeDeviceRequest.roster_entry:type_name -> mpc.v1.RosterEntry
-	53, // 23: mpc.v1.RevokeDeviceRequest.plans:type_name -> mpc.v1.Authorization
-	15, // 24: mpc.v1.RevokeDeviceResponse.device:type_name -> mpc.v1.Device
-	27, // 25: mpc.v1.RevokeDeviceResponse.jobs:type_name -> mpc.v1.ReshareJob
-	5,  // 26: mpc.v1.RevokeDeviceResponse.roster:type_name -> mpc.v1.SubmitRosterEntryResponse
-	1,  // 27: mpc.v1.ReshareJob.state:type_name -> mpc.v1.ReshareJobState
-	50, // 28: mpc.v1.ReshareJob.updated_at:type_name -> google.protobuf.Timestamp
-	27, // 29: mpc.v1.ListReshareJobsResponse.jobs:type_name -> mpc.v1.ReshareJob
-	53, // 30: mpc.v1.ReshareKeyRequest.authorization:type_name -> mpc.v1.Authorization
-	18, // 31: mpc.v1.ReshareKeyResponse.key:type_name -> mpc.v1.Key
-	34, // 32: mpc.v1.ReshareKeyResponse.report:type_name -> mpc.v1.ReshareReport
-	53, // 33: mpc.v1.DrillKeyRequest.authorization:type_name -> mpc.v1.Authorization
-	18, // 34: mpc.v1.DrillKeyResponse.key:type_name -> mpc.v1.Key
-	34, // 35: mpc.v1.DrillKeyResponse.report:type_name -> mpc.v1.ReshareReport
-	35, // 36: mpc.v1.ReshareReport.steps:type_name -> mpc.v1.ReshareStep
-	50, // 37: mpc.v1.ReshareReport.started_at:type_name -> google.protobuf.Timestamp
-	15, // 38: mpc.v1.ApproveDeviceResponse.device:type_name -> mpc.v1.Device
-	52, // 39: mpc.v1.CreateKeyRequest.curve:type_name -> mpc.v1.Curve
-	53, // 40: mpc.v1.CreateKeyRequest.authorization:type_name -> mpc.v1.Authorization
-	18, // 41: mpc.v1.CreateKeyResponse.key:type_name -> mpc.v1.Key
-	18, // 42: mpc.v1.ListKeysResponse.keys:type_name -> mpc.v1.Key
-	18, // 43: mpc.v1.GetKeyResponse.key:type_name -> mpc.v1.Key
-	20, // 44: mpc.v1.GetKeyResponse.derived:type_name -> mpc.v1.DerivedKey
-	18, // 45: mpc.v1.SetDerivationOnlyResponse.key:type_name -> mpc.v1.Key
-	48, // 46: mpc.v1.ListSessionsResponse.sessions:type_name -> mpc.v1.SessionInfo
-	50, // 47: mpc.v1.SessionInfo.started_at:type_name -> google.protobuf.Timestamp
-	50, // 48: mpc.v1.SessionInfo.finished_at:type_name -> google.protobuf.Timestamp
-	21, // 49: mpc.v1.AdminService.CreatePairingCode:input_type -> mpc.v1.CreatePairingCodeRequest
-	23, // 50: mpc.v1.AdminService.ListDevices:input_type -> mpc.v1.ListDevicesRequest
-	25, // 51: mpc.v1.AdminService.RevokeDevice:input_type -> mpc.v1.RevokeDeviceRequest
-	36, // 52: mpc.v1.AdminService.ApproveDevice:input_type -> mpc.v1.ApproveDeviceRequest
-	38, // 53: mpc.v1.AdminService.CreateKey:input_type -> mpc.v1.CreateKeyRequest
-	40, // 54: mpc.v1.AdminService.ListKeys:input_type -> mpc.v1.ListKeysRequest
-	42, // 55: mpc.v1.AdminService.GetKey:input_type -> mpc.v1.GetKeyRequest
-	44, // 56: mpc.v1.AdminService.SetDerivationOnly:input_type -> mpc.v1.SetDerivationOnlyRequest
-	9,  // 57: mpc.v1.AdminService.CreateToken:input_type -> mpc.v1.CreateTokenRequest
-	11, // 58: mpc.v1.AdminService.ListTokens:input_type -> mpc.v1.ListTokensRequest
-	13, // 59: mpc.v1.AdminService.RevokeToken:input_type -> mpc.v1.RevokeTokenRequest
-	6,  // 60: mpc.v1.AdminService.ExportAudit:input_type -> mpc.v1.ExportAuditRequest
-	30, // 61: mpc.v1.AdminService.ReshareKey:input_type -> mpc.v1.ReshareKeyRequest
-	32, // 62: mpc.v1.AdminService.DrillKey:input_type -> mpc.v1.DrillKeyRequest
-	28, // 63: mpc.v1.AdminService.ListReshareJobs:input_type -> mpc.v1.ListReshareJobsRequest
-	46, // 64: mpc.v1.AdminService.ListSessions:input_type -> mpc.v1.ListSessionsRequest
-	2,  // 65: mpc.v1.AdminService.GetRoster:input_type -> mpc.v1.GetRosterRequest
-	4,  // 66: mpc.v1.AdminService.SubmitRosterEntry:input_type -> mpc.v1.SubmitRosterEntryRequest
-	22, // 67: mpc.v1.AdminService.CreatePairingCode:output_type -> mpc.v1.CreatePairingCodeResponse
-	24, // 68: mpc.v1.AdminService.ListDevices:output_type -> mpc.v1.ListDevicesResponse
-	26, // 69: mpc.v1.AdminService.RevokeDevice:output_type -> mpc.v1.RevokeDeviceResponse
-	37, // 70: mpc.v1.AdminService.ApproveDevice:output_type -> mpc.v1.ApproveDeviceResponse
-	39, // 71: mpc.v1.AdminService.CreateKey:output_type -> mpc.v1.CreateKeyResponse
-	41, // 72: mpc.v1.AdminService.ListKeys:output_type -> mpc.v1.ListKeysResponse
-	43, // 73: mpc.v1.AdminService.GetKey:output_type -> mpc.v1.GetKeyResponse
-	45, // 74: mpc.v1.AdminService.SetDerivationOnly:output_type -> mpc.v1.SetDerivationOnlyResponse
-	10, // 75: mpc.v1.AdminService.CreateToken:output_type -> mpc.v1.CreateTokenResponse
-	12, // 76: mpc.v1.AdminService.ListTokens:output_type -> mpc.v1.ListTokensResponse
-	14, // 77: mpc.v1.AdminService.RevokeToken:output_type -> mpc.v1.RevokeTokenResponse
-	7,  // 78: mpc.v1.AdminService.ExportAudit:output_type -> mpc.v1.ExportAuditResponse
-	31, // 79: mpc.v1.AdminService.ReshareKey:output_type -> mpc.v1.ReshareKeyResponse
-	33, // 80: mpc.v1.AdminService.DrillKey:output_type -> mpc.v1.DrillKeyResponse
-	29, // 81: mpc.v1.AdminService.ListReshareJobs:output_type -> mpc.v1.ListReshareJobsResponse
-	47, // 82: mpc.v1.AdminService.ListSessions:output_type -> mpc.v1.ListSessionsResponse
-	3,  // 83: mpc.v1.AdminService.GetRoster:output_type -> mpc.v1.GetRosterResponse
-	5,  // 84: mpc.v1.AdminService.SubmitRosterEntry:output_type -> mpc.v1.SubmitRosterEntryResponse
-	67, // [67:85] is the sub-list for method output_type
-	49, // [49:67] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	53, // 19: mpc.v1.Key.attestations:type_name -> mpc.v1.KeyAttestation
+	19, // 20: mpc.v1.DerivedKey.addresses:type_name -> mpc.v1.Addresses
+	50, // 21: mpc.v1.CreatePairingCodeResponse.expires_at:type_name -> google.protobuf.Timestamp
+	15, // 22: mpc.v1.ListDevicesResponse.devices:type_name -> mpc.v1.Device
+	49, // 23: mpc.v1.RevokeDeviceRequest.roster_entry:type_name -> mpc.v1.RosterEntry
+	54, // 24: mpc.v1.RevokeDeviceRequest.plans:type_name -> mpc.v1.Authorization
+	15, // 25: mpc.v1.RevokeDeviceResponse.device:type_name -> mpc.v1.Device
+	27, // 26: mpc.v1.RevokeDeviceResponse.jobs:type_name -> mpc.v1.ReshareJob
+	5,  // 27: mpc.v1.RevokeDeviceResponse.roster:type_name -> mpc.v1.SubmitRosterEntryResponse
+	1,  // 28: mpc.v1.ReshareJob.state:type_name -> mpc.v1.ReshareJobState
+	50, // 29: mpc.v1.ReshareJob.updated_at:type_name -> google.protobuf.Timestamp
+	27, // 30: mpc.v1.ListReshareJobsResponse.jobs:type_name -> mpc.v1.ReshareJob
+	54, // 31: mpc.v1.ReshareKeyRequest.authorization:type_name -> mpc.v1.Authorization
+	18, // 32: mpc.v1.ReshareKeyResponse.key:type_name -> mpc.v1.Key
+	34, // 33: mpc.v1.ReshareKeyResponse.report:type_name -> mpc.v1.ReshareReport
+	54, // 34: mpc.v1.DrillKeyRequest.authorization:type_name -> mpc.v1.Authorization
+	18, // 35: mpc.v1.DrillKeyResponse.key:type_name -> mpc.v1.Key
+	34, // 36: mpc.v1.DrillKeyResponse.report:type_name -> mpc.v1.ReshareReport
+	35, // 37: mpc.v1.ReshareReport.steps:type_name -> mpc.v1.ReshareStep
+	50, // 38: mpc.v1.ReshareReport.started_at:type_name -> google.protobuf.Timestamp
+	15, // 39: mpc.v1.ApproveDeviceResponse.device:type_name -> mpc.v1.Device
+	52, // 40: mpc.v1.CreateKeyRequest.curve:type_name -> mpc.v1.Curve
+	54, // 41: mpc.v1.CreateKeyRequest.authorization:type_name -> mpc.v1.Authorization
+	18, // 42: mpc.v1.CreateKeyResponse.key:type_name -> mpc.v1.Key
+	18, // 43: mpc.v1.ListKeysResponse.keys:type_name -> mpc.v1.Key
+	18, // 44: mpc.v1.GetKeyResponse.key:type_name -> mpc.v1.Key
+	20, // 45: mpc.v1.GetKeyResponse.derived:type_name -> mpc.v1.DerivedKey
+	18, // 46: mpc.v1.SetDerivationOnlyResponse.key:type_name -> mpc.v1.Key
+	48, // 47: mpc.v1.ListSessionsResponse.sessions:type_name -> mpc.v1.SessionInfo
+	50, // 48: mpc.v1.SessionInfo.started_at:type_name -> google.protobuf.Timestamp
+	50, // 49: mpc.v1.SessionInfo.finished_at:type_name -> google.protobuf.Timestamp
+	21, // 50: mpc.v1.AdminService.CreatePairingCode:input_type -> mpc.v1.CreatePairingCodeRequest
+	23, // 51: mpc.v1.AdminService.ListDevices:input_type -> mpc.v1.ListDevicesRequest
+	25, // 52: mpc.v1.AdminService.RevokeDevice:input_type -> mpc.v1.RevokeDeviceRequest
+	36, // 53: mpc.v1.AdminService.ApproveDevice:input_type -> mpc.v1.ApproveDeviceRequest
+	38, // 54: mpc.v1.AdminService.CreateKey:input_type -> mpc.v1.CreateKeyRequest
+	40, // 55: mpc.v1.AdminService.ListKeys:input_type -> mpc.v1.ListKeysRequest
+	42, // 56: mpc.v1.AdminService.GetKey:input_type -> mpc.v1.GetKeyRequest
+	44, // 57: mpc.v1.AdminService.SetDerivationOnly:input_type -> mpc.v1.SetDerivationOnlyRequest
+	9,  // 58: mpc.v1.AdminService.CreateToken:input_type -> mpc.v1.CreateTokenRequest
+	11, // 59: mpc.v1.AdminService.ListTokens:input_type -> mpc.v1.ListTokensRequest
+	13, // 60: mpc.v1.AdminService.RevokeToken:input_type -> mpc.v1.RevokeTokenRequest
+	6,  // 61: mpc.v1.AdminService.ExportAudit:input_type -> mpc.v1.ExportAuditRequest
+	30, // 62: mpc.v1.AdminService.ReshareKey:input_type -> mpc.v1.ReshareKeyRequest
+	32, // 63: mpc.v1.AdminService.DrillKey:input_type -> mpc.v1.DrillKeyRequest
+	28, // 64: mpc.v1.AdminService.ListReshareJobs:input_type -> mpc.v1.ListReshareJobsRequest
+	46, // 65: mpc.v1.AdminService.ListSessions:input_type -> mpc.v1.ListSessionsRequest
+	2,  // 66: mpc.v1.AdminService.GetRoster:input_type -> mpc.v1.GetRosterRequest
+	4,  // 67: mpc.v1.AdminService.SubmitRosterEntry:input_type -> mpc.v1.SubmitRosterEntryRequest
+	22, // 68: mpc.v1.AdminService.CreatePairingCode:output_type -> mpc.v1.CreatePairingCodeResponse
+	24, // 69: mpc.v1.AdminService.ListDevices:output_type -> mpc.v1.ListDevicesResponse
+	26, // 70: mpc.v1.AdminService.RevokeDevice:output_type -> mpc.v1.RevokeDeviceResponse
+	37, // 71: mpc.v1.AdminService.ApproveDevice:output_type -> mpc.v1.ApproveDeviceResponse
+	39, // 72: mpc.v1.AdminService.CreateKey:output_type -> mpc.v1.CreateKeyResponse
+	41, // 73: mpc.v1.AdminService.ListKeys:output_type -> mpc.v1.ListKeysResponse
+	43, // 74: mpc.v1.AdminService.GetKey:output_type -> mpc.v1.GetKeyResponse
+	45, // 75: mpc.v1.AdminService.SetDerivationOnly:output_type -> mpc.v1.SetDerivationOnlyResponse
+	10, // 76: mpc.v1.AdminService.CreateToken:output_type -> mpc.v1.CreateTokenResponse
+	12, // 77: mpc.v1.AdminService.ListTokens:output_type -> mpc.v1.ListTokensResponse
+	14, // 78: mpc.v1.AdminService.RevokeToken:output_type -> mpc.v1.RevokeTokenResponse
+	7,  // 79: mpc.v1.AdminService.ExportAudit:output_type -> mpc.v1.ExportAuditResponse
+	31, // 80: mpc.v1.AdminService.ReshareKey:output_type -> mpc.v1.ReshareKeyResponse
+	33, // 81: mpc.v1.AdminService.DrillKey:output_type -> mpc.v1.DrillKeyResponse
+	29, // 82: mpc.v1.AdminService.ListReshareJobs:output_type -> mpc.v1.ListReshareJobsResponse
+	47, // 83: mpc.v1.AdminService.ListSessions:output_type -> mpc.v1.ListSessionsResponse
+	3,  // 84: mpc.v1.AdminService.GetRoster:output_type -> mpc.v1.GetRosterResponse
+	5,  // 85: mpc.v1.AdminService.SubmitRosterEntry:output_type -> mpc.v1.SubmitRosterEntryResponse
+	68, // [68:86] is the sub-list for method output_type
+	50, // [50:68] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_mpc_v1_admin_proto_init() }

@@ -1051,6 +1051,11 @@ type SessionStart struct {
 	// Keygen and reshare: the operators' signed ceremony. A device that pins
 	// a roster refuses either kind without one that matches the session.
 	Authorization *Authorization `protobuf:"bytes,18,opt,name=authorization,proto3" json:"authorization,omitempty"`
+	// Sign: a reshare's test signature with the pending shares of epoch (the
+	// new epoch, not yet committed). The digest must be the reshare test
+	// digest of the key, epoch and this nonce (resharing.TestDigest): pending
+	// shares sign nothing else.
+	TestNonce     []byte `protobuf:"bytes,19,opt,name=test_nonce,json=testNonce,proto3" json:"test_nonce,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1207,6 +1212,13 @@ func (x *SessionStart) GetChainCode() []byte {
 func (x *SessionStart) GetAuthorization() *Authorization {
 	if x != nil {
 		return x.Authorization
+	}
+	return nil
+}
+
+func (x *SessionStart) GetTestNonce() []byte {
+	if x != nil {
+		return x.TestNonce
 	}
 	return nil
 }
@@ -1564,7 +1576,10 @@ type SessionResult struct {
 	// keygen session id (every party must report the same).
 	ChainCode []byte `protobuf:"bytes,5,opt,name=chain_code,json=chainCode,proto3" json:"chain_code,omitempty"`
 	// Ed25519 sign: the 64-byte signature.
-	Signature     []byte `protobuf:"bytes,6,opt,name=signature,proto3" json:"signature,omitempty"`
+	Signature []byte `protobuf:"bytes,6,opt,name=signature,proto3" json:"signature,omitempty"`
+	// Keygen, and a reshare's new holders: this holder's signed statement of
+	// the key it now holds (after storing it).
+	Attestation   *KeyAttestation `protobuf:"bytes,7,opt,name=attestation,proto3" json:"attestation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1637,6 +1652,13 @@ func (x *SessionResult) GetChainCode() []byte {
 func (x *SessionResult) GetSignature() []byte {
 	if x != nil {
 		return x.Signature
+	}
+	return nil
+}
+
+func (x *SessionResult) GetAttestation() *KeyAttestation {
+	if x != nil {
+		return x.Attestation
 	}
 	return nil
 }
@@ -1863,6 +1885,11 @@ type KeyEpoch struct {
 	NextEpoch uint64 `protobuf:"varint,3,opt,name=next_epoch,json=nextEpoch,proto3" json:"next_epoch,omitempty"`
 	// A reshare to this epoch is running (0: none).
 	InFlightEpoch uint64 `protobuf:"varint,4,opt,name=in_flight_epoch,json=inFlightEpoch,proto3" json:"in_flight_epoch,omitempty"`
+	// The commit certificate of committed_epoch (resharing.Certificate, JSON):
+	// every new holder's attestation and the test signature made with the
+	// pending shares. A device that pins a roster erases an older share, or
+	// promotes a pending one, only when it verifies.
+	Certificate   []byte `protobuf:"bytes,5,opt,name=certificate,proto3" json:"certificate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1923,6 +1950,13 @@ func (x *KeyEpoch) GetInFlightEpoch() uint64 {
 		return x.InFlightEpoch
 	}
 	return 0
+}
+
+func (x *KeyEpoch) GetCertificate() []byte {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
 }
 
 // RestoreClaim is a device saying it restored a share from a paper-key
@@ -2125,7 +2159,7 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\vParticipant\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12.\n" +
 	"\x13identity_public_key\x18\x02 \x01(\fR\x11identityPublicKey\x12,\n" +
-	"\x12party_key_identity\x18\x03 \x01(\fR\x10partyKeyIdentity\"\xf2\x04\n" +
+	"\x12party_key_identity\x18\x03 \x01(\fR\x10partyKeyIdentity\"\x91\x05\n" +
 	"\fSessionStart\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\fR\x03ref\x12'\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x13.mpc.v1.SessionKindR\x04kind\x12#\n" +
@@ -2147,7 +2181,9 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\x0fderivation_path\x18\x10 \x01(\tR\x0ederivationPath\x12\x1d\n" +
 	"\n" +
 	"chain_code\x18\x11 \x01(\fR\tchainCode\x12;\n" +
-	"\rauthorization\x18\x12 \x01(\v2\x15.mpc.v1.AuthorizationR\rauthorization\"\x9e\x01\n" +
+	"\rauthorization\x18\x12 \x01(\v2\x15.mpc.v1.AuthorizationR\rauthorization\x12\x1d\n" +
+	"\n" +
+	"test_nonce\x18\x13 \x01(\fR\ttestNonce\"\x9e\x01\n" +
 	"\vSessionJoin\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\"\n" +
 	"\fcontribution\x18\x02 \x01(\fR\fcontribution\x120\n" +
@@ -2174,7 +2210,7 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\x03seq\x18\x06 \x01(\x04R\x03seq\x12\x14\n" +
 	"\x05round\x18\a \x01(\rR\x05round\x12\x12\n" +
 	"\x04type\x18\b \x01(\tR\x04type\x12\x1c\n" +
-	"\tsignature\x18\t \x01(\fR\tsignature\"\x99\x01\n" +
+	"\tsignature\x18\t \x01(\fR\tsignature\"\xd3\x01\n" +
 	"\rSessionResult\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\fR\x03ref\x12\x1d\n" +
 	"\n" +
@@ -2183,7 +2219,8 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\x01s\x18\x04 \x01(\fR\x01s\x12\x1d\n" +
 	"\n" +
 	"chain_code\x18\x05 \x01(\fR\tchainCode\x12\x1c\n" +
-	"\tsignature\x18\x06 \x01(\fR\tsignature\"V\n" +
+	"\tsignature\x18\x06 \x01(\fR\tsignature\x128\n" +
+	"\vattestation\x18\a \x01(\v2\x16.mpc.v1.KeyAttestationR\vattestation\"V\n" +
 	"\x0eSessionFailure\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\fR\x03ref\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1a\n" +
@@ -2195,13 +2232,14 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\x0fpreparams_ready\x18\x01 \x01(\rR\x0epreparamsReady\x12)\n" +
 	"\x10preparams_target\x18\x02 \x01(\rR\x0fpreparamsTarget\"/\n" +
 	"\aKeySync\x12$\n" +
-	"\x04keys\x18\x01 \x03(\v2\x10.mpc.v1.KeyEpochR\x04keys\"\x91\x01\n" +
+	"\x04keys\x18\x01 \x03(\v2\x10.mpc.v1.KeyEpochR\x04keys\"\xb3\x01\n" +
 	"\bKeyEpoch\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12'\n" +
 	"\x0fcommitted_epoch\x18\x02 \x01(\x04R\x0ecommittedEpoch\x12\x1d\n" +
 	"\n" +
 	"next_epoch\x18\x03 \x01(\x04R\tnextEpoch\x12&\n" +
-	"\x0fin_flight_epoch\x18\x04 \x01(\x04R\rinFlightEpoch\"\xaa\x01\n" +
+	"\x0fin_flight_epoch\x18\x04 \x01(\x04R\rinFlightEpoch\x12 \n" +
+	"\vcertificate\x18\x05 \x01(\fR\vcertificate\"\xaa\x01\n" +
 	"\fRestoreClaim\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12,\n" +
@@ -2273,6 +2311,7 @@ var file_mpc_v1_partylink_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
 	(Curve)(0),                    // 28: mpc.v1.Curve
 	(*Authorization)(nil),         // 29: mpc.v1.Authorization
+	(*KeyAttestation)(nil),        // 30: mpc.v1.KeyAttestation
 }
 var file_mpc_v1_partylink_proto_depIdxs = []int32{
 	6,  // 0: mpc.v1.ConnectRequest.hello:type_name -> mpc.v1.Hello
@@ -2302,17 +2341,18 @@ var file_mpc_v1_partylink_proto_depIdxs = []int32{
 	29, // 24: mpc.v1.SessionStart.authorization:type_name -> mpc.v1.Authorization
 	13, // 25: mpc.v1.SessionReply.join:type_name -> mpc.v1.SessionJoin
 	13, // 26: mpc.v1.SessionBegin.joins:type_name -> mpc.v1.SessionJoin
-	22, // 27: mpc.v1.KeySync.keys:type_name -> mpc.v1.KeyEpoch
-	1,  // 28: mpc.v1.RestoreAnswer.state:type_name -> mpc.v1.RestoreState
-	2,  // 29: mpc.v1.PartyLinkService.Enroll:input_type -> mpc.v1.EnrollRequest
-	4,  // 30: mpc.v1.PartyLinkService.Connect:input_type -> mpc.v1.ConnectRequest
-	3,  // 31: mpc.v1.PartyLinkService.Enroll:output_type -> mpc.v1.EnrollResponse
-	5,  // 32: mpc.v1.PartyLinkService.Connect:output_type -> mpc.v1.ConnectResponse
-	31, // [31:33] is the sub-list for method output_type
-	29, // [29:31] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	30, // 27: mpc.v1.SessionResult.attestation:type_name -> mpc.v1.KeyAttestation
+	22, // 28: mpc.v1.KeySync.keys:type_name -> mpc.v1.KeyEpoch
+	1,  // 29: mpc.v1.RestoreAnswer.state:type_name -> mpc.v1.RestoreState
+	2,  // 30: mpc.v1.PartyLinkService.Enroll:input_type -> mpc.v1.EnrollRequest
+	4,  // 31: mpc.v1.PartyLinkService.Connect:input_type -> mpc.v1.ConnectRequest
+	3,  // 32: mpc.v1.PartyLinkService.Enroll:output_type -> mpc.v1.EnrollResponse
+	5,  // 33: mpc.v1.PartyLinkService.Connect:output_type -> mpc.v1.ConnectResponse
+	32, // [32:34] is the sub-list for method output_type
+	30, // [30:32] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_mpc_v1_partylink_proto_init() }

@@ -191,6 +191,65 @@ func (x *Authorization) GetSignatures() []*RosterSignature {
 	return nil
 }
 
+// KeyAttestation is a holder's statement, signed by its identity key, that it
+// holds a share of a key at an epoch: the key's id, curve, public key, chain
+// code, threshold and committee (resharing.Attestation). Keygen's members
+// sign one for epoch 0; a reshare's new holders sign one after storing their
+// pending share, and a commit certificate carries them all.
+type KeyAttestation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Canonical JSON of the statement, exactly as signed.
+	Body []byte `protobuf:"bytes,1,opt,name=body,proto3" json:"body,omitempty"`
+	// Ed25519 by the holder's identity key.
+	Signature     []byte `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyAttestation) Reset() {
+	*x = KeyAttestation{}
+	mi := &file_mpc_v1_roster_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyAttestation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyAttestation) ProtoMessage() {}
+
+func (x *KeyAttestation) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_roster_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyAttestation.ProtoReflect.Descriptor instead.
+func (*KeyAttestation) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_roster_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *KeyAttestation) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *KeyAttestation) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
 // RosterUpdate carries the entries a device has not verified yet.
 type RosterUpdate struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -206,7 +265,7 @@ type RosterUpdate struct {
 
 func (x *RosterUpdate) Reset() {
 	*x = RosterUpdate{}
-	mi := &file_mpc_v1_roster_proto_msgTypes[3]
+	mi := &file_mpc_v1_roster_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -218,7 +277,7 @@ func (x *RosterUpdate) String() string {
 func (*RosterUpdate) ProtoMessage() {}
 
 func (x *RosterUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_roster_proto_msgTypes[3]
+	mi := &file_mpc_v1_roster_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -231,7 +290,7 @@ func (x *RosterUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RosterUpdate.ProtoReflect.Descriptor instead.
 func (*RosterUpdate) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_roster_proto_rawDescGZIP(), []int{3}
+	return file_mpc_v1_roster_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RosterUpdate) GetFirstHeight() uint64 {
@@ -271,7 +330,7 @@ type Refusal struct {
 
 func (x *Refusal) Reset() {
 	*x = Refusal{}
-	mi := &file_mpc_v1_roster_proto_msgTypes[4]
+	mi := &file_mpc_v1_roster_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -283,7 +342,7 @@ func (x *Refusal) String() string {
 func (*Refusal) ProtoMessage() {}
 
 func (x *Refusal) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_roster_proto_msgTypes[4]
+	mi := &file_mpc_v1_roster_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -296,7 +355,7 @@ func (x *Refusal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Refusal.ProtoReflect.Descriptor instead.
 func (*Refusal) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_roster_proto_rawDescGZIP(), []int{4}
+	return file_mpc_v1_roster_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Refusal) GetWhat() string {
@@ -337,7 +396,10 @@ const file_mpc_v1_roster_proto_rawDesc = "" +
 	"\x04body\x18\x01 \x01(\fR\x04body\x127\n" +
 	"\n" +
 	"signatures\x18\x02 \x03(\v2\x17.mpc.v1.RosterSignatureR\n" +
-	"signatures\"x\n" +
+	"signatures\"B\n" +
+	"\x0eKeyAttestation\x12\x12\n" +
+	"\x04body\x18\x01 \x01(\fR\x04body\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"x\n" +
 	"\fRosterUpdate\x12!\n" +
 	"\ffirst_height\x18\x01 \x01(\x04R\vfirstHeight\x12-\n" +
 	"\aentries\x18\x02 \x03(\v2\x13.mpc.v1.RosterEntryR\aentries\x12\x16\n" +
@@ -361,13 +423,14 @@ func file_mpc_v1_roster_proto_rawDescGZIP() []byte {
 	return file_mpc_v1_roster_proto_rawDescData
 }
 
-var file_mpc_v1_roster_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_mpc_v1_roster_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_mpc_v1_roster_proto_goTypes = []any{
 	(*RosterEntry)(nil),     // 0: mpc.v1.RosterEntry
 	(*RosterSignature)(nil), // 1: mpc.v1.RosterSignature
 	(*Authorization)(nil),   // 2: mpc.v1.Authorization
-	(*RosterUpdate)(nil),    // 3: mpc.v1.RosterUpdate
-	(*Refusal)(nil),         // 4: mpc.v1.Refusal
+	(*KeyAttestation)(nil),  // 3: mpc.v1.KeyAttestation
+	(*RosterUpdate)(nil),    // 4: mpc.v1.RosterUpdate
+	(*Refusal)(nil),         // 5: mpc.v1.Refusal
 }
 var file_mpc_v1_roster_proto_depIdxs = []int32{
 	1, // 0: mpc.v1.RosterEntry.signatures:type_name -> mpc.v1.RosterSignature
@@ -391,7 +454,7 @@ func file_mpc_v1_roster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mpc_v1_roster_proto_rawDesc), len(file_mpc_v1_roster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
