@@ -555,6 +555,13 @@ func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*m
 	for _, d := range devs {
 		k.Holders = append(k.Holders, d.ID)
 	}
+	// Every member signed the key it helped make: wallets check these
+	// against the roster instead of believing the coordinator.
+	atts, err := s.attestations("keygen", k.ID, k.curveID(), 0, pub, k.ChainCode, t, devs, results)
+	if err != nil {
+		return nil, s.auditFailure(ctx, entry, err)
+	}
+	k.Attestations = attRecords(atts)
 	entry.KeyID = k.ID
 	entry = s.auditEntry(ctx, entry)
 	if err := s.store.PutKey(k, &entry); err != nil {
@@ -670,6 +677,7 @@ func (s *Server) keyProto(k Key) *mpcv1.Key {
 		ChainCode:      k.ChainCode,
 		DerivationOnly: k.DerivationOnly,
 		Addresses:      addresses(k.Curve, k.PublicKey),
+		Attestations:   attProtos(k.Attestations),
 	}
 	for _, h := range k.Holders {
 		name := h

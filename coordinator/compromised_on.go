@@ -16,6 +16,9 @@ import (
 //	approve-all      activates every enrolled device at once, roster or not
 //	                 (a device no operator signed)
 //	roster-rollback  serves devices the roster without its newest entry
+//	forge-key-sync   tells every connecting device that each of its keys
+//	                 moved to the next epoch, without a commit certificate
+//	                 (which would make a device trusting it erase its share)
 //	skip-ceremony-checks
 //	                 runs keygens and reshares whatever their operator
 //	                 authorization (none, expired, for another session):
@@ -34,6 +37,13 @@ func compromisedAs(what string) bool {
 func compromisedApproveAll() bool { return compromisedAs("approve-all") }
 
 func compromisedSkipCeremonyChecks() bool { return compromisedAs("skip-ceremony-checks") }
+
+func compromisedKeyEpoch(ke *mpcv1.KeyEpoch) *mpcv1.KeyEpoch {
+	if !compromisedAs("forge-key-sync") {
+		return ke
+	}
+	return &mpcv1.KeyEpoch{KeyId: ke.GetKeyId(), CommittedEpoch: ke.GetCommittedEpoch() + 1, NextEpoch: ke.GetCommittedEpoch() + 2}
+}
 
 func compromisedRosterUpdate(u *mpcv1.RosterUpdate) *mpcv1.RosterUpdate {
 	if !compromisedAs("roster-rollback") || u.GetHeight() == 0 {

@@ -51,7 +51,7 @@ func (b *logBuffer) lines(t *testing.T) []map[string]interface{} {
 var sessionSteps = map[string]map[string]int{
 	"coordinator": {"session started": 4, "session finished": 4, "key created": 1, "signed": 1, "reshare committed": 1},
 	"device": {"session accepted": 4, "session finished": 4, "took pre-parameter set from pool": 2,
-		"key share stored": 1, "new key share stored, pending the commit": 1, "request decided": 3},
+		"key share stored": 1, "new key share stored, pending the commit": 1, "request decided": 2},
 }
 
 // perRoundMsgs are the per-round lines, logged only at Debug.

@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -16,6 +15,7 @@ import (
 	"github.com/mpcsign/mpcsign/internal/auditlog"
 	"github.com/mpcsign/mpcsign/internal/roster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/resharing"
 )
 
 // ReshareReport is what one reshare or drill did, step by step. It is kept
@@ -108,13 +108,18 @@ type reshareSpec struct {
 // public key, by two-phase commit:
 //  1. the reshare to a fresh epoch number is recorded as in flight;
 //  2. tss-lib resharing runs; new holders store their share as pending
-//     (synchronously) before they report;
-//  3. every new holder must report the key's public key; then the new epoch
-//     is recorded as committed, with its audit entry, in one transaction
-//     (the commit point);
-//  4. every online participant is told (KeySync): new holders promote,
-//     old holders erase; devices offline now are told when they reconnect;
-//  5. a test digest is signed with the new committee and checked.
+//     (synchronously), then sign an attestation of it, before they report;
+//  3. every new holder's attestation must hold (its key, epoch, public key,
+//     threshold and committee);
+//  4. a labelled test digest is signed with the pending shares, and the
+//     commit certificate (the attestations and that signature) is checked
+//     as devices will check it;
+//  5. the new epoch is recorded as committed with its certificate and audit
+//     entry in one transaction (the commit point);
+//  6. every online participant is told (KeySync, with the certificate):
+//     new holders promote and old holders erase, each only once the
+//     certificate verifies against its own roster; devices offline now are
+//     told when they reconnect.
 //
 // Before the commit point a failure abandons the attempt and the old epoch
 // keeps signing. The report says how far it got.
@@ -177,6 +182,7 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 	// holder left out of the old committee must erase its share too).
 	told := union(members, s.devicesOf(k.Holders))
 	// 2. The protocol.
+	var atts []resharing.SignedAttestation
 	err = rep.step("reshare protocol", func() (string, error) {
 		results, err := s.sessions.run(ctx, &mpcv1.SessionStart{
 			Requester:     requester(ctx),
@@ -195,26 +201,72 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 		if err != nil {
 			return "", err
 		}
-		// 3. Every new holder stored a share of this very key.
+		// 3. Every new holder stored a share of this very key, and says so.
 		for _, d := range spec.newHolders {
 			if r := results[d.ID]; r == nil || !bytes.Equal(r.GetPublicKey(), k.PublicKey) {
 				return "", &SessionError{Kind: "reshare", Reason: "a new holder reported another public key", Culprits: []string{d.Name}}
 			}
 		}
-		return fmt.Sprintf("%d new shares stored as pending", len(spec.newHolders)), nil
+		atts, err = s.attestations("reshare", k.ID, k.curveID(), epoch, k.PublicKey, k.ChainCode, spec.newThreshold, spec.newHolders, results)
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%d new shares stored as pending and attested", len(spec.newHolders)), nil
+	})
+	if err != nil {
+		rep.Error = errorText(err)
+		return k, rep, s.abandonReshare(ctx, k.ID, epoch, told, entry, err)
+	}
+	reshareSession := s.sessions.sessionOf(ctx) // before the test signature's own
+	// 4. The pending shares sign, under the same public key, before anything
+	// is committed: old holders erase only on this proof.
+	var cert []byte
+	err = rep.step("test signature", func() (string, error) {
+		nonce := make([]byte, 16)
+		if _, err := rand.Read(nonce); err != nil {
+			return "", err
+		}
+		digest, err := resharing.TestDigest(k.ID, epoch, nonce)
+		if err != nil {
+			return "", err
+		}
+		rep.TestDigest = digest
+		it := signItem{digest: digest, testNonce: nonce}
+		if k.isEd25519() {
+			it = signItem{message: digest, testNonce: nonce} // Ed25519 signs the message itself
+		}
+		if k.DerivationOnly {
+			it.path = drillPath // the root key never signs
+			rep.TestPath = drillPath
+		}
+		pending := Key{ID: k.ID, Curve: k.Curve, PublicKey: k.PublicKey, ChainCode: k.ChainCode, DerivationOnly: k.DerivationOnly,
+			Epoch: epoch, Threshold: spec.newThreshold, Holders: ids(spec.newHolders)}
+		sig, signers, err := s.signWithKey(ctx, pending, it)
+		if err != nil {
+			return "", err
+		}
+		if sig.ed != nil {
+			rep.TestSig = sig.ed
+		} else {
+			rep.TestSig = sig.ecdsa.RSV[:]
+		}
+		if cert, err = s.certificate(k, epoch, atts, nonce, it.path, sig); err != nil {
+			return "", err
+		}
+		return "signed with the pending shares by " + strings.Join(names(signers), ","), nil
 	})
 	if err != nil {
 		rep.Error = errorText(err)
 		return k, rep, s.abandonReshare(ctx, k.ID, epoch, told, entry, err)
 	}
 	s.crashAt(CrashBeforeCommit)
-	// The commit point, atomically with its audit entry.
+	// 5. The commit point, atomically with its certificate and audit entry.
 	err = rep.step("commit", func() (string, error) {
 		g.rw.Lock()
 		defer g.rw.Unlock()
 		entry.Devices = rep.NewCommittee
-		entry.Detail = fmt.Sprintf("epoch %d -> %d; old committee %s (t=%d); new committee %s (t=%d)",
-			rep.FromEpoch, epoch, strings.Join(rep.OldCommittee, ","), k.Threshold, strings.Join(rep.NewCommittee, ","), spec.newThreshold)
+		entry.Detail = fmt.Sprintf("epoch %d -> %d; old committee %s (t=%d); new committee %s (t=%d); attested by every new holder, test signature with epoch %d verified",
+			rep.FromEpoch, epoch, strings.Join(rep.OldCommittee, ","), k.Threshold, strings.Join(rep.NewCommittee, ","), spec.newThreshold, epoch)
 		// A device revoked while the protocol ran must not become a holder.
 		for _, d := range spec.newHolders {
 			if cur, err := s.store.GetDevice(d.ID); err != nil || cur.Status != DeviceActive {
@@ -237,6 +289,7 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 			}
 			k.PastHolders = slices.DeleteFunc(k.PastHolders, func(h string) bool { return slices.Contains(ids(spec.newHolders), h) })
 			k.Epoch, k.Holders, k.Threshold, k.InFlight = epoch, ids(spec.newHolders), spec.newThreshold, nil
+			k.Certificate, k.Attestations = cert, attRecords(atts)
 			// The new epoch's party keys derive from each holder's own identity,
 			// and restores of the old epoch can never be bound any more.
 			k.PartyKeyIdentity, k.PendingRestores = nil, nil
@@ -247,7 +300,8 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 		}
 		rep.Committed = true
 		s.crashAt(CrashAfterCommit)
-		// 4. Old holders erase, new holders promote (the rest on reconnect).
+		// 6. Old holders erase, new holders promote, each on the certificate
+		// (the rest on reconnect).
 		s.pushKeySync(k, told[:1])
 		if s.opts.CrashAt != nil {
 			// Test only: let that first message leave before the crash.
@@ -264,42 +318,11 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 		}
 		return k, rep, err
 	}
-	s.log.Info("reshare committed", "session", s.sessions.sessionOf(ctx), "key", k.ID, "epoch", epoch, "holders", rep.NewCommittee, "threshold", spec.newThreshold)
-	// 5. The new shares sign, under the same public key.
-	verr := rep.step("test signature", func() (string, error) {
-		digest := testDigest(k.ID, epoch)
-		rep.TestDigest = digest
-		it := signItem{digest: digest}
-		if k.isEd25519() {
-			it = signItem{message: digest} // Ed25519 signs the message itself
-		}
-		if k.DerivationOnly {
-			it.path = drillPath // the root key never signs
-			rep.TestPath = drillPath
-		}
-		sig, signers, err := s.signWithKey(ctx, k, it)
-		if err != nil {
-			return "", err
-		}
-		if sig.ed != nil {
-			rep.TestSig = sig.ed
-		} else {
-			rep.TestSig = sig.ecdsa.RSV[:]
-		}
-		return "signed by " + strings.Join(names(signers), ","), nil
-	})
-	rep.OK = verr == nil
-	vEntry := auditlog.Entry{Action: "key." + spec.kind + ".verify", KeyID: k.ID, Detail: fmt.Sprintf("test signature with epoch %d", epoch)}
-	if verr != nil {
-		rep.Error = "the new epoch is committed but its test signature failed: " + errorText(verr)
-		vEntry.Result, vEntry.Detail = "failed", vEntry.Detail+": "+verr.Error()
-	}
-	k, err = s.updateKeyAudited(ctx, k.ID, func(k *Key) error { k.LastReshare = rep; return nil }, &vEntry)
+	s.log.Info("reshare committed", "session", reshareSession, "key", k.ID, "epoch", epoch, "holders", rep.NewCommittee, "threshold", spec.newThreshold)
+	rep.OK = true
+	k, err = s.store.UpdateKey(k.ID, func(k *Key) error { k.LastReshare = rep; return nil }, nil)
 	if err != nil {
 		return k, rep, err
-	}
-	if verr != nil {
-		return k, rep, fmt.Errorf("%s: %w", rep.Error, verr)
 	}
 	return k, rep, nil
 }
@@ -436,7 +459,7 @@ func (s *Server) updateKeyAudited(ctx context.Context, keyID string, fn func(*Ke
 }
 
 func keyEpoch(k Key) *mpcv1.KeyEpoch {
-	ke := &mpcv1.KeyEpoch{KeyId: k.ID, CommittedEpoch: k.Epoch, NextEpoch: k.next()}
+	ke := &mpcv1.KeyEpoch{KeyId: k.ID, CommittedEpoch: k.Epoch, NextEpoch: k.next(), Certificate: k.Certificate}
 	if k.InFlight != nil {
 		ke.InFlightEpoch = k.InFlight.Epoch
 	}
@@ -475,7 +498,7 @@ func (s *Server) sendKeySync(l *link) error {
 		n := min(len(keys), keySyncBatch)
 		ks := &mpcv1.KeySync{}
 		for _, k := range keys[:n] {
-			ks.Keys = append(ks.Keys, keyEpoch(k))
+			ks.Keys = append(ks.Keys, compromisedKeyEpoch(keyEpoch(k)))
 		}
 		keys = keys[n:]
 		if !l.send(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_KeySync{KeySync: ks}}) {
@@ -485,17 +508,8 @@ func (s *Server) sendKeySync(l *link) error {
 	return nil
 }
 
-// testDigest is the digest a reshare's test signature signs: labelled, so
-// it can never be a transaction hash someone asked for.
 // drillPath is the derived key a derivation-only key's drills sign with.
 const drillPath = "m/2147483647"
-
-func testDigest(keyID string, epoch uint64) []byte {
-	nonce := make([]byte, 16)
-	_, _ = rand.Read(nonce)
-	h := sha256.Sum256(fmt.Appendf(nil, "mpcsign/v1/reshare-test-signature\x00%s\x00%d\x00%x", keyID, epoch, nonce))
-	return h[:]
-}
 
 func ids(ds []Device) []string {
 	out := make([]string, len(ds))

@@ -99,7 +99,7 @@ func checkReport(t *testing.T, key *mpcv1.Key, rep *mpcv1.ReshareReport) {
 			t.Fatalf("step %s failed in an ok report", s.GetName())
 		}
 	}
-	if !slices.Equal(names, []string{"plan", "wait for devices", "reshare protocol", "commit", "test signature"}) {
+	if !slices.Equal(names, []string{"plan", "wait for devices", "reshare protocol", "test signature", "commit"}) {
 		t.Fatalf("steps %v", names)
 	}
 }

@@ -37,6 +37,9 @@ type signItem struct {
 	digest  []byte
 	message []byte
 	path    string
+	// testNonce: a reshare's test signature with the pending shares of the
+	// key's (new) epoch; the digest is resharing.TestDigest of it.
+	testNonce []byte
 }
 
 // what describes an item for the audit log (a message by its hash).
@@ -507,6 +510,7 @@ func (s *Server) signOnce(ctx context.Context, k Key, it signItem, pub []byte, s
 		Digest:         it.digest,
 		Message:        it.message,
 		DerivationPath: it.path,
+		TestNonce:      it.testNonce,
 	}, signers, k.PartyKeyIdentity)
 	if err != nil {
 		return nil, err

@@ -144,6 +144,13 @@ type Key struct {
 	ChainCode []byte `json:"chain_code,omitempty"`
 	// DerivationOnly: the root key never signs, only keys derived from it.
 	DerivationOnly bool `json:"derivation_only,omitempty"`
+	// Attestations are every holder's signed statement of this epoch (a
+	// keygen's members, or the new holders of the reshare that made it).
+	Attestations []AttRecord `json:"attestations,omitempty"`
+	// Certificate is the commit certificate of this epoch (none for a
+	// keygen's epoch 0): old holders erase, and new ones promote, only
+	// when shown it (resharing.Certificate, encoded).
+	Certificate []byte `json:"certificate,omitempty"`
 }
 
 // RestoreBinding is a device that restored another device's share of a key

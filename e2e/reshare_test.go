@@ -263,7 +263,7 @@ func verifyRSV(t testing.TB, pubHex string, digest []byte, rsvHex string) {
 	}
 }
 
-var reshareSteps = []string{"plan", "wait for devices", "reshare protocol", "commit", "test signature"}
+var reshareSteps = []string{"plan", "wait for devices", "reshare protocol", "test signature", "commit"}
 
 // checkReport checks a successful reshare's report of key from epoch from
 // to epoch to, with the new committee and threshold.

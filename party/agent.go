@@ -267,17 +267,33 @@ func (s shareStore) signed(keyID string) error { return recordSigned(s.ks, keyID
 // Shares lists the shares this device holds.
 func (a *Agent) Shares() ([]ShareMeta, error) { return ListShares(a.ks) }
 
-// applySync finishes the reshare steps the coordinator reports (see
-// applyKeyState). A key this device has no record of is skipped.
-func (a *Agent) applySync(ks *mpcv1.KeySync) {
+// applySync finishes the reshare steps the coordinator reports: on a
+// verified commit certificate when the device pins a roster (sync.go),
+// otherwise on the coordinator's word (applyKeyState). A key this device
+// has no record of is skipped. Refusals are reported through refuse.
+func (a *Agent) applySync(ks *mpcv1.KeySync, refuse func(keyID, reason string)) {
 	for _, k := range ks.GetKeys() {
 		if k.GetKeyId() == "" || len(k.GetKeyId()) > 64 {
 			continue
 		}
 		// The crash points fire only for a state that changes this device's
 		// shares (not for every connect-time sync).
-		res, err := applyKeyStateWith(a.ks, KeyState{KeyID: k.GetKeyId(), Committed: k.GetCommittedEpoch(), Next: k.GetNextEpoch(), InFlight: k.GetInFlightEpoch()},
-			func() { a.crashAt(CrashBeforeSync) })
+		var res SyncResult
+		var err error
+		if a.cfg.RosterGenesis != "" {
+			var refused string
+			res, refused, err = a.applyCertified(k, func() { a.crashAt(CrashBeforeSync) })
+			if refused != "" {
+				a.log.Error("refused the coordinator's key state: no erasure or promotion without a valid commit certificate", "key", k.GetKeyId(), "reason", refused)
+				if refuse != nil {
+					refuse(k.GetKeyId(), refused)
+				}
+				continue
+			}
+		} else {
+			res, err = applyKeyStateWith(a.ks, KeyState{KeyID: k.GetKeyId(), Committed: k.GetCommittedEpoch(), Next: k.GetNextEpoch(), InFlight: k.GetInFlightEpoch()},
+				func() { a.crashAt(CrashBeforeSync) })
+		}
 		if err == nil && len(res.Promoted)+len(res.Erased)+len(res.Dropped) > 0 {
 			a.crashAt(CrashAfterSync)
 		}

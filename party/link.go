@@ -229,7 +229,9 @@ func (l *partyLink) handle(m *mpcv1.ConnectResponse) {
 	case *mpcv1.ConnectResponse_KeySync:
 		// Applied here, in stream order: a session the coordinator starts
 		// after a commit sees its result.
-		l.agent.applySync(msg.KeySync)
+		l.agent.applySync(msg.KeySync, func(keyID, reason string) {
+			l.send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Refusal{Refusal: &mpcv1.Refusal{What: "key_sync", KeyId: keyID, Reason: reason}}})
+		})
 	case *mpcv1.ConnectResponse_RestoreAnswer:
 		l.agent.restoreAnswer(msg.RestoreAnswer)
 	case *mpcv1.ConnectResponse_NextCertificate:

@@ -17,6 +17,7 @@ import (
 	"github.com/mpcsign/mpcsign/internal/roster"
 	"github.com/mpcsign/mpcsign/internal/testcluster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // ceremonyRoot is mpcctl's command tree with 'ceremony' in it (added here
@@ -176,6 +177,33 @@ func TestCeremonyRoster(t *testing.T) {
 	if k := e.key(id); k.GetEpoch() != 1 {
 		t.Fatalf("epoch after the drill: %d", k.GetEpoch())
 	}
+	// keys get checks the holders' own attestations of the epoch against
+	// the operator's roster; a key whose attestations do not hold is
+	// shown as not verified.
+	if out := e.mustRun("keys", "get", id, "--operator-dir", alice.dir); !strings.Contains(out, "attested:   by laptop, phone, server, checked against your roster") {
+		t.Fatalf("keys get:\n%s", out)
+	}
+	st, _, err := verifiedRoster(e.ctx, e.c.Admin, alice.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := e.key(id)
+	if c := checkKey(k, st); !c.Verified {
+		t.Fatalf("checkKey: %+v", c)
+	}
+	for name, tamper := range map[string]func(k *mpcv1.Key){
+		"an attestation missing": func(k *mpcv1.Key) { k.Attestations = k.Attestations[1:] },
+		"another holder listed":  func(k *mpcv1.Key) { k.Holders[0].DeviceId = k.Holders[1].GetDeviceId() },
+		"another threshold":      func(k *mpcv1.Key) { k.Threshold = 2 },
+		"another public key":     func(k *mpcv1.Key) { k.PublicKey = append([]byte{}, k.Attestations[0].GetSignature()[:32]...) },
+		"a signature changed":    func(k *mpcv1.Key) { k.Attestations[0].Signature = k.Attestations[1].GetSignature() },
+	} {
+		forged := proto.Clone(k).(*mpcv1.Key)
+		tamper(forged)
+		if c := checkKey(forged, st); c.Verified || c.Error == "" {
+			t.Errorf("%s: %+v", name, c)
+		}
+	}
 
 	// Revoking server with tablet as its replacement: the plan is signed
 	// (from phone and laptop to them and tablet) and the job runs under it.
@@ -204,9 +232,12 @@ func TestCeremonyRoster(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	k := e.key(id)
+	k = e.key(id)
 	if sortedHolders(k) != "laptop,phone,tablet" || k.GetThreshold() != 1 || k.GetEpoch() != 2 {
 		t.Fatalf("after the revocation: holders %s, t=%d, epoch %d", sortedHolders(k), k.GetThreshold(), k.GetEpoch())
+	}
+	if out := e.mustRun("keys", "get", id, "--operator-dir", alice.dir); !strings.Contains(out, "attested:   by laptop, phone, tablet, checked against your roster") {
+		t.Fatalf("keys get after the revocation:\n%s", out)
 	}
 
 	// keys reshare: a revoked device is named and refused; the key's

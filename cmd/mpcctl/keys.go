@@ -136,6 +136,7 @@ sign it (mpcctl ceremony sign) and run again with --authorization FILE.`,
 	}
 
 	var getPath string
+	var getOps operatorFlags
 	get := &cobra.Command{
 		Use:   "get KEY_ID [--path m/44/60/0/0/7]",
 		Short: "Show one key: public key, addresses, chain code, committee",
@@ -154,18 +155,40 @@ derived key at that BIP32 path (non-hardened steps only).`,
 			if err != nil {
 				return err
 			}
-			if d := resp.GetDerived(); d != nil && g.asJSON {
+			check, pinned, err := keyCheckFor(ctx, c, getOps.dir, resp.GetKey())
+			if err != nil {
+				return err
+			}
+			if g.asJSON {
 				out := keyJSON(resp.GetKey())
-				out["derived"] = derivedJSON(d)
+				if d := resp.GetDerived(); d != nil {
+					out["derived"] = derivedJSON(d)
+				}
+				if pinned {
+					out["attestations"] = check
+				}
 				return printJSON(cmd.OutOrStdout(), out)
 			}
-			if err := printKey(cmd, g, resp.GetKey()); err != nil || resp.GetDerived() == nil {
+			if err := printKey(cmd, g, resp.GetKey()); err != nil {
 				return err
+			}
+			w := cmd.OutOrStdout()
+			switch {
+			case !pinned:
+				fmt.Fprintln(w, "attested:   not checked (this machine pins no roster: mpcctl roster pin --genesis HASH)")
+			case check.Verified:
+				fmt.Fprintf(w, "attested:   by %s, checked against your roster: the public key and addresses above are the holders' own word\n", strings.Join(check.By, ", "))
+			default:
+				fmt.Fprintf(w, "attested:   NOT VERIFIED (%s): do not use these addresses on the coordinator's word alone\n", check.Error)
+			}
+			if resp.GetDerived() == nil {
+				return nil
 			}
 			return printDerived(cmd, g, resp.GetDerived())
 		},
 	}
 	get.Flags().StringVar(&getPath, "path", "", "also show the derived key at this BIP32 path")
+	getOps.registerDir(get.Flags())
 
 	var derivePath string
 	derive := &cobra.Command{
