@@ -106,6 +106,27 @@ func (p *Pool) Take(ctx context.Context) (*preparams.Set, error) {
 	}
 }
 
+// Return puts back a set that Take gave to a session which ended before
+// this device sent anything: nothing derived from it left the device, so it
+// is as good as new (the used mark goes with it).
+func (p *Pool) Return(s *preparams.Set) error {
+	b, err := s.Marshal()
+	if err != nil {
+		return err
+	}
+	defer clear(b)
+	err = p.ks.Update(func(tx *keystore.Txn) error {
+		if err := tx.Delete(usedPrefix + s.ID()); err != nil {
+			return err
+		}
+		return tx.Put(poolPrefix+s.ID(), b)
+	})
+	if err == nil {
+		p.notify()
+	}
+	return err
+}
+
 func (p *Pool) takeOne() (*preparams.Set, error) {
 	p.takeMu.Lock() // two keygens on one device never reach for the same set
 	defer p.takeMu.Unlock()

@@ -142,3 +142,33 @@ func TestPoolFillUsesGenerator(t *testing.T) {
 		t.Fatalf("Fill did not refill after a take: ready %d, generated %d", pool.Ready(), calls)
 	}
 }
+
+// A set a session took but sent nothing from goes back to the pool, as good
+// as new: it can be taken again, and is not marked used.
+func TestPoolTakesBackAnUnusedSet(t *testing.T) {
+	ks := openStore(t, t.TempDir())
+	defer ks.Close()
+	pool := NewPool(ks, 1, quiet, nil)
+	set := fixtureSets(t)[0]
+	if err := pool.Add(set); err != nil {
+		t.Fatal(err)
+	}
+	got, err := pool.Take(context.Background())
+	if err != nil || pool.Ready() != 0 {
+		t.Fatalf("take: %v, ready %d", err, pool.Ready())
+	}
+	if err := pool.Return(got); err != nil {
+		t.Fatal(err)
+	}
+	if pool.Ready() != 1 {
+		t.Fatalf("ready %d after the return, want 1", pool.Ready())
+	}
+	again, err := pool.Take(context.Background())
+	if err != nil || again.ID() != set.ID() {
+		t.Fatalf("take again: %v", err)
+	}
+	// Taken and not returned: used for good.
+	if err := pool.Add(again); !errors.Is(err, ErrPreparamsUsed) {
+		t.Fatalf("re-adding a taken set: %v", err)
+	}
+}

@@ -74,6 +74,8 @@ type sessionDeps struct {
 	}
 	pool interface {
 		Take(ctx context.Context) (*preparams.Set, error)
+		// Return puts back a set no message was sent from.
+		Return(s *preparams.Set) error
 	}
 	tamper *tamperFunc // nil except in malicious-party tests
 }
@@ -460,7 +462,17 @@ func (s *session) execute(ctx context.Context) (res *mpcv1.SessionResult, err er
 		}
 	}
 	r := &runner{s: s, es: es, tracker: envelope.NewTracker(), echoes: map[string][]byte{}}
-	return r.run(ctx)
+	res, err = r.run(ctx)
+	if err != nil && r.taken != nil && !r.sent {
+		// Nothing derived from the set left this device: it goes back to
+		// the pool rather than costing minutes of safe-prime generation.
+		if rerr := s.deps.pool.Return(r.taken); rerr != nil {
+			s.log.Warn("could not return an unused pre-parameter set to the pool", "err", rerr)
+		} else {
+			s.log.Info("returned the unused pre-parameter set to the pool (the session ended before this device sent anything)")
+		}
+	}
+	return res, err
 }
 
 // runner is the protocol phase of a session, after the session id is agreed.
@@ -488,6 +500,11 @@ type runner struct {
 	// ssids, those the other old members announced.
 	ownSSID []byte
 	ssids   map[string][]byte
+	// taken is the pre-parameter set this session took from the pool, and
+	// sent whether any envelope left the device since: a set nothing was
+	// sent from goes back to the pool when the session fails.
+	taken *preparams.Set
+	sent  bool
 	// sentRound is the highest round this device sent a message of (for
 	// the per-round Debug line).
 	sentRound uint32
@@ -537,6 +554,7 @@ func (r *runner) run(ctx context.Context) (*mpcv1.SessionResult, error) {
 		if err != nil {
 			return nil, &Failure{Reason: err.Error()}
 		}
+		r.taken = pre
 		s.log.Info("took pre-parameter set from pool")
 		keygenEnd = make(chan *keygen.LocalPartySaveData, 1)
 		self := c.byDevice[s.self]
@@ -617,6 +635,7 @@ func (r *runner) run(ctx context.Context) (*mpcv1.SessionResult, error) {
 			if err != nil {
 				return nil, &Failure{Reason: err.Error()}
 			}
+			r.taken = pre
 			s.log.Info("took pre-parameter set from pool")
 			data := keygen.NewLocalPartySaveData(len(newC.sorted))
 			data.LocalPreParams = pre.Local()
@@ -918,6 +937,7 @@ func (r *runner) seal(h envelope.Header, payload []byte) error {
 			return err
 		}
 	}
+	r.sent = true
 	r.s.send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Message{Message: env.Proto()}})
 	return nil
 }
