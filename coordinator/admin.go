@@ -50,8 +50,14 @@ func (s *Server) CreatePairingCode(ctx context.Context, req *mpcv1.CreatePairing
 	if _, err := rand.Read(code.ID[:]); err != nil {
 		return nil, err
 	}
-	if _, err := rand.Read(code.Secret[:]); err != nil {
-		return nil, err
+	operatorMade := len(req.GetAuthKey()) > 0
+	if operatorMade && len(req.GetAuthKey()) != sha256.Size {
+		return nil, invalidArg("auth_key must be 32 bytes")
+	}
+	if !operatorMade {
+		if _, err := rand.Read(code.Secret[:]); err != nil {
+			return nil, err
+		}
 	}
 	fp, err := hex.DecodeString(s.Fingerprint())
 	if err != nil || len(fp) != sha256.Size {
@@ -62,12 +68,21 @@ func (s *Server) CreatePairingCode(ctx context.Context, req *mpcv1.CreatePairing
 	code.Address = s.opts.Advertise
 	expires := s.opts.Now().Add(ttl)
 	e := s.auditEntry(ctx, auditlog.Entry{Action: "pairing.create", Devices: []string{req.GetName()}, Detail: "expires " + expires.UTC().Format(time.RFC3339)})
-	if err := s.store.CreatePairing(code.ID[:], Pairing{Name: req.GetName(), SecretHash: pairing.SecretHash(code.Secret[:]), ExpiresAt: expires}, &e); err != nil {
+	rec := Pairing{Name: req.GetName(), SecretHash: pairing.SecretHash(code.Secret[:]), ExpiresAt: expires}
+	if operatorMade {
+		rec.SecretHash, rec.AuthKey = nil, req.GetAuthKey()
+		e.Detail += ", made by the operator's mpcctl"
+	}
+	if err := s.store.CreatePairing(code.ID[:], rec, &e); err != nil {
 		return nil, err
 	}
 	s.metrics.audited(e.Seq)
 	s.log.Info("pairing code created", "device", req.GetName(), "expires", expires.Format(time.RFC3339))
-	return &mpcv1.CreatePairingCodeResponse{Code: code.String(), Name: req.GetName(), ExpiresAt: timestamppb.New(expires)}, nil
+	resp := &mpcv1.CreatePairingCodeResponse{Name: req.GetName(), ExpiresAt: timestamppb.New(expires), PairingId: code.ID[:], Address: code.Address}
+	if !operatorMade {
+		resp.Code = code.String()
+	}
+	return resp, nil
 }
 
 // ListDevices lists the enrolled devices.

@@ -2,7 +2,10 @@ package coordinator
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"regexp"
 	"time"
@@ -21,14 +24,33 @@ var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // Enroll registers a device with a one-time pairing code.
 func (s *Server) Enroll(ctx context.Context, req *mpcv1.EnrollRequest) (*mpcv1.EnrollResponse, error) {
-	if len(req.GetPairingSecret()) != pairing.SecretSize || len(req.GetPairingId()) != pairing.IDSize {
+	if len(req.GetPairingId()) != pairing.IDSize {
 		return nil, ErrPairingInvalid
 	}
 	if len(req.GetIdentityPublicKey()) != 32 || len(req.GetEncryptionPublicKey()) != 32 {
 		return nil, invalidArg("identity and encryption public keys must be 32 bytes")
 	}
-	hash := pairing.SecretHash(req.GetPairingSecret())
-	if !identity.Verify(req.GetIdentityPublicKey(), identity.EnrollTranscript(hash, req.GetIdentityPublicKey(), req.GetEncryptionPublicKey()), req.GetProof()) {
+	// A coordinator-made code: the device shows the secret. An operator-made
+	// one: a MAC under the code's AuthKey, and the secret stays with the
+	// device and the operator (so the SAS is theirs alone).
+	var bound []byte // what the proof of possession signs
+	var proof func(Pairing) bool
+	idPub, encPub, mac := req.GetIdentityPublicKey(), req.GetEncryptionPublicKey(), req.GetPairingMac()
+	switch {
+	case len(mac) == sha256.Size && len(req.GetPairingSecret()) == 0:
+		bound = mac
+		proof = func(p Pairing) bool {
+			return len(p.AuthKey) > 0 && hmac.Equal(pairing.EnrollMAC(p.AuthKey, idPub, encPub), mac)
+		}
+	case len(req.GetPairingSecret()) == pairing.SecretSize && len(mac) == 0:
+		bound = pairing.SecretHash(req.GetPairingSecret())
+		proof = func(p Pairing) bool {
+			return len(p.SecretHash) > 0 && subtle.ConstantTimeCompare(p.SecretHash, bound) == 1
+		}
+	default:
+		return nil, ErrPairingInvalid
+	}
+	if !identity.Verify(idPub, identity.EnrollTranscript(bound, idPub, encPub), req.GetProof()) {
 		return nil, invalidArg("proof of possession of the identity key does not verify")
 	}
 	now := s.opts.Now()
@@ -37,7 +59,7 @@ func (s *Server) Enroll(ctx context.Context, req *mpcv1.EnrollRequest) (*mpcv1.E
 		// With a roster only an operator's signed entry activates a device.
 		status = DeviceActive
 	}
-	dev, err := s.store.EnrollDevice(req.GetPairingId(), hash, now, func(p Pairing) (Device, error) {
+	dev, err := s.store.EnrollDevice(req.GetPairingId(), now, proof, func(p Pairing) (Device, error) {
 		if err := s.nameFree(p.Name); err != nil {
 			return Device{}, err
 		}
@@ -48,7 +70,7 @@ func (s *Server) Enroll(ctx context.Context, req *mpcv1.EnrollRequest) (*mpcv1.E
 			IdentityPublicKey:   req.GetIdentityPublicKey(),
 			EncryptionPublicKey: req.GetEncryptionPublicKey(),
 			PairedAt:            now,
-			SAS:                 pairing.SAS(req.GetPairingSecret(), req.GetIdentityPublicKey(), req.GetEncryptionPublicKey()),
+			SAS:                 sasOf(req.GetPairingSecret(), idPub, encPub),
 		}, nil
 	})
 	if err != nil {
@@ -265,4 +287,14 @@ func (s *Server) touch(deviceID string) {
 	if _, err := s.store.UpdateDevice(deviceID, func(d *Device) error { d.LastSeen = now; return nil }, nil); err != nil {
 		s.log.Warn("could not record last-seen time", "device", deviceID, "err", err)
 	}
+}
+
+// sasOf is the SAS the coordinator can show for a coordinator-made code;
+// for an operator-made one it knows no secret, and only the operator's
+// mpcctl and the device can compute it.
+func sasOf(secret, idPub, encPub []byte) string {
+	if len(secret) == 0 {
+		return ""
+	}
+	return pairing.SAS(secret, idPub, encPub)
 }

@@ -2,7 +2,6 @@ package coordinator
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,9 +23,11 @@ type Store interface {
 	CreatePairing(id []byte, p Pairing, e *auditlog.Entry) error
 	// PendingPairing reports whether an unused, unexpired code holds name.
 	PendingPairing(name string, now time.Time) (bool, error)
-	// EnrollDevice checks the secret of pairing code id, consumes the code
-	// and stores dev, atomically. A wrong secret counts against the code.
-	EnrollDevice(id, secretHash []byte, now time.Time, dev func(p Pairing) (Device, error)) (Device, error)
+	// EnrollDevice checks pairing code id with proof (whether the device
+	// showed it holds the code: the rule lives above the store), consumes
+	// the code and stores dev, atomically. A failed proof counts against
+	// the code.
+	EnrollDevice(id []byte, now time.Time, proof func(p Pairing) bool, dev func(p Pairing) (Device, error)) (Device, error)
 	GetDevice(id string) (Device, error)
 	// UpdateDevice changes one device record atomically.
 	UpdateDevice(id string, fn func(*Device) error, e *auditlog.Entry) (Device, error)
@@ -103,6 +104,9 @@ type Device struct {
 type Pairing struct {
 	Name       string    `json:"name"`
 	SecretHash []byte    `json:"secret_hash"`
+	// AuthKey, for a code the operator's mpcctl made, is all the
+	// coordinator knows of its secret (pairing.AuthKey); SecretHash is empty.
+	AuthKey []byte `json:"auth_key,omitempty"`
 	ExpiresAt  time.Time `json:"expires_at"`
 	Used       bool      `json:"used"`
 	Attempts   int       `json:"attempts"` // wrong secrets presented
@@ -308,7 +312,7 @@ func (s *badgerStore) PendingPairing(name string, now time.Time) (bool, error) {
 	return false, nil
 }
 
-func (s *badgerStore) EnrollDevice(id, secretHash []byte, now time.Time, mk func(Pairing) (Device, error)) (Device, error) {
+func (s *badgerStore) EnrollDevice(id []byte, now time.Time, proof func(Pairing) bool, mk func(Pairing) (Device, error)) (Device, error) {
 	var dev Device
 	var refused error // a refusal that must still commit (the attempt count)
 	err := s.retry(func(txn *badger.Txn) error {
@@ -330,7 +334,7 @@ func (s *badgerStore) EnrollDevice(id, secretHash []byte, now time.Time, mk func
 		if p.Attempts >= MaxPairingAttempts {
 			return ErrPairingBurned
 		}
-		if subtle.ConstantTimeCompare(p.SecretHash, secretHash) != 1 {
+		if !proof(p) {
 			p.Attempts++
 			refused = ErrPairingInvalid
 			if p.Attempts >= MaxPairingAttempts {

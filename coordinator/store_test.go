@@ -39,17 +39,17 @@ func TestEnrollConsumesPairingOnce(t *testing.T) {
 			return Device{ID: id, Name: p.Name, Status: DeviceActive, IdentityPublicKey: []byte("key of " + id)}, nil
 		}
 	}
-	d, err := st.EnrollDevice(hash, sh(hash), now, mk("d1"))
+	d, err := st.EnrollDevice(hash, now, secretProof(sh(hash)), mk("d1"))
 	if err != nil || d.Name != "phone" {
 		t.Fatalf("enrol: %v %v", d, err)
 	}
 	if pending, _ := st.PendingPairing("phone", now); pending {
 		t.Fatal("a used code still holds its name")
 	}
-	if _, err := st.EnrollDevice(hash, sh(hash), now, mk("d2")); !errors.Is(err, ErrPairingUsed) {
+	if _, err := st.EnrollDevice(hash, now, secretProof(sh(hash)), mk("d2")); !errors.Is(err, ErrPairingUsed) {
 		t.Fatalf("second use: %v", err)
 	}
-	if _, err := st.EnrollDevice([]byte("nope"), sh([]byte("nope")), now, mk("d3")); !errors.Is(err, ErrPairingInvalid) {
+	if _, err := st.EnrollDevice([]byte("nope"), now, secretProof(sh([]byte("nope"))), mk("d3")); !errors.Is(err, ErrPairingInvalid) {
 		t.Fatalf("unknown code: %v", err)
 	}
 	// Wrong secrets count against a code; the third burns it for good.
@@ -57,17 +57,17 @@ func TestEnrollConsumesPairingOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, want := range []error{ErrPairingInvalid, ErrPairingInvalid, ErrPairingBurned, ErrPairingBurned} {
-		if _, err := st.EnrollDevice([]byte("h5"), []byte("guess"), now, mk("d6")); !errors.Is(err, want) {
+		if _, err := st.EnrollDevice([]byte("h5"), now, secretProof([]byte("guess")), mk("d6")); !errors.Is(err, want) {
 			t.Fatalf("wrong secret %d: %v, want %v", i+1, err, want)
 		}
 	}
-	if _, err := st.EnrollDevice([]byte("h5"), sh([]byte("h5")), now, mk("d6")); !errors.Is(err, ErrPairingBurned) {
+	if _, err := st.EnrollDevice([]byte("h5"), now, secretProof(sh([]byte("h5"))), mk("d6")); !errors.Is(err, ErrPairingBurned) {
 		t.Fatalf("right secret after the code burned: %v", err)
 	}
 	if err := st.CreatePairing([]byte("h2"), Pairing{SecretHash: sh([]byte("h2")), Name: "laptop", ExpiresAt: now.Add(-time.Second)}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.EnrollDevice([]byte("h2"), sh([]byte("h2")), now, mk("d4")); !errors.Is(err, ErrPairingExpired) {
+	if _, err := st.EnrollDevice([]byte("h2"), now, secretProof(sh([]byte("h2"))), mk("d4")); !errors.Is(err, ErrPairingExpired) {
 		t.Fatalf("expired code: %v", err)
 	}
 	// A failed enrolment (here: the device exists) leaves the code unused.
@@ -77,10 +77,10 @@ func TestEnrollConsumesPairingOnce(t *testing.T) {
 	otherKey := func(p Pairing) (Device, error) {
 		return Device{ID: "d1", Name: p.Name, Status: DeviceActive, IdentityPublicKey: []byte("another key")}, nil
 	}
-	if _, err := st.EnrollDevice([]byte("h3"), sh([]byte("h3")), now, otherKey); !errors.Is(err, ErrDeviceExists) {
+	if _, err := st.EnrollDevice([]byte("h3"), now, secretProof(sh([]byte("h3"))), otherKey); !errors.Is(err, ErrDeviceExists) {
 		t.Fatalf("existing device id with another key: %v", err)
 	}
-	if _, err := st.EnrollDevice([]byte("h3"), sh([]byte("h3")), now, mk("d5")); err != nil {
+	if _, err := st.EnrollDevice([]byte("h3"), now, secretProof(sh([]byte("h3"))), mk("d5")); err != nil {
 		t.Fatalf("code should still work after a failed attempt: %v", err)
 	}
 	// The same key enrolling again (a device that crashed before it stored
@@ -88,7 +88,7 @@ func TestEnrollConsumesPairingOnce(t *testing.T) {
 	if err := st.CreatePairing([]byte("h4"), Pairing{SecretHash: sh([]byte("h4")), Name: "phone-again", ExpiresAt: now.Add(time.Minute)}, nil); err != nil {
 		t.Fatal(err)
 	}
-	again, err := st.EnrollDevice([]byte("h4"), sh([]byte("h4")), now, mk("d1"))
+	again, err := st.EnrollDevice([]byte("h4"), now, secretProof(sh([]byte("h4"))), mk("d1"))
 	if err != nil || again.ID != "d1" || again.Name != "phone" {
 		t.Fatalf("re-enrolment of the same key: %+v %v", again, err)
 	}
@@ -100,7 +100,7 @@ func TestUpdateDeviceAndSessions(t *testing.T) {
 	if err := st.CreatePairing([]byte("h"), Pairing{SecretHash: sh([]byte("h")), Name: "a", ExpiresAt: now.Add(time.Minute)}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.EnrollDevice([]byte("h"), sh([]byte("h")), now, func(p Pairing) (Device, error) { return Device{ID: "d", Name: "a", Status: DeviceActive}, nil }); err != nil {
+	if _, err := st.EnrollDevice([]byte("h"), now, secretProof(sh([]byte("h"))), func(p Pairing) (Device, error) { return Device{ID: "d", Name: "a", Status: DeviceActive}, nil }); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.UpdateDevice("d", func(d *Device) error { d.Status = DeviceRevoked; return nil }, nil); err != nil {
@@ -137,4 +137,10 @@ func TestPutSignResultFirstWins(t *testing.T) {
 	if err != nil || second.R[0] != 1 {
 		t.Fatalf("second write replaced the first: %+v %v", second, err)
 	}
+}
+
+// secretProof is the check of a coordinator-made code: the hash of the
+// secret the device showed.
+func secretProof(hash []byte) func(Pairing) bool {
+	return func(p Pairing) bool { return string(p.SecretHash) == string(hash) }
 }

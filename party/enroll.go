@@ -42,16 +42,20 @@ func Enroll(ctx context.Context, ks *keystore.Store, code string) (Config, error
 		return Config{}, err
 	}
 	defer conn.Close()
-	hash := pairing.SecretHash(c.Secret[:])
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	resp, err := mpcv1.NewPartyLinkServiceClient(conn).Enroll(ctx, &mpcv1.EnrollRequest{
-		PairingId:           c.ID[:],
-		PairingSecret:       c.Secret[:],
-		IdentityPublicKey:   id.PublicKey(),
-		EncryptionPublicKey: id.EncryptionPublicKey(),
-		Proof:               id.Sign(identity.EnrollTranscript(hash, id.PublicKey(), id.EncryptionPublicKey())),
-	})
+	req := &mpcv1.EnrollRequest{PairingId: c.ID[:], IdentityPublicKey: id.PublicKey(), EncryptionPublicKey: id.EncryptionPublicKey()}
+	bound := pairing.SecretHash(c.Secret[:])
+	if c.OperatorMade {
+		// The secret never leaves the device: the coordinator gets a MAC,
+		// and the SAS stays between this device and the operator.
+		req.PairingMac = pairing.EnrollMAC(pairing.AuthKey(c.Secret[:]), id.PublicKey(), id.EncryptionPublicKey())
+		bound = req.PairingMac
+	} else {
+		req.PairingSecret = c.Secret[:]
+	}
+	req.Proof = id.Sign(identity.EnrollTranscript(bound, id.PublicKey(), id.EncryptionPublicKey()))
+	resp, err := mpcv1.NewPartyLinkServiceClient(conn).Enroll(ctx, req)
 	if err != nil {
 		return Config{}, fmt.Errorf("enrol with %s: %s", c.Address, errText(err))
 	}

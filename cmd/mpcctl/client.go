@@ -50,8 +50,9 @@ func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]strin
 }
 func (bearer) RequireTransportSecurity() bool { return true }
 
-// dial connects with the pinned certificate and the token of role.
-func (g *globals) dial(role string) (*grpc.ClientConn, error) {
+// endpoint is the coordinator's address and the certificate fingerprints
+// this client pins (during a rotation, the next one's too).
+func (g *globals) endpoint() (string, []string, error) {
 	addr, fp := g.address, g.fingerprint
 	var pins []string
 	if fp != "" {
@@ -61,10 +62,10 @@ func (g *globals) dial(role string) (*grpc.ClientConn, error) {
 		var cc coordinator.ClientConfig
 		b, err := os.ReadFile(filepath.Join(g.coordinatorDir, "client.json"))
 		if err != nil {
-			return nil, fmt.Errorf("no coordinator address/fingerprint: pass --coordinator and --fingerprint, or --coordinator-dir of a running coordinator (%v)", err)
+			return "", nil, fmt.Errorf("no coordinator address/fingerprint: pass --coordinator and --fingerprint, or --coordinator-dir of a running coordinator (%v)", err)
 		}
 		if err := json.Unmarshal(b, &cc); err != nil {
-			return nil, fmt.Errorf("%s: %v", filepath.Join(g.coordinatorDir, "client.json"), err)
+			return "", nil, fmt.Errorf("%s: %v", filepath.Join(g.coordinatorDir, "client.json"), err)
 		}
 		if addr == "" {
 			addr = cc.Address
@@ -72,6 +73,15 @@ func (g *globals) dial(role string) (*grpc.ClientConn, error) {
 		if fp == "" {
 			pins = cc.Pins() // during a rotation, the next certificate's too
 		}
+	}
+	return addr, pins, nil
+}
+
+// dial connects with the pinned certificate and the token of role.
+func (g *globals) dial(role string) (*grpc.ClientConn, error) {
+	addr, pins, err := g.endpoint()
+	if err != nil {
+		return nil, err
 	}
 	tokenFile := g.tokenFile
 	if tokenFile == "" {

@@ -26,6 +26,7 @@ import (
 	"github.com/mpcsign/mpcsign/coordinator"
 	"github.com/mpcsign/mpcsign/internal/keyfile"
 	"github.com/mpcsign/mpcsign/internal/logging"
+	"github.com/mpcsign/mpcsign/internal/pairing"
 	"github.com/mpcsign/mpcsign/internal/preparams"
 	"github.com/mpcsign/mpcsign/internal/roster"
 	"github.com/mpcsign/mpcsign/keystore"
@@ -152,7 +153,9 @@ func runDemo(ctx context.Context, out, errw io.Writer, dir string, keep bool, lo
 		return waitOffline(ctx, admin, name)
 	}
 	pair := func(i int, name string) error {
-		code, err := admin.CreatePairingCode(ctx, &mpcv1.CreatePairingCodeRequest{Name: name})
+		// The operator's mpcctl makes the code: the coordinator gets only a
+		// key derived from its secret, never the secret nor the SAS.
+		code, secret, err := op.pairingCode(ctx, name, srv.Fingerprint())
 		if err != nil {
 			return err
 		}
@@ -160,7 +163,7 @@ func runDemo(ctx context.Context, out, errw io.Writer, dir string, keep bool, lo
 		if testPreparams != "" {
 			fixtures = filepath.Join(testPreparams, fmt.Sprintf("TEST-ONLY-set-%d.json", i+1))
 		}
-		d, sas, err := startDemoDevice(ctx, filepath.Join(dir, name), name, code.GetCode(), sets[name], fixtures, log.With("proc", name))
+		d, sas, err := startDemoDevice(ctx, filepath.Join(dir, name), name, code, sets[name], fixtures, log.With("proc", name))
 		if err != nil {
 			return fmt.Errorf("device %s: %w", name, err)
 		}
@@ -180,14 +183,16 @@ func runDemo(ctx context.Context, out, errw io.Writer, dir string, keep bool, lo
 		if pending == nil {
 			return fmt.Errorf("device %s is not waiting for approval", name)
 		}
-		if pending.GetSas() != sas {
-			return fmt.Errorf("device %s shows %s but the coordinator lists %s", name, sas, pending.GetSas())
+		// The operator computes the SAS of the keys she is about to sign,
+		// from the code's secret; the device shows its own.
+		if want := pairing.SAS(secret, pending.GetIdentityPublicKey(), pending.GetEncryptionPublicKey()); want != sas {
+			return fmt.Errorf("device %s shows %s but the keys the coordinator lists give %s", name, sas, want)
 		}
 		h, err := op.approve(ctx, pending)
 		if err != nil {
 			return err
 		}
-		step("paired %q with a one-time code; device and coordinator both show %s; %s signed it onto the roster (entry %d)", name, sas, op.key.Name(), h)
+		step("paired %q with a one-time code; the device and %s's own computation both show %s; she signed it onto the roster (entry %d)", name, op.key.Name(), sas, h)
 		return nil
 	}
 	for i, name := range names {

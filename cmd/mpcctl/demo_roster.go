@@ -11,6 +11,7 @@ import (
 
 	"github.com/mpcsign/mpcsign/coordinator"
 	"github.com/mpcsign/mpcsign/internal/keyfile"
+	"github.com/mpcsign/mpcsign/internal/pairing"
 	"github.com/mpcsign/mpcsign/internal/roster"
 	"github.com/mpcsign/mpcsign/keystore"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
@@ -149,4 +150,25 @@ func (o *demoOperator) idsOf(ctx context.Context, names ...string) ([]string, er
 		out = append(out, d.ID)
 	}
 	return out, nil
+}
+
+// pairingCode makes an operator-made pairing code (as 'mpcctl devices pair'
+// does once a roster is pinned) and returns it with its secret.
+func (o *demoOperator) pairingCode(ctx context.Context, name, fingerprint string) (string, []byte, error) {
+	var code pairing.Code
+	if _, err := rand.Read(code.Secret[:]); err != nil {
+		return "", nil, err
+	}
+	resp, err := o.admin.CreatePairingCode(ctx, &mpcv1.CreatePairingCodeRequest{Name: name, AuthKey: pairing.AuthKey(code.Secret[:])})
+	if err != nil {
+		return "", nil, err
+	}
+	fp, err := hex.DecodeString(fingerprint)
+	if err != nil || len(fp) != len(code.Fingerprint) || len(resp.GetPairingId()) != len(code.ID) {
+		return "", nil, fmt.Errorf("pairing code parts")
+	}
+	copy(code.ID[:], resp.GetPairingId())
+	copy(code.Fingerprint[:], fp)
+	code.Genesis, code.Address, code.OperatorMade = o.genesis, resp.GetAddress(), true
+	return code.String(), code.Secret[:], nil
 }

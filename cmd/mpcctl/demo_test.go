@@ -34,7 +34,7 @@ func TestDemo(t *testing.T) {
 		}
 	}
 	// Devices are admitted and revoked by the operator's signatures.
-	if n := strings.Count(text, "signed it onto the roster"); n != 4 {
+	if n := strings.Count(text, "she signed it onto the roster"); n != 4 {
 		t.Errorf("%d devices signed onto the roster, want 4:\n%s", n, text)
 	}
 	for _, want := range []string{"made an Ed25519 key on her own machine", "signed the roster's genesis", "the revocation is alice's signed roster entry", "signed the keygen ceremony"} {

@@ -48,30 +48,49 @@ roster, or for none, is refused.`,
 				return err
 			}
 			defer done()
-			resp, err := c.CreatePairingCode(ctx, &mpcv1.CreatePairingCodeRequest{Name: name, TtlSeconds: uint32(ttl / time.Second)})
-			if err != nil {
-				return err
-			}
-			genesis, err := checkPairingGenesis(cmd.ErrOrStderr(), resp.GetCode(), pairOps.dir)
-			if err != nil {
-				return err
+			// With a pinned roster this machine makes the code's secret
+			// (pairing.go); otherwise the coordinator makes the code.
+			var code, genesis string
+			var resp *mpcv1.CreatePairingCodeResponse
+			var secret []byte
+			pin, pinErr := loadPin(pairOps.dir)
+			switch {
+			case pinErr == nil:
+				if code, resp, err = g.operatorCode(ctx, c, pairOps.dir, name, ttl, pin); err != nil {
+					return err
+				}
+				genesis = pin.genesis.String()
+				secret, _, _ = loadPairing(pairOps.dir, name, time.Now())
+			case errors.Is(pinErr, errNoPin):
+				if resp, err = c.CreatePairingCode(ctx, &mpcv1.CreatePairingCodeRequest{Name: name, TtlSeconds: uint32(ttl / time.Second)}); err != nil {
+					return err
+				}
+				code = resp.GetCode()
+				if genesis, err = checkPairingGenesis(cmd.ErrOrStderr(), code, pairOps.dir); err != nil {
+					return err
+				}
+			default:
+				return pinErr
 			}
 			w := cmd.OutOrStdout()
 			if g.asJSON {
-				out := map[string]any{"code": resp.GetCode(), "name": resp.GetName(), "expires_at": resp.GetExpiresAt().AsTime()}
+				out := map[string]any{"code": code, "name": resp.GetName(), "expires_at": resp.GetExpiresAt().AsTime(), "operator_made": secret != nil}
 				if genesis != "" {
 					out["roster_genesis"] = genesis
 				}
 				return printJSON(w, out)
 			}
-			fmt.Fprintf(w, "pairing code for %q (expires %s, single use):\n\n  %s\n\n", resp.GetName(), resp.GetExpiresAt().AsTime().Local().Format(time.Kitchen), resp.GetCode())
+			fmt.Fprintf(w, "pairing code for %q (expires %s, single use):\n\n  %s\n\n", resp.GetName(), resp.GetExpiresAt().AsTime().Local().Format(time.Kitchen), code)
 			if genesis != "" {
 				fmt.Fprintf(w, "the device pins roster genesis %s\n\n", genesis)
 			}
 			if !noQR {
-				qrterminal.GenerateHalfBlock(resp.GetCode(), qrterminal.L, w)
+				qrterminal.GenerateHalfBlock(code, qrterminal.L, w)
 			}
-			fmt.Fprintf(w, "\non the device: party enroll --code %s\n", resp.GetCode())
+			fmt.Fprintf(w, "\non the device: party enroll --code %s\n", code)
+			if secret != nil {
+				fmt.Fprintln(w, "(the code's secret stays on this machine and the device: approve it here)")
+			}
 			if !wait {
 				return nil
 			}
@@ -86,8 +105,15 @@ roster, or for none, is refused.`,
 						continue
 					}
 					if d.GetStatus() == mpcv1.DeviceStatus_DEVICE_STATUS_PENDING {
-						fmt.Fprintf(w, "%q enrolled. Its short authentication string is %s.\n", name, d.GetSas())
-						fmt.Fprintf(w, "Check that the device shows the same, then: mpcctl devices approve %s --sas %s\n", name, d.GetSas())
+						sas := d.GetSas()
+						if secret != nil {
+							// Computed here, from the keys the coordinator
+							// lists: a device that shows another string is
+							// not the one these keys belong to.
+							sas = pairing.SAS(secret, d.GetIdentityPublicKey(), d.GetEncryptionPublicKey())
+						}
+						fmt.Fprintf(w, "%q enrolled. Its short authentication string is %s.\n", name, sas)
+						fmt.Fprintf(w, "Check that the device shows the same, then: mpcctl devices approve %s --sas %s\n", name, sas)
 						return nil
 					}
 					if d.GetStatus() == mpcv1.DeviceStatus_DEVICE_STATUS_ACTIVE {
@@ -576,7 +602,23 @@ func approveOnRoster(cmd *cobra.Command, g *globals, ctx context.Context, c mpcv
 	}
 	d := pending[0]
 	want := strings.ReplaceAll(strings.TrimSpace(sas), " ", "-")
-	if d.GetSas() == "" || subtle.ConstantTimeCompare([]byte(want), []byte(d.GetSas())) != 1 {
+	// The SAS of the keys about to be signed, computed here from the code's
+	// secret when this machine made the code (the coordinator never saw
+	// it); only for a coordinator-made code is the coordinator's word used.
+	secret, ours, err := loadPairing(o.dir, d.GetName(), time.Now())
+	if err != nil {
+		return err
+	}
+	expected := d.GetSas()
+	switch {
+	case ours:
+		expected = pairing.SAS(secret, d.GetIdentityPublicKey(), d.GetEncryptionPublicKey())
+	case expected != "":
+		fmt.Fprintf(cmd.ErrOrStderr(), "note: the coordinator made the pairing code of %q, so its short authentication string shows the device got the code, not that the coordinator did not swap its keys; codes made with 'mpcctl devices pair' on this machine show that too\n", d.GetName())
+	default:
+		return fmt.Errorf("this machine did not make the pairing code of %q, and only the machine that did can check its short authentication string: approve it there, or pair the device again from here (mpcctl devices pair --name %s)", d.GetName(), d.GetName())
+	}
+	if subtle.ConstantTimeCompare([]byte(want), []byte(expected)) != 1 {
 		return coordinator.ErrSASMismatch
 	}
 	if got := identity.DeviceID(d.GetIdentityPublicKey()); got != d.GetId() {
@@ -599,6 +641,7 @@ func approveOnRoster(cmd *cobra.Command, g *globals, ctx context.Context, c mpcv
 	if err := advancePin(o.dir, st, e, b, sub); err != nil {
 		return err
 	}
+	removePairing(o.dir, d.GetName()) // signed: the secret is no longer needed
 	w := cmd.OutOrStdout()
 	if g.asJSON {
 		out := deviceJSON(d)

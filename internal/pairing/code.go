@@ -9,11 +9,19 @@
 //
 //	version 1: 0x01 || id (8) || secret (16) || fingerprint (32) || address
 //	version 2: 0x02 || id (8) || secret (16) || fingerprint (32) || genesis (32) || address
+//	version 3: 0x03 || as version 2
 //
-// Version 1 codes (no roster) are still accepted.
+// Version 1 codes (no roster) are still accepted. A version 3 code was made
+// by the operator's own mpcctl, which gave the coordinator only AuthKey of
+// the secret: the device proves it holds the code with EnrollMAC and never
+// sends the secret, so the coordinator - which may be hostile - cannot
+// compute the short authentication string (SAS) of keys it would swap in.
+// The operator's mpcctl computes the SAS itself from the secret and the keys
+// it is about to sign onto the roster.
 package pairing
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -26,6 +34,7 @@ const (
 	prefix     = "mpc1-"
 	version    = 1
 	version2   = 2
+	version3   = 3
 	IDSize     = 8
 	SecretSize = 16
 	maxAddr    = 255
@@ -45,6 +54,8 @@ type Code struct {
 	// no roster yet (a version 1 code).
 	Genesis [sha256.Size]byte
 	Address string
+	// OperatorMade: the coordinator holds only AuthKey(Secret) (version 3).
+	OperatorMade bool
 }
 
 // HasGenesis reports whether the code pins a roster.
@@ -54,14 +65,17 @@ func (c Code) HasGenesis() bool { return c.Genesis != [sha256.Size]byte{} }
 func (c Code) String() string {
 	b := make([]byte, 0, 1+IDSize+SecretSize+2*sha256.Size+len(c.Address))
 	v := byte(version)
-	if c.HasGenesis() {
+	switch {
+	case c.OperatorMade:
+		v = version3
+	case c.HasGenesis():
 		v = version2
 	}
 	b = append(b, v)
 	b = append(b, c.ID[:]...)
 	b = append(b, c.Secret[:]...)
 	b = append(b, c.Fingerprint[:]...)
-	if c.HasGenesis() {
+	if v != version {
 		b = append(b, c.Genesis[:]...)
 	}
 	b = append(b, c.Address...)
@@ -85,13 +99,14 @@ func Parse(s string) (Code, error) {
 		return c, ErrMalformed
 	}
 	b, err := base64.RawURLEncoding.DecodeString(s[len(prefix):])
-	if err != nil || len(b) < 1+IDSize+SecretSize+sha256.Size+1 || (b[0] != version && b[0] != version2) {
+	if err != nil || len(b) < 1+IDSize+SecretSize+sha256.Size+1 || b[0] < version || b[0] > version3 {
 		return c, ErrMalformed
 	}
 	v := b[0]
-	if v == version2 && len(b) < 1+IDSize+SecretSize+2*sha256.Size+1 {
+	if v != version && len(b) < 1+IDSize+SecretSize+2*sha256.Size+1 {
 		return c, ErrMalformed
 	}
+	c.OperatorMade = v == version3
 	b = b[1:]
 	copy(c.ID[:], b[:IDSize])
 	b = b[IDSize:]
@@ -99,11 +114,11 @@ func Parse(s string) (Code, error) {
 	b = b[SecretSize:]
 	copy(c.Fingerprint[:], b[:sha256.Size])
 	b = b[sha256.Size:]
-	if v == version2 {
+	if v != version {
 		copy(c.Genesis[:], b[:sha256.Size])
 		b = b[sha256.Size:]
 		if !c.HasGenesis() {
-			return c, ErrMalformed // a version 2 code always pins a roster
+			return c, ErrMalformed // a version 2 or 3 code always pins a roster
 		}
 	}
 	addr := string(b)
@@ -127,4 +142,21 @@ func SAS(secret, identityPub, encryptionPub []byte) string {
 	sum := h.Sum(nil)
 	n := (uint32(sum[0])<<24 | uint32(sum[1])<<16 | uint32(sum[2])<<8 | uint32(sum[3])) % 1000000
 	return fmt.Sprintf("%03d-%03d", n/1000, n%1000)
+}
+
+// AuthKey is what the coordinator keeps of an operator-made code: enough
+// to check a device's EnrollMAC, not enough to compute a SAS.
+func AuthKey(secret []byte) []byte {
+	h := sha256.Sum256(append([]byte("mpcsign/v1/pairing-auth-key\x00"), secret...))
+	return h[:]
+}
+
+// EnrollMAC is a device's proof that it holds an operator-made code, bound
+// to the keys it enrols.
+func EnrollMAC(authKey, identityPub, encryptionPub []byte) []byte {
+	m := hmac.New(sha256.New, authKey)
+	m.Write([]byte("mpcsign/v1/pairing-enroll\x00"))
+	m.Write(identityPub)
+	m.Write(encryptionPub)
+	return m.Sum(nil)
 }

@@ -134,3 +134,35 @@ func TestSAS(t *testing.T) {
 		t.Fatalf("SAS values collide too often: %d distinct of 64", len(seen))
 	}
 }
+
+// An operator-made code (version 3) round-trips with its flag; its MAC is
+// bound to the keys it enrols and to the secret, and AuthKey is not the
+// hash the coordinator keeps of a coordinator-made code.
+func TestOperatorMadeCode(t *testing.T) {
+	c := sample()
+	rand.Read(c.Genesis[:])
+	c.OperatorMade = true
+	got, err := Parse(c.String())
+	if err != nil || got != c || !got.OperatorMade {
+		t.Fatalf("Parse = %+v, %v", got, err)
+	}
+	c.OperatorMade = false
+	if got, _ := Parse(c.String()); got.OperatorMade {
+		t.Fatal("a version 2 code reads as operator-made")
+	}
+	id, enc := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	k := AuthKey(c.Secret[:])
+	mac := EnrollMAC(k, id, enc)
+	if bytes.Equal(k, SecretHash(c.Secret[:])) {
+		t.Fatal("AuthKey equals SecretHash")
+	}
+	for name, other := range map[string][]byte{
+		"other identity key":   EnrollMAC(k, enc, enc),
+		"other encryption key": EnrollMAC(k, id, id),
+		"other secret":         EnrollMAC(AuthKey(append([]byte{9}, c.Secret[1:]...)), id, enc),
+	} {
+		if bytes.Equal(mac, other) {
+			t.Errorf("%s gives the same MAC", name)
+		}
+	}
+}

@@ -1386,7 +1386,12 @@ type CreatePairingCodeRequest struct {
 	// Name for the device (letters, digits, '-', '_', '.'; at most 64).
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Validity in seconds; 0 means the default (5 minutes). At most 1 hour.
-	TtlSeconds    uint32 `protobuf:"varint,2,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
+	TtlSeconds uint32 `protobuf:"varint,2,opt,name=ttl_seconds,json=ttlSeconds,proto3" json:"ttl_seconds,omitempty"`
+	// Set when the operator's mpcctl makes the code: pairing.AuthKey of the
+	// secret it keeps (32 bytes). The coordinator never learns the secret,
+	// so it cannot compute the short authentication string of keys it would
+	// swap in; the response then carries no code, only its parts.
+	AuthKey       []byte `protobuf:"bytes,3,opt,name=auth_key,json=authKey,proto3" json:"auth_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1435,14 +1440,25 @@ func (x *CreatePairingCodeRequest) GetTtlSeconds() uint32 {
 	return 0
 }
 
+func (x *CreatePairingCodeRequest) GetAuthKey() []byte {
+	if x != nil {
+		return x.AuthKey
+	}
+	return nil
+}
+
 type CreatePairingCodeResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The code to give to `party enroll --code`. It carries the coordinator's
 	// address, its certificate fingerprint and, once a roster exists, the
 	// roster's genesis hash, which the device pins.
-	Code          string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	Code      string                 `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	Name      string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// The code's public id (8 bytes) and the coordinator's advertised
+	// address, for a code the operator's mpcctl assembles (auth_key set).
+	PairingId     []byte `protobuf:"bytes,4,opt,name=pairing_id,json=pairingId,proto3" json:"pairing_id,omitempty"`
+	Address       string `protobuf:"bytes,5,opt,name=address,proto3" json:"address,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1496,6 +1512,20 @@ func (x *CreatePairingCodeResponse) GetExpiresAt() *timestamppb.Timestamp {
 		return x.ExpiresAt
 	}
 	return nil
+}
+
+func (x *CreatePairingCodeResponse) GetPairingId() []byte {
+	if x != nil {
+		return x.PairingId
+	}
+	return nil
+}
+
+func (x *CreatePairingCodeResponse) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
 }
 
 type ListDevicesRequest struct {
@@ -3220,16 +3250,20 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1d\n" +
 	"\n" +
 	"public_key\x18\x02 \x01(\fR\tpublicKey\x12/\n" +
-	"\taddresses\x18\x03 \x01(\v2\x11.mpc.v1.AddressesR\taddresses\"O\n" +
+	"\taddresses\x18\x03 \x01(\v2\x11.mpc.v1.AddressesR\taddresses\"j\n" +
 	"\x18CreatePairingCodeRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vttl_seconds\x18\x02 \x01(\rR\n" +
-	"ttlSeconds\"~\n" +
+	"ttlSeconds\x12\x19\n" +
+	"\bauth_key\x18\x03 \x01(\fR\aauthKey\"\xb7\x01\n" +
 	"\x19CreatePairingCodeResponse\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x129\n" +
 	"\n" +
-	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x14\n" +
+	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x1d\n" +
+	"\n" +
+	"pairing_id\x18\x04 \x01(\fR\tpairingId\x12\x18\n" +
+	"\aaddress\x18\x05 \x01(\tR\aaddress\"\x14\n" +
 	"\x12ListDevicesRequest\"?\n" +
 	"\x13ListDevicesResponse\x12(\n" +
 	"\adevices\x18\x01 \x03(\v2\x0e.mpc.v1.DeviceR\adevices\"\xb5\x01\n" +

@@ -143,7 +143,10 @@ type EnrollRequest struct {
 	EncryptionPublicKey []byte `protobuf:"bytes,3,opt,name=encryption_public_key,json=encryptionPublicKey,proto3" json:"encryption_public_key,omitempty"`
 	// Ed25519 signature by the identity key over the enrolment transcript,
 	// proving possession of the key.
-	Proof         []byte `protobuf:"bytes,4,opt,name=proof,proto3" json:"proof,omitempty"`
+	Proof []byte `protobuf:"bytes,4,opt,name=proof,proto3" json:"proof,omitempty"`
+	// An operator-made code (pairing code version 3): instead of the secret,
+	// pairing.EnrollMAC of the code's AuthKey over both public keys.
+	PairingMac    []byte `protobuf:"bytes,6,opt,name=pairing_mac,json=pairingMac,proto3" json:"pairing_mac,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -209,6 +212,13 @@ func (x *EnrollRequest) GetEncryptionPublicKey() []byte {
 func (x *EnrollRequest) GetProof() []byte {
 	if x != nil {
 		return x.Proof
+	}
+	return nil
+}
+
+func (x *EnrollRequest) GetPairingMac() []byte {
+	if x != nil {
+		return x.PairingMac
 	}
 	return nil
 }
@@ -2104,14 +2114,16 @@ var File_mpc_v1_partylink_proto protoreflect.FileDescriptor
 
 const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\n" +
-	"\x16mpc/v1/partylink.proto\x12\x06mpc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13mpc/v1/common.proto\x1a\x13mpc/v1/roster.proto\"\xcf\x01\n" +
+	"\x16mpc/v1/partylink.proto\x12\x06mpc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x13mpc/v1/common.proto\x1a\x13mpc/v1/roster.proto\"\xf0\x01\n" +
 	"\rEnrollRequest\x12\x1d\n" +
 	"\n" +
 	"pairing_id\x18\x05 \x01(\fR\tpairingId\x12%\n" +
 	"\x0epairing_secret\x18\x01 \x01(\fR\rpairingSecret\x12.\n" +
 	"\x13identity_public_key\x18\x02 \x01(\fR\x11identityPublicKey\x122\n" +
 	"\x15encryption_public_key\x18\x03 \x01(\fR\x13encryptionPublicKey\x12\x14\n" +
-	"\x05proof\x18\x04 \x01(\fR\x05proof\"y\n" +
+	"\x05proof\x18\x04 \x01(\fR\x05proof\x12\x1f\n" +
+	"\vpairing_mac\x18\x06 \x01(\fR\n" +
+	"pairingMac\"y\n" +
 	"\x0eEnrollResponse\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x1f\n" +
 	"\vdevice_name\x18\x02 \x01(\tR\n" +
