@@ -102,14 +102,14 @@ type Device struct {
 // Pairing is a pairing code, stored under its public id with only the hash
 // of its secret.
 type Pairing struct {
-	Name       string    `json:"name"`
-	SecretHash []byte    `json:"secret_hash"`
+	Name       string `json:"name"`
+	SecretHash []byte `json:"secret_hash"`
 	// AuthKey, for a code the operator's mpcctl made, is all the
 	// coordinator knows of its secret (pairing.AuthKey); SecretHash is empty.
-	AuthKey []byte `json:"auth_key,omitempty"`
-	ExpiresAt  time.Time `json:"expires_at"`
-	Used       bool      `json:"used"`
-	Attempts   int       `json:"attempts"` // wrong secrets presented
+	AuthKey   []byte    `json:"auth_key,omitempty"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Used      bool      `json:"used"`
+	Attempts  int       `json:"attempts"` // wrong secrets presented
 }
 
 // Key is a threshold key's metadata.
