@@ -253,6 +253,26 @@ func TestCeremonyRoster(t *testing.T) {
 	if k := e.key(id); k.GetThreshold() != 2 || sortedHolders(k) != "laptop,phone,tablet" {
 		t.Fatalf("after keys reshare: t=%d holders %s", k.GetThreshold(), sortedHolders(k))
 	}
+
+	// Drills on a schedule: one standing authorization, signed once, runs
+	// drill after drill (the key's epoch moves on each time) without the
+	// operator key; an ordinary drill authorization runs once.
+	standing := filepath.Join(t.TempDir(), "standing.json")
+	if _, _, err := e.run(alice.with("drill", "--key", id, "--standing")...); err == nil || !strings.Contains(err.Error(), "--authorization-out") {
+		t.Fatalf("--standing without --authorization-out: %v", err)
+	}
+	e.mustRun(alice.with("drill", "--key", id, "--standing", "--valid-for", "24h", "--authorization-out", standing)...)
+	for _, epoch := range []string{"epoch 3 -> 4: ok", "epoch 4 -> 5: ok"} {
+		if out := e.mustRun("drill", "--key", id, "--authorization", standing, "--operator-dir", alice.dir); !strings.Contains(out, epoch) {
+			t.Fatalf("scheduled drill under the standing authorization:\n%s", out)
+		}
+	}
+	once := filepath.Join(t.TempDir(), "once.json")
+	e.mustRun(alice.with("drill", "--key", id, "--authorization-out", once)...)
+	e.mustRun("drill", "--key", id, "--authorization", once, "--operator-dir", alice.dir)
+	if _, _, err := e.run("drill", "--key", id, "--authorization", once, "--operator-dir", alice.dir); err == nil || !strings.Contains(err.Error(), "epoch") {
+		t.Fatalf("an ordinary drill authorization used twice: %v", err)
+	}
 }
 
 // TestCeremonyQuorum: with a quorum of two, signing alone is refused with

@@ -584,6 +584,7 @@ func signCeremony(st *roster.State, k *keyfile.Key, want roster.Ceremony, validF
 	c.KeyID, c.Curve, c.Epoch, c.Reason = want.KeyID, want.Curve, want.Epoch, want.Reason
 	c.Threshold, c.Committee = want.Threshold, want.Committee
 	c.NewThreshold, c.NewCommittee = want.NewThreshold, want.NewCommittee
+	c.Standing = want.Standing
 	raw, err := roster.EncodeCeremony(c)
 	if err != nil {
 		return roster.Authorization{}, err

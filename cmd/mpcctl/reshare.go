@@ -143,7 +143,7 @@ func newJobsCmd(g *globals) *cobra.Command {
 
 func newDrillCmd(g *globals) *cobra.Command {
 	var keyID string
-	var all bool
+	var all, standing bool
 	var cer ceremonyFlags
 	cmd := &cobra.Command{
 		Use:   "drill (--key ID | --all)",
@@ -164,7 +164,14 @@ mpcctl verifies the roster from this operator's pin (--operator-dir), signs
 each drill ceremony with the operator key (valid for --valid-for) and sends
 it; every holder must be active on the roster. With a quorum above one,
 write it with --key ID --authorization-out FILE, have the other operators
-sign it (mpcctl ceremony sign) and run again with --authorization FILE.`,
+sign it (mpcctl ceremony sign) and run again with --authorization FILE.
+
+For drills on a schedule, sign a standing authorization once:
+'mpcctl drill --key ID --standing --valid-for 2160h --authorization-out FILE'
+(and have the other operators sign it); it holds for any epoch of the key
+within its window and for this committee and threshold only, so the
+scheduler runs 'mpcctl drill --key ID --authorization FILE' without an
+operator key.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (keyID == "") == !all {
@@ -175,6 +182,9 @@ sign it (mpcctl ceremony sign) and run again with --authorization FILE.`,
 			}
 			if err := cer.check(); err != nil {
 				return err
+			}
+			if standing && (all || cer.out == "") {
+				return errors.New("--standing signs a standing authorization of one key for a scheduler: give --key ID and --authorization-out FILE")
 			}
 			c, done, ctx, err := g.adminLong(cmd)
 			if err != nil {
@@ -224,6 +234,10 @@ sign it (mpcctl ceremony sign) and run again with --authorization FILE.`,
 				if err != nil {
 					return nil, false, err
 				}
+				if standing && cer.in == "" {
+					// For any epoch, so a scheduler can drill again and again.
+					want.Standing, want.Epoch = true, 0
+				}
 				return signer.authorize(infoWriter(cmd, g), want)
 			}
 			var reports []map[string]any
@@ -271,6 +285,7 @@ sign it (mpcctl ceremony sign) and run again with --authorization FILE.`,
 	}
 	cmd.Flags().StringVar(&keyID, "key", "", "key id to drill")
 	cmd.Flags().BoolVar(&all, "all", false, "drill every key")
+	cmd.Flags().BoolVar(&standing, "standing", false, "with a roster and --authorization-out: sign a standing drill authorization of the key, valid for any epoch within --valid-for (at most 400 days), for a scheduler that runs 'mpcctl drill --key ID --authorization FILE'")
 	cer.register(cmd.Flags(), "drill")
 	return cmd
 }

@@ -30,7 +30,8 @@ type Session struct {
 // or drill must name the key, its epoch, both thresholds and the new
 // committee exactly, and every old holder taking part must be one the
 // operators named (a revocation's plan names every remaining holder, and
-// the coordinator may run it with those online).
+// the coordinator may run it with those online). A standing drill names no
+// epoch: it allows a drill of the key at any epoch within its window.
 func (c Ceremony) Allows(s Session) error {
 	bad := func(what string) error { return fmt.Errorf("%w: %s", ErrNotAllowed, what) }
 	if c.Curve != s.Curve {
@@ -52,7 +53,7 @@ func (c Ceremony) Allows(s Session) error {
 		return bad("kind (not a reshare or drill)")
 	case c.KeyID != s.KeyID:
 		return bad("key")
-	case c.Epoch != s.Epoch:
+	case c.Epoch != s.Epoch && !c.Standing:
 		return bad("epoch (the key moved on since it was signed)")
 	case c.Threshold != s.Threshold:
 		return bad("threshold")

@@ -44,6 +44,10 @@ type Ceremony struct {
 	NotAfter     int64        `json:"not_after"`
 	Nonce        string       `json:"nonce"`
 	Reason       string       `json:"reason,omitempty"`
+	// Standing (drills only): the authorization holds for any epoch of the
+	// key within its window, so that a scheduler can drill it again and
+	// again (each drill keeps the committee and threshold it names).
+	Standing bool `json:"standing,omitempty"`
 }
 
 // Authorization is an encoded ceremony and its operator signatures.
@@ -161,6 +165,9 @@ func checkCeremonyShape(c Ceremony) error {
 	}
 	if err := checkCommittee("committee", c.Committee, c.Threshold); err != nil {
 		return err
+	}
+	if c.Standing && (c.Kind != CeremonyDrill || c.Epoch != 0) {
+		return fmt.Errorf("%w: only a drill stands, and for no one epoch", ErrMalformed)
 	}
 	switch c.Kind {
 	case CeremonyKeygen:
