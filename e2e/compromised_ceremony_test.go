@@ -210,13 +210,13 @@ func TestCompromisedCoordinatorForgesKeySync(t *testing.T) {
 			}
 			for _, e := range got {
 				if e.Actor != "device:"+d.id || e.Result != "refused" || e.KeyID != key.ID || !strings.HasPrefix(e.Detail, "key_sync: ") ||
-					!strings.Contains(e.Detail, "epoch 1 of key "+key.ID+" is said to be committed") || !strings.Contains(e.Detail, "no commit certificate") {
+					!strings.Contains(e.Detail, "epoch 1 of key "+key.ID+" is said to be committed") || !strings.Contains(e.Detail, "without a commit certificate") {
 					t.Errorf("%s's refusal is audited as actor %q key %q result %q detail %q; want actor device:%s, key %s, result refused, a key_sync refusal of epoch 1 with no commit certificate",
 						d.name, e.Actor, e.KeyID, e.Result, e.Detail, d.id, key.ID)
 				}
 			}
 			log := d.proc.stderr()
-			if logLines(d.device, "refused the coordinator's key state", "key="+key.ID, "no commit certificate") == 0 {
+			if logLines(d.device, "refused the coordinator's key state", "key="+key.ID, "without a commit certificate") == 0 {
 				t.Errorf("%s's log does not show it refused the forged key state", d.name)
 			}
 			if strings.Contains(log, logErased(key.ID, 0)) {

@@ -71,10 +71,10 @@ func Decide(recs []Record, st KeyState, certErr error) Actions {
 // of st.KeyID, or returns "" when it does.
 func proofProblem(st KeyState, certErr error) string {
 	switch c := st.Certificate; {
+	case c == nil:
+		return fmt.Sprintf("epoch %d of key %s is said to be committed without a commit certificate", st.Committed, st.KeyID)
 	case certErr != nil:
 		return fmt.Sprintf("epoch %d of key %s is said to be committed without a verified certificate: %v", st.Committed, st.KeyID, certErr)
-	case c == nil:
-		return fmt.Sprintf("epoch %d of key %s is said to be committed without a certificate", st.Committed, st.KeyID)
 	case c.KeyID != st.KeyID || c.Epoch != st.Committed:
 		// A genuine certificate of another key or epoch (a replay) proves
 		// nothing about this one.
