@@ -262,11 +262,7 @@ func (l *partyLink) start(st *mpcv1.SessionStart) {
 	}
 	deadline := time.Now().Add(timeout)
 	log := l.agent.log.With("session", shortID(ref))
-	err := l.agent.checkMembers(st)
-	if err == nil {
-		err = l.agent.checkCeremony(st, time.Now())
-	}
-	if err != nil {
+	if err := l.agent.checkMembers(st); err != nil {
 		// Not this device's fault, nor a policy: the coordinator asked for
 		// something the operators did not allow. Nobody is blamed.
 		log.Warn("refused a session", "reason", err)
@@ -311,6 +307,13 @@ func (l *partyLink) start(st *mpcv1.SessionStart) {
 			}
 			l.mu.Unlock()
 		}()
+		// Checked once the session is sure to run here (not busy, not
+		// draining): a keygen's authorization is spent by this check.
+		if err := l.agent.checkCeremony(st, time.Now()); err != nil {
+			log.Warn("refused a session", "reason", err)
+			refuse(err.Error(), true)
+			return
+		}
 		if err := s.prepare(); err != nil {
 			log.Warn("refused a session", "reason", err)
 			refuse(err.Error(), false)
