@@ -184,10 +184,11 @@ func (c *cluster) enrollSigned(t testing.TB, op *operator, name, genesis string)
 	var pr struct {
 		pairResult
 		RosterGenesis string `json:"roster_genesis"`
+		OperatorMade  bool   `json:"operator_made"`
 	}
 	c.ctlJSON(t, &pr, "devices", "pair", "--name", name, "--operator-dir", op.dir)
-	if pr.RosterGenesis != genesis {
-		t.Fatalf("the pairing code for %s pins roster genesis %q, want %s", name, pr.RosterGenesis, genesis)
+	if pr.RosterGenesis != genesis || !pr.OperatorMade {
+		t.Fatalf("the pairing code for %s pins roster genesis %q (operator-made %v), want %s made by the operator's mpcctl", name, pr.RosterGenesis, pr.OperatorMade, genesis)
 	}
 	d := c.newDevice(t, name, false)
 	r := c.enrollWith(t, d, pr.Code)
@@ -196,9 +197,10 @@ func (c *cluster) enrollSigned(t testing.TB, op *operator, name, genesis string)
 		t.Fatalf("party enroll %s: exit %d\nstdout:\n%s\nstderr:\n%s", name, r.code, r.stdout, r.stderr)
 	}
 	id, sas := m[1], sasOf(t, r.stdout)
+	// The coordinator never saw the code's secret: it knows no SAS.
 	for _, dev := range c.listDevices(t) {
-		if dev.Name == name && (dev.Status != "pending" || dev.SAS != sas || dev.ID != id) {
-			t.Fatalf("before any signature the coordinator lists %s as %+v; want pending, id %s, SAS %s", name, dev, id, sas)
+		if dev.Name == name && (dev.Status != "pending" || dev.SAS != "" || dev.ID != id) {
+			t.Fatalf("before any signature the coordinator lists %s as %+v; want pending, id %s, and no SAS (the device shows %s)", name, dev, id, sas)
 		}
 	}
 	var out struct {
