@@ -77,7 +77,7 @@ func (s *Session) p2pKey(from, to string) ([]byte, error) {
 	info := newWriter("mpcsign/v1/p2p")
 	info.str(from)
 	info.str(to)
-	return hkdf.Key(sha256.New, shared, s.ID, string(info.buf.Bytes()), chacha20poly1305.KeySize)
+	return hkdf.Key(sha256.New, shared, s.ID, info.buf.String(), chacha20poly1305.KeySize)
 }
 
 // Seal wraps a payload from this device. Point-to-point payloads are
