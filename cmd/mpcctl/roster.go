@@ -637,7 +637,7 @@ identity key, so that the coordinator cannot put another key in its place.`,
 	_ = addCmd.MarkFlagRequired("device-id")
 	addOps.register(addCmd.Flags())
 
-	cmd.AddCommand(initCmd, pinCmd, showCmd, verifyCmd, pendingCmd, signCmd, addCmd)
+	cmd.AddCommand(initCmd, pinCmd, showCmd, verifyCmd, pendingCmd, signCmd, addCmd, newRosterOperatorsCmd(g))
 	return cmd
 }
 

@@ -453,6 +453,28 @@ func TestRosterQuorumRevoke(t *testing.T) {
 	if p := readPin(t, alice.dir); p.Height != 2 {
 		t.Fatalf("alice's pin: %+v", p)
 	}
+
+	// Operators change by a quorum of those in office: carol replaces bob
+	// and the quorum drops to one; from then on bob's key signs nothing.
+	out = e.mustRun(alice.with("roster", "operators", "--operator", "alice="+alice.pub, "--operator", "carol="+carol.pub, "--quorum", "1")...)
+	if !strings.Contains(out, "waits for more operator signatures") {
+		t.Fatalf("roster operators with one of two signatures:\n%s", out)
+	}
+	out = e.mustRun(bob.with("roster", "sign", e.pendingID())...)
+	if !strings.Contains(out, "set_operators") || !strings.Contains(out, "appended to the roster (height 3)") {
+		t.Fatalf("bob signs the change of operators:\n%s", out)
+	}
+	e.mustRun(alice.dirOnly("roster", "verify")...)
+	e.mustRun(bob.dirOnly("roster", "verify")...)
+	tablet := e.enroll(bob, "tablet")
+	if _, _, err := e.run(bob.with("devices", "approve", "tablet", "--sas", tablet.SAS)...); err == nil || !strings.Contains(err.Error(), "not one of the roster's operators") {
+		t.Fatalf("bob signs after he was retired: %v", err)
+	}
+	watch := e.enroll(carol, "watch")
+	out = e.mustRun(carol.with("devices", "approve", "watch", "--sas", watch.SAS)...)
+	if !strings.Contains(out, "appended to the roster (height 4)") {
+		t.Fatalf("carol approves alone (quorum 1):\n%s", out)
+	}
 }
 
 // TestRosterAddDevice: a device approved before the roster existed is put
