@@ -20,6 +20,10 @@ import (
 
 const handshakeTimeout = 10 * time.Second
 
+// maxRefusalsPerLink bounds the refusals one connection puts on the audit
+// trail (a KeySync of many keys can be refused key by key).
+const maxRefusalsPerLink = 1024
+
 var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // Enroll registers a device with a one-time pairing code.
@@ -229,6 +233,7 @@ func (s *Server) Connect(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, m
 			}
 		}
 	}()
+	refusals := 0
 	for {
 		select {
 		case m := <-in:
@@ -245,7 +250,14 @@ func (s *Server) Connect(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, m
 				continue
 			}
 			if r := m.GetRefusal(); r != nil {
-				s.deviceRefused(ctx, dev, r)
+				// Bounded per connection: a device cannot flood the audit
+				// trail (an honest one refuses once per roster update or
+				// key sync).
+				if refusals++; refusals <= maxRefusalsPerLink {
+					s.deviceRefused(ctx, dev, r)
+				} else if refusals == maxRefusalsPerLink+1 {
+					s.log.Warn("a device keeps refusing; further refusals on this connection are not audited", "device", dev.Name)
+				}
 				continue
 			}
 			s.sessions.fromParty(l, m)

@@ -289,7 +289,7 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 			}
 			k.PastHolders = slices.DeleteFunc(k.PastHolders, func(h string) bool { return slices.Contains(ids(spec.newHolders), h) })
 			k.Epoch, k.Holders, k.Threshold, k.InFlight = epoch, ids(spec.newHolders), spec.newThreshold, nil
-			k.Certificate, k.Attestations = cert, attRecords(atts)
+			k.Certificate, k.Attestations, k.CommitAuth = cert, attRecords(atts), authRecord(spec.auth)
 			// The new epoch's party keys derive from each holder's own identity,
 			// and restores of the old epoch can never be bound any more.
 			k.PartyKeyIdentity, k.PendingRestores = nil, nil
@@ -459,7 +459,7 @@ func (s *Server) updateKeyAudited(ctx context.Context, keyID string, fn func(*Ke
 }
 
 func keyEpoch(k Key) *mpcv1.KeyEpoch {
-	ke := &mpcv1.KeyEpoch{KeyId: k.ID, CommittedEpoch: k.Epoch, NextEpoch: k.next(), Certificate: k.Certificate}
+	ke := &mpcv1.KeyEpoch{KeyId: k.ID, CommittedEpoch: k.Epoch, NextEpoch: k.next(), Certificate: k.Certificate, Authorization: k.CommitAuth.proto()}
 	if k.InFlight != nil {
 		ke.InFlightEpoch = k.InFlight.Epoch
 	}

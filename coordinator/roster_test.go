@@ -3,6 +3,7 @@ package coordinator_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -166,6 +167,28 @@ func TestRosterAdmitsAndRefuses(t *testing.T) {
 		t.Fatalf("holders after the revocation: %v", holderNames(key))
 	}
 	signAndVerify(t, c, key, "signed after the revocation")
+	// The old holders erased their older shares on the certificate and the
+	// operators' plan, checked against their own roster: one share is left.
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		shares, err := phone.Agent.Shares()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mine []string
+		for _, sh := range shares {
+			if sh.KeyID == key.GetId() {
+				mine = append(mine, fmt.Sprintf("%d:%s", sh.Epoch, sh.State))
+			}
+		}
+		if len(mine) == 1 && mine[0] == fmt.Sprintf("%d:committed", key.GetEpoch()) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("phone's shares of the key: %v, want only epoch %d committed", mine, key.GetEpoch())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	// Every roster change is on the audit trail.
 	audit, err := c.Admin.ExportAudit(ctx, &mpcv1.ExportAuditRequest{SinceSeq: 1})
 	if err != nil {

@@ -155,6 +155,9 @@ type Key struct {
 	// keygen's epoch 0): old holders erase, and new ones promote, only
 	// when shown it (resharing.Certificate, encoded).
 	Certificate []byte `json:"certificate,omitempty"`
+	// CommitAuth is the operators' ceremony the reshare that made this
+	// epoch ran under (with a roster); it travels with the certificate.
+	CommitAuth *AuthRecord `json:"commit_auth,omitempty"`
 }
 
 // RestoreBinding is a device that restored another device's share of a key

@@ -363,6 +363,12 @@ func (s *session) prepareReshare(pubs, keyPubs map[string][]byte) error {
 	if st.GetNewEpoch() <= st.GetEpoch() {
 		return errors.New("the new epoch must be above the current one")
 	}
+	// Epoch numbers of abandoned attempts are skipped, never reused, so the
+	// new epoch may be a few above; a coordinator must not be able to jump
+	// to the top of the range and leave the key unable to reshare again.
+	if st.GetNewEpoch()-st.GetEpoch() > maxEpochStep {
+		return fmt.Errorf("the new epoch %d is more than %d above the current one", st.GetNewEpoch(), maxEpochStep)
+	}
 	inOld, inNew := slices.Contains(oldIDs, s.self), slices.Contains(newIDs, s.self)
 	oldC := newCommittee(oldIDs, keyPubs, st.GetEpoch())
 	if inOld {
@@ -1296,3 +1302,9 @@ func deviceIDs(ps []*tss.PartyID) []string {
 	sort.Strings(out)
 	return out
 }
+
+// maxEpochStep bounds how far a reshare's new epoch may be above the
+// current one (each abandoned attempt skips a number, so it is rarely more
+// than a few): a coordinator cannot jump to the top of the range and leave
+// the key unable to be reshared again.
+const maxEpochStep = 1 << 20

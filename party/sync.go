@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/mpcsign/mpcsign/internal/roster"
 	"github.com/mpcsign/mpcsign/keystore"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 	keycommit "github.com/mpcsign/mpcsign/resharing"
@@ -55,7 +56,10 @@ func (a *Agent) applyCertified(k *mpcv1.KeyEpoch, beforeCommit func()) (SyncResu
 			if metas[0].Curve == CurveEd25519 {
 				curve = keycommit.CurveEd25519
 			}
-			_, err = cert.Verify(k.GetKeyId(), curve, metas[0].PublicKey, rosterDirectory{a})
+			var agreed keycommit.Attestation
+			if agreed, err = cert.Verify(k.GetKeyId(), curve, metas[0].PublicKey, rosterDirectory{a}); err == nil {
+				err = a.authorizedCommit(k, metas, agreed)
+			}
 		}
 		certErr = err
 	}
@@ -105,4 +109,48 @@ func (a *Agent) applyCertified(k *mpcv1.KeyEpoch, beforeCommit func()) (SyncResu
 		return nil
 	})
 	return res, "", err
+}
+
+// authorizedCommit checks that a certified epoch is the outcome of a
+// reshare the operators authorized: its committee and threshold are the
+// ones the operators named, and it reshared the epoch this device holds.
+// Without this, a single rogue roster device and a signature the old
+// holders made in an ordinary signing session could pass as a certificate.
+func (a *Agent) authorizedCommit(k *mpcv1.KeyEpoch, metas []ShareMeta, agreed keycommit.Attestation) error {
+	p := k.GetAuthorization()
+	if p == nil {
+		return errors.New("no operator authorization of the reshare comes with the certificate")
+	}
+	auth := roster.Authorization{Body: p.GetBody()}
+	for _, s := range p.GetSignatures() {
+		auth.Signatures = append(auth.Signatures, roster.Signature{Key: s.GetKey(), Sig: s.GetSignature()})
+	}
+	a.roster.mu.Lock()
+	rs := a.roster.state
+	a.roster.mu.Unlock()
+	if rs == nil {
+		return errors.New("this device has no verified roster")
+	}
+	c, err := rs.VerifySigned(auth)
+	if err != nil {
+		return fmt.Errorf("the reshare's operator authorization: %w", err)
+	}
+	if (c.Kind != roster.CeremonyReshare && c.Kind != roster.CeremonyDrill) || c.KeyID != k.GetKeyId() {
+		return errors.New("the operator authorization is not a reshare of this key")
+	}
+	if !slices.Equal(agreed.Committee, slices.Sorted(slices.Values(c.NewCommittee))) || agreed.Threshold != c.NewThreshold {
+		return errors.New("the certified committee or threshold is not the one the operators authorized")
+	}
+	// An old holder: the reshare must be of the epoch it holds committed.
+	var top uint64
+	committed := false
+	for _, m := range metas {
+		if m.State != SharePending && (!committed || m.Epoch > top) {
+			top, committed = m.Epoch, true
+		}
+	}
+	if committed && !c.Standing && c.Epoch != top && k.GetCommittedEpoch() > top {
+		return fmt.Errorf("the operators authorized a reshare of epoch %d, this device holds epoch %d", c.Epoch, top)
+	}
+	return nil
 }

@@ -3,11 +3,13 @@ package party
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 
 	"github.com/mpcsign/mpcsign/internal/identity"
+	"github.com/mpcsign/mpcsign/internal/roster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 	keycommit "github.com/mpcsign/mpcsign/resharing"
 )
@@ -69,12 +71,32 @@ func TestKeySyncNeedsACertificate(t *testing.T) {
 		}
 		return b
 	}
+	// The operators' authorization of the reshare 0 -> 1 to committee.
+	authorize := func(fill func(*roster.Ceremony)) *mpcv1.Authorization {
+		cer := c.st.NewCeremony(roster.CeremonyReshare, time.Hour, time.Now())
+		cer.KeyID, cer.Curve, cer.Epoch, cer.Threshold, cer.Committee = keyID, roster.CurveSecp256k1, 0, 1, committee
+		cer.NewThreshold, cer.NewCommittee = 1, committee
+		fill(&cer)
+		raw, err := roster.EncodeCeremony(cer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		au := roster.Authorization{Body: raw}
+		au.Sign(c.op)
+		p := &mpcv1.Authorization{Body: au.Body}
+		for _, s := range au.Signatures {
+			p.Signatures = append(p.Signatures, &mpcv1.RosterSignature{Key: s.Key, Signature: s.Sig})
+		}
+		return p
+	}
+	good := authorize(func(*roster.Ceremony) {})
 	var refusals []string
-	sync := func(certificate []byte) {
+	syncWith := func(certificate []byte, auth *mpcv1.Authorization) {
 		refusals = nil
-		a.applySync(&mpcv1.KeySync{Keys: []*mpcv1.KeyEpoch{{KeyId: keyID, CommittedEpoch: 1, NextEpoch: 2, Certificate: certificate}}},
+		a.applySync(&mpcv1.KeySync{Keys: []*mpcv1.KeyEpoch{{KeyId: keyID, CommittedEpoch: 1, NextEpoch: 2, Certificate: certificate, Authorization: auth}}},
 			func(_, reason string) { refusals = append(refusals, reason) })
 	}
+	sync := func(certificate []byte) { syncWith(certificate, good) }
 	shares := func() []string {
 		metas, err := keyShares(a.ks, keyID)
 		if err != nil {
@@ -94,6 +116,29 @@ func TestKeySyncNeedsACertificate(t *testing.T) {
 		"a certificate that does not parse": []byte("{"),
 	} {
 		sync(forged)
+		if len(refusals) != 1 {
+			t.Errorf("%s: %d refusals, want 1", name, len(refusals))
+		}
+		if got := shares(); len(got) != 2 || got[0] != "committed@0" || got[1] != "pending@1" {
+			t.Fatalf("%s changed the shares: %v", name, got)
+		}
+	}
+	// A valid certificate is still refused without the operators' matching
+	// authorization: none, one for another committee or threshold, one of
+	// another epoch, or one signed by a stranger.
+	stranger2 := newTestOp()
+	for name, auth := range map[string]*mpcv1.Authorization{
+		"no authorization":           nil,
+		"another new threshold":      authorize(func(cer *roster.Ceremony) { cer.NewThreshold = 0 }),
+		"another new committee":      authorize(func(cer *roster.Ceremony) { cer.NewCommittee, cer.NewThreshold = committee[:1], 0 }),
+		"a reshare of another epoch": authorize(func(cer *roster.Ceremony) { cer.Epoch = 7 }),
+		"signed by someone else": func() *mpcv1.Authorization {
+			p := authorize(func(*roster.Ceremony) {})
+			p.Signatures[0].Key = stranger2.PublicKey()
+			return p
+		}(),
+	} {
+		syncWith(cert(1, 1, peer), auth)
 		if len(refusals) != 1 {
 			t.Errorf("%s: %d refusals, want 1", name, len(refusals))
 		}

@@ -681,6 +681,9 @@ type revokePlan struct {
 func revokePlans(errw io.Writer, st *roster.State, k *keyfile.Key, keys []*mpcv1.Key, revokedID, revokedName, replID string, validFor time.Duration) ([]revokePlan, error) {
 	var plans []revokePlan
 	for _, key := range keys {
+		if err := attestedHolders(st, key); err != nil {
+			return nil, err
+		}
 		var holders, stay, gone []string
 		for _, h := range key.GetHolders() {
 			holders = append(holders, h.GetDeviceId())

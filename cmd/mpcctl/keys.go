@@ -159,6 +159,13 @@ derived key at that BIP32 path (non-hardened steps only).`,
 			if err != nil {
 				return err
 			}
+			if check.Verified {
+				// What is shown comes from the attested key, computed here.
+				resp.GetKey().Addresses = localAddresses(resp.GetKey())
+				if err := checkDerived(resp.GetKey(), resp.GetDerived()); err != nil {
+					return err
+				}
+			}
 			if g.asJSON {
 				out := keyJSON(resp.GetKey())
 				if d := resp.GetDerived(); d != nil {
@@ -679,6 +686,13 @@ func activeHolders(st *roster.State, k *mpcv1.Key) (active, gone []string) {
 // the devices refs (default: its holders) with threshold newT (default: the
 // key's); it returns the new committee's ids too.
 func reshareCeremony(st *roster.State, k *mpcv1.Key, refs []string, newT *uint32) (roster.Ceremony, []string, error) {
+	// The new committee is the operator's own --devices list; without one
+	// it is the key's holders, which must be the devices' attested word.
+	if len(refs) == 0 {
+		if err := attestedHolders(st, k); err != nil {
+			return roster.Ceremony{}, nil, err
+		}
+	}
 	t := int(k.GetThreshold())
 	old, gone := activeHolders(st, k)
 	if len(old) < t+1 {
@@ -710,6 +724,9 @@ func reshareCeremony(st *roster.State, k *mpcv1.Key, refs []string, newT *uint32
 // drillCeremony is a drill of key k: its holders, all active on st, to
 // themselves with the same threshold.
 func drillCeremony(st *roster.State, k *mpcv1.Key) (roster.Ceremony, error) {
+	if err := attestedHolders(st, k); err != nil {
+		return roster.Ceremony{}, err
+	}
 	var ids []string
 	for _, h := range k.GetHolders() {
 		if !st.Active(h.GetDeviceId()) {
@@ -835,6 +852,9 @@ func describeCeremonyLine(st *roster.State, c roster.Ceremony) string {
 	if c.KeyID != "" {
 		s = fmt.Sprintf("%s of key %s (epoch %d)", c.Kind, c.KeyID, c.Epoch)
 	}
+	if c.Standing {
+		s = fmt.Sprintf("STANDING %s of key %s (any epoch, until %s)", c.Kind, c.KeyID, fmtTime(time.Unix(c.NotAfter, 0)))
+	}
 	s += fmt.Sprintf(": %s (t=%d)", strings.Join(deviceNames(st, c.Committee), ", "), c.Threshold)
 	if c.Kind != roster.CeremonyKeygen {
 		s += fmt.Sprintf(" -> %s (t=%d)", strings.Join(deviceNames(st, c.NewCommittee), ", "), c.NewThreshold)
@@ -845,7 +865,10 @@ func describeCeremonyLine(st *roster.State, c roster.Ceremony) string {
 // printCeremony shows an authorization about to be signed.
 func printCeremony(w io.Writer, st *roster.State, a roster.Authorization, c roster.Ceremony) {
 	fmt.Fprintf(w, "authorization %s: %s (%s)\n", entryID(a.Hash()), c.Kind, c.Curve)
-	if c.KeyID != "" {
+	switch {
+	case c.Standing:
+		fmt.Fprintf(w, "  STANDING:      drills key %s again and again, at any epoch, until %s\n", c.KeyID, fmtTime(time.Unix(c.NotAfter, 0)))
+	case c.KeyID != "":
 		fmt.Fprintf(w, "  key:           %s (at epoch %d)\n", c.KeyID, c.Epoch)
 	}
 	committee := func(ids []string) string {
@@ -875,7 +898,7 @@ func ceremonyJSON(st *roster.State, a roster.Authorization, c roster.Ceremony) m
 		"id": entryID(a.Hash()), "hash": a.Hash().String(), "kind": string(c.Kind), "curve": c.Curve,
 		"threshold": c.Threshold, "committee": deviceNames(st, c.Committee), "committee_ids": c.Committee,
 		"not_before": time.Unix(c.NotBefore, 0).UTC(), "not_after": time.Unix(c.NotAfter, 0).UTC(),
-		"signed_by": ceremonySigners(st, a), "quorum": st.Quorum(),
+		"signed_by": ceremonySigners(st, a), "quorum": st.Quorum(), "standing": c.Standing,
 	}
 	if c.KeyID != "" {
 		m["key_id"], m["epoch"] = c.KeyID, c.Epoch

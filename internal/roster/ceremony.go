@@ -143,6 +143,35 @@ func (s *State) VerifyCeremony(a Authorization, now time.Time) (Ceremony, error)
 	return c, nil
 }
 
+// VerifySigned checks that a quorum of the operators in office signed a,
+// for this roster, whenever that was: not its window, nor whether its
+// members are still active. A device uses it to check that a reshare it is
+// told was committed is one the operators authorized, possibly long after
+// the authorization expired (a device offline at the commit).
+func (s *State) VerifySigned(a Authorization) (Ceremony, error) {
+	c, err := DecodeCeremony(a.Body)
+	if err != nil {
+		return Ceremony{}, err
+	}
+	if c.Genesis != s.GenesisHash().String() {
+		return Ceremony{}, fmt.Errorf("%w: genesis %.64q", ErrWrongGenesis, c.Genesis)
+	}
+	if c.RosterHeight > s.Height() {
+		return Ceremony{}, fmt.Errorf("%w: signed at a roster height this device has not seen (%d, this device has %d)", ErrChain, c.RosterHeight, s.Height())
+	}
+	if err := checkCeremonyShape(c); err != nil {
+		return Ceremony{}, err
+	}
+	t, err := verifySignatures(a.Signatures, CeremonySigningMessage(a.Hash()), s.operators, nil)
+	if err != nil {
+		return Ceremony{}, err
+	}
+	if len(t.operators) < s.quorum {
+		return Ceremony{}, quorumError(len(t.operators), s.quorum)
+	}
+	return c, nil
+}
+
 // checkCeremonyShape checks what does not depend on the roster.
 func checkCeremonyShape(c Ceremony) error {
 	if c.Version != Version {

@@ -1899,7 +1899,11 @@ type KeyEpoch struct {
 	// every new holder's attestation and the test signature made with the
 	// pending shares. A device that pins a roster erases an older share, or
 	// promotes a pending one, only when it verifies.
-	Certificate   []byte `protobuf:"bytes,5,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	Certificate []byte `protobuf:"bytes,5,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	// The operators' signed ceremony the committed reshare ran under: a
+	// device checks that the certificate's committee and threshold are the
+	// ones the operators named, and that it reshared the epoch it holds.
+	Authorization *Authorization `protobuf:"bytes,6,opt,name=authorization,proto3" json:"authorization,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1965,6 +1969,13 @@ func (x *KeyEpoch) GetInFlightEpoch() uint64 {
 func (x *KeyEpoch) GetCertificate() []byte {
 	if x != nil {
 		return x.Certificate
+	}
+	return nil
+}
+
+func (x *KeyEpoch) GetAuthorization() *Authorization {
+	if x != nil {
+		return x.Authorization
 	}
 	return nil
 }
@@ -2244,14 +2255,15 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\x0fpreparams_ready\x18\x01 \x01(\rR\x0epreparamsReady\x12)\n" +
 	"\x10preparams_target\x18\x02 \x01(\rR\x0fpreparamsTarget\"/\n" +
 	"\aKeySync\x12$\n" +
-	"\x04keys\x18\x01 \x03(\v2\x10.mpc.v1.KeyEpochR\x04keys\"\xb3\x01\n" +
+	"\x04keys\x18\x01 \x03(\v2\x10.mpc.v1.KeyEpochR\x04keys\"\xf0\x01\n" +
 	"\bKeyEpoch\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12'\n" +
 	"\x0fcommitted_epoch\x18\x02 \x01(\x04R\x0ecommittedEpoch\x12\x1d\n" +
 	"\n" +
 	"next_epoch\x18\x03 \x01(\x04R\tnextEpoch\x12&\n" +
 	"\x0fin_flight_epoch\x18\x04 \x01(\x04R\rinFlightEpoch\x12 \n" +
-	"\vcertificate\x18\x05 \x01(\fR\vcertificate\"\xaa\x01\n" +
+	"\vcertificate\x18\x05 \x01(\fR\vcertificate\x12;\n" +
+	"\rauthorization\x18\x06 \x01(\v2\x15.mpc.v1.AuthorizationR\rauthorization\"\xaa\x01\n" +
 	"\fRestoreClaim\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x14\n" +
 	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12,\n" +
@@ -2355,16 +2367,17 @@ var file_mpc_v1_partylink_proto_depIdxs = []int32{
 	13, // 26: mpc.v1.SessionBegin.joins:type_name -> mpc.v1.SessionJoin
 	30, // 27: mpc.v1.SessionResult.attestation:type_name -> mpc.v1.KeyAttestation
 	22, // 28: mpc.v1.KeySync.keys:type_name -> mpc.v1.KeyEpoch
-	1,  // 29: mpc.v1.RestoreAnswer.state:type_name -> mpc.v1.RestoreState
-	2,  // 30: mpc.v1.PartyLinkService.Enroll:input_type -> mpc.v1.EnrollRequest
-	4,  // 31: mpc.v1.PartyLinkService.Connect:input_type -> mpc.v1.ConnectRequest
-	3,  // 32: mpc.v1.PartyLinkService.Enroll:output_type -> mpc.v1.EnrollResponse
-	5,  // 33: mpc.v1.PartyLinkService.Connect:output_type -> mpc.v1.ConnectResponse
-	32, // [32:34] is the sub-list for method output_type
-	30, // [30:32] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	29, // 29: mpc.v1.KeyEpoch.authorization:type_name -> mpc.v1.Authorization
+	1,  // 30: mpc.v1.RestoreAnswer.state:type_name -> mpc.v1.RestoreState
+	2,  // 31: mpc.v1.PartyLinkService.Enroll:input_type -> mpc.v1.EnrollRequest
+	4,  // 32: mpc.v1.PartyLinkService.Connect:input_type -> mpc.v1.ConnectRequest
+	3,  // 33: mpc.v1.PartyLinkService.Enroll:output_type -> mpc.v1.EnrollResponse
+	5,  // 34: mpc.v1.PartyLinkService.Connect:output_type -> mpc.v1.ConnectResponse
+	33, // [33:35] is the sub-list for method output_type
+	31, // [31:33] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_mpc_v1_partylink_proto_init() }
