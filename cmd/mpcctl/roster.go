@@ -777,6 +777,12 @@ func runRosterSign(cmd *cobra.Command, g *globals, o *operatorFlags, id string) 
 	if !isOperator(st.Operators(), k.PublicKey()) {
 		return fmt.Errorf("this operator's key (%s, fingerprint %s) is not one of the roster's operators: only they can sign its entries", k.Name(), keyfile.Fingerprint(k.PublicKey()))
 	}
+	// A co-signature joins an operator's: an entry no operator signed yet
+	// came from the coordinator (which may be hostile), and a co-signer
+	// cannot check a device's short authentication string.
+	if operatorCount(names) == 0 {
+		return fmt.Errorf("no operator has signed entry %s yet: it did not come from one of you, do not sign it (an operator starts an entry with 'mpcctl devices approve', 'devices revoke' or 'roster operators')", entryID(e.Hash()))
+	}
 	e.Sign(k)
 	if _, _, err := st.Signers(e); err != nil {
 		return fmt.Errorf("the roster would refuse the signed entry: %w", err)

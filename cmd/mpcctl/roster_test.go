@@ -430,6 +430,26 @@ func TestRosterQuorumRevoke(t *testing.T) {
 	}
 	id = e.pendingID()
 
+	// An entry no operator signed (the coordinator, or anyone with an admin
+	// token, can submit one) is not co-signed: it came from none of them.
+	st, _, err := verifiedRoster(e.ctx, e.c.Admin, alice.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := st.Next(roster.KindRevokeDevice, time.Now())
+	forged.DeviceID, forged.Reason = cfg.DeviceID, "forged"
+	raw, err := roster.EncodeBody(forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unsigned := roster.Entry{Body: raw}
+	if _, err := e.c.Admin.SubmitRosterEntry(e.ctx, &mpcv1.SubmitRosterEntryRequest{Entry: coordinator.EntryProto(unsigned)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.run(bob.with("roster", "sign", entryID(unsigned.Hash()))...); err == nil || !strings.Contains(err.Error(), "no operator has signed") {
+		t.Fatalf("bob co-signs an entry no operator signed: %v", err)
+	}
+
 	// An operator who is not on the roster cannot sign it.
 	e.mustRun(carol.dirOnly("roster", "pin", "--genesis", genesis)...)
 	if _, _, err := e.run(carol.with("roster", "sign", id)...); err == nil || !strings.Contains(err.Error(), "not one of the roster's operators") {
