@@ -316,7 +316,7 @@ func runDemo(ctx context.Context, out, errw io.Writer, dir string, keep bool, lo
 	step("reshared in %s: key %s is now at epoch %d, held by %s; public key unchanged",
 		time.Since(t0).Round(time.Second), key.GetId(), key.GetEpoch(), strings.Join(holderNames(key), ", "))
 	if r := key.GetLastReshare(); r != nil && len(r.GetTestSignature()) > 0 {
-		step("  the coordinator's test signature with the new shares verified (%s)", strings.Join(r.GetNewCommittee(), ", "))
+		step("  the new holders attested their pending shares, which signed a test digest before the commit; the old holders erased only on that certificate (%s)", strings.Join(r.GetNewCommittee(), ", "))
 	}
 	if err := sign("signed after the reshare"); err != nil {
 		return err
