@@ -107,19 +107,11 @@ func entryRecord(height uint64, e roster.Entry) RosterRecord {
 	return r
 }
 
-// EntryFromProto converts a wire entry.
-func EntryFromProto(p *mpcv1.RosterEntry) roster.Entry {
-	e := roster.Entry{Body: p.GetBody()}
-	for _, sg := range p.GetSignatures() {
-		e.Signatures = append(e.Signatures, roster.Signature{Key: sg.GetKey(), Sig: sg.GetSignature()})
-	}
-	return e
-}
+// EntryFromProto converts a wire entry (roster.EntryFromProto).
+func EntryFromProto(p *mpcv1.RosterEntry) roster.Entry { return roster.EntryFromProto(p) }
 
-// EntryProto converts an entry for the wire.
-func EntryProto(e roster.Entry) *mpcv1.RosterEntry {
-	return recordProto(entryRecord(0, e))
-}
+// EntryProto converts an entry for the wire (roster.EntryProto).
+func EntryProto(e roster.Entry) *mpcv1.RosterEntry { return roster.EntryProto(e) }
 
 // mergeSignatures adds the signatures of b that a lacks (same body).
 func mergeSignatures(a, b roster.Entry) roster.Entry {
@@ -408,20 +400,12 @@ func (s *Server) checkCeremony(p *mpcv1.Authorization, sess roster.Session) (*mp
 
 // AuthorizationFromProto converts a wire authorization.
 func AuthorizationFromProto(p *mpcv1.Authorization) roster.Authorization {
-	a := roster.Authorization{Body: p.GetBody()}
-	for _, sg := range p.GetSignatures() {
-		a.Signatures = append(a.Signatures, roster.Signature{Key: sg.GetKey(), Sig: sg.GetSignature()})
-	}
-	return a
+	return roster.AuthorizationFromProto(p)
 }
 
 // AuthorizationProto converts an authorization for the wire.
 func AuthorizationProto(a roster.Authorization) *mpcv1.Authorization {
-	p := &mpcv1.Authorization{Body: a.Body}
-	for _, sg := range a.Signatures {
-		p.Signatures = append(p.Signatures, &mpcv1.RosterSignature{Key: sg.Key, Signature: sg.Sig})
-	}
-	return p
+	return roster.AuthorizationProto(a)
 }
 
 // curveID is a key's curve as ceremonies name it.

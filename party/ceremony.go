@@ -68,10 +68,7 @@ func (a *Agent) checkCeremony(st *mpcv1.SessionStart, now time.Time) error {
 	if p == nil {
 		return fmt.Errorf("%w: the session carries no operator authorization", ErrCeremonyRefused)
 	}
-	auth := roster.Authorization{Body: p.GetBody()}
-	for _, s := range p.GetSignatures() {
-		auth.Signatures = append(auth.Signatures, roster.Signature{Key: s.GetKey(), Sig: s.GetSignature()})
-	}
+	auth := roster.AuthorizationFromProto(p)
 	c, err := rs.VerifyCeremony(auth, now)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrCeremonyRefused, err)

@@ -78,21 +78,13 @@ func loadRoster(ks *keystore.Store, genesis roster.Hash) (*roster.State, error) 
 		if err := proto.Unmarshal(b, &e); err != nil {
 			return nil, fmt.Errorf("party: roster record %s: %w", k, keystore.ErrTampered)
 		}
-		entries = append(entries, rosterEntry(&e))
+		entries = append(entries, roster.EntryFromProto(&e))
 	}
 	st, err := roster.Verify(genesis, entries)
 	if err != nil {
 		return nil, fmt.Errorf("party: the stored roster does not verify (%v): %w", err, keystore.ErrTampered)
 	}
 	return st, nil
-}
-
-func rosterEntry(p *mpcv1.RosterEntry) roster.Entry {
-	e := roster.Entry{Body: p.GetBody()}
-	for _, s := range p.GetSignatures() {
-		e.Signatures = append(e.Signatures, roster.Signature{Key: s.GetKey(), Sig: s.GetSignature()})
-	}
-	return e
 }
 
 // rosterEntries is how many entries this device has verified (for Hello).
@@ -151,7 +143,7 @@ func (a *Agent) applyRoster(u *mpcv1.RosterUpdate) error {
 	}
 	entries := make([]roster.Entry, len(u.GetEntries()))
 	for i, p := range u.GetEntries() {
-		entries[i] = rosterEntry(p)
+		entries[i] = roster.EntryFromProto(p)
 	}
 	// Entries this device already has must be the same ones.
 	for len(entries) > 0 && first < have {
@@ -180,7 +172,7 @@ func (a *Agent) applyRoster(u *mpcv1.RosterUpdate) error {
 	// rollback would then go unnoticed).
 	err := a.ks.Update(func(tx *keystore.Txn) error {
 		for i, e := range entries {
-			b, err := proto.Marshal(EntryProtoOf(e))
+			b, err := proto.Marshal(roster.EntryProto(e))
 			if err != nil {
 				return err
 			}
@@ -195,15 +187,6 @@ func (a *Agent) applyRoster(u *mpcv1.RosterUpdate) error {
 	}
 	a.roster.state = next
 	return nil
-}
-
-// EntryProtoOf converts an entry for the wire.
-func EntryProtoOf(e roster.Entry) *mpcv1.RosterEntry {
-	p := &mpcv1.RosterEntry{Body: e.Body}
-	for _, s := range e.Signatures {
-		p.Signatures = append(p.Signatures, &mpcv1.RosterSignature{Key: s.Key, Signature: s.Sig})
-	}
-	return p
 }
 
 // rosterUpdate applies an update from the link, reporting a refusal.

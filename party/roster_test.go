@@ -83,7 +83,7 @@ func randomDevice(name string) func(*roster.Body) {
 func update(first uint64, height uint64, es ...roster.Entry) *mpcv1.RosterUpdate {
 	u := &mpcv1.RosterUpdate{FirstHeight: first, Height: height}
 	for _, e := range es {
-		u.Entries = append(u.Entries, EntryProtoOf(e))
+		u.Entries = append(u.Entries, roster.EntryProto(e))
 	}
 	return u
 }

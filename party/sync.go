@@ -121,10 +121,7 @@ func (a *Agent) authorizedCommit(k *mpcv1.KeyEpoch, metas []ShareMeta, agreed ke
 	if p == nil {
 		return errors.New("no operator authorization of the reshare comes with the certificate")
 	}
-	auth := roster.Authorization{Body: p.GetBody()}
-	for _, s := range p.GetSignatures() {
-		auth.Signatures = append(auth.Signatures, roster.Signature{Key: s.GetKey(), Sig: s.GetSignature()})
-	}
+	auth := roster.AuthorizationFromProto(p)
 	a.roster.mu.Lock()
 	rs := a.roster.state
 	a.roster.mu.Unlock()
