@@ -89,6 +89,14 @@ func (s *State) check(e Entry) (Body, tally, error) {
 		if !s.Active(b.DeviceID) {
 			return Body{}, tally{}, fmt.Errorf("%w: %w: %.64q", ErrRule, ErrNotActive, b.DeviceID)
 		}
+	case KindAddRequester:
+		if err := s.checkAddRequester(b.Requester); err != nil {
+			return Body{}, tally{}, err
+		}
+	case KindRevokeRequester:
+		if r, ok := s.requesters[b.RequesterID]; !ok || !r.Active {
+			return Body{}, tally{}, fmt.Errorf("%w: requester %.64q is not active on the roster", ErrRule, b.RequesterID)
+		}
 	}
 	t, err := verifySignatures(e.Signatures, SigningMessage(e.Hash()), s.operators, approvers)
 	if err != nil {
@@ -126,5 +134,7 @@ func (s *State) apply(b Body, h Hash) {
 	case KindSetOperators:
 		s.operators = cloneOperators(b.Operators)
 		s.quorum = b.Quorum
+	case KindAddRequester, KindRevokeRequester:
+		s.applyRequester(b)
 	}
 }

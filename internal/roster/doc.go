@@ -22,14 +22,18 @@
 //	height           0 for genesis, then +1 per entry
 //	prev             lowercase hex SHA-256 of the previous entry; absent in genesis
 //	time             unix seconds, informational; > 0 and >= the previous entry's
-//	kind             genesis | add_device | revoke_device | set_operators
+//	kind             genesis | add_device | revoke_device | set_operators |
+//	                 add_requester | revoke_requester
 //	nonce            genesis only: 32 lowercase hex digits (16 random bytes)
 //	operators        genesis, set_operators: [{"name":..,"key":<32 bytes>}]
 //	quorum           genesis, set_operators: operator signatures needed
 //	device_approval  genesis only: whether an active device may approve an add_device
 //	device           add_device only: {"id","name","identity_key","encryption_key"}
 //	device_id        revoke_device only
-//	reason           add_device, revoke_device, set_operators: optional free text
+//	reason           every kind but genesis: optional free text
+//	requester        add_requester only: {"id","name","algorithm","public_key",
+//	                 "keys","paths","max_per_hour"}, see below
+//	requester_id     revoke_requester only
 //
 // DecodeBody accepts a body only if it is that canonical encoding: at most
 // MaxBodySize (64 KiB) bytes, a single JSON object with no unknown fields
@@ -82,21 +86,58 @@
 //     signed under the current (old) set. From the next entry on only the
 //     new set counts: a removed operator's signature is ErrUnknownSigner.
 //     device_approval is fixed by genesis and cannot be set here.
+//   - add_requester: registers a requester, a wallet backend's key that may
+//     ask the devices to sign (package signreq), or replaces the grants of
+//     an active one; its fields are below. An id that is active is
+//     re-added: the entry replaces its name, keys, paths and max_per_hour,
+//     and its AddedAt, and it keeps its place in Requesters. An id that was
+//     revoked never comes back (the backend makes a new key). No other
+//     active requester has the name (a revoked requester's name, or a
+//     device's, is free).
+//   - revoke_requester: requester_id is an active requester (else ErrRule).
+//     The requester stays in Requesters, inactive; a device refuses its
+//     signed requests from then on.
+//
+// A requester (add_requester's requester field):
+//
+//	id            RequesterID(algorithm, public_key): the first 16 bytes, in
+//	              hex, of SHA-256("mpcsign/v1/requester-id\x00" || algorithm
+//	              || "\x00" || public_key)
+//	name          ^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$ (the operator rule)
+//	algorithm     "ed25519" or "ecdsa-p256"
+//	public_key    ed25519: 32 bytes; ecdsa-p256: 65 bytes, uncompressed SEC1
+//	              (0x04 || X || Y), a point on the curve, coordinates below p
+//	keys          the key ids it may sign with: 1 to MaxRequesterKeys (64)
+//	              distinct ids of 1 to 128 of A-Z a-z 0-9 . _ : -, or the
+//	              single grant ["*"] for every key ("*" with another is refused)
+//	paths         optional: at most MaxRequesterPaths (64) distinct
+//	              non-hardened BIP32 paths in canonical form (hd.FormatPath:
+//	              "m/44/60/0"; "m" is the root)
+//	max_per_hour  optional, >= 0: the signatures each device approves for it
+//	              in any hour, over all keys (absent or 0: no cap)
+//
+// With paths, the requester may sign with a listed path or any path below
+// one, step by step: "m/44/60" allows m/44/60 and m/44/60/0 but not
+// m/44/600, and "m" allows every path and the root key (Requester.AllowsPath;
+// a request for the root key has no path). Without paths it may sign with
+// any path and the root key. Keys: Requester.AllowsKey.
 //
 // A field that the kind does not use, an unknown kind or a version other
 // than 1 is ErrMalformed; a broken membership rule (bad operator set, device
-// id or name, reason over MaxReason (256) bytes, time going back) is
-// ErrRule. A reason must be valid UTF-8.
+// id or name, requester fields, reason over MaxReason (256) bytes, time
+// going back) is ErrRule. A reason must be valid UTF-8.
 //
 // Signatures (for every entry, genesis included): every signer key is 32
 // bytes and appears once (ErrMalformed); every signer is a current operator
 // (for genesis: one of its own operators) or else ErrUnknownSigner, with one
 // exception; every signature verifies (ErrBadSignature). The exception: when
 // genesis set device_approval, an add_device entry may be signed by the
-// identity key of a device that is active before the entry. The entry is
-// accepted when at least quorum current operators signed it, or when it is
-// such an add_device entry signed by at least one active device; else
-// ErrQuorum ("have N of M"). Each signer is looked up before its signature
+// identity key of a device that is active before the entry (add_device
+// only: a device's signature on any other kind, add_requester and
+// revoke_requester included, is ErrUnknownSigner). The entry is accepted
+// when at least quorum current operators signed it, or when it is such an
+// add_device entry signed by at least one active device; else ErrQuorum
+// ("have N of M"). Each signer is looked up before its signature
 // is verified, so unknown keys cost no verification.
 //
 // # What a device does
@@ -111,7 +152,8 @@
 // another entry at that height is ErrFork; either means the coordinator
 // lies, and the device keeps its old state and refuses to go on. Only then
 // does it store the new head. Membership questions (Active, ActiveByName,
-// Device) are answered from the verified state only.
+// Device; Requester, ActiveRequesterByName, Requesters) are answered from
+// the verified state only.
 //
 // # Ceremonies
 //

@@ -81,6 +81,12 @@ func EncodeBody(b Body) ([]byte, error) {
 	if b.Device != nil {
 		texts = append(texts, b.Device.ID, b.Device.Name)
 	}
+	texts = append(texts, b.RequesterID)
+	if r := b.Requester; r != nil {
+		texts = append(texts, r.ID, r.Name, r.Algorithm)
+		texts = append(texts, r.Keys...)
+		texts = append(texts, r.Paths...)
+	}
 	return encodeCanonical(b, MaxBodySize, texts)
 }
 

@@ -20,6 +20,10 @@ const (
 	KindAddDevice    Kind = "add_device"
 	KindRevokeDevice Kind = "revoke_device"
 	KindSetOperators Kind = "set_operators"
+	// KindAddRequester registers a wallet backend's key (or replaces the
+	// grants of an active one); KindRevokeRequester withdraws it.
+	KindAddRequester    Kind = "add_requester"
+	KindRevokeRequester Kind = "revoke_requester"
 )
 
 // Operator is a named Ed25519 operator key.
@@ -51,6 +55,8 @@ type Body struct {
 	Device         *Device    `json:"device,omitempty"`
 	DeviceID       string     `json:"device_id,omitempty"`
 	Reason         string     `json:"reason,omitempty"`
+	Requester      *Requester `json:"requester,omitempty"`
+	RequesterID    string     `json:"requester_id,omitempty"`
 }
 
 // Entry is an encoded body and its signatures.
@@ -93,10 +99,12 @@ func NewGenesis(ops []Operator, quorum int, deviceApproval bool, now time.Time) 
 // kindFields lists the optional fields each kind may set (besides v, height,
 // prev, time and kind).
 var kindFields = map[Kind]map[string]bool{
-	KindGenesis:      {"nonce": true, "operators": true, "quorum": true, "device_approval": true},
-	KindAddDevice:    {"device": true, "reason": true},
-	KindRevokeDevice: {"device_id": true, "reason": true},
-	KindSetOperators: {"operators": true, "quorum": true, "reason": true},
+	KindGenesis:         {"nonce": true, "operators": true, "quorum": true, "device_approval": true},
+	KindAddDevice:       {"device": true, "reason": true},
+	KindRevokeDevice:    {"device_id": true, "reason": true},
+	KindSetOperators:    {"operators": true, "quorum": true, "reason": true},
+	KindAddRequester:    {"requester": true, "reason": true},
+	KindRevokeRequester: {"requester_id": true, "reason": true},
 }
 
 // checkShape checks what does not depend on the state: the version, the kind,
@@ -120,6 +128,8 @@ func checkShape(b Body) error {
 		{"device", b.Device != nil},
 		{"device_id", b.DeviceID != ""},
 		{"reason", b.Reason != ""},
+		{"requester", b.Requester != nil},
+		{"requester_id", b.RequesterID != ""},
 	}
 	for _, f := range set {
 		if f.set && !allowed[f.name] {
@@ -151,6 +161,15 @@ func checkShape(b Body) error {
 	case KindRevokeDevice:
 		if b.DeviceID == "" {
 			return fmt.Errorf("%w: revoke_device without a device id", ErrMalformed)
+		}
+	case KindAddRequester:
+		if b.Requester == nil {
+			return fmt.Errorf("%w: add_requester without a requester", ErrMalformed)
+		}
+		return checkRequester(*b.Requester)
+	case KindRevokeRequester:
+		if b.RequesterID == "" {
+			return fmt.Errorf("%w: revoke_requester without a requester id", ErrMalformed)
 		}
 	}
 	return nil

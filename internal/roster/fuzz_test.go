@@ -12,9 +12,24 @@ import (
 // back). Check on a real roster must not panic on it either.
 func FuzzDecodeBody(f *testing.F) {
 	c := newCBase(f)
+	// An active requester, so that seeds that re-add or revoke it pass Check.
+	wallet := edRequester("fuzz", "wallet", "k1", "k2")
+	wallet.Paths, wallet.MaxPerHour = []string{"m/44/60", "m/0"}, 10
+	c.addRequester(f, wallet)
 	for _, e := range c.entries {
 		f.Add(e.Body)
 	}
+	regrant := wallet
+	regrant.Keys, regrant.Paths, regrant.MaxPerHour = []string{AllKeysGrant}, nil, 0
+	kms := p256Requester(f, "fuzz", "kms@example.com", AllKeysGrant)
+	for _, q := range []Requester{regrant, kms} {
+		b := c.next(KindAddRequester)
+		b.Requester = &q
+		f.Add(entry(f, b).Body)
+	}
+	revoke := c.next(KindRevokeRequester)
+	revoke.RequesterID, revoke.Reason = wallet.ID, "leaked"
+	f.Add(entry(f, revoke).Body)
 	body := c.next(KindSetOperators)
 	body.Operators, body.Quorum, body.Reason = operators(c.ops), 2, "rotate <keys> & \u2028"
 	f.Add(entry(f, body).Body)

@@ -24,6 +24,9 @@ type State struct {
 	approval  bool
 	devices   map[string]*DeviceState
 	order     []string // device ids in the order they were added
+
+	requesters map[string]*RequesterState
+	reqOrder   []string // requester ids in the order they were first added
 }
 
 // Open verifies a genesis entry completely (encoding, fields, and signatures
@@ -104,6 +107,12 @@ func (s *State) Clone() *State {
 		dc := *d
 		dc.Device = cloneDevice(d.Device)
 		c.devices[id] = &dc
+	}
+	c.reqOrder = append([]string(nil), s.reqOrder...)
+	c.requesters = make(map[string]*RequesterState, len(s.requesters))
+	for id, r := range s.requesters {
+		rc := copyRequester(r)
+		c.requesters[id] = &rc
 	}
 	return &c
 }
