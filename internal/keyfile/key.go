@@ -2,6 +2,7 @@ package keyfile
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
@@ -92,6 +93,21 @@ func (k *Key) PublicKey() ed25519.PublicKey { return bytes.Clone(k.pub) }
 // Sign signs msg with Ed25519 (pure, no prehash).
 func (k *Key) Sign(msg []byte) []byte {
 	return ed25519.Sign(ed25519.PrivateKey(k.sk.b[:]), msg)
+}
+
+// CryptoSigner is the key as a crypto.Signer (Ed25519: pass crypto.Hash(0)
+// as the options), for code that takes any signer, such as a KMS's.
+func (k *Key) CryptoSigner() crypto.Signer { return cryptoSigner{k} }
+
+type cryptoSigner struct{ k *Key }
+
+func (c cryptoSigner) Public() crypto.PublicKey { return c.k.PublicKey() }
+
+func (c cryptoSigner) Sign(_ io.Reader, msg []byte, opts crypto.SignerOpts) ([]byte, error) {
+	if opts != nil && opts.HashFunc() != crypto.Hash(0) {
+		return nil, errors.New("keyfile: an Ed25519 key signs the message itself (crypto.Hash(0)), not a prehash")
+	}
+	return c.k.Sign(msg), nil
 }
 
 // String implements fmt.Stringer. It shows the kind and name, never the
