@@ -23,6 +23,16 @@ import (
 //	                 runs keygens and reshares whatever their operator
 //	                 authorization (none, expired, for another session):
 //	                 only the devices' own checks stand in the way
+//	skip-request-checks
+//	                 passes Sign calls to the devices whatever their
+//	                 requester signature (none, bad, for other content,
+//	                 expired, replayed, by an unknown or revoked requester)
+//	                 and without its request-id store: only the devices'
+//	                 own checks stand in the way
+//	withhold-echo    drops the signing protocol's last-round messages, so
+//	                 that the devices see each signature fail (and the
+//	                 coordinator could assemble it from the broadcast
+//	                 shares itself)
 //
 // The default build has none of this (compromised_off.go).
 func compromisedAs(what string) bool {
@@ -37,6 +47,10 @@ func compromisedAs(what string) bool {
 func compromisedApproveAll() bool { return compromisedAs("approve-all") }
 
 func compromisedSkipCeremonyChecks() bool { return compromisedAs("skip-ceremony-checks") }
+
+func compromisedSkipRequestChecks() bool { return compromisedAs("skip-request-checks") }
+
+func compromisedWithholdEcho() bool { return compromisedAs("withhold-echo") }
 
 func compromisedKeyEpoch(ke *mpcv1.KeyEpoch) *mpcv1.KeyEpoch {
 	if !compromisedAs("forge-key-sync") {

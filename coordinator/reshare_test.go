@@ -59,7 +59,7 @@ func signAndVerify(t *testing.T, c *testcluster.Cluster, key *mpcv1.Key, msg str
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	dg := digest(msg)
-	r, err := c.Signer.Sign(ctx, &mpcv1.SignRequest{KeyId: key.GetId(), Digest: dg})
+	r, err := c.Sign(ctx, t, &mpcv1.SignRequest{KeyId: key.GetId(), Digest: dg})
 	if err != nil {
 		t.Fatalf("sign %q: %v", msg, err)
 	}

@@ -33,6 +33,7 @@ func TestRosterAdmitsAndRefuses(t *testing.T) {
 
 	op := testcluster.NewOperator("alice")
 	genesis := c.StartRoster(t, op)
+	c.AddRequester(t, op, "wallet", roster.Requester{})
 	pc, err := c.Admin.CreatePairingCode(ctx, &mpcv1.CreatePairingCodeRequest{Name: "probe"})
 	if err != nil {
 		t.Fatal(err)

@@ -376,6 +376,9 @@ func (m *sessions) route(l *link, msg *mpcv1.SessionMessage) {
 		blame("sent an envelope that does not verify")
 		return
 	}
+	if compromisedWithholdEcho() && msg.GetType() == envelope.EchoType {
+		return // test-only attacker (compromised_on.go)
+	}
 	m.atRound(s, msg) // test-only crash points (crashpoints.go)
 	s.roundSeen(m.metrics, l.deviceID, msg.GetRound())
 	var to []string

@@ -40,6 +40,12 @@ type signItem struct {
 	// testNonce: a reshare's test signature with the pending shares of the
 	// key's (new) epoch; the digest is resharing.TestDigest of it.
 	testNonce []byte
+	// signed is the wallet's signed request (passed to the devices
+	// unchanged) and item this item's index in it.
+	signed *mpcv1.SignedRequest
+	item   uint32
+	// requester is the signed request's requester, for the audit log.
+	requester string
 }
 
 // what describes an item for the audit log (a message by its hash).
@@ -89,8 +95,26 @@ func (s *Server) Sign(ctx context.Context, req *mpcv1.SignRequest) (*mpcv1.SignR
 	if err != nil {
 		return nil, err
 	}
+	sr, err := s.checkSigned(k, req, items)
+	if err != nil {
+		return nil, err
+	}
+	requestID := req.GetRequestId()
+	if sr != nil {
+		withSigned(items, sr)
+		for i := range items {
+			items[i].requester = sr.name
+			if sr.name == "" {
+				items[i].requester = sr.body.Requester
+			}
+		}
+		requestID = sr.idempotencyKey()
+	}
+	if compromisedSkipRequestChecks() {
+		requestID = "" // test-only attacker: straight to the devices
+	}
 	if !batch {
-		return s.signOne(ctx, k, items[0], req.GetRequestId())
+		return s.signOne(ctx, k, items[0], requestID)
 	}
 	// A batch runs one session per item at once; each item's outcome is
 	// reported in its place, a failure never hides the others' signatures.
@@ -111,8 +135,8 @@ func (s *Server) Sign(ctx context.Context, req *mpcv1.SignRequest) (*mpcv1.SignR
 				}
 			}()
 			id := ""
-			if req.GetRequestId() != "" {
-				id = req.GetRequestId() + "/" + strconv.Itoa(i)
+			if requestID != "" {
+				id = requestID + "/" + strconv.Itoa(i)
 			}
 			r, err := s.signOne(ctx, k, it, id)
 			if err != nil {
@@ -268,6 +292,9 @@ func (s *Server) signOne(ctx context.Context, k Key, it signItem, requestID stri
 	defer cancel()
 	sig, signers, err := s.signWithKey(ctx, k, it)
 	entry := auditlog.Entry{Action: "sign", KeyID: k.ID, Detail: it.what()}
+	if it.requester != "" {
+		entry.Detail += " signed by requester " + it.requester
+	}
 	if requestID != "" {
 		entry.Detail += " request " + strconv.Quote(requestID)
 	}
@@ -511,6 +538,8 @@ func (s *Server) signOnce(ctx context.Context, k Key, it signItem, pub []byte, s
 		Message:        it.message,
 		DerivationPath: it.path,
 		TestNonce:      it.testNonce,
+		Request:        it.signed,
+		RequestItem:    it.item,
 	}, signers, k.PartyKeyIdentity)
 	if err != nil {
 		return nil, err

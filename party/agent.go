@@ -97,6 +97,8 @@ type Agent struct {
 	tamper atomic.Pointer[tamperFunc]
 	// decideMu makes a rate-limit check and its decision one step.
 	decideMu sync.Mutex
+	// lastPrune is when the request log was last pruned (under decideMu).
+	lastPrune time.Time
 	// pinMu guards cfg's certificate pins, which a rotation changes (pins.go).
 	pinMu sync.Mutex
 	// live is what 'party status' shows of the running agent (status.go).
@@ -262,7 +264,6 @@ func (s shareStore) save(rec shareRecord) error {
 	}
 	return nil
 }
-func (s shareStore) signed(keyID string) error { return recordSigned(s.ks, keyID) }
 
 // Shares lists the shares this device holds.
 func (a *Agent) Shares() ([]ShareMeta, error) { return ListShares(a.ks) }

@@ -325,7 +325,7 @@ func (l *partyLink) start(st *mpcv1.SessionStart) {
 			if len(st.GetTestNonce()) > 0 {
 				break // a reshare's test digest with pending shares (checked in prepare), no wallet's request
 			}
-			req = &SignRequest{KeyID: st.GetKeyId(), Digest: st.GetDigest(), Message: st.GetMessage(), Path: st.GetDerivationPath(), Requester: st.GetRequester()}
+			req = sessionRequest(st)
 		case mpcv1.SessionKind_SESSION_KIND_RESHARE:
 			req = &SignRequest{KeyID: st.GetKeyId(), Requester: st.GetRequester(), Reshare: &ReshareRequest{
 				OldCommittee: st.GetOldCommittee(), NewCommittee: st.GetNewCommittee(),

@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mpcsign/mpcsign/keystore"
+	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
 // PolicyMode says what a device does with a signing request.
@@ -32,7 +34,10 @@ type Policy struct {
 	Mode PolicyMode `json:"mode"`
 	// MaxPerHour caps signatures approved in any hour (0: no cap).
 	MaxPerHour int `json:"max_per_hour,omitempty"`
-	// Requesters, when set, are the only API token names allowed to ask.
+	// Requesters, when set, are the only requesters allowed to ask: on a
+	// device that pins a roster, names of requesters on the roster (whose
+	// signed request the device verified); on a device without one, API
+	// token names as the coordinator reports them.
 	Requesters []string `json:"requesters,omitempty"`
 }
 
@@ -101,9 +106,16 @@ type SignRequest struct {
 	// Message is what an Ed25519 signature covers.
 	Message []byte
 	// Path is a secp256k1 signature's BIP32 derivation path, if any.
-	Path      string
+	Path string
+	// Requester is who asked: on a device that pins a roster, the name of
+	// the requester whose signed request the device verified; else the API
+	// token's name as the coordinator reports it.
 	Requester string
 	Reshare   *ReshareRequest
+	// Signed is the wallet's signed request and Item which of its items
+	// this session signs (roster mode).
+	Signed *mpcv1.SignedRequest
+	Item   int
 }
 
 // What describes what is to be signed, for a person and the local log.
@@ -116,6 +128,9 @@ func (r SignRequest) What() string {
 	}
 	if r.Path != "" {
 		w += " with derived key " + r.Path
+	}
+	if r.Signed != nil && r.Requester != "" {
+		w += " for requester " + strconv.Quote(r.Requester) + " (signed request, verified against the roster)"
 	}
 	return w
 }
@@ -142,6 +157,8 @@ type Decision struct {
 	Approved  bool      `json:"approved"`
 	Reason    string    `json:"reason"`
 	Kind      string    `json:"kind,omitempty"` // "" for a signature, "reshare"
+	// RequestID is the signed request's id (roster mode).
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // Decisions lists the device's approval log, oldest first.
@@ -171,7 +188,9 @@ const promptTimeout = 30 * time.Second
 // decide applies the policy to a signing request and records the decision;
 // log is the session's logger.
 // The device enforces it itself: whatever the coordinator asks, a refused
-// request never reaches tss-lib.
+// request never reaches tss-lib. On a device that pins a roster a signing
+// request must carry a signed request that the device verifies first
+// (authenticate); an approved signature counts against the limits at once.
 func (a *Agent) decide(ctx context.Context, log *slog.Logger, req SignRequest) (approved bool, reason string, err error) {
 	a.decideMu.Lock() // a rate-limit check and its record are one step
 	defer a.decideMu.Unlock()
@@ -179,10 +198,24 @@ func (a *Agent) decide(ctx context.Context, log *slog.Logger, req SignRequest) (
 	if err != nil {
 		return false, "", err
 	}
-	approved, reason = a.evaluate(ctx, p, req)
-	d := Decision{Time: time.Now().UTC(), KeyID: req.KeyID, Digest: hex.EncodeToString(req.Digest), Requester: req.Requester, Approved: approved, Reason: reason}
+	now := time.Now()
+	a.pruneRequests(now)
+	var auth *requestAuth
+	if req.Reshare == nil && a.cfg.RosterGenesis != "" {
+		auth, reason = a.authenticate(req, now)
+		if auth != nil {
+			req.Requester = auth.requester.Name
+		}
+	}
+	if reason == "" {
+		approved, reason = a.evaluate(ctx, p, req, auth)
+	}
+	d := Decision{Time: now.UTC(), KeyID: req.KeyID, Digest: hex.EncodeToString(req.Digest), Requester: req.Requester, Approved: approved, Reason: reason}
 	if len(req.Message) > 0 || req.Path != "" {
 		d.Digest = req.What()
+	}
+	if auth != nil {
+		d.RequestID = auth.body.RequestID
 	}
 	if req.Reshare != nil {
 		d.Kind = "reshare"
@@ -192,15 +225,25 @@ func (a *Agent) decide(ctx context.Context, log *slog.Logger, req SignRequest) (
 	if err != nil {
 		return false, "", err
 	}
-	// The decision is on disk before it is acted on.
-	if err := a.ks.Put(fmt.Sprintf("%s%020d", decisionPrefix, d.Time.UnixNano()), b); err != nil {
+	// The decision, and what an approval counts, are on disk before the
+	// decision is acted on.
+	err = a.ks.Update(func(tx *keystore.Txn) error {
+		if err := tx.Put(fmt.Sprintf("%s%020d", decisionPrefix, d.Time.UnixNano()), b); err != nil {
+			return err
+		}
+		if approved && req.Reshare == nil {
+			return a.recordApproval(tx, req, auth, now)
+		}
+		return nil
+	})
+	if err != nil {
 		return false, "", err
 	}
 	log.Info("request decided", "kind", d.Kind, "key", req.KeyID, "requester", req.Requester, "approved", approved, "reason", reason)
 	return approved, reason, nil
 }
 
-func (a *Agent) evaluate(ctx context.Context, p Policy, req SignRequest) (bool, string) {
+func (a *Agent) evaluate(ctx context.Context, p Policy, req SignRequest, auth *requestAuth) (bool, string) {
 	if req.Reshare != nil {
 		// A reshare hands the key to a new committee: "deny" refuses it and
 		// "prompt" asks the person; the signing limits do not apply.
@@ -218,13 +261,26 @@ func (a *Agent) evaluate(ctx context.Context, p Policy, req SignRequest) (bool, 
 	if len(p.Requesters) > 0 && !slices.Contains(p.Requesters, req.Requester) {
 		return false, fmt.Sprintf("requester %q is not allowed by this device's policy", req.Requester)
 	}
-	if p.MaxPerHour > 0 {
-		n, err := a.approvedSince(req.KeyID, time.Now().Add(-time.Hour))
-		if err != nil {
-			return false, "could not read the approval log"
+	// A retried session of an item already approved was counted then.
+	if !a.counted(req, auth) {
+		hourAgo := time.Now().Add(-time.Hour)
+		if p.MaxPerHour > 0 {
+			n, err := a.countSince(signedPrefix, req.KeyID, hourAgo)
+			if err != nil {
+				return false, "could not read the approval log"
+			}
+			if n >= p.MaxPerHour {
+				return false, fmt.Sprintf("this device's limit of %d signatures per hour for this key is reached", p.MaxPerHour)
+			}
 		}
-		if n >= p.MaxPerHour {
-			return false, fmt.Sprintf("this device's limit of %d signatures per hour for this key is reached", p.MaxPerHour)
+		if auth != nil && auth.requester.MaxPerHour > 0 {
+			n, err := a.countSince(signedByPrefix, auth.requester.ID, hourAgo)
+			if err != nil {
+				return false, "could not read the approval log"
+			}
+			if n >= auth.requester.MaxPerHour {
+				return false, fmt.Sprintf("requester %s's limit of %d signatures per hour (set on the roster) is reached on this device", auth.requester.Name, auth.requester.MaxPerHour)
+			}
 		}
 	}
 	if p.Mode == PolicyPrompt {
@@ -247,26 +303,4 @@ func (a *Agent) ask(ctx context.Context, req SignRequest) (bool, string) {
 		return false, "the person at the device refused"
 	}
 	return true, "approved by the person at the device"
-}
-
-// approvedSince counts the signatures this device completed for keyID since
-// a time (approved requests whose session then aborted do not count).
-func (a *Agent) approvedSince(keyID string, since time.Time) (int, error) {
-	keys, err := a.ks.List(fmt.Sprintf("%s%s/", signedPrefix, keyID))
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, k := range keys {
-		var ns int64
-		if _, err := fmt.Sscanf(k[len(signedPrefix)+len(keyID)+1:], "%d", &ns); err == nil && time.Unix(0, ns).After(since) {
-			n++
-		}
-	}
-	return n, nil
-}
-
-// recordSigned notes a completed signature (for the hourly limits).
-func recordSigned(ks *keystore.Store, keyID string) error {
-	return ks.Put(fmt.Sprintf("%s%s/%020d", signedPrefix, keyID, time.Now().UnixNano()), []byte{1})
 }

@@ -32,19 +32,21 @@ import (
 
 // Cluster is a coordinator with its devices.
 type Cluster struct {
-	t       testing.TB
-	opts    Options
-	Dir     string
-	Server  *coordinator.Server
-	Addr    string
-	Admin   mpcv1.AdminServiceClient
-	Signer  mpcv1.SignerServiceClient
-	Log     *slog.Logger
-	cancel  context.CancelFunc
-	served  chan struct{}
-	conns   []*grpc.ClientConn
-	mu      sync.Mutex
-	devices map[string]*Device
+	t      testing.TB
+	opts   Options
+	Dir    string
+	Server *coordinator.Server
+	Addr   string
+	Admin  mpcv1.AdminServiceClient
+	Signer mpcv1.SignerServiceClient
+	// Requester signs Sign calls made with Sign (AddRequester sets it).
+	Requester *Requester
+	Log       *slog.Logger
+	cancel    context.CancelFunc
+	served    chan struct{}
+	conns     []*grpc.ClientConn
+	mu        sync.Mutex
+	devices   map[string]*Device
 	// operator signs devices onto the roster once StartRoster ran.
 	operator *Operator
 }

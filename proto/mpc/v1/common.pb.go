@@ -130,11 +130,71 @@ func (DeviceStatus) EnumDescriptor() ([]byte, []int) {
 	return file_mpc_v1_common_proto_rawDescGZIP(), []int{1}
 }
 
+// SignedRequest is a wallet backend's Sign request, signed by its requester
+// key (see package signreq for the body's format and the signature).
+type SignedRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Canonical JSON of the request (signreq.Body).
+	Body []byte `protobuf:"bytes,1,opt,name=body,proto3" json:"body,omitempty"`
+	// By the requester's key over signreq's request hash: Ed25519 (64 bytes)
+	// or ECDSA P-256 (ASN.1 DER).
+	Signature     []byte `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignedRequest) Reset() {
+	*x = SignedRequest{}
+	mi := &file_mpc_v1_common_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignedRequest) ProtoMessage() {}
+
+func (x *SignedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_common_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignedRequest.ProtoReflect.Descriptor instead.
+func (*SignedRequest) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_common_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *SignedRequest) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *SignedRequest) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
 var File_mpc_v1_common_proto protoreflect.FileDescriptor
 
 const file_mpc_v1_common_proto_rawDesc = "" +
 	"\n" +
-	"\x13mpc/v1/common.proto\x12\x06mpc.v1*F\n" +
+	"\x13mpc/v1/common.proto\x12\x06mpc.v1\"A\n" +
+	"\rSignedRequest\x12\x12\n" +
+	"\x04body\x18\x01 \x01(\fR\x04body\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature*F\n" +
 	"\x05Curve\x12\x15\n" +
 	"\x11CURVE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fCURVE_SECP256K1\x10\x01\x12\x11\n" +
@@ -160,9 +220,11 @@ func file_mpc_v1_common_proto_rawDescGZIP() []byte {
 }
 
 var file_mpc_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_mpc_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
 var file_mpc_v1_common_proto_goTypes = []any{
-	(Curve)(0),        // 0: mpc.v1.Curve
-	(DeviceStatus)(0), // 1: mpc.v1.DeviceStatus
+	(Curve)(0),            // 0: mpc.v1.Curve
+	(DeviceStatus)(0),     // 1: mpc.v1.DeviceStatus
+	(*SignedRequest)(nil), // 2: mpc.v1.SignedRequest
 }
 var file_mpc_v1_common_proto_depIdxs = []int32{
 	0, // [0:0] is the sub-list for method output_type
@@ -183,13 +245,14 @@ func file_mpc_v1_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mpc_v1_common_proto_rawDesc), len(file_mpc_v1_common_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   0,
+			NumMessages:   1,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_mpc_v1_common_proto_goTypes,
 		DependencyIndexes: file_mpc_v1_common_proto_depIdxs,
 		EnumInfos:         file_mpc_v1_common_proto_enumTypes,
+		MessageInfos:      file_mpc_v1_common_proto_msgTypes,
 	}.Build()
 	File_mpc_v1_common_proto = out.File
 	file_mpc_v1_common_proto_goTypes = nil

@@ -1065,7 +1065,12 @@ type SessionStart struct {
 	// new epoch, not yet committed). The digest must be the reshare test
 	// digest of the key, epoch and this nonce (resharing.TestDigest): pending
 	// shares sign nothing else.
-	TestNonce     []byte `protobuf:"bytes,19,opt,name=test_nonce,json=testNonce,proto3" json:"test_nonce,omitempty"`
+	TestNonce []byte `protobuf:"bytes,19,opt,name=test_nonce,json=testNonce,proto3" json:"test_nonce,omitempty"`
+	// Sign: the wallet's signed request, passed through unchanged, and which
+	// of its items this session signs. A device that pins a roster signs
+	// nothing else (a reshare's test signature aside).
+	Request       *SignedRequest `protobuf:"bytes,20,opt,name=request,proto3" json:"request,omitempty"`
+	RequestItem   uint32         `protobuf:"varint,21,opt,name=request_item,json=requestItem,proto3" json:"request_item,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1231,6 +1236,20 @@ func (x *SessionStart) GetTestNonce() []byte {
 		return x.TestNonce
 	}
 	return nil
+}
+
+func (x *SessionStart) GetRequest() *SignedRequest {
+	if x != nil {
+		return x.Request
+	}
+	return nil
+}
+
+func (x *SessionStart) GetRequestItem() uint32 {
+	if x != nil {
+		return x.RequestItem
+	}
+	return 0
 }
 
 // SessionJoin is a participant's contribution to a session: randomness for the
@@ -2182,7 +2201,7 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\vParticipant\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12.\n" +
 	"\x13identity_public_key\x18\x02 \x01(\fR\x11identityPublicKey\x12,\n" +
-	"\x12party_key_identity\x18\x03 \x01(\fR\x10partyKeyIdentity\"\x91\x05\n" +
+	"\x12party_key_identity\x18\x03 \x01(\fR\x10partyKeyIdentity\"\xe5\x05\n" +
 	"\fSessionStart\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\fR\x03ref\x12'\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x13.mpc.v1.SessionKindR\x04kind\x12#\n" +
@@ -2206,7 +2225,9 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"chain_code\x18\x11 \x01(\fR\tchainCode\x12;\n" +
 	"\rauthorization\x18\x12 \x01(\v2\x15.mpc.v1.AuthorizationR\rauthorization\x12\x1d\n" +
 	"\n" +
-	"test_nonce\x18\x13 \x01(\fR\ttestNonce\"\x9e\x01\n" +
+	"test_nonce\x18\x13 \x01(\fR\ttestNonce\x12/\n" +
+	"\arequest\x18\x14 \x01(\v2\x15.mpc.v1.SignedRequestR\arequest\x12!\n" +
+	"\frequest_item\x18\x15 \x01(\rR\vrequestItem\"\x9e\x01\n" +
 	"\vSessionJoin\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\"\n" +
 	"\fcontribution\x18\x02 \x01(\fR\fcontribution\x120\n" +
@@ -2335,7 +2356,8 @@ var file_mpc_v1_partylink_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
 	(Curve)(0),                    // 28: mpc.v1.Curve
 	(*Authorization)(nil),         // 29: mpc.v1.Authorization
-	(*KeyAttestation)(nil),        // 30: mpc.v1.KeyAttestation
+	(*SignedRequest)(nil),         // 30: mpc.v1.SignedRequest
+	(*KeyAttestation)(nil),        // 31: mpc.v1.KeyAttestation
 }
 var file_mpc_v1_partylink_proto_depIdxs = []int32{
 	6,  // 0: mpc.v1.ConnectRequest.hello:type_name -> mpc.v1.Hello
@@ -2363,21 +2385,22 @@ var file_mpc_v1_partylink_proto_depIdxs = []int32{
 	28, // 22: mpc.v1.SessionStart.curve:type_name -> mpc.v1.Curve
 	11, // 23: mpc.v1.SessionStart.participants:type_name -> mpc.v1.Participant
 	29, // 24: mpc.v1.SessionStart.authorization:type_name -> mpc.v1.Authorization
-	13, // 25: mpc.v1.SessionReply.join:type_name -> mpc.v1.SessionJoin
-	13, // 26: mpc.v1.SessionBegin.joins:type_name -> mpc.v1.SessionJoin
-	30, // 27: mpc.v1.SessionResult.attestation:type_name -> mpc.v1.KeyAttestation
-	22, // 28: mpc.v1.KeySync.keys:type_name -> mpc.v1.KeyEpoch
-	29, // 29: mpc.v1.KeyEpoch.authorization:type_name -> mpc.v1.Authorization
-	1,  // 30: mpc.v1.RestoreAnswer.state:type_name -> mpc.v1.RestoreState
-	2,  // 31: mpc.v1.PartyLinkService.Enroll:input_type -> mpc.v1.EnrollRequest
-	4,  // 32: mpc.v1.PartyLinkService.Connect:input_type -> mpc.v1.ConnectRequest
-	3,  // 33: mpc.v1.PartyLinkService.Enroll:output_type -> mpc.v1.EnrollResponse
-	5,  // 34: mpc.v1.PartyLinkService.Connect:output_type -> mpc.v1.ConnectResponse
-	33, // [33:35] is the sub-list for method output_type
-	31, // [31:33] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	30, // 25: mpc.v1.SessionStart.request:type_name -> mpc.v1.SignedRequest
+	13, // 26: mpc.v1.SessionReply.join:type_name -> mpc.v1.SessionJoin
+	13, // 27: mpc.v1.SessionBegin.joins:type_name -> mpc.v1.SessionJoin
+	31, // 28: mpc.v1.SessionResult.attestation:type_name -> mpc.v1.KeyAttestation
+	22, // 29: mpc.v1.KeySync.keys:type_name -> mpc.v1.KeyEpoch
+	29, // 30: mpc.v1.KeyEpoch.authorization:type_name -> mpc.v1.Authorization
+	1,  // 31: mpc.v1.RestoreAnswer.state:type_name -> mpc.v1.RestoreState
+	2,  // 32: mpc.v1.PartyLinkService.Enroll:input_type -> mpc.v1.EnrollRequest
+	4,  // 33: mpc.v1.PartyLinkService.Connect:input_type -> mpc.v1.ConnectRequest
+	3,  // 34: mpc.v1.PartyLinkService.Enroll:output_type -> mpc.v1.EnrollResponse
+	5,  // 35: mpc.v1.PartyLinkService.Connect:output_type -> mpc.v1.ConnectResponse
+	34, // [34:36] is the sub-list for method output_type
+	32, // [32:34] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_mpc_v1_partylink_proto_init() }

@@ -44,7 +44,14 @@ type SignRequest struct {
 	// Ed25519 batch: several messages (at most 64, each 1 to 65536 bytes),
 	// instead of message. The coordinator receives requests of up to 5 MiB,
 	// so the largest batch (64 messages of 65536 bytes, 4 MiB) fits.
-	Messages      [][]byte `protobuf:"bytes,7,rep,name=messages,proto3" json:"messages,omitempty"`
+	Messages [][]byte `protobuf:"bytes,7,rep,name=messages,proto3" json:"messages,omitempty"`
+	// The requester's signature over this request's exact content (package
+	// signreq: key, every digest or message hash, path, request id, expiry,
+	// nonce). Required once the institution has a roster: every signing
+	// device verifies it against the roster and applies its policy to the
+	// requester it names. The fields above must match it; request_id is then
+	// the signed request's id. A batch is signed once, as a whole.
+	Signed        *SignedRequest `protobuf:"bytes,8,opt,name=signed,proto3" json:"signed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -124,6 +131,13 @@ func (x *SignRequest) GetDigests() [][]byte {
 func (x *SignRequest) GetMessages() [][]byte {
 	if x != nil {
 		return x.Messages
+	}
+	return nil
+}
+
+func (x *SignRequest) GetSigned() *SignedRequest {
+	if x != nil {
+		return x.Signed
 	}
 	return nil
 }
@@ -358,7 +372,7 @@ var File_mpc_v1_signer_proto protoreflect.FileDescriptor
 
 const file_mpc_v1_signer_proto_rawDesc = "" +
 	"\n" +
-	"\x13mpc/v1/signer.proto\x12\x06mpc.v1\x1a\x13mpc/v1/common.proto\"\xbf\x01\n" +
+	"\x13mpc/v1/signer.proto\x12\x06mpc.v1\x1a\x13mpc/v1/common.proto\"\xee\x01\n" +
 	"\vSignRequest\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x16\n" +
 	"\x06digest\x18\x02 \x01(\fR\x06digest\x12\x1d\n" +
@@ -367,7 +381,8 @@ const file_mpc_v1_signer_proto_rawDesc = "" +
 	"\amessage\x18\x04 \x01(\fR\amessage\x12\x12\n" +
 	"\x04path\x18\x05 \x01(\tR\x04path\x12\x18\n" +
 	"\adigests\x18\x06 \x03(\fR\adigests\x12\x1a\n" +
-	"\bmessages\x18\a \x03(\fR\bmessages\"\xf3\x02\n" +
+	"\bmessages\x18\a \x03(\fR\bmessages\x12-\n" +
+	"\x06signed\x18\b \x01(\v2\x15.mpc.v1.SignedRequestR\x06signed\"\xf3\x02\n" +
 	"\fSignResponse\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\f\n" +
 	"\x01r\x18\x02 \x01(\fR\x01r\x12\f\n" +
@@ -410,22 +425,24 @@ func file_mpc_v1_signer_proto_rawDescGZIP() []byte {
 
 var file_mpc_v1_signer_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_mpc_v1_signer_proto_goTypes = []any{
-	(*SignRequest)(nil),  // 0: mpc.v1.SignRequest
-	(*SignResponse)(nil), // 1: mpc.v1.SignResponse
-	(*SignResult)(nil),   // 2: mpc.v1.SignResult
-	(Curve)(0),           // 3: mpc.v1.Curve
+	(*SignRequest)(nil),   // 0: mpc.v1.SignRequest
+	(*SignResponse)(nil),  // 1: mpc.v1.SignResponse
+	(*SignResult)(nil),    // 2: mpc.v1.SignResult
+	(*SignedRequest)(nil), // 3: mpc.v1.SignedRequest
+	(Curve)(0),            // 4: mpc.v1.Curve
 }
 var file_mpc_v1_signer_proto_depIdxs = []int32{
-	3, // 0: mpc.v1.SignResponse.curve:type_name -> mpc.v1.Curve
-	2, // 1: mpc.v1.SignResponse.results:type_name -> mpc.v1.SignResult
-	1, // 2: mpc.v1.SignResult.signature:type_name -> mpc.v1.SignResponse
-	0, // 3: mpc.v1.SignerService.Sign:input_type -> mpc.v1.SignRequest
-	1, // 4: mpc.v1.SignerService.Sign:output_type -> mpc.v1.SignResponse
-	4, // [4:5] is the sub-list for method output_type
-	3, // [3:4] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	3, // 0: mpc.v1.SignRequest.signed:type_name -> mpc.v1.SignedRequest
+	4, // 1: mpc.v1.SignResponse.curve:type_name -> mpc.v1.Curve
+	2, // 2: mpc.v1.SignResponse.results:type_name -> mpc.v1.SignResult
+	1, // 3: mpc.v1.SignResult.signature:type_name -> mpc.v1.SignResponse
+	0, // 4: mpc.v1.SignerService.Sign:input_type -> mpc.v1.SignRequest
+	1, // 5: mpc.v1.SignerService.Sign:output_type -> mpc.v1.SignResponse
+	5, // [5:6] is the sub-list for method output_type
+	4, // [4:5] is the sub-list for method input_type
+	4, // [4:4] is the sub-list for extension type_name
+	4, // [4:4] is the sub-list for extension extendee
+	0, // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_mpc_v1_signer_proto_init() }
