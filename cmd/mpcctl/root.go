@@ -20,5 +20,6 @@ A 2-of-3 key is --threshold 1 with three devices.`,
 	root.AddCommand(newDevicesCmd(g), newKeysCmd(g), newSignCmd(g), newTokensCmd(g), newAuditCmd(g), newDemoCmd(), newVersionCmd(g), newDrillCmd(g), newLoadCmd(g))
 	root.AddCommand(newOperatorCmd(g))
 	root.AddCommand(newRosterCmd(g), newCeremonyCmd(g))
+	root.AddCommand(newRequestersCmd(g))
 	return root
 }

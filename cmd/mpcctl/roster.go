@@ -274,6 +274,18 @@ func describe(b roster.Body, st *roster.State) string {
 			}
 		}
 		s = fmt.Sprintf("device %s (%s)", name, shortID(b.DeviceID))
+	case roster.KindAddRequester:
+		if b.Requester != nil {
+			s = describeRequester(*b.Requester)
+		}
+	case roster.KindRevokeRequester:
+		name := "?"
+		if st != nil {
+			if r, ok := st.Requester(b.RequesterID); ok {
+				name = r.Name
+			}
+		}
+		s = fmt.Sprintf("requester %s (%s)", name, shortID(b.RequesterID))
 	default:
 		s = string(b.Kind)
 	}
@@ -303,6 +315,17 @@ func bodyJSON(b roster.Body, st *roster.State) map[string]any {
 		if st != nil {
 			if d, ok := st.Device(b.DeviceID); ok {
 				m["device_name"] = d.Name
+			}
+		}
+	}
+	if r := b.Requester; r != nil {
+		m["requester"] = requesterJSON(*r)
+	}
+	if b.RequesterID != "" {
+		m["requester_id"] = b.RequesterID
+		if st != nil {
+			if r, ok := st.Requester(b.RequesterID); ok {
+				m["requester_name"] = r.Name
 			}
 		}
 	}

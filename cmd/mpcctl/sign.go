@@ -2,23 +2,27 @@ package main
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 
 	"github.com/mpcsign/mpcsign/internal/sigfmt"
+	"github.com/mpcsign/mpcsign/keystore"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/signclient"
+	"github.com/mpcsign/mpcsign/signreq"
 )
 
 func newSignCmd(g *globals) *cobra.Command {
-	var keyID, requestID, path string
-	var digests, messages, messageFiles []string
+	var f signFlags
 	cmd := &cobra.Command{
-		Use:   "sign --key ID (--digest HEX32 | --message HEX | --message-file FILE) [--path m/44/60/0/0/7]",
+		Use:   "sign --key ID (--digest HEX32 | --message HEX | --message-file FILE) [--path m/44/60/0/0/7] [--requester-key FILE]",
 		Short: "Sign a digest (secp256k1) or a message (Ed25519) with a threshold key",
 		Long: `Asks the coordinator to sign with a key. The coordinator picks t+1 online
 holders, runs the signing protocol between them, verifies the signature and
@@ -41,39 +45,26 @@ first, then --message-file items). A batch of 64 messages of 65536 bytes
 (4 MiB) is the largest request.
 
 --request-id makes the call idempotent: repeating it returns the first
-signature instead of signing again.`,
+signature instead of signing again.
+
+Once the institution has a roster, every request must be signed by a
+requester key registered on it ('mpcctl requesters create'): pass the key
+file with --requester-key FILE (its passphrase from
+--requester-passphrase-file or the ` + requesterPassphraseEnv + ` environment
+variable). mpcctl then signs the request's exact content (key, each digest
+or message, path, request id) with an expiry ` + fmt.Sprintf("%d minutes", int(signreq.DefaultLifetime/time.Minute)) + ` ahead, and
+every signing device checks that signature and the requester's grants
+against its own roster. Without --request-id a signed request gets a
+random one (printed on stderr), to repeat the call idempotently. A wallet
+backend written in Go uses the package signclient instead.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if (len(digests) == 0) == (len(messages)+len(messageFiles) == 0) {
-				return fmt.Errorf("give --digest (secp256k1 keys) or --message/--message-file (Ed25519 keys)")
+			req, err := f.request(time.Now())
+			if err != nil {
+				return err
 			}
-			req := &mpcv1.SignRequest{KeyId: keyID, RequestId: requestID, Path: path}
-			for _, d := range digests {
-				b, err := decodeHex(d)
-				if err != nil {
-					return fmt.Errorf("--digest is not hex: %v", err)
-				}
-				req.Digests = append(req.Digests, b)
-			}
-			for _, m := range messages {
-				b, err := decodeHex(m)
-				if err != nil {
-					return fmt.Errorf("--message is not hex: %v", err)
-				}
-				req.Messages = append(req.Messages, b)
-			}
-			for _, name := range messageFiles {
-				b, err := readMessageFile(name)
-				if err != nil {
-					return err
-				}
-				req.Messages = append(req.Messages, b)
-			}
-			if len(req.Digests) == 1 {
-				req.Digest, req.Digests = req.Digests[0], nil
-			}
-			if len(req.Messages) == 1 {
-				req.Message, req.Messages = req.Messages[0], nil
+			if req.GetSigned() != nil && f.requestID == "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "request id: %s (signed by requester key %s; repeat with --request-id to retry)\n", req.GetRequestId(), f.requesterKey)
 			}
 			c, done, ctx, err := g.signer(cmd)
 			if err != nil {
@@ -90,14 +81,84 @@ signature instead of signing again.`,
 			return printSignature(cmd, g, resp)
 		},
 	}
-	cmd.Flags().StringVar(&keyID, "key", "", "key id (required)")
-	cmd.Flags().StringArrayVar(&digests, "digest", nil, "secp256k1: 32-byte digest as hex (repeat for a batch)")
-	cmd.Flags().StringArrayVar(&messages, "message", nil, "Ed25519: the message as hex (repeat for a batch)")
-	cmd.Flags().StringArrayVar(&messageFiles, "message-file", nil, "Ed25519: read the message's raw bytes from this file (repeat for a batch)")
-	cmd.Flags().StringVar(&path, "path", "", "secp256k1: sign with the derived key at this BIP32 path")
-	cmd.Flags().StringVar(&requestID, "request-id", "", "idempotency key: a retry returns the same signature")
+	cmd.Flags().StringVar(&f.keyID, "key", "", "key id (required)")
+	cmd.Flags().StringArrayVar(&f.digests, "digest", nil, "secp256k1: 32-byte digest as hex (repeat for a batch)")
+	cmd.Flags().StringArrayVar(&f.messages, "message", nil, "Ed25519: the message as hex (repeat for a batch)")
+	cmd.Flags().StringArrayVar(&f.messageFiles, "message-file", nil, "Ed25519: read the message's raw bytes from this file (repeat for a batch)")
+	cmd.Flags().StringVar(&f.path, "path", "", "secp256k1: sign with the derived key at this BIP32 path")
+	cmd.Flags().StringVar(&f.requestID, "request-id", "", "idempotency key: a retry returns the same signature")
+	cmd.Flags().StringVar(&f.requesterKey, "requester-key", "", "sign the request with this requester key file ('mpcctl requesters create' writes one); required once a roster exists")
+	f.requesterPass.register(cmd.Flags())
 	_ = cmd.MarkFlagRequired("key")
 	return cmd
+}
+
+// signFlags are 'mpcctl sign”s flags.
+type signFlags struct {
+	keyID, requestID, path          string
+	digests, messages, messageFiles []string
+	requesterKey                    string
+	requesterPass                   requesterPassFlag
+}
+
+// request builds the Sign call; with --requester-key it is signed with
+// that key, its expiry counted from now.
+func (f *signFlags) request(now time.Time) (*mpcv1.SignRequest, error) {
+	if (len(f.digests) == 0) == (len(f.messages)+len(f.messageFiles) == 0) {
+		return nil, fmt.Errorf("give --digest (secp256k1 keys) or --message/--message-file (Ed25519 keys)")
+	}
+	var digests, messages [][]byte
+	for _, d := range f.digests {
+		b, err := decodeHex(d)
+		if err != nil {
+			return nil, fmt.Errorf("--digest is not hex: %v", err)
+		}
+		digests = append(digests, b)
+	}
+	for _, m := range f.messages {
+		b, err := decodeHex(m)
+		if err != nil {
+			return nil, fmt.Errorf("--message is not hex: %v", err)
+		}
+		messages = append(messages, b)
+	}
+	for _, name := range f.messageFiles {
+		b, err := readMessageFile(name)
+		if err != nil {
+			return nil, err
+		}
+		messages = append(messages, b)
+	}
+	if f.requesterKey != "" {
+		pass, err := f.requesterPass.passphrase()
+		if err != nil {
+			return nil, err
+		}
+		defer pass.Wipe()
+		pb := pass.Bytes()
+		key, err := signclient.LoadKeyFile(f.requesterKey, pb)
+		clear(pb)
+		if errors.Is(err, keystore.ErrWrongPassphrase) {
+			return nil, fmt.Errorf("--requester-key: %w: check the passphrase in %s", err, f.requesterPass.source())
+		}
+		if err != nil {
+			return nil, fmt.Errorf("--requester-key: %w", err)
+		}
+		return signclient.NewSignRequest(key, signclient.Request{
+			KeyID: f.keyID, Digests: digests, Messages: messages, Path: f.path, RequestID: f.requestID,
+		}, now)
+	}
+	if f.requesterPass.file != "" {
+		return nil, errors.New("--requester-passphrase-file without --requester-key: give the requester key file too")
+	}
+	req := &mpcv1.SignRequest{KeyId: f.keyID, RequestId: f.requestID, Path: f.path, Digests: digests, Messages: messages}
+	if len(req.Digests) == 1 {
+		req.Digest, req.Digests = req.Digests[0], nil
+	}
+	if len(req.Messages) == 1 {
+		req.Message, req.Messages = req.Messages[0], nil
+	}
+	return req, nil
 }
 
 // readMessageFile reads a message file, refusing one longer than a message
