@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -32,6 +33,7 @@ import (
 	"github.com/mpcsign/mpcsign/keystore"
 	"github.com/mpcsign/mpcsign/party"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/signclient"
 )
 
 func newDemoCmd() *cobra.Command {
@@ -227,17 +229,39 @@ func runDemo(ctx context.Context, out, errw io.Writer, dir string, keep bool, lo
 	step("created a 2-of-3 key %s in %s", key.GetId(), time.Since(start).Round(time.Second))
 	step("public key %x, held by %s", key.GetPublicKey(), strings.Join(holderNames(key), ", "))
 
+	// The wallet backend's own key (in production: a KMS or HSM key, any
+	// crypto.Signer); the operator registers it on the roster for this key.
+	_, walletKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	walletID, err := op.addRequester(ctx, "wallet", key.GetId(), walletKey)
+	if err != nil {
+		return fmt.Errorf("requester: %w", err)
+	}
+	wallet, err := signclient.New(signerConn, walletKey)
+	if err != nil {
+		return err
+	}
+	step("%s registered the wallet backend's requester key %s on the roster, for key %s only: devices sign only what it signed", op.key.Name(), walletID[:12], key.GetId())
+	unsigned := sha256.Sum256([]byte("asked by the coordinator alone"))
+	if _, err := signer.Sign(ctx, &mpcv1.SignRequest{KeyId: key.GetId(), Digest: unsigned[:]}); err == nil {
+		return errors.New("an unsigned Sign request was accepted under a roster")
+	} else {
+		step("an unsigned Sign call is refused: %s", status.Convert(err).Message())
+	}
+
 	sign := func(msg string) error {
 		digest := sha256.Sum256([]byte(msg))
 		t0 := time.Now()
-		resp, err := signer.Sign(ctx, &mpcv1.SignRequest{KeyId: key.GetId(), Digest: digest[:]})
+		resp, err := wallet.SignDigest(ctx, key.GetId(), digest[:], "")
 		if err != nil {
 			return err
 		}
 		if err := verifyIndependently(key.GetPublicKey(), digest[:], resp); err != nil {
 			return err
 		}
-		step("signed sha256(%q) with %s in %s", msg, strings.Join(resp.GetSigners(), " + "), time.Since(t0).Round(time.Millisecond))
+		step("signed sha256(%q) with %s in %s (request signed by the wallet's key, verified by each device)", msg, strings.Join(resp.GetSigners(), " + "), time.Since(t0).Round(time.Millisecond))
 		step("  r||s||v %x", resp.GetSignatureRsv())
 		step("  verified against public key %x: the DER signature checks, and v recovers the key", resp.GetPublicKey())
 		return nil
@@ -333,7 +357,7 @@ func runDemo(ctx context.Context, out, errw io.Writer, dir string, keep bool, lo
 		return err
 	}
 	digest := sha256.Sum256([]byte("this must fail"))
-	_, err = signer.Sign(ctx, &mpcv1.SignRequest{KeyId: key.GetId(), Digest: digest[:]})
+	_, err = wallet.SignDigest(ctx, key.GetId(), digest[:], "")
 	if err == nil {
 		return errors.New("signing with one device of a 2-of-3 key succeeded")
 	}

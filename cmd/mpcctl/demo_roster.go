@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/mpcsign/mpcsign/internal/roster"
 	"github.com/mpcsign/mpcsign/keystore"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/signreq"
 )
 
 // demoOperator is the demo's operator: a key on "her own machine" (a
@@ -171,4 +173,21 @@ func (o *demoOperator) pairingCode(ctx context.Context, name, fingerprint string
 	copy(code.Fingerprint[:], fp)
 	code.Genesis, code.Address, code.OperatorMade = o.genesis, resp.GetAddress(), true
 	return code.String(), code.Secret[:], nil
+}
+
+// addRequester registers the wallet backend's key (generated "on the
+// wallet's server", the demo's directory) for one key, signed by the
+// operator, as 'mpcctl requesters create' does.
+func (o *demoOperator) addRequester(ctx context.Context, name, keyID string, key crypto.Signer) (string, error) {
+	alg, pub, id, err := signreq.KeyOf(key.Public())
+	if err != nil {
+		return "", err
+	}
+	e, err := o.sign(ctx, roster.KindAddRequester, func(b *roster.Body) {
+		b.Requester = &roster.Requester{ID: id, Name: name, Algorithm: alg, PublicKey: pub, Keys: []string{keyID}}
+	})
+	if err != nil {
+		return "", err
+	}
+	return id, o.submit(ctx, e)
 }

@@ -37,7 +37,8 @@ func TestDemo(t *testing.T) {
 	if n := strings.Count(text, "she signed it onto the roster"); n != 4 {
 		t.Errorf("%d devices signed onto the roster, want 4:\n%s", n, text)
 	}
-	for _, want := range []string{"made an Ed25519 key on her own machine", "signed the roster's genesis", "the revocation is alice's signed roster entry", "signed the keygen ceremony"} {
+	for _, want := range []string{"registered the wallet backend's requester key", "an unsigned Sign call is refused: this institution has a roster",
+		"(request signed by the wallet's key, verified by each device)", "made an Ed25519 key on her own machine", "signed the roster's genesis", "the revocation is alice's signed roster entry", "signed the keygen ceremony"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, text)
 		}
