@@ -15,34 +15,52 @@ import (
 	"github.com/mpcsign/mpcsign/internal/preparams"
 	"github.com/mpcsign/mpcsign/internal/rawtss"
 	"github.com/mpcsign/mpcsign/internal/sigfmt"
-	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/signclient"
 )
 
 // benchSetup is a coordinator with three party processes and a 2-of-3 key,
 // and the same shape of key made by raw tss-lib parties in this process.
+// The service runs as in production: the devices on a signed roster, and
+// every Sign call signed by a registered requester key (each device
+// verifies it once per session).
 type benchSetup struct {
 	err    error
-	signer mpcv1.SignerServiceClient
+	wallet *signclient.Client
 	keyID  string
 	pub    []byte
 	raw    *rawtss.Key
 }
 
+// benchCluster starts a coordinator and three devices on a signed roster,
+// makes a 2-of-3 key of the curve under the operator's signature, and
+// registers a requester for it: the wallet that signs each call.
+func benchCluster(b *testing.B, curve string) (keyInfo, *signclient.Client) {
+	c := newCluster(b)
+	c.startCoordinator(b)
+	op := c.newOperator(b, "alice")
+	genesis := c.initRoster(b, op)
+	names := []string{"phone", "laptop", "server"}
+	for _, n := range names {
+		c.runParty(b, c.enrollSigned(b, op, n, genesis).device)
+	}
+	c.waitReady(b, names...)
+	var key keyInfo
+	c.opJSON(b, op, &key, "keys", "create", "--curve", curve, "--threshold", "1", "--devices", strings.Join(names, ","))
+	rq := c.newRequester(b, op, "bench-wallet", "--keys", key.ID)
+	wallet, err := signclient.New(c.dialGRPC(b, "signer.token"), rq.signer(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return key, wallet
+}
+
 func setupBench(b *testing.B) *benchSetup {
 	s := &benchSetup{}
 	func() {
-		c := newCluster(b)
-		c.startCoordinator(b)
-		names := []string{"phone", "laptop", "server"}
-		for _, n := range names {
-			c.runParty(b, c.enroll(b, n, false))
-		}
-		c.waitReady(b, names...)
-		var key keyInfo
-		c.ctlJSON(b, &key, "keys", "create", "--threshold", "1", "--devices", strings.Join(names, ","))
+		key, wallet := benchCluster(b, "secp256k1")
 		s.keyID = key.ID
 		s.pub = mustHex(b, "public key", key.PublicKey, 33)
-		s.signer = mpcv1.NewSignerServiceClient(c.dialGRPC(b, "signer.token"))
+		s.wallet = wallet
 
 		f, err := os.Open(preparamsFixture(4))
 		if err != nil {
@@ -94,7 +112,7 @@ func benchSign(b *testing.B, s *benchSetup) {
 	}
 	// Warm up both paths (connections, caches) outside the measurement.
 	for i := 0; i < 2; i++ {
-		if _, err := s.signer.Sign(ctx, &mpcv1.SignRequest{KeyId: s.keyID, Digest: digest(i)}); err != nil {
+		if _, err := s.wallet.SignDigest(ctx, s.keyID, digest(i), ""); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := s.raw.Sign(ctx, digest(i)); err != nil {
@@ -106,7 +124,7 @@ func benchSign(b *testing.B, s *benchSetup) {
 	for i := 0; i < b.N; i++ {
 		d := digest(i)
 		t0 := time.Now()
-		resp, err := s.signer.Sign(ctx, &mpcv1.SignRequest{KeyId: s.keyID, Digest: d})
+		resp, err := s.wallet.SignDigest(ctx, s.keyID, d, "") // signs the request too
 		service = append(service, time.Since(t0))
 		if err != nil {
 			b.Fatal(err)
@@ -138,17 +156,8 @@ func benchSign(b *testing.B, s *benchSetup) {
 //
 //	go test ./e2e -run '^$' -bench BenchmarkSignEd25519 -benchtime 30x
 func BenchmarkSignEd25519(b *testing.B) {
-	c := newCluster(b)
-	c.startCoordinator(b)
-	names := []string{"phone", "laptop", "server"}
-	for _, n := range names {
-		c.runParty(b, c.enroll(b, n, false))
-	}
-	c.waitDevices(b, "online", func(d deviceInfo) bool { return d.Status == "active" && d.Online }, names...)
-	var key keyInfo
-	c.ctlJSON(b, &key, "keys", "create", "--curve", "ed25519", "--threshold", "1", "--devices", strings.Join(names, ","))
+	key, wallet := benchCluster(b, "ed25519")
 	pub := ed25519.PublicKey(mustHex(b, "public key", key.PublicKey, ed25519.PublicKeySize))
-	signer := mpcv1.NewSignerServiceClient(c.dialGRPC(b, "signer.token"))
 	ctx := context.Background()
 	raw, err := rawtss.KeygenEdDSA(ctx, 3, 1)
 	if err != nil {
@@ -157,7 +166,7 @@ func BenchmarkSignEd25519(b *testing.B) {
 	b.Run("service-vs-raw", func(b *testing.B) {
 		msg := func(i int) []byte { return fmt.Appendf(nil, "\x00\x00ed25519 bench %d %d", i, time.Now().UnixNano()) }
 		for i := 0; i < 2; i++ { // warm up both paths
-			if _, err := signer.Sign(ctx, &mpcv1.SignRequest{KeyId: key.ID, Message: msg(i)}); err != nil {
+			if _, err := wallet.SignMessage(ctx, key.ID, msg(i)); err != nil {
 				b.Fatal(err)
 			}
 			if _, err := rawtss.SignEdDSA(ctx, raw, msg(i)); err != nil {
@@ -169,7 +178,7 @@ func BenchmarkSignEd25519(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			m := msg(i)
 			t0 := time.Now()
-			resp, err := signer.Sign(ctx, &mpcv1.SignRequest{KeyId: key.ID, Message: m})
+			resp, err := wallet.SignMessage(ctx, key.ID, m)
 			service = append(service, time.Since(t0))
 			if err != nil || !ed25519.Verify(pub, m, resp.GetSignature()) {
 				b.Fatal("service signature:", err)
@@ -203,7 +212,7 @@ func BenchmarkSignBatch(b *testing.B) {
 				ds = append(ds, d[:])
 			}
 			t0 := time.Now()
-			resp, err := s.signer.Sign(ctx, &mpcv1.SignRequest{KeyId: s.keyID, Digests: ds})
+			resp, err := s.wallet.Sign(ctx, signclient.Request{KeyID: s.keyID, Digests: ds}) // one signature over the batch
 			batchTime += time.Since(t0)
 			if err != nil || len(resp.GetResults()) != size {
 				b.Fatal("batch:", err)
@@ -218,7 +227,7 @@ func BenchmarkSignBatch(b *testing.B) {
 			}
 			t0 = time.Now()
 			for _, d := range ds {
-				if _, err := s.signer.Sign(ctx, &mpcv1.SignRequest{KeyId: s.keyID, Digest: d}); err != nil {
+				if _, err := s.wallet.SignDigest(ctx, s.keyID, d, ""); err != nil {
 					b.Fatal(err)
 				}
 			}

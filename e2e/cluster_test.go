@@ -40,6 +40,9 @@ type cluster struct {
 	// fixtureFiles are the TEST-ONLY pre-parameter files handed to devices,
 	// in the order they first run (nil: files 1 to 4).
 	fixtureFiles []int
+	// requester is the wallet's key that c.sign signs with (roster mode;
+	// newRequester sets it).
+	requester *requesterKey
 }
 
 // device is one enrolled party: its data directory and keystore passphrase.
@@ -81,6 +84,9 @@ func (c *cluster) env(extra ...string) []string {
 		}
 	}
 	env = append(env, "MPC_HOME="+filepath.Join(c.dir, "home"))
+	if c.requester != nil {
+		env = append(env, "MPC_REQUESTER_PASSPHRASE="+c.requester.pass)
+	}
 	return append(env, extra...)
 }
 

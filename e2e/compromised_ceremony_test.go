@@ -172,6 +172,7 @@ func TestCompromisedCoordinatorForgesKeySync(t *testing.T) {
 
 	var key keyInfo
 	c.opJSON(t, op, &key, "keys", "create", "--threshold", "1", "--devices", "phone,laptop")
+	c.newRequester(t, op, "wallet", "--keys", key.ID)
 	if key.Epoch != 0 || key.Threshold != 1 {
 		t.Fatalf("keys create printed %+v: want a 2-of-2 key at epoch 0", key)
 	}
@@ -322,6 +323,7 @@ func TestCompromisedCoordinatorReplaysCeremonies(t *testing.T) {
 	}
 	var key keyInfo
 	c.opJSON(t, op, &key, "keys", "create", "--threshold", "1", "--devices", "phone,laptop", "--authorization", keygenFile)
+	c.newRequester(t, op, "wallet", "--keys", key.ID)
 	checkSigners(t, key.Holders, "phone", "laptop")
 	s := signAndVerify(t, c, key, "replayed ceremonies: before")
 	checkSigners(t, s.Signers, "phone", "laptop")

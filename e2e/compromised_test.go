@@ -420,6 +420,7 @@ func TestCompromisedCoordinatorApprovesIntruder(t *testing.T) {
 
 	var key keyInfo
 	c.opJSON(t, op, &key, "keys", "create", "--threshold", "1", "--devices", "phone,laptop")
+	c.newRequester(t, op, "wallet", "--keys", key.ID)
 	checkSigners(t, key.Holders, "phone", "laptop")
 	t.Run("the honest devices make and use a 2-of-2 key", func(t *testing.T) {
 		digest := digestOf("compromised coordinator: before the reshare attempt")
@@ -543,6 +544,7 @@ func TestCompromisedCoordinatorRollsBackRoster(t *testing.T) {
 
 	var key keyInfo
 	c.opJSON(t, op, &key, "keys", "create", "--threshold", "1", "--devices", "phone,laptop")
+	c.newRequester(t, op, "wallet", "--keys", key.ID)
 	digest := digestOf("roster rollback: before")
 	verifySignature(t, key.PublicKey, digest, c.sign(t, key, digest))
 
@@ -551,13 +553,13 @@ func TestCompromisedCoordinatorRollsBackRoster(t *testing.T) {
 		Roster rosterOutcome `json:"roster"`
 	}
 	c.opJSON(t, op, &rev, "devices", "revoke", "tablet", "--reason", "lost in transit", "--wait", "0")
-	if !rev.Roster.Appended || rev.Roster.Height != 4 {
-		t.Fatalf("devices revoke tablet: roster outcome %+v, want appended at height 4", rev.Roster)
+	if !rev.Roster.Appended || rev.Roster.Height != 5 {
+		t.Fatalf("devices revoke tablet: roster outcome %+v, want appended at height 5 (after 3 devices and the requester)", rev.Roster)
 	}
 	var rs rosterShow
 	c.opJSON(t, op, &rs, "roster", "show")
-	if rs.Height != 4 || rs.Entries[4].Kind != "revoke_device" || rs.Entries[4].DeviceID != tablet.id {
-		t.Fatalf("roster show: height %d, newest entry %+v; want the revocation of tablet (%s) at height 4", rs.Height, rs.Entries[len(rs.Entries)-1], tablet.id)
+	if rs.Height != 5 || rs.Entries[5].Kind != "revoke_device" || rs.Entries[5].DeviceID != tablet.id {
+		t.Fatalf("roster show: height %d, newest entry %+v; want the revocation of tablet (%s) at height 5", rs.Height, rs.Entries[len(rs.Entries)-1], tablet.id)
 	}
 	if got := rs.activeOnRoster(); !slices.Equal(got, []string{"phone", "laptop"}) {
 		t.Fatalf("devices active on the roster: %v, want [phone laptop]", got)

@@ -25,7 +25,11 @@ func digestOf(msg string) []byte {
 func (c *cluster) sign(t testing.TB, key keyInfo, digest []byte, extra ...string) signResult {
 	t.Helper()
 	var s signResult
-	c.ctlJSON(t, &s, append([]string{"sign", "--key", key.ID, "--digest", hex.EncodeToString(digest)}, extra...)...)
+	args := append([]string{"sign", "--key", key.ID, "--digest", hex.EncodeToString(digest)}, extra...)
+	if c.requester != nil {
+		args = append(args, "--requester-key", c.requester.file)
+	}
+	c.ctlJSON(t, &s, args...)
 	if s.KeyID != key.ID {
 		t.Errorf("signature is for key %q, want %q", s.KeyID, key.ID)
 	}
