@@ -1,0 +1,159 @@
+package coordinator_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/mpcsign/mpcsign/internal/roster"
+	"github.com/mpcsign/mpcsign/internal/testcluster"
+	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/signclient"
+)
+
+// Under a roster every Sign call is a requester's signed request: the
+// honest coordinator refuses what the devices would refuse (with the
+// reason), keeps request ids per requester for idempotency (a retry of the
+// same content, even signed afresh, gets the first signature), signs a
+// batch under one signature, and takes Ed25519 and P-256 requester keys
+// for both curves. (A compromised coordinator that skips these checks is
+// refused by the devices: e2e TestCompromisedCoordinatorSignRequests.)
+func TestSignedRequests(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{SignTimeout: time.Minute, KeygenTimeout: 2 * time.Minute})
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	op := testcluster.NewOperator("alice")
+	c.StartRoster(t, op)
+	names := []string{"phone", "laptop", "server"}
+	for i, n := range names {
+		c.AddDevice(t, n, testcluster.FixtureSets(t, i+1)[:1])
+	}
+	key := c.CreateKey(t, 1, names...)
+	ids := c.DeviceIDs(t, names...)
+	edAuth := c.SignCeremony(t, op, roster.CeremonyKeygen, func(cer *roster.Ceremony) {
+		cer.Curve, cer.Threshold, cer.Committee = roster.CurveEd25519, 1, ids
+	})
+	edResp, err := c.Admin.CreateKey(ctx, &mpcv1.CreateKeyRequest{Curve: mpcv1.Curve_CURVE_ED25519, Threshold: 1, Devices: names, Authorization: edAuth})
+	if err != nil {
+		t.Fatal(err)
+	}
+	edKey := edResp.GetKey()
+
+	wallet := c.AddRequester(t, op, "wallet", roster.Requester{}) // every key
+	p256, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kms := c.RegisterRequester(t, op, "kms", p256, roster.Requester{Keys: []string{key.GetId()}, Paths: []string{"m/44/60/0/0"}})
+	walletClient, err := signclient.New(c.Dial(t, c.Token(t, "signer")), wallet.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("unsigned is refused", func(t *testing.T) {
+		_, err := c.Signer.Sign(ctx, &mpcv1.SignRequest{KeyId: key.GetId(), Digest: digest("unsigned")})
+		if code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "requester key") {
+			t.Fatalf("unsigned Sign under a roster: %v", err)
+		}
+	})
+
+	var first *mpcv1.SignResponse
+	firstReq := wallet.Signed(t, &mpcv1.SignRequest{KeyId: key.GetId(), Digest: digest("pay 1"), RequestId: "pay-1"})
+	t.Run("signed, then idempotent", func(t *testing.T) {
+		first, err = c.Signer.Sign(ctx, firstReq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		verify(t, key.GetPublicKey(), digest("pay 1"), first)
+		again, err := c.Signer.Sign(ctx, firstReq)
+		if err != nil || !again.GetReplayed() || !bytes.Equal(again.GetSignatureRsv(), first.GetSignatureRsv()) {
+			t.Fatalf("the same signed request again: replayed %v, %v", again.GetReplayed(), err)
+		}
+		// Signed afresh (new nonce and expiry), same content: still the first signature.
+		resigned := wallet.Signed(t, &mpcv1.SignRequest{KeyId: key.GetId(), Digest: digest("pay 1"), RequestId: "pay-1"})
+		if bytes.Equal(resigned.GetSigned().GetBody(), firstReq.GetSigned().GetBody()) {
+			t.Fatal("the re-signed request has the same body")
+		}
+		again, err = c.Signer.Sign(ctx, resigned)
+		if err != nil || !again.GetReplayed() || !bytes.Equal(again.GetSignatureRsv(), first.GetSignatureRsv()) {
+			t.Fatalf("the re-signed request: replayed %v, %v", again.GetReplayed(), err)
+		}
+	})
+	t.Run("same request id, other content", func(t *testing.T) {
+		other := wallet.Signed(t, &mpcv1.SignRequest{KeyId: key.GetId(), Digest: digest("pay 2"), RequestId: "pay-1"})
+		if _, err := c.Signer.Sign(ctx, other); code(err) != codes.AlreadyExists {
+			t.Fatalf("request id reused for another digest: %v", err)
+		}
+	})
+	t.Run("request ids are per requester", func(t *testing.T) {
+		theirs := kms.Signed(t, &mpcv1.SignRequest{KeyId: key.GetId(), Digest: digest("kms pay 1"), Path: "m/44/60/0/0/3", RequestId: "pay-1"})
+		r, err := c.Signer.Sign(ctx, theirs)
+		if err != nil || r.GetReplayed() {
+			t.Fatalf("another requester's pay-1: replayed %v, %v", r.GetReplayed(), err)
+		}
+		verify(t, r.GetPublicKey(), digest("kms pay 1"), r)
+		if bytes.Equal(r.GetPublicKey(), key.GetPublicKey()) {
+			t.Fatal("signed with the root key, not the derived one")
+		}
+	})
+	t.Run("the call must match what was signed", func(t *testing.T) {
+		req := wallet.Signed(t, &mpcv1.SignRequest{KeyId: key.GetId(), Digest: digest("signed")})
+		req.Digest = digest("swapped")
+		if _, err := c.Signer.Sign(ctx, req); code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "does not match") {
+			t.Fatalf("swapped digest: %v", err)
+		}
+		req = wallet.Signed(t, &mpcv1.SignRequest{KeyId: key.GetId(), Digest: digest("signed")})
+		req.RequestId = "another-id"
+		if _, err := c.Signer.Sign(ctx, req); code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "request id") {
+			t.Fatalf("other request id: %v", err)
+		}
+	})
+	t.Run("grants and expiry", func(t *testing.T) {
+		req := kms.Signed(t, &mpcv1.SignRequest{KeyId: key.GetId(), Digest: digest("kms root")})
+		if _, err := c.Signer.Sign(ctx, req); code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "may not sign with the root key") {
+			t.Fatalf("root key outside the kms requester's paths: %v", err)
+		}
+		req = kms.Signed(t, &mpcv1.SignRequest{KeyId: edKey.GetId(), Message: []byte("not my key")})
+		if _, err := c.Signer.Sign(ctx, req); code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "may not sign with key") {
+			t.Fatalf("a key outside the kms requester's keys: %v", err)
+		}
+		old, err := wallet.SignedAt(&mpcv1.SignRequest{KeyId: key.GetId(), Digest: digest("old")}, time.Now().Add(-2*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Signer.Sign(ctx, old); code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "expired") {
+			t.Fatalf("expired: %v", err)
+		}
+	})
+	t.Run("a batch under one signature", func(t *testing.T) {
+		ds := [][]byte{digest("batch 0"), digest("batch 1"), digest("batch 2")}
+		r, err := walletClient.Sign(ctx, signclient.Request{KeyID: key.GetId(), Digests: ds, RequestID: "batch-1"})
+		if err != nil || len(r.GetResults()) != len(ds) {
+			t.Fatalf("batch: %v %v", r, err)
+		}
+		for i, res := range r.GetResults() {
+			if res.GetSignature() == nil {
+				t.Fatalf("item %d: %s %s", i, res.GetErrorCode(), res.GetErrorMessage())
+			}
+			verify(t, key.GetPublicKey(), ds[i], res.GetSignature())
+		}
+	})
+	t.Run("an Ed25519 key signs a signed message", func(t *testing.T) {
+		msg := []byte("an Ed25519 message, hashed into the signed request")
+		r, err := walletClient.SignMessage(ctx, edKey.GetId(), msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ed25519.Verify(ed25519.PublicKey(edKey.GetPublicKey()), msg, r.GetSignature()) {
+			t.Fatal("the Ed25519 signature does not verify")
+		}
+	})
+}
