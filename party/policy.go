@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -128,9 +127,6 @@ func (r SignRequest) What() string {
 	}
 	if r.Path != "" {
 		w += " with derived key " + r.Path
-	}
-	if r.Signed != nil && r.Requester != "" {
-		w += " for requester " + strconv.Quote(r.Requester) + " (signed request, verified against the roster)"
 	}
 	return w
 }

@@ -24,9 +24,16 @@ itself, so a coordinator cannot sign behind its back:
   auto    sign without asking (within the limits below)
   prompt  ask the person at the device (party run --prompt), 30 s to answer
   deny    never sign
-Limits: --max-per-hour caps signatures per hour; --requesters allows only the
-named API tokens. Keys without a policy of their own use the --all policy,
-and with none at all, auto. Change it while 'party run' is stopped.`,
+Limits: --max-per-hour caps the signatures this device approves per hour
+for the key (a signature counts when the device approves it, once per
+requested item, whether or not the session then completes); --requesters
+allows only the named requesters. On a device that pins a roster these are
+the requesters' roster names ('mpcctl requesters list'), whose signed
+requests the device verifies itself, and every signature needs one; on a
+device without a roster, API token names as the coordinator reports them.
+Requesters' own caps (mpcctl requesters create --max-per-hour) apply on
+top. Keys without a policy of their own use the --all policy, and with none
+at all, auto. Change it while 'party run' is stopped.`,
 	}
 	var f storeFlags
 	var keyID, mode, requesters string
@@ -65,7 +72,7 @@ and with none at all, auto. Change it while 'party run' is stopped.`,
 	set.Flags().BoolVar(&all, "all", false, "the default for keys without their own policy")
 	set.Flags().StringVar(&mode, "mode", "", "auto, prompt or deny (required)")
 	set.Flags().IntVar(&perHour, "max-per-hour", 0, "at most this many signatures per hour (0: no cap)")
-	set.Flags().StringVar(&requesters, "requesters", "", "comma-separated API token names allowed to ask (default: any)")
+	set.Flags().StringVar(&requesters, "requesters", "", "comma-separated requesters allowed to ask: roster names on a device with a roster, else API token names (default: any)")
 	_ = set.MarkFlagRequired("mode")
 
 	var g storeFlags
@@ -177,7 +184,11 @@ func (p *terminalPrompter) Ask(ctx context.Context, req party.SignRequest) (bool
 		fmt.Fprintf(p.out, "\nreshare request: key %s to epoch %d, new committee %s (any %d of them sign), requested by %q\napprove? [y/N] ",
 			req.KeyID, r.NewEpoch, strings.Join(r.NewCommittee, ", "), r.NewThreshold+1, req.Requester)
 	} else {
-		fmt.Fprintf(p.out, "\nsigning request: key %s, %s, requested by %q\napprove? [y/N] ", req.KeyID, req.What(), req.Requester)
+		who := fmt.Sprintf("requested by %q (as the coordinator reports it)", req.Requester)
+		if req.Signed != nil {
+			who = fmt.Sprintf("requested by %q (its signature checked against this device's roster)", req.Requester)
+		}
+		fmt.Fprintf(p.out, "\nsigning request: key %s, %s, %s\napprove? [y/N] ", req.KeyID, req.What(), who)
 	}
 	select {
 	case line, ok := <-p.lines:

@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/mpcsign/mpcsign/internal/preparams"
+	"github.com/mpcsign/mpcsign/internal/roster"
 	"github.com/mpcsign/mpcsign/internal/testcluster"
 	"github.com/mpcsign/mpcsign/keystore"
 	"github.com/mpcsign/mpcsign/party"
@@ -427,6 +428,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}{
 		{"/devices", "#devices", "devices", true}, {"/keys", keySel, "keys", false}, {"/audit", "#audit", "audit", true},
 		{"/sessions", "#recent", "sessions", true}, {"/roster", "#no-roster", "roster", false}, // no roster yet: nothing listed
+		{"/requesters", "#no-roster", "requesters", false},
 	} {
 		onPhone(p.path, p.sel, "12-phone-"+p.name, p.rows)
 	}
@@ -477,7 +479,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	run("still signed in", chromedp.Navigate(base+"/devices"), chromedp.WaitVisible(chromedp.CSS("#devices")))
 
 	// No API token anywhere in what the browser was shown.
-	for _, path := range []string{"/devices", "/keys", "/roster", "/audit", "/sessions"} {
+	for _, path := range []string{"/devices", "/keys", "/roster", "/requesters", "/audit", "/sessions"} {
 		run("open "+path, chromedp.Navigate(base+path), chromedp.WaitReady(chromedp.CSS("main")))
 		html, err := chromedp.Run(browser, chromedp.OuterHTML(chromedp.CSS("html")))
 		if err != nil {
@@ -516,6 +518,28 @@ func TestConsoleInBrowser(t *testing.T) {
 	shot("17-keys-roster")
 	onPhone("/roster", "#roster-entries", "18-phone-roster", true)
 	onPhone("/devices", "#devices", "19-phone-devices-roster", true)
+
+	// A wallet backend's key on the roster, and one revoked: the Requesters
+	// page (reached from the menu) lists both with their grants and the
+	// commands an operator runs.
+	wallet := c.AddRequester(t, op, "wallet", roster.Requester{Keys: []string{"*"}})
+	old := c.AddRequester(t, op, "wallet-old", roster.Requester{Keys: []string{key}, Paths: []string{"m/44/60/0/0"}, MaxPerHour: 100})
+	rb := c.Roster(t).Next(roster.KindRevokeRequester, time.Now())
+	rb.RequesterID, rb.Reason = old.ID, "rotated"
+	c.SubmitRoster(t, signedBy(t, rb, op))
+	run("requesters", chromedp.Navigate(base+"/devices"), chromedp.Click(chromedp.CSS(`nav a[href="/requesters"]`)), chromedp.WaitVisible(chromedp.CSS("#requesters")))
+	if got := text(`#requesters tr[data-requester="` + wallet.ID + `"]`); !strings.Contains(got, "all keys") || !strings.Contains(got, "active") ||
+		!strings.Contains(got, "mpcctl requesters revoke wallet") {
+		t.Fatalf("requesters page, wallet: %q", got)
+	}
+	if got := text(`#requesters tr[data-requester="` + old.ID + `"]`); !strings.Contains(got, "revoked") || !strings.Contains(got, "100 per device") {
+		t.Fatalf("requesters page, revoked wallet-old: %q", got)
+	}
+	if got := text("#create-cmd"); !strings.HasPrefix(got, "mpcctl requesters create NAME --keys") {
+		t.Fatalf("create command: %q", got)
+	}
+	shot("20-requesters")
+	onPhone("/requesters", "#requesters", "21-phone-requesters", true)
 
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		t.Fatal("the browser test hit its hang guard")

@@ -1,5 +1,6 @@
 // Package console is the operator's web console: devices, keys, revocation,
-// drills, the roster, the audit trail and sessions in a browser.
+// drills, the roster and its requesters, the audit trail and sessions in a
+// browser.
 //
 // The coordinator serves it on its own listen address, over TLS with the
 // coordinator's certificate. An operator signs in with an admin API token;
@@ -17,7 +18,9 @@
 // console cannot make: it runs on the coordinator and holds no operator key.
 // Its pages then show the mpcctl command to run on the operator's own
 // machine instead of a button the coordinator would refuse. The Roster page
-// shows the coordinator's copy of the roster and what waits for signatures.
+// shows the coordinator's copy of the roster and what waits for signatures;
+// the Requesters page, the wallet backends' keys on it that may sign Sign
+// requests, with the mpcctl commands that register, change and revoke them.
 package console
 
 import (
@@ -155,6 +158,7 @@ func (c *Console) routes() http.Handler {
 	mux.Handle("GET /api/drill", c.api(c.drillStatus))
 
 	mux.Handle("GET /roster", c.page(c.rosterPage))
+	mux.Handle("GET /requesters", c.page(c.requestersPage))
 
 	mux.Handle("GET /audit", c.page(c.auditPage))
 	mux.Handle("GET /audit/export", c.page(c.auditExport))

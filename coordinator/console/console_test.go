@@ -173,6 +173,7 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 		"devices":     b.get("/devices"),
 		"keys":        b.get("/keys"),
 		"roster":      b.get("/roster"),
+		"requesters":  b.get("/requesters"),
 		"audit":       b.get("/audit"),
 		"sessions":    b.get("/sessions"),
 		"api":         b.get("/api/reshares"),

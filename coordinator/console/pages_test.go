@@ -37,7 +37,7 @@ func TestNoTokenInAnyPage(t *testing.T) {
 	secrets := []string{f.admin, f.signer, extra.GetToken()}
 	pair := b.post("/devices/pair", url.Values{"name": {"phone"}, "csrf": {token}})
 	bodies := map[string]string{"pair": pair.body}
-	for _, path := range []string{"/devices", "/keys", "/roster", "/audit", "/audit?action=token.create", "/audit/export", "/sessions",
+	for _, path := range []string{"/devices", "/keys", "/roster", "/requesters", "/audit", "/audit?action=token.create", "/audit/export", "/sessions",
 		"/reshares", "/api/reshares", "/api/pairing?name=phone", "/api/drill?key=k1", "/login", "/devices/revoke?device=nobody"} {
 		bodies[path] = b.get(path).body
 	}

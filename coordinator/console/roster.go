@@ -74,28 +74,44 @@ func (c *Console) rosterPage(w http.ResponseWriter, r *http.Request, q *request)
 // all), checking each against the state before it, and the pending ones
 // against the head.
 func viewRoster(resp *mpcv1.GetRosterResponse) (rosterView, error) {
+	v, _, err := verifyRoster(resp)
+	return v, err
+}
+
+// verifyRoster is viewRoster that also returns the verified state (nil
+// without a roster).
+func verifyRoster(resp *mpcv1.GetRosterResponse) (rosterView, *roster.State, error) {
 	v := rosterView{Exists: resp.GetExists()}
 	var st *roster.State
 	if v.Exists {
 		if len(resp.GetEntries()) == 0 {
-			return rosterView{}, errors.New("no entries")
+			return rosterView{}, nil, errors.New("no entries")
 		}
 		var err error
 		for i, p := range resp.GetEntries() {
 			e := coordinator.EntryFromProto(p)
 			var signers []string
+			var b roster.Body
+			var what string
 			if i == 0 {
 				if signers, _, err = roster.GenesisSigners(e); err == nil {
 					st, err = roster.Open(e)
 				}
 			} else if signers, _, err = st.Signers(e); err == nil {
-				err = st.Apply(e)
+				// Described against the state before it, as a pending entry is.
+				if b, err = roster.DecodeBody(e.Body); err == nil {
+					what = describe(b, st)
+					err = st.Apply(e)
+				}
 			}
 			if err != nil {
-				return rosterView{}, fmt.Errorf("entry %d: %w", i, err)
+				return rosterView{}, nil, fmt.Errorf("entry %d: %w", i, err)
 			}
-			b, _ := roster.DecodeBody(e.Body) // decoded by Open or Apply just now
-			v.Entries = append(v.Entries, entryView{Height: b.Height, Time: time.Unix(b.Time, 0), Kind: string(b.Kind), What: describe(b, st), SignedBy: signers})
+			if i == 0 {
+				b, _ = roster.DecodeBody(e.Body) // decoded by Open just now
+				what = describe(b, nil)
+			}
+			v.Entries = append(v.Entries, entryView{Height: b.Height, Time: time.Unix(b.Time, 0), Kind: string(b.Kind), What: what, SignedBy: signers})
 		}
 		slices.Reverse(v.Entries)
 		v.Genesis, v.Head, v.Height, v.Quorum, v.DeviceApproval = st.GenesisHash().String(), st.Head().String(), st.Height(), st.Quorum(), st.DeviceApproval()
@@ -107,7 +123,7 @@ func viewRoster(resp *mpcv1.GetRosterResponse) (rosterView, error) {
 		v.Pending = append(v.Pending, viewPending(coordinator.EntryFromProto(p), st))
 	}
 	slices.SortFunc(v.Pending, func(a, b pendingView) int { return cmp.Compare(a.ID, b.ID) })
-	return v, nil
+	return v, st, nil
 }
 
 // viewPending shows an entry waiting for signatures: against st, or as a
@@ -162,6 +178,23 @@ func describe(b roster.Body, st *roster.State) string {
 			}
 		}
 		s = fmt.Sprintf("device %s (%s)", name, shortID(b.DeviceID))
+	case roster.KindAddRequester:
+		if r := b.Requester; r != nil {
+			s = fmt.Sprintf("requester %s (%s, %s key %s): %s", r.Name, shortID(r.ID), r.Algorithm, keyfile.Fingerprint(r.PublicKey), grantsText(*r))
+			if st != nil {
+				if old, ok := st.Requester(r.ID); ok && old.Active {
+					s += "; replaces its grants"
+				}
+			}
+		}
+	case roster.KindRevokeRequester:
+		name := "?"
+		if st != nil {
+			if r, ok := st.Requester(b.RequesterID); ok {
+				name = r.Name
+			}
+		}
+		s = fmt.Sprintf("requester %s (%s)", name, shortID(b.RequesterID))
 	default:
 		s = string(b.Kind)
 	}
