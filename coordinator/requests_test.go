@@ -7,12 +7,14 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/mpcsign/mpcsign/internal/auditlog"
 	"github.com/mpcsign/mpcsign/internal/roster"
 	"github.com/mpcsign/mpcsign/internal/testcluster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
@@ -56,6 +58,24 @@ func TestSignedRequests(t *testing.T) {
 	walletClient, err := signclient.New(c.Dial(t, c.Token(t, "signer")), wallet.Key)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The registrations are on the audit trail, with their grants.
+	audit, err := c.Admin.ExportAudit(ctx, &mpcv1.ExportAuditRequest{SinceSeq: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var registered []string
+	for _, raw := range audit.GetEntries() {
+		var e auditlog.Entry
+		if err := json.Unmarshal(raw, &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Action == "roster.add_requester" {
+			registered = append(registered, e.Detail)
+		}
+	}
+	if len(registered) != 2 || !strings.Contains(registered[0], "requester wallet ("+wallet.ID) || !strings.Contains(registered[1], "requester kms ("+kms.ID+", ecdsa-p256), keys "+key.GetId()+", paths m/44/60/0/0") {
+		t.Fatalf("audited registrations: %q", registered)
 	}
 
 	t.Run("unsigned is refused", func(t *testing.T) {

@@ -291,6 +291,19 @@ func (s *Server) appendRosterLocked(ctx context.Context, e roster.Entry, body ro
 		if replaceWith != "" {
 			a.Detail += "; replace with " + replaceWith
 		}
+	case roster.KindAddRequester:
+		r := body.Requester
+		a.Detail += fmt.Sprintf("; requester %s (%s, %s), keys %s", r.Name, r.ID, r.Algorithm, strings.Join(r.Keys, ","))
+		if len(r.Paths) > 0 {
+			a.Detail += ", paths " + strings.Join(r.Paths, ",")
+		}
+		if r.MaxPerHour > 0 {
+			a.Detail += fmt.Sprintf(", at most %d per hour", r.MaxPerHour)
+		}
+	case roster.KindRevokeRequester:
+		if r, ok := st.Requester(body.RequesterID); ok {
+			a.Detail += fmt.Sprintf("; requester %s (%s)", r.Name, r.ID)
+		}
 	}
 	if body.Reason != "" {
 		a.Detail += "; " + body.Reason
