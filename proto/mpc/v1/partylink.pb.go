@@ -1040,7 +1040,9 @@ type SessionStart struct {
 	// How long the party may spend on the session, from when it receives this
 	// (relative, so that devices with skewed clocks still agree).
 	TimeoutMs uint32 `protobuf:"varint,9,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
-	// Who asked (the API token's name), for the device's approval policy.
+	// Who asked, as the coordinator says (the API token's name): used by a
+	// device without a roster only. A device that pins a roster takes the
+	// requester from the signed request (field request) and ignores this.
 	Requester string `protobuf:"bytes,10,opt,name=requester,proto3" json:"requester,omitempty"`
 	// Reshare: epoch and threshold the new committee's shares will have. epoch
 	// and threshold above are the old ones.
