@@ -199,6 +199,9 @@ func (a *Agent) decide(ctx context.Context, log *slog.Logger, req SignRequest) (
 	var auth *requestAuth
 	if req.Reshare == nil && a.cfg.RosterGenesis != "" {
 		auth, reason = a.authenticate(req, now)
+		// Only a verified requester is named: what the coordinator says
+		// is not recorded as if it were.
+		req.Requester = "(not verified)"
 		if auth != nil {
 			req.Requester = auth.requester.Name
 		}

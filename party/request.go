@@ -141,10 +141,6 @@ func (a *Agent) counted(req SignRequest, auth *requestAuth) bool {
 // signature against the key's (and the requester's) hourly limits, once per
 // item, and the signed request's id with its content (for replays).
 func (a *Agent) recordApproval(tx *keystore.Txn, req SignRequest, auth *requestAuth, now time.Time) error {
-	if a.counted(req, auth) {
-		return nil
-	}
-	ns := now.UnixNano()
 	exp := now.Add(2 * time.Hour).Unix()
 	if auth != nil {
 		exp = auth.body.Expires + int64((signreq.ClockSkew + time.Hour).Seconds())
@@ -153,6 +149,21 @@ func (a *Agent) recordApproval(tx *keystore.Txn, req SignRequest, auth *requestA
 	if err != nil {
 		return err
 	}
+	if a.counted(req, auth) {
+		// A retry of an approved item: not counted again, but remembered
+		// (with the request id) for as long as this retry is valid, so that
+		// the id cannot come back with other content before then.
+		if auth == nil {
+			return nil
+		}
+		for _, k := range []string{countKey(req, auth), requestKey(auth.requester.ID, auth.body.RequestID)} {
+			if err := a.extendRecord(tx, k, rec, exp); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	ns := now.UnixNano()
 	puts := [][2]string{
 		{countKey(req, auth), string(rec)},
 		{fmt.Sprintf("%s%s/%020d", signedPrefix, req.KeyID, ns), "\x01"},
@@ -168,6 +179,20 @@ func (a *Agent) recordApproval(tx *keystore.Txn, req SignRequest, auth *requestA
 		}
 	}
 	return nil
+}
+
+// extendRecord rewrites a request record with rec when rec expires later.
+func (a *Agent) extendRecord(tx *keystore.Txn, key string, rec []byte, exp int64) error {
+	raw, err := tx.Get(key)
+	if err == nil {
+		var old requestRecord
+		if json.Unmarshal(raw, &old) == nil && old.Expires >= exp {
+			return nil
+		}
+	} else if !errors.Is(err, keystore.ErrNotFound) {
+		return err
+	}
+	return tx.Put(key, rec)
 }
 
 func (r *requestAuth) hashOrZero() []byte {
