@@ -29,7 +29,8 @@ import (
 // for both curves. (A compromised coordinator that skips these checks is
 // refused by the devices: e2e TestCompromisedCoordinatorSignRequests.)
 func TestSignedRequests(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{SignTimeout: time.Minute, KeygenTimeout: 2 * time.Minute})
+	relay := &holdRelay{}
+	c := testcluster.New(t, testcluster.Options{SignTimeout: time.Minute, KeygenTimeout: 2 * time.Minute, Relay: relay.relay})
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	op := testcluster.NewOperator("alice")
@@ -152,6 +153,37 @@ func TestSignedRequests(t *testing.T) {
 		if _, err := c.Signer.Sign(ctx, old); code(err) != codes.PermissionDenied || !strings.Contains(err.Error(), "expired") {
 			t.Fatalf("expired: %v", err)
 		}
+	})
+	t.Run("an approved session ends at its request's expiry", func(t *testing.T) {
+		// Valid for ten more seconds (expired 50 s ago, within the minute of
+		// clock skew a device allows): the devices approve it, then the
+		// coordinator holds the protocol's messages past that.
+		dg := digest("held past expiry")
+		req, err := wallet.SignedAt(&mpcv1.SignRequest{KeyId: key.GetId(), Digest: dg}, time.Now().Add(-50*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		until := time.Now().Add(10 * time.Second)
+		relay.hold()
+		type outcome struct {
+			r   *mpcv1.SignResponse
+			err error
+		}
+		done := make(chan outcome, 1)
+		go func() {
+			r, err := c.Signer.Sign(ctx, req)
+			done <- outcome{r, err}
+		}()
+		for relay.sessions() == 0 {
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(time.Until(until) + 2*time.Second)
+		relay.release()
+		o := <-done
+		if o.err == nil {
+			t.Fatalf("signed after the request expired: %x", o.r.GetSignatureRsv())
+		}
+		t.Logf("held past expiry: %v", o.err)
 	})
 	t.Run("a batch under one signature", func(t *testing.T) {
 		ds := [][]byte{digest("batch 0"), digest("batch 1"), digest("batch 2")}

@@ -99,6 +99,8 @@ type Agent struct {
 	decideMu sync.Mutex
 	// lastPrune is when the request log was last pruned (under decideMu).
 	lastPrune time.Time
+	// recordSeq tells apart records written in the same nanosecond.
+	recordSeq atomic.Uint64
 	// pinMu guards cfg's certificate pins, which a rotation changes (pins.go).
 	pinMu sync.Mutex
 	// live is what 'party status' shows of the running agent (status.go).

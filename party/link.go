@@ -342,6 +342,13 @@ func (l *partyLink) start(st *mpcv1.SessionStart) {
 				refuse(reason, true)
 				return
 			}
+			// A signed request is signed until its expiry only, however
+			// long the coordinator lets the session wait to begin.
+			if until, ok := signedUntil(st); ok && l.agent.cfg.RosterGenesis != "" {
+				var stop context.CancelFunc
+				ctx, stop = context.WithDeadline(ctx, until)
+				defer stop()
+			}
 		}
 		l.send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Reply{Reply: &mpcv1.SessionReply{Ref: ref, Accepted: true, Join: s.join.Proto()}}})
 		s.run(ctx)

@@ -178,6 +178,10 @@ func Decisions(ks *keystore.Store) ([]Decision, error) {
 	return out, nil
 }
 
+// maxReason bounds a decision's recorded reason (which may quote what the
+// coordinator sent).
+const maxReason = 512
+
 // promptTimeout bounds how long a request waits for the person at the device.
 const promptTimeout = 30 * time.Second
 
@@ -209,6 +213,9 @@ func (a *Agent) decide(ctx context.Context, log *slog.Logger, req SignRequest) (
 	if reason == "" {
 		approved, reason = a.evaluate(ctx, p, req, auth)
 	}
+	if len(reason) > maxReason {
+		reason = strings.ToValidUTF8(reason[:maxReason], "") + "..."
+	}
 	d := Decision{Time: now.UTC(), KeyID: req.KeyID, Digest: hex.EncodeToString(req.Digest), Requester: req.Requester, Approved: approved, Reason: reason}
 	if len(req.Message) > 0 || req.Path != "" {
 		d.Digest = req.What()
@@ -227,7 +234,7 @@ func (a *Agent) decide(ctx context.Context, log *slog.Logger, req SignRequest) (
 	// The decision, and what an approval counts, are on disk before the
 	// decision is acted on.
 	err = a.ks.Update(func(tx *keystore.Txn) error {
-		if err := tx.Put(fmt.Sprintf("%s%020d", decisionPrefix, d.Time.UnixNano()), b); err != nil {
+		if err := tx.Put(fmt.Sprintf("%s%020d-%d", decisionPrefix, d.Time.UnixNano(), a.recordSeq.Add(1)), b); err != nil {
 			return err
 		}
 		if approved && req.Reshare == nil {
@@ -260,26 +267,28 @@ func (a *Agent) evaluate(ctx context.Context, p Policy, req SignRequest, auth *r
 	if len(p.Requesters) > 0 && !slices.Contains(p.Requesters, req.Requester) {
 		return false, fmt.Sprintf("requester %q is not allowed by this device's policy", req.Requester)
 	}
-	// A retried session of an item already approved was counted then.
-	if !a.counted(req, auth) {
-		hourAgo := time.Now().Add(-time.Hour)
-		if p.MaxPerHour > 0 {
-			n, err := a.countSince(signedPrefix, req.KeyID, hourAgo)
-			if err != nil {
-				return false, "could not read the approval log"
-			}
-			if n >= p.MaxPerHour {
-				return false, fmt.Sprintf("this device's limit of %d signatures per hour for this key is reached", p.MaxPerHour)
-			}
+	// A retried session of an item already approved was counted then, and
+	// its person (if asked) approved exactly this.
+	if a.counted(req, auth) {
+		return true, "approved before (a retried session of the same request)"
+	}
+	hourAgo := time.Now().Add(-time.Hour)
+	if p.MaxPerHour > 0 {
+		n, err := a.countSince(signedPrefix, req.KeyID, hourAgo)
+		if err != nil {
+			return false, "could not read the approval log"
 		}
-		if auth != nil && auth.requester.MaxPerHour > 0 {
-			n, err := a.countSince(signedByPrefix, auth.requester.ID, hourAgo)
-			if err != nil {
-				return false, "could not read the approval log"
-			}
-			if n >= auth.requester.MaxPerHour {
-				return false, fmt.Sprintf("requester %s's limit of %d signatures per hour (set on the roster) is reached on this device", auth.requester.Name, auth.requester.MaxPerHour)
-			}
+		if n >= p.MaxPerHour {
+			return false, fmt.Sprintf("this device's limit of %d signatures per hour for this key is reached", p.MaxPerHour)
+		}
+	}
+	if auth != nil && auth.requester.MaxPerHour > 0 {
+		n, err := a.countSince(signedByPrefix, auth.requester.ID, hourAgo)
+		if err != nil {
+			return false, "could not read the approval log"
+		}
+		if n >= auth.requester.MaxPerHour {
+			return false, fmt.Sprintf("requester %s's limit of %d signatures per hour (set on the roster) is reached on this device", auth.requester.Name, auth.requester.MaxPerHour)
 		}
 	}
 	if p.Mode == PolicyPrompt {

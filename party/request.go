@@ -166,12 +166,12 @@ func (a *Agent) recordApproval(tx *keystore.Txn, req SignRequest, auth *requestA
 	ns := now.UnixNano()
 	puts := [][2]string{
 		{countKey(req, auth), string(rec)},
-		{fmt.Sprintf("%s%s/%020d", signedPrefix, req.KeyID, ns), "\x01"},
+		{fmt.Sprintf("%s%s/%020d-%d", signedPrefix, req.KeyID, ns, a.recordSeq.Add(1)), "\x01"},
 	}
 	if auth != nil {
 		puts = append(puts,
 			[2]string{requestKey(auth.requester.ID, auth.body.RequestID), string(rec)},
-			[2]string{fmt.Sprintf("%s%s/%020d", signedByPrefix, auth.requester.ID, ns), "\x01"})
+			[2]string{fmt.Sprintf("%s%s/%020d-%d", signedByPrefix, auth.requester.ID, ns, a.recordSeq.Add(1)), "\x01"})
 	}
 	for _, kv := range puts {
 		if err := tx.Put(kv[0], []byte(kv[1])); err != nil {
@@ -265,8 +265,31 @@ func (a *Agent) countSince(prefix, id string, since time.Time) (int, error) {
 	return n, nil
 }
 
+// maxClaimedRequester bounds the requester name a coordinator reports (an
+// API token's name), which a device without a roster records.
+const maxClaimedRequester = 64
+
 // sessionRequest is the SignRequest of a signing session.
 func sessionRequest(st *mpcv1.SessionStart) *SignRequest {
+	claimed := strings.ToValidUTF8(st.GetRequester(), "?")
+	if len(claimed) > maxClaimedRequester {
+		claimed = strings.ToValidUTF8(claimed[:maxClaimedRequester], "") + "..."
+	}
 	return &SignRequest{KeyID: st.GetKeyId(), Digest: st.GetDigest(), Message: st.GetMessage(), Path: st.GetDerivationPath(),
-		Requester: st.GetRequester(), Signed: st.GetRequest(), Item: int(st.GetRequestItem())}
+		Requester: claimed, Signed: st.GetRequest(), Item: int(st.GetRequestItem())}
+}
+
+// signedUntil is when a session's signed request stops being valid (its
+// expiry plus the clock skew allowed): an approved session must be done by
+// then, however long the coordinator made its deadline. ok is false for a
+// session without a signed request.
+func signedUntil(st *mpcv1.SessionStart) (time.Time, bool) {
+	if st.GetRequest() == nil {
+		return time.Time{}, false
+	}
+	b, err := signreq.Decode(st.GetRequest().GetBody())
+	if err != nil {
+		return time.Time{}, false
+	}
+	return time.Unix(b.Expires, 0).Add(signreq.ClockSkew), true
 }

@@ -462,3 +462,54 @@ func TestDecideUnverifiedRequesterNotNamed(t *testing.T) {
 		t.Fatalf("the refusal names requester %q, want (not verified)", got)
 	}
 }
+
+// countingPrompter approves and counts the questions.
+type countingPrompter struct{ asked int }
+
+func (p *countingPrompter) Ask(context.Context, SignRequest) (bool, error) {
+	p.asked++
+	return true, nil
+}
+
+// Under "prompt" the person is asked once per request item: a retried
+// session of an item they approved is not asked again (a coordinator
+// could otherwise keep the device's decisions busy with prompts).
+func TestDecidePromptOncePerItem(t *testing.T) {
+	d := newReqDevice(t, 0)
+	person := &countingPrompter{}
+	d.a.opts.Prompter = person
+	setPolicy(t, d.a.ks, "k1", Policy{Mode: PolicyPrompt})
+	x, y := testDigest("x"), testDigest("y")
+	sr := signedReq(t, d.wallet, "k1", "r-1", x)
+	wantApproved(t, d.a, "the request", itemSession(sr, 0, x))
+	for range 3 {
+		wantApproved(t, d.a, "a retried session", itemSession(sr, 0, x))
+	}
+	if person.asked != 1 {
+		t.Fatalf("the person was asked %d times for one request, want once", person.asked)
+	}
+	wantApproved(t, d.a, "another request", itemSession(signedReq(t, d.wallet, "k1", "r-2", y), 0, y))
+	if person.asked != 2 {
+		t.Fatalf("the person was asked %d times for two requests, want twice", person.asked)
+	}
+}
+
+// An approved session ends when its signed request expires, however long
+// the coordinator's deadline; the name a coordinator claims is bounded.
+func TestSessionBoundsFromTheRequest(t *testing.T) {
+	d := newReqDevice(t, 0)
+	x := testDigest("x")
+	exp := time.Now().Add(3 * time.Minute).Truncate(time.Second)
+	sr := signedReqExp(t, d.wallet, "k1", "r-1", exp, x)
+	until, ok := signedUntil(&mpcv1.SessionStart{Request: sr})
+	if !ok || !until.Equal(exp.Add(signreq.ClockSkew)) {
+		t.Fatalf("signedUntil = %v %v, want %v", until, ok, exp.Add(signreq.ClockSkew))
+	}
+	if _, ok := signedUntil(&mpcv1.SessionStart{}); ok {
+		t.Fatal("signedUntil of an unsigned session")
+	}
+	long := strings.Repeat("<", 1<<20)
+	if got := sessionRequest(&mpcv1.SessionStart{Requester: long}).Requester; len(got) > maxClaimedRequester+3 {
+		t.Fatalf("a claimed requester of %d bytes is kept as %d bytes", len(long), len(got))
+	}
+}
