@@ -630,15 +630,8 @@ func approveOnRoster(cmd *cobra.Command, g *globals, ctx context.Context, c mpcv
 	}
 	b := st.Next(roster.KindAddDevice, time.Now())
 	b.Device = &roster.Device{ID: d.GetId(), Name: d.GetName(), IdentityKey: d.GetIdentityPublicKey(), EncryptionKey: d.GetEncryptionPublicKey()}
-	e, err := signEntry(st, b, k)
+	e, sub, err := signSubmit(ctx, c, o.dir, st, b, k)
 	if err != nil {
-		return err
-	}
-	sub, err := c.SubmitRosterEntry(ctx, &mpcv1.SubmitRosterEntryRequest{Entry: coordinator.EntryProto(e)})
-	if err != nil {
-		return err
-	}
-	if err := advancePin(o.dir, st, e, b, sub); err != nil {
 		return err
 	}
 	removePairing(o.dir, d.GetName()) // signed: the secret is no longer needed

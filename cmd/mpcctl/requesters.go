@@ -19,12 +19,10 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/mpcsign/mpcsign/coordinator"
 	"github.com/mpcsign/mpcsign/internal/hd"
 	"github.com/mpcsign/mpcsign/internal/keyfile"
 	"github.com/mpcsign/mpcsign/internal/roster"
 	"github.com/mpcsign/mpcsign/keystore"
-	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 	"github.com/mpcsign/mpcsign/signreq"
 )
 
@@ -457,7 +455,7 @@ func runRequestersCreate(cmd *cobra.Command, g *globals, o *operatorFlags, rp *r
 			return fmt.Errorf("write the requester key (nothing was submitted): %w", err)
 		}
 	}
-	sub, err := c.SubmitRosterEntry(ctx, &mpcv1.SubmitRosterEntryRequest{Entry: coordinator.EntryProto(e)})
+	sub, err := submitEntry(ctx, c, o.dir, st, e, b)
 	if err != nil {
 		if newKey != nil {
 			if rmErr := os.Remove(out); rmErr == nil {
@@ -465,9 +463,6 @@ func runRequestersCreate(cmd *cobra.Command, g *globals, o *operatorFlags, rp *r
 			}
 			return fmt.Errorf("submit the add_requester entry: %w (remove the new key file %s before trying again)", err, out)
 		}
-		return err
-	}
-	if err := advancePin(o.dir, st, e, b, sub); err != nil {
 		return err
 	}
 	w := cmd.OutOrStdout()
@@ -549,15 +544,8 @@ func runRequestersGrant(cmd *cobra.Command, g *globals, o *operatorFlags, ref st
 	}
 	b := st.Next(roster.KindAddRequester, time.Now())
 	b.Requester, b.Reason = &next, reason
-	e, err := signEntry(st, b, k)
+	e, sub, err := signSubmit(ctx, c, o.dir, st, b, k)
 	if err != nil {
-		return err
-	}
-	sub, err := c.SubmitRosterEntry(ctx, &mpcv1.SubmitRosterEntryRequest{Entry: coordinator.EntryProto(e)})
-	if err != nil {
-		return err
-	}
-	if err := advancePin(o.dir, st, e, b, sub); err != nil {
 		return err
 	}
 	w := cmd.OutOrStdout()
@@ -656,15 +644,8 @@ func runRequestersRevoke(cmd *cobra.Command, g *globals, o *operatorFlags, ref, 
 	}
 	b := st.Next(roster.KindRevokeRequester, time.Now())
 	b.RequesterID, b.Reason = r.ID, reason
-	e, err := signEntry(st, b, k)
+	e, sub, err := signSubmit(ctx, c, o.dir, st, b, k)
 	if err != nil {
-		return err
-	}
-	sub, err := c.SubmitRosterEntry(ctx, &mpcv1.SubmitRosterEntryRequest{Entry: coordinator.EntryProto(e)})
-	if err != nil {
-		return err
-	}
-	if err := advancePin(o.dir, st, e, b, sub); err != nil {
 		return err
 	}
 	w := cmd.OutOrStdout()

@@ -427,6 +427,30 @@ func signEntry(st *roster.State, b roster.Body, k *keyfile.Key) (roster.Entry, e
 	return e, nil
 }
 
+// submitEntry submits a signed entry and, once the coordinator took it,
+// advances the operator's pin (in dir) past it.
+func submitEntry(ctx context.Context, c mpcv1.AdminServiceClient, dir string, st *roster.State, e roster.Entry, b roster.Body) (*mpcv1.SubmitRosterEntryResponse, error) {
+	sub, err := c.SubmitRosterEntry(ctx, &mpcv1.SubmitRosterEntryRequest{Entry: coordinator.EntryProto(e)})
+	if err != nil {
+		return nil, err
+	}
+	if err := advancePin(dir, st, e, b, sub); err != nil {
+		return nil, err
+	}
+	return sub, nil
+}
+
+// signSubmit signs b with the operator's key k, submits it and advances
+// the pin: the whole of an operator's roster change.
+func signSubmit(ctx context.Context, c mpcv1.AdminServiceClient, dir string, st *roster.State, b roster.Body, k *keyfile.Key) (roster.Entry, *mpcv1.SubmitRosterEntryResponse, error) {
+	e, err := signEntry(st, b, k)
+	if err != nil {
+		return roster.Entry{}, nil, err
+	}
+	sub, err := submitEntry(ctx, c, dir, st, e, b)
+	return e, sub, err
+}
+
 // printOutcome says where a submitted entry stands.
 func printOutcome(w io.Writer, e roster.Entry, resp *mpcv1.SubmitRosterEntryResponse) {
 	if resp.GetAppended() {
@@ -804,17 +828,14 @@ func runRosterSign(cmd *cobra.Command, g *globals, o *operatorFlags, id string) 
 	// came from the coordinator (which may be hostile), and a co-signer
 	// cannot check a device's short authentication string.
 	if operatorCount(names) == 0 {
-		return fmt.Errorf("no operator has signed entry %s yet: it did not come from one of you, do not sign it (an operator starts an entry with 'mpcctl devices approve', 'devices revoke' or 'roster operators')", entryID(e.Hash()))
+		return fmt.Errorf("no operator has signed entry %s yet: it did not come from one of you, do not sign it (an operator starts an entry with 'mpcctl devices approve', 'devices revoke', 'roster operators' or 'requesters create|grant|revoke')", entryID(e.Hash()))
 	}
 	e.Sign(k)
 	if _, _, err := st.Signers(e); err != nil {
 		return fmt.Errorf("the roster would refuse the signed entry: %w", err)
 	}
-	sub, err := c.SubmitRosterEntry(ctx, &mpcv1.SubmitRosterEntryRequest{Entry: coordinator.EntryProto(e)})
+	sub, err := submitEntry(ctx, c, o.dir, st, e, b)
 	if err != nil {
-		return err
-	}
-	if err := advancePin(o.dir, st, e, b, sub); err != nil {
 		return err
 	}
 	if g.asJSON {
@@ -947,15 +968,8 @@ func runRosterAddDevice(cmd *cobra.Command, g *globals, o *operatorFlags, name, 
 	}
 	b := st.Next(roster.KindAddDevice, time.Now())
 	b.Device = &roster.Device{ID: wantID, Name: name, IdentityKey: d.GetIdentityPublicKey(), EncryptionKey: d.GetEncryptionPublicKey()}
-	e, err := signEntry(st, b, k)
+	e, sub, err := signSubmit(ctx, c, o.dir, st, b, k)
 	if err != nil {
-		return err
-	}
-	sub, err := c.SubmitRosterEntry(ctx, &mpcv1.SubmitRosterEntryRequest{Entry: coordinator.EntryProto(e)})
-	if err != nil {
-		return err
-	}
-	if err := advancePin(o.dir, st, e, b, sub); err != nil {
 		return err
 	}
 	w := cmd.OutOrStdout()

@@ -7,10 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mpcsign/mpcsign/coordinator"
 	"github.com/mpcsign/mpcsign/internal/keyfile"
 	"github.com/mpcsign/mpcsign/internal/roster"
-	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
 // newRosterOperatorsCmd changes the roster's operators or quorum: a
@@ -57,15 +55,8 @@ one whose key is lost or compromised, or change the quorum.`,
 			}
 			b := st.Next(roster.KindSetOperators, time.Now())
 			b.Operators, b.Quorum = list, quorum
-			e, err := signEntry(st, b, k)
+			e, resp, err := signSubmit(ctx, c, o.dir, st, b, k)
 			if err != nil {
-				return err
-			}
-			resp, err := c.SubmitRosterEntry(ctx, &mpcv1.SubmitRosterEntryRequest{Entry: coordinator.EntryProto(e)})
-			if err != nil {
-				return err
-			}
-			if err := advancePin(o.dir, st, e, b, resp); err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()
