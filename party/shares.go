@@ -183,6 +183,9 @@ func listShares(ks *keystore.Store, prefix string) ([]ShareMeta, error) {
 			continue
 		}
 		b, err := ks.Get(k)
+		if errors.Is(err, keystore.ErrNotFound) {
+			continue // erased since the listing (an abandoned or retired epoch)
+		}
 		if err != nil {
 			return nil, err
 		}
