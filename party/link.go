@@ -327,7 +327,7 @@ func (l *partyLink) start(st *mpcv1.SessionStart) {
 			}
 			req = sessionRequest(st)
 		case mpcv1.SessionKind_SESSION_KIND_RESHARE:
-			req = &SignRequest{KeyID: st.GetKeyId(), Requester: st.GetRequester(), Reshare: &ReshareRequest{
+			req = &SignRequest{KeyID: st.GetKeyId(), Requester: claimedRequester(st), Reshare: &ReshareRequest{
 				OldCommittee: st.GetOldCommittee(), NewCommittee: st.GetNewCommittee(),
 				NewThreshold: int(st.GetNewThreshold()), NewEpoch: st.GetNewEpoch()}}
 		}

@@ -269,14 +269,19 @@ func (a *Agent) countSince(prefix, id string, since time.Time) (int, error) {
 // API token's name), which a device without a roster records.
 const maxClaimedRequester = 64
 
-// sessionRequest is the SignRequest of a signing session.
-func sessionRequest(st *mpcv1.SessionStart) *SignRequest {
+// claimedRequester is the requester the coordinator names, bounded.
+func claimedRequester(st *mpcv1.SessionStart) string {
 	claimed := strings.ToValidUTF8(st.GetRequester(), "?")
 	if len(claimed) > maxClaimedRequester {
 		claimed = strings.ToValidUTF8(claimed[:maxClaimedRequester], "") + "..."
 	}
+	return claimed
+}
+
+// sessionRequest is the SignRequest of a signing session.
+func sessionRequest(st *mpcv1.SessionStart) *SignRequest {
 	return &SignRequest{KeyID: st.GetKeyId(), Digest: st.GetDigest(), Message: st.GetMessage(), Path: st.GetDerivationPath(),
-		Requester: claimed, Signed: st.GetRequest(), Item: int(st.GetRequestItem())}
+		Requester: claimedRequester(st), Signed: st.GetRequest(), Item: int(st.GetRequestItem())}
 }
 
 // signedUntil is when a session's signed request stops being valid (its
