@@ -257,6 +257,9 @@ func (s shareStore) loadPending(keyID string, epoch uint64) (*Share, error) {
 func (s shareStore) has(keyID string, epoch uint64) (bool, error) {
 	return hasEpoch(s.ks, keyID, epoch)
 }
+func (s shareStore) dropPending(keyID string, epoch uint64) error {
+	return dropPendingShare(s.ks, keyID, epoch)
+}
 func (s shareStore) save(rec shareRecord) error {
 	if err := saveShare(s.ks, rec); err != nil {
 		return err

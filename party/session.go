@@ -70,6 +70,8 @@ type sessionDeps struct {
 		loadPending(keyID string, epoch uint64) (*Share, error)
 		has(keyID string, epoch uint64) (bool, error)
 		save(rec shareRecord) error
+		// dropPending deletes the pending record of keyID at epoch, if any.
+		dropPending(keyID string, epoch uint64) error
 	}
 	pool interface {
 		Take(ctx context.Context) (*preparams.Set, error)
@@ -725,7 +727,7 @@ func (r *runner) run(ctx context.Context) (*mpcv1.SessionResult, error) {
 			case mpcv1.SessionKind_SESSION_KIND_KEYGEN:
 				return s.finishKeygen(t, keyData, edKeyData, r.es.ID)
 			case mpcv1.SessionKind_SESSION_KIND_RESHARE:
-				return s.finishReshare(newData, edNewData)
+				return s.finishReshare(ctx, newData, edNewData)
 			}
 			return s.finishSign(sig, signPub)
 		}
@@ -1199,7 +1201,7 @@ func (s *session) finishKeygen(t int, data *keygen.LocalPartySaveData, edData *e
 // finishReshare stores a new holder's share as pending (durably, before the
 // result goes out); the coordinator's commit promotes it. An old holder
 // keeps its share until then, so the key stays signable at every instant.
-func (s *session) finishReshare(data *keygen.LocalPartySaveData, edData *edkeygen.LocalPartySaveData) (*mpcv1.SessionResult, error) {
+func (s *session) finishReshare(ctx context.Context, data *keygen.LocalPartySaveData, edData *edkeygen.LocalPartySaveData) (*mpcv1.SessionResult, error) {
 	if data == nil && edData == nil {
 		return &mpcv1.SessionResult{PublicKey: s.share.Meta.PublicKey}, nil
 	}
@@ -1231,6 +1233,23 @@ func (s *session) finishReshare(data *keygen.LocalPartySaveData, edData *edkeyge
 	rec.Meta.Holders = slices.Sorted(slices.Values(s.start.GetNewCommittee()))
 	if err := s.deps.shares.save(rec); err != nil {
 		return nil, fmt.Errorf("store share: %w", err)
+	}
+	// A session stopped meanwhile (the coordinator aborted it) sends no
+	// result, so its epoch can never be committed; and the coordinator's
+	// word that the reshare was abandoned, handled on the link right after
+	// the abort, may have been applied before this write and missed it.
+	// The write is undone here, so no pending share of an abandoned epoch
+	// outlives the abandonment.
+	if ctx.Err() != nil {
+		if err := s.deps.shares.dropPending(rec.Meta.KeyID, rec.Meta.Epoch); err != nil {
+			return nil, fmt.Errorf("drop the pending share of a stopped session: %w", err)
+		}
+		s.log.Info("pending key share of a stopped session dropped", "key", rec.Meta.KeyID, "epoch", rec.Meta.Epoch)
+		var stopped *errStopped
+		if errors.As(context.Cause(ctx), &stopped) {
+			return nil, &Failure{Reason: stopped.reason}
+		}
+		return nil, &Failure{Reason: "session deadline passed"}
 	}
 	s.log.Info("new key share stored, pending the commit", "key", rec.Meta.KeyID, "epoch", rec.Meta.Epoch)
 	// Stored first, attested after: the statement is true when it leaves.

@@ -168,6 +168,31 @@ func loadPendingShare(ks *keystore.Store, keyID string, epoch uint64) (*Share, e
 	return &Share{Meta: rec.Meta, data: rec.Data, ed: rec.EdData}, nil
 }
 
+// dropPendingShare deletes the pending record of keyID at epoch; a committed
+// record, or none, is left as it is.
+func dropPendingShare(ks *keystore.Store, keyID string, epoch uint64) error {
+	return ks.Update(func(tx *keystore.Txn) error {
+		k := shareKey(keyID, epoch)
+		b, err := tx.Get(k)
+		if errors.Is(err, keystore.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var rec shareRecord
+		err = json.Unmarshal(b, &rec)
+		clear(b)
+		if err != nil {
+			return fmt.Errorf("party: decode %s: %w", k, keystore.ErrTampered)
+		}
+		if rec.Meta.State != SharePending {
+			return nil
+		}
+		return tx.Delete(k)
+	})
+}
+
 // ListShares returns the metadata of every share record.
 func ListShares(ks *keystore.Store) ([]ShareMeta, error) { return listShares(ks, "share/") }
 

@@ -145,3 +145,30 @@ func TestApplyKeyState(t *testing.T) {
 		t.Fatalf("epoch 1: %v", err)
 	}
 }
+
+// dropPendingShare undoes the pending write of a session stopped meanwhile:
+// it deletes a pending record and leaves a committed one (or none) alone.
+func TestDropPendingShare(t *testing.T) {
+	ks := openStore(t, t.TempDir())
+	defer ks.Close()
+	data := keygen.NewLocalPartySaveData(3)
+	committed := ShareMeta{KeyID: "k1", Epoch: 0, State: ShareCommitted, Threshold: 1}
+	pending := ShareMeta{KeyID: "k1", Epoch: 1, State: SharePending, Threshold: 1}
+	for _, m := range []ShareMeta{committed, pending} {
+		if err := saveShare(ks, shareRecord{Meta: m, Data: data}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, e := range []uint64{0, 1, 2} {
+		if err := dropPendingShare(ks, "k1", e); err != nil {
+			t.Fatalf("drop epoch %d: %v", e, err)
+		}
+	}
+	metas, err := ListShares(ks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(metas) != 1 || metas[0].Epoch != 0 || metas[0].State != ShareCommitted {
+		t.Fatalf("after dropping: %+v, want only the committed epoch 0", metas)
+	}
+}
