@@ -3047,7 +3047,13 @@ type SessionInfo struct {
 	// Why it failed.
 	Reason string `protobuf:"bytes,9,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Names of the devices blamed for the failure.
-	Culprits      []string `protobuf:"bytes,10,rep,name=culprits,proto3" json:"culprits,omitempty"`
+	Culprits []string `protobuf:"bytes,10,rep,name=culprits,proto3" json:"culprits,omitempty"`
+	// What the blame rests on: "proven" (the coordinator saw the fault, or
+	// checked a member's evidence of it), "accuser-lied" (a member's evidence
+	// cleared the members it accused: the accuser is the culprit),
+	// "suspected" (named without evidence the coordinator could check, or
+	// an availability fault: a timeout, a disconnect). Empty: nobody blamed.
+	Blame         string `protobuf:"bytes,11,opt,name=blame,proto3" json:"blame,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3150,6 +3156,13 @@ func (x *SessionInfo) GetCulprits() []string {
 		return x.Culprits
 	}
 	return nil
+}
+
+func (x *SessionInfo) GetBlame() string {
+	if x != nil {
+		return x.Blame
+	}
+	return ""
 }
 
 var File_mpc_v1_admin_proto protoreflect.FileDescriptor
@@ -3367,7 +3380,7 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\x13ListSessionsRequest\x12\x14\n" +
 	"\x05limit\x18\x01 \x01(\rR\x05limit\"G\n" +
 	"\x14ListSessionsResponse\x12/\n" +
-	"\bsessions\x18\x01 \x03(\v2\x13.mpc.v1.SessionInfoR\bsessions\"\xb8\x02\n" +
+	"\bsessions\x18\x01 \x03(\v2\x13.mpc.v1.SessionInfoR\bsessions\"\xce\x02\n" +
 	"\vSessionInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x15\n" +
@@ -3381,7 +3394,8 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\x02ok\x18\b \x01(\bR\x02ok\x12\x16\n" +
 	"\x06reason\x18\t \x01(\tR\x06reason\x12\x1a\n" +
 	"\bculprits\x18\n" +
-	" \x03(\tR\bculprits*T\n" +
+	" \x03(\tR\bculprits\x12\x14\n" +
+	"\x05blame\x18\v \x01(\tR\x05blame*T\n" +
 	"\tTokenRole\x12\x1a\n" +
 	"\x16TOKEN_ROLE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11TOKEN_ROLE_SIGNER\x10\x01\x12\x14\n" +

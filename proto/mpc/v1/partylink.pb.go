@@ -1699,9 +1699,18 @@ type SessionFailure struct {
 	Ref    []byte                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
 	Reason string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Device ids blamed by the protocol or by the envelope checks.
-	Culprits      []string `protobuf:"bytes,3,rep,name=culprits,proto3" json:"culprits,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Culprits []string `protobuf:"bytes,3,rep,name=culprits,proto3" json:"culprits,omitempty"`
+	// Evidence for the culprits, in keygen and signing only (never a
+	// reshare): this device's ephemeral X25519 private key of the aborted
+	// session, with which the coordinator opens the culprits' point-to-point
+	// envelopes to this device and re-runs the failed checks
+	// (internal/envelope/evidence.go says why revealing it is safe).
+	EvidenceKey []byte `protobuf:"bytes,4,opt,name=evidence_key,json=evidenceKey,proto3" json:"evidence_key,omitempty"`
+	// Ed25519 signature by the device's identity key over the complaint
+	// (envelope.ComplaintTranscript: session id, culprits, evidence_key).
+	EvidenceSignature []byte `protobuf:"bytes,5,opt,name=evidence_signature,json=evidenceSignature,proto3" json:"evidence_signature,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *SessionFailure) Reset() {
@@ -1751,6 +1760,20 @@ func (x *SessionFailure) GetReason() string {
 func (x *SessionFailure) GetCulprits() []string {
 	if x != nil {
 		return x.Culprits
+	}
+	return nil
+}
+
+func (x *SessionFailure) GetEvidenceKey() []byte {
+	if x != nil {
+		return x.EvidenceKey
+	}
+	return nil
+}
+
+func (x *SessionFailure) GetEvidenceSignature() []byte {
+	if x != nil {
+		return x.EvidenceSignature
 	}
 	return nil
 }
@@ -2266,11 +2289,13 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\n" +
 	"chain_code\x18\x05 \x01(\fR\tchainCode\x12\x1c\n" +
 	"\tsignature\x18\x06 \x01(\fR\tsignature\x128\n" +
-	"\vattestation\x18\a \x01(\v2\x16.mpc.v1.KeyAttestationR\vattestation\"V\n" +
+	"\vattestation\x18\a \x01(\v2\x16.mpc.v1.KeyAttestationR\vattestation\"\xa8\x01\n" +
 	"\x0eSessionFailure\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\fR\x03ref\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1a\n" +
-	"\bculprits\x18\x03 \x03(\tR\bculprits\"8\n" +
+	"\bculprits\x18\x03 \x03(\tR\bculprits\x12!\n" +
+	"\fevidence_key\x18\x04 \x01(\fR\vevidenceKey\x12-\n" +
+	"\x12evidence_signature\x18\x05 \x01(\fR\x11evidenceSignature\"8\n" +
 	"\fSessionAbort\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\fR\x03ref\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"a\n" +
