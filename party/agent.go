@@ -92,6 +92,8 @@ type Agent struct {
 	cfg  Config
 	id   *identity.Identity
 	pool *Pool
+	// replay remembers received protocol content (replay.go).
+	replay *replayLog
 	// tamper makes this device misbehave on purpose. Only the package's
 	// tests can set it (export_test.go), for malicious-party tests.
 	tamper atomic.Pointer[tamperFunc]
@@ -155,7 +157,10 @@ func New(opts Options) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{opts: opts, log: opts.Logger, ks: opts.Store, cfg: cfg, id: id}
+	a := &Agent{opts: opts, log: opts.Logger, ks: opts.Store, cfg: cfg, id: id, replay: newReplayLog(opts.Store)}
+	if f := maliciousTamper(opts.Logger); f != nil { // -tags malicious only (malicious_on.go)
+		a.tamper.Store(f)
+	}
 	if g, ok := a.pinnedGenesis(); ok {
 		if a.roster.state, err = loadRoster(opts.Store, g); err != nil {
 			return nil, err

@@ -1,0 +1,9 @@
+//go:build !malicious
+
+package party
+
+import "log/slog"
+
+// The product build never misbehaves on purpose (malicious_on.go): only the
+// package's own tests can make an agent tamper with its messages.
+func maliciousTamper(*slog.Logger) *tamperFunc { return nil }
