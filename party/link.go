@@ -269,7 +269,7 @@ func (l *partyLink) start(st *mpcv1.SessionStart) {
 		refuse(err.Error(), true)
 		return
 	}
-	s := newSession(st, l.agent.cfg.DeviceID, log, l.send, sessionDeps{identity: l.agent.id, shares: shareStore{ks: l.agent.ks, crash: l.agent.crashAt}, pool: l.agent.pool, tamper: l.agent.tamper.Load()})
+	s := newSession(st, l.agent.cfg.DeviceID, log, l.send, sessionDeps{identity: l.agent.id, shares: shareStore{ks: l.agent.ks, crash: l.agent.crashAt}, pool: l.agent.pool, tamper: l.agent.tamper.Load(), replay: l.agent.replay})
 	l.mu.Lock()
 	if _, dup := l.sessions[string(ref)]; dup {
 		l.mu.Unlock()

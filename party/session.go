@@ -36,6 +36,10 @@ import (
 	keycommit "github.com/mpcsign/mpcsign/resharing"
 )
 
+// timeoutReason starts the reason of a failure because the session's
+// deadline passed (the coordinator's partyTimeoutReason matches it).
+const timeoutReason = "session deadline passed"
+
 // inboxSize bounds the messages queued for one session; a session whose
 // inbox overflows aborts instead of growing without bound.
 const inboxSize = 512
@@ -79,6 +83,7 @@ type sessionDeps struct {
 		Return(s *preparams.Set) error
 	}
 	tamper *tamperFunc // nil except in malicious-party tests
+	replay *replayLog
 }
 
 // session runs one protocol instance. It is a small state machine: envelopes
@@ -102,6 +107,10 @@ type session struct {
 	path       []uint32 // a secp256k1 signature's BIP32 derivation path, if any
 	join       envelope.Join
 	eph        *envelope.Ephemeral
+	// agreed is the session once every join was checked (set by execute).
+	agreed *envelope.Session
+	// seen are the fingerprints of the protocol content received (replay.go).
+	seen []string
 }
 
 // role is which tss-lib party of a device a message is from or for. Keygen
@@ -423,6 +432,11 @@ func (s *session) run(ctx context.Context) {
 	began := time.Now()
 	s.log.Info("session accepted", "key", s.start.GetKeyId(), "members", len(s.start.GetParticipants()))
 	res, err := s.execute(ctx)
+	defer func() {
+		if err := s.deps.replay.store(s.seen, time.Now()); err != nil {
+			s.log.Warn("could not store the fingerprints of received protocol content", "err", err)
+		}
+	}()
 	if err != nil {
 		var f *Failure
 		if !errors.As(err, &f) {
@@ -432,9 +446,9 @@ func (s *session) run(ctx context.Context) {
 		// lied to it; a device never blames itself.
 		f.Culprits = slices.DeleteFunc(f.Culprits, func(c string) bool { return c == s.self })
 		s.log.Warn("session failed", "reason", f.Reason, "culprits", f.Culprits, "took", time.Since(began).Round(time.Millisecond))
-		s.send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Failure{Failure: &mpcv1.SessionFailure{
-			Ref: s.ref, Reason: f.Reason, Culprits: f.Culprits,
-		}}})
+		failure := &mpcv1.SessionFailure{Ref: s.ref, Reason: f.Reason, Culprits: f.Culprits}
+		s.backAccusation(failure)
+		s.send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Failure{Failure: failure}})
 		return
 	}
 	res.Ref = s.ref
@@ -457,7 +471,7 @@ func (s *session) execute(ctx context.Context) (res *mpcv1.SessionResult, err er
 		if errors.As(context.Cause(ctx), &stopped) {
 			return nil, &Failure{Reason: stopped.reason}
 		}
-		return nil, &Failure{Reason: "session deadline passed before every device joined"}
+		return nil, &Failure{Reason: timeoutReason + " before every device joined"}
 	case b := <-s.begin:
 		var joins []envelope.Join
 		for _, j := range b.GetJoins() {
@@ -467,6 +481,7 @@ func (s *session) execute(ctx context.Context) (res *mpcv1.SessionResult, err er
 		if err != nil {
 			return nil, blamed(err)
 		}
+		s.agreed = es
 	}
 	r := &runner{s: s, es: es, tracker: envelope.NewTracker(), echoes: map[string][]byte{}}
 	res, err = r.run(ctx)
@@ -747,7 +762,7 @@ func (r *runner) run(ctx context.Context) (*mpcv1.SessionResult, error) {
 						missing = append(missing, id)
 					}
 				}
-				return nil, &Failure{Reason: "session deadline passed waiting for broadcast echoes", Culprits: missing}
+				return nil, &Failure{Reason: timeoutReason + " waiting for broadcast echoes", Culprits: missing}
 			}
 			var waiting []*tss.PartyID
 			for _, lp := range r.parties {
@@ -755,7 +770,7 @@ func (r *runner) run(ctx context.Context) (*mpcv1.SessionResult, error) {
 					waiting = append(waiting, lp.party.WaitingFor()...)
 				}
 			}
-			return nil, &Failure{Reason: "session deadline passed", Culprits: deviceIDs(waiting)}
+			return nil, &Failure{Reason: timeoutReason, Culprits: deviceIDs(waiting)}
 		case e := <-errCh:
 			return nil, tssFailure(e)
 		case m := <-r.out:
@@ -1020,6 +1035,9 @@ func (r *runner) receive(in *mpcv1.SessionMessage, finished bool) error {
 	if parsed.Type() != env.Type || roundOf(parsed.Type()) != env.Round {
 		return &Failure{Reason: "message type differs from its envelope", Culprits: []string{env.From}}
 	}
+	if err := r.checkFresh(env.From, parsed); err != nil {
+		return err
+	}
 	if err := r.deliver(env.From, parsed, targets); err != nil && !errors.Is(err, errHeld) {
 		return err
 	}
@@ -1249,7 +1267,7 @@ func (s *session) finishReshare(ctx context.Context, data *keygen.LocalPartySave
 		if errors.As(context.Cause(ctx), &stopped) {
 			return nil, &Failure{Reason: stopped.reason}
 		}
-		return nil, &Failure{Reason: "session deadline passed"}
+		return nil, &Failure{Reason: timeoutReason}
 	}
 	s.log.Info("new key share stored, pending the commit", "key", rec.Meta.KeyID, "epoch", rec.Meta.Epoch)
 	// Stored first, attested after: the statement is true when it leaves.
