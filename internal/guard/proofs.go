@@ -10,8 +10,13 @@ import (
 // live in session.go.
 
 // modulus decodes a Paillier modulus N or an NTilde: exactly modulusBits
-// bits, odd, and without a prime factor below 1000. An even modulus would also
-// make big.Jacobi panic later.
+// bits, odd, without a prime factor below 1000, 1 mod 4 and composite. An
+// even modulus would also make big.Jacobi panic later. The last two mirror
+// upstream (see doc.go): v4 refuses a prime modulus in every verifier that
+// takes one (common.IsUsableUnknownOrderModulus), and v2.0.2 never tests
+// NTilde for it; and the NTilde modulus proof v4 adds holds only for a Blum
+// integer, which is 1 mod 4. Both hold for every honest modulus, a product
+// of two safe primes (each 3 mod 4).
 func (c fields) modulus(field string, b []byte) (*big.Int, *Violation) {
 	n, bad := c.exactBits(field, b, modulusBits)
 	if bad != nil {
@@ -22,6 +27,9 @@ func (c fields) modulus(field string, b []byte) (*big.Int, *Violation) {
 	}
 	if new(big.Int).GCD(nil, nil, n, smallPrimes()).Cmp(one) != 0 {
 		return nil, c.fail(field, "modulus has a prime factor below 1000")
+	}
+	if bad := c.upstreamModulus(field, n); bad != nil {
+		return nil, bad
 	}
 	return n, nil
 }
@@ -52,7 +60,8 @@ func (c fields) ringPedersen(fieldH1, fieldH2 string, b1, b2 []byte, nTilde *big
 }
 
 // dlnProof checks a serialized dlnproof.Proof: the commitments builder layout
-// [128, alpha_0..alpha_127, 128, t_0..t_127] with every value in [2, NTilde).
+// [128, alpha_0..alpha_127, 128, t_0..t_127] with every value in [2, NTilde),
+// and every alpha a unit modulo NTilde (upstream v4, see dlnAlphaUnits).
 func (c fields) dlnProof(field string, parts [][]byte, nTilde *big.Int) *Violation {
 	if bad := c.count(field, len(parts), dlnParts); bad != nil {
 		return bad
@@ -71,7 +80,7 @@ func (c fields) dlnProof(field string, parts [][]byte, nTilde *big.Int) *Violati
 			return bad
 		}
 	}
-	return nil
+	return c.dlnAlphaUnits(field, parts, nTilde)
 }
 
 // modProof is a decoded modproof.ProofMod (Paillier-Blum modulus proof).

@@ -33,8 +33,10 @@ var ErrOutOfOrder = errors.New("guard: message arrived before the sender's earli
 //   - checks the keygen modulus proof (round 2) and Paillier proof (round 3)
 //     against the Paillier modulus N that the same sender announced in round 1:
 //     gcd(W, N) = 1, Jacobi(W, N) = -1, every value a unit below N;
-//   - in signing, after LearnKey, refuses senders that do not hold the key
-//     and checks Alice's ciphertext and range proof against her modulus;
+//   - in signing, after LearnKey, refuses senders that do not hold the key,
+//     checks Alice's ciphertext and range proof against her modulus, and
+//     checks the MtA values made under the local party's own N and NTilde
+//     (Bob's ciphertexts, the S2/T2 bounds of every range proof);
 //   - in EdDSA, checks that a decommitment (keygen round 2, signing round 2,
 //     resharing round 3) opens the commitment the same sender sent in round
 //     1; EdDSA signing, after LearnKeyEdDSA, refuses senders that do not hold
@@ -49,6 +51,7 @@ type Session struct {
 	mu      sync.Mutex
 	peers   map[string]*peerState // by party key (tss.PartyID.KeyInt)
 	holders bool                  // LearnKey was called: only its holders may send
+	local   *localRing            // signing, after LearnKey: the local party's N and NTilde
 }
 
 type peerState struct {
@@ -79,7 +82,10 @@ func (s *Session) peer(key string) *peerState {
 // Then only holders may send, and Alice's MtA ciphertext must be a unit
 // modulo her N^2: v2.0.2's RangeProofAlice.Verify computes c^-e mod N^2
 // without checking that, and a non-invertible c makes it panic in a
-// goroutine of signing round 2 that no caller can recover.
+// goroutine of signing round 2 that no caller can recover. It also learns
+// the local party's own N and NTilde (the Ks entry equal to ShareID, with
+// NTildej): the MtA values peers compute under them are checked as tss-lib
+// v4 checks them (see upstream.go).
 func (s *Session) LearnKey(key keygen.LocalPartySaveData) error {
 	if s.p.Protocol != SignECDSA {
 		return fmt.Errorf("%w: LearnKey is for signing sessions", ErrBadParams)
@@ -95,12 +101,17 @@ func (s *Session) LearnKey(key keygen.LocalPartySaveData) error {
 		}
 		moduli[k.String()] = new(big.Int).Set(pk.N)
 	}
+	local, err := localRingOf(key)
+	if err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, n := range moduli {
 		s.peer(k).paillierN = n
 	}
 	s.holders = true
+	s.local = local
 	return nil
 }
 
@@ -198,6 +209,17 @@ func (s *Session) check(msg tss.ParsedMessage) error {
 	case *signing.SignRound1Message1:
 		if peer.paillierN != nil {
 			if bad := checkAliceAgainst(c, m, peer.paillierN); bad != nil {
+				return bad
+			}
+		}
+		if s.local != nil {
+			if bad := s.local.checkAlice(c, m); bad != nil {
+				return bad
+			}
+		}
+	case *signing.SignRound2Message:
+		if s.local != nil {
+			if bad := s.local.checkBob(c, m); bad != nil {
 				return bad
 			}
 		}

@@ -114,15 +114,15 @@ func repeat(n int) []byte {
 	return b
 }
 
-// withSmallFactor returns a 2048-bit odd modulus f*R where R has no prime
-// factor below 1000: with f > 1000 it passes every check on a modulus alone,
-// yet has the small factor f (the BitForge setting).
+// withSmallFactor returns a 2048-bit odd modulus f*R, 1 mod 4, where R has
+// no prime factor below 1000: with f > 1000 it passes every check on a
+// modulus alone, yet has the small factor f (the BitForge setting).
 func withSmallFactor(f int64) *big.Int {
 	fb := big.NewInt(f)
 	r := new(big.Int).Lsh(one, uint(modulusBits-fb.BitLen()))
-	r.Add(r, one)
+	r.Add(r, big.NewInt(f%4)) // R = f = f^-1 (mod 4), so f*R = 1 (mod 4)
 	gcd := new(big.Int)
-	for ; gcd.GCD(nil, nil, r, smallPrimes()).Cmp(one) != 0 || new(big.Int).Mul(r, fb).BitLen() != modulusBits; r.Add(r, big.NewInt(2)) {
+	for ; gcd.GCD(nil, nil, r, smallPrimes()).Cmp(one) != 0 || new(big.Int).Mul(r, fb).BitLen() != modulusBits; r.Add(r, big.NewInt(4)) {
 	}
 	return new(big.Int).Mul(r, fb)
 }
