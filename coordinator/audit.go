@@ -78,6 +78,9 @@ func (s *Server) auditFailure(ctx context.Context, e auditlog.Entry, cause error
 	switch {
 	case errors.As(cause, &se):
 		e.Detail, e.Culprits = se.Reason, se.Culprits
+		if len(se.Culprits) > 0 && se.Blame != "" {
+			e.Detail += " (blame " + string(se.Blame) + ": " + se.Blame.describe() + ")"
+		}
 	case errors.As(cause, &pr):
 		// A device refused (its roster, an operator authorization, its
 		// approval policy): who and why belong on the trail.

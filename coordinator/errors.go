@@ -77,14 +77,21 @@ type SessionError struct {
 	Kind     string
 	Reason   string
 	Culprits []string // device names
+	// Blame is what the blame of Culprits rests on (evidence.go).
+	Blame Blame
 	// Unavailable: the culprits are not at fault (a device shutting down);
 	// other devices may be asked, but no strike is counted.
 	Unavailable bool
+	// ids are the culprits' device ids, when a session named them.
+	ids []string
 }
 
 func (e *SessionError) Error() string {
 	s := fmt.Sprintf("%s session failed: %s", e.Kind, e.Reason)
 	if len(e.Culprits) > 0 {
+		if d := e.Blame.describe(); d != "" {
+			s += " [" + d + "]"
+		}
 		s += "; blamed: " + strings.Join(e.Culprits, ", ")
 	}
 	return s

@@ -30,6 +30,7 @@ type metrics struct {
 	sessionsInFlight *prometheus.GaugeVec
 	aborts           *prometheus.CounterVec
 	pauses           *prometheus.CounterVec
+	blame            *prometheus.CounterVec
 	devicesConnected prometheus.Gauge
 	preparamsReady   *prometheus.GaugeVec
 	auditHeight      prometheus.Gauge
@@ -67,6 +68,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "mpc_device_pauses_total",
 			Help: "Times a device was paused for a key after repeated signing aborts blamed on it.",
 		}, []string{"device"}),
+		blame: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mpc_blame_verdicts_total",
+			Help: "Aborted sessions that blamed devices, by kind and what the blame rests on: proven (seen by the coordinator or evidence checked), accuser-lied (the accuser's evidence cleared the accused), suspected (not proven); and routed: devices struck because every failed attempt of a signature had them and the one that succeeded did not.",
+		}, []string{"kind", "verdict"}),
 		devicesConnected: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "mpc_devices_connected",
 			Help: "Devices with an authenticated link to the coordinator.",
@@ -84,6 +89,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	// rates and alerts work before the first session.
 	for _, kind := range []string{kindName(mpcv1.SessionKind_SESSION_KIND_KEYGEN), kindName(mpcv1.SessionKind_SESSION_KIND_SIGN), kindName(mpcv1.SessionKind_SESSION_KIND_RESHARE)} {
 		m.sessionsInFlight.WithLabelValues(kind)
+		for _, v := range []string{string(BlameProven), string(BlameAccuserLied), string(BlameSuspected), verdictRouted} {
+			m.blame.WithLabelValues(kind, v)
+		}
 		for _, result := range []string{resultOK, resultFailed, resultTimeout, resultCanceled} {
 			m.sessions.WithLabelValues(kind, result)
 			m.sessionDuration.WithLabelValues(kind, result)
@@ -95,7 +103,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Help: "Always 1; the labels tell the coordinator's version and the tss-lib version linked in.",
 	}, []string{"version", "tss_lib"})
 	build.WithLabelValues(bi.Version, bi.TSSLib).Set(1)
-	for _, c := range []prometheus.Collector{m.sessions, m.sessionDuration, m.roundDuration, m.sessionsInFlight, m.aborts, m.pauses, m.devicesConnected, m.preparamsReady, m.auditHeight, build} {
+	for _, c := range []prometheus.Collector{m.sessions, m.sessionDuration, m.roundDuration, m.sessionsInFlight, m.aborts, m.pauses, m.blame, m.devicesConnected, m.preparamsReady, m.auditHeight, build} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -163,6 +171,26 @@ func (m *metrics) sessionAborted(kind string, culprits []string) {
 	for _, c := range culprits {
 		m.aborts.WithLabelValues(kind, c).Inc()
 	}
+}
+
+// verdictRouted is the blame metric's verdict for a device struck under
+// the common-member rule (signer.go).
+const verdictRouted = "routed"
+
+// blamed counts an abort's blame verdict (none when nobody was blamed).
+func (m *metrics) blamed(kind string, b Blame) {
+	if m == nil || b == "" {
+		return
+	}
+	m.blame.WithLabelValues(kind, string(b)).Inc()
+}
+
+// routed counts devices struck under the common-member rule.
+func (m *metrics) routed(kind string, n int) {
+	if m == nil || n == 0 {
+		return
+	}
+	m.blame.WithLabelValues(kind, verdictRouted).Add(float64(n))
 }
 
 func (m *metrics) devicePaused(device string) {

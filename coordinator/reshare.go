@@ -204,7 +204,7 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 		// 3. Every new holder stored a share of this very key, and says so.
 		for _, d := range spec.newHolders {
 			if r := results[d.ID]; r == nil || !bytes.Equal(r.GetPublicKey(), k.PublicKey) {
-				return "", &SessionError{Kind: "reshare", Reason: "a new holder reported another public key", Culprits: []string{d.Name}}
+				return "", &SessionError{Kind: "reshare", Reason: "a new holder reported another public key", Culprits: []string{d.Name}, Blame: BlameProven, ids: []string{d.ID}}
 			}
 		}
 		atts, err = s.attestations("reshare", k.ID, k.curveID(), epoch, k.PublicKey, k.ChainCode, spec.newThreshold, spec.newHolders, results)

@@ -34,7 +34,7 @@ func (s *Server) ListSessions(ctx context.Context, req *mpcv1.ListSessionsReques
 		out.Sessions = append(out.Sessions, &mpcv1.SessionInfo{
 			Id: r.ID, Kind: r.Kind, KeyId: r.KeyID, Devices: r.Devices,
 			StartedAt: timestamppb.New(r.Started), FinishedAt: timestamppb.New(r.Finished),
-			Ok: r.OK, Reason: r.Reason, Culprits: r.Culprits,
+			Ok: r.OK, Reason: r.Reason, Culprits: r.Culprits, Blame: r.Blame,
 		})
 	}
 	return out, nil

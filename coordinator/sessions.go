@@ -47,6 +47,15 @@ type session struct {
 	// log carries the session's id and kind.
 	log *slog.Logger
 
+	// What judging a complaint needs (evidence.go): the session's
+	// parameters, the members' signed joins, and every envelope relayed.
+	ed25519          bool
+	threshold        int
+	epoch            uint64
+	partyKeyIdentity map[string][]byte
+	joins            []envelope.Join
+	relayed          []*mpcv1.SessionMessage // under mu
+
 	mu   sync.Mutex
 	sent map[string]int // protocol messages relayed per sender
 	// sentRound is the highest protocol round each member has sent a
@@ -367,6 +376,9 @@ func (m *sessions) route(l *link, msg *mpcv1.SessionMessage) {
 	case len(msg.GetPayload()) > maxPayload:
 		blame("oversized protocol message")
 		return
+	case msg.GetBroadcast() != (msg.GetTo() == ""):
+		blame("sent an envelope addressed both to everyone and to one member")
+		return
 	case !s.countMessage(l.deviceID):
 		blame("sent more protocol messages than the protocol needs")
 		return
@@ -381,6 +393,7 @@ func (m *sessions) route(l *link, msg *mpcv1.SessionMessage) {
 	}
 	m.atRound(s, msg) // test-only crash points (crashpoints.go)
 	s.roundSeen(m.metrics, l.deviceID, msg.GetRound())
+	s.keep(msg)
 	var to []string
 	if msg.GetBroadcast() {
 		for id := range s.members {
@@ -433,7 +446,8 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 	start.Ref = ref
 	// Parties give up a little earlier and report whom they waited for.
 	start.TimeoutMs = uint32(max(time.Until(deadline)-time.Second, time.Second) / time.Millisecond)
-	s := &session{ref: ref, kind: start.GetKind(), keyID: start.GetKeyId(), started: m.now(), members: map[string]Device{}, events: make(chan partyEvent, 8*len(members)+8), done: make(chan struct{})}
+	s := &session{ref: ref, kind: start.GetKind(), keyID: start.GetKeyId(), started: m.now(), members: map[string]Device{}, events: make(chan partyEvent, 8*len(members)+8), done: make(chan struct{}),
+		ed25519: start.GetCurve() == mpcv1.Curve_CURVE_ED25519, threshold: int(start.GetThreshold()), epoch: start.GetEpoch(), partyKeyIdentity: partyKeyIdentity}
 	for _, d := range members {
 		s.members[d.ID] = d
 		start.Participants = append(start.Participants, &mpcv1.Participant{DeviceId: d.ID, IdentityPublicKey: d.IdentityPublicKey, PartyKeyIdentity: partyKeyIdentity[d.ID]})
@@ -478,23 +492,27 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 	}
 	// fail aborts the session. reason is what the caller sees (fixed text of
 	// ours); detail, which may come from a party, goes only to the log.
-	fail := func(reason, detail, reporter string, culpritIDs []string) error {
+	fail := func(reason, detail, reporter string, culpritIDs []string, why Blame) error {
 		sendAll(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_Abort{Abort: &mpcv1.SessionAbort{Ref: ref, Reason: reason}}})
-		err := &SessionError{Kind: kindName(start.GetKind()), Reason: reason, Culprits: m.nameList(s, culpritIDs)}
-		rec.Reason, rec.Culprits = reason, err.Culprits
+		err := &SessionError{Kind: kindName(start.GetKind()), Reason: reason, Culprits: m.nameList(s, culpritIDs), ids: s.memberIDs(culpritIDs, "")}
+		if len(err.Culprits) > 0 {
+			err.Blame = why
+		}
+		rec.Reason, rec.Culprits, rec.Blame = reason, err.Culprits, string(err.Blame)
 		m.metrics.sessionAborted(err.Kind, err.Culprits)
+		m.metrics.blamed(err.Kind, err.Blame)
 		if detail != "" {
 			rec.Reason += ": " + detail
 		}
 		if reporter != "" {
 			rec.Reason += " (reported by " + s.members[reporter].Name + ")"
 		}
-		log.Warn("session failed", "reason", rec.Reason, "culprits", err.Culprits, "took", time.Since(began).Round(time.Millisecond))
+		log.Warn("session failed", "reason", rec.Reason, "culprits", err.Culprits, "blame", err.Blame, "took", time.Since(began).Round(time.Millisecond))
 		return err
 	}
 
 	if off := sendAll(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_Start{Start: start}}); off != "" {
-		return nil, fail("a device was offline at session start", "", "", []string{off})
+		return nil, fail("a device was offline at session start", "", "", []string{off}, BlameSuspected)
 	}
 	params := envelope.StartParams(start)
 	joins := map[string]*mpcv1.SessionJoin{}
@@ -504,24 +522,38 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 	joinTimer := time.NewTimer(joinTimeout)
 	defer joinTimer.Stop()
 	// A party's failure that blames nobody (it saw that someone lied but
-	// cannot tell who) waits a moment for another member's precise one.
+	// cannot tell who), or whose blame is not proven, waits a moment for
+	// another member's report that proves more.
 	var vague *partyEvent
+	var vagueVerdict verdict
 	var vagueWait <-chan time.Time
-	failed := func(ev partyEvent) error {
+	failedAs := func(ev partyEvent, v verdict) error {
 		reporter := ev.from
 		if ev.failure.GetRef() == nil {
 			reporter = "" // raised by the coordinator's own checks
 		}
-		culprits := ev.failure.GetCulprits()
-		if reporter != "" && strings.HasPrefix(ev.failure.GetReason(), partyTimeoutReason) {
-			culprits = s.timeoutCulprits(culprits)
+		detail := clip(ev.failure.GetReason())
+		if v.detail != "" {
+			detail += " [" + clip(v.detail) + "]"
 		}
-		return fail("the protocol failed", clip(ev.failure.GetReason()), reporter, culprits)
+		return fail("the protocol failed", detail, reporter, v.culprits, v.blame)
+	}
+	// assess reads a failure event: the coordinator's own checks are
+	// proven; a member's report is judged (evidence.go), a timeout narrowed
+	// to the members the coordinator saw fall behind.
+	assess := func(ev partyEvent) verdict {
+		switch {
+		case ev.failure.GetRef() == nil:
+			return verdict{blame: BlameProven, culprits: ev.failure.GetCulprits()}
+		case strings.HasPrefix(ev.failure.GetReason(), partyTimeoutReason):
+			return verdict{blame: BlameSuspected, culprits: s.timeoutCulprits(s.memberIDs(ev.failure.GetCulprits(), ev.from))}
+		}
+		return s.judge(ev.from, ev.failure)
 	}
 	for len(results) < len(members) {
 		select {
 		case <-vagueWait:
-			return nil, failed(*vague)
+			return nil, failedAs(*vague, vagueVerdict)
 		case <-joinTimer.C:
 			if s.sid != nil {
 				continue
@@ -532,7 +564,7 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 					missing = append(missing, d.ID)
 				}
 			}
-			return nil, fail("devices did not answer the session start in time", "", "", missing)
+			return nil, fail("devices did not answer the session start in time", "", "", missing, BlameSuspected)
 		case <-ctx.Done():
 			// No party reported whom it waited for in time: before the
 			// session began, blame the members that did not join; after,
@@ -546,28 +578,28 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 			if s.sid != nil {
 				missing = s.timeoutCulprits(missing)
 			}
-			return nil, fail("deadline passed before every device finished", "", "", missing)
+			return nil, fail("deadline passed before every device finished", "", "", missing, BlameSuspected)
 		case ev := <-s.events:
 			switch {
 			case ev.down != nil:
-				return nil, fail("a device disconnected during the session", "", "", []string{ev.from})
+				return nil, fail("a device disconnected during the session", "", "", []string{ev.from}, BlameSuspected)
 			case ev.reply != nil && !ev.reply.GetAccepted() && ev.reply.GetPolicyRefusal():
 				// Abort the others and record it; the caller gets the refusal itself.
-				_ = fail("a device refused under its approval policy", clip(ev.reply.GetReason()), ev.from, nil)
+				_ = fail("a device refused under its approval policy", clip(ev.reply.GetReason()), ev.from, nil, "")
 				return nil, &PolicyRefusal{Device: s.members[ev.from].Name, Reason: clip(ev.reply.GetReason())}
 			case ev.reply != nil && !ev.reply.GetAccepted() && (ev.reply.GetShuttingDown() || ev.reply.GetBusy()):
-				err := fail("a device is shutting down or busy", clip(ev.reply.GetReason()), ev.from, []string{ev.from})
+				err := fail("a device is shutting down or busy", clip(ev.reply.GetReason()), ev.from, []string{ev.from}, BlameSuspected)
 				if se := (*SessionError)(nil); errors.As(err, &se) {
 					se.Unavailable = true
 				}
 				return nil, err
 			case ev.reply != nil && !ev.reply.GetAccepted():
-				return nil, fail("a device refused the session", clip(ev.reply.GetReason()), ev.from, []string{ev.from})
+				return nil, fail("a device refused the session", clip(ev.reply.GetReason()), ev.from, []string{ev.from}, BlameSuspected)
 			case ev.reply != nil:
 				j := ev.reply.GetJoin()
 				if j.GetDeviceId() != ev.from || joins[ev.from] != nil ||
 					!envelope.VerifyJoin(s.members[ev.from].IdentityPublicKey, params, envelope.JoinFromProto(j)) {
-					return nil, fail("a device sent an invalid join", "", "", []string{ev.from})
+					return nil, fail("a device sent an invalid join", "", "", []string{ev.from}, BlameProven)
 				}
 				joins[ev.from] = j
 				if len(joins) == len(members) {
@@ -578,22 +610,28 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 						js = append(js, envelope.JoinFromProto(joins[d.ID]))
 					}
 					s.sid = envelope.ID(params, js)
+					s.joins = js
 					m.mu.Lock()
 					m.bySID[string(s.sid)] = s
 					m.mu.Unlock()
 					if off := sendAll(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_Begin{Begin: begin}}); off != "" {
-						return nil, fail("a device went offline", "", "", []string{off})
+						return nil, fail("a device went offline", "", "", []string{off}, BlameSuspected)
 					}
 				}
-			case ev.failure != nil && len(ev.failure.GetCulprits()) == 0 && ev.failure.GetRef() != nil:
-				if vague == nil {
-					vague, vagueWait = &ev, time.After(vagueFailureGrace)
-				}
 			case ev.failure != nil:
-				return nil, failed(ev)
+				v := assess(ev)
+				if v.blame.strikes() {
+					return nil, failedAs(ev, v)
+				}
+				if vague == nil || (len(vagueVerdict.culprits) == 0 && len(v.culprits) > 0) {
+					vague, vagueVerdict = &ev, v
+				}
+				if vagueWait == nil {
+					vagueWait = time.After(vagueFailureGrace)
+				}
 			case ev.result != nil:
 				if s.sid == nil || results[ev.from] != nil {
-					return nil, fail("a device sent a result out of turn", "", "", []string{ev.from})
+					return nil, fail("a device sent a result out of turn", "", "", []string{ev.from}, BlameProven)
 				}
 				results[ev.from] = ev.result
 			}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -324,104 +323,6 @@ func (s *Server) signOne(ctx context.Context, k Key, it signItem, requestID stri
 	return signResponse(k, it, sig, rec.Signers, false), nil
 }
 
-// signWithKey signs an item with t+1 online holders of k's current epoch. A
-// device that refuses under its policy is left out and another subset asked,
-// while one exists; a session that fails and blames devices is retried once
-// without them. All attempts share ctx's deadline.
-func (s *Server) signWithKey(ctx context.Context, k Key, it signItem) (*signature, []Device, error) {
-	pub := k.PublicKey
-	if it.path != "" {
-		path, err := hd.ParsePath(it.path)
-		if err != nil {
-			return nil, nil, invalidArg("path: %v", err)
-		}
-		d, err := hd.Derive(k.PublicKey, k.ChainCode, path)
-		if err != nil {
-			return nil, nil, invalidArg("path %s: %v", it.path, err)
-		}
-		pub = d.PublicKey
-	}
-	var err error
-	excluded := map[string]bool{}
-	var refusals []*PolicyRefusal
-	var sig *signature
-	var signers []Device
-	retried := false
-	for attempt := 0; attempt <= len(k.Holders); attempt++ {
-		picked, spare, pickErr := s.pickSignersSpare(k, excluded)
-		if pickErr != nil {
-			if attempt == 0 {
-				return nil, nil, pickErr
-			}
-			break // no other subset: report why the last attempt failed
-		}
-		signers = picked
-		actx, cancel := attemptContext(ctx, !retried && spare > 0)
-		sig, err = s.signOnce(actx, k, it, pub, signers)
-		cancel()
-		if err == nil || ctx.Err() != nil {
-			break
-		}
-		// A device refused under its own policy: ask another subset, as long
-		// as one exists (the refusing device is never asked again).
-		var pr *PolicyRefusal
-		if errors.As(err, &pr) {
-			refusals = append(refusals, pr)
-			for _, d := range signers {
-				if d.Name == pr.Device {
-					excluded[d.ID] = true
-				}
-			}
-			continue
-		}
-		// A device dropped or misbehaved: retry once without it when another subset exists.
-		var se *SessionError
-		if retried || !errors.As(err, &se) || len(se.Culprits) == 0 {
-			break
-		}
-		if se.Unavailable {
-			// Not the device's fault: ask others without counting a retry.
-			for _, d := range signers {
-				if slices.Contains(se.Culprits, d.Name) {
-					excluded[d.ID] = true
-				}
-			}
-			continue
-		}
-		retried = true
-		for _, d := range signers {
-			for _, c := range se.Culprits {
-				if d.Name == c {
-					excluded[d.ID] = true
-					s.strike(ctx, k, d)
-				}
-			}
-		}
-		s.log.Info("retrying signature without blamed devices", "session", s.sessions.sessionOf(ctx), "key", k.ID, "excluded", se.Culprits)
-	}
-	if err == nil {
-		for _, d := range signers {
-			s.strikes.clear(k.ID, d.ID)
-		}
-	} else if se := (*SessionError)(nil); errors.As(err, &se) && !retried && !se.Unavailable && !errors.Is(ctx.Err(), context.Canceled) {
-		// The last attempt's culprits, when no retry counted them already
-		// (a caller that gave up is nobody's fault: no strike then).
-		for _, d := range signers {
-			if slices.Contains(se.Culprits, d.Name) {
-				s.strike(ctx, k, d)
-			}
-		}
-	}
-	if err != nil && len(refusals) > 0 {
-		var parts []string
-		for _, r := range refusals {
-			parts = append(parts, r.Device+" ("+r.Reason+")")
-		}
-		err = &clientError{codes.PermissionDenied, "not enough devices approved the signature; refused by: " + strings.Join(parts, ", ")}
-	}
-	return sig, signers, err
-}
-
 func (s *Server) replay(k Key, it signItem, rec SignRecord) (*mpcv1.SignResponse, error) {
 	want := it.digest
 	if it.message != nil {
@@ -480,49 +381,6 @@ func signResponse(k Key, it signItem, sig *signature, signers []string, replayed
 	out.R, out.S, out.V = sig.ecdsa.R[:], sig.ecdsa.S[:], uint32(sig.ecdsa.V)
 	out.SignatureRsv, out.SignatureDer = sig.ecdsa.RSV[:], sig.ecdsa.DER
 	return out
-}
-
-// pickSigners chooses threshold+1 online, active holders, or says who is missing.
-func (s *Server) pickSigners(k Key, excluded map[string]bool) ([]Device, error) {
-	chosen, _, err := s.pickSignersSpare(k, excluded)
-	return chosen, err
-}
-
-// pickSignersSpare is pickSigners that also counts the holders that could
-// have been picked beyond the chosen ones: with one or more, a retry
-// without a blamed signer is possible.
-func (s *Server) pickSignersSpare(k Key, excluded map[string]bool) ([]Device, int, error) {
-	need := k.Threshold + 1
-	spare := 0
-	var chosen []Device
-	var missing []string
-	for _, id := range k.Holders {
-		d, err := s.store.GetDevice(id)
-		if err != nil {
-			missing = append(missing, id+" (unknown)")
-			continue
-		}
-		switch {
-		case d.Status != DeviceActive:
-			missing = append(missing, d.Name+" ("+string(d.Status)+")")
-		case s.links.get(d.ID) == nil:
-			missing = append(missing, d.Name+" (offline)")
-		case excluded[d.ID]:
-			missing = append(missing, d.Name+" (failed the last attempt)")
-		case s.isPaused(k.ID, d.ID):
-			until, _ := s.strikes.paused(k.ID, d.ID, s.opts.Now())
-			missing = append(missing, fmt.Sprintf("%s (paused until %s after %d aborts blamed on it)", d.Name, until.UTC().Format("15:04:05Z"), maxStrikes))
-		case len(chosen) < need:
-			chosen = append(chosen, d)
-		default:
-			spare++
-		}
-	}
-	if len(chosen) < need {
-		return nil, 0, failedPrecondition("key %s needs %d signers but only %d holders are available; missing: %s",
-			k.ID, need, len(chosen), strings.Join(missing, ", "))
-	}
-	return chosen, spare, nil
 }
 
 // signOnce runs one signing session and checks its result under pub.
@@ -593,9 +451,14 @@ func (s *Server) isPaused(keyID, deviceID string) bool {
 	return p
 }
 
-// strike counts a signing abort blamed on d; the strike that pauses d for
-// the key is logged, audited and counted in the metrics.
-func (s *Server) strike(ctx context.Context, k Key, d Device) {
+// strike counts a signing abort blamed on d, for the reason why (proven
+// blame, or the common-member rule): each strike is audited; the one that
+// pauses d for the key is logged, audited and counted in the metrics too.
+func (s *Server) strike(ctx context.Context, k Key, d Device, why string) {
+	actx := withSystemActor(context.WithoutCancel(ctx), "abuse control")
+	if err := s.audit(actx, auditlog.Entry{Action: "device.strike", KeyID: k.ID, Devices: []string{d.Name}, Culprits: []string{d.Name}, Result: "ok", Detail: why}); err != nil {
+		s.log.Warn("could not audit a strike", "session", s.sessions.sessionOf(ctx), "key", k.ID, "err", err)
+	}
 	if !s.strikes.blame(k.ID, d.ID, s.opts.Now()) {
 		return
 	}
@@ -603,7 +466,7 @@ func (s *Server) strike(ctx context.Context, k Key, d Device) {
 	s.metrics.devicePaused(d.Name)
 	e := auditlog.Entry{Action: "device.pause", KeyID: k.ID, Devices: []string{d.Name}, Result: "ok",
 		Detail: fmt.Sprintf("not picked to sign with this key for %s after %d aborts in a row blamed on it", pauseFor, maxStrikes)}
-	if err := s.audit(withSystemActor(context.WithoutCancel(ctx), "abuse control"), e); err != nil {
+	if err := s.audit(actx, e); err != nil {
 		s.log.Warn("could not audit a device pause", "session", s.sessions.sessionOf(ctx), "key", k.ID, "err", err)
 	}
 }

@@ -206,6 +206,8 @@ type SessionRecord struct {
 	OK       bool      `json:"ok"`
 	Reason   string    `json:"reason,omitempty"`
 	Culprits []string  `json:"culprits,omitempty"`
+	// Blame is what the blame of Culprits rests on (a Blame).
+	Blame string `json:"blame,omitempty"`
 }
 
 // Token is an API token's role (the token itself is stored as a hash).

@@ -7,3 +7,6 @@ import "log/slog"
 // The product build never misbehaves on purpose (malicious_on.go): only the
 // package's own tests can make an agent tamper with its messages.
 func maliciousTamper(*slog.Logger) *tamperFunc { return nil }
+
+// maliciousAccuses: the product build accuses nobody falsely.
+func maliciousAccuses(string, []string) []string { return nil }

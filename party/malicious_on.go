@@ -46,6 +46,11 @@ import (
 //	                 (SignRound9Message)
 //	wrong-proofbob   in ECDSA signing, adds 1 to the first element of its
 //	                 Bob proof (SignRound2Message.ProofBob[0])
+//	accuse-first     in every keygen and signing, once it has every other
+//	                 member's messages, reports a protocol error blaming
+//	                 the first other member (by device id), with its real
+//	                 evidence: a false accusation
+//	accuse-all       the same, blaming every other member
 //
 // An unknown name is logged at Error level and ignored. The default build
 // has none of this (malicious_off.go).
@@ -60,6 +65,8 @@ const (
 	behaveReplayMtA     = "replay-mta"
 	behaveWrongSi       = "wrong-si"
 	behaveWrongProofBob = "wrong-proofbob"
+	behaveAccuseFirst   = "accuse-first"
+	behaveAccuseAll     = "accuse-all"
 
 	typeKGRound1   = "binance.tsslib.ecdsa.keygen.KGRound1Message"
 	typeSignRound1 = "binance.tsslib.ecdsa.signing.SignRound1Message1"
@@ -110,10 +117,10 @@ func maliciousTamper(log *slog.Logger) *tamperFunc {
 				continue
 			}
 			m.other = other
-		case behaveReplayMtA, behaveWrongSi, behaveWrongProofBob:
+		case behaveReplayMtA, behaveWrongSi, behaveWrongProofBob, behaveAccuseFirst, behaveAccuseAll:
 		default:
 			log.Error("TEST ONLY: unknown malicious behaviour ignored", "env", maliciousEnv, "behaviour", w,
-				"known", strings.Join([]string{behaveOtherNTilde, behaveReplayMtA, behaveWrongSi, behaveWrongProofBob}, ","))
+				"known", strings.Join([]string{behaveOtherNTilde, behaveReplayMtA, behaveWrongSi, behaveWrongProofBob, behaveAccuseFirst, behaveAccuseAll}, ","))
 			continue
 		}
 		m.on[w] = true
@@ -239,4 +246,27 @@ func editPayload[T proto.Message](payload []byte, f func(T) error) ([]byte, erro
 
 func plusOneBytes(b []byte) []byte {
 	return new(big.Int).Add(new(big.Int).SetBytes(b), big.NewInt(1)).Bytes()
+}
+
+// maliciousAccuses is whom a malicious build accuses falsely once its
+// protocol finished (accuse-first, accuse-all): nil for none.
+func maliciousAccuses(self string, members []string) []string {
+	on := map[string]bool{}
+	for _, w := range strings.Split(os.Getenv(maliciousEnv), ",") {
+		on[strings.TrimSpace(w)] = true
+	}
+	var others []string
+	for _, m := range members {
+		if m != self {
+			others = append(others, m)
+		}
+	}
+	slices.Sort(others)
+	switch {
+	case on[behaveAccuseAll]:
+		return others
+	case on[behaveAccuseFirst] && len(others) > 0:
+		return others[:1]
+	}
+	return nil
 }

@@ -48,6 +48,9 @@ const inboxSize = 512
 type Failure struct {
 	Reason   string
 	Culprits []string
+	// unchecked: the blame does not come from a check of the culprits'
+	// protocol messages (a join, an echo), so no evidence backs it.
+	unchecked bool
 }
 
 func (f *Failure) Error() string { return "party: session failed: " + f.Reason }
@@ -447,7 +450,9 @@ func (s *session) run(ctx context.Context) {
 		f.Culprits = slices.DeleteFunc(f.Culprits, func(c string) bool { return c == s.self })
 		s.log.Warn("session failed", "reason", f.Reason, "culprits", f.Culprits, "took", time.Since(began).Round(time.Millisecond))
 		failure := &mpcv1.SessionFailure{Ref: s.ref, Reason: f.Reason, Culprits: f.Culprits}
-		s.backAccusation(failure)
+		if !f.unchecked {
+			s.backAccusation(failure)
+		}
 		s.send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Failure{Failure: failure}})
 		return
 	}
@@ -479,7 +484,9 @@ func (s *session) execute(ctx context.Context) (res *mpcv1.SessionResult, err er
 		}
 		es, err = envelope.Agree(s.params, s.join, s.eph, joins)
 		if err != nil {
-			return nil, blamed(err)
+			f := blamed(err)
+			f.unchecked = true
+			return nil, f
 		}
 		s.agreed = es
 	}
@@ -725,6 +732,10 @@ func (r *runner) run(ctx context.Context) (*mpcv1.SessionResult, error) {
 			}
 		}
 		finished = true
+		if accused := maliciousAccuses(s.self, s.members); accused != nil && s.start.GetKind() != mpcv1.SessionKind_SESSION_KIND_RESHARE {
+			// -tags malicious only (malicious_on.go): a false accusation.
+			return &Failure{Reason: "protocol error (a false accusation by a test-only malicious build)", Culprits: accused}
+		}
 		return r.finish()
 	}
 	for {
@@ -735,7 +746,9 @@ func (r *runner) run(ctx context.Context) (*mpcv1.SessionResult, error) {
 			// Every other member echoed what it saw; compare before accepting the result.
 			for from, echo := range r.echoes {
 				if err := r.es.CheckEcho(r.tracker, from, echo); err != nil {
-					return nil, blamed(err)
+					f := blamed(err)
+					f.unchecked = true
+					return nil, f
 				}
 			}
 			switch s.start.GetKind() {
@@ -1010,7 +1023,7 @@ func (r *runner) receive(in *mpcv1.SessionMessage, finished bool) error {
 	}
 	if env.Type == envelope.EchoType {
 		if !env.Broadcast {
-			return &Failure{Reason: "echo sent point to point", Culprits: []string{env.From}}
+			return &Failure{Reason: "echo sent point to point", Culprits: []string{env.From}, unchecked: true}
 		}
 		r.echoes[env.From] = plain
 		return nil

@@ -16,6 +16,21 @@ type sessionView struct {
 	Running, OK              bool
 	Reason                   string
 	Culprits                 []string
+	// Blame is what the blame rests on, in words (blameWords).
+	Blame string
+}
+
+// blameWords says what a session's blame rests on (SessionInfo.blame).
+func blameWords(b string) string {
+	switch b {
+	case "proven":
+		return "proven culprit (evidence checked)"
+	case "accuser-lied":
+		return "accuser lied (its evidence cleared the accused)"
+	case "suspected":
+		return "suspected, not proven"
+	}
+	return b
 }
 
 func (c *Console) sessionsPage(w http.ResponseWriter, r *http.Request, q *request) error {
@@ -27,7 +42,7 @@ func (c *Console) sessionsPage(w http.ResponseWriter, r *http.Request, q *reques
 	now := c.opts.Now()
 	for _, s := range resp.GetSessions() {
 		v := sessionView{ID: s.GetId(), Kind: s.GetKind(), KeyID: s.GetKeyId(), Devices: strings.Join(s.GetDevices(), ", "),
-			Started: s.GetStartedAt().AsTime(), Running: s.GetRunning(), OK: s.GetOk(), Reason: s.GetReason(), Culprits: s.GetCulprits()}
+			Started: s.GetStartedAt().AsTime(), Running: s.GetRunning(), OK: s.GetOk(), Reason: s.GetReason(), Culprits: s.GetCulprits(), Blame: blameWords(s.GetBlame())}
 		if v.Running {
 			v.Took = now.Sub(v.Started)
 			running = append(running, v)

@@ -1,0 +1,295 @@
+package coordinator
+
+import (
+	"math/big"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
+	"github.com/bnb-chain/tss-lib/v2/tss"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/mpcsign/mpcsign/internal/blame"
+	"github.com/mpcsign/mpcsign/internal/envelope"
+	"github.com/mpcsign/mpcsign/internal/guard"
+	"github.com/mpcsign/mpcsign/internal/identity"
+	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+)
+
+// Blame is what a failed session's blame rests on. Strikes and pauses
+// follow only proven blame (BlameProven, BlameAccuserLied); a suspected
+// device is only asked last, and struck when it is common to every failed
+// attempt of a signature that then succeeded without it (signWithKey).
+type Blame string
+
+const (
+	// BlameProven: the coordinator saw the fault itself (an envelope that
+	// does not verify, a flood, an invalid join) or re-ran the failed check
+	// on the accused's signed messages with the accuser's evidence.
+	BlameProven Blame = "proven"
+	// BlameAccuserLied: the accuser's evidence cleared every member it
+	// accused; the accuser is the culprit.
+	BlameAccuserLied Blame = "accuser-lied"
+	// BlameSuspected: named without evidence the coordinator could check
+	// (a signing check it cannot re-run, a reshare, an older device), or an
+	// availability fault (a timeout, a disconnect) that says who stopped
+	// but not why.
+	BlameSuspected Blame = "suspected"
+)
+
+// strikes reports whether blame of this kind counts a strike at once.
+func (b Blame) strikes() bool { return b == BlameProven || b == BlameAccuserLied }
+
+// verdict is the coordinator's reading of a member's failure report.
+type verdict struct {
+	blame    Blame
+	culprits []string // device ids
+	detail   string   // what the evidence showed, for the record and the log
+}
+
+// maxEvidenceMessages bounds the envelopes a session keeps for judging.
+const maxEvidenceMessages = 4096
+
+// keep retains a relayed envelope (its signature checked) for judging a
+// complaint, should the session fail.
+func (s *session) keep(msg *mpcv1.SessionMessage) {
+	if msg.GetType() == envelope.EchoType {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.relayed) < maxEvidenceMessages {
+		s.relayed = append(s.relayed, msg)
+	}
+}
+
+// judge decides what a member's failure report proves. A report without
+// evidence, or about a check the coordinator cannot re-run, leaves its
+// culprits suspected. With evidence (the reporter's revealed ephemeral key,
+// checked against its signed join), the coordinator opens the accused's
+// point-to-point envelopes to the reporter and re-runs the checks: an
+// accused whose signed messages fail one is proven at fault; when every
+// accused passes every check, the reporter lied.
+func (s *session) judge(reporter string, f *mpcv1.SessionFailure) verdict {
+	accused := s.memberIDs(f.GetCulprits(), reporter)
+	suspected := verdict{blame: BlameSuspected, culprits: accused}
+	if len(accused) == 0 || len(f.GetEvidenceKey()) == 0 {
+		return suspected
+	}
+	if !envelope.RevealAllowed(uint32(s.kind)) {
+		suspected.detail = "evidence is never revealed in a reshare"
+		return suspected
+	}
+	if !envelope.VerifyComplaint(s.members[reporter].IdentityPublicKey, s.sid, f.GetCulprits(), f.GetEvidenceKey(), f.GetEvidenceSignature()) {
+		suspected.detail = "the complaint's signature does not verify"
+		return suspected
+	}
+	opened, err := envelope.OpenReveal(s.sid, reporter, f.GetEvidenceKey(), s.joins)
+	if err != nil {
+		// A signed complaint with a key that is not its own: the accuser
+		// backed its accusation with something false.
+		return verdict{blame: BlameAccuserLied, culprits: []string{reporter}, detail: "its evidence key does not match its signed join"}
+	}
+	var guilty, clean []string
+	var reasons []string
+	for _, a := range accused {
+		v := s.judgeOne(opened, reporter, a)
+		switch v.Outcome {
+		case blame.Guilty:
+			guilty = append(guilty, a)
+			reasons = append(reasons, s.members[a].Name+": "+v.Reason)
+		case blame.Clean:
+			clean = append(clean, a)
+		}
+	}
+	switch {
+	case len(guilty) > 0:
+		return verdict{blame: BlameProven, culprits: guilty, detail: "evidence checked: " + strings.Join(reasons, "; ")}
+	case len(clean) > 0:
+		return verdict{blame: BlameAccuserLied, culprits: []string{reporter},
+			detail: "evidence checked: every check passes on what " + strings.Join(s.names(clean), ", ") + " sent"}
+	}
+	suspected.detail = "the coordinator cannot re-run the failed check for this protocol"
+	return suspected
+}
+
+// judgeOne re-runs the reporter's checks on what accused sent it.
+func (s *session) judgeOne(opened *envelope.Revealed, reporter, accused string) blame.Verdict {
+	s.mu.Lock()
+	relayed := slices.Clone(s.relayed)
+	s.mu.Unlock()
+	var msgs []blame.Msg
+	var types []string // each message's type, as its envelope says
+	for _, m := range relayed {
+		e := envelope.FromProto(m)
+		if !e.Broadcast && (e.From != accused || e.To != reporter) {
+			continue
+		}
+		wire, err := opened.Open(e)
+		if err != nil {
+			return blame.Verdict{Outcome: blame.Guilty, Reason: e.Type + ": point-to-point payload does not decrypt under the pair key"}
+		}
+		if e.From == accused && (contentType(wire) != e.Type || roundInType(e.Type) != e.Round) {
+			// The device compares them before its library sees the message.
+			return blame.Verdict{Outcome: blame.Guilty, Reason: e.Type + ": the content is of another type or round than its envelope says"}
+		}
+		msgs = append(msgs, blame.Msg{From: e.From, To: e.To, Broadcast: e.Broadcast, Wire: wire})
+		types = append(types, e.Type)
+	}
+	switch s.kind {
+	case mpcv1.SessionKind_SESSION_KIND_KEYGEN:
+		if dup := sharedModulus(msgs, reporter, accused); dup {
+			// Only the owner knows who copied; both announced it, signed.
+			return blame.Verdict{Outcome: blame.Undecided}
+		}
+		return blame.JudgeKeygen(blame.Keygen{EdDSA: s.ed25519, Threshold: s.threshold, Parties: s.partyIDs(0, nil)}, msgs, reporter, accused)
+	case mpcv1.SessionKind_SESSION_KIND_SIGN:
+		return s.judgeSignMessages(msgs, types, accused)
+	}
+	return blame.Verdict{Outcome: blame.Undecided}
+}
+
+// judgeSignMessages runs the guard's checks of one message on everything
+// accused sent the reporter. A failure proves it at fault; passing them
+// proves nothing (the library's proof checks need the key's public data,
+// which the coordinator does not keep), so the result is then Undecided.
+func (s *session) judgeSignMessages(msgs []blame.Msg, types []string, accused string) blame.Verdict {
+	p := guard.Params{Protocol: guard.SignECDSA, Threshold: s.threshold, PartyCount: len(s.members)}
+	if s.ed25519 {
+		p.Protocol = guard.SignEdDSA
+	}
+	ids := s.partyIDs(s.epoch, s.partyKeyIdentity)
+	var from *tss.PartyID
+	for _, id := range ids {
+		if id.Id == accused {
+			from = id
+		}
+	}
+	for i, m := range msgs {
+		if m.From != accused {
+			continue
+		}
+		if err := guard.CheckWire(p, m.Wire); err != nil {
+			return blame.Verdict{Outcome: blame.Guilty, Reason: types[i] + ": " + err.Error()}
+		}
+		parsed, err := tss.ParseWireMessage(m.Wire, from, m.Broadcast)
+		if err != nil || parsed.Type() != types[i] {
+			return blame.Verdict{Outcome: blame.Guilty, Reason: types[i] + ": unparseable, or another type than its envelope says"}
+		}
+		if err := guard.Check(p, parsed); err != nil {
+			return blame.Verdict{Outcome: blame.Guilty, Reason: err.Error()}
+		}
+	}
+	return blame.Verdict{Outcome: blame.Undecided}
+}
+
+// sharedModulus reports whether accused announced a Paillier modulus or
+// NTilde in keygen that the reporter announced too.
+func sharedModulus(msgs []blame.Msg, reporter, accused string) bool {
+	mine, theirs := map[string]bool{}, map[string]bool{}
+	for _, m := range msgs {
+		if !m.Broadcast || (m.From != reporter && m.From != accused) {
+			continue
+		}
+		for _, n := range announcedModuli(m.Wire) {
+			if m.From == reporter {
+				mine[n] = true
+			} else {
+				theirs[n] = true
+			}
+		}
+	}
+	for n := range theirs {
+		if mine[n] {
+			return true
+		}
+	}
+	return false
+}
+
+// announcedModuli are the Paillier modulus and NTilde a keygen round-1
+// message announces, as canonical bytes (nil for any other message).
+func announcedModuli(wire []byte) []string {
+	var a anypb.Any
+	if proto.Unmarshal(wire, &a) != nil {
+		return nil
+	}
+	var m keygen.KGRound1Message
+	if !a.MessageIs(&m) || a.UnmarshalTo(&m) != nil {
+		return nil
+	}
+	canon := func(b []byte) string { return string(new(big.Int).SetBytes(b).Bytes()) }
+	return []string{canon(m.GetPaillierN()), canon(m.GetNTilde())}
+}
+
+// contentType is the tss-lib message type a wire payload carries ("" if
+// it does not decode).
+func contentType(wire []byte) string {
+	var a anypb.Any
+	if proto.Unmarshal(wire, &a) != nil {
+		return ""
+	}
+	return string(a.MessageName())
+}
+
+var roundRE = regexp.MustCompile(`Round(\d+)`)
+
+// roundInType is the round a tss-lib message type names (party.roundOf).
+func roundInType(typ string) uint32 {
+	m := roundRE.FindStringSubmatch(typ)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.ParseUint(m[1], 10, 32)
+	return uint32(n)
+}
+
+// partyIDs are the members' tss-lib party ids as every member builds them
+// (party.newCommittee): from the identity key, or for a restored share the
+// identity its party key derives from.
+func (s *session) partyIDs(epoch uint64, keyPubs map[string][]byte) tss.SortedPartyIDs {
+	var ids tss.UnSortedPartyIDs
+	for id, d := range s.members {
+		pub := d.IdentityPublicKey
+		if k := keyPubs[id]; len(k) == 32 {
+			pub = k
+		}
+		ids = append(ids, identity.PartyID(id, pub, epoch))
+	}
+	return tss.SortPartyIDs(ids)
+}
+
+// memberIDs keeps the reported ids that are members other than the reporter.
+func (s *session) memberIDs(ids []string, reporter string) []string {
+	var out []string
+	for _, id := range ids {
+		if _, ok := s.members[id]; ok && id != reporter && !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func (s *session) names(ids []string) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, s.members[id].Name)
+	}
+	return out
+}
+
+// describe is how a session error names its blame for the caller.
+func (b Blame) describe() string {
+	switch b {
+	case BlameProven:
+		return "proven"
+	case BlameAccuserLied:
+		return "accuser lied: its evidence cleared the devices it accused"
+	case BlameSuspected:
+		return "suspected, not proven"
+	}
+	return ""
+}

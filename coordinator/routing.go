@@ -1,0 +1,274 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/mpcsign/mpcsign/internal/hd"
+)
+
+// Routing around a saboteur. GG18 cannot always say who made a signing
+// session fail (a wrong final signature share fails it with no culprit),
+// and a member can name others without proof. A signature is therefore
+// tried with other subsets of the online holders, within its deadline: the
+// least suspected first, never one that already failed. A device is struck
+// when its blame is proven, or when it was in every failed attempt whose
+// blame was not proven and is absent from the attempt that succeeded: the
+// common-member rule. A suspected device is never struck otherwise.
+
+// maxUnprovenFailures bounds the attempts of one signature that fail
+// without a proven culprit (each one costs a session on t+1 devices).
+const maxUnprovenFailures = 4
+
+// maxSubsetSearch bounds the subsets looked at to find an untried one.
+const maxSubsetSearch = 512
+
+// attempts is what one signature's failed attempts taught.
+type attempts struct {
+	failed [][]string     // device ids of each attempt that failed unproven
+	named  map[string]int // times each device was named by such a failure
+}
+
+// score orders devices for the next attempt: named ones and those in
+// failed attempts last.
+func (a *attempts) score(id string) int {
+	n := 2 * a.named[id]
+	for _, f := range a.failed {
+		if slices.Contains(f, id) {
+			n++
+		}
+	}
+	return n
+}
+
+func (a *attempts) tried(ids []string) bool {
+	for _, f := range a.failed {
+		if len(f) == len(ids) && !slices.ContainsFunc(ids, func(id string) bool { return !slices.Contains(f, id) }) {
+			return true
+		}
+	}
+	return false
+}
+
+// common are the devices in every failed attempt and not in ok.
+func (a *attempts) common(ok []string) []string {
+	if len(a.failed) == 0 {
+		return nil
+	}
+	var out []string
+	for _, id := range a.failed[0] {
+		every := !slices.Contains(ok, id)
+		for _, f := range a.failed[1:] {
+			every = every && slices.Contains(f, id)
+		}
+		if every {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// signWithKey signs an item with t+1 online holders of k's current epoch.
+// A device that refuses under its policy is left out and another subset
+// asked, while one exists; a failed session is retried with another subset
+// (see above). All attempts share ctx's deadline.
+func (s *Server) signWithKey(ctx context.Context, k Key, it signItem) (*signature, []Device, error) {
+	pub := k.PublicKey
+	if it.path != "" {
+		path, err := hd.ParsePath(it.path)
+		if err != nil {
+			return nil, nil, invalidArg("path: %v", err)
+		}
+		d, err := hd.Derive(k.PublicKey, k.ChainCode, path)
+		if err != nil {
+			return nil, nil, invalidArg("path %s: %v", it.path, err)
+		}
+		pub = d.PublicKey
+	}
+	var err error
+	excluded := map[string]bool{}
+	att := &attempts{named: map[string]int{}}
+	var refusals []*PolicyRefusal
+	var sig *signature
+	var signers []Device
+	for attempt := 0; attempt <= len(k.Holders)+maxUnprovenFailures; attempt++ {
+		picked, spare, pickErr := s.pickSubset(k, excluded, att)
+		if pickErr != nil {
+			if attempt == 0 {
+				return nil, nil, pickErr
+			}
+			break // no other subset: report why the last attempt failed
+		}
+		signers = picked
+		actx, cancel := attemptContext(ctx, spare > 0 && len(att.failed) < maxUnprovenFailures)
+		sig, err = s.signOnce(actx, k, it, pub, signers)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		var pr *PolicyRefusal
+		if errors.As(err, &pr) {
+			// Refused under its own policy: never asked again for this item.
+			refusals = append(refusals, pr)
+			for _, d := range signers {
+				if d.Name == pr.Device {
+					excluded[d.ID] = true
+				}
+			}
+			continue
+		}
+		var se *SessionError
+		if !errors.As(err, &se) {
+			break
+		}
+		switch {
+		case se.Unavailable:
+			// Not the device's fault: ask others, no strike.
+			for _, id := range se.ids {
+				excluded[id] = true
+			}
+		case se.Blame.strikes():
+			for _, d := range signers {
+				if slices.Contains(se.ids, d.ID) {
+					excluded[d.ID] = true
+					s.strike(ctx, k, d, fmt.Sprintf("%s blame of a failed signing attempt: %s", se.Blame, se.Reason))
+				}
+			}
+		default:
+			if len(att.failed) >= maxUnprovenFailures {
+				return nil, signers, err
+			}
+			att.failed = append(att.failed, deviceIDs(signers))
+			for _, id := range se.ids {
+				att.named[id]++
+			}
+		}
+		msg := "retrying signature with another subset of devices"
+		if len(se.ids) > 0 {
+			msg = "retrying signature without blamed devices"
+		}
+		s.log.Info(msg, "session", s.sessions.sessionOf(ctx), "key", k.ID, "blamed", se.Culprits, "blame", se.Blame)
+	}
+	if err == nil {
+		for _, d := range signers {
+			s.strikes.clear(k.ID, d.ID)
+		}
+		s.strikeCommon(ctx, k, att, signers)
+	}
+	if err != nil && len(refusals) > 0 {
+		var parts []string
+		for _, r := range refusals {
+			parts = append(parts, r.Device+" ("+r.Reason+")")
+		}
+		err = &clientError{codes.PermissionDenied, "not enough devices approved the signature; refused by: " + strings.Join(parts, ", ")}
+	}
+	return sig, signers, err
+}
+
+// strikeCommon strikes, after a signature succeeded with ok, the devices
+// common to every attempt that failed unproven.
+func (s *Server) strikeCommon(ctx context.Context, k Key, att *attempts, ok []Device) {
+	common := att.common(deviceIDs(ok))
+	s.metrics.routed("sign", len(common))
+	for _, id := range common {
+		d, err := s.store.GetDevice(id)
+		if err != nil {
+			continue
+		}
+		s.log.Warn("struck a device common to every failed attempt of a signature", "session", s.sessions.sessionOf(ctx), "key", k.ID, "device", d.Name, "failed_attempts", len(att.failed))
+		s.strike(ctx, k, d, fmt.Sprintf("routed: in each of the %d failed attempts of one signature whose blame was not proven, and not in the attempt that succeeded", len(att.failed)))
+	}
+}
+
+func deviceIDs(ds []Device) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.ID
+	}
+	return out
+}
+
+// pickSigners chooses threshold+1 online, active holders, or says who is missing.
+func (s *Server) pickSigners(k Key, excluded map[string]bool) ([]Device, error) {
+	chosen, _, err := s.pickSubset(k, excluded, nil)
+	return chosen, err
+}
+
+// pickSubset chooses threshold+1 online, active, unpaused holders not
+// excluded: the least suspected first (att, if any), and never a subset
+// that already failed. spare counts the holders beyond the chosen ones.
+func (s *Server) pickSubset(k Key, excluded map[string]bool, att *attempts) ([]Device, int, error) {
+	need := k.Threshold + 1
+	var eligible []Device
+	var missing []string
+	for _, id := range k.Holders {
+		d, err := s.store.GetDevice(id)
+		if err != nil {
+			missing = append(missing, id+" (unknown)")
+			continue
+		}
+		switch {
+		case d.Status != DeviceActive:
+			missing = append(missing, d.Name+" ("+string(d.Status)+")")
+		case s.links.get(d.ID) == nil:
+			missing = append(missing, d.Name+" (offline)")
+		case excluded[d.ID]:
+			missing = append(missing, d.Name+" (failed an earlier attempt)")
+		case s.isPaused(k.ID, d.ID):
+			until, _ := s.strikes.paused(k.ID, d.ID, s.opts.Now())
+			missing = append(missing, fmt.Sprintf("%s (paused until %s after %d aborts blamed on it)", d.Name, until.UTC().Format("15:04:05Z"), maxStrikes))
+		default:
+			eligible = append(eligible, d)
+		}
+	}
+	if len(eligible) < need {
+		return nil, 0, failedPrecondition("key %s needs %d signers but only %d holders are available; missing: %s",
+			k.ID, need, len(eligible), strings.Join(missing, ", "))
+	}
+	if att == nil {
+		return eligible[:need], len(eligible) - need, nil
+	}
+	sort.SliceStable(eligible, func(i, j int) bool { return att.score(eligible[i].ID) < att.score(eligible[j].ID) })
+	chosen := untriedSubset(eligible, need, att)
+	if chosen == nil {
+		return nil, 0, failedPrecondition("key %s: every subset of its %d available holders tried so far failed", k.ID, len(eligible))
+	}
+	return chosen, len(eligible) - need, nil
+}
+
+// untriedSubset is the first subset of need devices (in the order of ds,
+// lexicographically) that att has not seen fail, or nil.
+func untriedSubset(ds []Device, need int, att *attempts) []Device {
+	idx := make([]int, need)
+	for i := range idx {
+		idx[i] = i
+	}
+	for n := 0; n < maxSubsetSearch; n++ {
+		chosen := make([]Device, need)
+		for i, j := range idx {
+			chosen[i] = ds[j]
+		}
+		if !att.tried(deviceIDs(chosen)) {
+			return chosen
+		}
+		// Next combination of need indexes out of len(ds).
+		i := need - 1
+		for i >= 0 && idx[i] == len(ds)-need+i {
+			i--
+		}
+		if i < 0 {
+			return nil
+		}
+		idx[i]++
+		for j := i + 1; j < need; j++ {
+			idx[j] = idx[j-1] + 1
+		}
+	}
+	return nil
+}

@@ -1,0 +1,181 @@
+package e2e
+
+// Blame that holds against a lying member: one device of three runs the
+// test-only malicious build (malicious_test.go) and, one behaviour after the
+// other, tries to frame the honest devices or to stop signing without being
+// caught. Each time the honest devices are never blamed on proven grounds,
+// never struck and never paused, the key signs with its honest pair, and the
+// coordinator's records say what the blame rests on.
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/mpcsign/mpcsign/internal/auditlog"
+	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+)
+
+func TestBlameHoldsAgainstALyingMember(t *testing.T) {
+	maliciousParty(t) // build it before the cluster starts its clocks
+	c := newCluster(t)
+	c.fixtureFiles = []int{5, 6, 7} // seven sets each: three keygens here
+	c.startCoordinator(t)
+	names := []string{"evil", "honest1", "honest2"} // evil is picked first
+	for _, n := range names {
+		c.enroll(t, n, false)
+	}
+	evil := c.devices["evil"]
+	// become restarts evil from its data with the given behaviours ("" for
+	// the product build).
+	become := func(t *testing.T, behaviours string, env ...string) {
+		t.Helper()
+		if evil.proc != nil {
+			stopClean(t, evil.proc)
+			c.waitOffline(t, "evil")
+		}
+		if behaviours == "" {
+			c.runParty(t, evil)
+		} else {
+			c.runMaliciousParty(t, evil, behaviours, env)
+		}
+		c.waitReady(t, "evil")
+	}
+	become(t, "announce-other-ntilde", maliciousPreparamsEnv+"="+preparamsFixture(4))
+	c.runParty(t, c.devices["honest1"])
+	c.runParty(t, c.devices["honest2"])
+	c.waitReady(t, names...)
+
+	// A keygen whose only failure is evil's false report: its own evidence
+	// clears the honest devices, and it is blamed as the liar.
+	keygenBlamesTheLiar := func(t *testing.T) {
+		e := c.ctlErr(t, "keys", "create", "--threshold", "1", "--devices", strings.Join(names, ","))
+		expectRPC(t, e, codes.Aborted, "keygen session failed", "accuser lied", "blamed: evil")
+		if strings.Contains(e.Msg, "honest") {
+			t.Errorf("the error names an honest device: %s", e.Msg)
+		}
+		recs := c.sessionRecords(t, 1)
+		if len(recs) != 1 {
+			t.Fatalf("no session record")
+		}
+		r := recs[0]
+		if r.GetKind() != "keygen" || r.GetOk() || !slices.Equal(r.GetCulprits(), []string{"evil"}) || r.GetBlame() != "accuser-lied" ||
+			!strings.Contains(r.GetReason(), "evidence checked") || !strings.Contains(r.GetReason(), "reported by evil") {
+			t.Errorf("keygen record %v: want a failure blamed on evil alone, accuser-lied, evidence checked", r)
+		}
+	}
+	t.Run("keygen: the announced NTilde is not the one used", keygenBlamesTheLiar)
+
+	become(t, "accuse-first")
+	t.Run("keygen: a false accusation of an honest member", keygenBlamesTheLiar)
+
+	become(t, "")
+	key := c.createKey(t, names)
+	checkSigners(t, key.Holders, names...)
+
+	// signs makes n signatures, each routed around evil: the honest pair
+	// signs, and the attempts with evil failed without proven blame on an
+	// honest device.
+	signs := func(t *testing.T, n int, what string) {
+		t.Helper()
+		for i := range n {
+			s := signAndVerify(t, c, key, fmt.Sprintf("blame: %s %d", what, i))
+			checkSigners(t, s.Signers, "honest1", "honest2")
+		}
+	}
+
+	t.Run("signing: a wrong s_i in round 9 is routed around", func(t *testing.T) {
+		become(t, "wrong-si")
+		signs(t, 1, "wrong s_i")
+		failed := failedSignRecords(t, c, 4)
+		if len(failed) == 0 {
+			t.Fatal("no failed signing attempt with evil recorded")
+		}
+		for _, r := range failed {
+			if !slices.Contains(r.GetDevices(), "evil") || r.GetBlame() == "proven" || r.GetBlame() == "accuser-lied" {
+				t.Errorf("failed attempt %v: want one with evil, blame not proven on anyone", r)
+			}
+		}
+	})
+
+	t.Run("signing: a replayed MtA content is refused and routed around", func(t *testing.T) {
+		become(t, "replay-mta")
+		first := signAndVerify(t, c, key, "blame: evil records its MtA message")
+		if !slices.Contains(first.Signers, "evil") {
+			t.Fatalf("signers %v: evil must sign first, to have content to replay", first.Signers)
+		}
+		signs(t, 1, "replayed MtA")
+		failed := failedSignRecords(t, c, 2)
+		if len(failed) != 1 || !slices.Equal(failed[0].GetCulprits(), []string{"evil"}) || failed[0].GetBlame() != "suspected" ||
+			!strings.Contains(failed[0].GetReason(), "another session") || !strings.Contains(failed[0].GetReason(), "SignRound1Message1") {
+			t.Errorf("failed attempts %v: want one, blaming evil (suspected) for content from another session", failed)
+		}
+	})
+
+	t.Run("signing: a member that accuses everyone is routed around and paused", func(t *testing.T) {
+		become(t, "accuse-all")
+		signs(t, 2, "accuse-all")
+		for _, r := range failedSignRecords(t, c, 6) {
+			if r.GetBlame() != "suspected" || slices.Contains(r.GetCulprits(), "evil") {
+				t.Errorf("failed attempt %v: want evil's accusations of honest devices left suspected", r)
+			}
+		}
+		// Strikes: two routed ones here, one after the replay: evil is paused.
+		s := signAndVerify(t, c, key, "blame: evil is paused")
+		checkSigners(t, s.Signers, "honest1", "honest2")
+		if recs := c.sessionRecords(t, 1); len(recs) != 1 || !recs[0].GetOk() {
+			t.Errorf("with evil paused, the first attempt should succeed: %v", recs)
+		}
+	})
+
+	t.Run("the records: only evil was struck and paused, never an honest device", func(t *testing.T) {
+		entries := c.auditLog(t)
+		all := func(auditlog.Entry) bool { return true }
+		strikes := auditWith(entries, "device.strike", all)
+		pauses := auditWith(entries, "device.pause", all)
+		if len(strikes) < 3 || len(pauses) != 1 {
+			t.Errorf("%d strikes and %d pauses audited, want at least 3 strikes and one pause:\n%s", len(strikes), len(pauses), auditDump(entries))
+		}
+		for _, e := range append(strikes, pauses...) {
+			if !slices.Equal(e.Devices, []string{"evil"}) {
+				t.Errorf("audit entry %s names %v: only evil may be struck or paused", e.Action, e.Devices)
+			}
+			if e.Action == "device.strike" && !strings.HasPrefix(e.Detail, "routed:") {
+				t.Errorf("strike %q: evil was never proven at fault in signing here, only routed around", e.Detail)
+			}
+		}
+		keygens := auditWith(entries, "key.create", func(e auditlog.Entry) bool { return e.Result == "failed" })
+		if len(keygens) != 2 {
+			t.Fatalf("%d failed keygens audited, want 2:\n%s", len(keygens), auditDump(entries))
+		}
+		for _, e := range keygens {
+			if !slices.Equal(e.Culprits, []string{"evil"}) || !strings.Contains(e.Detail, "accuser-lied") {
+				t.Errorf("failed keygen audited as %q blaming %v: want evil, accuser-lied", e.Detail, e.Culprits)
+			}
+		}
+		for _, l := range strings.Split(c.coord.stderr(), "\n") {
+			if (strings.Contains(l, "device paused") || strings.Contains(l, "struck a device")) && !strings.Contains(l, "device=evil") {
+				t.Errorf("the coordinator's log strikes or pauses another device than evil: %s", l)
+			}
+		}
+	})
+
+	c.stopSurvivors(t)
+	t.Run("no panics in any log", func(t *testing.T) { c.assertNoPanics(t) })
+	t.Run("fixtures lasted", func(t *testing.T) { c.assertNoPreparamsGenerated(t) })
+}
+
+// failedSignRecords are the failed signing sessions among the newest limit.
+func failedSignRecords(t testing.TB, c *cluster, limit uint32) []*mpcv1.SessionInfo {
+	t.Helper()
+	var out []*mpcv1.SessionInfo
+	for _, r := range c.sessionRecords(t, limit) {
+		if r.GetKind() == "sign" && !r.GetOk() {
+			out = append(out, r)
+		}
+	}
+	return out
+}
