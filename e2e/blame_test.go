@@ -72,6 +72,18 @@ func TestBlameHoldsAgainstALyingMember(t *testing.T) {
 	become(t, "accuse-first")
 	t.Run("keygen: a false accusation of an honest member", keygenBlamesTheLiar)
 
+	become(t, "announce-other-paillier", maliciousPreparamsEnv+"="+preparamsFixture(4))
+	t.Run("keygen: the announced Paillier modulus is not the one used", func(t *testing.T) {
+		// Its own proofs about the modulus fail at the honest devices,
+		// whose evidence proves it.
+		e := c.ctlErr(t, "keys", "create", "--threshold", "1", "--devices", strings.Join(names, ","))
+		expectRPC(t, e, codes.Aborted, "keygen session failed", "[proven]", "blamed: evil")
+		r := c.sessionRecords(t, 1)[0]
+		if r.GetKind() != "keygen" || !slices.Equal(r.GetCulprits(), []string{"evil"}) || r.GetBlame() != "proven" || !strings.Contains(r.GetReason(), "evidence checked") {
+			t.Errorf("keygen record %v: want evil proven at fault, evidence checked", r)
+		}
+	})
+
 	become(t, "")
 	key := c.createKey(t, names)
 	checkSigners(t, key.Holders, names...)
@@ -148,12 +160,13 @@ func TestBlameHoldsAgainstALyingMember(t *testing.T) {
 			}
 		}
 		keygens := auditWith(entries, "key.create", func(e auditlog.Entry) bool { return e.Result == "failed" })
-		if len(keygens) != 2 {
-			t.Fatalf("%d failed keygens audited, want 2:\n%s", len(keygens), auditDump(entries))
+		if len(keygens) != 3 {
+			t.Fatalf("%d failed keygens audited, want 3:\n%s", len(keygens), auditDump(entries))
 		}
-		for _, e := range keygens {
-			if !slices.Equal(e.Culprits, []string{"evil"}) || !strings.Contains(e.Detail, "accuser-lied") {
-				t.Errorf("failed keygen audited as %q blaming %v: want evil, accuser-lied", e.Detail, e.Culprits)
+		for i, e := range keygens {
+			want := map[bool]string{true: "accuser-lied", false: "proven"}[i < 2]
+			if !slices.Equal(e.Culprits, []string{"evil"}) || !strings.Contains(e.Detail, "blame "+want) {
+				t.Errorf("failed keygen audited as %q blaming %v: want evil, %s", e.Detail, e.Culprits, want)
 			}
 		}
 		for _, l := range strings.Split(c.coord.stderr(), "\n") {

@@ -36,6 +36,11 @@ import (
 //	                 own tss-lib keeps using its real set, so that library
 //	                 blames the honest members in round 3 (their factor
 //	                 proofs are for the announced NTilde)
+//	announce-other-paillier
+//	                 in an ECDSA keygen, announces the Paillier modulus of
+//	                 that other set while its library keeps its own: its
+//	                 own proofs about its modulus then fail at the honest
+//	                 members, which prove it with their evidence
 //	replay-mta       in ECDSA signing, remembers the first SignRound1Message1
 //	                 (MtA ciphertext and range proof) it sends to each
 //	                 recipient, and in every later session sends that one
@@ -62,6 +67,7 @@ const (
 // The behaviours, and the message each one changes.
 const (
 	behaveOtherNTilde   = "announce-other-ntilde"
+	behaveOtherPaillier = "announce-other-paillier"
 	behaveReplayMtA     = "replay-mta"
 	behaveWrongSi       = "wrong-si"
 	behaveWrongProofBob = "wrong-proofbob"
@@ -93,6 +99,7 @@ type malicious struct {
 type announcedNTilde struct {
 	nTilde, h1, h2 []byte
 	dln1, dln2     [][]byte
+	paillierN      []byte
 }
 
 // maliciousTamper returns the tamper function MPCSIGN_MALICIOUS asks for,
@@ -110,7 +117,7 @@ func maliciousTamper(log *slog.Logger) *tamperFunc {
 			continue
 		}
 		switch w {
-		case behaveOtherNTilde:
+		case behaveOtherNTilde, behaveOtherPaillier:
 			other, err := loadAnnouncedNTilde(os.Getenv(maliciousPreparamsEnv))
 			if err != nil {
 				log.Error("TEST ONLY: malicious behaviour ignored", "env", maliciousEnv, "behaviour", w, "err", err)
@@ -120,7 +127,7 @@ func maliciousTamper(log *slog.Logger) *tamperFunc {
 		case behaveReplayMtA, behaveWrongSi, behaveWrongProofBob, behaveAccuseFirst, behaveAccuseAll:
 		default:
 			log.Error("TEST ONLY: unknown malicious behaviour ignored", "env", maliciousEnv, "behaviour", w,
-				"known", strings.Join([]string{behaveOtherNTilde, behaveReplayMtA, behaveWrongSi, behaveWrongProofBob, behaveAccuseFirst, behaveAccuseAll}, ","))
+				"known", strings.Join([]string{behaveOtherNTilde, behaveOtherPaillier, behaveReplayMtA, behaveWrongSi, behaveWrongProofBob, behaveAccuseFirst, behaveAccuseAll}, ","))
 			continue
 		}
 		m.on[w] = true
@@ -164,7 +171,7 @@ func loadAnnouncedNTilde(path string) (*announcedNTilde, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &announcedNTilde{nTilde: pp.NTildei.Bytes(), h1: pp.H1i.Bytes(), h2: pp.H2i.Bytes(), dln1: dln1, dln2: dln2}, nil
+	return &announcedNTilde{nTilde: pp.NTildei.Bytes(), h1: pp.H1i.Bytes(), h2: pp.H2i.Bytes(), dln1: dln1, dln2: dln2, paillierN: pp.PaillierSK.N.Bytes()}, nil
 }
 
 // tamper is the tamperFunc: it returns the payload to send in place of one
@@ -180,6 +187,12 @@ func (m *malicious) tamper(msgType, to string, payload []byte) [][]byte {
 			o := m.other
 			msg.NTilde, msg.H1, msg.H2 = o.nTilde, o.h1, o.h2
 			msg.Dlnproof_1, msg.Dlnproof_2 = o.dln1, o.dln2
+			return nil
+		})
+	case msgType == typeKGRound1 && m.on[behaveOtherPaillier]:
+		behaviour = behaveOtherPaillier
+		out, err = editPayload(payload, func(msg *keygen.KGRound1Message) error {
+			msg.PaillierN = m.other.paillierN
 			return nil
 		})
 	case msgType == typeSignRound1 && m.on[behaveReplayMtA]:
