@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/mpcsign/mpcsign/internal/auditlog"
+	"github.com/mpcsign/mpcsign/internal/blame"
 	"github.com/mpcsign/mpcsign/internal/identity"
 	"github.com/mpcsign/mpcsign/internal/pairing"
 	"github.com/mpcsign/mpcsign/internal/roster"
@@ -564,6 +565,9 @@ func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*m
 			return nil, s.auditFailure(ctx, entry, &SessionError{Kind: "keygen", Reason: "devices reported different chain codes"})
 		}
 		k.ChainCode = cc
+		// Every device reported the key's public data alike (older devices
+		// report none: their keys' signing complaints stay unverified).
+		k.KeyPublic = sameKeyPublic(results)
 	}
 	k.PublicKey = pub
 	k.ID = identity.KeyID(pub)
@@ -585,6 +589,20 @@ func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*m
 	s.metrics.audited(entry.Seq)
 	s.log.Info("key created", "session", s.sessions.sessionOf(ctx), "key", k.ID, "threshold", t, "devices", names(devs))
 	return &mpcv1.CreateKeyResponse{Key: s.keyProto(k)}, nil
+}
+
+// sameKeyPublic is the key data every device reported, if they all
+// reported the same; nil otherwise.
+func sameKeyPublic(results map[string]*mpcv1.SessionResult) []byte {
+	var kp []byte
+	for _, r := range results {
+		b := r.GetKeyPublic()
+		if len(b) == 0 || len(b) > blame.MaxKeyPublic || (kp != nil && !bytes.Equal(kp, b)) {
+			return nil
+		}
+		kp = b
+	}
+	return kp
 }
 
 // sameChainCode is the chain code every device reported, if they agree.

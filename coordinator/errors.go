@@ -84,6 +84,8 @@ type SessionError struct {
 	Unavailable bool
 	// ids are the culprits' device ids, when a session named them.
 	ids []string
+	// accuser made the unproven accusation of a suspected blame.
+	accuser string
 }
 
 func (e *SessionError) Error() string {

@@ -1,6 +1,8 @@
 package coordinator
 
 import (
+	"bytes"
+	"crypto/ecdsa"
 	"math/big"
 	"regexp"
 	"slices"
@@ -9,12 +11,14 @@ import (
 
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 	"github.com/bnb-chain/tss-lib/v2/tss"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/mpcsign/mpcsign/internal/blame"
 	"github.com/mpcsign/mpcsign/internal/envelope"
 	"github.com/mpcsign/mpcsign/internal/guard"
+	"github.com/mpcsign/mpcsign/internal/hd"
 	"github.com/mpcsign/mpcsign/internal/identity"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
@@ -48,22 +52,38 @@ type verdict struct {
 	blame    Blame
 	culprits []string // device ids
 	detail   string   // what the evidence showed, for the record and the log
+	// reporter made an unproven accusation: it is as suspect as those it
+	// named (signWithKey orders the next attempt by it).
+	reporter string
 }
 
-// maxEvidenceMessages bounds the envelopes a session keeps for judging.
-const maxEvidenceMessages = 4096
+// Bounds on what a session keeps for judging, and on the judging itself.
+const (
+	maxEvidenceMessages = 8192
+	maxEvidenceBytes    = 64 << 20
+	maxAccusedJudged    = 8
+)
 
 // keep retains a relayed envelope (its signature checked) for judging a
-// complaint, should the session fail.
+// complaint, should the session fail. Past the bounds it notes that the
+// transcript is incomplete: no complaint is then judged (an accused's
+// message that is not kept could be the one that failed).
 func (s *session) keep(msg *mpcv1.SessionMessage) {
-	if msg.GetType() == envelope.EchoType {
-		return
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.relayed) < maxEvidenceMessages {
-		s.relayed = append(s.relayed, msg)
+	if len(s.relayed) >= maxEvidenceMessages || s.relayedBytes+len(msg.GetPayload()) > maxEvidenceBytes {
+		s.dropped = true
+		return
 	}
+	s.relayed = append(s.relayed, msg)
+	s.relayedBytes += len(msg.GetPayload())
+}
+
+// relayedCount is how many envelopes were kept so far.
+func (s *session) relayedCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.relayed)
 }
 
 // judge decides what a member's failure report proves. A report without
@@ -73,10 +93,27 @@ func (s *session) keep(msg *mpcv1.SessionMessage) {
 // point-to-point envelopes to the reporter and re-runs the checks: an
 // accused whose signed messages fail one is proven at fault; when every
 // accused passes every check, the reporter lied.
-func (s *session) judge(reporter string, f *mpcv1.SessionFailure) verdict {
+func (s *session) judge(reporter string, f *mpcv1.SessionFailure, seen int) verdict {
 	accused := s.memberIDs(f.GetCulprits(), reporter)
-	suspected := verdict{blame: BlameSuspected, culprits: accused}
+	suspected := verdict{blame: BlameSuspected, culprits: accused, reporter: reporter}
 	if len(accused) == 0 || len(f.GetEvidenceKey()) == 0 {
+		return suspected
+	}
+	// One judgement per reporter, of a bounded number of accused.
+	if s.judged == nil {
+		s.judged = map[string]bool{}
+	}
+	if s.judged[reporter] || len(accused) > maxAccusedJudged {
+		suspected.detail = "not judged again, or too many accused"
+		return suspected
+	}
+	s.judged[reporter] = true
+	s.mu.Lock()
+	dropped := s.dropped
+	relayed := slices.Clone(s.relayed[:min(seen, len(s.relayed))])
+	s.mu.Unlock()
+	if dropped {
+		suspected.detail = "the session's transcript was too large to keep whole"
 		return suspected
 	}
 	if !envelope.RevealAllowed(uint32(s.kind)) {
@@ -96,7 +133,10 @@ func (s *session) judge(reporter string, f *mpcv1.SessionFailure) verdict {
 	var guilty, clean []string
 	var reasons []string
 	for _, a := range accused {
-		v := s.judgeOne(opened, reporter, a)
+		v := equivocation(relayed, a)
+		if v.Outcome != blame.Guilty {
+			v = s.judgeOne(relayed, opened, reporter, a)
+		}
 		switch v.Outcome {
 		case blame.Guilty:
 			guilty = append(guilty, a)
@@ -116,16 +156,37 @@ func (s *session) judge(reporter string, f *mpcv1.SessionFailure) verdict {
 	return suspected
 }
 
-// judgeOne re-runs the reporter's checks on what accused sent it.
-func (s *session) judgeOne(opened *envelope.Revealed, reporter, accused string) blame.Verdict {
-	s.mu.Lock()
-	relayed := slices.Clone(s.relayed)
-	s.mu.Unlock()
+// equivocation is the devices' first-write-wins rule (envelope.Tracker)
+// re-run on what the coordinator relayed: two envelopes of one type from
+// accused to the same recipients with different payloads (ciphertext or
+// bytes, whatever their content decodes to) prove it at fault.
+func equivocation(relayed []*mpcv1.SessionMessage, accused string) blame.Verdict {
+	first := map[string][]byte{}
+	for _, m := range relayed {
+		if m.GetFrom() != accused {
+			continue
+		}
+		k := m.GetType() + "\x00" + m.GetTo()
+		if p, ok := first[k]; ok && !bytes.Equal(p, m.GetPayload()) {
+			return blame.Verdict{Outcome: blame.Guilty, Reason: "sent two different " + m.GetType() + " messages"}
+		} else if !ok {
+			first[k] = m.GetPayload()
+		}
+	}
+	return blame.Verdict{Outcome: blame.Clean}
+}
+
+// judgeOne re-runs the reporter's checks on what accused sent it: every
+// broadcast, and the point-to-point envelopes between the two.
+func (s *session) judgeOne(relayed []*mpcv1.SessionMessage, opened *envelope.Revealed, reporter, accused string) blame.Verdict {
 	var msgs []blame.Msg
 	var types []string // each message's type, as its envelope says
 	for _, m := range relayed {
 		e := envelope.FromProto(m)
-		if !e.Broadcast && (e.From != accused || e.To != reporter) {
+		if e.Type == envelope.EchoType {
+			continue
+		}
+		if !e.Broadcast && !(e.From == accused && e.To == reporter) && !(e.From == reporter && e.To == accused) {
 			continue
 		}
 		wire, err := opened.Open(e)
@@ -147,9 +208,50 @@ func (s *session) judgeOne(opened *envelope.Revealed, reporter, accused string) 
 		}
 		return blame.JudgeKeygen(blame.Keygen{EdDSA: s.ed25519, Threshold: s.threshold, Parties: s.partyIDs(0, nil)}, msgs, reporter, accused)
 	case mpcv1.SessionKind_SESSION_KIND_SIGN:
-		return s.judgeSignMessages(msgs, types, accused)
+		if v := s.judgeSignMessages(msgs, types, accused); v.Outcome == blame.Guilty || s.ed25519 {
+			return v
+		}
+		sign, ok := s.signJudgement()
+		if !ok {
+			return blame.Verdict{Outcome: blame.Undecided}
+		}
+		return blame.JudgeSign(sign, msgs, reporter, accused)
 	}
 	return blame.Verdict{Outcome: blame.Undecided}
+}
+
+// signJudgement describes an ECDSA signing session for the judge: the
+// key's public data as its holders reported it, the signers' party ids,
+// and the derivation of a signature with a path.
+func (s *session) signJudgement() (blame.Sign, bool) {
+	if s.key == nil || len(s.key.KeyPublic) == 0 {
+		return blame.Sign{}, false
+	}
+	kp, err := blame.UnmarshalKeyPublic(s.key.KeyPublic)
+	if err != nil {
+		return blame.Sign{}, false
+	}
+	data, err := kp.SaveData()
+	if err != nil {
+		return blame.Sign{}, false
+	}
+	sign := blame.Sign{Key: data, Signers: s.partyIDs(s.epoch, s.partyKeyIdentity), Threshold: s.threshold}
+	if s.path != "" {
+		steps, err := hd.ParsePath(s.path)
+		if err != nil {
+			return blame.Sign{}, false
+		}
+		d, err := hd.Derive(s.key.PublicKey, s.key.ChainCode, steps)
+		if err != nil {
+			return blame.Sign{}, false
+		}
+		child, err := secp256k1.ParsePubKey(d.PublicKey)
+		if err != nil {
+			return blame.Sign{}, false
+		}
+		sign.Delta, sign.ChildPub = d.Delta, &ecdsa.PublicKey{Curve: tss.S256(), X: child.X(), Y: child.Y()}
+	}
+	return sign, true
 }
 
 // judgeSignMessages runs the guard's checks of one message on everything

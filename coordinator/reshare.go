@@ -183,6 +183,7 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 	told := union(members, s.devicesOf(k.Holders))
 	// 2. The protocol.
 	var atts []resharing.SignedAttestation
+	var keyPublic []byte // the new epoch's public key data, if every new holder reported the same
 	err = rep.step("reshare protocol", func() (string, error) {
 		results, err := s.sessions.run(ctx, &mpcv1.SessionStart{
 			Requester:     requester(ctx),
@@ -197,7 +198,7 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 			OldCommittee:  ids(old),
 			NewCommittee:  ids(spec.newHolders),
 			Authorization: spec.auth,
-		}, members, k.PartyKeyIdentity)
+		}, members, &k)
 		if err != nil {
 			return "", err
 		}
@@ -207,6 +208,11 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 				return "", &SessionError{Kind: "reshare", Reason: "a new holder reported another public key", Culprits: []string{d.Name}, Blame: BlameProven, ids: []string{d.ID}}
 			}
 		}
+		newResults := map[string]*mpcv1.SessionResult{}
+		for _, d := range spec.newHolders {
+			newResults[d.ID] = results[d.ID]
+		}
+		keyPublic = sameKeyPublic(newResults)
 		atts, err = s.attestations("reshare", k.ID, k.curveID(), epoch, k.PublicKey, k.ChainCode, spec.newThreshold, spec.newHolders, results)
 		if err != nil {
 			return "", err
@@ -240,7 +246,7 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 			rep.TestPath = drillPath
 		}
 		pending := Key{ID: k.ID, Curve: k.Curve, PublicKey: k.PublicKey, ChainCode: k.ChainCode, DerivationOnly: k.DerivationOnly,
-			Epoch: epoch, Threshold: spec.newThreshold, Holders: ids(spec.newHolders)}
+			Epoch: epoch, Threshold: spec.newThreshold, Holders: ids(spec.newHolders), KeyPublic: keyPublic}
 		sig, signers, err := s.signWithKey(ctx, pending, it)
 		if err != nil {
 			return "", err
@@ -293,6 +299,7 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 			// The new epoch's party keys derive from each holder's own identity,
 			// and restores of the old epoch can never be bound any more.
 			k.PartyKeyIdentity, k.PendingRestores = nil, nil
+			k.KeyPublic = keyPublic
 			return nil
 		}, &entry)
 		if err != nil {

@@ -17,10 +17,14 @@ import (
 // session fail (a wrong final signature share fails it with no culprit),
 // and a member can name others without proof. A signature is therefore
 // tried with other subsets of the online holders, within its deadline: the
-// least suspected first, never one that already failed. A device is struck
-// when its blame is proven, or when it was in every failed attempt whose
-// blame was not proven and is absent from the attempt that succeeded: the
-// common-member rule. A suspected device is never struck otherwise.
+// least suspected first (in failed attempts, named, or an unproven
+// accuser), never one that already failed. A device is struck when its
+// blame is proven, or under the common-member rule: it is the only device
+// in every failed attempt whose blame was not proven, and absent from the
+// attempt that succeeded (see attempts.common for why "only"). A suspected
+// device is never struck otherwise; a saboteur that fails one attempt per
+// signature and cooperates in the next is not struck either, but costs one
+// failed attempt, never the signature.
 
 // maxUnprovenFailures bounds the attempts of one signature that fail
 // without a proven culprit (each one costs a session on t+1 devices).
@@ -31,14 +35,15 @@ const maxSubsetSearch = 512
 
 // attempts is what one signature's failed attempts taught.
 type attempts struct {
-	failed [][]string     // device ids of each attempt that failed unproven
-	named  map[string]int // times each device was named by such a failure
+	failed   [][]string     // device ids of each attempt that failed unproven
+	named    map[string]int // times each device was named by such a failure
+	accusers map[string]int // times each device accused others without proof
 }
 
-// score orders devices for the next attempt: named ones and those in
-// failed attempts last.
+// score orders devices for the next attempt: named ones, unproven accusers
+// and those in failed attempts last.
 func (a *attempts) score(id string) int {
-	n := 2 * a.named[id]
+	n := 2*a.named[id] + a.accusers[id]
 	for _, f := range a.failed {
 		if slices.Contains(f, id) {
 			n++
@@ -56,22 +61,32 @@ func (a *attempts) tried(ids []string) bool {
 	return false
 }
 
-// common are the devices in every failed attempt and not in ok.
+// common is the device to strike after a success with ok: the one device
+// in every failed attempt, when it is the only one and absent from ok;
+// else nobody. A saboteur decides the outcome of every attempt it is in,
+// so it is in every failed one; if another device were in all of them too,
+// or the only common device signed the success, the saboteur could be
+// framing it (failing only next to it, cooperating elsewhere): the rule
+// strikes only where no single saboteur could have arranged the pattern
+// against an honest device.
 func (a *attempts) common(ok []string) []string {
 	if len(a.failed) == 0 {
 		return nil
 	}
-	var out []string
+	var every []string
 	for _, id := range a.failed[0] {
-		every := !slices.Contains(ok, id)
+		in := true
 		for _, f := range a.failed[1:] {
-			every = every && slices.Contains(f, id)
+			in = in && slices.Contains(f, id)
 		}
-		if every {
-			out = append(out, id)
+		if in {
+			every = append(every, id)
 		}
 	}
-	return out
+	if len(every) != 1 || slices.Contains(ok, every[0]) {
+		return nil
+	}
+	return every
 }
 
 // signWithKey signs an item with t+1 online holders of k's current epoch.
@@ -93,7 +108,7 @@ func (s *Server) signWithKey(ctx context.Context, k Key, it signItem) (*signatur
 	}
 	var err error
 	excluded := map[string]bool{}
-	att := &attempts{named: map[string]int{}}
+	att := &attempts{named: map[string]int{}, accusers: map[string]int{}}
 	var refusals []*PolicyRefusal
 	var sig *signature
 	var signers []Device
@@ -147,6 +162,9 @@ func (s *Server) signWithKey(ctx context.Context, k Key, it signItem) (*signatur
 			att.failed = append(att.failed, deviceIDs(signers))
 			for _, id := range se.ids {
 				att.named[id]++
+			}
+			if se.accuser != "" {
+				att.accusers[se.accuser]++ // an unproven accuser is suspect too
 			}
 		}
 		msg := "retrying signature with another subset of devices"

@@ -5,29 +5,43 @@ import (
 	"testing"
 )
 
-// The common-member rule: only a device in every failed attempt whose
-// blame was not proven, and absent from the one that succeeded, is struck.
+// The common-member rule: only the one device in every failed attempt
+// whose blame was not proven, absent from the one that succeeded, is
+// struck; never when another device shares every failure with it, and
+// never one that signed the success (a saboteur could arrange either
+// pattern against an honest device).
 func TestCommonMemberRule(t *testing.T) {
 	att := &attempts{named: map[string]int{}}
 	if got := att.common([]string{"a", "b"}); got != nil {
 		t.Fatalf("no failed attempt: struck %v", got)
 	}
 	att.failed = [][]string{{"evil", "h1"}}
-	if got := att.common([]string{"h1", "h2"}); !slices.Equal(got, []string{"evil"}) {
-		t.Fatalf("one failure with evil and h1, success with h1 and h2: struck %v, want evil", got)
+	if got := att.common([]string{"h1", "h2"}); got != nil {
+		t.Fatalf("one failure with evil and h1: struck %v; either could be the saboteur", got)
+	}
+	// The framing attack: evil fails next to h1 and cooperates next to h2.
+	if got := att.common([]string{"evil", "h2"}); got != nil {
+		t.Fatalf("evil failed next to h1 and signed with h2: struck %v, want nobody (evil could be framing h1)", got)
 	}
 	att.failed = append(att.failed, []string{"evil", "h2"})
 	if got := att.common([]string{"h1", "h2"}); !slices.Equal(got, []string{"evil"}) {
-		t.Fatalf("evil in both failures: struck %v, want evil", got)
+		t.Fatalf("evil alone in both failures, absent from the success: struck %v, want evil", got)
 	}
-	att.failed = append(att.failed, []string{"h1", "h2"})
-	if got := att.common([]string{"h3", "h4"}); got != nil {
+	// Three of five: evil fails twice next to h1, then signs the success.
+	att.failed = [][]string{{"evil", "h1", "h2"}, {"evil", "h1", "h3"}}
+	if got := att.common([]string{"evil", "h2", "h3"}); got != nil {
+		t.Fatalf("evil and h1 in every failure, evil in the success: struck %v, want nobody", got)
+	}
+	if got := att.common([]string{"h2", "h3", "h4"}); got != nil {
+		t.Fatalf("evil and h1 in every failure: struck %v, want nobody", got)
+	}
+	att.failed = append(att.failed, []string{"evil", "h4", "h2"})
+	if got := att.common([]string{"h1", "h2", "h3"}); !slices.Equal(got, []string{"evil"}) {
+		t.Fatalf("evil alone in every failure: struck %v, want evil", got)
+	}
+	att.failed = append(att.failed, []string{"h1", "h2", "h3"})
+	if got := att.common([]string{"h4", "h5", "h2"}); got != nil {
 		t.Fatalf("no device in every failure: struck %v", got)
-	}
-	// A device in every failure but also in the success is not struck.
-	att.failed = [][]string{{"x", "h1"}, {"x", "h2"}}
-	if got := att.common([]string{"x", "h3"}); got != nil {
-		t.Fatalf("x signed the successful attempt: struck %v", got)
 	}
 }
 

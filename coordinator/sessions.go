@@ -53,8 +53,13 @@ type session struct {
 	threshold        int
 	epoch            uint64
 	partyKeyIdentity map[string][]byte
+	key              *Key   // the key signed with or reshared (nil: keygen)
+	path             string // a signature's derivation path
 	joins            []envelope.Join
 	relayed          []*mpcv1.SessionMessage // under mu
+	relayedBytes     int                     // under mu
+	dropped          bool                    // under mu: relayed is not the whole transcript
+	judged           map[string]bool         // reporters whose complaint was judged (session loop only)
 
 	mu   sync.Mutex
 	sent map[string]int // protocol messages relayed per sender
@@ -191,6 +196,9 @@ func (s *session) roundDone(mx *metrics, round uint32, took time.Duration) {
 }
 
 type partyEvent struct {
+	// seen: for a member's failure, how many envelopes were relayed when
+	// it arrived (the judge looks at those only).
+	seen    int
 	from    string
 	reply   *mpcv1.SessionReply
 	result  *mpcv1.SessionResult
@@ -337,7 +345,8 @@ func (m *sessions) fromParty(l *link, req *mpcv1.ConnectRequest) {
 		}
 	case *mpcv1.ConnectRequest_Failure:
 		if s := m.member(m.byRef, msg.Failure.GetRef(), l.deviceID); s != nil {
-			s.post(partyEvent{from: l.deviceID, failure: msg.Failure})
+			// What was relayed up to now is all the reporter can have seen.
+			s.post(partyEvent{from: l.deviceID, failure: msg.Failure, seen: s.relayedCount()})
 		}
 	case *mpcv1.ConnectRequest_Message:
 		m.route(l, msg.Message)
@@ -432,9 +441,15 @@ func (m *sessions) linkDown(deviceID string) {
 
 // run starts a session with the given members and waits until every member
 // reported a result, one failed, or ctx ends. It returns the results by device id.
-// partyKeyIdentity names, for devices holding a share restored from another
-// device's backup, the identity their current party key derives from.
-func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members []Device, partyKeyIdentity map[string][]byte) (map[string]*mpcv1.SessionResult, error) {
+// key is the key a signature or reshare uses (nil for a keygen): its
+// PartyKeyIdentity names, for devices holding a share restored from another
+// device's backup, the identity their current party key derives from; the
+// rest serves to judge complaints (evidence.go).
+func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members []Device, key *Key) (map[string]*mpcv1.SessionResult, error) {
+	var partyKeyIdentity map[string][]byte
+	if key != nil {
+		partyKeyIdentity = key.PartyKeyIdentity
+	}
 	ref := make([]byte, 32)
 	if _, err := rand.Read(ref); err != nil {
 		return nil, err
@@ -447,7 +462,8 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 	// Parties give up a little earlier and report whom they waited for.
 	start.TimeoutMs = uint32(max(time.Until(deadline)-time.Second, time.Second) / time.Millisecond)
 	s := &session{ref: ref, kind: start.GetKind(), keyID: start.GetKeyId(), started: m.now(), members: map[string]Device{}, events: make(chan partyEvent, 8*len(members)+8), done: make(chan struct{}),
-		ed25519: start.GetCurve() == mpcv1.Curve_CURVE_ED25519, threshold: int(start.GetThreshold()), epoch: start.GetEpoch(), partyKeyIdentity: partyKeyIdentity}
+		ed25519: start.GetCurve() == mpcv1.Curve_CURVE_ED25519, threshold: int(start.GetThreshold()), epoch: start.GetEpoch(), partyKeyIdentity: partyKeyIdentity,
+		key: key, path: start.GetDerivationPath()}
 	for _, d := range members {
 		s.members[d.ID] = d
 		start.Participants = append(start.Participants, &mpcv1.Participant{DeviceId: d.ID, IdentityPublicKey: d.IdentityPublicKey, PartyKeyIdentity: partyKeyIdentity[d.ID]})
@@ -536,7 +552,11 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 		if v.detail != "" {
 			detail += " [" + clip(v.detail) + "]"
 		}
-		return fail("the protocol failed", detail, reporter, v.culprits, v.blame)
+		err := fail("the protocol failed", detail, reporter, v.culprits, v.blame)
+		if se, ok := err.(*SessionError); ok && v.blame == BlameSuspected {
+			se.accuser = v.reporter
+		}
+		return err
 	}
 	// assess reads a failure event: the coordinator's own checks are
 	// proven; a member's report is judged (evidence.go), a timeout narrowed
@@ -548,7 +568,7 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 		case strings.HasPrefix(ev.failure.GetReason(), partyTimeoutReason):
 			return verdict{blame: BlameSuspected, culprits: s.timeoutCulprits(s.memberIDs(ev.failure.GetCulprits(), ev.from))}
 		}
-		return s.judge(ev.from, ev.failure)
+		return s.judge(ev.from, ev.failure, ev.seen)
 	}
 	for len(results) < len(members) {
 		select {

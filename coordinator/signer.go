@@ -398,7 +398,7 @@ func (s *Server) signOnce(ctx context.Context, k Key, it signItem, pub []byte, s
 		TestNonce:      it.testNonce,
 		Request:        it.signed,
 		RequestItem:    it.item,
-	}, signers, k.PartyKeyIdentity)
+	}, signers, &k)
 	if err != nil {
 		return nil, err
 	}

@@ -14,9 +14,10 @@ import (
 // it. Only in keygen and signing (envelope.RevealAllowed says why never in
 // a reshare), and not for a timeout or a replay, which no message of this
 // session proves (the coordinator would find every check passing and
-// blame this device).
+// blame this device). Never after this device sent its echo: the others
+// may then complete the session, and a keygen's shares must not be opened.
 func (s *session) backAccusation(f *mpcv1.SessionFailure) {
-	if len(f.GetCulprits()) == 0 || s.agreed == nil || !envelope.RevealAllowed(uint32(s.start.GetKind())) ||
+	if len(f.GetCulprits()) == 0 || s.agreed == nil || s.echoed || !envelope.RevealAllowed(uint32(s.start.GetKind())) ||
 		strings.HasPrefix(f.GetReason(), timeoutReason) || strings.HasPrefix(f.GetReason(), replayReason) {
 		return
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/mpcsign/mpcsign/internal/blame"
 	"github.com/mpcsign/mpcsign/internal/envelope"
 	"github.com/mpcsign/mpcsign/internal/guard"
 	"github.com/mpcsign/mpcsign/internal/hd"
@@ -114,6 +115,9 @@ type session struct {
 	agreed *envelope.Session
 	// seen are the fingerprints of the protocol content received (replay.go).
 	seen []string
+	// echoed: this device sent its echo, so the others may complete the
+	// session and keep their shares; it never reveals its key after that.
+	echoed bool
 }
 
 // role is which tss-lib party of a device a message is from or for. Keygen
@@ -841,6 +845,7 @@ func (r *runner) finish() error {
 	if err != nil {
 		return err
 	}
+	r.s.echoed = true
 	return r.seal(envelope.Header{Broadcast: true, Type: envelope.EchoType}, payload)
 }
 
@@ -1226,7 +1231,7 @@ func (s *session) finishKeygen(t int, data *keygen.LocalPartySaveData, edData *e
 	if err != nil {
 		return nil, fmt.Errorf("attest the new key: %w", err)
 	}
-	return &mpcv1.SessionResult{PublicKey: rec.Meta.PublicKey, ChainCode: rec.Meta.ChainCode, Attestation: att}, nil
+	return &mpcv1.SessionResult{PublicKey: rec.Meta.PublicKey, ChainCode: rec.Meta.ChainCode, Attestation: att, KeyPublic: keyPublic(data)}, nil
 }
 
 // finishReshare stores a new holder's share as pending (durably, before the
@@ -1288,7 +1293,7 @@ func (s *session) finishReshare(ctx context.Context, data *keygen.LocalPartySave
 	if err != nil {
 		return nil, fmt.Errorf("attest the new share: %w", err)
 	}
-	return &mpcv1.SessionResult{PublicKey: pub, Attestation: att}, nil
+	return &mpcv1.SessionResult{PublicKey: pub, Attestation: att, KeyPublic: keyPublic(data)}, nil
 }
 
 // finishSign checks the signature under pub (the key, or the derived key of
@@ -1330,6 +1335,24 @@ func derive(share *Share, data keygen.LocalPartySaveData, path []uint32) (keygen
 		return data, nil, nil, fmt.Errorf("derive the child key: %w", err)
 	}
 	return keys[0], d.Delta, d.PublicKey, nil
+}
+
+// keyPublic is the public part of an ECDSA key's data, for the
+// coordinator's judge of signing complaints (nil for EdDSA, or if it cannot
+// be encoded: the coordinator then treats such complaints as unverified).
+func keyPublic(data *keygen.LocalPartySaveData) []byte {
+	if data == nil || data.ECDSAPub == nil {
+		return nil
+	}
+	p, err := blame.PublicOf(*data)
+	if err != nil {
+		return nil
+	}
+	b, err := p.Marshal()
+	if err != nil {
+		return nil
+	}
+	return b
 }
 
 func tssFailure(e *tss.Error) *Failure {

@@ -29,8 +29,8 @@ import (
 // only:
 //   - keygen: the Shamir shares of a key that is never used. A keygen that
 //     fails at one member never completes anywhere: every member keeps its
-//     share only after every other member's echo, and the failing member
-//     sends none;
+//     share only after every other member's echo, and a member reveals only
+//     before it sent its own echo (party/evidence.go);
 //   - signing (ECDSA): Paillier ciphertexts under their owners' Paillier keys
 //     and zero-knowledge proofs (MtA); no secret of a key share is readable
 //     from them, and an aborted session's nonce k is never used again

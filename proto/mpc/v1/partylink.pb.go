@@ -1610,7 +1610,12 @@ type SessionResult struct {
 	Signature []byte `protobuf:"bytes,6,opt,name=signature,proto3" json:"signature,omitempty"`
 	// Keygen, and a reshare's new holders: this holder's signed statement of
 	// the key it now holds (after storing it).
-	Attestation   *KeyAttestation `protobuf:"bytes,7,opt,name=attestation,proto3" json:"attestation,omitempty"`
+	Attestation *KeyAttestation `protobuf:"bytes,7,opt,name=attestation,proto3" json:"attestation,omitempty"`
+	// Keygen and a reshare's new holders, secp256k1: the public part of the
+	// key's tss-lib data (internal/blame.KeyPublic: party keys, Paillier
+	// moduli, NTilde, h1, h2, public shares), which every holder reports
+	// alike; the coordinator keeps it to check signing complaints.
+	KeyPublic     []byte `protobuf:"bytes,8,opt,name=key_public,json=keyPublic,proto3" json:"key_public,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1690,6 +1695,13 @@ func (x *SessionResult) GetSignature() []byte {
 func (x *SessionResult) GetAttestation() *KeyAttestation {
 	if x != nil {
 		return x.Attestation
+	}
+	return nil
+}
+
+func (x *SessionResult) GetKeyPublic() []byte {
+	if x != nil {
+		return x.KeyPublic
 	}
 	return nil
 }
@@ -2279,7 +2291,7 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\x03seq\x18\x06 \x01(\x04R\x03seq\x12\x14\n" +
 	"\x05round\x18\a \x01(\rR\x05round\x12\x12\n" +
 	"\x04type\x18\b \x01(\tR\x04type\x12\x1c\n" +
-	"\tsignature\x18\t \x01(\fR\tsignature\"\xd3\x01\n" +
+	"\tsignature\x18\t \x01(\fR\tsignature\"\xf2\x01\n" +
 	"\rSessionResult\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\fR\x03ref\x12\x1d\n" +
 	"\n" +
@@ -2289,7 +2301,9 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\n" +
 	"chain_code\x18\x05 \x01(\fR\tchainCode\x12\x1c\n" +
 	"\tsignature\x18\x06 \x01(\fR\tsignature\x128\n" +
-	"\vattestation\x18\a \x01(\v2\x16.mpc.v1.KeyAttestationR\vattestation\"\xa8\x01\n" +
+	"\vattestation\x18\a \x01(\v2\x16.mpc.v1.KeyAttestationR\vattestation\x12\x1d\n" +
+	"\n" +
+	"key_public\x18\b \x01(\fR\tkeyPublic\"\xa8\x01\n" +
 	"\x0eSessionFailure\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\fR\x03ref\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1a\n" +
