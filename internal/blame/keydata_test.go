@@ -60,3 +60,17 @@ func TestKeyPublicRoundTrip(t *testing.T) {
 		t.Fatal("oversized key data accepted")
 	}
 }
+
+// A device's reported key data is untrusted bytes: decoding and turning it
+// into save data never panics.
+func FuzzKeyPublic(f *testing.F) {
+	f.Add([]byte(`{"ks":[1,2],"paillier_n":[3,4],"ntilde":[5,6],"h1":[7,8],"h2":[9,10],"big_xj":[[1,2],[3,4]],"ecdsa_pub":[5,6]}`))
+	f.Add([]byte(`{"ks":[1],"big_xj":[null]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := UnmarshalKeyPublic(b)
+		if err != nil {
+			return
+		}
+		_, _ = p.SaveData()
+	})
+}
