@@ -165,7 +165,7 @@ func TestKeysAndSessionsPages(t *testing.T) {
 	sessions := &mpcv1.ListSessionsResponse{Sessions: []*mpcv1.SessionInfo{
 		{Id: "r1", Kind: "sign", KeyId: "k0123", Devices: []string{"phone", "laptop"}, Running: true, StartedAt: timestamppb.New(now)},
 		{Id: "f1", Kind: "sign", KeyId: "k0123", Devices: []string{"phone", "server"}, StartedAt: timestamppb.New(now.Add(-time.Minute)),
-			FinishedAt: timestamppb.New(now.Add(-time.Minute + 2*time.Second)), Reason: "the protocol failed: <script>x</script>", Culprits: []string{"server"}},
+			FinishedAt: timestamppb.New(now.Add(-time.Minute + 2*time.Second)), Reason: "the protocol failed: <script>x</script>", Culprits: []string{"server"}, Blame: "accuser-lied"},
 	}}
 	f := newFixtureWith(t, func(s *coordinator.Server) Coordinator {
 		return canned{Server: s, keys: &mpcv1.ListKeysResponse{Keys: []*mpcv1.Key{key}}, sessions: sessions}
@@ -183,7 +183,7 @@ func TestKeysAndSessionsPages(t *testing.T) {
 	if !strings.Contains(running, `id="running"`) || !strings.Contains(running, "phone, laptop") {
 		t.Errorf("the running session is not listed as running")
 	}
-	for _, want := range []string{"aborted", "blamed: server", "the protocol failed: &lt;script&gt;x&lt;/script&gt;", "2.0 s"} {
+	for _, want := range []string{"aborted", "blamed: server", "accuser lied (its evidence cleared the accused)", "the protocol failed: &lt;script&gt;x&lt;/script&gt;", "2.0 s"} {
 		if !strings.Contains(recent, want) {
 			t.Errorf("sessions page lacks %q", want)
 		}
