@@ -565,10 +565,10 @@ func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*m
 			return nil, s.auditFailure(ctx, entry, &SessionError{Kind: "keygen", Reason: "devices reported different chain codes"})
 		}
 		k.ChainCode = cc
-		// Every device reported the key's public data alike (older devices
-		// report none: their keys' signing complaints stay unverified).
-		k.KeyPublic = sameKeyPublic(results)
 	}
+	// Every device reported the key's public data alike (older devices
+	// report none: their keys' signing complaints stay unverified).
+	k.KeyPublic = sameKeyPublic(results)
 	k.PublicKey = pub
 	k.ID = identity.KeyID(pub)
 	for _, d := range devs {

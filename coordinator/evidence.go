@@ -208,8 +208,15 @@ func (s *session) judgeOne(relayed []*mpcv1.SessionMessage, opened *envelope.Rev
 		}
 		return blame.JudgeKeygen(blame.Keygen{EdDSA: s.ed25519, Threshold: s.threshold, Parties: s.partyIDs(0, nil)}, msgs, reporter, accused)
 	case mpcv1.SessionKind_SESSION_KIND_SIGN:
-		if v := s.judgeSignMessages(msgs, types, accused); v.Outcome == blame.Guilty || s.ed25519 {
+		if v := s.judgeSignMessages(msgs, types, accused); v.Outcome == blame.Guilty {
 			return v
+		}
+		if s.ed25519 {
+			sign, ok := s.signJudgementEdDSA()
+			if !ok {
+				return blame.Verdict{Outcome: blame.Undecided}
+			}
+			return blame.JudgeSignEdDSA(sign, msgs, reporter, accused)
 		}
 		sign, ok := s.signJudgement()
 		if !ok {
@@ -218,6 +225,22 @@ func (s *session) judgeOne(relayed []*mpcv1.SessionMessage, opened *envelope.Rev
 		return blame.JudgeSign(sign, msgs, reporter, accused)
 	}
 	return blame.Verdict{Outcome: blame.Undecided}
+}
+
+// signJudgementEdDSA describes an Ed25519 signing session for the judge.
+func (s *session) signJudgementEdDSA() (blame.SignEdDSA, bool) {
+	if s.key == nil || len(s.key.KeyPublic) == 0 {
+		return blame.SignEdDSA{}, false
+	}
+	kp, err := blame.UnmarshalEdKeyPublic(s.key.KeyPublic)
+	if err != nil {
+		return blame.SignEdDSA{}, false
+	}
+	data, err := kp.SaveData()
+	if err != nil {
+		return blame.SignEdDSA{}, false
+	}
+	return blame.SignEdDSA{Key: data, Signers: s.partyIDs(s.epoch, s.partyKeyIdentity), Threshold: s.threshold, Message: s.message}, true
 }
 
 // signJudgement describes an ECDSA signing session for the judge: the

@@ -55,6 +55,7 @@ type session struct {
 	partyKeyIdentity map[string][]byte
 	key              *Key   // the key signed with or reshared (nil: keygen)
 	path             string // a signature's derivation path
+	message          []byte // an Ed25519 signature's message
 	joins            []envelope.Join
 	relayed          []*mpcv1.SessionMessage // under mu
 	relayedBytes     int                     // under mu
@@ -463,7 +464,7 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 	start.TimeoutMs = uint32(max(time.Until(deadline)-time.Second, time.Second) / time.Millisecond)
 	s := &session{ref: ref, kind: start.GetKind(), keyID: start.GetKeyId(), started: m.now(), members: map[string]Device{}, events: make(chan partyEvent, 8*len(members)+8), done: make(chan struct{}),
 		ed25519: start.GetCurve() == mpcv1.Curve_CURVE_ED25519, threshold: int(start.GetThreshold()), epoch: start.GetEpoch(), partyKeyIdentity: partyKeyIdentity,
-		key: key, path: start.GetDerivationPath()}
+		key: key, path: start.GetDerivationPath(), message: start.GetMessage()}
 	for _, d := range members {
 		s.members[d.ID] = d
 		start.Participants = append(start.Participants, &mpcv1.Participant{DeviceId: d.ID, IdentityPublicKey: d.IdentityPublicKey, PartyKeyIdentity: partyKeyIdentity[d.ID]})

@@ -141,10 +141,10 @@ type Key struct {
 	// from another device's backup to the identity public key that share's
 	// tss-lib party key derives from. A reshare clears it.
 	PartyKeyIdentity map[string][]byte `json:"party_key_identity,omitempty"`
-	// KeyPublic is the public part of a secp256k1 key's tss-lib data at
-	// this epoch, as every holder reported it (internal/blame.KeyPublic);
-	// the judge of signing complaints needs it. Empty for keys made before,
-	// and for Ed25519 keys.
+	// KeyPublic is the public part of the key's tss-lib data at this
+	// epoch, as every holder reported it (internal/blame.KeyPublic for
+	// secp256k1, blame.EdKeyPublic for Ed25519);
+	// the judge of signing complaints needs it. Empty for keys made before.
 	KeyPublic []byte `json:"key_public,omitempty"`
 	// PendingRestores are restored shares waiting for an operator's approval.
 	PendingRestores []RestoreBinding `json:"pending_restores,omitempty"`

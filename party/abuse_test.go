@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/signing"
+	edsigning "github.com/bnb-chain/tss-lib/v2/eddsa/signing"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mpcsign/mpcsign/internal/testcluster"
@@ -92,4 +93,41 @@ func TestRepeatedlyBlamedSignerIsPaused(t *testing.T) {
 	if len(series) != 1 || series[0] != "device=evil 1" {
 		t.Fatalf("mpc_device_pauses_total series %q, want device=evil 1", series)
 	}
+}
+
+// An Ed25519 signer whose round-2 proof is wrong is blamed by its honest
+// partner with evidence; the coordinator's judge checks it against the
+// key's public data, every holder reported alike at keygen: proven. The
+// signature goes to the honest pair at once.
+func TestEd25519SignerProvenAtFault(t *testing.T) {
+	c := testcluster.New(t, testcluster.Options{SignTimeout: 30 * time.Second})
+	evil := c.AddDevice(t, "evil", nil)
+	c.AddDevice(t, "honest1", nil)
+	c.AddDevice(t, "honest2", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	kr, err := c.Admin.CreateKey(ctx, &mpcv1.CreateKeyRequest{Curve: mpcv1.Curve_CURVE_ED25519, Threshold: 1, Devices: []string{"evil", "honest1", "honest2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	party.SetTamper(evil.Agent, tamperType("SignRound2Message", func(b []byte) [][]byte {
+		return one(mutate(t, b, func(m *edsigning.SignRound2Message) { m.ProofT = plusOne(m.ProofT) }))
+	}))
+	r, err := c.Signer.Sign(ctx, &mpcv1.SignRequest{KeyId: kr.GetKey().GetId(), Message: []byte("ed25519: proven at fault")})
+	if err != nil || strings.Contains(strings.Join(r.GetSigners(), ","), "evil") {
+		t.Fatalf("sign: %v, signers %v (want the honest pair)", err, r.GetSigners())
+	}
+	recs, err := c.Server.RecentSessions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(recs) - 1; i >= 0; i-- {
+		if rec := recs[i]; rec.Kind == "sign" && !rec.OK {
+			if strings.Join(rec.Culprits, ",") != "evil" || rec.Blame != "proven" || !strings.Contains(rec.Reason, "evidence checked") {
+				t.Fatalf("failed attempt %+v: want evil proven at fault, evidence checked", rec)
+			}
+			return
+		}
+	}
+	t.Fatal("no failed signing attempt recorded")
 }

@@ -1231,7 +1231,7 @@ func (s *session) finishKeygen(t int, data *keygen.LocalPartySaveData, edData *e
 	if err != nil {
 		return nil, fmt.Errorf("attest the new key: %w", err)
 	}
-	return &mpcv1.SessionResult{PublicKey: rec.Meta.PublicKey, ChainCode: rec.Meta.ChainCode, Attestation: att, KeyPublic: keyPublic(data)}, nil
+	return &mpcv1.SessionResult{PublicKey: rec.Meta.PublicKey, ChainCode: rec.Meta.ChainCode, Attestation: att, KeyPublic: keyPublic(data, edData)}, nil
 }
 
 // finishReshare stores a new holder's share as pending (durably, before the
@@ -1293,7 +1293,7 @@ func (s *session) finishReshare(ctx context.Context, data *keygen.LocalPartySave
 	if err != nil {
 		return nil, fmt.Errorf("attest the new share: %w", err)
 	}
-	return &mpcv1.SessionResult{PublicKey: pub, Attestation: att, KeyPublic: keyPublic(data)}, nil
+	return &mpcv1.SessionResult{PublicKey: pub, Attestation: att, KeyPublic: keyPublic(data, edData)}, nil
 }
 
 // finishSign checks the signature under pub (the key, or the derived key of
@@ -1337,18 +1337,24 @@ func derive(share *Share, data keygen.LocalPartySaveData, path []uint32) (keygen
 	return keys[0], d.Delta, d.PublicKey, nil
 }
 
-// keyPublic is the public part of an ECDSA key's data, for the
-// coordinator's judge of signing complaints (nil for EdDSA, or if it cannot
-// be encoded: the coordinator then treats such complaints as unverified).
-func keyPublic(data *keygen.LocalPartySaveData) []byte {
-	if data == nil || data.ECDSAPub == nil {
-		return nil
+// keyPublic is the public part of a key's data (ECDSA or EdDSA), for the
+// coordinator's judge of signing complaints (nil if it cannot be encoded:
+// the coordinator then treats such complaints as unverified).
+func keyPublic(data *keygen.LocalPartySaveData, edData *edkeygen.LocalPartySaveData) []byte {
+	var b []byte
+	var err error
+	switch {
+	case edData != nil && edData.EDDSAPub != nil:
+		var p blame.EdKeyPublic
+		if p, err = blame.PublicOfEdDSA(*edData); err == nil {
+			b, err = p.Marshal()
+		}
+	case data != nil && data.ECDSAPub != nil:
+		var p blame.KeyPublic
+		if p, err = blame.PublicOf(*data); err == nil {
+			b, err = p.Marshal()
+		}
 	}
-	p, err := blame.PublicOf(*data)
-	if err != nil {
-		return nil
-	}
-	b, err := p.Marshal()
 	if err != nil {
 		return nil
 	}
