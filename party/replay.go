@@ -159,7 +159,7 @@ func (r *runner) checkFresh(from string, parsed tss.ParsedMessage) error {
 	}
 	fp, err := contentFingerprint(from, parsed)
 	if err != nil {
-		return &Failure{Reason: "unencodable protocol message", Culprits: []string{from}}
+		return &Failure{Reason: "unencodable protocol message", Culprits: []string{from}, unchecked: true}
 	}
 	replayed, err := r.s.deps.replay.check(fp)
 	if err != nil {

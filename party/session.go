@@ -1086,7 +1086,8 @@ func (r *runner) deliver(from string, parsed tss.ParsedMessage, targets []*local
 	if err := r.gs.Check(parsed); errors.Is(err, guard.ErrOutOfOrder) {
 		if !r.isPending(parsed) {
 			if len(r.pending) >= 4*len(r.s.members)+8 {
-				return &Failure{Reason: "too many messages out of order", Culprits: []string{from}}
+				// The judge would not see what they wait for: no evidence.
+				return &Failure{Reason: "too many messages out of order", Culprits: []string{from}, unchecked: true}
 			}
 			r.pending = append(r.pending, pendingMsg{from: from, parsed: parsed, targets: targets})
 		}
@@ -1101,8 +1102,10 @@ func (r *runner) deliver(from string, parsed tss.ParsedMessage, targets []*local
 		owner, dup := r.moduli[n]
 		switch {
 		case dup && owner == r.s.self:
-			// Only the owner knows for sure who copied its modulus.
-			return &Failure{Reason: "announced a modulus (Paillier N or NTilde) that another member uses", Culprits: []string{from}}
+			// Only the owner knows for sure who copied its modulus. No
+			// evidence: this device's own announcement may not have left it
+			// yet, and without it nothing relayed shows the copy.
+			return &Failure{Reason: "announced a modulus (Paillier N or NTilde) that another member uses", Culprits: []string{from}, unchecked: true}
 		case dup && owner != from:
 			// Two other members share a modulus and this device cannot tell
 			// which one copied: the owner aborts and blames the copier, and

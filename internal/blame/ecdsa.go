@@ -118,6 +118,11 @@ func (j *judge) uniqueH(m *keygen.KGRound1Message) Verdict {
 	h1, h2 := m.UnmarshalH1(), m.UnmarshalH2()
 	for i := 0; i < j.accused; i++ {
 		other, _ := j.content(i, ecR1).(*keygen.KGRound1Message)
+		if other == nil && i == j.accuser {
+			// Its library compares with its own round 1, which may not have
+			// been relayed yet when it failed: cannot tell.
+			return undecided("KGRound1Message: the accuser's own round 1, needed to check that h1/h2 are unique, is missing")
+		}
 		if other == nil {
 			// The accuser's round 2 never ran without it: not a check it made.
 			return clean()
