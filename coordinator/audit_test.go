@@ -9,15 +9,15 @@ import (
 	"testing"
 
 	"github.com/mpcsign/mpcsign/internal/auditlog"
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 func TestAuditLog(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{})
+	c := testkit.New(t, testkit.Options{})
 	ctx := context.Background()
-	c.AddDevice(t, "a", testcluster.FixtureSets(t, 1)[:1])
-	c.AddDevice(t, "b", testcluster.FixtureSets(t, 2)[:1])
+	c.AddDevice(t, "a", testkit.FixtureSets(t, 1)[:1])
+	c.AddDevice(t, "b", testkit.FixtureSets(t, 2)[:1])
 	key := c.CreateKey(t, 1, "a", "b")
 	for _, m := range []string{"one", "two"} {
 		if _, err := c.Signer.Sign(ctx, &mpcv1.SignRequest{KeyId: key.GetId(), Digest: digest(m), RequestId: "r-" + m}); err != nil {

@@ -15,10 +15,10 @@ import (
 
 	"github.com/mpcsign/mpcsign/coordinator"
 	"github.com/mpcsign/mpcsign/internal/preparams"
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	"github.com/mpcsign/mpcsign/internal/tlspin"
 	"github.com/mpcsign/mpcsign/party"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 // testClock is a clock the test moves forward.
@@ -52,7 +52,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 }
 
 // pinnedCall lists devices over a new connection that pins only pins.
-func pinnedCall(c *testcluster.Cluster, token string, pins ...string) error {
+func pinnedCall(c *testkit.Cluster, token string, pins ...string) error {
 	cfg, err := tlspin.ClientConfig(pins...)
 	if err != nil {
 		return err
@@ -75,7 +75,7 @@ func (b bearerToken) GetRequestMetadata(context.Context, ...string) (map[string]
 }
 func (bearerToken) RequireTransportSecurity() bool { return true }
 
-func readClientJSON(t *testing.T, c *testcluster.Cluster) coordinator.ClientConfig {
+func readClientJSON(t *testing.T, c *testkit.Cluster) coordinator.ClientConfig {
 	t.Helper()
 	var cc coordinator.ClientConfig
 	b, err := os.ReadFile(filepath.Join(c.Dir, "coordinator", "client.json"))
@@ -94,10 +94,10 @@ func readClientJSON(t *testing.T, c *testcluster.Cluster) coordinator.ClientConf
 // coordinator's clock, which the test moves.
 func TestCertificateRotation(t *testing.T) {
 	clock := &testClock{now: time.Now()}
-	c := testcluster.New(t, testcluster.Options{Now: clock.Now, SignTimeout: 2 * time.Minute})
+	c := testkit.New(t, testkit.Options{Now: clock.Now, SignTimeout: 2 * time.Minute})
 	ctx := context.Background()
-	alpha := c.AddDevice(t, "alpha", testcluster.FixtureSets(t, 1)[:1])
-	beta := c.AddDevice(t, "beta", testcluster.FixtureSets(t, 2)[:1])
+	alpha := c.AddDevice(t, "alpha", testkit.FixtureSets(t, 1)[:1])
+	beta := c.AddDevice(t, "beta", testkit.FixtureSets(t, 2)[:1])
 	gamma := c.AddDevice(t, "gamma", nil)
 	key := c.CreateKey(t, 1, "alpha", "beta")
 	c.StopDevice(t, "gamma") // offline through the whole rotation
@@ -156,7 +156,7 @@ func TestCertificateRotation(t *testing.T) {
 	}
 
 	// The devices reconnect to the new certificate and drop the old pin.
-	for name, d := range map[string]*testcluster.Device{"alpha": alpha, "beta": beta} {
+	for name, d := range map[string]*testkit.Device{"alpha": alpha, "beta": beta} {
 		c.StopDevice(t, name)
 		c.RestartDevice(t, name) // the same Device, with a new agent
 		waitUntil(t, name+" pinning only the new certificate", func() bool {

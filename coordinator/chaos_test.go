@@ -16,8 +16,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 // relaySeedEnv replays a chaos relay run: its seed is printed at the start.
@@ -166,12 +166,12 @@ func (r *chaosRelay) deliverLocked(to string, n int, m *mpcv1.SessionMessage, de
 func TestChaosRelay(t *testing.T) {
 	r := newChaosRelay(t)
 	const signTimeout = 10 * time.Second
-	c := testcluster.New(t, testcluster.Options{SignTimeout: signTimeout, Relay: r.relay})
+	c := testkit.New(t, testkit.Options{SignTimeout: signTimeout, Relay: r.relay})
 	t.Cleanup(r.pending.Wait) // runs before the cluster closes
 	ctx := context.Background()
 	names := []string{"a", "b"}
 	for i, n := range names {
-		d := c.AddDevice(t, n, testcluster.FixtureSets(t, i+1)[:1])
+		d := c.AddDevice(t, n, testkit.FixtureSets(t, i+1)[:1])
 		r.name(d.Agent.Config().DeviceID, n)
 	}
 	sign := func(t *testing.T, key *mpcv1.Key, label string) {

@@ -17,8 +17,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -65,10 +65,10 @@ func verify(t *testing.T, pubBytes, dg []byte, r *mpcv1.SignResponse) {
 func code(err error) codes.Code { return status.Code(err) }
 
 func TestKeygenSignAndDeviceLoss(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{SignTimeout: 20 * time.Second})
+	c := testkit.New(t, testkit.Options{SignTimeout: 20 * time.Second})
 	ctx := context.Background()
 	for i, name := range []string{"phone", "laptop", "server"} {
-		c.AddDevice(t, name, testcluster.FixtureSets(t, i+1)[:2])
+		c.AddDevice(t, name, testkit.FixtureSets(t, i+1)[:2])
 	}
 	key := c.CreateKey(t, 1, "phone", "laptop", "server")
 	if len(key.GetPublicKey()) != 33 || len(key.GetHolders()) != 3 || key.GetThreshold() != 1 {
@@ -217,9 +217,9 @@ func TestKeygenSignAndDeviceLoss(t *testing.T) {
 }
 
 func TestKeygenWaitsForPreparams(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{})
+	c := testkit.New(t, testkit.Options{})
 	ctx := context.Background()
-	c.AddDevice(t, "a", testcluster.FixtureSets(t, 1)[2:])
+	c.AddDevice(t, "a", testkit.FixtureSets(t, 1)[2:])
 	b := c.AddDevice(t, "b", nil)
 
 	short, cancel := context.WithTimeout(ctx, 3*time.Second) // the coordinator answers ~600 ms before this
@@ -239,7 +239,7 @@ func TestKeygenWaitsForPreparams(t *testing.T) {
 		t.Fatalf("keygen finished before b had pre-parameters: %v", err)
 	case <-time.After(500 * time.Millisecond):
 	}
-	if err := b.Agent.Pool().Add(testcluster.FixtureSets(t, 2)[2]); err != nil {
+	if err := b.Agent.Pool().Add(testkit.FixtureSets(t, 2)[2]); err != nil {
 		t.Fatal(err)
 	}
 	if err := <-done; err != nil {

@@ -21,8 +21,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 // TestEd25519Key: an EdDSA key is made, signs messages (the message itself,
@@ -30,9 +30,9 @@ import (
 // revocation with replacement and a drill under the same public key; every
 // signature is checked with crypto/ed25519.
 func TestEd25519Key(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{SignTimeout: 30 * time.Second, JobRetry: 200 * time.Millisecond})
+	c := testkit.New(t, testkit.Options{SignTimeout: 30 * time.Second, JobRetry: 200 * time.Millisecond})
 	ctx := context.Background()
-	devs := map[string]*testcluster.Device{}
+	devs := map[string]*testkit.Device{}
 	for _, name := range []string{"phone", "laptop", "server", "tablet"} {
 		devs[name] = c.AddDevice(t, name, nil) // EdDSA takes no pre-parameters
 	}
@@ -200,12 +200,12 @@ func TestEd25519Key(t *testing.T) {
 func TestDerivedKeys(t *testing.T) {
 	relay := &holdRelay{}
 	// Eight signing sessions run at once below, on a small machine.
-	c := testcluster.New(t, testcluster.Options{SignTimeout: 2 * time.Minute, Relay: relay.relay})
+	c := testkit.New(t, testkit.Options{SignTimeout: 2 * time.Minute, Relay: relay.relay})
 	ctx := context.Background()
 	for i, name := range []string{"phone", "laptop", "server"} {
-		c.AddDevice(t, name, testcluster.FixtureSets(t, i+1)) // keygen, reshare, derivation-only keygen
+		c.AddDevice(t, name, testkit.FixtureSets(t, i+1)) // keygen, reshare, derivation-only keygen
 	}
-	tablet := c.AddDevice(t, "tablet", testcluster.FixtureSets(t, 4)[:1])
+	tablet := c.AddDevice(t, "tablet", testkit.FixtureSets(t, 4)[:1])
 	key := c.CreateKey(t, 1, "phone", "laptop", "server")
 	if len(key.GetChainCode()) != 32 || key.GetAddresses().GetEthereum() == "" || key.GetAddresses().GetBitcoinP2Wpkh() == "" {
 		t.Fatalf("key %v", key)

@@ -8,8 +8,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 func TestShutdownDrainsRunningSessions(t *testing.T) {
@@ -27,10 +27,10 @@ func TestShutdownDrainsRunningSessions(t *testing.T) {
 			deliver(m)
 		}()
 	}
-	c := testcluster.New(t, testcluster.Options{SignTimeout: 30 * time.Second, Relay: relay})
+	c := testkit.New(t, testkit.Options{SignTimeout: 30 * time.Second, Relay: relay})
 	ctx := context.Background()
-	c.AddDevice(t, "a", testcluster.FixtureSets(t, 1)[:1])
-	c.AddDevice(t, "b", testcluster.FixtureSets(t, 2)[:1])
+	c.AddDevice(t, "a", testkit.FixtureSets(t, 1)[:1])
+	c.AddDevice(t, "b", testkit.FixtureSets(t, 2)[:1])
 	key := c.CreateKey(t, 1, "a", "b")
 	delay.Store("on", true)
 

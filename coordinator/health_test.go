@@ -16,14 +16,14 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/mpcsign/mpcsign/coordinator"
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	"github.com/mpcsign/mpcsign/internal/tlspin"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 // dialHealth connects without a token, on a connection of the test's own
 // (the cluster's Close closes the connections it made itself first).
-func dialHealth(t *testing.T, c *testcluster.Cluster) (healthpb.HealthClient, *grpc.ClientConn) {
+func dialHealth(t *testing.T, c *testkit.Cluster) (healthpb.HealthClient, *grpc.ClientConn) {
 	t.Helper()
 	tlsCfg, err := tlspin.ClientConfig(c.Server.Fingerprint())
 	if err != nil {
@@ -51,7 +51,7 @@ func checkStatus(t *testing.T, hc healthpb.HealthClient, service string, want he
 }
 
 func TestHealthServingThenShutdown(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{})
+	c := testkit.New(t, testkit.Options{})
 	hc, conn := dialHealth(t, c)
 	ctx := context.Background()
 
@@ -95,7 +95,7 @@ func TestHealthServingThenShutdown(t *testing.T) {
 }
 
 func TestHealthReflectsStore(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{})
+	c := testkit.New(t, testkit.Options{})
 	hc, _ := dialHealth(t, c)
 	checkStatus(t, hc, "", healthpb.HealthCheckResponse_SERVING)
 	// A store that no longer answers makes the readiness check fail while

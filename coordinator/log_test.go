@@ -10,8 +10,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 // logBuffer collects the JSON log lines of a whole cluster.
@@ -63,9 +63,9 @@ var perRoundMsgs = map[string]bool{"round done": true, "round started": true}
 func runLoggedSessions(t *testing.T, level slog.Level) []map[string]interface{} {
 	var buf logBuffer
 	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: level}))
-	c := testcluster.New(t, testcluster.Options{Logger: log})
-	c.AddDevice(t, "a", testcluster.FixtureSets(t, 1)[:2])
-	c.AddDevice(t, "b", testcluster.FixtureSets(t, 2)[:2])
+	c := testkit.New(t, testkit.Options{Logger: log})
+	c.AddDevice(t, "a", testkit.FixtureSets(t, 1)[:2])
+	c.AddDevice(t, "b", testkit.FixtureSets(t, 2)[:2])
 	key := c.CreateKey(t, 1, "a", "b")
 	if _, err := c.Signer.Sign(context.Background(), &mpcv1.SignRequest{KeyId: key.GetId(), Digest: digest("log test")}); err != nil {
 		t.Fatalf("sign: %v", err)

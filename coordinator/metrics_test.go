@@ -14,8 +14,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/mpcsign/mpcsign/internal/buildinfo"
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 // metricValue gathers reg and returns the value of the series name{labels}
@@ -111,7 +111,7 @@ func TestMetrics(t *testing.T) {
 		}
 		deliver(m)
 	}
-	c := testcluster.New(t, testcluster.Options{SignTimeout: 6 * time.Second, Metrics: reg, Relay: relay})
+	c := testkit.New(t, testkit.Options{SignTimeout: 6 * time.Second, Metrics: reg, Relay: relay})
 	ctx := context.Background()
 	l := func(kv ...string) map[string]string {
 		m := map[string]string{}
@@ -127,8 +127,8 @@ func TestMetrics(t *testing.T) {
 	wantMetric(t, reg, "mpc_sessions_total", l("kind", "sign", "result", "ok"), 0) // present before the first session
 	wantMetric(t, reg, "mpc_sessions_total", l("kind", "reshare", "result", "ok"), 0)
 
-	c.AddDevice(t, "a", testcluster.FixtureSets(t, 3)[:1])
-	c.AddDevice(t, "b", testcluster.FixtureSets(t, 4)[:1])
+	c.AddDevice(t, "a", testkit.FixtureSets(t, 3)[:1])
+	c.AddDevice(t, "b", testkit.FixtureSets(t, 4)[:1])
 	wantMetric(t, reg, "mpc_devices_connected", nil, 2)
 	eventually(t, reg, "mpc_device_preparams_ready", l("device", "a"), 1)
 	eventually(t, reg, "mpc_device_preparams_ready", l("device", "b"), 1)

@@ -12,9 +12,9 @@ import (
 	"github.com/mpcsign/mpcsign/coordinator"
 	"github.com/mpcsign/mpcsign/internal/identity"
 	"github.com/mpcsign/mpcsign/internal/pairing"
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	"github.com/mpcsign/mpcsign/party"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 // An operator-made code: the coordinator gets only the secret's AuthKey,
@@ -22,9 +22,9 @@ import (
 // never sees the secret, so it knows no SAS (only the device and the
 // operator can compute it).
 func TestOperatorMadePairingCode(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{})
+	c := testkit.New(t, testkit.Options{})
 	ctx := context.Background()
-	genesis := c.StartRoster(t, testcluster.NewOperator("alice"))
+	genesis := c.StartRoster(t, testkit.NewOperator("alice"))
 	mk := func(name string) (pairing.Code, string) {
 		var code pairing.Code
 		rand.Read(code.Secret[:])

@@ -11,15 +11,15 @@ import (
 
 	"github.com/mpcsign/mpcsign/internal/pairing"
 	"github.com/mpcsign/mpcsign/internal/preparams"
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	"github.com/mpcsign/mpcsign/keystore"
 	"github.com/mpcsign/mpcsign/party"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 func newKeystore(t *testing.T) *keystore.Store {
 	t.Helper()
-	ks, err := keystore.Open(t.TempDir(), keystore.NewPassphrase([]byte("pw")), keystore.Options{KDF: testcluster.TestKDF})
+	ks, err := keystore.Open(t.TempDir(), keystore.NewPassphrase([]byte("pw")), keystore.Options{KDF: testkit.TestKDF})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +27,7 @@ func newKeystore(t *testing.T) *keystore.Store {
 	return ks
 }
 
-func deviceByName(t *testing.T, c *testcluster.Cluster, name string) *mpcv1.Device {
+func deviceByName(t *testing.T, c *testkit.Cluster, name string) *mpcv1.Device {
 	t.Helper()
 	resp, err := c.Admin.ListDevices(context.Background(), &mpcv1.ListDevicesRequest{})
 	if err != nil {
@@ -43,7 +43,7 @@ func deviceByName(t *testing.T, c *testcluster.Cluster, name string) *mpcv1.Devi
 }
 
 func TestPairingNeedsTheOperatorsApproval(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{})
+	c := testkit.New(t, testkit.Options{})
 	ctx := context.Background()
 	pc, err := c.Admin.CreatePairingCode(ctx, &mpcv1.CreatePairingCodeRequest{Name: "tablet"})
 	if err != nil {
@@ -95,7 +95,7 @@ func TestPairingNeedsTheOperatorsApproval(t *testing.T) {
 }
 
 func TestPairingCodeBurnsAfterWrongAttempts(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{})
+	c := testkit.New(t, testkit.Options{})
 	ctx := context.Background()
 	resp, err := c.Admin.CreatePairingCode(ctx, &mpcv1.CreatePairingCodeRequest{Name: "phone"})
 	if err != nil {
@@ -122,7 +122,7 @@ func TestPairingCodeBurnsAfterWrongAttempts(t *testing.T) {
 }
 
 func TestAutoApprove(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{AutoApprove: true})
+	c := testkit.New(t, testkit.Options{AutoApprove: true})
 	resp, err := c.Admin.CreatePairingCode(context.Background(), &mpcv1.CreatePairingCodeRequest{Name: "lab1"})
 	if err != nil {
 		t.Fatal(err)

@@ -10,9 +10,9 @@ import (
 
 	"google.golang.org/grpc/codes"
 
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	"github.com/mpcsign/mpcsign/party"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 // answer is the person at a test device: it approves while approve is true.
@@ -31,15 +31,15 @@ func (a *answer) Ask(ctx context.Context, req party.SignRequest) (bool, error) {
 
 func TestDeviceApprovalPolicy(t *testing.T) {
 	person := &answer{}
-	c := testcluster.New(t, testcluster.Options{SignTimeout: 30 * time.Second, Device: func(name string, o *party.Options) {
+	c := testkit.New(t, testkit.Options{SignTimeout: 30 * time.Second, Device: func(name string, o *party.Options) {
 		if name == "c" {
 			o.Prompter = person
 		}
 	}})
 	ctx := context.Background()
-	devs := map[string]*testcluster.Device{}
+	devs := map[string]*testkit.Device{}
 	for i, n := range []string{"a", "b", "c"} {
-		devs[n] = c.AddDevice(t, n, testcluster.FixtureSets(t, i+1)[:1])
+		devs[n] = c.AddDevice(t, n, testkit.FixtureSets(t, i+1)[:1])
 	}
 	key := c.CreateKey(t, 1, "a", "b", "c")
 	setPolicy := func(name string, p party.Policy) {

@@ -14,8 +14,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 // switchRelay is a relay whose behaviour a test changes between sessions; it
@@ -80,10 +80,10 @@ func any(*mpcv1.SessionMessage) bool { return true }
 
 func TestRelayCannotReadForgeOrSplit(t *testing.T) {
 	r := &switchRelay{}
-	c := testcluster.New(t, testcluster.Options{SignTimeout: 6 * time.Second, Relay: r.relay})
+	c := testkit.New(t, testkit.Options{SignTimeout: 6 * time.Second, Relay: r.relay})
 	ctx := context.Background()
-	c.AddDevice(t, "a", testcluster.FixtureSets(t, 3)[:1])
-	b := c.AddDevice(t, "b", testcluster.FixtureSets(t, 4)[:1])
+	c.AddDevice(t, "a", testkit.FixtureSets(t, 3)[:1])
+	b := c.AddDevice(t, "b", testkit.FixtureSets(t, 4)[:1])
 	key := c.CreateKey(t, 1, "a", "b") // 2-of-2: no other subset can hide an abort
 
 	t.Run("point-to-point payloads are ciphertext to the relay", func(t *testing.T) {

@@ -16,9 +16,9 @@ import (
 
 	"github.com/mpcsign/mpcsign/internal/auditlog"
 	"github.com/mpcsign/mpcsign/internal/roster"
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 	"github.com/mpcsign/mpcsign/signclient"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 // Under a roster every Sign call is a requester's signed request: the
@@ -30,14 +30,14 @@ import (
 // refused by the devices: e2e TestCompromisedCoordinatorSignRequests.)
 func TestSignedRequests(t *testing.T) {
 	relay := &holdRelay{}
-	c := testcluster.New(t, testcluster.Options{SignTimeout: time.Minute, KeygenTimeout: 2 * time.Minute, Relay: relay.relay})
+	c := testkit.New(t, testkit.Options{SignTimeout: time.Minute, KeygenTimeout: 2 * time.Minute, Relay: relay.relay})
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	op := testcluster.NewOperator("alice")
+	op := testkit.NewOperator("alice")
 	c.StartRoster(t, op)
 	names := []string{"phone", "laptop", "server"}
 	for i, n := range names {
-		c.AddDevice(t, n, testcluster.FixtureSets(t, i+1)[:1])
+		c.AddDevice(t, n, testkit.FixtureSets(t, i+1)[:1])
 	}
 	key := c.CreateKey(t, 1, names...)
 	ids := c.DeviceIDs(t, names...)

@@ -15,13 +15,13 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/mpcsign/mpcsign/internal/envelope"
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	"github.com/mpcsign/mpcsign/party"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 // epochs lists a device's share records of a key as "epoch:state".
-func epochs(t *testing.T, d *testcluster.Device, keyID string) []string {
+func epochs(t *testing.T, d *testkit.Device, keyID string) []string {
 	t.Helper()
 	metas, err := d.Agent.Shares()
 	if err != nil {
@@ -39,7 +39,7 @@ func epochs(t *testing.T, d *testcluster.Device, keyID string) []string {
 
 // waitEpochs waits until a device holds exactly want for the key (KeySync
 // reaches devices asynchronously).
-func waitEpochs(t *testing.T, d *testcluster.Device, keyID string, want ...string) {
+func waitEpochs(t *testing.T, d *testkit.Device, keyID string, want ...string) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute) // a hang guard: reshares are slow on a loaded machine
 	for {
@@ -54,7 +54,7 @@ func waitEpochs(t *testing.T, d *testcluster.Device, keyID string, want ...strin
 	}
 }
 
-func signAndVerify(t *testing.T, c *testcluster.Cluster, key *mpcv1.Key, msg string) *mpcv1.SignResponse {
+func signAndVerify(t *testing.T, c *testkit.Cluster, key *mpcv1.Key, msg string) *mpcv1.SignResponse {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -105,11 +105,11 @@ func checkReport(t *testing.T, key *mpcv1.Key, rep *mpcv1.ReshareReport) {
 }
 
 func TestRevokeAndReshare(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{SignTimeout: 30 * time.Second, JobRetry: 200 * time.Millisecond})
+	c := testkit.New(t, testkit.Options{SignTimeout: 30 * time.Second, JobRetry: 200 * time.Millisecond})
 	ctx := context.Background()
-	devs := map[string]*testcluster.Device{}
+	devs := map[string]*testkit.Device{}
 	for i, name := range []string{"phone", "laptop", "server", "tablet"} {
-		devs[name] = c.AddDevice(t, name, testcluster.FixtureSets(t, i+1))
+		devs[name] = c.AddDevice(t, name, testkit.FixtureSets(t, i+1))
 	}
 	key := c.CreateKey(t, 1, "phone", "laptop", "server")
 	signAndVerify(t, c, key, "before any reshare")
@@ -191,7 +191,7 @@ func TestRevokeAndReshare(t *testing.T) {
 
 func u32(v uint32) *uint32 { return &v }
 
-func waitJob(t *testing.T, c *testcluster.Cluster, keyID string, want mpcv1.ReshareJobState) *mpcv1.ReshareJob {
+func waitJob(t *testing.T, c *testkit.Cluster, keyID string, want mpcv1.ReshareJobState) *mpcv1.ReshareJob {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
@@ -217,7 +217,7 @@ func TestReshareAbandonedBeforeCommit(t *testing.T) {
 	var laptopID atomic.Value
 	var phoneID atomic.Value
 	dropped := make(chan struct{}, 1)
-	c := testcluster.New(t, testcluster.Options{SignTimeout: 30 * time.Second,
+	c := testkit.New(t, testkit.Options{SignTimeout: 30 * time.Second,
 		Relay: func(to string, m *mpcv1.SessionMessage, deliver func(*mpcv1.SessionMessage)) {
 			// The laptop never gets the phone's echo of the reshare: the
 			// phone and the server store their new shares as pending, the
@@ -232,9 +232,9 @@ func TestReshareAbandonedBeforeCommit(t *testing.T) {
 			deliver(m)
 		}})
 	ctx := context.Background()
-	devs := map[string]*testcluster.Device{}
+	devs := map[string]*testkit.Device{}
 	for i, name := range []string{"phone", "laptop", "server"} {
-		devs[name] = c.AddDevice(t, name, testcluster.FixtureSets(t, i+1))
+		devs[name] = c.AddDevice(t, name, testkit.FixtureSets(t, i+1))
 	}
 	key := c.CreateKey(t, 1, "phone", "laptop", "server")
 	// A device whose policy denies the key refuses to take part in a

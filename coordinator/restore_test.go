@@ -8,14 +8,14 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/mpcsign/mpcsign/internal/backup"
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	"github.com/mpcsign/mpcsign/party"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 // makeBackup exports a device's current share of a key and opens it again
 // with the words, as a person would on a new device.
-func makeBackup(t *testing.T, d *testcluster.Device, keyID string) (backup.Header, []byte, []byte, backup.Mnemonic) {
+func makeBackup(t *testing.T, d *testkit.Device, keyID string) (backup.Header, []byte, []byte, backup.Mnemonic) {
 	t.Helper()
 	h, plain, err := party.BackupPayload(d.Store, keyID)
 	if err != nil {
@@ -32,7 +32,7 @@ func makeBackup(t *testing.T, d *testcluster.Device, keyID string) (backup.Heade
 	return oh, opened, file, words
 }
 
-func waitRestore(t *testing.T, c *testcluster.Cluster, device string, want int) *mpcv1.Device {
+func waitRestore(t *testing.T, c *testkit.Cluster, device string, want int) *mpcv1.Device {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
@@ -56,11 +56,11 @@ func waitRestore(t *testing.T, c *testcluster.Cluster, device string, want int) 
 // new device, signs once an operator binds it; a drill then refreshes every
 // share; a backup of a retired epoch is refused.
 func TestRestoreFromBackup(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{SignTimeout: 30 * time.Second})
+	c := testkit.New(t, testkit.Options{SignTimeout: 30 * time.Second})
 	ctx := context.Background()
-	devs := map[string]*testcluster.Device{}
+	devs := map[string]*testkit.Device{}
 	for i, name := range []string{"phone", "laptop", "server", "tablet"} {
-		devs[name] = c.AddDevice(t, name, testcluster.FixtureSets(t, i+1))
+		devs[name] = c.AddDevice(t, name, testkit.FixtureSets(t, i+1))
 	}
 	key := c.CreateKey(t, 1, "phone", "laptop", "server")
 	phoneH, phonePlain, _, _ := makeBackup(t, devs["phone"], key.GetId()) // epoch 0, for the stale case below

@@ -15,9 +15,9 @@ import (
 	"github.com/mpcsign/mpcsign/internal/auditlog"
 	"github.com/mpcsign/mpcsign/internal/pairing"
 	"github.com/mpcsign/mpcsign/internal/roster"
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	"github.com/mpcsign/mpcsign/party"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 // With a roster, devices are admitted by the operators' signatures only:
@@ -26,12 +26,12 @@ import (
 // on it (here one approved before the roster existed) is refused by the
 // devices that pin it, while a keygen of roster members signs.
 func TestRosterAdmitsAndRefuses(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{AutoApprove: true, SignTimeout: 20 * time.Second, KeygenTimeout: 40 * time.Second})
+	c := testkit.New(t, testkit.Options{AutoApprove: true, SignTimeout: 20 * time.Second, KeygenTimeout: 40 * time.Second})
 	ctx := context.Background()
 	// Approved by the coordinator alone, before the roster: on no roster.
-	c.AddDevice(t, "legacy", testcluster.FixtureSets(t, 3)[:1])
+	c.AddDevice(t, "legacy", testkit.FixtureSets(t, 3)[:1])
 
-	op := testcluster.NewOperator("alice")
+	op := testkit.NewOperator("alice")
 	genesis := c.StartRoster(t, op)
 	c.AddRequester(t, op, "wallet", roster.Requester{})
 	pc, err := c.Admin.CreatePairingCode(ctx, &mpcv1.CreatePairingCodeRequest{Name: "probe"})
@@ -48,9 +48,9 @@ func TestRosterAdmitsAndRefuses(t *testing.T) {
 		t.Fatalf("second genesis: %v", err)
 	}
 
-	phone := c.AddDevice(t, "phone", testcluster.FixtureSets(t, 1)[:3])
-	c.AddDevice(t, "laptop", testcluster.FixtureSets(t, 2)[:3])
-	c.AddDevice(t, "server", testcluster.FixtureSets(t, 4)[:2])
+	phone := c.AddDevice(t, "phone", testkit.FixtureSets(t, 1)[:3])
+	c.AddDevice(t, "laptop", testkit.FixtureSets(t, 2)[:3])
+	c.AddDevice(t, "server", testkit.FixtureSets(t, 4)[:2])
 	waitRosterHeight(t, phone.Agent, 3)
 
 	// The coordinator's own approval path is closed: a device enrolled now
@@ -66,7 +66,7 @@ func TestRosterAdmitsAndRefuses(t *testing.T) {
 		t.Fatalf("probe is %v (on roster %v)", d.GetStatus(), d.GetOnRoster())
 	}
 	// An entry signed by a key that is not an operator's is refused.
-	mallory := testcluster.NewOperator("mallory")
+	mallory := testkit.NewOperator("mallory")
 	if _, err := c.Admin.SubmitRosterEntry(ctx, &mpcv1.SubmitRosterEntryRequest{Entry: coordinator.EntryProto(c.SignAddDevice(t, mallory, "probe"))}); code(err) != codes.PermissionDenied {
 		t.Fatalf("entry signed by a non-operator: %v", err)
 	}
@@ -130,7 +130,7 @@ func TestRosterAdmitsAndRefuses(t *testing.T) {
 
 	// Revocation is a signed entry with a signed plan per key; the
 	// coordinator carries both out.
-	c.AddDevice(t, "tablet", testcluster.FixtureSets(t, 3)[1:2])
+	c.AddDevice(t, "tablet", testkit.FixtureSets(t, 3)[1:2])
 	server := deviceByName(t, c, "server")
 	if _, err := c.Admin.RevokeDevice(ctx, &mpcv1.RevokeDeviceRequest{Device: "server"}); code(err) != codes.FailedPrecondition {
 		t.Fatalf("unsigned revocation with a roster: %v", err)

@@ -11,14 +11,14 @@ import (
 
 	"github.com/mpcsign/mpcsign/internal/identity"
 	"github.com/mpcsign/mpcsign/internal/pairing"
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	"github.com/mpcsign/mpcsign/keystore"
 	"github.com/mpcsign/mpcsign/party"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 func TestConnectHandshake(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{})
+	c := testkit.New(t, testkit.Options{})
 	d := c.AddDevice(t, "phone", nil)
 	c.StopDevice(t, "phone")
 	raw, err := d.Store.Get("device/identity")
@@ -95,7 +95,7 @@ func TestConnectHandshake(t *testing.T) {
 }
 
 func TestDevicePinsTheCoordinatorCertificate(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{})
+	c := testkit.New(t, testkit.Options{})
 	resp, err := c.Admin.CreatePairingCode(context.Background(), &mpcv1.CreatePairingCodeRequest{Name: "laptop"})
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +109,7 @@ func TestDevicePinsTheCoordinatorCertificate(t *testing.T) {
 	}
 	// The same code pinned to another certificate: the device must refuse the server.
 	rand.Read(code.Fingerprint[:])
-	ks, err := keystore.Open(t.TempDir(), keystore.NewPassphrase([]byte("pw")), keystore.Options{KDF: testcluster.TestKDF})
+	ks, err := keystore.Open(t.TempDir(), keystore.NewPassphrase([]byte("pw")), keystore.Options{KDF: testkit.TestKDF})
 	if err != nil {
 		t.Fatal(err)
 	}

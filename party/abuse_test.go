@@ -11,19 +11,19 @@ import (
 	edsigning "github.com/bnb-chain/tss-lib/v2/eddsa/signing"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	"github.com/mpcsign/mpcsign/party"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 // A device blamed for three signing aborts of a key in a row is paused for
 // that key: signatures stop paying for a failed attempt with it first.
 func TestRepeatedlyBlamedSignerIsPaused(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	c := testcluster.New(t, testcluster.Options{SignTimeout: 30 * time.Second, Metrics: reg})
-	evil := c.AddDevice(t, "evil", testcluster.FixtureSets(t, 4)[:1])
-	c.AddDevice(t, "honest1", testcluster.FixtureSets(t, 1)[:1])
-	c.AddDevice(t, "honest2", testcluster.FixtureSets(t, 2)[:1])
+	c := testkit.New(t, testkit.Options{SignTimeout: 30 * time.Second, Metrics: reg})
+	evil := c.AddDevice(t, "evil", testkit.FixtureSets(t, 4)[:1])
+	c.AddDevice(t, "honest1", testkit.FixtureSets(t, 1)[:1])
+	c.AddDevice(t, "honest2", testkit.FixtureSets(t, 2)[:1])
 	// evil is listed first, so it is picked first while it is not paused.
 	key := c.CreateKey(t, 1, "evil", "honest1", "honest2")
 	party.SetTamper(evil.Agent, tamperType("SignRound2Message", func(b []byte) [][]byte {
@@ -100,7 +100,7 @@ func TestRepeatedlyBlamedSignerIsPaused(t *testing.T) {
 // key's public data, every holder reported alike at keygen: proven. The
 // signature goes to the honest pair at once.
 func TestEd25519SignerProvenAtFault(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{SignTimeout: 30 * time.Second})
+	c := testkit.New(t, testkit.Options{SignTimeout: 30 * time.Second})
 	evil := c.AddDevice(t, "evil", nil)
 	c.AddDevice(t, "honest1", nil)
 	c.AddDevice(t, "honest2", nil)

@@ -9,9 +9,9 @@ import (
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/resharing"
 	"github.com/bnb-chain/tss-lib/v2/tss"
 
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	"github.com/mpcsign/mpcsign/party"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 // In a reshare, tss-lib v2.0.2 reads the key's public key and the session id
@@ -19,10 +19,10 @@ import (
 // lying old member would get the honest ones blamed (even by themselves).
 // The runner checks both claims itself and blames the liar.
 func TestMaliciousReshareParty(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{KeygenTimeout: 3 * time.Minute})
-	evil := c.AddDevice(t, "evil", testcluster.FixtureSets(t, 4))
-	c.AddDevice(t, "honest1", testcluster.FixtureSets(t, 1))
-	c.AddDevice(t, "honest2", testcluster.FixtureSets(t, 2))
+	c := testkit.New(t, testkit.Options{KeygenTimeout: 3 * time.Minute})
+	evil := c.AddDevice(t, "evil", testkit.FixtureSets(t, 4))
+	c.AddDevice(t, "honest1", testkit.FixtureSets(t, 1))
+	c.AddDevice(t, "honest2", testkit.FixtureSets(t, 2))
 	// evil is listed first, so it is in the old committee of every drill.
 	key := c.CreateKey(t, 1, "evil", "honest1", "honest2")
 	g := tss.S256().Params()

@@ -16,9 +16,9 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/mpcsign/mpcsign/internal/preparams"
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	"github.com/mpcsign/mpcsign/party"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 // mutate decodes a tss-lib wire payload as T, changes it and re-encodes it.
@@ -73,8 +73,8 @@ func wantBlamed(t *testing.T, err error) {
 }
 
 func TestMaliciousKeygenParty(t *testing.T) {
-	evilSet := testcluster.FixtureSets(t, 4)[0]
-	honestN := testcluster.FixtureSets(t, 1)[0].Local().PaillierSK.N.Bytes()
+	evilSet := testkit.FixtureSets(t, 4)[0]
+	honestN := testkit.FixtureSets(t, 1)[0].Local().PaillierSK.N.Bytes()
 	// which check must catch each case: the guard's text, or tss-lib's own
 	// proof checks ("protocol error"), or the session's own checks.
 	caughtBy := map[string]string{
@@ -130,15 +130,15 @@ func TestMaliciousKeygenParty(t *testing.T) {
 	for name, mk := range cases {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			c := testcluster.New(t, testcluster.Options{KeygenTimeout: 2 * time.Minute})
-			h1 := c.AddDevice(t, "honest1", testcluster.FixtureSets(t, 1)[:1])
-			h2 := c.AddDevice(t, "honest2", testcluster.FixtureSets(t, 2)[:1])
+			c := testkit.New(t, testkit.Options{KeygenTimeout: 2 * time.Minute})
+			h1 := c.AddDevice(t, "honest1", testkit.FixtureSets(t, 1)[:1])
+			h2 := c.AddDevice(t, "honest2", testkit.FixtureSets(t, 2)[:1])
 			evil := c.AddDevice(t, "evil", []*preparams.Set{evilSet})
 			party.SetTamper(evil.Agent, mk(t))
 			_, err := c.Admin.CreateKey(context.Background(), &mpcv1.CreateKeyRequest{Threshold: 1, Devices: []string{"honest1", "honest2", "evil"}})
 			wantBlamed(t, err)
 			wantReason(t, c, caughtBy[name])
-			for _, h := range []*testcluster.Device{h1, h2} {
+			for _, h := range []*testkit.Device{h1, h2} {
 				if shares, err := h.Agent.Shares(); err != nil || len(shares) != 0 {
 					t.Fatalf("%s stored a share of an aborted keygen: %v %v", h.Name, shares, err)
 				}
@@ -149,7 +149,7 @@ func TestMaliciousKeygenParty(t *testing.T) {
 
 // wantReason checks the coordinator's record of the last session: which
 // check caught the attack.
-func wantReason(t *testing.T, c *testcluster.Cluster, want string) {
+func wantReason(t *testing.T, c *testkit.Cluster, want string) {
 	t.Helper()
 	recs, err := c.Server.RecentSessions()
 	if err != nil || len(recs) == 0 {
@@ -188,10 +188,10 @@ func TestSplitViewCaughtByEcho(t *testing.T) {
 			deliver(m)
 		}
 	}
-	c := testcluster.New(t, testcluster.Options{KeygenTimeout: 2 * time.Minute, Relay: relay})
-	h1 := c.AddDevice(t, "honest1", testcluster.FixtureSets(t, 1)[:1])
-	h2 := c.AddDevice(t, "honest2", testcluster.FixtureSets(t, 2)[:1])
-	evil := c.AddDevice(t, "evil", testcluster.FixtureSets(t, 4)[:1])
+	c := testkit.New(t, testkit.Options{KeygenTimeout: 2 * time.Minute, Relay: relay})
+	h1 := c.AddDevice(t, "honest1", testkit.FixtureSets(t, 1)[:1])
+	h2 := c.AddDevice(t, "honest2", testkit.FixtureSets(t, 2)[:1])
+	evil := c.AddDevice(t, "evil", testkit.FixtureSets(t, 4)[:1])
 	mu.Lock()
 	evilID, h1ID = evil.Agent.Config().DeviceID, h1.Agent.Config().DeviceID
 	mu.Unlock()
@@ -201,7 +201,7 @@ func TestSplitViewCaughtByEcho(t *testing.T) {
 	_, err := c.Admin.CreateKey(context.Background(), &mpcv1.CreateKeyRequest{Threshold: 1, Devices: []string{"honest1", "honest2", "evil"}})
 	wantBlamed(t, err)
 	wantReason(t, c, "broadcasts to different members")
-	for _, h := range []*testcluster.Device{h1, h2} {
+	for _, h := range []*testkit.Device{h1, h2} {
 		if shares, _ := h.Agent.Shares(); len(shares) != 0 {
 			t.Fatalf("%s stored a share despite the split view", h.Name)
 		}
@@ -209,9 +209,9 @@ func TestSplitViewCaughtByEcho(t *testing.T) {
 }
 
 func TestMaliciousSigner(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{SignTimeout: 20 * time.Second})
-	c.AddDevice(t, "honest", testcluster.FixtureSets(t, 1)[:1])
-	evil := c.AddDevice(t, "evil", testcluster.FixtureSets(t, 2)[:1])
+	c := testkit.New(t, testkit.Options{SignTimeout: 20 * time.Second})
+	c.AddDevice(t, "honest", testkit.FixtureSets(t, 1)[:1])
+	evil := c.AddDevice(t, "evil", testkit.FixtureSets(t, 2)[:1])
 	key := c.CreateKey(t, 1, "honest", "evil")
 	sign := func() error {
 		d := make([]byte, 32)

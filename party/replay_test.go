@@ -9,9 +9,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	"github.com/mpcsign/mpcsign/party"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 // replayer is a tamper that records what evil sends each recipient in one
@@ -54,10 +54,10 @@ func (r *replayer) set(typ string, replay bool) {
 // from the recipient), and above all no honest device.
 func TestReplayedContentIsRefused(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	c := testcluster.New(t, testcluster.Options{SignTimeout: 30 * time.Second, Metrics: reg})
-	evil := c.AddDevice(t, "evil", testcluster.FixtureSets(t, 4)[:1])
-	c.AddDevice(t, "honest1", testcluster.FixtureSets(t, 1)[:1])
-	c.AddDevice(t, "honest2", testcluster.FixtureSets(t, 2)[:1])
+	c := testkit.New(t, testkit.Options{SignTimeout: 30 * time.Second, Metrics: reg})
+	evil := c.AddDevice(t, "evil", testkit.FixtureSets(t, 4)[:1])
+	c.AddDevice(t, "honest1", testkit.FixtureSets(t, 1)[:1])
+	c.AddDevice(t, "honest2", testkit.FixtureSets(t, 2)[:1])
 	key := c.CreateKey(t, 1, "evil", "honest1", "honest2") // evil is picked first
 	r := &replayer{kept: map[string][]byte{}}
 	party.SetTamper(evil.Agent, r.tamper)

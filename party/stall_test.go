@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	"github.com/mpcsign/mpcsign/party"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 // A signer that stalls mid-protocol without disconnecting (its link stays
@@ -22,7 +22,7 @@ func TestStalledSignerIsBlamedAndRetried(t *testing.T) {
 	const stallAt = "party.sign.round-3"
 	release := make(chan struct{})
 	var stalls sync.WaitGroup
-	c := testcluster.New(t, testcluster.Options{SignTimeout: 24 * time.Second, Device: func(name string, o *party.Options) {
+	c := testkit.New(t, testkit.Options{SignTimeout: 24 * time.Second, Device: func(name string, o *party.Options) {
 		if name != "stall" {
 			return
 		}
@@ -37,9 +37,9 @@ func TestStalledSignerIsBlamedAndRetried(t *testing.T) {
 	}})
 	// Released before the cluster shuts down (cleanups run last first).
 	t.Cleanup(func() { close(release); stalls.Wait() })
-	c.AddDevice(t, "stall", testcluster.FixtureSets(t, 4)[:1])
-	c.AddDevice(t, "honest1", testcluster.FixtureSets(t, 1)[:1])
-	c.AddDevice(t, "honest2", testcluster.FixtureSets(t, 2)[:1])
+	c.AddDevice(t, "stall", testkit.FixtureSets(t, 4)[:1])
+	c.AddDevice(t, "honest1", testkit.FixtureSets(t, 1)[:1])
+	c.AddDevice(t, "honest2", testkit.FixtureSets(t, 2)[:1])
 	// stall is listed first, so it is picked for the first attempt.
 	key := c.CreateKey(t, 1, "stall", "honest1", "honest2")
 

@@ -15,8 +15,8 @@ import (
 	"github.com/mpcsign/mpcsign/internal/clitest"
 	"github.com/mpcsign/mpcsign/internal/keyfile"
 	"github.com/mpcsign/mpcsign/internal/roster"
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/testkit"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -52,11 +52,11 @@ func (e *rosterEnv) runCeremony(args ...string) (string, error) {
 // puts the named devices on it (running, Ed25519-ready: no pre-parameters),
 // then hands the roster to ops with quorum (set_operators, the genesis
 // operator staying one of them); each of ops pins its genesis.
-func (e *rosterEnv) ceremonyCluster(quorum int, devices []string, ops ...testOperator) map[string]*testcluster.Device {
+func (e *rosterEnv) ceremonyCluster(quorum int, devices []string, ops ...testOperator) map[string]*testkit.Device {
 	e.t.Helper()
-	root := testcluster.NewOperator("root")
+	root := testkit.NewOperator("root")
 	genesis := e.c.StartRoster(e.t, root)
-	devs := map[string]*testcluster.Device{}
+	devs := map[string]*testkit.Device{}
 	for _, name := range devices {
 		devs[name] = e.c.AddDevice(e.t, name, nil)
 	}
@@ -86,7 +86,7 @@ func (e *rosterEnv) ceremonyCluster(quorum int, devices []string, ops ...testOpe
 }
 
 // waitDevicesRoster waits until every device verified the roster up to height h.
-func (e *rosterEnv) waitDevicesRoster(devs map[string]*testcluster.Device, h uint64) {
+func (e *rosterEnv) waitDevicesRoster(devs map[string]*testkit.Device, h uint64) {
 	e.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for name, d := range devs {

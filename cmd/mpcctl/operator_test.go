@@ -14,8 +14,8 @@ import (
 	"testing"
 
 	"github.com/mpcsign/mpcsign/internal/keyfile"
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	"github.com/mpcsign/mpcsign/keystore"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 const testOperatorPassphrase = "operator passphrase 1"
@@ -25,7 +25,7 @@ const testOperatorPassphrase = "operator passphrase 1"
 func useTestOperatorKDF(t *testing.T) {
 	t.Helper()
 	old := operatorKDF
-	operatorKDF = testcluster.TestKDF
+	operatorKDF = testkit.TestKDF
 	t.Cleanup(func() { operatorKDF = old })
 }
 
@@ -240,7 +240,7 @@ func TestOperatorLoadErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := keyfile.Write(filepath.Join(reqDir, "operator.key"), k, keystore.NewPassphrase([]byte(testOperatorPassphrase)), testcluster.TestKDF); err != nil {
+	if err := keyfile.Write(filepath.Join(reqDir, "operator.key"), k, keystore.NewPassphrase([]byte(testOperatorPassphrase)), testkit.TestKDF); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv(operatorPassphraseEnv, testOperatorPassphrase)

@@ -23,10 +23,10 @@ import (
 
 	"github.com/mpcsign/mpcsign/internal/keyfile"
 	"github.com/mpcsign/mpcsign/internal/roster"
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	"github.com/mpcsign/mpcsign/keystore"
 	"github.com/mpcsign/mpcsign/signclient"
 	"github.com/mpcsign/mpcsign/signreq"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 const testRequesterPassphrase = "requester passphrase 1"
@@ -36,7 +36,7 @@ const testRequesterPassphrase = "requester passphrase 1"
 func useTestRequesterKDF(t *testing.T) {
 	t.Helper()
 	old := requesterKDF
-	requesterKDF = testcluster.TestKDF
+	requesterKDF = testkit.TestKDF
 	t.Cleanup(func() { requesterKDF = old })
 }
 
@@ -398,7 +398,7 @@ func TestSignRequesterKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	keyFile := filepath.Join(dir, "wallet.json")
-	if err := keyfile.Write(keyFile, k, keystore.NewPassphrase([]byte(testRequesterPassphrase)), testcluster.TestKDF); err != nil {
+	if err := keyfile.Write(keyFile, k, keystore.NewPassphrase([]byte(testRequesterPassphrase)), testkit.TestKDF); err != nil {
 		t.Fatal(err)
 	}
 	alg, pub, id, err := signreq.KeyOf(k.PublicKey())
@@ -456,7 +456,7 @@ func TestSignRequesterKey(t *testing.T) {
 	}
 	op, _ := keyfile.Generate(keyfile.KindOperator, "alice")
 	opFile := filepath.Join(dir, "operator.key")
-	if err := keyfile.Write(opFile, op, keystore.NewPassphrase([]byte("wrong passphrase")), testcluster.TestKDF); err != nil {
+	if err := keyfile.Write(opFile, op, keystore.NewPassphrase([]byte("wrong passphrase")), testkit.TestKDF); err != nil {
 		t.Fatal(err)
 	}
 	f.requesterKey = opFile

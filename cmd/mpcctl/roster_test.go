@@ -16,16 +16,16 @@ import (
 	"github.com/mpcsign/mpcsign/coordinator"
 	"github.com/mpcsign/mpcsign/internal/keyfile"
 	"github.com/mpcsign/mpcsign/internal/roster"
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	"github.com/mpcsign/mpcsign/keystore"
 	"github.com/mpcsign/mpcsign/party"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 // rosterEnv is a coordinator and the operators and devices of a test.
 type rosterEnv struct {
 	t   *testing.T
-	c   *testcluster.Cluster
+	c   *testkit.Cluster
 	dir string // the coordinator's data directory
 	ctx context.Context
 }
@@ -35,7 +35,7 @@ func newRosterEnv(t *testing.T) *rosterEnv {
 	useTestOperatorKDF(t)
 	t.Setenv("MPC_HOME", t.TempDir()) // no default --operator-dir outside the test
 	t.Setenv(operatorPassphraseEnv, "")
-	c := testcluster.New(t, testcluster.Options{})
+	c := testkit.New(t, testkit.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // against hanging only
 	t.Cleanup(cancel)
 	dir := filepath.Join(c.Dir, "coordinator")
@@ -109,7 +109,7 @@ func (e *rosterEnv) enroll(o testOperator, name string) party.Config {
 	if err := json.Unmarshal([]byte(out), &code); err != nil {
 		e.t.Fatalf("devices pair --json: %v\n%s", err, out)
 	}
-	ks, err := keystore.Open(filepath.Join(e.c.Dir, name), keystore.NewPassphrase([]byte("test passphrase "+name)), keystore.Options{KDF: testcluster.TestKDF})
+	ks, err := keystore.Open(filepath.Join(e.c.Dir, name), keystore.NewPassphrase([]byte("test passphrase "+name)), keystore.Options{KDF: testkit.TestKDF})
 	if err != nil {
 		e.t.Fatal(err)
 	}

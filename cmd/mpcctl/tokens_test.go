@@ -13,14 +13,14 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/mpcsign/mpcsign/internal/testcluster"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 // TestTokensCLI runs `mpcctl tokens create/list/revoke` against an
 // in-process coordinator, and checks the created token is real: it
 // authenticates, with the signer role only, until it is revoked.
 func TestTokensCLI(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{})
+	c := testkit.New(t, testkit.Options{})
 	dir := filepath.Join(c.Dir, "coordinator")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // against hanging only
 	defer cancel()

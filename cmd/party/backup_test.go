@@ -15,9 +15,9 @@ import (
 	"testing"
 
 	"github.com/mpcsign/mpcsign/internal/backup"
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	"github.com/mpcsign/mpcsign/keystore"
 	"github.com/mpcsign/mpcsign/party"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 // runParty runs the party command line with stdin and returns its standard
@@ -135,11 +135,11 @@ type backupEnv struct {
 
 func newBackupEnv(t *testing.T) *backupEnv {
 	t.Helper()
-	c := testcluster.New(t, testcluster.Options{AutoApprove: true})
+	c := testkit.New(t, testkit.Options{AutoApprove: true})
 	e := &backupEnv{dirs: map[string]string{}, ids: map[string]string{}, passes: map[string]string{}, workDir: t.TempDir()}
-	devices := map[string]*testcluster.Device{
-		"a": c.AddDevice(t, "a", testcluster.FixtureSets(t, 1)[:1]),
-		"b": c.AddDevice(t, "b", testcluster.FixtureSets(t, 2)[:1]),
+	devices := map[string]*testkit.Device{
+		"a": c.AddDevice(t, "a", testkit.FixtureSets(t, 1)[:1]),
+		"b": c.AddDevice(t, "b", testkit.FixtureSets(t, 2)[:1]),
 	}
 	for _, n := range []string{"rt", "twice", "spare"} {
 		devices[n] = c.AddDevice(t, n, nil)
@@ -459,7 +459,7 @@ func TestBackupExportRestore(t *testing.T) {
 
 	t.Run("a device that is not enrolled", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "fresh")
-		ks, err := keystore.Open(dir, keystore.NewPassphrase([]byte("test passphrase fresh")), keystore.Options{KDF: testcluster.TestKDF})
+		ks, err := keystore.Open(dir, keystore.NewPassphrase([]byte("test passphrase fresh")), keystore.Options{KDF: testkit.TestKDF})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,13 +7,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mpcsign/mpcsign/internal/testcluster"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 // A device enrolled before the roster pins it with 'party pin-roster'; its
 // status says what it pins, and it never takes another genesis.
 func TestPinRosterCommand(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{AutoApprove: true})
+	c := testkit.New(t, testkit.Options{AutoApprove: true})
 	d := c.AddDevice(t, "old", nil)
 	c.StopDevice(t, "old")
 	if err := d.Store.Close(); err != nil {
@@ -32,7 +32,7 @@ func TestPinRosterCommand(t *testing.T) {
 	if out, err := run("status"); err != nil || !strings.Contains(out, "roster: none pinned") {
 		t.Fatalf("status before: %v\n%s", err, out)
 	}
-	genesis := c.StartRoster(t, testcluster.NewOperator("alice")).String()
+	genesis := c.StartRoster(t, testkit.NewOperator("alice")).String()
 	if _, err := run("pin-roster", "--genesis", "xyz"); err == nil {
 		t.Fatal("a malformed genesis was pinned")
 	}

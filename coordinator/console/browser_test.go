@@ -23,10 +23,10 @@ import (
 
 	"github.com/mpcsign/mpcsign/internal/preparams"
 	"github.com/mpcsign/mpcsign/internal/roster"
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	"github.com/mpcsign/mpcsign/keystore"
 	"github.com/mpcsign/mpcsign/party"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 // chromium finds the browser. It is not optional: without it this test
@@ -55,7 +55,7 @@ func artefacts(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("MPCSIGN_ARTIFACTS")
 	if dir == "" {
-		dir = filepath.Join(testcluster.ModuleRoot(), "artifacts")
+		dir = filepath.Join(testkit.ModuleRoot(), "artifacts")
 	}
 	dir, err := filepath.Abs(filepath.Join(dir, "console"))
 	if err != nil {
@@ -93,9 +93,9 @@ func noGenerate(ctx context.Context) (*preparams.Set, error) {
 
 // enrol enrols a device with a pairing code read off the page, and starts
 // its agent with TEST-ONLY pre-parameters. It returns the device's SAS.
-func enrol(t *testing.T, c *testcluster.Cluster, name, code string, sets []*preparams.Set) string {
+func enrol(t *testing.T, c *testkit.Cluster, name, code string, sets []*preparams.Set) string {
 	t.Helper()
-	ks, err := keystore.Open(filepath.Join(c.Dir, name), keystore.NewPassphrase([]byte("test passphrase "+name)), keystore.Options{KDF: testcluster.TestKDF})
+	ks, err := keystore.Open(filepath.Join(c.Dir, name), keystore.NewPassphrase([]byte("test passphrase "+name)), keystore.Options{KDF: testkit.TestKDF})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,9 +135,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	chrome := chromium(t)
 	shots := artefacts(t)
 
-	c := testcluster.New(t, testcluster.Options{JobRetry: time.Second})
-	c.AddDevice(t, "phone", testcluster.FixtureSets(t, 1))
-	c.AddDevice(t, "laptop", testcluster.FixtureSets(t, 2))
+	c := testkit.New(t, testkit.Options{JobRetry: time.Second})
+	c.AddDevice(t, "phone", testkit.FixtureSets(t, 1))
+	c.AddDevice(t, "laptop", testkit.FixtureSets(t, 2))
 
 	con, err := New(Options{Coordinator: c.Server, GetCertificate: c.Server.GetCertificate, PollInterval: 200 * time.Millisecond, Logger: c.Log})
 	if err != nil {
@@ -261,7 +261,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	shot("03-pair-code")
 
 	// The device enrols with that code; the page shows the SAS to compare.
-	sas := enrol(t, c, "tablet", strings.TrimSpace(code), testcluster.FixtureSets(t, 3))
+	sas := enrol(t, c, "tablet", strings.TrimSpace(code), testkit.FixtureSets(t, 3))
 	run("wait for the SAS", chromedp.WaitVisible(chromedp.CSS("#pair-sas-box")))
 	if got := text("#pair-sas"); got != sas {
 		t.Fatalf("the page shows SAS %q, the device %q", got, sas)
@@ -493,7 +493,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	// An operator starts a roster: the Roster page lists its genesis, and
 	// the pages show mpcctl commands where a button would now be refused.
 	// (The devices paired before it have no pin and ignore it.)
-	op := testcluster.NewOperator("alice")
+	op := testkit.NewOperator("alice")
 	genesis := c.StartRoster(t, op)
 	run("roster", chromedp.Navigate(base+"/roster"), chromedp.WaitVisible(chromedp.CSS("#roster-entries")))
 	if got := text("#roster-genesis"); got != genesis.String() {

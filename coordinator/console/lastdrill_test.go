@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/mpcsign/mpcsign/coordinator"
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 // reportOf cuts one report (drill-report or reshare-report) out of the
@@ -33,7 +33,7 @@ func reportOf(t *testing.T, page, class string) string {
 // reshare's. (Ed25519 keys, which need no pre-parameters: the cheapest real
 // reshares.)
 func TestKeysPageKeepsTheLastDrill(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{SignTimeout: 30 * time.Second})
+	c := testkit.New(t, testkit.Options{SignTimeout: 30 * time.Second})
 	for _, name := range []string{"phone", "laptop", "server"} {
 		c.AddDevice(t, name, nil)
 	}

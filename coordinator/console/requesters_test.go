@@ -11,13 +11,13 @@ import (
 	"github.com/mpcsign/mpcsign/coordinator"
 	"github.com/mpcsign/mpcsign/internal/keyfile"
 	"github.com/mpcsign/mpcsign/internal/roster"
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 // requesterFingerprint is the fingerprint of a requester's public key on
 // the cluster's roster.
-func requesterFingerprint(t *testing.T, c *testcluster.Cluster, id string) string {
+func requesterFingerprint(t *testing.T, c *testkit.Cluster, id string) string {
 	t.Helper()
 	r, ok := c.Roster(t).Requester(id)
 	if !ok {
@@ -31,8 +31,8 @@ func requesterFingerprint(t *testing.T, c *testcluster.Cluster, id string) strin
 // and the revocation that waits for a second operator with the command
 // that signs it; the Roster page describes the requester entries.
 func TestRequestersPage(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{})
-	alice, bob := testcluster.NewOperator("alice"), testcluster.NewOperator("bob")
+	c := testkit.New(t, testkit.Options{})
+	alice, bob := testkit.NewOperator("alice"), testkit.NewOperator("bob")
 	c.StartRoster(t, alice)
 	wallet := c.AddRequester(t, alice, "wallet", roster.Requester{Keys: []string{"*"}}) // height 1
 	eu := c.AddRequester(t, alice, "wallet-eu", roster.Requester{Keys: []string{"k1", "k2"}, Paths: []string{"m/44/60/0/0"}, MaxPerHour: 500})
@@ -77,7 +77,7 @@ func TestRequestersPage(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct {
-		r        *testcluster.Requester
+		r        *testkit.Requester
 		want     []string
 		dontWant []string
 	}{
@@ -136,8 +136,8 @@ func TestRequestersPage(t *testing.T) {
 // With a roster and no requester, the page says what a requester is and
 // that every Sign call is refused until one is registered.
 func TestRequestersPageEmpty(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{})
-	c.StartRoster(t, testcluster.NewOperator("alice"))
+	c := testkit.New(t, testkit.Options{})
+	c.StartRoster(t, testkit.NewOperator("alice"))
 	p := clusterFixture(t, c).browser().signedIn().get("/requesters")
 	if p.status != http.StatusOK {
 		t.Fatalf("requesters page: %d %s", p.status, p.body)
@@ -174,7 +174,7 @@ func TestRequestersPageWithoutRoster(t *testing.T) {
 // A roster that does not verify is an error on this page too.
 func TestRequestersPageRefusesABadRoster(t *testing.T) {
 	f := newFixtureWith(t, func(s *coordinator.Server) Coordinator { return tamperedRoster{s} })
-	alice := testcluster.NewOperator("alice")
+	alice := testkit.NewOperator("alice")
 	g, err := roster.NewGenesis([]roster.Operator{alice.Info()}, 1, false, time.Now())
 	if err != nil {
 		t.Fatal(err)

@@ -15,12 +15,12 @@ import (
 	"github.com/mpcsign/mpcsign/coordinator"
 	"github.com/mpcsign/mpcsign/internal/keyfile"
 	"github.com/mpcsign/mpcsign/internal/roster"
-	"github.com/mpcsign/mpcsign/internal/testcluster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/testkit"
 )
 
 // clusterFixture puts the console in front of a test cluster's coordinator.
-func clusterFixture(t *testing.T, c *testcluster.Cluster) *fixture {
+func clusterFixture(t *testing.T, c *testkit.Cluster) *fixture {
 	t.Helper()
 	con, err := New(Options{Coordinator: c.Server, GetCertificate: c.Server.GetCertificate})
 	if err != nil {
@@ -33,7 +33,7 @@ func clusterFixture(t *testing.T, c *testcluster.Cluster) *fixture {
 }
 
 // signedBy encodes b and signs it with the operators.
-func signedBy(t *testing.T, b roster.Body, ops ...*testcluster.Operator) roster.Entry {
+func signedBy(t *testing.T, b roster.Body, ops ...*testkit.Operator) roster.Entry {
 	t.Helper()
 	raw, err := roster.EncodeBody(b)
 	if err != nil {
@@ -72,9 +72,9 @@ var entryHeights = regexp.MustCompile(`<tr data-height="(\d+)"`)
 // signs it; the Devices, Pair, Revoke and Keys pages show the mpcctl
 // command in place of each button the coordinator would now refuse.
 func TestRosterPages(t *testing.T) {
-	c := testcluster.New(t, testcluster.Options{SignTimeout: 30 * time.Second})
+	c := testkit.New(t, testkit.Options{SignTimeout: 30 * time.Second})
 	c.AddDevice(t, "server", nil) // approved before the roster existed
-	alice, bob := testcluster.NewOperator("alice"), testcluster.NewOperator("bob")
+	alice, bob := testkit.NewOperator("alice"), testkit.NewOperator("bob")
 	genesis := c.StartRoster(t, alice)
 	c.AddDevice(t, "phone", nil) // height 1, signed by alice
 	c.AddDevice(t, "laptop", nil)
@@ -136,7 +136,7 @@ func TestRosterPages(t *testing.T) {
 				t.Errorf("roster page lacks %q", want)
 			}
 		}
-		for _, op := range []*testcluster.Operator{alice, bob} {
+		for _, op := range []*testkit.Operator{alice, bob} {
 			if got, want := rowText(p.body, "data-operator", op.Name), op.Name+" "+keyfile.Fingerprint(op.PublicKey()); got != want {
 				t.Errorf("operator row %q, want %q", got, want)
 			}
@@ -285,7 +285,7 @@ func TestRosterPageWithoutRoster(t *testing.T) {
 		t.Errorf("roster page lists entries without a roster")
 	}
 
-	alice, bob := testcluster.NewOperator("alice"), testcluster.NewOperator("bob")
+	alice, bob := testkit.NewOperator("alice"), testkit.NewOperator("bob")
 	g, err := roster.NewGenesis([]roster.Operator{alice.Info(), bob.Info()}, 2, false, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -331,7 +331,7 @@ func (s tamperedRoster) GetRoster(ctx context.Context, req *mpcv1.GetRosterReque
 // error, not a page.
 func TestRosterPageRefusesABadRoster(t *testing.T) {
 	f := newFixtureWith(t, func(s *coordinator.Server) Coordinator { return tamperedRoster{s} })
-	alice := testcluster.NewOperator("alice")
+	alice := testkit.NewOperator("alice")
 	g, err := roster.NewGenesis([]roster.Operator{alice.Info()}, 1, false, time.Now())
 	if err != nil {
 		t.Fatal(err)

@@ -19,7 +19,7 @@ import (
 	"github.com/mpcsign/mpcsign/keystore"
 )
 
-// testKDF keeps Argon2id cheap in tests (as testcluster.TestKDF).
+// testKDF keeps Argon2id cheap in tests (as testkit.TestKDF).
 var testKDF = keystore.KDFParams{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}
 
 func testPass() keystore.Passphrase {

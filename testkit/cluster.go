@@ -1,8 +1,8 @@
-// Package testcluster runs a coordinator and device agents in one process,
+// Package testkit runs a coordinator and device agents in one process,
 // talking real gRPC over TLS on loopback, each with its own BadgerDB on disk.
 // It is for tests and benchmarks only: devices take their pre-parameters from
 // the TEST-ONLY fixtures and never generate their own.
-package testcluster
+package testkit
 
 import (
 	"context"
