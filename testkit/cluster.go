@@ -87,7 +87,7 @@ var TestKDF = keystore.KDFParams{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}
 // this source file.
 func ModuleRoot() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
+	return filepath.Join(filepath.Dir(file), "..")
 }
 
 // FixtureSets reads TEST-ONLY pre-parameter file n (1..4) from the repository.
