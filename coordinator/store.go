@@ -11,6 +11,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 
 	"github.com/mpcsign/mpcsign/internal/auditlog"
+	"github.com/mpcsign/mpcsign/internal/badgerlog"
 )
 
 // Store is the coordinator's metadata store. It holds no secrets: tokens and
@@ -236,7 +237,7 @@ type badgerStore struct {
 func OpenBadgerStore(dir string, log *slog.Logger) (Store, error) {
 	opts := badger.DefaultOptions(dir).
 		WithSyncWrites(true).
-		WithLogger(badgerLogger{log}).
+		WithLogger(badgerlog.New(log, "store")).
 		WithMemTableSize(16 << 20).
 		WithNumMemtables(2).
 		WithBlockCacheSize(16 << 20).
@@ -628,18 +629,6 @@ func (s *badgerStore) GetToken(hash []byte) (Token, error) {
 	err := s.db.View(func(txn *badger.Txn) error { return get(txn, fmt.Sprintf("token/%x", hash), &t) })
 	return t, err
 }
-
-// badgerLogger sends Badger's warnings and errors to slog and drops its chatter.
-type badgerLogger struct{ log *slog.Logger }
-
-func (l badgerLogger) Errorf(f string, a ...any) {
-	l.log.Error(fmt.Sprintf(f, a...), "component", "badger")
-}
-func (l badgerLogger) Warningf(f string, a ...any) {
-	l.log.Warn(fmt.Sprintf(f, a...), "component", "badger")
-}
-func (l badgerLogger) Infof(string, ...any)  {}
-func (l badgerLogger) Debugf(string, ...any) {}
 
 // RecentSessions lists recorded sessions, oldest first.
 func (s *Server) RecentSessions() ([]SessionRecord, error) { return s.store.ListSessions() }

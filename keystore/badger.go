@@ -1,7 +1,6 @@
 package keystore
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +9,8 @@ import (
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
+
+	"github.com/mpcsign/mpcsign/internal/badgerlog"
 )
 
 // badgerOptions returns the badger configuration of a store: synchronous
@@ -19,7 +20,7 @@ import (
 func badgerOptions(dir string, log *slog.Logger) badger.Options {
 	return badger.DefaultOptions(dir).
 		WithSyncWrites(true).
-		WithLogger(badgerLogger{log: log}).
+		WithLogger(badgerlog.New(log, "keystore")).
 		WithLoggingLevel(badger.WARNING).
 		WithCompression(options.None).
 		WithMetricsEnabled(false).
@@ -54,28 +55,4 @@ func isLockError(err error) bool {
 		return true
 	}
 	return strings.Contains(err.Error(), "Cannot acquire directory lock")
-}
-
-// badgerLogger routes badger's warnings and errors to slog. Badger's info and
-// debug output (compactions, replays) is dropped.
-type badgerLogger struct{ log *slog.Logger }
-
-func (l badgerLogger) Errorf(f string, args ...any) {
-	l.emit(slog.LevelError, f, args)
-}
-
-func (l badgerLogger) Warningf(f string, args ...any) {
-	l.emit(slog.LevelWarn, f, args)
-}
-
-func (badgerLogger) Infof(string, ...any)  {}
-func (badgerLogger) Debugf(string, ...any) {}
-
-func (l badgerLogger) emit(level slog.Level, f string, args []any) {
-	ctx := context.Background()
-	if !l.log.Enabled(ctx, level) {
-		return
-	}
-	msg := strings.TrimSpace(fmt.Sprintf(f, args...))
-	l.log.Log(ctx, level, "badger: "+msg, slog.String("component", "keystore"))
 }

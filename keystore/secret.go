@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+
+	"github.com/mpcsign/mpcsign/internal/readlimit"
 )
 
 const redacted = "REDACTED"
@@ -57,7 +59,7 @@ func LoadPassphrase(file string) (Passphrase, error) {
 		}
 		return NewPassphrase([]byte(v)), nil
 	}
-	buf, err := readLimited(file, maxPassphraseFile)
+	buf, err := readlimit.File(file, maxPassphraseFile)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return Passphrase{}, fmt.Errorf("%w: %w", ErrNoPassphrase, err)
@@ -70,26 +72,6 @@ func LoadPassphrase(file string) (Passphrase, error) {
 		return Passphrase{}, fmt.Errorf("%w: passphrase file %q is empty", ErrNoPassphrase, file)
 	}
 	return NewPassphrase(trimmed), nil
-}
-
-// readLimited reads at most limit bytes of the file; a longer file is an
-// error (the bytes read so far are wiped).
-func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err // *fs.PathError: names the path
-	}
-	defer f.Close()
-	buf, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		wipe(buf)
-		return nil, fmt.Errorf("read %q: %w", path, err)
-	}
-	if int64(len(buf)) > limit {
-		wipe(buf)
-		return nil, fmt.Errorf("%q is larger than %d bytes", path, limit)
-	}
-	return buf, nil
 }
 
 // bytes returns the passphrase bytes without copying; for this package only.

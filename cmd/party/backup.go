@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mpcsign/mpcsign/internal/backup"
+	"github.com/mpcsign/mpcsign/internal/readlimit"
 	"github.com/mpcsign/mpcsign/party"
 )
 
@@ -290,7 +291,7 @@ backup's epoch and an operator approved the restore.`,
 }
 
 func runRestore(cmd *cobra.Command, f *storeFlags, file, wordsFile string) error {
-	raw, err := readLimited(file, backup.MaxFileSize)
+	raw, err := readlimit.File(file, backup.MaxFileSize)
 	if err != nil {
 		return err
 	}
@@ -384,30 +385,12 @@ func readWords(in *lineReader) (backup.Mnemonic, error) {
 }
 
 func readWordsFile(path string) (backup.Mnemonic, error) {
-	b, err := readLimited(path, maxWordsText)
+	b, err := readlimit.File(path, maxWordsText)
 	if err != nil {
 		return backup.Mnemonic{}, err
 	}
 	defer clear(b)
 	return backup.ParseWords(string(b))
-}
-
-// readLimited reads a file of at most limit bytes.
-func readLimited(path string, limit int64) ([]byte, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	b, err := io.ReadAll(io.LimitReader(fh, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		clear(b)
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
-	}
-	return b, nil
 }
 
 // lineReader reads lines of at most maxInputLine bytes into one buffer that

@@ -15,6 +15,7 @@ import (
 	"github.com/mpcsign/mpcsign/internal/config"
 	"github.com/mpcsign/mpcsign/internal/home"
 	"github.com/mpcsign/mpcsign/internal/logging"
+	"github.com/mpcsign/mpcsign/internal/readlimit"
 	"github.com/mpcsign/mpcsign/keystore"
 )
 
@@ -188,7 +189,7 @@ func (f *storeFlags) explain(cmd *cobra.Command, environ []string, err error) er
 	}
 	if f.configFile != "" {
 		// A file that cannot be read is reported by Resolve already.
-		if data, rerr := readLimited(f.configFile, config.MaxFileSize); rerr == nil {
+		if data, rerr := readlimit.File(f.configFile, config.MaxFileSize); rerr == nil {
 			for i, line := range strings.Split(strings.TrimPrefix(string(data), "\uFEFF"), "\n") {
 				if key := lineKey(line); key != "" {
 					if r := f.why(cmd, key); r != "" {

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 
+	"github.com/mpcsign/mpcsign/internal/readlimit"
 	"github.com/mpcsign/mpcsign/keystore"
 )
 
@@ -222,20 +223,15 @@ func readPublic(path string) (*public, error) {
 }
 
 func readLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	raw, err := readlimit.File(path, MaxFileSize)
+	var tooLarge *readlimit.TooLargeError
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("%w at %s: create one with `mpcctl operator init` (or pass the directory that holds it)", ErrNotFound, path)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("keyfile: %w", err)
-	}
-	defer f.Close()
-	raw, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("keyfile: read %s: %w", path, err)
-	}
-	if len(raw) > MaxFileSize {
+	case errors.As(err, &tooLarge):
 		return nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrMalformed, path, MaxFileSize)
+	case err != nil:
+		return nil, fmt.Errorf("keyfile: %w", err)
 	}
 	return raw, nil
 }
