@@ -374,7 +374,7 @@ func (s *Server) ReshareKey(ctx context.Context, req *mpcv1.ReshareKeyRequest) (
 	if req.Threshold != nil {
 		t = int(req.GetThreshold())
 	}
-	k, rep, err := s.runReshare(ctx, k.ID, reshareSpec{kind: "reshare", newHolders: devs, newThreshold: t, auth: req.GetAuthorization()})
+	k, rep, err := s.runReshare(ctx, k.ID, reshareSpec{kind: KindReshare, newHolders: devs, newThreshold: t, auth: req.GetAuthorization()})
 	if rep == nil {
 		return nil, err
 	}
@@ -403,7 +403,7 @@ func (s *Server) DrillKey(ctx context.Context, req *mpcv1.DrillKeyRequest) (*mpc
 		}
 		devs = append(devs, d)
 	}
-	k2, rep, err := s.runReshare(ctx, k.ID, reshareSpec{kind: "drill", newHolders: devs, newThreshold: k.Threshold, auth: req.GetAuthorization()})
+	k2, rep, err := s.runReshare(ctx, k.ID, reshareSpec{kind: KindDrill, newHolders: devs, newThreshold: k.Threshold, auth: req.GetAuthorization()})
 	if rep == nil {
 		return nil, err
 	}
@@ -434,12 +434,12 @@ func reportProto(r *ReshareReport) *mpcv1.ReshareReport {
 	out := &mpcv1.ReshareReport{KeyId: r.KeyID, Ok: r.OK, Error: r.Error, FromEpoch: r.FromEpoch, ToEpoch: r.ToEpoch,
 		OldThreshold: uint32(r.OldThreshold), NewThreshold: uint32(r.NewThreshold), OldCommittee: r.OldCommittee,
 		NewCommittee: r.NewCommittee, Committed: r.Committed, PublicKey: r.PublicKey, TestDigest: r.TestDigest, TestSignature: r.TestSig, TestPath: r.TestPath,
-		Kind: r.Kind}
+		Kind: string(r.Kind)}
 	if !r.Started.IsZero() {
 		out.StartedAt = timestamppb.New(r.Started)
 	}
 	for _, st := range r.Steps {
-		out.Steps = append(out.Steps, &mpcv1.ReshareStep{Name: st.Name, DurationMs: uint64(st.Duration.Milliseconds()), Ok: st.OK, Detail: st.Detail})
+		out.Steps = append(out.Steps, &mpcv1.ReshareStep{Name: string(st.Name), DurationMs: uint64(st.Duration.Milliseconds()), Ok: st.OK, Detail: st.Detail})
 	}
 	return out
 }
@@ -485,7 +485,6 @@ func (s *Server) ApproveDevice(ctx context.Context, req *mpcv1.ApproveDeviceRequ
 
 // CreateKey runs a distributed key generation.
 func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*mpcv1.CreateKeyResponse, error) {
-	ctx = withSessionTrace(ctx) // the log lines below name the session
 	if s.draining.Load() {
 		return nil, ErrShuttingDown
 	}
@@ -545,7 +544,7 @@ func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*m
 	if k.DerivationOnly {
 		entry.Detail += ", derivation-only"
 	}
-	results, err := s.sessions.run(ctx, &mpcv1.SessionStart{
+	res, err := s.sessions.run(ctx, &mpcv1.SessionStart{
 		Kind:          mpcv1.SessionKind_SESSION_KIND_KEYGEN,
 		Curve:         curve,
 		Threshold:     uint32(t),
@@ -554,13 +553,13 @@ func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*m
 	if err != nil {
 		return nil, s.auditFailure(ctx, entry, err)
 	}
-	pub, ok := samePublicKey(results)
+	pub, ok := samePublicKey(res.results)
 	if !ok {
 		return nil, s.auditFailure(ctx, entry, &SessionError{Kind: "keygen", Reason: "devices reported different public keys"})
 	}
 	if k.Curve == curveSecp256k1 {
 		// Every device derived the chain code from the session id itself.
-		cc, ok := sameChainCode(results)
+		cc, ok := sameChainCode(res.results)
 		if !ok {
 			return nil, s.auditFailure(ctx, entry, &SessionError{Kind: "keygen", Reason: "devices reported different chain codes"})
 		}
@@ -568,7 +567,7 @@ func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*m
 	}
 	// Every device reported the key's public data alike (older devices
 	// report none: their keys' signing complaints stay unverified).
-	k.KeyPublic = sameKeyPublic(results)
+	k.KeyPublic = sameKeyPublic(res.results)
 	k.PublicKey = pub
 	k.ID = identity.KeyID(pub)
 	for _, d := range devs {
@@ -576,7 +575,7 @@ func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*m
 	}
 	// Every member signed the key it helped make: wallets check these
 	// against the roster instead of believing the coordinator.
-	atts, err := s.attestations("keygen", k.ID, k.curveID(), 0, pub, k.ChainCode, t, devs, results)
+	atts, err := s.attestations("keygen", k.ID, k.curveID(), 0, pub, k.ChainCode, t, devs, res.results)
 	if err != nil {
 		return nil, s.auditFailure(ctx, entry, err)
 	}
@@ -587,7 +586,7 @@ func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*m
 		return nil, err
 	}
 	s.metrics.audited(entry.Seq)
-	s.log.Info("key created", "session", s.sessions.sessionOf(ctx), "key", k.ID, "threshold", t, "devices", names(devs))
+	s.log.Info("key created", "session", res.id, "key", k.ID, "threshold", t, "devices", names(devs))
 	return &mpcv1.CreateKeyResponse{Key: s.keyProto(k)}, nil
 }
 

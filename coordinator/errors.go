@@ -101,8 +101,9 @@ func (e *SessionError) Error() string {
 
 // PolicyRefusal is a device that refused a session under its approval policy.
 type PolicyRefusal struct {
-	Device string // name
-	Reason string
+	Device   string // name, for the caller
+	DeviceID string
+	Reason   string
 }
 
 func (e *PolicyRefusal) Error() string {

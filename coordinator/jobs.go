@@ -187,7 +187,7 @@ func (j *reshareJobs) process(ctx context.Context, job ReshareJob) {
 		job.Attempts++
 	})
 	ctx = withSystemActor(ctx, "revocation job ("+job.Reason+")")
-	k2, rep, err := s.runReshare(ctx, keyID, reshareSpec{kind: "revocation", newHolders: newHolders, newThreshold: newT, auth: job.Plan.proto()})
+	k2, rep, err := s.runReshare(ctx, keyID, reshareSpec{kind: KindRevocation, newHolders: newHolders, newThreshold: newT, auth: job.Plan.proto()})
 	switch {
 	case err == nil || rep != nil && rep.Committed:
 		detail := fmt.Sprintf("reshared to epoch %d: %s (t=%d)%s", k2.Epoch, strings.Join(names(newHolders), ", "), newT, note)
@@ -206,7 +206,7 @@ func (j *reshareJobs) process(ctx context.Context, job ReshareJob) {
 			// A device went offline or was not ready before the protocol
 			// started: retry when a device connects. A failed protocol waits
 			// for its backoff, so a flapping device cannot cause a storm.
-			job.WaitDevice = rep == nil || !slices.ContainsFunc(rep.Steps, func(st ReshareStep) bool { return st.Name == "reshare protocol" })
+			job.WaitDevice = !rep.reached(StepProtocol)
 		})
 		s.log.Warn("revocation reshare failed; will retry", "key", keyID, "err", err)
 	}

@@ -22,7 +22,7 @@ import (
 // with the key (the last one) and returned to the caller.
 type ReshareReport struct {
 	KeyID        string        `json:"key_id"`
-	Kind         string        `json:"kind"` // reshare, drill or revocation
+	Kind         ReshareKind   `json:"kind"`
 	OK           bool          `json:"ok"`
 	Error        string        `json:"error,omitempty"`
 	Committed    bool          `json:"committed"`
@@ -42,16 +42,36 @@ type ReshareReport struct {
 	Started  time.Time `json:"started"`
 }
 
+// ReshareKind says why a key was reshared.
+type ReshareKind string
+
+const (
+	KindReshare    ReshareKind = "reshare"    // an operator changed the committee
+	KindDrill      ReshareKind = "drill"      // same committee, fresh shares: a rehearsal
+	KindRevocation ReshareKind = "revocation" // a revoked device is left out
+)
+
+// StepName names a step of a reshare report, in the order they run.
+type StepName string
+
+const (
+	StepPlan          StepName = "plan"
+	StepWaitDevices   StepName = "wait for devices"
+	StepProtocol      StepName = "reshare protocol"
+	StepTestSignature StepName = "test signature"
+	StepCommit        StepName = "commit"
+)
+
 // ReshareStep is one timed step of a reshare.
 type ReshareStep struct {
-	Name     string        `json:"name"`
+	Name     StepName      `json:"name"`
 	Duration time.Duration `json:"duration"`
 	OK       bool          `json:"ok"`
 	Detail   string        `json:"detail,omitempty"`
 }
 
 // step times fn as a named step of the report.
-func (r *ReshareReport) step(name string, fn func() (string, error)) error {
+func (r *ReshareReport) step(name StepName, fn func() (string, error)) error {
 	began := time.Now()
 	detail, err := fn()
 	st := ReshareStep{Name: name, Duration: time.Since(began), OK: err == nil, Detail: detail}
@@ -60,6 +80,11 @@ func (r *ReshareReport) step(name string, fn func() (string, error)) error {
 	}
 	r.Steps = append(r.Steps, st)
 	return err
+}
+
+// reached says whether the report got to step name (failed there or later).
+func (r *ReshareReport) reached(name StepName) bool {
+	return r != nil && slices.ContainsFunc(r.Steps, func(st ReshareStep) bool { return st.Name == name })
 }
 
 // keyGate orders work on one key: signatures share it (read side); the
@@ -97,7 +122,7 @@ func (s *Server) crashAt(p CrashPoint) {
 
 // reshareSpec is a planned committee change.
 type reshareSpec struct {
-	kind         string // reshare, drill or revocation
+	kind         ReshareKind
 	newHolders   []Device
 	newThreshold int
 	// auth is the operators' signed ceremony (with a roster).
@@ -124,7 +149,6 @@ type reshareSpec struct {
 // Before the commit point a failure abandons the attempt and the old epoch
 // keeps signing. The report says how far it got.
 func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec) (Key, *ReshareReport, error) {
-	ctx = withSessionTrace(ctx) // the log lines below name the session
 	g := s.gates.get(keyID)
 	if !g.reshare.TryLock() {
 		return Key{}, nil, failedPrecondition("a reshare of key %s is already running", keyID)
@@ -136,10 +160,10 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 	}
 	rep := &ReshareReport{KeyID: k.ID, Kind: spec.kind, FromEpoch: k.Epoch, OldThreshold: k.Threshold,
 		NewThreshold: spec.newThreshold, NewCommittee: names(spec.newHolders), PublicKey: k.PublicKey, Started: s.opts.Now()}
-	entry := auditlog.Entry{Action: "key." + spec.kind, KeyID: k.ID}
+	entry := auditlog.Entry{Action: "key." + string(spec.kind), KeyID: k.ID}
 
 	var old []Device
-	if err := rep.step("plan", func() (string, error) {
+	if err := rep.step(StepPlan, func() (string, error) {
 		var err error
 		old, err = s.planReshare(k, spec)
 		if err != nil {
@@ -157,7 +181,7 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.KeygenTimeout)
 	defer cancel()
-	if err := rep.step("wait for devices", func() (string, error) {
+	if err := rep.step(StepWaitDevices, func() (string, error) {
 		return "", s.waitReady(ctx, spec.newHolders, !k.isEd25519())
 	}); err != nil {
 		return k, rep, err
@@ -184,8 +208,9 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 	// 2. The protocol.
 	var atts []resharing.SignedAttestation
 	var keyPublic []byte // the new epoch's public key data, if every new holder reported the same
-	err = rep.step("reshare protocol", func() (string, error) {
-		results, err := s.sessions.run(ctx, &mpcv1.SessionStart{
+	var session string   // the log id of the last session run: the protocol's, then the test signature's
+	err = rep.step(StepProtocol, func() (string, error) {
+		res, err := s.sessions.run(ctx, &mpcv1.SessionStart{
 			Requester:     requester(ctx),
 			Kind:          mpcv1.SessionKind_SESSION_KIND_RESHARE,
 			Curve:         k.curveProto(),
@@ -199,9 +224,11 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 			NewCommittee:  ids(spec.newHolders),
 			Authorization: spec.auth,
 		}, members, &k)
+		session = res.id
 		if err != nil {
 			return "", err
 		}
+		results := res.results
 		// 3. Every new holder stored a share of this very key, and says so.
 		for _, d := range spec.newHolders {
 			if r := results[d.ID]; r == nil || !bytes.Equal(r.GetPublicKey(), k.PublicKey) {
@@ -221,13 +248,13 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 	})
 	if err != nil {
 		rep.Error = errorText(err)
-		return k, rep, s.abandonReshare(ctx, k.ID, epoch, told, entry, err)
+		return k, rep, s.abandonReshare(ctx, session, k.ID, epoch, told, entry, err)
 	}
-	reshareSession := s.sessions.sessionOf(ctx) // before the test signature's own
+	reshareSession := session // before the test signature's own
 	// 4. The pending shares sign, under the same public key, before anything
 	// is committed: old holders erase only on this proof.
 	var cert []byte
-	err = rep.step("test signature", func() (string, error) {
+	err = rep.step(StepTestSignature, func() (string, error) {
 		nonce := make([]byte, 16)
 		if _, err := rand.Read(nonce); err != nil {
 			return "", err
@@ -247,10 +274,12 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 		}
 		pending := Key{ID: k.ID, Curve: k.Curve, PublicKey: k.PublicKey, ChainCode: k.ChainCode, DerivationOnly: k.DerivationOnly,
 			Epoch: epoch, Threshold: spec.newThreshold, Holders: ids(spec.newHolders), KeyPublic: keyPublic}
-		sig, signers, err := s.signWithKey(ctx, pending, it)
+		out, err := s.signWithKey(ctx, pending, it)
+		session = out.session
 		if err != nil {
 			return "", err
 		}
+		sig, signers := out.sig, out.signers
 		if sig.ed != nil {
 			rep.TestSig = sig.ed
 		} else {
@@ -263,11 +292,11 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 	})
 	if err != nil {
 		rep.Error = errorText(err)
-		return k, rep, s.abandonReshare(ctx, k.ID, epoch, told, entry, err)
+		return k, rep, s.abandonReshare(ctx, session, k.ID, epoch, told, entry, err)
 	}
 	s.crashAt(CrashBeforeCommit)
 	// 5. The commit point, atomically with its certificate and audit entry.
-	err = rep.step("commit", func() (string, error) {
+	err = rep.step(StepCommit, func() (string, error) {
 		g.rw.Lock()
 		defer g.rw.Unlock()
 		entry.Devices = rep.NewCommittee
@@ -321,7 +350,7 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 	if err != nil {
 		rep.Error = errorText(err)
 		if !rep.Committed {
-			return k, rep, s.abandonReshare(ctx, k.ID, epoch, told, auditlog.Entry{Action: "key." + spec.kind, KeyID: k.ID}, err)
+			return k, rep, s.abandonReshare(ctx, session, k.ID, epoch, told, auditlog.Entry{Action: "key." + string(spec.kind), KeyID: k.ID}, err)
 		}
 		return k, rep, err
 	}
@@ -338,7 +367,7 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 // last drill came before drills were kept apart, LastReshare when that was
 // a drill.
 func (k Key) lastDrill() *ReshareReport {
-	if k.LastDrill == nil && k.LastReshare != nil && k.LastReshare.Kind == "drill" {
+	if k.LastDrill == nil && k.LastReshare != nil && k.LastReshare.Kind == KindDrill {
 		return k.LastReshare
 	}
 	return k.LastDrill
@@ -397,7 +426,7 @@ func (s *Server) planReshare(k Key, spec reshareSpec) ([]Device, error) {
 // abandonReshare ends an attempt before its commit point: the attempt is
 // cleared (its epoch number is never used again) with a failed audit entry,
 // and the participants drop their pending shares of it.
-func (s *Server) abandonReshare(ctx context.Context, keyID string, epoch uint64, members []Device, entry auditlog.Entry, cause error) error {
+func (s *Server) abandonReshare(ctx context.Context, session, keyID string, epoch uint64, members []Device, entry auditlog.Entry, cause error) error {
 	entry.Result = "failed"
 	var se *SessionError
 	if errors.As(cause, &se) {
@@ -416,7 +445,7 @@ func (s *Server) abandonReshare(ctx context.Context, keyID string, epoch uint64,
 		return err
 	}
 	s.pushKeySync(k, members)
-	s.log.Warn("reshare abandoned; the old epoch still signs", "session", s.sessions.sessionOf(ctx), "key", keyID, "epoch", epoch, "err", cause)
+	s.log.Warn("reshare abandoned; the old epoch still signs", "session", session, "key", keyID, "epoch", epoch, "err", cause)
 	return cause
 }
 
@@ -431,7 +460,7 @@ func (s *Server) recoverReshares() error {
 		if k.InFlight == nil {
 			continue
 		}
-		e := auditlog.Entry{Action: "key." + cmp.Or(k.InFlight.Kind, "reshare"), KeyID: k.ID, Result: "failed", Actor: "system:recovery",
+		e := auditlog.Entry{Action: "key." + string(cmp.Or(k.InFlight.Kind, KindReshare)), KeyID: k.ID, Result: "failed", Actor: "system:recovery",
 			Detail: fmt.Sprintf("reshare to epoch %d abandoned: the coordinator restarted before its commit point", k.InFlight.Epoch)}
 		if _, err := s.updateKeyAudited(context.Background(), k.ID, func(k *Key) error { k.InFlight = nil; return nil }, &e); err != nil {
 			return err

@@ -93,16 +93,16 @@ func (a *attempts) common(ok []string) []string {
 // A device that refuses under its policy is left out and another subset
 // asked, while one exists; a failed session is retried with another subset
 // (see above). All attempts share ctx's deadline.
-func (s *Server) signWithKey(ctx context.Context, k Key, it signItem) (*signature, []Device, error) {
+func (s *Server) signWithKey(ctx context.Context, k Key, it signItem) (signed, error) {
 	pub := k.PublicKey
 	if it.path != "" {
 		path, err := hd.ParsePath(it.path)
 		if err != nil {
-			return nil, nil, invalidArg("path: %v", err)
+			return signed{}, invalidArg("path: %v", err)
 		}
 		d, err := hd.Derive(k.PublicKey, k.ChainCode, path)
 		if err != nil {
-			return nil, nil, invalidArg("path %s: %v", it.path, err)
+			return signed{}, invalidArg("path %s: %v", it.path, err)
 		}
 		pub = d.PublicKey
 	}
@@ -110,19 +110,18 @@ func (s *Server) signWithKey(ctx context.Context, k Key, it signItem) (*signatur
 	excluded := map[string]bool{}
 	att := &attempts{named: map[string]int{}, accusers: map[string]int{}}
 	var refusals []*PolicyRefusal
-	var sig *signature
-	var signers []Device
+	var out signed // the last attempt
 	for attempt := 0; attempt <= len(k.Holders)+maxUnprovenFailures; attempt++ {
 		picked, spare, pickErr := s.pickSubset(k, excluded, att)
 		if pickErr != nil {
 			if attempt == 0 {
-				return nil, nil, pickErr
+				return signed{}, pickErr
 			}
 			break // no other subset: report why the last attempt failed
 		}
-		signers = picked
+		out = signed{signers: picked}
 		actx, cancel := attemptContext(ctx, spare > 0 && len(att.failed) < maxUnprovenFailures)
-		sig, err = s.signOnce(actx, k, it, pub, signers)
+		out.sig, out.session, err = s.signOnce(actx, k, it, pub, picked)
 		cancel()
 		if err == nil || ctx.Err() != nil {
 			break
@@ -131,11 +130,7 @@ func (s *Server) signWithKey(ctx context.Context, k Key, it signItem) (*signatur
 		if errors.As(err, &pr) {
 			// Refused under its own policy: never asked again for this item.
 			refusals = append(refusals, pr)
-			for _, d := range signers {
-				if d.Name == pr.Device {
-					excluded[d.ID] = true
-				}
-			}
+			excluded[pr.DeviceID] = true
 			continue
 		}
 		var se *SessionError
@@ -149,17 +144,17 @@ func (s *Server) signWithKey(ctx context.Context, k Key, it signItem) (*signatur
 				excluded[id] = true
 			}
 		case se.Blame.strikes():
-			for _, d := range signers {
+			for _, d := range out.signers {
 				if slices.Contains(se.ids, d.ID) {
 					excluded[d.ID] = true
-					s.strike(ctx, k, d, fmt.Sprintf("%s blame of a failed signing attempt: %s", se.Blame, se.Reason))
+					s.strike(ctx, out.session, k, d, fmt.Sprintf("%s blame of a failed signing attempt: %s", se.Blame, se.Reason))
 				}
 			}
 		default:
 			if len(att.failed) >= maxUnprovenFailures {
-				return nil, signers, err
+				return out, err
 			}
-			att.failed = append(att.failed, deviceIDs(signers))
+			att.failed = append(att.failed, deviceIDs(out.signers))
 			for _, id := range se.ids {
 				att.named[id]++
 			}
@@ -171,13 +166,13 @@ func (s *Server) signWithKey(ctx context.Context, k Key, it signItem) (*signatur
 		if len(se.ids) > 0 {
 			msg = "retrying signature without blamed devices"
 		}
-		s.log.Info(msg, "session", s.sessions.sessionOf(ctx), "key", k.ID, "blamed", se.Culprits, "blame", se.Blame)
+		s.log.Info(msg, "session", out.session, "key", k.ID, "blamed", se.Culprits, "blame", se.Blame)
 	}
 	if err == nil {
-		for _, d := range signers {
+		for _, d := range out.signers {
 			s.strikes.clear(k.ID, d.ID)
 		}
-		s.strikeCommon(ctx, k, att, signers)
+		s.strikeCommon(ctx, out.session, k, att, out.signers)
 	}
 	if err != nil && len(refusals) > 0 {
 		var parts []string
@@ -186,12 +181,20 @@ func (s *Server) signWithKey(ctx context.Context, k Key, it signItem) (*signatur
 		}
 		err = &clientError{codes.PermissionDenied, "not enough devices approved the signature; refused by: " + strings.Join(parts, ", ")}
 	}
-	return sig, signers, err
+	return out, err
 }
 
-// strikeCommon strikes, after a signature succeeded with ok, the devices
+// signed is how signWithKey ended: its last attempt's signers and session
+// log id, and the signature when that attempt succeeded.
+type signed struct {
+	sig     *signature
+	signers []Device
+	session string
+}
+
+// strikeCommon strikes, after a signature succeeded with ok (in session), the devices
 // common to every attempt that failed unproven.
-func (s *Server) strikeCommon(ctx context.Context, k Key, att *attempts, ok []Device) {
+func (s *Server) strikeCommon(ctx context.Context, session string, k Key, att *attempts, ok []Device) {
 	common := att.common(deviceIDs(ok))
 	s.metrics.routed("sign", len(common))
 	for _, id := range common {
@@ -199,8 +202,8 @@ func (s *Server) strikeCommon(ctx context.Context, k Key, att *attempts, ok []De
 		if err != nil {
 			continue
 		}
-		s.log.Warn("struck a device common to every failed attempt of a signature", "session", s.sessions.sessionOf(ctx), "key", k.ID, "device", d.Name, "failed_attempts", len(att.failed))
-		s.strike(ctx, k, d, fmt.Sprintf("routed: in each of the %d failed attempts of one signature whose blame was not proven, and not in the attempt that succeeded", len(att.failed)))
+		s.log.Warn("struck a device common to every failed attempt of a signature", "session", session, "key", k.ID, "device", d.Name, "failed_attempts", len(att.failed))
+		s.strike(ctx, session, k, d, fmt.Sprintf("routed: in each of the %d failed attempts of one signature whose blame was not proven, and not in the attempt that succeeded", len(att.failed)))
 	}
 }
 

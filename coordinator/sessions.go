@@ -226,46 +226,12 @@ type sessions struct {
 	crash func(CrashPoint)
 }
 
-// sessionTrace is where run notes the log id of the last session it ran
-// under a context, so that the caller's log lines after run name the
-// session (sessionOf). Callers that log after run install one with
-// withSessionTrace; it lives and dies with their context.
-type sessionTrace struct {
-	mu sync.Mutex
-	id string
-}
-
-type sessionTraceKey struct{}
-
-// withSessionTrace returns ctx with a place for the id of the sessions run
-// under it (ctx itself when it has one already).
-func withSessionTrace(ctx context.Context) context.Context {
-	if _, ok := ctx.Value(sessionTraceKey{}).(*sessionTrace); ok {
-		return ctx
-	}
-	return context.WithValue(ctx, sessionTraceKey{}, &sessionTrace{})
-}
-
-// traceSession records id as the last session run under ctx, if ctx has a
-// place for it.
-func (m *sessions) traceSession(ctx context.Context, id string) {
-	if t, ok := ctx.Value(sessionTraceKey{}).(*sessionTrace); ok {
-		t.mu.Lock()
-		t.id = id
-		t.mu.Unlock()
-	}
-}
-
-// sessionOf is the log id of the last session run under ctx, or "" when
-// none ran under it (or ctx has no trace). It is for log lines only.
-func (m *sessions) sessionOf(ctx context.Context) string {
-	t, ok := ctx.Value(sessionTraceKey{}).(*sessionTrace)
-	if !ok {
-		return ""
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.id
+// runResult is what run returns: the session's log id (the first 8 bytes of its
+// ref, in hex: the "session" of every log line about it), set as soon as the
+// session exists, failed or not, and each member's result when it succeeded.
+type runResult struct {
+	id      string
+	results map[string]*mpcv1.SessionResult
 }
 
 // RelayFunc lets tests stand between the coordinator and a recipient: it
@@ -441,19 +407,28 @@ func (m *sessions) linkDown(deviceID string) {
 }
 
 // run starts a session with the given members and waits until every member
-// reported a result, one failed, or ctx ends. It returns the results by device id.
+// reported a result, one failed, or ctx ends. It returns the session's log id
+// and the results by device id.
 // key is the key a signature or reshare uses (nil for a keygen): its
 // PartyKeyIdentity names, for devices holding a share restored from another
 // device's backup, the identity their current party key derives from; the
 // rest serves to judge complaints (evidence.go).
-func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members []Device, key *Key) (map[string]*mpcv1.SessionResult, error) {
+func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members []Device, key *Key) (runResult, error) {
+	ref := make([]byte, 32)
+	if _, err := rand.Read(ref); err != nil {
+		return runResult{}, err
+	}
+	out := runResult{id: hex.EncodeToString(ref[:8])}
+	var err error
+	out.results, err = m.runRef(ctx, ref, start, members, key)
+	return out, err
+}
+
+// runRef is run for the session ref.
+func (m *sessions) runRef(ctx context.Context, ref []byte, start *mpcv1.SessionStart, members []Device, key *Key) (map[string]*mpcv1.SessionResult, error) {
 	var partyKeyIdentity map[string][]byte
 	if key != nil {
 		partyKeyIdentity = key.PartyKeyIdentity
-	}
-	ref := make([]byte, 32)
-	if _, err := rand.Read(ref); err != nil {
-		return nil, err
 	}
 	deadline, ok := ctx.Deadline()
 	if !ok {
@@ -485,7 +460,6 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 	}()
 	log := m.log.With("session", hex.EncodeToString(ref[:8]), "kind", kindName(start.GetKind()))
 	s.log = log
-	m.traceSession(ctx, hex.EncodeToString(ref[:8]))
 	log.Info("session started", "key", start.GetKeyId(), "devices", names(members))
 	began := time.Now()
 	rec := SessionRecord{ID: hex.EncodeToString(ref), Kind: kindName(start.GetKind()), KeyID: start.GetKeyId(), Devices: names(members), Started: m.now()}
@@ -607,7 +581,7 @@ func (m *sessions) run(ctx context.Context, start *mpcv1.SessionStart, members [
 			case ev.reply != nil && !ev.reply.GetAccepted() && ev.reply.GetPolicyRefusal():
 				// Abort the others and record it; the caller gets the refusal itself.
 				_ = fail("a device refused under its approval policy", clip(ev.reply.GetReason()), ev.from, nil, "")
-				return nil, &PolicyRefusal{Device: s.members[ev.from].Name, Reason: clip(ev.reply.GetReason())}
+				return nil, &PolicyRefusal{Device: s.members[ev.from].Name, DeviceID: ev.from, Reason: clip(ev.reply.GetReason())}
 			case ev.reply != nil && !ev.reply.GetAccepted() && (ev.reply.GetShuttingDown() || ev.reply.GetBusy()):
 				err := fail("a device is shutting down or busy", clip(ev.reply.GetReason()), ev.from, []string{ev.from}, BlameSuspected)
 				if se := (*SessionError)(nil); errors.As(err, &se) {

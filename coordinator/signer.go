@@ -256,7 +256,6 @@ func attemptContext(ctx context.Context, canRetry bool) (context.Context, contex
 
 // signOne signs one item, with its idempotency key if any.
 func (s *Server) signOne(ctx context.Context, k Key, it signItem, requestID string) (*mpcv1.SignResponse, error) {
-	ctx = withSessionTrace(ctx) // the log lines below name the session
 	if err := checkItem(it); err != nil {
 		return nil, err
 	}
@@ -289,7 +288,8 @@ func (s *Server) signOne(ctx context.Context, k Key, it signItem, requestID stri
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.SignTimeout)
 	defer cancel()
-	sig, signers, err := s.signWithKey(ctx, k, it)
+	out, err := s.signWithKey(ctx, k, it)
+	sig, signers := out.sig, out.signers
 	entry := auditlog.Entry{Action: "sign", KeyID: k.ID, Detail: it.what()}
 	if it.requester != "" {
 		entry.Detail += " signed by requester " + it.requester
@@ -319,7 +319,7 @@ func (s *Server) signOne(ctx context.Context, k Key, it signItem, requestID stri
 			return s.replay(k, it, stored) // a concurrent call with the same id won
 		}
 	}
-	s.log.Info("signed", "session", s.sessions.sessionOf(ctx), "key", k.ID, "signers", rec.Signers, "path", it.path)
+	s.log.Info("signed", "session", out.session, "key", k.ID, "signers", rec.Signers, "path", it.path)
 	return signResponse(k, it, sig, rec.Signers, false), nil
 }
 
@@ -383,9 +383,10 @@ func signResponse(k Key, it signItem, sig *signature, signers []string, replayed
 	return out
 }
 
-// signOnce runs one signing session and checks its result under pub.
-func (s *Server) signOnce(ctx context.Context, k Key, it signItem, pub []byte, signers []Device) (*signature, error) {
-	results, err := s.sessions.run(ctx, &mpcv1.SessionStart{
+// signOnce runs one signing session and checks its result under pub. It
+// returns the session's log id too, failed or not.
+func (s *Server) signOnce(ctx context.Context, k Key, it signItem, pub []byte, signers []Device) (*signature, string, error) {
+	res, err := s.sessions.run(ctx, &mpcv1.SessionStart{
 		Requester:      requester(ctx),
 		Kind:           mpcv1.SessionKind_SESSION_KIND_SIGN,
 		Curve:          k.curveProto(),
@@ -400,16 +401,16 @@ func (s *Server) signOnce(ctx context.Context, k Key, it signItem, pub []byte, s
 		RequestItem:    it.item,
 	}, signers, &k)
 	if err != nil {
-		return nil, err
+		return nil, res.id, err
 	}
 	// Every signer computes the full signature; accept the first that
 	// verifies against the (derived) public key.
-	for _, r := range results {
+	for _, r := range res.results {
 		if sig, err := verify(k, it, pub, r.GetR(), r.GetS(), r.GetSignature()); err == nil {
-			return sig, nil
+			return sig, res.id, nil
 		}
 	}
-	return nil, &SessionError{Kind: "sign", Reason: "no device returned a signature that verifies against the key"}
+	return nil, res.id, &SessionError{Kind: "sign", Reason: "no device returned a signature that verifies against the key"}
 }
 
 // keyedMutex serialises work per key (here: per request id).
@@ -451,22 +452,22 @@ func (s *Server) isPaused(keyID, deviceID string) bool {
 	return p
 }
 
-// strike counts a signing abort blamed on d, for the reason why (proven
-// blame, or the common-member rule): each strike is audited; the one that
+// strike counts a signing abort blamed on d in session, for the reason why
+// (proven blame, or the common-member rule): each strike is audited; the one that
 // pauses d for the key is logged, audited and counted in the metrics too.
-func (s *Server) strike(ctx context.Context, k Key, d Device, why string) {
+func (s *Server) strike(ctx context.Context, session string, k Key, d Device, why string) {
 	actx := withSystemActor(context.WithoutCancel(ctx), "abuse control")
 	if err := s.audit(actx, auditlog.Entry{Action: "device.strike", KeyID: k.ID, Devices: []string{d.Name}, Culprits: []string{d.Name}, Result: "ok", Detail: why}); err != nil {
-		s.log.Warn("could not audit a strike", "session", s.sessions.sessionOf(ctx), "key", k.ID, "err", err)
+		s.log.Warn("could not audit a strike", "session", session, "key", k.ID, "err", err)
 	}
 	if !s.strikes.blame(k.ID, d.ID, s.opts.Now()) {
 		return
 	}
-	s.log.Warn("device paused for a key after repeated aborts blamed on it", "session", s.sessions.sessionOf(ctx), "key", k.ID, "device", d.Name, "for", pauseFor)
+	s.log.Warn("device paused for a key after repeated aborts blamed on it", "session", session, "key", k.ID, "device", d.Name, "for", pauseFor)
 	s.metrics.devicePaused(d.Name)
 	e := auditlog.Entry{Action: "device.pause", KeyID: k.ID, Devices: []string{d.Name}, Result: "ok",
 		Detail: fmt.Sprintf("not picked to sign with this key for %s after %d aborts in a row blamed on it", pauseFor, maxStrikes)}
 	if err := s.audit(actx, e); err != nil {
-		s.log.Warn("could not audit a device pause", "session", s.sessions.sessionOf(ctx), "key", k.ID, "err", err)
+		s.log.Warn("could not audit a device pause", "session", session, "key", k.ID, "err", err)
 	}
 }

@@ -178,11 +178,11 @@ type RestoreBinding struct {
 
 // InFlightReshare is a reshare between its start and its commit point.
 type InFlightReshare struct {
-	Epoch     uint64    `json:"epoch"`
-	Kind      string    `json:"kind"` // reshare, drill or revocation
-	Holders   []string  `json:"holders"`
-	Threshold int       `json:"threshold"`
-	Started   time.Time `json:"started"`
+	Epoch     uint64      `json:"epoch"`
+	Kind      ReshareKind `json:"kind"`
+	Holders   []string    `json:"holders"`
+	Threshold int         `json:"threshold"`
+	Started   time.Time   `json:"started"`
 }
 
 // next is the epoch number the next reshare attempt of k takes.
