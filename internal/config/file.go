@@ -7,7 +7,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
+
+	"github.com/pelletier/go-toml/v2/unstable"
 )
 
 // MaxFileSize bounds a config file: a few settings, never megabytes.
@@ -73,208 +76,127 @@ func Load(path string) (*File, error) {
 	return Parse(path, data)
 }
 
-// Parse reads a config file in a strict subset of TOML 1.0: one top-level
-// `key = value` per line, with bare keys, single-line strings, booleans and
-// decimal integers, blank lines and # comments. Everything else (tables,
-// arrays, dotted or quoted keys, multi-line strings, floats, dates) is an
-// error naming the line, as is a key set twice. Whether a key means
-// anything is for [Scheme.Resolve] to say.
+// Parse reads a config file: TOML, parsed by go-toml's parser, restricted
+// to top-level `key = value` settings with bare keys and single-line
+// string, boolean or decimal integer values. Everything else (tables,
+// arrays, inline tables, dotted or quoted keys, multi-line strings, floats,
+// dates, hexadecimal, octal or binary integers), invalid TOML and a key set
+// twice are an [*Error] matching [ErrSyntax] that names the file and the
+// line. Whether a key means anything is for [Scheme.Resolve] to say.
 func Parse(name string, data []byte) (*File, error) {
 	text, _ := strings.CutPrefix(string(data), "\uFEFF")
 	if !utf8.ValidString(text) {
 		return nil, &Error{Source: "config file " + name, Err: errorf(ErrSyntax, "not UTF-8 text")}
 	}
+	b := []byte(text)
+	var p unstable.Parser
+	p.Reset(b[:len(b):len(b)]) // capped: the parser finds offsets from capacities
 	f := &File{Name: name}
 	seen := map[string]int{}
-	for i, line := range strings.Split(text, "\n") {
-		n := i + 1
-		v, ok, err := parseLine(strings.TrimSuffix(line, "\r"))
-		if err != nil {
-			return nil, &Error{Source: fmt.Sprintf("config file %s line %d", name, n), Err: errorf(ErrSyntax, "%v", err)}
+	pos, line, end := 0, 1, 0 // line is that of offset pos; end is where the last setting ended
+	for p.NextExpression() {
+		e := p.Expression()
+		it := e.Key()
+		it.Next()
+		k := it.Node()
+		off := int(k.Raw.Offset)
+		line += strings.Count(text[pos:off], "\n")
+		pos = off
+		fail := func(format string, args ...any) (*File, error) {
+			return nil, &Error{Source: fmt.Sprintf("config file %s line %d", name, line), Err: errorf(ErrSyntax, format, args...)}
 		}
-		if !ok {
-			continue
+		v := Value{Key: string(k.Data), Line: line}
+		switch raw := string(p.Raw(k.Raw)); {
+		case e.Kind != unstable.KeyValue:
+			return fail("tables are not supported: write every setting as a top-level key = value")
+		case raw == "" || raw[0] == '"' || raw[0] == '\'':
+			return fail("quoted keys are not supported")
+		case k.Next() != nil:
+			return fail("%s: dotted keys are not supported", v.Key)
 		}
 		if first, dup := seen[v.Key]; dup {
-			return nil, &Error{Source: fmt.Sprintf("config file %s line %d", name, n), Err: errorf(ErrSyntax, "%s is already set on line %d", v.Key, first)}
+			return fail("%s is already set on line %d", v.Key, first)
 		}
-		seen[v.Key] = n
-		v.Line = n
+		val := e.Value()
+		v.Raw, v.Text = string(p.Raw(val.Raw)), string(val.Data)
+		switch val.Kind {
+		case unstable.Array:
+			return fail("%s: arrays are not supported", v.Key)
+		case unstable.InlineTable:
+			return fail("%s: inline tables are not supported", v.Key)
+		case unstable.String:
+			if strings.HasPrefix(v.Raw, `"""`) || strings.HasPrefix(v.Raw, "'''") {
+				return fail("%s: multi-line strings are not supported", v.Key)
+			}
+			v.Kind = String
+		case unstable.Bool:
+			v.Kind = Bool
+		case unstable.Integer:
+			n, err := strconv.ParseInt(strings.ReplaceAll(v.Text, "_", ""), 10, 64)
+			if err == nil {
+				v.Kind, v.Text = Integer, strconv.FormatInt(n, 10)
+			}
+		}
+		if v.Kind == 0 { // floats, dates, and integers that are not decimal or too big
+			return fail("%s: %s", v.Key, notScalar(v.Raw))
+		}
+		seen[v.Key] = line
 		f.Values = append(f.Values, v)
+		end = int(e.Raw.Offset + e.Raw.Length)
+	}
+	if err := p.Error(); err != nil {
+		return nil, syntaxError(name, text, &p, end, err)
 	}
 	return f, nil
 }
 
-// parseLine parses one line; ok is false for a blank or comment line.
-func parseLine(line string) (v Value, ok bool, err error) {
-	for _, r := range line {
-		if r < 0x20 && r != '\t' || r == 0x7f {
-			return v, false, fmt.Errorf("control character %U", r)
-		}
-	}
-	s := trimSpace(line)
-	if s == "" || s[0] == '#' {
-		return v, false, nil
-	}
-	switch s[0] {
-	case '[':
-		return v, false, errors.New("tables are not supported: write every setting as a top-level key = value")
-	case '"', '\'':
-		return v, false, errors.New("quoted keys are not supported")
-	}
-	end := 0
-	for end < len(s) && isBareKeyByte(s[end]) {
-		end++
-	}
-	if end == 0 {
-		return v, false, fmt.Errorf("expected key = value, found %q", s)
-	}
-	v.Key = s[:end]
-	rest := trimSpace(s[end:])
-	if strings.HasPrefix(rest, ".") {
-		return v, false, fmt.Errorf("%s: dotted keys are not supported", v.Key)
-	}
-	rest, found := strings.CutPrefix(rest, "=")
-	if !found {
-		return v, false, fmt.Errorf("%s: expected = after the key", v.Key)
-	}
-	rest = trimSpace(rest)
-	raw, after, err := parseValue(rest, &v)
-	if err != nil {
-		return v, false, fmt.Errorf("%s: %v", v.Key, err)
-	}
-	v.Raw = raw
-	after = trimSpace(after)
-	if after != "" && after[0] != '#' {
-		return v, false, fmt.Errorf("%s: unexpected %q after the value", v.Key, after)
-	}
-	return v, true, nil
+func notScalar(word string) string {
+	return fmt.Sprintf("%s is not a string, boolean or decimal integer (quote strings: %q)", word, word)
 }
 
-// parseValue parses the value at the start of s into v and returns the
-// value as written and what follows it.
-func parseValue(s string, v *Value) (raw, rest string, err error) {
-	if s == "" || s[0] == '#' {
-		return "", "", errors.New("missing value")
-	}
-	switch {
-	case strings.HasPrefix(s, `"""`), strings.HasPrefix(s, "'''"):
-		return "", "", errors.New("multi-line strings are not supported")
-	case s[0] == '"':
-		text, n, err := basicString(s)
-		if err != nil {
-			return "", "", err
-		}
-		v.Kind, v.Text = String, text
-		return s[:n], s[n:], nil
-	case s[0] == '\'':
-		end := strings.IndexByte(s[1:], '\'')
-		if end < 0 {
-			return "", "", errors.New("unterminated string")
-		}
-		v.Kind, v.Text = String, s[1:1+end]
-		return s[:end+2], s[end+2:], nil
-	case s[0] == '[':
-		return "", "", errors.New("arrays are not supported")
-	case s[0] == '{':
-		return "", "", errors.New("inline tables are not supported")
-	}
-	end := strings.IndexAny(s, " \t#")
-	if end < 0 {
-		end = len(s)
-	}
-	word := s[:end]
-	switch word {
-	case "true", "false":
-		v.Kind, v.Text = Bool, word
-		return word, s[end:], nil
-	}
-	if n, ok := decimal(word); ok {
-		v.Kind, v.Text = Integer, strconv.FormatInt(n, 10)
-		return word, s[end:], nil
-	}
-	return "", "", fmt.Errorf("%s is not a string, boolean or decimal integer (quote strings: %q)", word, word)
-}
+const bareKeyChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 
-// basicString decodes the double-quoted string at the start of s and
-// returns it and the number of bytes it took, quotes included.
-func basicString(s string) (string, int, error) {
-	var b strings.Builder
-	for i := 1; i < len(s); {
-		c := s[i]
-		switch c {
-		case '"':
-			return b.String(), i + 1, nil
-		case '\\':
-			if i+1 >= len(s) {
-				return "", 0, errors.New("unterminated string")
-			}
-			e := s[i+1]
-			i += 2
-			switch e {
-			case 'b':
-				b.WriteByte('\b')
-			case 't':
-				b.WriteByte('\t')
-			case 'n':
-				b.WriteByte('\n')
-			case 'f':
-				b.WriteByte('\f')
-			case 'r':
-				b.WriteByte('\r')
-			case '"':
-				b.WriteByte('"')
-			case '\\':
-				b.WriteByte('\\')
-			case 'u', 'U':
-				size := 4
-				if e == 'U' {
-					size = 8
-				}
-				if i+size > len(s) {
-					return "", 0, fmt.Errorf("short \\%c escape", e)
-				}
-				n, err := strconv.ParseUint(s[i:i+size], 16, 32)
-				if err != nil || !utf8.ValidRune(rune(n)) {
-					return "", 0, fmt.Errorf("bad escape \\%c%s", e, s[i:i+size])
-				}
-				b.WriteRune(rune(n))
-				i += size
-			default:
-				return "", 0, fmt.Errorf("bad escape \\%c", e)
-			}
-		default:
-			b.WriteByte(c)
-			i++
+// syntaxError words the parser's error err, met after the last setting,
+// which ended at offset end. An error in a setting names the setting's line
+// and key, and an unquoted value on that line is said to be one. An error
+// on a later line, inside a multi-line value, is still reported on the
+// setting's line (adding the later line's number) and quotes nothing from
+// the later line: it may look like `key = value` and be part of a secret.
+func syntaxError(name, text string, p *unstable.Parser, end int, err error) error {
+	var pe *unstable.ParserError
+	if !errors.As(err, &pe) {
+		return &Error{Source: "config file " + name, Err: errorf(ErrSyntax, "%v", err)}
+	}
+	off := int(p.Range(pe.Highlight).Offset)
+	line := 1 + strings.Count(text[:off], "\n")
+	rest := strings.TrimLeft(text[end:], " \t\r\n") // skip blanks and comments to the failed setting
+	for strings.HasPrefix(rest, "#") {
+		_, rest, _ = strings.Cut(rest, "\n")
+		rest = strings.TrimLeft(rest, " \t\r\n")
+	}
+	start := len(text) - len(rest)
+	key := rest[:len(rest)-len(strings.TrimLeft(rest, bareKeyChars))]
+	if key == "" || start > off {
+		return &Error{Source: fmt.Sprintf("config file %s line %d", name, line), Err: errorf(ErrSyntax, "%s", pe.Message)}
+	}
+	source := fmt.Sprintf("config file %s line %d", name, 1+strings.Count(text[:start], "\n"))
+	if strings.Contains(text[start:off], "\n") {
+		return &Error{Source: source, Err: errorf(ErrSyntax, "%s: line %d: %s", key, line, pe.Message)}
+	}
+	msg := pe.Message
+	if after, ok := strings.CutPrefix(strings.TrimLeft(rest[len(key):], " \t"), "="); ok {
+		value := strings.TrimLeft(after, " \t")
+		word, from := value, len(text)-len(value)
+		if i := strings.IndexAny(value, " \t\r\n#"); i >= 0 {
+			word = value[:i]
 		}
-	}
-	return "", 0, errors.New("unterminated string")
-}
-
-// decimal parses a TOML decimal integer: an optional sign, no leading
-// zero, underscores only between digits.
-func decimal(s string) (int64, bool) {
-	digits := strings.TrimLeft(s, "+-")
-	if len(s)-len(digits) > 1 || digits == "" || len(digits) > 1 && digits[0] == '0' {
-		return 0, false
-	}
-	prev := byte('_')
-	for i := 0; i < len(digits); i++ {
-		c := digits[i]
 		switch {
-		case c >= '0' && c <= '9':
-		case c == '_' && prev != '_' && i+1 < len(digits):
-		default:
-			return 0, false
+		case word == "":
+			msg = "missing value"
+		case !strings.ContainsAny(word[:1], `"'[{`) && off >= from && off < from+len(word) &&
+			strings.IndexFunc(word, unicode.IsControl) < 0:
+			msg = notScalar(word)
 		}
-		prev = c
 	}
-	n, err := strconv.ParseInt(strings.TrimPrefix(strings.ReplaceAll(s, "_", ""), "+"), 10, 64)
-	return n, err == nil
+	return &Error{Source: source, Err: errorf(ErrSyntax, "%s: %s", key, msg)}
 }
-
-func isBareKeyByte(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
-}
-
-func trimSpace(s string) string { return strings.Trim(s, " \t") }

@@ -15,6 +15,7 @@ func FuzzParse(f *testing.F) {
 		"data = 'C:\\x'\nauto_approve = true\nn = -1_000\n",
 		"s = \"\\u00e9\\U0001F600\\t\\\"\\\\\"\r\n",
 		"[t]\n", "a.b = 1", "x = [1]", "x = \"\"\"a\"\"\"", "x = 1\nx = 2",
+		"x = \"\"\"\nk = v\n", "x = [\n1,\n]", "x = 0x10\n", "x = \"\\e\\x41\"\n", "# c\n\n k = 1__0\r\n",
 	} {
 		f.Add([]byte(seed))
 	}
