@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/mpcsign/mpcsign/coordinator/registry"
 	"github.com/mpcsign/mpcsign/internal/auditlog"
 	"github.com/mpcsign/mpcsign/internal/blame"
 	"github.com/mpcsign/mpcsign/internal/identity"
@@ -421,7 +422,7 @@ func (s *Server) DrillKey(ctx context.Context, req *mpcv1.DrillKeyRequest) (*mpc
 }
 
 func (s *Server) jobProto(j ReshareJob) *mpcv1.ReshareJob {
-	st := map[string]mpcv1.ReshareJobState{JobPending: mpcv1.ReshareJobState_RESHARE_JOB_STATE_PENDING, JobRunning: mpcv1.ReshareJobState_RESHARE_JOB_STATE_RUNNING,
+	st := map[JobState]mpcv1.ReshareJobState{JobPending: mpcv1.ReshareJobState_RESHARE_JOB_STATE_PENDING, JobRunning: mpcv1.ReshareJobState_RESHARE_JOB_STATE_RUNNING,
 		JobDone: mpcv1.ReshareJobState_RESHARE_JOB_STATE_DONE, JobBlocked: mpcv1.ReshareJobState_RESHARE_JOB_STATE_BLOCKED}[j.State]
 	return &mpcv1.ReshareJob{KeyId: j.KeyID, State: st, Reason: j.Reason, Detail: j.Detail, Attempts: uint32(j.Attempts),
 		NewCommittee: j.NewCommittee, NewThreshold: uint32(j.NewThreshold), UpdatedAt: timestamppb.New(j.UpdatedAt), Epoch: j.Epoch}
@@ -575,7 +576,7 @@ func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*m
 	}
 	// Every member signed the key it helped make: wallets check these
 	// against the roster instead of believing the coordinator.
-	atts, err := s.attestations("keygen", k.ID, k.curveID(), 0, pub, k.ChainCode, t, devs, res.results)
+	atts, err := s.attestations("keygen", k.ID, rosterCurve(k), 0, pub, k.ChainCode, t, devs, res.results)
 	if err != nil {
 		return nil, s.auditFailure(ctx, entry, err)
 	}
@@ -678,7 +679,7 @@ func (s *Server) GetKey(ctx context.Context, req *mpcv1.GetKeyRequest) (*mpcv1.G
 	}
 	out := &mpcv1.GetKeyResponse{Key: s.keyProto(k)}
 	if req.GetPath() != "" {
-		if out.Derived, err = k.derive(req.GetPath()); err != nil {
+		if out.Derived, err = derive(k, req.GetPath()); err != nil {
 			return nil, err
 		}
 	}
@@ -690,7 +691,7 @@ func (s *Server) getKey(id string) (Key, error) {
 		return Key{}, invalidArg("key_id is required (at most 64 characters)")
 	}
 	k, err := s.store.GetKey(id)
-	if errors.Is(err, errStoreNotFound) {
+	if errors.Is(err, registry.ErrNotFound) {
 		return Key{}, ErrKeyNotFound
 	}
 	return k, err
@@ -699,13 +700,13 @@ func (s *Server) getKey(id string) (Key, error) {
 func (s *Server) keyProto(k Key) *mpcv1.Key {
 	p := &mpcv1.Key{
 		Id:             k.ID,
-		Curve:          k.curveProto(),
+		Curve:          curveProto(k),
 		Threshold:      uint32(k.Threshold),
 		PublicKey:      k.PublicKey,
 		Epoch:          k.Epoch,
 		CreatedAt:      timestamppb.New(k.CreatedAt),
 		LastReshare:    reportProto(k.LastReshare),
-		LastDrill:      reportProto(k.lastDrill()),
+		LastDrill:      reportProto(lastDrill(k)),
 		ChainCode:      k.ChainCode,
 		DerivationOnly: k.DerivationOnly,
 		Addresses:      addresses(k.Curve, k.PublicKey),

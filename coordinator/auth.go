@@ -16,16 +16,9 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 
+	"github.com/mpcsign/mpcsign/coordinator/registry"
 	"github.com/mpcsign/mpcsign/internal/auditlog"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
-)
-
-// Role is what an API token may do.
-type Role string
-
-const (
-	RoleSigner Role = "signer"
-	RoleAdmin  Role = "admin"
 )
 
 const tokenPrefix = "mpct_"
@@ -115,7 +108,7 @@ func (s *Server) authorize(ctx context.Context, method string, who *caller) erro
 		return ErrUnauthenticated
 	}
 	t, err := s.store.GetToken(tokenHash(tok))
-	if errors.Is(err, errStoreNotFound) || err == nil && t.Revoked {
+	if errors.Is(err, registry.ErrNotFound) || err == nil && t.Revoked {
 		return ErrUnauthenticated
 	}
 	if err != nil {

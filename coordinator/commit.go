@@ -11,13 +11,6 @@ import (
 	"github.com/mpcsign/mpcsign/resharing"
 )
 
-// AttRecord is a stored key attestation: a holder's signed statement of the
-// key it holds (resharing.Attestation).
-type AttRecord struct {
-	Body []byte `json:"body"`
-	Sig  []byte `json:"sig"`
-}
-
 func attProtos(rs []AttRecord) []*mpcv1.KeyAttestation {
 	out := make([]*mpcv1.KeyAttestation, 0, len(rs))
 	for _, r := range rs {
@@ -88,7 +81,7 @@ func (s *Server) certificate(k Key, epoch uint64, atts []resharing.SignedAttesta
 	} else {
 		c.TestSignature = slices.Concat(sig.ecdsa.R[:], sig.ecdsa.S[:])
 	}
-	if _, err := c.Verify(k.ID, k.curveID(), k.PublicKey, storeDirectory{s.store}); err != nil {
+	if _, err := c.Verify(k.ID, rosterCurve(k), k.PublicKey, storeDirectory{s.store}); err != nil {
 		return nil, fmt.Errorf("coordinator: the commit certificate does not verify: %w", err)
 	}
 	b, err := resharing.EncodeCertificate(c)

@@ -11,17 +11,19 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/mpcsign/mpcsign/coordinator/registry"
 )
 
 // Sentinel errors of the coordinator. Their text is safe to show a client.
 var (
-	ErrPairingInvalid  = errors.New("pairing code is not valid")
-	ErrPairingUsed     = errors.New("pairing code was already used")
-	ErrPairingExpired  = errors.New("pairing code has expired; ask the operator for a new one")
-	ErrPairingBurned   = errors.New("pairing code was disabled after too many wrong attempts; ask the operator for a new one")
+	ErrPairingInvalid  = registry.ErrPairingInvalid
+	ErrPairingUsed     = registry.ErrPairingUsed
+	ErrPairingExpired  = registry.ErrPairingExpired
+	ErrPairingBurned   = registry.ErrPairingBurned
 	ErrDevicePending   = errors.New("device is waiting for the operator's approval")
 	ErrSASMismatch     = errors.New("the short authentication string does not match: do not approve this device, it may not be the one you paired")
-	ErrDeviceExists    = errors.New("device is already enrolled")
+	ErrDeviceExists    = registry.ErrDeviceExists
 	ErrDeviceUnknown   = errors.New("unknown device")
 	ErrDeviceRevoked   = errors.New("device is revoked")
 	ErrKeyNotFound     = errors.New("unknown key")

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"google.golang.org/grpc/status"
+
+	"github.com/mpcsign/mpcsign/coordinator/registry"
 )
 
 // AdminToken names a checked admin API token: its public id and its name,
@@ -25,7 +27,7 @@ func (s *Server) CheckAdminToken(token string) (AdminToken, error) {
 	}
 	t, err := s.store.GetToken(tokenHash(token))
 	switch {
-	case errors.Is(err, errStoreNotFound):
+	case errors.Is(err, registry.ErrNotFound):
 		return AdminToken{}, ErrUnauthenticated
 	case err != nil:
 		return AdminToken{}, fmt.Errorf("token lookup: %w", err)

@@ -12,44 +12,6 @@ import (
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
-// States of a background reshare job.
-const (
-	JobPending = "pending"
-	JobRunning = "running"
-	JobDone    = "done"
-	JobBlocked = "blocked"
-)
-
-// ReshareJob is the reshare a revocation asked for, one per key. It runs in
-// the background and is retried until it is done or cannot be done.
-type ReshareJob struct {
-	KeyID  string `json:"key_id"`
-	State  string `json:"state"`
-	Reason string `json:"reason"`
-	Detail string `json:"detail"`
-	// Remove lists devices to leave out of the key; Add, devices to bring in.
-	Remove       []string  `json:"remove"`
-	Add          []string  `json:"add"`
-	Attempts     int       `json:"attempts"`
-	NewCommittee []string  `json:"new_committee"` // names, as last planned
-	NewThreshold int       `json:"new_threshold"`
-	Epoch        uint64    `json:"epoch"`
-	UpdatedAt    time.Time `json:"updated_at"`
-	// NextTry is when a failed attempt may run again; a job waiting for
-	// devices runs as soon as one connects.
-	NextTry    time.Time `json:"next_try"`
-	WaitDevice bool      `json:"wait_device"`
-	// Plan is the operators' signed reshare ceremony for this job (with a
-	// roster): the job runs, and is retried, under it until it expires.
-	Plan *AuthRecord `json:"plan,omitempty"`
-}
-
-// AuthRecord is a stored operator authorization.
-type AuthRecord struct {
-	Body       []byte      `json:"body"`
-	Signatures []RosterSig `json:"signatures"`
-}
-
 func authRecord(p *mpcv1.Authorization) *AuthRecord {
 	if p == nil {
 		return nil
@@ -61,7 +23,7 @@ func authRecord(p *mpcv1.Authorization) *AuthRecord {
 	return r
 }
 
-func (r *AuthRecord) proto() *mpcv1.Authorization {
+func authProto(r *AuthRecord) *mpcv1.Authorization {
 	if r == nil {
 		return nil
 	}
@@ -187,7 +149,7 @@ func (j *reshareJobs) process(ctx context.Context, job ReshareJob) {
 		job.Attempts++
 	})
 	ctx = withSystemActor(ctx, "revocation job ("+job.Reason+")")
-	k2, rep, err := s.runReshare(ctx, keyID, reshareSpec{kind: KindRevocation, newHolders: newHolders, newThreshold: newT, auth: job.Plan.proto()})
+	k2, rep, err := s.runReshare(ctx, keyID, reshareSpec{kind: KindRevocation, newHolders: newHolders, newThreshold: newT, auth: authProto(job.Plan)})
 	switch {
 	case err == nil || rep != nil && rep.Committed:
 		detail := fmt.Sprintf("reshared to epoch %d: %s (t=%d)%s", k2.Epoch, strings.Join(names(newHolders), ", "), newT, note)
@@ -206,7 +168,7 @@ func (j *reshareJobs) process(ctx context.Context, job ReshareJob) {
 			// A device went offline or was not ready before the protocol
 			// started: retry when a device connects. A failed protocol waits
 			// for its backoff, so a flapping device cannot cause a storm.
-			job.WaitDevice = !rep.reached(StepProtocol)
+			job.WaitDevice = !reached(rep, StepProtocol)
 		})
 		s.log.Warn("revocation reshare failed; will retry", "key", keyID, "err", err)
 	}
@@ -289,7 +251,7 @@ func (s *Server) planJob(k Key, job ReshareJob) ([]Device, int, string, error) {
 		l := s.links.get(d.ID)
 		if l == nil {
 			waiting = append(waiting, d.Name+" (offline)")
-		} else if ready, target := l.preparams(); ready == 0 && !k.isEd25519() {
+		} else if ready, target := l.preparams(); ready == 0 && !k.IsEd25519() {
 			// Do not hold the worker for minutes while a device makes
 			// safe primes: its pool report wakes the job.
 			waiting = append(waiting, fmt.Sprintf("%s (preparing pre-parameters, %d/%d ready)", d.Name, ready, target))
@@ -309,12 +271,12 @@ func (s *Server) checkPlan(k Key, job ReshareJob, newHolders []Device, newT int)
 		return &jobBlocked{"no operator-signed plan for this key's reshare; " + resign}
 	}
 	s.roster.mu.Lock()
-	c, err := s.roster.state.VerifyCeremony(AuthorizationFromProto(job.Plan.proto()), s.opts.Now())
+	c, err := s.roster.state.VerifyCeremony(AuthorizationFromProto(authProto(job.Plan)), s.opts.Now())
 	s.roster.mu.Unlock()
 	if err != nil {
 		return &jobBlocked{fmt.Sprintf("the operators' plan is no longer valid (%v); %s", err, resign)}
 	}
-	if err := c.Allows(roster.Session{KeyID: k.ID, Curve: k.curveID(), Epoch: k.Epoch, Threshold: k.Threshold, Committee: c.Committee,
+	if err := c.Allows(roster.Session{KeyID: k.ID, Curve: rosterCurve(k), Epoch: k.Epoch, Threshold: k.Threshold, Committee: c.Committee,
 		NewThreshold: newT, NewCommittee: ids(newHolders)}); err != nil {
 		return &jobBlocked{fmt.Sprintf("the operators' plan does not match the key now (%v); %s", err, resign)}
 	}

@@ -11,16 +11,8 @@ import (
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
-// Curve names of Key.Curve.
-const (
-	curveSecp256k1 = "secp256k1"
-	curveEd25519   = "ed25519"
-)
-
-func (k Key) isEd25519() bool { return k.Curve == curveEd25519 }
-
-func (k Key) curveProto() mpcv1.Curve {
-	if k.isEd25519() {
+func curveProto(k Key) mpcv1.Curve {
+	if k.IsEd25519() {
 		return mpcv1.Curve_CURVE_ED25519
 	}
 	return mpcv1.Curve_CURVE_SECP256K1
@@ -43,8 +35,8 @@ func addresses(curve string, pub []byte) *mpcv1.Addresses {
 }
 
 // derive is the public key and addresses of the key's child at path.
-func (k Key) derive(path string) (*mpcv1.DerivedKey, error) {
-	if k.isEd25519() {
+func derive(k Key, path string) (*mpcv1.DerivedKey, error) {
+	if k.IsEd25519() {
 		return nil, invalidArg("derivation paths are for secp256k1 keys; key %s is Ed25519", k.ID)
 	}
 	if len(k.ChainCode) != 32 {
@@ -69,7 +61,7 @@ func (s *Server) SetDerivationOnly(ctx context.Context, req *mpcv1.SetDerivation
 		return nil, err
 	}
 	on := req.GetDerivationOnly()
-	if on && k.isEd25519() {
+	if on && k.IsEd25519() {
 		return nil, invalidArg("key %s is Ed25519: it has no derivation, so it cannot be derivation-only", k.ID)
 	}
 	if on && len(k.ChainCode) != 32 {

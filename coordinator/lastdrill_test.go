@@ -17,7 +17,7 @@ func TestLastDrill(t *testing.T) {
 		{"drill only in last_reshare", Key{LastReshare: drill}, drill},
 		{"revocation only", Key{LastReshare: revocation}, nil},
 	} {
-		if got := tc.key.lastDrill(); got != tc.want {
+		if got := lastDrill(tc.key); got != tc.want {
 			t.Errorf("%s: lastDrill() = %+v, want %+v", tc.name, got, tc.want)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/mpcsign/mpcsign/coordinator/registry"
 	"github.com/mpcsign/mpcsign/internal/auditlog"
 	"github.com/mpcsign/mpcsign/internal/identity"
 	"github.com/mpcsign/mpcsign/internal/pairing"
@@ -144,7 +145,7 @@ func (s *Server) Connect(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, m
 		return invalidArg("the first message must be Hello")
 	}
 	dev, err := s.store.GetDevice(hello.GetDeviceId())
-	if errors.Is(err, errStoreNotFound) {
+	if errors.Is(err, registry.ErrNotFound) {
 		return ErrDeviceUnknown
 	}
 	if err != nil {

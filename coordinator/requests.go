@@ -94,7 +94,7 @@ func matchSigned(k Key, req *mpcv1.SignRequest, items []signItem, b signreq.Body
 		return mismatch("it is for key %s, the call for %s", b.KeyID, k.ID)
 	}
 	kind := signreq.KindDigest
-	if k.isEd25519() {
+	if k.IsEd25519() {
 		kind = signreq.KindMessage
 	}
 	if b.Kind != kind {

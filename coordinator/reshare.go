@@ -18,60 +18,8 @@ import (
 	"github.com/mpcsign/mpcsign/resharing"
 )
 
-// ReshareReport is what one reshare or drill did, step by step. It is kept
-// with the key (the last one) and returned to the caller.
-type ReshareReport struct {
-	KeyID        string        `json:"key_id"`
-	Kind         ReshareKind   `json:"kind"`
-	OK           bool          `json:"ok"`
-	Error        string        `json:"error,omitempty"`
-	Committed    bool          `json:"committed"`
-	FromEpoch    uint64        `json:"from_epoch"`
-	ToEpoch      uint64        `json:"to_epoch"`
-	OldThreshold int           `json:"old_threshold"`
-	NewThreshold int           `json:"new_threshold"`
-	OldCommittee []string      `json:"old_committee"` // device names
-	NewCommittee []string      `json:"new_committee"`
-	Steps        []ReshareStep `json:"steps"`
-	PublicKey    []byte        `json:"public_key"`
-	TestDigest   []byte        `json:"test_digest,omitempty"`
-	TestSig      []byte        `json:"test_signature,omitempty"`
-	// TestPath is the derivation path of the test signature of a
-	// derivation-only key (drillPath).
-	TestPath string    `json:"test_path,omitempty"`
-	Started  time.Time `json:"started"`
-}
-
-// ReshareKind says why a key was reshared.
-type ReshareKind string
-
-const (
-	KindReshare    ReshareKind = "reshare"    // an operator changed the committee
-	KindDrill      ReshareKind = "drill"      // same committee, fresh shares: a rehearsal
-	KindRevocation ReshareKind = "revocation" // a revoked device is left out
-)
-
-// StepName names a step of a reshare report, in the order they run.
-type StepName string
-
-const (
-	StepPlan          StepName = "plan"
-	StepWaitDevices   StepName = "wait for devices"
-	StepProtocol      StepName = "reshare protocol"
-	StepTestSignature StepName = "test signature"
-	StepCommit        StepName = "commit"
-)
-
-// ReshareStep is one timed step of a reshare.
-type ReshareStep struct {
-	Name     StepName      `json:"name"`
-	Duration time.Duration `json:"duration"`
-	OK       bool          `json:"ok"`
-	Detail   string        `json:"detail,omitempty"`
-}
-
-// step times fn as a named step of the report.
-func (r *ReshareReport) step(name StepName, fn func() (string, error)) error {
+// step times fn as step name of report r.
+func step(r *ReshareReport, name StepName, fn func() (string, error)) error {
 	began := time.Now()
 	detail, err := fn()
 	st := ReshareStep{Name: name, Duration: time.Since(began), OK: err == nil, Detail: detail}
@@ -82,8 +30,8 @@ func (r *ReshareReport) step(name StepName, fn func() (string, error)) error {
 	return err
 }
 
-// reached says whether the report got to step name (failed there or later).
-func (r *ReshareReport) reached(name StepName) bool {
+// reached says whether report r got to step name (failed there or later).
+func reached(r *ReshareReport, name StepName) bool {
 	return r != nil && slices.ContainsFunc(r.Steps, func(st ReshareStep) bool { return st.Name == name })
 }
 
@@ -163,14 +111,14 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 	entry := auditlog.Entry{Action: "key." + string(spec.kind), KeyID: k.ID}
 
 	var old []Device
-	if err := rep.step(StepPlan, func() (string, error) {
+	if err := step(rep, StepPlan, func() (string, error) {
 		var err error
 		old, err = s.planReshare(k, spec)
 		if err != nil {
 			return "", err
 		}
 		rep.OldCommittee = names(old)
-		if spec.auth, err = s.checkCeremony(spec.auth, roster.Session{KeyID: k.ID, Curve: k.curveID(), Epoch: k.Epoch, Threshold: k.Threshold,
+		if spec.auth, err = s.checkCeremony(spec.auth, roster.Session{KeyID: k.ID, Curve: rosterCurve(k), Epoch: k.Epoch, Threshold: k.Threshold,
 			Committee: ids(old), NewThreshold: spec.newThreshold, NewCommittee: ids(spec.newHolders)}); err != nil {
 			return "", err
 		}
@@ -181,8 +129,8 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.KeygenTimeout)
 	defer cancel()
-	if err := rep.step(StepWaitDevices, func() (string, error) {
-		return "", s.waitReady(ctx, spec.newHolders, !k.isEd25519())
+	if err := step(rep, StepWaitDevices, func() (string, error) {
+		return "", s.waitReady(ctx, spec.newHolders, !k.IsEd25519())
 	}); err != nil {
 		return k, rep, err
 	}
@@ -192,7 +140,7 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 		if k.InFlight != nil {
 			return failedPrecondition("a reshare of key %s to epoch %d is already recorded", k.ID, k.InFlight.Epoch)
 		}
-		epoch = k.next()
+		epoch = k.Next()
 		k.NextEpoch = epoch + 1
 		k.InFlight = &InFlightReshare{Epoch: epoch, Kind: spec.kind, Holders: ids(spec.newHolders), Threshold: spec.newThreshold, Started: s.opts.Now()}
 		return nil
@@ -209,11 +157,11 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 	var atts []resharing.SignedAttestation
 	var keyPublic []byte // the new epoch's public key data, if every new holder reported the same
 	var session string   // the log id of the last session run: the protocol's, then the test signature's
-	err = rep.step(StepProtocol, func() (string, error) {
+	err = step(rep, StepProtocol, func() (string, error) {
 		res, err := s.sessions.run(ctx, &mpcv1.SessionStart{
 			Requester:     requester(ctx),
 			Kind:          mpcv1.SessionKind_SESSION_KIND_RESHARE,
-			Curve:         k.curveProto(),
+			Curve:         curveProto(k),
 			ChainCode:     k.ChainCode,
 			KeyId:         k.ID,
 			Epoch:         k.Epoch,
@@ -240,7 +188,7 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 			newResults[d.ID] = results[d.ID]
 		}
 		keyPublic = sameKeyPublic(newResults)
-		atts, err = s.attestations("reshare", k.ID, k.curveID(), epoch, k.PublicKey, k.ChainCode, spec.newThreshold, spec.newHolders, results)
+		atts, err = s.attestations("reshare", k.ID, rosterCurve(k), epoch, k.PublicKey, k.ChainCode, spec.newThreshold, spec.newHolders, results)
 		if err != nil {
 			return "", err
 		}
@@ -254,7 +202,7 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 	// 4. The pending shares sign, under the same public key, before anything
 	// is committed: old holders erase only on this proof.
 	var cert []byte
-	err = rep.step(StepTestSignature, func() (string, error) {
+	err = step(rep, StepTestSignature, func() (string, error) {
 		nonce := make([]byte, 16)
 		if _, err := rand.Read(nonce); err != nil {
 			return "", err
@@ -265,7 +213,7 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 		}
 		rep.TestDigest = digest
 		it := signItem{digest: digest, testNonce: nonce}
-		if k.isEd25519() {
+		if k.IsEd25519() {
 			it = signItem{message: digest, testNonce: nonce} // Ed25519 signs the message itself
 		}
 		if k.DerivationOnly {
@@ -296,7 +244,7 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 	}
 	s.crashAt(CrashBeforeCommit)
 	// 5. The commit point, atomically with its certificate and audit entry.
-	err = rep.step(StepCommit, func() (string, error) {
+	err = step(rep, StepCommit, func() (string, error) {
 		g.rw.Lock()
 		defer g.rw.Unlock()
 		entry.Devices = rep.NewCommittee
@@ -366,7 +314,7 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 // lastDrill is the report of k's last drill: LastDrill, or for a key whose
 // last drill came before drills were kept apart, LastReshare when that was
 // a drill.
-func (k Key) lastDrill() *ReshareReport {
+func lastDrill(k Key) *ReshareReport {
 	if k.LastDrill == nil && k.LastReshare != nil && k.LastReshare.Kind == KindDrill {
 		return k.LastReshare
 	}
@@ -495,7 +443,7 @@ func (s *Server) updateKeyAudited(ctx context.Context, keyID string, fn func(*Ke
 }
 
 func keyEpoch(k Key) *mpcv1.KeyEpoch {
-	ke := &mpcv1.KeyEpoch{KeyId: k.ID, CommittedEpoch: k.Epoch, NextEpoch: k.next(), Certificate: k.Certificate, Authorization: k.CommitAuth.proto()}
+	ke := &mpcv1.KeyEpoch{KeyId: k.ID, CommittedEpoch: k.Epoch, NextEpoch: k.Next(), Certificate: k.Certificate, Authorization: authProto(k.CommitAuth)}
 	if k.InFlight != nil {
 		ke.InFlightEpoch = k.InFlight.Epoch
 	}

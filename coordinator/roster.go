@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/mpcsign/mpcsign/coordinator/registry"
 	"github.com/mpcsign/mpcsign/internal/auditlog"
 	"github.com/mpcsign/mpcsign/internal/roster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
@@ -265,7 +266,7 @@ func (s *Server) appendRosterLocked(ctx context.Context, e roster.Entry, body ro
 	case roster.KindAddDevice:
 		d, err := s.store.GetDevice(body.Device.ID)
 		switch {
-		case errors.Is(err, errStoreNotFound):
+		case errors.Is(err, registry.ErrNotFound):
 		case err != nil:
 			return nil, err
 		case string(d.IdentityPublicKey) != string(body.Device.IdentityKey) || string(d.EncryptionPublicKey) != string(body.Device.EncryptionKey):
@@ -278,7 +279,7 @@ func (s *Server) appendRosterLocked(ctx context.Context, e roster.Entry, body ro
 		a.Devices = []string{body.Device.Name}
 	case roster.KindRevokeDevice:
 		d, err := s.store.GetDevice(body.DeviceID)
-		if err != nil && !errors.Is(err, errStoreNotFound) {
+		if err != nil && !errors.Is(err, registry.ErrNotFound) {
 			return nil, err
 		}
 		if err == nil {
@@ -363,7 +364,7 @@ func rosterError(err error) error {
 }
 
 func (s *Server) rosterStoreError(err error) error {
-	if errors.Is(err, errRosterConflict) {
+	if errors.Is(err, registry.ErrRosterConflict) {
 		return failedPrecondition("the roster changed meanwhile; make and sign the entry again")
 	}
 	return err
@@ -421,9 +422,9 @@ func AuthorizationProto(a roster.Authorization) *mpcv1.Authorization {
 	return roster.AuthorizationProto(a)
 }
 
-// curveID is a key's curve as ceremonies name it.
-func (k Key) curveID() string {
-	if k.isEd25519() {
+// rosterCurve is a key's curve as ceremonies name it.
+func rosterCurve(k Key) string {
+	if k.IsEd25519() {
 		return roster.CurveEd25519
 	}
 	return roster.CurveSecp256k1

@@ -3,13 +3,8 @@ package coordinator
 import (
 	"context"
 	"encoding/hex"
-	"encoding/json"
-	"fmt"
-	"slices"
 	"sort"
-	"strings"
 
-	"github.com/dgraph-io/badger/v4"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
@@ -26,7 +21,7 @@ func (s *Server) ListSessions(ctx context.Context, req *mpcv1.ListSessionsReques
 		return nil, invalidArg("limit is at most 1000")
 	}
 	out := &mpcv1.ListSessionsResponse{Sessions: s.sessions.runningInfo()}
-	recs, err := recentSessions(s.store, limit)
+	recs, err := s.store.NewestSessions(limit)
 	if err != nil {
 		return nil, err
 	}
@@ -58,41 +53,5 @@ func (m *sessions) runningInfo() []*mpcv1.SessionInfo {
 	return out
 }
 
-// newestSessions is a store that lists its newest session records without
-// reading them all (there is one per signature).
-type newestSessions interface {
-	NewestSessions(limit int) ([]SessionRecord, error)
-}
-
-// recentSessions returns up to limit finished sessions, newest first.
-func recentSessions(st Store, limit int) ([]SessionRecord, error) {
-	if n, ok := st.(newestSessions); ok {
-		return n.NewestSessions(limit)
-	}
-	all, err := st.ListSessions()
-	if err != nil {
-		return nil, err
-	}
-	all = all[max(len(all)-limit, 0):]
-	slices.Reverse(all)
-	return all, nil
-}
-
-// NewestSessions lists up to limit session records, newest first (records
-// are keyed by start time).
-func (s *badgerStore) NewestSessions(limit int) ([]SessionRecord, error) {
-	var out []SessionRecord
-	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("session/"), Reverse: true, PrefetchValues: true, PrefetchSize: 64})
-		defer it.Close()
-		for it.Seek([]byte("session/\xff")); it.Valid() && len(out) < limit; it.Next() {
-			var r SessionRecord
-			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &r) }); err != nil {
-				return fmt.Errorf("session record %s: %w", strings.TrimPrefix(string(it.Item().Key()), "session/"), err)
-			}
-			out = append(out, r)
-		}
-		return nil
-	})
-	return out, err
-}
+// RecentSessions lists recorded sessions, oldest first.
+func (s *Server) RecentSessions() ([]SessionRecord, error) { return s.store.ListSessions() }

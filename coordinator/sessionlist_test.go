@@ -3,6 +3,8 @@ package coordinator
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"slices"
 	"testing"
 	"time"
@@ -13,7 +15,11 @@ import (
 // ListSessions shows the newest finished sessions first, with the culprits
 // of aborted ones, and bounds how many it reads.
 func TestListSessionsNewestFirst(t *testing.T) {
-	st := openTestStore(t)
+	st, err := OpenBadgerStore(t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
 	s := &Server{store: st, sessions: newSessions(nil, newLinks(), st, time.Now, nil)}
 	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for i := range 5 {
@@ -51,9 +57,9 @@ func TestListSessionsNewestFirst(t *testing.T) {
 	if _, err := s.ListSessions(context.Background(), &mpcv1.ListSessionsRequest{Limit: 1001}); err == nil {
 		t.Fatal("a limit over 1000 was accepted")
 	}
-	// The fallback for stores without a newest-first listing agrees.
-	recs, err := recentSessions(struct{ Store }{st}, 3)
-	if err != nil || len(recs) != 3 || recs[0].ID != "s4" || recs[2].ID != "s2" {
-		t.Fatalf("fallback listing: %+v %v", recs, err)
+	// A limit above the count lists them all, newest first.
+	recs, err := st.NewestSessions(10)
+	if err != nil || len(recs) != 5 || recs[0].ID != "s4" || recs[4].ID != "s0" {
+		t.Fatalf("newest sessions: %+v %v", recs, err)
 	}
 }

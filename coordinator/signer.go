@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/mpcsign/mpcsign/coordinator/registry"
 	"github.com/mpcsign/mpcsign/internal/auditlog"
 	"github.com/mpcsign/mpcsign/internal/hd"
 	"github.com/mpcsign/mpcsign/internal/sigfmt"
@@ -84,7 +85,7 @@ func (s *Server) Sign(ctx context.Context, req *mpcv1.SignRequest) (*mpcv1.SignR
 	// or batch means a secp256k1 digest); an Ed25519 key's request is checked
 	// by signItems, which speaks of its message.
 	k, err := s.getKey(req.GetKeyId())
-	if (err != nil || !k.isEd25519()) && len(req.GetMessage()) == 0 && len(req.GetMessages()) == 0 && len(req.GetDigests()) == 0 && len(req.GetDigest()) != 32 {
+	if (err != nil || !k.IsEd25519()) && len(req.GetMessage()) == 0 && len(req.GetMessages()) == 0 && len(req.GetDigests()) == 0 && len(req.GetDigest()) != 32 {
 		return nil, invalidArg("digest must be exactly 32 bytes, got %d (an Ed25519 key signs a message instead)", len(req.GetDigest()))
 	}
 	if err != nil {
@@ -117,7 +118,7 @@ func (s *Server) Sign(ctx context.Context, req *mpcv1.SignRequest) (*mpcv1.SignR
 	}
 	// A batch runs one session per item at once; each item's outcome is
 	// reported in its place, a failure never hides the others' signatures.
-	out := &mpcv1.SignResponse{KeyId: k.ID, Curve: k.curveProto(), Path: items[0].path, Results: make([]*mpcv1.SignResult, len(items))}
+	out := &mpcv1.SignResponse{KeyId: k.ID, Curve: curveProto(k), Path: items[0].path, Results: make([]*mpcv1.SignResult, len(items))}
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, batchParallel)
 	for i, it := range items {
@@ -172,7 +173,7 @@ func strcase(code string) string {
 func signItems(k Key, req *mpcv1.SignRequest) (items []signItem, batch bool, err error) {
 	path := req.GetPath()
 	if path != "" {
-		if k.isEd25519() {
+		if k.IsEd25519() {
 			return nil, false, invalidArg("derivation paths are for secp256k1 keys; key %s is Ed25519", k.ID)
 		}
 		steps, err := hd.ParsePath(path)
@@ -190,7 +191,7 @@ func signItems(k Key, req *mpcv1.SignRequest) (items []signItem, batch bool, err
 		return nil, false, failedPrecondition("key %s is derivation-only: its root key never signs; give a path", k.ID)
 	}
 	one, many := req.GetDigest(), req.GetDigests()
-	if k.isEd25519() {
+	if k.IsEd25519() {
 		if len(one) > 0 || len(many) > 0 {
 			return nil, false, invalidArg("key %s is Ed25519: send the message itself (message or messages), not a digest", k.ID)
 		}
@@ -214,7 +215,7 @@ func signItems(k Key, req *mpcv1.SignRequest) (items []signItem, batch bool, err
 }
 
 func newSignItem(k Key, b []byte, path string) signItem {
-	if k.isEd25519() {
+	if k.IsEd25519() {
 		if b == nil {
 			b = []byte{} // an empty message is still a message (refused by checkItem)
 		}
@@ -266,7 +267,7 @@ func (s *Server) signOne(ctx context.Context, k Key, it signItem, requestID stri
 		defer release()
 		if rec, err := s.store.GetSignResult(requestID); err == nil {
 			return s.replay(k, it, rec)
-		} else if !errors.Is(err, errStoreNotFound) {
+		} else if !errors.Is(err, registry.ErrNotFound) {
 			return nil, err
 		}
 	}
@@ -352,7 +353,7 @@ func (s *Server) replay(k Key, it signItem, rec SignRecord) (*mpcv1.SignResponse
 
 // verify checks a signature from a device (or the store) under pub.
 func verify(k Key, it signItem, pub, r, sv, ed []byte) (*signature, error) {
-	if k.isEd25519() {
+	if k.IsEd25519() {
 		if err := sigfmt.FinishEd25519(pub, it.message, ed); err != nil {
 			return nil, err
 		}
@@ -368,7 +369,7 @@ func verify(k Key, it signItem, pub, r, sv, ed []byte) (*signature, error) {
 func signResponse(k Key, it signItem, sig *signature, signers []string, replayed bool) *mpcv1.SignResponse {
 	out := &mpcv1.SignResponse{
 		KeyId:     k.ID,
-		Curve:     k.curveProto(),
+		Curve:     curveProto(k),
 		PublicKey: sig.pub,
 		Path:      it.path,
 		Signers:   signers,
@@ -389,7 +390,7 @@ func (s *Server) signOnce(ctx context.Context, k Key, it signItem, pub []byte, s
 	res, err := s.sessions.run(ctx, &mpcv1.SessionStart{
 		Requester:      requester(ctx),
 		Kind:           mpcv1.SessionKind_SESSION_KIND_SIGN,
-		Curve:          k.curveProto(),
+		Curve:          curveProto(k),
 		KeyId:          k.ID,
 		Epoch:          k.Epoch,
 		Threshold:      uint32(k.Threshold),

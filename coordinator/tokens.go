@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/mpcsign/mpcsign/coordinator/registry"
 	"github.com/mpcsign/mpcsign/internal/auditlog"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
@@ -89,7 +90,7 @@ func (s *Server) RevokeToken(ctx context.Context, req *mpcv1.RevokeTokenRequest)
 		t.Revoked = true
 		return nil
 	}, &e)
-	if errors.Is(err, errStoreNotFound) {
+	if errors.Is(err, registry.ErrNotFound) {
 		return nil, &clientError{codes.NotFound, "unknown token id"}
 	}
 	if err != nil {

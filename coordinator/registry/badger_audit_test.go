@@ -1,4 +1,4 @@
-package coordinator
+package registry
 
 import (
 	"errors"
@@ -32,7 +32,7 @@ func TestActionsSealTheirAuditEntry(t *testing.T) {
 		{"pairing", func(e *auditlog.Entry) error {
 			return st.CreatePairing([]byte("p"), Pairing{Name: "phone", SecretHash: sh([]byte("p")), ExpiresAt: now.Add(time.Minute)}, e)
 		}, true},
-		{"key", func(e *auditlog.Entry) error { return st.PutKey(Key{ID: "k1", Curve: curveSecp256k1}, e) }, true},
+		{"key", func(e *auditlog.Entry) error { return st.PutKey(Key{ID: "k1", Curve: CurveSecp256k1}, e) }, true},
 		{"token", func(e *auditlog.Entry) error { return st.PutToken([]byte("h"), Token{ID: "t1", Role: RoleSigner}, e) }, true},
 		{"token refused", func(e *auditlog.Entry) error {
 			_, err := st.UpdateToken("t1", func(*Token, []Token) error { return refused }, e)
@@ -66,7 +66,7 @@ func TestActionsSealTheirAuditEntry(t *testing.T) {
 	}
 	// A device update refused by its function writes neither.
 	before := height()
-	if _, err := st.UpdateDevice("missing", func(*Device) error { return nil }, entry("device")); !errors.Is(err, errStoreNotFound) {
+	if _, err := st.UpdateDevice("missing", func(*Device) error { return nil }, entry("device")); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("update of a missing device: %v", err)
 	}
 	if height() != before {

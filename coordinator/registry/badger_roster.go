@@ -1,4 +1,4 @@
-package coordinator
+package registry
 
 import (
 	"encoding/json"
@@ -10,35 +10,8 @@ import (
 	"github.com/mpcsign/mpcsign/internal/auditlog"
 )
 
-// RosterRecord is a stored roster entry: its body exactly as signed, and
-// the signatures. The coordinator cannot make or change one without the
-// devices noticing; it stores and serves them.
-type RosterRecord struct {
-	Height     uint64      `json:"height"`
-	Body       []byte      `json:"body"`
-	Signatures []RosterSig `json:"signatures"`
-	// Pending records only: what the coordinator does once the entry is
-	// appended (a revocation's replacement device). Not signed.
-	ReplaceWith string `json:"replace_with,omitempty"`
-	// Pending revoke entries only: the operators' signed reshare plan of
-	// each key the device holds, by key id.
-	Plans map[string]*AuthRecord `json:"plans,omitempty"`
-}
-
-// RosterSig is one Ed25519 signature of a roster entry.
-type RosterSig struct {
-	Key []byte `json:"key"`
-	Sig []byte `json:"sig"`
-}
-
-// DeviceChange is what appending a roster entry does to a device record.
-type DeviceChange struct {
-	ID     string
-	Status DeviceStatus
-}
-
-// errRosterConflict reports an append at a height that is no longer the next.
-var errRosterConflict = errors.New("coordinator: the roster grew meanwhile")
+// The roster in Badger: entries under roster/<height>, pending ones under
+// roster-pending/<id>.
 
 func rosterKey(h uint64) string { return fmt.Sprintf("roster/%020d", h) }
 
@@ -59,7 +32,7 @@ func (s *badgerStore) AppendRoster(r RosterRecord, pendingID string, dev *Device
 			it.Close()
 		}
 		if r.Height != next {
-			return errRosterConflict
+			return ErrRosterConflict
 		}
 		r.ReplaceWith, r.Plans = "", nil
 		if err := put(txn, rosterKey(r.Height), r); err != nil {
@@ -73,7 +46,7 @@ func (s *badgerStore) AppendRoster(r RosterRecord, pendingID string, dev *Device
 		if dev != nil {
 			var d Device
 			switch err := get(txn, "device/"+dev.ID, &d); {
-			case errors.Is(err, errStoreNotFound):
+			case errors.Is(err, ErrNotFound):
 				// A device added to the roster before it enrolled here.
 			case err != nil:
 				return err

@@ -1,4 +1,4 @@
-package coordinator
+package registry
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 
 func openTestStore(t *testing.T) Store {
 	t.Helper()
-	st, err := OpenBadgerStore(t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	st, err := OpenBadger(t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestUpdateDeviceAndSessions(t *testing.T) {
 	if err != nil || d.Status != DeviceRevoked || d.LastSeen.IsZero() {
 		t.Fatalf("a last-seen update must not undo a revocation: %+v %v", d, err)
 	}
-	if _, err := st.UpdateDevice("missing", func(*Device) error { return nil }, nil); !errors.Is(err, errStoreNotFound) {
+	if _, err := st.UpdateDevice("missing", func(*Device) error { return nil }, nil); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("missing device: %v", err)
 	}
 	for i, id := range []string{"s2", "s1"} {
