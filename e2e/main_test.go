@@ -41,8 +41,9 @@ func runMain(m *testing.M) int {
 	// coordinator and the party (internal/leakcheck): after a clean shutdown
 	// on SIGTERM, a process that left goroutines running prints them and
 	// exits with leakExitCode, so every test that requires a clean exit
-	// checks for leaks too.
-	build := exec.Command("go", "build", "-tags", "leakcheck", "-o", dir+string(os.PathSeparator), "./cmd/coordinator", "./cmd/party", "./cmd/mpcctl")
+	// checks for leaks too. -tags testfixtures gives the party its hidden
+	// TEST-ONLY --insecure-test-preparams flag.
+	build := exec.Command("go", "build", "-tags", "leakcheck,testfixtures", "-o", dir+string(os.PathSeparator), "./cmd/coordinator", "./cmd/party", "./cmd/mpcctl")
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: building the binaries failed: %v\n%s", err, out)

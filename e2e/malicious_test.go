@@ -52,10 +52,10 @@ func maliciousParty(t testing.TB) string {
 	t.Helper()
 	maliciousOnce.Do(func() {
 		out := filepath.Join(binDir, "party-malicious")
-		build := exec.Command("go", "build", "-tags", "malicious,leakcheck", "-o", out, "./cmd/party")
+		build := exec.Command("go", "build", "-tags", "malicious,leakcheck,testfixtures", "-o", out, "./cmd/party")
 		build.Dir = moduleRoot
 		if b, err := build.CombinedOutput(); err != nil {
-			maliciousErr = fmt.Errorf("go build -tags malicious,leakcheck ./cmd/party: %v\n%s", err, b)
+			maliciousErr = fmt.Errorf("go build -tags malicious,leakcheck,testfixtures ./cmd/party: %v\n%s", err, b)
 			return
 		}
 		maliciousBin = out

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mpcsign/mpcsign/internal/adminview"
 	"github.com/mpcsign/mpcsign/internal/clitest"
 	"github.com/mpcsign/mpcsign/internal/keyfile"
 	"github.com/mpcsign/mpcsign/internal/roster"
@@ -132,7 +133,7 @@ func createdKeyID(t *testing.T, out string) string {
 }
 
 func sortedHolders(k *mpcv1.Key) string {
-	names := holderNames(k)
+	names := adminview.HolderNames(k)
 	slices.Sort(names)
 	return strings.Join(names, ",")
 }

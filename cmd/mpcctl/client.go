@@ -3,21 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
-	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 
-	"github.com/mpcsign/mpcsign/coordinator"
+	"github.com/mpcsign/mpcsign/internal/coordclient"
 	"github.com/mpcsign/mpcsign/internal/home"
-	"github.com/mpcsign/mpcsign/internal/tlspin"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
@@ -42,65 +36,17 @@ func (g *globals) register(root *cobra.Command) {
 	pf.DurationVar(&g.timeout, "timeout", 2*time.Minute, "deadline of the request")
 }
 
-// bearer sends the API token with every call (only over TLS).
-type bearer string
-
-func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+// target is the coordinator the flags name.
+func (g *globals) target() coordclient.Target {
+	return coordclient.Target{Dir: g.coordinatorDir, Address: g.address, Fingerprint: g.fingerprint, TokenFile: g.tokenFile}
 }
-func (bearer) RequireTransportSecurity() bool { return true }
 
 // endpoint is the coordinator's address and the certificate fingerprints
 // this client pins (during a rotation, the next one's too).
-func (g *globals) endpoint() (string, []string, error) {
-	addr, fp := g.address, g.fingerprint
-	var pins []string
-	if fp != "" {
-		pins = strings.Split(fp, ",")
-	}
-	if addr == "" || fp == "" {
-		var cc coordinator.ClientConfig
-		b, err := os.ReadFile(filepath.Join(g.coordinatorDir, "client.json"))
-		if err != nil {
-			return "", nil, fmt.Errorf("no coordinator address/fingerprint: pass --coordinator and --fingerprint, or --coordinator-dir of a running coordinator (%v)", err)
-		}
-		if err := json.Unmarshal(b, &cc); err != nil {
-			return "", nil, fmt.Errorf("%s: %v", filepath.Join(g.coordinatorDir, "client.json"), err)
-		}
-		if addr == "" {
-			addr = cc.Address
-		}
-		if fp == "" {
-			pins = cc.Pins() // during a rotation, the next certificate's too
-		}
-	}
-	return addr, pins, nil
-}
+func (g *globals) endpoint() (string, []string, error) { return g.target().Endpoint() }
 
 // dial connects with the pinned certificate and the token of role.
-func (g *globals) dial(role string) (*grpc.ClientConn, error) {
-	addr, pins, err := g.endpoint()
-	if err != nil {
-		return nil, err
-	}
-	tokenFile := g.tokenFile
-	if tokenFile == "" {
-		tokenFile = filepath.Join(g.coordinatorDir, role+".token")
-	}
-	tok, err := os.ReadFile(tokenFile)
-	if err != nil {
-		return nil, fmt.Errorf("read token file: %v (pass --token-file)", err)
-	}
-	token := strings.TrimSpace(string(tok))
-	if token == "" {
-		return nil, errors.New("token file is empty")
-	}
-	tlsCfg, err := tlspin.ClientConfig(pins...)
-	if err != nil {
-		return nil, err
-	}
-	return grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)), grpc.WithPerRPCCredentials(bearer(token)))
-}
+func (g *globals) dial(role string) (*grpc.ClientConn, error) { return g.target().Dial(role) }
 
 func (g *globals) admin(cmd *cobra.Command) (mpcv1.AdminServiceClient, func(), context.Context, error) {
 	conn, err := g.dial("admin")

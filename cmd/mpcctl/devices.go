@@ -14,7 +14,8 @@ import (
 	"github.com/mdp/qrterminal/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/mpcsign/mpcsign/coordinator"
+	"github.com/mpcsign/mpcsign/internal/adminview"
+	"github.com/mpcsign/mpcsign/internal/coordclient"
 	"github.com/mpcsign/mpcsign/internal/identity"
 	"github.com/mpcsign/mpcsign/internal/keyfile"
 	"github.com/mpcsign/mpcsign/internal/pairing"
@@ -243,7 +244,7 @@ reshare KEY --authorization FILE).`,
 				if st, entry, body, k, err = revokeEntry(&revokeOps, r, args[0], reason); err != nil {
 					return err
 				}
-				req.Device, req.RosterEntry = body.DeviceID, coordinator.EntryProto(entry)
+				req.Device, req.RosterEntry = body.DeviceID, roster.EntryProto(entry)
 				replID := ""
 				if replaceWith != "" {
 					d, err := resolveActive(st, replaceWith)
@@ -270,7 +271,7 @@ reshare KEY --authorization FILE).`,
 						return err
 					}
 					for _, p := range plans {
-						req.Plans = append(req.Plans, coordinator.AuthorizationProto(p.auth))
+						req.Plans = append(req.Plans, roster.AuthorizationProto(p.auth))
 					}
 				}
 			} else if reason != "" {
@@ -341,7 +342,7 @@ reshare KEY --authorization FILE).`,
 					return printJSON(w, withOutcome(out))
 				}
 				for _, j := range resp.GetJobs() {
-					fmt.Fprintln(w, "  "+jobLine(j))
+					fmt.Fprintln(w, "  "+adminview.JobLine(j))
 				}
 				return nil
 			}
@@ -351,7 +352,7 @@ reshare KEY --authorization FILE).`,
 			if g.asJSON {
 				progress = nil
 			}
-			finished, jobs, err := followJobs(fctx, c, progress, keys)
+			finished, jobs, err := adminview.FollowJobs(fctx, c, progress, keys)
 			if err != nil {
 				return err
 			}
@@ -619,7 +620,7 @@ func approveOnRoster(cmd *cobra.Command, g *globals, ctx context.Context, c mpcv
 		return fmt.Errorf("this machine did not make the pairing code of %q, and only the machine that did can check its short authentication string: approve it there, or pair the device again from here (mpcctl devices pair --name %s)", d.GetName(), d.GetName())
 	}
 	if subtle.ConstantTimeCompare([]byte(want), []byte(expected)) != 1 {
-		return coordinator.ErrSASMismatch
+		return coordclient.ErrSASMismatch
 	}
 	if got := identity.DeviceID(d.GetIdentityPublicKey()); got != d.GetId() {
 		return fmt.Errorf("the coordinator lists device %q with id %s, but its identity key gives id %s: do not approve it, the coordinator may be substituting another key. %s", d.GetName(), d.GetId(), got, dangerAdvice)

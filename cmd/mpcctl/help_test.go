@@ -1,8 +1,8 @@
 package main
 
 import (
-	"context"
-	"io"
+	"bytes"
+	"errors"
 	"strings"
 	"testing"
 
@@ -16,24 +16,26 @@ func TestHelpComplete(t *testing.T) {
 	clitest.CheckHelp(t, newRootCmd(), 26)
 }
 
-// TestLogFlagsOfLocalClusters checks the commands that start a coordinator
-// and devices take the same log flags as those binaries, and that demo
-// refuses an unknown format before it starts anything.
-func TestLogFlagsOfLocalClusters(t *testing.T) {
-	for _, name := range []string{"demo", "load"} {
-		cmd, _, err := newRootCmd().Find([]string{name})
-		if err != nil {
-			t.Fatal(err)
+// TestMovedCommands: 'mpcctl demo' and 'mpcctl load' are hidden and only
+// say, in one line, which command replaced them (exit code 2 in main),
+// whatever flags follow.
+func TestMovedCommands(t *testing.T) {
+	for name, want := range map[string]string{"demo": "go run ./cmd/mpcdemo", "load": "go run ./cmd/mpcload"} {
+		root := newRootCmd()
+		var out bytes.Buffer
+		root.SetOut(&out)
+		root.SetErr(&out)
+		root.SetArgs([]string{name, "--clients", "4", "--insecure-test-preparams", "x"})
+		err := root.Execute()
+		moved, ok := errors.AsType[movedError](err)
+		if !ok || !strings.Contains(moved.Error(), want) || strings.Contains(moved.Error(), "\n") || out.Len() != 0 {
+			t.Errorf("mpcctl %s: %v (output %q), want one line naming %s", name, err, out.String(), want)
 		}
-		for flag, def := range map[string]string{"log-format": "text", "log-level": "warn"} {
-			f := cmd.Flags().Lookup(flag)
-			if f == nil || f.DefValue != def {
-				t.Errorf("mpcctl %s --%s: %+v, want default %q", name, flag, f, def)
-			}
+		if cmd, _, err := root.Find([]string{name}); err != nil || !cmd.Hidden {
+			t.Errorf("mpcctl %s is not a hidden command (%v)", name, err)
 		}
 	}
-	err := runDemo(context.Background(), io.Discard, io.Discard, t.TempDir(), false, "warn", "yaml", "")
-	if err == nil || !strings.Contains(err.Error(), "log format") {
-		t.Fatalf("demo with --log-format yaml: %v, want an unknown log format error", err)
+	if strings.Contains(newRootCmd().UsageString(), "demo") {
+		t.Error("mpcctl --help lists a moved command")
 	}
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/mpcsign/mpcsign/coordinator"
+	"github.com/mpcsign/mpcsign/internal/adminview"
 	"github.com/mpcsign/mpcsign/internal/keyfile"
 	"github.com/mpcsign/mpcsign/internal/roster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
@@ -90,7 +90,7 @@ sign it (mpcctl ceremony sign) and run again with --authorization FILE.`,
 			}
 			stopProgress := func() {}
 			if cv == mpcv1.Curve_CURVE_SECP256K1 {
-				stopProgress = showPreparing(ctx, c, req.Devices, cmd.ErrOrStderr())
+				stopProgress = adminview.ShowPreparing(ctx, c, req.Devices, cmd.ErrOrStderr())
 			}
 			resp, err := c.CreateKey(ctx, req)
 			stopProgress()
@@ -129,7 +129,7 @@ sign it (mpcctl ceremony sign) and run again with --authorization FILE.`,
 				return printJSON(cmd.OutOrStdout(), out)
 			}
 			for _, k := range resp.GetKeys() {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s  %d-of-%d  %x  %s\n", k.GetId(), k.GetThreshold()+1, len(k.GetHolders()), k.GetPublicKey(), strings.Join(holderNames(k), ","))
+				fmt.Fprintf(cmd.OutOrStdout(), "%s  %d-of-%d  %x  %s\n", k.GetId(), k.GetThreshold()+1, len(k.GetHolders()), k.GetPublicKey(), strings.Join(adminview.HolderNames(k), ","))
 			}
 			return nil
 		},
@@ -268,57 +268,6 @@ func infoWriter(cmd *cobra.Command, g *globals) io.Writer {
 	return cmd.OutOrStdout()
 }
 
-// showPreparing prints, while CreateKey waits, which devices are still
-// making pre-parameters.
-func showPreparing(ctx context.Context, c mpcv1.AdminServiceClient, devices []string, w io.Writer) func() {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	want, ready := map[string]bool{}, map[string]bool{}
-	for _, d := range devices {
-		want[d] = true
-	}
-	go func() {
-		defer close(done)
-		t := time.NewTicker(3 * time.Second)
-		defer t.Stop()
-		last := ""
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			resp, err := c.ListDevices(ctx, &mpcv1.ListDevicesRequest{})
-			if err != nil {
-				continue
-			}
-			var waiting []string
-			for _, d := range resp.GetDevices() {
-				if d.GetPreparamsReady() > 0 {
-					// Ready once is ready: the keygen itself takes the set again.
-					ready[d.GetName()] = true
-				}
-				if (want[d.GetName()] || want[d.GetId()]) && d.GetOnline() && !ready[d.GetName()] {
-					waiting = append(waiting, fmt.Sprintf("%s (%d/%d)", d.GetName(), d.GetPreparamsReady(), d.GetPreparamsTarget()))
-				}
-			}
-			if line := strings.Join(waiting, ", "); line != "" && line != last && ctx.Err() == nil {
-				fmt.Fprintf(w, "waiting for devices to prepare pre-parameters: %s\n", line)
-				last = line
-			}
-		}
-	}()
-	return func() { cancel(); <-done }
-}
-
-func holderNames(k *mpcv1.Key) []string {
-	var out []string
-	for _, h := range k.GetHolders() {
-		out = append(out, h.GetDeviceName())
-	}
-	return out
-}
-
 func parseCurve(s string) (mpcv1.Curve, error) {
 	switch strings.ToLower(s) {
 	case "secp256k1", "":
@@ -353,7 +302,7 @@ func addressesJSON(a *mpcv1.Addresses) map[string]any {
 func keyJSON(k *mpcv1.Key) map[string]any {
 	out := map[string]any{
 		"id": k.GetId(), "curve": curveName(k.GetCurve()), "threshold": k.GetThreshold(), "signers_needed": k.GetThreshold() + 1,
-		"public_key": hex.EncodeToString(k.GetPublicKey()), "holders": holderNames(k), "epoch": k.GetEpoch(),
+		"public_key": hex.EncodeToString(k.GetPublicKey()), "holders": adminview.HolderNames(k), "epoch": k.GetEpoch(),
 		"created_at": k.GetCreatedAt().AsTime(), "last_reshare": reportJSON(k.GetLastReshare()), "last_drill": reportJSON(k.GetLastDrill()),
 		"addresses": addressesJSON(k.GetAddresses()), "derivation_only": k.GetDerivationOnly(),
 	}
@@ -403,7 +352,7 @@ func printKey(cmd *cobra.Command, g *globals, k *mpcv1.Key) error {
 		fmt.Fprintf(w, "derivation-only: the root key never signs; sign with --path\n")
 	}
 	fmt.Fprintf(w, "threshold:  %d (any %d of %d devices sign)\n", k.GetThreshold(), k.GetThreshold()+1, len(k.GetHolders()))
-	fmt.Fprintf(w, "devices:    %s\n", strings.Join(holderNames(k), ", "))
+	fmt.Fprintf(w, "devices:    %s\n", strings.Join(adminview.HolderNames(k), ", "))
 	fmt.Fprintf(w, "epoch:      %d\n", k.GetEpoch())
 	if r := k.GetLastReshare(); r != nil && r.GetKind() != "" {
 		printReportLine(w, "last reshare ("+r.GetKind()+")", r)
@@ -552,7 +501,7 @@ func (s *ceremonySigner) authorize(w io.Writer, want roster.Ceremony) (auth *mpc
 			return nil, false, fmt.Errorf("the authorization in %s is not for what this command runs (%w): %s", f.in, err, describeCeremonyLine(st, c))
 		}
 		fmt.Fprintf(w, "running under the operators' authorization %s (%s; signed by %s)\n", entryID(a.Hash()), c.Kind, signedByText(ceremonySigners(st, a)))
-		return coordinator.AuthorizationProto(a), false, nil
+		return roster.AuthorizationProto(a), false, nil
 	}
 	if f.out == "" && st.Quorum() > 1 {
 		return nil, false, fmt.Errorf("the roster's quorum is %d operators: this operator's signature alone does not authorize the %s. Sign it with --authorization-out FILE, have %d other operator(s) add theirs (mpcctl ceremony sign --in FILE --out FILE), then run this command again with --authorization FILE",
@@ -579,7 +528,7 @@ func (s *ceremonySigner) authorize(w io.Writer, want roster.Ceremony) (auth *mpc
 		return nil, true, nil
 	}
 	fmt.Fprintf(w, "operators' authorization signed as %s: %s %s (valid for %s)\n", k.Name(), want.Kind, entryID(a.Hash()), f.validFor)
-	return coordinator.AuthorizationProto(a), false, nil
+	return roster.AuthorizationProto(a), false, nil
 }
 
 // signCeremony completes want for st (chain fields, a window of validFor

@@ -1,9 +1,11 @@
-// Command mpcctl is the operator and wallet CLI of the MPC signing service,
-// and runs the local demo.
+// Command mpcctl is the operator and wallet CLI of the MPC signing service:
+// a client of the coordinator only (the demo is cmd/mpcdemo, the load
+// generator cmd/mpcload).
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -17,6 +19,10 @@ func main() {
 	err := newRootCmd().ExecuteContext(ctx)
 	stop()
 	if err != nil {
+		if moved, ok := errors.AsType[movedError](err); ok {
+			fmt.Fprintln(os.Stderr, "mpcctl:", moved)
+			os.Exit(exitMoved)
+		}
 		if st, ok := status.FromError(err); ok {
 			fmt.Fprintf(os.Stderr, "mpcctl: %s: %s\n", st.Code(), st.Message())
 		} else {

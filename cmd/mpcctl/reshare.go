@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mpcsign/mpcsign/internal/adminview"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
@@ -89,7 +90,7 @@ done this way too.`,
 				// Ids, not names: the coordinator runs the committee signed.
 				req.KeyId, req.Devices, req.Authorization = k.GetKey().GetId(), ids, auth
 			}
-			stop := showPreparing(ctx, c, req.Devices, cmd.ErrOrStderr())
+			stop := adminview.ShowPreparing(ctx, c, req.Devices, cmd.ErrOrStderr())
 			resp, err := c.ReshareKey(ctx, req)
 			stop()
 			if err != nil {
@@ -134,7 +135,7 @@ func newJobsCmd(g *globals) *cobra.Command {
 				return printJSON(cmd.OutOrStdout(), out)
 			}
 			for _, j := range resp.GetJobs() {
-				fmt.Fprintln(cmd.OutOrStdout(), jobLine(j))
+				fmt.Fprintln(cmd.OutOrStdout(), adminview.JobLine(j))
 			}
 			return nil
 		},
@@ -339,58 +340,8 @@ func reportJSON(r *mpcv1.ReshareReport) map[string]any {
 	}
 }
 
-func jobState(s mpcv1.ReshareJobState) string {
-	return strings.ToLower(strings.TrimPrefix(s.String(), "RESHARE_JOB_STATE_"))
-}
-
-func jobLine(j *mpcv1.ReshareJob) string {
-	return fmt.Sprintf("%s  %-8s %s", j.GetKeyId(), jobState(j.GetState()), j.GetDetail())
-}
-
 func jobJSON(j *mpcv1.ReshareJob) map[string]any {
-	return map[string]any{"key_id": j.GetKeyId(), "state": jobState(j.GetState()), "reason": j.GetReason(), "detail": j.GetDetail(),
+	return map[string]any{"key_id": j.GetKeyId(), "state": adminview.JobState(j.GetState()), "reason": j.GetReason(), "detail": j.GetDetail(),
 		"attempts": j.GetAttempts(), "new_committee": j.GetNewCommittee(), "new_threshold": j.GetNewThreshold(), "epoch": j.GetEpoch(),
 		"updated_at": j.GetUpdatedAt().AsTime()}
-}
-
-// followJobs prints each job's progress as it changes until every job is
-// done or blocked, or ctx ends. It reports whether all finished.
-func followJobs(ctx context.Context, c mpcv1.AdminServiceClient, w io.Writer, keys []string) (done bool, jobs []*mpcv1.ReshareJob, err error) {
-	last := map[string]string{}
-	for {
-		resp, err := c.ListReshareJobs(ctx, &mpcv1.ListReshareJobsRequest{})
-		if err != nil {
-			return false, jobs, err
-		}
-		jobs = jobs[:0]
-		finished := 0
-		for _, j := range resp.GetJobs() {
-			want := false
-			for _, k := range keys {
-				want = want || k == j.GetKeyId()
-			}
-			if !want {
-				continue
-			}
-			jobs = append(jobs, j)
-			if line := jobLine(j); line != last[j.GetKeyId()] {
-				last[j.GetKeyId()] = line
-				if w != nil {
-					fmt.Fprintln(w, "  "+line)
-				}
-			}
-			switch j.GetState() {
-			case mpcv1.ReshareJobState_RESHARE_JOB_STATE_DONE, mpcv1.ReshareJobState_RESHARE_JOB_STATE_BLOCKED:
-				finished++
-			}
-		}
-		if finished == len(keys) {
-			return true, jobs, nil
-		}
-		select {
-		case <-ctx.Done():
-			return false, jobs, nil
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
 }

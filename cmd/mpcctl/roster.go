@@ -17,7 +17,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/mpcsign/mpcsign/coordinator"
 	"github.com/mpcsign/mpcsign/internal/identity"
 	"github.com/mpcsign/mpcsign/internal/keyfile"
 	"github.com/mpcsign/mpcsign/internal/roster"
@@ -168,7 +167,7 @@ func verifyResponse(dir string, resp *mpcv1.GetRosterResponse) (*verified, error
 		switch {
 		case pinErr == nil && pin.height == 0:
 			for _, p := range resp.GetPending() {
-				if coordinator.EntryFromProto(p).Hash() == pin.genesis {
+				if roster.EntryFromProto(p).Hash() == pin.genesis {
 					return nil, fmt.Errorf("the roster has not started: its genesis %s waits for more operator signatures (the other operators run: mpcctl roster sign %s)", pin.genesis, entryID(pin.genesis))
 				}
 			}
@@ -233,7 +232,7 @@ func advancePin(dir string, st *roster.State, e roster.Entry, b roster.Body, res
 func entriesFromProto(ps []*mpcv1.RosterEntry) []roster.Entry {
 	out := make([]roster.Entry, 0, len(ps))
 	for _, p := range ps {
-		out = append(out, coordinator.EntryFromProto(p))
+		out = append(out, roster.EntryFromProto(p))
 	}
 	return out
 }
@@ -430,7 +429,7 @@ func signEntry(st *roster.State, b roster.Body, k *keyfile.Key) (roster.Entry, e
 // submitEntry submits a signed entry and, once the coordinator took it,
 // advances the operator's pin (in dir) past it.
 func submitEntry(ctx context.Context, c mpcv1.AdminServiceClient, dir string, st *roster.State, e roster.Entry, b roster.Body) (*mpcv1.SubmitRosterEntryResponse, error) {
-	sub, err := c.SubmitRosterEntry(ctx, &mpcv1.SubmitRosterEntryRequest{Entry: coordinator.EntryProto(e)})
+	sub, err := c.SubmitRosterEntry(ctx, &mpcv1.SubmitRosterEntryRequest{Entry: roster.EntryProto(e)})
 	if err != nil {
 		return nil, err
 	}
@@ -727,11 +726,11 @@ func runRosterInit(cmd *cobra.Command, g *globals, o *operatorFlags, extra []str
 	if cur.GetExists() {
 		gh := "?"
 		if len(cur.GetEntries()) > 0 {
-			gh = coordinator.EntryFromProto(cur.GetEntries()[0]).Hash().String()
+			gh = roster.EntryFromProto(cur.GetEntries()[0]).Hash().String()
 		}
 		return fmt.Errorf("the coordinator has a roster already (genesis %s, height %d): to join it, pin its genesis with 'mpcctl roster pin --genesis HASH', taking the hash from the operator who created it (not from the coordinator)", gh, cur.GetHeight())
 	}
-	resp, err := c.SubmitRosterEntry(ctx, &mpcv1.SubmitRosterEntryRequest{Entry: coordinator.EntryProto(genesis)})
+	resp, err := c.SubmitRosterEntry(ctx, &mpcv1.SubmitRosterEntryRequest{Entry: roster.EntryProto(genesis)})
 	if err != nil {
 		return err
 	}
@@ -888,7 +887,7 @@ func signGenesis(w io.Writer, asJSON bool, ctx context.Context, c mpcv1.AdminSer
 		}
 	}
 	e.Sign(k)
-	sub, err := c.SubmitRosterEntry(ctx, &mpcv1.SubmitRosterEntryRequest{Entry: coordinator.EntryProto(e)})
+	sub, err := c.SubmitRosterEntry(ctx, &mpcv1.SubmitRosterEntryRequest{Entry: roster.EntryProto(e)})
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/mpcsign/mpcsign/internal/coordclient"
 	"github.com/mpcsign/mpcsign/testkit"
 )
 
@@ -24,7 +25,7 @@ func TestTokensCLI(t *testing.T) {
 	dir := filepath.Join(c.Dir, "coordinator")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // against hanging only
 	defer cancel()
-	if err := waitFile(ctx, filepath.Join(dir, "client.json")); err != nil {
+	if err := coordclient.WaitConfig(ctx, dir); err != nil {
 		t.Fatal(err)
 	}
 	run := func(args ...string) (string, string, error) {

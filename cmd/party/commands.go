@@ -87,14 +87,23 @@ device pins from now on.`,
 type runConfig struct {
 	storeConfig
 	// testPreparams is the hidden TEST-ONLY --insecure-test-preparams: a
-	// flag of the command line only, not a setting.
+	// flag of the command line only, not a setting, and only of a build
+	// with -tags testfixtures.
 	testPreparams string
 }
 
 // runFunc runs the agent with resolved, valid settings.
 type runFunc func(cmd *cobra.Command, cfg runConfig) error
 
+// newRunCmd builds `party run`, with the hidden TEST-ONLY
+// --insecure-test-preparams only in a build with -tags testfixtures.
 func newRunCmd(environ []string, run runFunc) *cobra.Command {
+	return newRunCmdWith(environ, run, withTestFixtures)
+}
+
+// newRunCmdWith is newRunCmd with the TEST-ONLY flag registered or not
+// (tests register it to check how it is read, whatever the build).
+func newRunCmdWith(environ []string, run runFunc, testFlags bool) *cobra.Command {
 	var f storeFlags
 	var testPreparams string
 	cmd := &cobra.Command{
@@ -110,8 +119,9 @@ key generation needs; progress is logged.`,
 		},
 	}
 	f.registerAgent(cmd, environ)
-	cmd.Flags().StringVar(&testPreparams, "insecure-test-preparams", "", "TEST ONLY: import public pre-parameters from a fixture file")
-	_ = cmd.Flags().MarkHidden("insecure-test-preparams")
+	if testFlags {
+		registerTestPreparams(cmd, &testPreparams)
+	}
 	return cmd
 }
 
@@ -178,13 +188,4 @@ func runAgent(cmd *cobra.Command, cfg runConfig) error {
 	}
 	log.Info("device stopped; keystore closed")
 	return runErr
-}
-
-func importTestPreparams(a *party.Agent, path string, log *slog.Logger) error {
-	added, err := party.ImportTestFixtures(a, path)
-	if err != nil {
-		return err
-	}
-	log.Warn("INSECURE: imported TEST-ONLY pre-parameters; keys made with them are not safe", "sets", added)
-	return nil
 }

@@ -24,8 +24,9 @@ func newPreparamsCmd() *cobra.Command {
 
 Such a file lets tests skip minutes of safe-prime generation. Once written to a
 repository its secrets are public: a party accepts it only through the hidden
---insecure-test-preparams flag, and logs a warning when it does. A real party
-always generates its own sets in the background (see 'party run').`,
+--insecure-test-preparams flag, which only a build with -tags testfixtures
+has, and logs a warning when it does. A real party always generates its own
+sets in the background (see 'party run').`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if count < 1 || count > 64 {

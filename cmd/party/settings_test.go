@@ -23,7 +23,7 @@ func runRun(t *testing.T, environ []string, args ...string) (runConfig, string, 
 	t.Helper()
 	var got runConfig
 	ran := false
-	root := newRootCmd(environ, func(_ *cobra.Command, cfg runConfig) error {
+	root := testRoot(environ, func(_ *cobra.Command, cfg runConfig) error {
 		got, ran = cfg, true
 		return nil
 	})
@@ -36,6 +36,60 @@ func runRun(t *testing.T, environ []string, args ...string) (runConfig, string, 
 		t.Fatal("the command neither failed nor ran the agent")
 	}
 	return got, out.String(), err
+}
+
+// testRoot is newRootCmd with `party run` built with the hidden TEST-ONLY
+// --insecure-test-preparams registered, as a -tags testfixtures build has
+// it, whatever the tags of this test binary: how the flag is read (from
+// the command line only) is tested under plain `go test` too.
+func testRoot(environ []string, run runFunc) *cobra.Command {
+	root := newRootCmd(environ, run)
+	if old, _, err := root.Find([]string{"run"}); err == nil && old.Name() == "run" {
+		root.RemoveCommand(old)
+	}
+	root.AddCommand(newRunCmdWith(environ, run, true))
+	return root
+}
+
+// The TEST-ONLY flag is only in a build with -tags testfixtures: a product
+// build refuses it as an unknown flag, and its environment variable as no
+// setting.
+func TestTestPreparamsFlagOnlyWithTag(t *testing.T) {
+	t.Parallel()
+	for _, testFlags := range []bool{false, true} {
+		f := newRunCmdWith(nil, nil, testFlags).Flags().Lookup("insecure-test-preparams")
+		if (f != nil) != testFlags || (f != nil && !f.Hidden) {
+			t.Errorf("newRunCmdWith(%v): flag %+v", testFlags, f)
+		}
+	}
+	run, _, err := newRootCmd(nil, nil).Find([]string{"run"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := run.Flags().Lookup("insecure-test-preparams"); (f != nil) != withTestFixtures {
+		t.Errorf("this build (testfixtures %v) has the flag: %v", withTestFixtures, f != nil)
+	}
+
+	product := func(environ []string, args ...string) error {
+		root := newRootCmd(environ, func(*cobra.Command, runConfig) error { return nil })
+		if withTestFixtures { // build the product's `party run` in this test binary too
+			old, _, _ := root.Find([]string{"run"})
+			root.RemoveCommand(old)
+			root.AddCommand(newRunCmdWith(environ, func(*cobra.Command, runConfig) error { return nil }, false))
+		}
+		var out bytes.Buffer
+		root.SetOut(&out)
+		root.SetErr(&out)
+		root.SetArgs(args)
+		return root.Execute()
+	}
+	if err := product(nil, "run", "--data", t.TempDir(), "--insecure-test-preparams", "fixture.json"); err == nil || !strings.Contains(err.Error(), "unknown flag: --insecure-test-preparams") {
+		t.Errorf("a product build with --insecure-test-preparams: %v, want an unknown flag", err)
+	}
+	err = product([]string{"MPCSIGN_PARTY_INSECURE_TEST_PREPARAMS=fixture.json"}, "run", "--data", t.TempDir())
+	if err == nil || !errors.Is(err, config.ErrUnknown) || strings.Contains(err.Error(), "command line only") {
+		t.Errorf("a product build with MPCSIGN_PARTY_INSECURE_TEST_PREPARAMS: %v, want no such setting", err)
+	}
 }
 
 // writeFile writes a file in a fresh temporary directory.

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/mpcsign/mpcsign/coordinator"
 	"github.com/mpcsign/mpcsign/internal/keyfile"
 	"github.com/mpcsign/mpcsign/internal/pairing"
 	"github.com/mpcsign/mpcsign/internal/roster"
@@ -27,6 +26,10 @@ type demoOperator struct {
 	genesis roster.Hash
 	admin   mpcv1.AdminServiceClient
 }
+
+// operatorKDF are the Argon2id parameters of the operator's key file, as
+// 'mpcctl operator init' writes it.
+var operatorKDF = keystore.DefaultKDF()
 
 // newDemoOperator writes an encrypted operator key (as 'mpcctl operator
 // init' does) and starts the roster with it (as 'mpcctl roster init').
@@ -67,7 +70,7 @@ func (o *demoOperator) verified(ctx context.Context) (*roster.State, error) {
 	}
 	var entries []roster.Entry
 	for _, p := range resp.GetEntries() {
-		entries = append(entries, coordinator.EntryFromProto(p))
+		entries = append(entries, roster.EntryFromProto(p))
 	}
 	if len(entries) == 0 {
 		return nil, fmt.Errorf("the coordinator serves no roster")
@@ -93,7 +96,7 @@ func (o *demoOperator) sign(ctx context.Context, kind roster.Kind, fill func(*ro
 }
 
 func (o *demoOperator) submit(ctx context.Context, e roster.Entry) error {
-	resp, err := o.admin.SubmitRosterEntry(ctx, &mpcv1.SubmitRosterEntryRequest{Entry: coordinator.EntryProto(e)})
+	resp, err := o.admin.SubmitRosterEntry(ctx, &mpcv1.SubmitRosterEntryRequest{Entry: roster.EntryProto(e)})
 	if err != nil {
 		return err
 	}
@@ -134,7 +137,7 @@ func (o *demoOperator) ceremony(ctx context.Context, kind roster.CeremonyKind, v
 	}
 	a := roster.Authorization{Body: raw}
 	a.Sign(o.key)
-	return coordinator.AuthorizationProto(a), nil
+	return roster.AuthorizationProto(a), nil
 }
 
 // idsOf maps device names to ids through the operator's verified roster.

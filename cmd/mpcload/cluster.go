@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mpcsign/mpcsign/internal/coordclient"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
@@ -25,8 +26,8 @@ type loadRun struct {
 	dir    string
 	logDir string
 	env    []string
-	procs  []*loadProc // coordinator first, then the parties
-	g      *globals    // mpcctl's client settings for this cluster
+	procs  []*loadProc        // coordinator first, then the parties
+	target coordclient.Target // the coordinator, once started
 }
 
 // loadProc is one started binary whose output goes to files.
@@ -83,10 +84,11 @@ func loadEnv(home string) []string {
 	return append(env, "MPC_HOME="+home)
 }
 
-// buildBinaries builds the coordinator and party into dir. It must run
-// inside the module (for example from the repository's root).
+// buildBinaries builds the coordinator and party into dir, the party with
+// -tags testfixtures for its --insecure-test-preparams. It must run inside
+// the module (for example from the repository's root).
 func buildBinaries(ctx context.Context, dir string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+string(os.PathSeparator),
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "testfixtures", "-o", dir+string(os.PathSeparator),
 		"github.com/mpcsign/mpcsign/cmd/coordinator", "github.com/mpcsign/mpcsign/cmd/party")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build of the coordinator and party failed (run from the repository, or pass --bin-dir): %v\n%s", err, out)
@@ -153,7 +155,7 @@ func (r *loadRun) startCoordinator(binDir string) (string, error) {
 		return "", err
 	}
 	r.procs = append(r.procs, p)
-	r.g = &globals{coordinatorDir: coordDir, timeout: loadKeyTimeout}
+	r.target = coordclient.Target{Dir: coordDir}
 	deadline := time.Now().Add(loadStartTimeout)
 	for {
 		out, _ := os.ReadFile(p.stdout)
@@ -175,7 +177,7 @@ func (r *loadRun) startCoordinator(binDir string) (string, error) {
 
 // client dials the coordinator with the admin or signer token.
 func (r *loadRun) client(role string) (*mpcv1Clients, func(), error) {
-	conn, err := r.g.dial(role)
+	conn, err := r.target.Dial(role)
 	if err != nil {
 		return nil, nil, err
 	}

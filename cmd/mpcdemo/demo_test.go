@@ -10,7 +10,9 @@ import (
 )
 
 // The README's main command, end to end, with TEST-ONLY pre-parameters
-// instead of fresh ones (generating them takes minutes).
+// instead of fresh ones (generating them takes minutes): the test hands
+// runDemo the fixture directory that only a -tags testfixtures build takes
+// as --insecure-test-preparams.
 func TestDemo(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()

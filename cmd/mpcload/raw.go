@@ -32,7 +32,7 @@ func planFixtures(cfg loadConfig) (fixturePlan, error) {
 	var plan fixturePlan
 	entries, err := os.ReadDir(cfg.fixtures)
 	if err != nil {
-		return plan, fmt.Errorf("--insecure-test-preparams: %w (run from the repository's root, or name its testdata/preparams)", err)
+		return plan, fmt.Errorf("TEST-ONLY pre-parameter fixtures: %w (run mpcload from the repository's root, where testdata/preparams is)", err)
 	}
 	type file struct {
 		path string

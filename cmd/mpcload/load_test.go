@@ -10,29 +10,32 @@ import (
 	"time"
 )
 
-// TestLoad runs 'mpcctl load' for a few seconds with tiny settings: real
+// TestLoadFlags: the flags are checked before anything starts.
+func TestLoadFlags(t *testing.T) {
+	for args, want := range map[string]string{
+		"--clients 0":                 "--clients must be 1 to 1024",
+		"--parties 3 --threshold 3":   "--threshold 3 does not fit 3 parties",
+		"--duration 0s":               "--duration must be positive",
+		"--insecure-test-preparams /": "at most 0 parties",
+	} {
+		// The TEST-ONLY flag registered as a -tags testfixtures build
+		// does.
+		cmd := newRootCmd(true)
+		var out bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetErr(&out)
+		cmd.SetArgs(strings.Fields(args))
+		if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("mpcload %s: got %v, want an error saying %q", args, err, want)
+		}
+	}
+}
+
+// TestLoad runs mpcload for a few seconds with tiny settings: real
 // coordinator and party processes built from this tree, a 2-of-2 key, two
 // clients, and the raw tss-lib baseline. Speed is not checked (that is what
 // the command is for); the report's shape and the correctness figures are.
 func TestLoad(t *testing.T) {
-	t.Run("flags are checked before anything starts", func(t *testing.T) {
-		for args, want := range map[string]string{
-			"--clients 0":                 "--clients must be 1 to 1024",
-			"--parties 3 --threshold 3":   "--threshold 3 does not fit 3 parties",
-			"--duration 0s":               "--duration must be positive",
-			"--insecure-test-preparams /": "at most 0 parties",
-		} {
-			cmd := newRootCmd()
-			var out bytes.Buffer
-			cmd.SetOut(&out)
-			cmd.SetErr(&out)
-			cmd.SetArgs(append([]string{"load"}, strings.Fields(args)...))
-			if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), want) {
-				t.Errorf("load %s: got %v, want an error saying %q", args, err, want)
-			}
-		}
-	})
-
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	var log bytes.Buffer

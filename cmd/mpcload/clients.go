@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/grpc/status"
 
+	"github.com/mpcsign/mpcsign/internal/crosscheck"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
@@ -96,7 +97,7 @@ func (r *loadRun) signLoad(ctx context.Context, keys []loadKey) (*loadResult, er
 func (res *loadResult) record(k loadKey, reqID string, digest []byte, resp *mpcv1.SignResponse, err error, lat time.Duration, signers int) {
 	var bad error
 	if err == nil {
-		bad = verifyIndependently(k.pub, digest, resp)
+		bad = crosscheck.ECDSA(k.pub, digest, resp)
 		if bad == nil && (resp.GetKeyId() != k.id || !bytes.Equal(resp.GetPublicKey(), k.pub) || len(resp.GetSigners()) != signers || resp.GetReplayed()) {
 			bad = errors.New("the answer names another key, signer count or a replay")
 		}

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// loadReport is what 'mpcctl load' prints (as JSON with --json).
+// loadReport is what mpcload prints (as JSON with --json).
 type loadReport struct {
 	Shape   loadShape  `json:"shape"`
 	Service loadStats  `json:"service"`
@@ -118,7 +118,7 @@ func latencyStats(ds []time.Duration) loadStats {
 
 func (r *loadReport) print(w io.Writer) {
 	sh := r.Shape
-	fmt.Fprintf(w, "mpcctl load: %d-of-%d keys x %d, %d parties, %d clients, %s\n", sh.SignersPerSignature, sh.Parties, sh.Keys, sh.Parties, sh.Clients, sh.Duration)
+	fmt.Fprintf(w, "mpcload: %d-of-%d keys x %d, %d parties, %d clients, %s\n", sh.SignersPerSignature, sh.Parties, sh.Keys, sh.Parties, sh.Clients, sh.Duration)
 	s := r.Service
 	fmt.Fprintf(w, "service:      %d signatures in %.1f s = %.2f/s; latency p50 %.0f ms, p95 %.0f ms, p99 %.0f ms, max %.0f ms\n",
 		s.OK, s.ElapsedMS/1000, s.PerSecond, s.P50MS, s.P95MS, s.P99MS, s.MaxMS)
@@ -133,7 +133,7 @@ func (r *loadReport) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  lost: %d of %d request ids asked again did not return their signature\n", r.Replay.Mismatched, r.Replay.Checked)
 	if r.Raw != nil {
-		fmt.Fprintf(w, "raw tss-lib:  %d signatures in %.1f s = %.2f/s; latency p50 %.0f ms, p95 %.0f ms, p99 %.0f ms (in mpcctl, same cores, %d concurrent, wrong %d)\n",
+		fmt.Fprintf(w, "raw tss-lib:  %d signatures in %.1f s = %.2f/s; latency p50 %.0f ms, p95 %.0f ms, p99 %.0f ms (in mpcload, same cores, %d concurrent, wrong %d)\n",
 			r.Raw.OK, r.Raw.ElapsedMS/1000, r.Raw.PerSecond, r.Raw.P50MS, r.Raw.P95MS, r.Raw.P99MS, sh.Clients, r.Raw.Wrong)
 		fmt.Fprintf(w, "  raw runs just before and just after the clients: %.2f/s and %.2f/s\n", r.RawRuns[0], r.RawRuns[len(r.RawRuns)-1])
 		fmt.Fprintf(w, "ratio service/raw: %.2f (target >= 0.90)\n", r.Ratio)
