@@ -207,7 +207,7 @@ func (s *Server) RevokeDevice(ctx context.Context, req *mpcv1.RevokeDeviceReques
 		if re == nil {
 			return nil, failedPrecondition("this coordinator has a roster: a revocation is an operator-signed roster entry; run: mpcctl devices revoke %s", d.Name)
 		}
-		e := EntryFromProto(re)
+		e := roster.EntryFromProto(re)
 		body, err := roster.DecodeBody(e.Body)
 		if err != nil {
 			return nil, invalidArg("roster entry: %v", err)

@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
-	"github.com/mpcsign/mpcsign/coordinator"
+	"github.com/mpcsign/mpcsign/internal/coordclient"
 	"github.com/mpcsign/mpcsign/internal/preparams"
 	"github.com/mpcsign/mpcsign/internal/tlspin"
 	"github.com/mpcsign/mpcsign/party"
@@ -75,9 +75,9 @@ func (b bearerToken) GetRequestMetadata(context.Context, ...string) (map[string]
 }
 func (bearerToken) RequireTransportSecurity() bool { return true }
 
-func readClientJSON(t *testing.T, c *testkit.Cluster) coordinator.ClientConfig {
+func readClientJSON(t *testing.T, c *testkit.Cluster) coordclient.ClientConfig {
 	t.Helper()
-	var cc coordinator.ClientConfig
+	var cc coordclient.ClientConfig
 	b, err := os.ReadFile(filepath.Join(c.Dir, "coordinator", "client.json"))
 	if err != nil {
 		t.Fatal(err)

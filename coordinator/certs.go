@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/mpcsign/mpcsign/internal/coordclient"
 	"github.com/mpcsign/mpcsign/internal/tlspin"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
@@ -85,7 +86,7 @@ func (c *certs) writeClientLocked() error {
 	if c.clientPath == "" {
 		return nil
 	}
-	cc := ClientConfig{Address: c.clientAddr, Fingerprint: c.curFP, NextFingerprint: c.nextFP}
+	cc := coordclient.ClientConfig{Address: c.clientAddr, Fingerprint: c.curFP, NextFingerprint: c.nextFP}
 	if c.next != nil {
 		cc.SwitchAt = c.switchAt.UTC()
 	}

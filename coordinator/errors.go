@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/mpcsign/mpcsign/coordinator/registry"
+	"github.com/mpcsign/mpcsign/internal/coordclient"
 )
 
 // Sentinel errors of the coordinator. Their text is safe to show a client.
@@ -22,7 +23,7 @@ var (
 	ErrPairingExpired  = registry.ErrPairingExpired
 	ErrPairingBurned   = registry.ErrPairingBurned
 	ErrDevicePending   = errors.New("device is waiting for the operator's approval")
-	ErrSASMismatch     = errors.New("the short authentication string does not match: do not approve this device, it may not be the one you paired")
+	ErrSASMismatch     = coordclient.ErrSASMismatch
 	ErrDeviceExists    = registry.ErrDeviceExists
 	ErrDeviceUnknown   = errors.New("unknown device")
 	ErrDeviceRevoked   = errors.New("device is revoked")

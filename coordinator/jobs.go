@@ -271,7 +271,7 @@ func (s *Server) checkPlan(k Key, job ReshareJob, newHolders []Device, newT int)
 		return &jobBlocked{"no operator-signed plan for this key's reshare; " + resign}
 	}
 	s.roster.mu.Lock()
-	c, err := s.roster.state.VerifyCeremony(AuthorizationFromProto(authProto(job.Plan)), s.opts.Now())
+	c, err := s.roster.state.VerifyCeremony(roster.AuthorizationFromProto(authProto(job.Plan)), s.opts.Now())
 	s.roster.mu.Unlock()
 	if err != nil {
 		return &jobBlocked{fmt.Sprintf("the operators' plan is no longer valid (%v); %s", err, resign)}

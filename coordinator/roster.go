@@ -108,12 +108,6 @@ func entryRecord(height uint64, e roster.Entry) RosterRecord {
 	return r
 }
 
-// EntryFromProto converts a wire entry (roster.EntryFromProto).
-func EntryFromProto(p *mpcv1.RosterEntry) roster.Entry { return roster.EntryFromProto(p) }
-
-// EntryProto converts an entry for the wire (roster.EntryProto).
-func EntryProto(e roster.Entry) *mpcv1.RosterEntry { return roster.EntryProto(e) }
-
 // mergeSignatures adds the signatures of b that a lacks (same body).
 func mergeSignatures(a, b roster.Entry) roster.Entry {
 	out := roster.Entry{Body: a.Body, Signatures: slices.Clone(a.Signatures)}
@@ -170,7 +164,7 @@ func (s *Server) SubmitRosterEntry(ctx context.Context, req *mpcv1.SubmitRosterE
 	if req.GetEntry() == nil {
 		return nil, invalidArg("entry is required")
 	}
-	return s.submitRoster(ctx, EntryFromProto(req.GetEntry()), "", nil)
+	return s.submitRoster(ctx, roster.EntryFromProto(req.GetEntry()), "", nil)
 }
 
 // submitRoster merges e with a pending entry of the same body and appends
@@ -248,7 +242,7 @@ func (s *Server) submitGenesisLocked(ctx context.Context, e roster.Entry, body r
 	}
 	s.metrics.audited(a.Seq)
 	s.roster.state = st
-	s.roster.entries = []*mpcv1.RosterEntry{EntryProto(e)}
+	s.roster.entries = []*mpcv1.RosterEntry{roster.EntryProto(e)}
 	s.log.Info("roster started", "genesis", e.Hash().String(), "operators", len(body.Operators), "quorum", body.Quorum)
 	return &mpcv1.SubmitRosterEntryResponse{Appended: true, Height: 0, SignedBy: genesisSigners(e, body)}, nil
 }
@@ -318,7 +312,7 @@ func (s *Server) appendRosterLocked(ctx context.Context, e roster.Entry, body ro
 		// Checked above under the same lock: cannot happen.
 		return nil, fmt.Errorf("roster: apply a checked entry: %w", err)
 	}
-	s.roster.entries = append(s.roster.entries, EntryProto(e))
+	s.roster.entries = append(s.roster.entries, roster.EntryProto(e))
 	s.log.Info("roster entry appended", "kind", body.Kind, "height", body.Height)
 	s.pushRosterLocked(body.Height)
 	resp := &mpcv1.SubmitRosterEntryResponse{Appended: true, Height: st.Height(), SignedBy: signers}
@@ -402,7 +396,7 @@ func (s *Server) checkCeremony(p *mpcv1.Authorization, sess roster.Session) (*mp
 	if p == nil {
 		return nil, failedPrecondition("this coordinator has a roster: the operators must sign this ceremony (mpcctl signs it with the operator key)")
 	}
-	c, err := st.VerifyCeremony(AuthorizationFromProto(p), s.opts.Now())
+	c, err := st.VerifyCeremony(roster.AuthorizationFromProto(p), s.opts.Now())
 	if err != nil {
 		return nil, &clientError{codes.PermissionDenied, "operator authorization: " + err.Error()}
 	}
@@ -410,16 +404,6 @@ func (s *Server) checkCeremony(p *mpcv1.Authorization, sess roster.Session) (*mp
 		return nil, failedPrecondition("operator authorization: %v", err)
 	}
 	return p, nil
-}
-
-// AuthorizationFromProto converts a wire authorization.
-func AuthorizationFromProto(p *mpcv1.Authorization) roster.Authorization {
-	return roster.AuthorizationFromProto(p)
-}
-
-// AuthorizationProto converts an authorization for the wire.
-func AuthorizationProto(a roster.Authorization) *mpcv1.Authorization {
-	return roster.AuthorizationProto(a)
 }
 
 // rosterCurve is a key's curve as ceremonies name it.
@@ -452,7 +436,7 @@ func (s *Server) signersOfLocked(e roster.Entry, h uint64) []string {
 	}
 	var entries []roster.Entry
 	for _, p := range s.roster.entries[:h] {
-		entries = append(entries, EntryFromProto(p))
+		entries = append(entries, roster.EntryFromProto(p))
 	}
 	before, err := roster.Verify(entries[0].Hash(), entries)
 	if err != nil {

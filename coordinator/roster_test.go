@@ -11,7 +11,6 @@ import (
 
 	"google.golang.org/grpc/codes"
 
-	"github.com/mpcsign/mpcsign/coordinator"
 	"github.com/mpcsign/mpcsign/internal/auditlog"
 	"github.com/mpcsign/mpcsign/internal/pairing"
 	"github.com/mpcsign/mpcsign/internal/roster"
@@ -44,7 +43,7 @@ func TestRosterAdmitsAndRefuses(t *testing.T) {
 	// A second genesis is refused.
 	g2, _ := roster.NewGenesis([]roster.Operator{op.Info()}, 1, false, time.Now())
 	g2.Sign(op)
-	if _, err := c.Admin.SubmitRosterEntry(ctx, &mpcv1.SubmitRosterEntryRequest{Entry: coordinator.EntryProto(g2)}); code(err) != codes.FailedPrecondition {
+	if _, err := c.Admin.SubmitRosterEntry(ctx, &mpcv1.SubmitRosterEntryRequest{Entry: roster.EntryProto(g2)}); code(err) != codes.FailedPrecondition {
 		t.Fatalf("second genesis: %v", err)
 	}
 
@@ -67,7 +66,7 @@ func TestRosterAdmitsAndRefuses(t *testing.T) {
 	}
 	// An entry signed by a key that is not an operator's is refused.
 	mallory := testkit.NewOperator("mallory")
-	if _, err := c.Admin.SubmitRosterEntry(ctx, &mpcv1.SubmitRosterEntryRequest{Entry: coordinator.EntryProto(c.SignAddDevice(t, mallory, "probe"))}); code(err) != codes.PermissionDenied {
+	if _, err := c.Admin.SubmitRosterEntry(ctx, &mpcv1.SubmitRosterEntryRequest{Entry: roster.EntryProto(c.SignAddDevice(t, mallory, "probe"))}); code(err) != codes.PermissionDenied {
 		t.Fatalf("entry signed by a non-operator: %v", err)
 	}
 
@@ -140,7 +139,7 @@ func TestRosterAdmitsAndRefuses(t *testing.T) {
 		cer.NewThreshold, cer.NewCommittee = 1, c.DeviceIDs(t, "phone", "laptop", "tablet")
 	})
 	revoke := c.SignRevoke(t, op, server.GetId(), "lost")
-	resp, err := c.Admin.RevokeDevice(ctx, &mpcv1.RevokeDeviceRequest{Device: "server", ReplaceWith: "tablet", RosterEntry: coordinator.EntryProto(revoke), Plans: []*mpcv1.Authorization{plan}})
+	resp, err := c.Admin.RevokeDevice(ctx, &mpcv1.RevokeDeviceRequest{Device: "server", ReplaceWith: "tablet", RosterEntry: roster.EntryProto(revoke), Plans: []*mpcv1.Authorization{plan}})
 	if err != nil || !resp.GetRoster().GetAppended() || resp.GetDevice().GetStatus() != mpcv1.DeviceStatus_DEVICE_STATUS_REVOKED {
 		t.Fatalf("signed revocation: %v %v", resp, err)
 	}

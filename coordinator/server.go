@@ -23,6 +23,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/mpcsign/mpcsign/internal/coordclient"
 	"github.com/mpcsign/mpcsign/internal/sigfmt"
 	"github.com/mpcsign/mpcsign/internal/tlspin"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
@@ -149,7 +150,7 @@ func New(opts Options) (*Server, error) {
 		Key:          filepath.Join(opts.DataDir, "tls.key"),
 		AdminToken:   filepath.Join(opts.DataDir, "admin.token"),
 		SignerToken:  filepath.Join(opts.DataDir, "signer.token"),
-		ClientConfig: filepath.Join(opts.DataDir, "client.json"),
+		ClientConfig: filepath.Join(opts.DataDir, coordclient.ConfigFile),
 	}
 	if promoted, err := tlspin.Promote(opts.DataDir, opts.Now()); err != nil {
 		return nil, fmt.Errorf("coordinator: finish the certificate rotation: %w", err)

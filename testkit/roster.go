@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mpcsign/mpcsign/coordinator"
 	"github.com/mpcsign/mpcsign/internal/roster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
@@ -53,7 +52,7 @@ func (c *Cluster) StartRoster(t testing.TB, op *Operator) roster.Hash {
 // SubmitRoster submits an entry and fails the test unless it is appended.
 func (c *Cluster) SubmitRoster(t testing.TB, e roster.Entry) {
 	t.Helper()
-	resp, err := c.Admin.SubmitRosterEntry(context.Background(), &mpcv1.SubmitRosterEntryRequest{Entry: coordinator.EntryProto(e)})
+	resp, err := c.Admin.SubmitRosterEntry(context.Background(), &mpcv1.SubmitRosterEntryRequest{Entry: roster.EntryProto(e)})
 	if err != nil {
 		t.Fatalf("submit roster entry: %v", err)
 	}
@@ -71,7 +70,7 @@ func (c *Cluster) Roster(t testing.TB) *roster.State {
 	}
 	var entries []roster.Entry
 	for _, p := range resp.GetEntries() {
-		entries = append(entries, coordinator.EntryFromProto(p))
+		entries = append(entries, roster.EntryFromProto(p))
 	}
 	st, err := roster.Verify(entries[0].Hash(), entries)
 	if err != nil {
@@ -131,7 +130,7 @@ func (c *Cluster) SignCeremony(t testing.TB, op *Operator, kind roster.CeremonyK
 	}
 	a := roster.Authorization{Body: raw}
 	a.Sign(op)
-	return coordinator.AuthorizationProto(a)
+	return roster.AuthorizationProto(a)
 }
 
 // DeviceIDs maps device names to ids.

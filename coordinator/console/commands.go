@@ -5,7 +5,6 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/mpcsign/mpcsign/coordinator"
 	"github.com/mpcsign/mpcsign/internal/roster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
@@ -35,7 +34,7 @@ func (c *Console) rosterState(q *request) (rosterState, error) {
 	}
 	rs := rosterState{exists: resp.GetExists(), adding: map[string]string{}, revoking: map[string]string{}}
 	for _, p := range resp.GetPending() {
-		e := coordinator.EntryFromProto(p)
+		e := roster.EntryFromProto(p)
 		b, err := roster.DecodeBody(e.Body)
 		if err != nil {
 			continue // the Roster page shows it, with the error

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/mpcsign/mpcsign/coordinator"
 	"github.com/mpcsign/mpcsign/internal/keyfile"
 	"github.com/mpcsign/mpcsign/internal/roster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
@@ -82,7 +81,7 @@ func viewRequesters(resp *mpcv1.GetRosterResponse) (requestersView, error) {
 	// A revocation that waits for signatures is signed, not made again.
 	revoking := map[string]string{}
 	for _, p := range resp.GetPending() {
-		e := coordinator.EntryFromProto(p)
+		e := roster.EntryFromProto(p)
 		b, err := roster.DecodeBody(e.Body)
 		if err != nil || (b.Kind != roster.KindAddRequester && b.Kind != roster.KindRevokeRequester) {
 			continue

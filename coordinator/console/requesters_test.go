@@ -53,7 +53,7 @@ func TestRequestersPage(t *testing.T) {
 	revoke := signedBy(t, b, alice)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if sub, err := c.Admin.SubmitRosterEntry(ctx, &mpcv1.SubmitRosterEntryRequest{Entry: coordinator.EntryProto(revoke)}); err != nil || sub.GetAppended() {
+	if sub, err := c.Admin.SubmitRosterEntry(ctx, &mpcv1.SubmitRosterEntryRequest{Entry: roster.EntryProto(revoke)}); err != nil || sub.GetAppended() {
 		t.Fatalf("alice's signature alone appended wallet-eu's revocation (%v)", err)
 	}
 	revokeID := revoke.Hash().String()[:pendingIDLen]
@@ -180,7 +180,7 @@ func TestRequestersPageRefusesABadRoster(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.Sign(alice)
-	if resp, err := f.srv.SubmitRosterEntry(adminContext(t, f), &mpcv1.SubmitRosterEntryRequest{Entry: coordinator.EntryProto(g)}); err != nil || !resp.GetAppended() {
+	if resp, err := f.srv.SubmitRosterEntry(adminContext(t, f), &mpcv1.SubmitRosterEntryRequest{Entry: roster.EntryProto(g)}); err != nil || !resp.GetAppended() {
 		t.Fatalf("genesis: %v", err)
 	}
 	p := f.browser().signedIn().get("/requesters")

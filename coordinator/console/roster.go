@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mpcsign/mpcsign/coordinator"
 	"github.com/mpcsign/mpcsign/internal/keyfile"
 	"github.com/mpcsign/mpcsign/internal/roster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
@@ -89,7 +88,7 @@ func verifyRoster(resp *mpcv1.GetRosterResponse) (rosterView, *roster.State, err
 		}
 		var err error
 		for i, p := range resp.GetEntries() {
-			e := coordinator.EntryFromProto(p)
+			e := roster.EntryFromProto(p)
 			var signers []string
 			var b roster.Body
 			var what string
@@ -120,7 +119,7 @@ func verifyRoster(resp *mpcv1.GetRosterResponse) (rosterView, *roster.State, err
 		}
 	}
 	for _, p := range resp.GetPending() {
-		v.Pending = append(v.Pending, viewPending(coordinator.EntryFromProto(p), st))
+		v.Pending = append(v.Pending, viewPending(roster.EntryFromProto(p), st))
 	}
 	slices.SortFunc(v.Pending, func(a, b pendingView) int { return cmp.Compare(a.ID, b.ID) })
 	return v, st, nil

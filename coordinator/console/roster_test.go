@@ -104,14 +104,14 @@ func TestRosterPages(t *testing.T) {
 	}
 	enrol(t, c, "tablet", code.GetCode(), nil)
 	add := c.SignAddDevice(t, alice, "tablet")
-	sub, err := c.Admin.SubmitRosterEntry(ctx, &mpcv1.SubmitRosterEntryRequest{Entry: coordinator.EntryProto(add)})
+	sub, err := c.Admin.SubmitRosterEntry(ctx, &mpcv1.SubmitRosterEntryRequest{Entry: roster.EntryProto(add)})
 	if err != nil || sub.GetAppended() {
 		t.Fatalf("alice's signature alone appended the tablet's entry (%v)", err)
 	}
 	pendingID := add.Hash().String()[:12]
 	// The laptop's revocation waits for bob too.
 	revoke := c.SignRevoke(t, alice, ids[1], "lost")
-	if sub, err := c.Admin.SubmitRosterEntry(ctx, &mpcv1.SubmitRosterEntryRequest{Entry: coordinator.EntryProto(revoke)}); err != nil || sub.GetAppended() {
+	if sub, err := c.Admin.SubmitRosterEntry(ctx, &mpcv1.SubmitRosterEntryRequest{Entry: roster.EntryProto(revoke)}); err != nil || sub.GetAppended() {
 		t.Fatalf("alice's signature alone appended the laptop's revocation (%v)", err)
 	}
 	revokeID := revoke.Hash().String()[:12]
@@ -291,7 +291,7 @@ func TestRosterPageWithoutRoster(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.Sign(alice)
-	if resp, err := f.srv.SubmitRosterEntry(adminContext(t, f), &mpcv1.SubmitRosterEntryRequest{Entry: coordinator.EntryProto(g)}); err != nil || resp.GetAppended() {
+	if resp, err := f.srv.SubmitRosterEntry(adminContext(t, f), &mpcv1.SubmitRosterEntryRequest{Entry: roster.EntryProto(g)}); err != nil || resp.GetAppended() {
 		t.Fatalf("half-signed genesis: appended %v, %v", resp.GetAppended(), err)
 	}
 	id := g.Hash().String()[:12]
@@ -337,7 +337,7 @@ func TestRosterPageRefusesABadRoster(t *testing.T) {
 		t.Fatal(err)
 	}
 	g.Sign(alice)
-	if resp, err := f.srv.SubmitRosterEntry(adminContext(t, f), &mpcv1.SubmitRosterEntryRequest{Entry: coordinator.EntryProto(g)}); err != nil || !resp.GetAppended() {
+	if resp, err := f.srv.SubmitRosterEntry(adminContext(t, f), &mpcv1.SubmitRosterEntryRequest{Entry: roster.EntryProto(g)}); err != nil || !resp.GetAppended() {
 		t.Fatalf("genesis: %v", err)
 	}
 	p := f.browser().signedIn().get("/roster")
