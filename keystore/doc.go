@@ -18,4 +18,9 @@
 // Secrets. Passphrase and the data key are opaque types that print REDACTED
 // under fmt and log/slog. Errors name keys and paths, never values or
 // passphrases.
+//
+// Passphrases, the Argon2id KDF and sealed blobs live in package
+// keystore/seal, which does not link Badger; the names kept here
+// (Passphrase, KDFParams, SealBlob, ErrWrongPassphrase, ...) are aliases of
+// its types and values or thin wrappers around its functions.
 package keystore

@@ -1,15 +1,22 @@
 package keystore
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/mpcsign/mpcsign/keystore/seal"
+)
 
 // Sentinel errors. Test for them with errors.Is: the returned errors usually
 // wrap them with the record key or the data directory for context.
 var (
-	ErrWrongPassphrase = errors.New("keystore: wrong passphrase")
-	ErrTampered        = errors.New("keystore: record failed authentication (tampered or moved)")
+	// ErrWrongPassphrase, ErrTampered and ErrNoPassphrase are the values of
+	// package seal (seal.ErrWrongPassphrase, ...), so errors.Is matches
+	// under either name.
+	ErrWrongPassphrase = seal.ErrWrongPassphrase
+	ErrTampered        = seal.ErrTampered
+	ErrNoPassphrase    = seal.ErrNoPassphrase
 	ErrNotFound        = errors.New("keystore: not found")
 	ErrLocked          = errors.New("keystore: data directory is in use by another process")
-	ErrNoPassphrase    = errors.New("keystore: no passphrase: set MPC_PASSPHRASE or use --passphrase-file")
 	// ErrClosed is returned by every method of a Store after Close, and by
 	// the methods of a Txn used after its Update has returned.
 	ErrClosed = errors.New("keystore: store or transaction is closed")

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/mpcsign/mpcsign/keystore/seal"
 )
 
 // headerKey is the badger key of the header record. Its leading 0x00 byte is
@@ -85,7 +87,7 @@ func parseHeader(b []byte) (*header, error) {
 			Threads:   b[10],
 		},
 	}
-	if err := h.kdf.validate(); err != nil {
+	if err := h.kdf.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: header: %w", ErrTampered, err)
 	}
 	copy(h.salt[:], b[11:])
@@ -116,7 +118,10 @@ func newHeader(pass Passphrase, p KDFParams) (*header, *dataKey, error) {
 // nonce. Changing the salt or the parameters and calling wrap again is how a
 // store's KDF would be raised or its passphrase changed.
 func (h *header) wrap(pass Passphrase, dk *dataKey) error {
-	kek := deriveKEK(pass, h.salt[:], h.kdf)
+	kek, err := seal.DeriveKEK(pass, h.salt[:], h.kdf)
+	if err != nil {
+		return err
+	}
 	defer wipe(kek)
 	aead, err := chacha20poly1305.NewX(kek)
 	if err != nil {
@@ -131,7 +136,10 @@ func (h *header) wrap(pass Passphrase, dk *dataKey) error {
 // passphrase (or a header whose authenticated fields were altered; the two
 // cannot be told apart without the passphrase).
 func (h *header) unwrap(pass Passphrase) (*dataKey, error) {
-	kek := deriveKEK(pass, h.salt[:], h.kdf)
+	kek, err := seal.DeriveKEK(pass, h.salt[:], h.kdf)
+	if err != nil {
+		return nil, err
+	}
 	defer wipe(kek)
 	aead, err := chacha20poly1305.NewX(kek)
 	if err != nil {

@@ -55,10 +55,10 @@ func Open(dir string, pass Passphrase, opts Options) (*Store, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	kdf := opts.KDF
-	if kdf.isZero() {
+	if kdf.IsZero() {
 		kdf = DefaultKDF()
 	}
-	if err := kdf.validate(); err != nil {
+	if err := kdf.Validate(); err != nil {
 		return nil, err
 	}
 

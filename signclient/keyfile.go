@@ -6,7 +6,7 @@ import (
 	"fmt"
 
 	"github.com/mpcsign/mpcsign/internal/keyfile"
-	"github.com/mpcsign/mpcsign/keystore"
+	"github.com/mpcsign/mpcsign/keystore/seal"
 )
 
 // LoadKeyFile opens a requester key file written by 'mpcctl requesters
@@ -25,7 +25,7 @@ func LoadKeyFile(path string, passphrase []byte) (crypto.Signer, error) {
 	if kind != keyfile.KindRequester {
 		return nil, fmt.Errorf("signclient: %s holds a %s key, not a requester key ('mpcctl requesters create' writes one)", path, kind)
 	}
-	pass := keystore.NewPassphrase(passphrase)
+	pass := seal.NewPassphrase(passphrase)
 	defer pass.Wipe()
 	k, err := keyfile.Read(path, pass)
 	if err != nil {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/mpcsign/mpcsign/internal/home"
 	"github.com/mpcsign/mpcsign/internal/keyfile"
-	"github.com/mpcsign/mpcsign/keystore"
+	"github.com/mpcsign/mpcsign/keystore/seal"
 )
 
 const (
@@ -32,7 +32,7 @@ const (
 // operatorKDF are the Argon2id parameters of a new operator key file. Only
 // tests change it (to keep the suite fast); there is no flag or variable
 // that weakens it.
-var operatorKDF = keystore.DefaultKDF()
+var operatorKDF = seal.DefaultKDF()
 
 // operatorFlags locate the operator's key file and its passphrase. Commands
 // that sign as the operator register them and call load.
@@ -59,24 +59,24 @@ func (o *operatorFlags) path() string { return filepath.Join(o.dir, operatorKeyN
 
 // passphrase reads the passphrase from --passphrase-file, else from
 // $MPC_OPERATOR_PASSPHRASE. It refuses an empty one. The caller wipes it.
-func (o *operatorFlags) passphrase() (keystore.Passphrase, error) {
+func (o *operatorFlags) passphrase() (seal.Passphrase, error) {
 	if o.passphraseFile != "" {
-		p, err := keystore.LoadPassphrase(o.passphraseFile)
+		p, err := seal.LoadPassphrase(o.passphraseFile)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			return keystore.Passphrase{}, fmt.Errorf("--passphrase-file %s does not exist", o.passphraseFile)
-		case errors.Is(err, keystore.ErrNoPassphrase):
-			return keystore.Passphrase{}, fmt.Errorf("--passphrase-file %s is empty: put the operator key's passphrase in it", o.passphraseFile)
+			return seal.Passphrase{}, fmt.Errorf("--passphrase-file %s does not exist", o.passphraseFile)
+		case errors.Is(err, seal.ErrNoPassphrase):
+			return seal.Passphrase{}, fmt.Errorf("--passphrase-file %s is empty: put the operator key's passphrase in it", o.passphraseFile)
 		case err != nil:
-			return keystore.Passphrase{}, err
+			return seal.Passphrase{}, err
 		}
 		return p, nil
 	}
 	v := os.Getenv(operatorPassphraseEnv)
 	if v == "" {
-		return keystore.Passphrase{}, fmt.Errorf("no passphrase for the operator key: pass --passphrase-file FILE (a file only you can read) or set %s", operatorPassphraseEnv)
+		return seal.Passphrase{}, fmt.Errorf("no passphrase for the operator key: pass --passphrase-file FILE (a file only you can read) or set %s", operatorPassphraseEnv)
 	}
-	return keystore.NewPassphrase([]byte(v)), nil
+	return seal.NewPassphrase([]byte(v)), nil
 }
 
 // passphraseSource names where the passphrase came from, for errors.
@@ -104,7 +104,7 @@ func (o *operatorFlags) load() (*keyfile.Key, error) {
 	}
 	defer pass.Wipe()
 	k, err := keyfile.Read(path, pass)
-	if errors.Is(err, keystore.ErrWrongPassphrase) {
+	if errors.Is(err, seal.ErrWrongPassphrase) {
 		return nil, fmt.Errorf("%w: check the passphrase in %s", err, o.passphraseSource())
 	}
 	if err != nil {

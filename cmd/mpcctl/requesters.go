@@ -22,7 +22,7 @@ import (
 	"github.com/mpcsign/mpcsign/internal/hd"
 	"github.com/mpcsign/mpcsign/internal/keyfile"
 	"github.com/mpcsign/mpcsign/internal/roster"
-	"github.com/mpcsign/mpcsign/keystore"
+	"github.com/mpcsign/mpcsign/keystore/seal"
 	"github.com/mpcsign/mpcsign/signreq"
 )
 
@@ -39,7 +39,7 @@ const (
 
 // requesterKDF are the Argon2id parameters of a new requester key file.
 // Only tests change it.
-var requesterKDF = keystore.DefaultKDF()
+var requesterKDF = seal.DefaultKDF()
 
 // requesterPassFlag is --requester-passphrase-file: where a requester key
 // file's passphrase comes from (else $MPC_REQUESTER_PASSPHRASE).
@@ -53,24 +53,24 @@ func (p *requesterPassFlag) register(fs *pflag.FlagSet) {
 // passphrase reads the requester key's passphrase like an operator's: from
 // the file, else from the environment; it refuses an empty one. The caller
 // wipes it.
-func (p *requesterPassFlag) passphrase() (keystore.Passphrase, error) {
+func (p *requesterPassFlag) passphrase() (seal.Passphrase, error) {
 	if p.file != "" {
-		pass, err := keystore.LoadPassphrase(p.file)
+		pass, err := seal.LoadPassphrase(p.file)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			return keystore.Passphrase{}, fmt.Errorf("--requester-passphrase-file %s does not exist", p.file)
-		case errors.Is(err, keystore.ErrNoPassphrase):
-			return keystore.Passphrase{}, fmt.Errorf("--requester-passphrase-file %s is empty: put the requester key's passphrase in it", p.file)
+			return seal.Passphrase{}, fmt.Errorf("--requester-passphrase-file %s does not exist", p.file)
+		case errors.Is(err, seal.ErrNoPassphrase):
+			return seal.Passphrase{}, fmt.Errorf("--requester-passphrase-file %s is empty: put the requester key's passphrase in it", p.file)
 		case err != nil:
-			return keystore.Passphrase{}, err
+			return seal.Passphrase{}, err
 		}
 		return pass, nil
 	}
 	v := os.Getenv(requesterPassphraseEnv)
 	if v == "" {
-		return keystore.Passphrase{}, fmt.Errorf("no passphrase for the requester key: pass --requester-passphrase-file FILE (a file only you can read) or set %s", requesterPassphraseEnv)
+		return seal.Passphrase{}, fmt.Errorf("no passphrase for the requester key: pass --requester-passphrase-file FILE (a file only you can read) or set %s", requesterPassphraseEnv)
 	}
-	return keystore.NewPassphrase([]byte(v)), nil
+	return seal.NewPassphrase([]byte(v)), nil
 }
 
 func (p *requesterPassFlag) source() string {
@@ -388,7 +388,7 @@ func runRequestersCreate(cmd *cobra.Command, g *globals, o *operatorFlags, rp *r
 	// The key: a KMS's public key, or a new key file (checked before
 	// anything is signed; written only once the entry is).
 	var newKey *keyfile.Key
-	var pass keystore.Passphrase
+	var pass seal.Passphrase
 	defer pass.Wipe()
 	if pubFile != "" {
 		if req.Algorithm, req.PublicKey, req.ID, err = readPublicKeyPEM(pubFile); err != nil {

@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/mpcsign/mpcsign/internal/sigfmt"
-	"github.com/mpcsign/mpcsign/keystore"
+	"github.com/mpcsign/mpcsign/keystore/seal"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 	"github.com/mpcsign/mpcsign/signclient"
 	"github.com/mpcsign/mpcsign/signreq"
@@ -138,7 +138,7 @@ func (f *signFlags) request(now time.Time) (*mpcv1.SignRequest, error) {
 		pb := pass.Bytes()
 		key, err := signclient.LoadKeyFile(f.requesterKey, pb)
 		clear(pb)
-		if errors.Is(err, keystore.ErrWrongPassphrase) {
+		if errors.Is(err, seal.ErrWrongPassphrase) {
 			return nil, fmt.Errorf("--requester-key: %w: check the passphrase in %s", err, f.requesterPass.source())
 		}
 		if err != nil {

@@ -29,8 +29,9 @@
 //     Ed25519 public key and the sealed plaintext is the 32-byte RFC 8032
 //     seed. The name "p256" is reserved for ECDSA P-256 keys (wallet
 //     requesters may need them); this version refuses it.
-//   - sealed is a keystore sealed blob (keystore.SealBlob: Argon2id from the
-//     passphrase, then XChaCha20-Poly1305) of the private key.
+//   - sealed is a sealed blob (package keystore/seal, seal.SealBlob:
+//     Argon2id from the passphrase, then XChaCha20-Poly1305) of the private
+//     key.
 //
 // The blob's associated data binds the public part of the file:
 //
@@ -40,16 +41,17 @@
 // where field(x) is the 4-byte big-endian length of x followed by x. A file
 // whose kind, name, algorithm or public key was changed, or whose sealed
 // bytes were altered, fails to open with an error wrapping
-// keystore.ErrTampered. After decryption Read also checks that the private
+// seal.ErrTampered. After decryption Read also checks that the private
 // key's public key is the file's public_key.
 //
 // # Errors
 //
 // Read and ReadPublic return errors wrapping ErrNotFound (no file at the
 // path), ErrMalformed (not a valid key file: bad JSON, unknown format or
-// algorithm, missing or bad field), keystore.ErrWrongPassphrase and
-// keystore.ErrTampered (Read only). Write refuses an existing path with
-// ErrExists. Errors name paths, never passphrases or key bytes.
+// algorithm, missing or bad field), seal.ErrWrongPassphrase and
+// seal.ErrTampered (Read only; keystore.ErrWrongPassphrase and
+// keystore.ErrTampered are the same values). Write refuses an existing path
+// with ErrExists. Errors name paths, never passphrases or key bytes.
 //
 // # Writing
 //

@@ -17,7 +17,7 @@ import (
 	"runtime"
 
 	"github.com/mpcsign/mpcsign/internal/readlimit"
-	"github.com/mpcsign/mpcsign/keystore"
+	"github.com/mpcsign/mpcsign/keystore/seal"
 )
 
 // Format is the value of the "format" field of a key file.
@@ -28,7 +28,7 @@ const MaxFileSize = 64 << 10
 
 const adDomain = "mpcsign/v1/keyfile\x00"
 
-// Errors. keystore.ErrWrongPassphrase and keystore.ErrTampered are used as
+// Errors. seal.ErrWrongPassphrase and seal.ErrTampered are used as
 // they are (wrapped with the path).
 var (
 	ErrNotFound  = errors.New("keyfile: no key file")
@@ -65,21 +65,21 @@ func sealAD(kind, name, algorithm string, pub []byte) []byte {
 }
 
 // Write seals k under pass (Argon2id with kdf; zero means
-// keystore.DefaultKDF()) and writes it to path with mode 0600. It never
+// seal.DefaultKDF()) and writes it to path with mode 0600. It never
 // replaces an existing file (ErrExists). The directory must exist.
-func Write(path string, k *Key, pass keystore.Passphrase, kdf keystore.KDFParams) error {
+func Write(path string, k *Key, pass seal.Passphrase, kdf seal.KDFParams) error {
 	if !k.valid() {
 		return errors.New("keyfile: write: no key")
 	}
 	if pass.IsZero() {
-		return keystore.ErrNoPassphrase
+		return seal.ErrNoPassphrase
 	}
 	if err := refuseExisting(path); err != nil {
 		return err
 	}
 	seed := k.seed()
 	defer clear(seed)
-	sealed, err := keystore.SealBlob(pass, kdf, sealAD(k.kind, k.name, AlgorithmEd25519, k.pub), seed)
+	sealed, err := seal.SealBlob(pass, kdf, sealAD(k.kind, k.name, AlgorithmEd25519, k.pub), seed)
 	if err != nil {
 		return fmt.Errorf("keyfile: seal %s: %w", path, err)
 	}
@@ -169,32 +169,32 @@ func syncDir(dir string) error {
 }
 
 // Read opens the key file at path with pass. It returns errors wrapping
-// ErrNotFound, ErrMalformed, keystore.ErrNoPassphrase (empty pass),
-// keystore.ErrWrongPassphrase or keystore.ErrTampered. Checking that the
+// ErrNotFound, ErrMalformed, seal.ErrNoPassphrase (empty pass),
+// seal.ErrWrongPassphrase or seal.ErrTampered. Checking that the
 // key is of the kind the caller expects is the caller's job.
-func Read(path string, pass keystore.Passphrase) (*Key, error) {
+func Read(path string, pass seal.Passphrase) (*Key, error) {
 	p, err := readPublic(path)
 	if err != nil {
 		return nil, err
 	}
-	seed, err := keystore.OpenBlob(pass, sealAD(p.kind, p.name, p.algorithm, p.pub), p.sealed)
+	seed, err := seal.OpenBlob(pass, sealAD(p.kind, p.name, p.algorithm, p.pub), p.sealed)
 	if err != nil {
 		switch {
-		case errors.Is(err, keystore.ErrWrongPassphrase):
+		case errors.Is(err, seal.ErrWrongPassphrase):
 			return nil, fmt.Errorf("keyfile: %s: %w", path, err)
-		case errors.Is(err, keystore.ErrTampered):
+		case errors.Is(err, seal.ErrTampered):
 			return nil, fmt.Errorf("keyfile: %s was altered (its public part or its sealed key does not authenticate): %w", path, err)
 		}
 		return nil, fmt.Errorf("keyfile: %s: %w", path, err)
 	}
 	defer clear(seed)
 	if len(seed) != ed25519.SeedSize {
-		return nil, fmt.Errorf("keyfile: %s: %w: sealed key is %d bytes, want %d", path, keystore.ErrTampered, len(seed), ed25519.SeedSize)
+		return nil, fmt.Errorf("keyfile: %s: %w: sealed key is %d bytes, want %d", path, seal.ErrTampered, len(seed), ed25519.SeedSize)
 	}
 	k := newKey(p.kind, p.name, seed)
 	if subtle.ConstantTimeCompare(k.pub, p.pub) != 1 {
 		clear(k.sk.b[:])
-		return nil, fmt.Errorf("keyfile: %s: %w: the sealed key does not match public_key", path, keystore.ErrTampered)
+		return nil, fmt.Errorf("keyfile: %s: %w: the sealed key does not match public_key", path, seal.ErrTampered)
 	}
 	return k, nil
 }

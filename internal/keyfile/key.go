@@ -35,7 +35,7 @@ var errSecretMarshal = errors.New("keyfile: refusing to marshal a private key")
 
 // secretKey holds the Ed25519 private key (seed || public key) behind a
 // second pointer, so that fmt printing a struct that holds a Key by
-// reflection reaches only an address (see keystore.Passphrase).
+// reflection reaches only an address (see seal.Passphrase).
 type secretKey struct{ b *[ed25519.PrivateKeySize]byte }
 
 // Key is a named signing key. Its private half is unexported and prints as

@@ -1,8 +1,9 @@
-package keystore
+package seal
 
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
@@ -134,7 +135,7 @@ func cheapKDF(blob []byte) []byte {
 		return blob
 	}
 	kdf := KDFParams{Time: binary.BigEndian.Uint32(blob[2:]), MemoryKiB: binary.BigEndian.Uint32(blob[6:]), Threads: blob[10]}
-	if kdf.validate() != nil || kdf == testKDF {
+	if kdf.Validate() != nil || kdf == testKDF {
 		return blob
 	}
 	b := bytes.Clone(blob)
@@ -183,4 +184,21 @@ func FuzzOpenBlob(f *testing.F) {
 			t.Fatalf("blob with byte %d flipped: %v", i, err)
 		}
 	})
+}
+
+// TestSealedBlobGolden opens a blob sealed by the code before it moved from
+// package keystore: the format (and its domain strings) must not change.
+func TestSealedBlobGolden(t *testing.T) {
+	const golden = "01010000000100002000018dcf4143c745417b4071f7d1c8057ea10b406c5e4c893a497070190c274a48178d043e1d671171c57bd03d334d39e7b8d097e44d2468fb860107188a510932abbb34cb6787a814bf964f0e99cf250546de0f6977c48768cc"
+	blob, err := hex.DecodeString(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := OpenBlob(testPass(), []byte("operator/alice"), blob)
+	if err != nil || string(got) != "golden plaintext" {
+		t.Fatalf("OpenBlob(golden) = %q, %v", got, err)
+	}
+	if _, err := OpenBlob(testPass(), []byte("operator/bob"), blob); !errors.Is(err, ErrTampered) {
+		t.Fatalf("golden blob under another ad: %v, want ErrTampered", err)
+	}
 }
