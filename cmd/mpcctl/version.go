@@ -11,13 +11,14 @@ import (
 func newVersionCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print this build's version and the tss-lib version it links",
+		Short: "Print this build's version",
 		Long: `Prints the module version (or "devel" for a local build), the VCS revision
-when the build recorded one, the Go version, and the version of
-github.com/bnb-chain/tss-lib/v2 linked in. It does not contact the coordinator.`,
+when the build recorded one, and the Go version. mpcctl is a client only: it
+links no threshold-signature code (coordinator version and party version name
+the tss-lib version they run). It does not contact the coordinator.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			info := buildinfo.Read()
+			info := buildinfo.Read().Client()
 			if g.asJSON {
 				return printJSON(cmd.OutOrStdout(), info)
 			}

@@ -39,8 +39,9 @@ type Info struct {
 	// GoVersion is the toolchain that built the binary.
 	GoVersion string `json:"go_version"`
 	// TSSLib is the version of TSSLibPath linked in ("unknown" when the
-	// build information does not say).
-	TSSLib string `json:"tss_lib"`
+	// build information does not say; empty for a client that links none,
+	// such as mpcctl: see Client).
+	TSSLib string `json:"tss_lib,omitempty"`
 }
 
 // Read returns the running binary's build information.
@@ -53,6 +54,13 @@ func Read() Info {
 		info.Version = stamped
 	}
 	return info
+}
+
+// Client is Info for a binary that links no threshold-signature code (the
+// operator's CLI): it has no tss-lib version to report.
+func (i Info) Client() Info {
+	i.TSSLib = ""
+	return i
 }
 
 // From extracts Info from bi.
@@ -106,6 +114,8 @@ func (i Info) Text(program string) string {
 	if i.GoVersion != "" {
 		fmt.Fprintf(&b, "  go:       %s\n", i.GoVersion)
 	}
-	fmt.Fprintf(&b, "  tss-lib:  %s %s\n", TSSLibPath, i.TSSLib)
+	if i.TSSLib != "" {
+		fmt.Fprintf(&b, "  tss-lib:  %s %s\n", TSSLibPath, i.TSSLib)
+	}
 	return b.String()
 }

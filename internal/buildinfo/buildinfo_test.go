@@ -128,3 +128,17 @@ func TestCommandJSON(t *testing.T) {
 		t.Fatalf("version --json lacks the tss-lib version: %s", out.String())
 	}
 }
+
+func TestClientHasNoTSSLib(t *testing.T) {
+	i := Info{Version: "v1.0.0", GoVersion: "go1.26.0", TSSLib: "v2.0.2"}.Client()
+	if strings.Contains(i.Text("mpcctl"), "tss-lib") {
+		t.Fatalf("a client's version text names tss-lib:\n%s", i.Text("mpcctl"))
+	}
+	b, err := json.Marshal(i)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"version":"v1.0.0","go_version":"go1.26.0"}`; string(b) != want {
+		t.Fatalf("client JSON = %s, want %s", b, want)
+	}
+}
