@@ -2,6 +2,8 @@ package guard
 
 import (
 	"encoding/gob"
+	"errors"
+	"io/fs"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -17,7 +19,10 @@ import (
 // protocols takes tens of seconds, and every fuzzing worker process runs the
 // target's setup again, so the process that runs them first (the fuzzing
 // coordinator, or plain `go test`) writes the messages to a temporary file
-// and passes its path to the workers in seedsEnv.
+// and passes its path to the workers in seedsEnv. A path set in seedsEnv
+// beforehand that names no file yet is where the first run writes them, so
+// that later runs (the next target, in CI) read them instead of running the
+// protocols again.
 //
 // The seeds are large (up to 175 KB), and minimizing a large interesting input
 // takes the fuzzer up to a minute by default, so run the targets with a short
@@ -44,8 +49,12 @@ func (s seed) captured() captured {
 
 func fuzzSeeds(f *testing.F) []seed {
 	f.Helper()
-	if path := os.Getenv(seedsEnv); path != "" {
+	path := os.Getenv(seedsEnv)
+	if path != "" {
 		file, err := os.Open(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return writeSeeds(f, path)
+		}
 		if err != nil {
 			f.Fatal(err)
 		}
@@ -56,6 +65,13 @@ func fuzzSeeds(f *testing.F) []seed {
 		}
 		return seeds
 	}
+	return writeSeeds(f, filepath.Join(f.TempDir(), "seeds.gob"))
+}
+
+// writeSeeds runs the protocols, writes their messages to path and passes
+// path to the fuzzing workers.
+func writeSeeds(f *testing.F, path string) []seed {
+	f.Helper()
 	r, ed := runs(f), edRuns(f)
 	var seeds []seed
 	add := func(p Protocol, msgs []captured) {
@@ -70,15 +86,19 @@ func fuzzSeeds(f *testing.F) []seed {
 		add(p, ed.msgs[p])
 	}
 	add(SignEdDSA, ed.after)
-	path := filepath.Join(f.TempDir(), "seeds.gob")
-	file, err := os.Create(path)
+	// Written aside and renamed: a run killed midway leaves no torn file.
+	file, err := os.CreateTemp(filepath.Dir(path), "seeds-*.tmp")
 	if err != nil {
 		f.Fatal(err)
 	}
+	defer os.Remove(file.Name())
 	if err := gob.NewEncoder(file).Encode(seeds); err != nil {
 		f.Fatal(err)
 	}
 	if err := file.Close(); err != nil {
+		f.Fatal(err)
+	}
+	if err := os.Rename(file.Name(), path); err != nil {
 		f.Fatal(err)
 	}
 	f.Setenv(seedsEnv, path)
