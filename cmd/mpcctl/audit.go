@@ -14,7 +14,11 @@ import (
 
 func newAuditCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "audit", Short: "Export and verify the coordinator's hash-chained audit log"}
+	cmd.AddCommand(newAuditExportCmd(g), newAuditVerifyCmd(g))
+	return cmd
+}
 
+func newAuditExportCmd(g *globals) *cobra.Command {
 	var since uint64
 	var out string
 	export := &cobra.Command{
@@ -26,74 +30,83 @@ lines, oldest first. Each entry carries the hash of the one before it;
 'mpcctl audit verify' checks the chain.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, done, ctx, err := g.admin(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
-			var w io.Writer = cmd.OutOrStdout()
-			if out != "" {
-				f, err := os.Create(out)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				w = f
-			}
-			next, n := max(since, 1), 0
-			for {
-				resp, err := c.ExportAudit(ctx, &mpcv1.ExportAuditRequest{SinceSeq: next, Limit: 1000})
-				if err != nil {
-					return err
-				}
-				for _, e := range resp.GetEntries() {
-					if _, err := w.Write(append(e, '\n')); err != nil {
-						return err
-					}
-				}
-				n += len(resp.GetEntries())
-				if len(resp.GetEntries()) < 1000 {
-					break
-				}
-				next += 1000
-			}
-			if out != "" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d entries to %s\n", n, out)
-			}
-			return nil
+			return runAuditExport(cmd, g, since, out)
 		},
 	}
 	export.Flags().Uint64Var(&since, "since", 1, "first sequence number")
 	export.Flags().StringVar(&out, "out", "", "file to write (default: standard output)")
+	return export
+}
 
-	verify := &cobra.Command{
+func runAuditExport(cmd *cobra.Command, g *globals, since uint64, out string) error {
+	c, done, ctx, err := g.admin(cmd)
+	if err != nil {
+		return err
+	}
+	defer done()
+	var w io.Writer = cmd.OutOrStdout()
+	if out != "" {
+		f, err := os.Create(out)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		w = f
+	}
+	next, n := max(since, 1), 0
+	for {
+		resp, err := c.ExportAudit(ctx, &mpcv1.ExportAuditRequest{SinceSeq: next, Limit: 1000})
+		if err != nil {
+			return err
+		}
+		for _, e := range resp.GetEntries() {
+			if _, err := w.Write(append(e, '\n')); err != nil {
+				return err
+			}
+		}
+		n += len(resp.GetEntries())
+		if len(resp.GetEntries()) < 1000 {
+			break
+		}
+		next += 1000
+	}
+	if out != "" {
+		fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d entries to %s\n", n, out)
+	}
+	return nil
+}
+
+func newAuditVerifyCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
 		Use:   "verify FILE",
 		Short: "Check the hash chain of an exported audit log (offline)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f, err := os.Open(args[0])
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			n, head, err := auditlog.Verify(f)
-			var broken *auditlog.BrokenError
-			if errors.As(err, &broken) {
-				if g.asJSON {
-					_ = printJSON(cmd.OutOrStdout(), map[string]any{"ok": false, "entries_checked": n, "broken_at_entry": broken.Line, "seq": broken.Seq, "reason": broken.Reason})
-				}
-				return err
-			}
-			if err != nil {
-				return err
-			}
-			if g.asJSON {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"ok": true, "entries": n, "head": head})
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "verified %d entries; chain intact; head hash %s\n", n, head)
-			return nil
+			return runAuditVerify(cmd, g, args[0])
 		},
 	}
-	cmd.AddCommand(export, verify)
-	return cmd
+}
+
+func runAuditVerify(cmd *cobra.Command, g *globals, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	n, head, err := auditlog.Verify(f)
+	var broken *auditlog.BrokenError
+	if errors.As(err, &broken) {
+		if g.asJSON {
+			_ = printJSON(cmd.OutOrStdout(), map[string]any{"ok": false, "entries_checked": n, "broken_at_entry": broken.Line, "seq": broken.Seq, "reason": broken.Reason})
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	if g.asJSON {
+		return printJSON(cmd.OutOrStdout(), map[string]any{"ok": true, "entries": n, "head": head})
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "verified %d entries; chain intact; head hash %s\n", n, head)
+	return nil
 }

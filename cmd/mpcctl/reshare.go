@@ -26,6 +26,7 @@ func (g *globals) adminLong(cmd *cobra.Command) (mpcv1.AdminServiceClient, func(
 	return g.admin(cmd)
 }
 
+// newReshareCmd is 'mpcctl keys reshare'.
 func newReshareCmd(g *globals) *cobra.Command {
 	var devices []string
 	var threshold uint32
@@ -58,52 +59,11 @@ revocation's background reshare that is blocked for want of a valid plan is
 done this way too.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := cer.check(); err != nil {
-				return err
-			}
-			c, done, ctx, err := g.adminLong(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
-			req := &mpcv1.ReshareKeyRequest{KeyId: args[0], Devices: devices}
+			var newT *uint32
 			if cmd.Flags().Changed("threshold") {
-				req.Threshold = &threshold
+				newT = &threshold
 			}
-			signer, err := cer.open(ctx, c)
-			if err != nil {
-				return err
-			}
-			if signer.withRoster() {
-				k, err := c.GetKey(ctx, &mpcv1.GetKeyRequest{KeyId: args[0]})
-				if err != nil {
-					return err
-				}
-				want, ids, err := reshareCeremony(signer.st, k.GetKey(), devices, req.Threshold)
-				if err != nil {
-					return err
-				}
-				auth, written, err := signer.authorize(infoWriter(cmd, g), want)
-				if err != nil || written {
-					return err
-				}
-				// Ids, not names: the coordinator runs the committee signed.
-				req.KeyId, req.Devices, req.Authorization = k.GetKey().GetId(), ids, auth
-			}
-			stop := adminview.ShowPreparing(ctx, c, req.Devices, cmd.ErrOrStderr())
-			resp, err := c.ReshareKey(ctx, req)
-			stop()
-			if err != nil {
-				return err
-			}
-			if g.asJSON {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"key": keyJSON(resp.GetKey()), "report": reportJSON(resp.GetReport())})
-			}
-			printReport(cmd.OutOrStdout(), resp.GetReport())
-			if !resp.GetReport().GetOk() {
-				return errors.New(resp.GetReport().GetError())
-			}
-			return nil
+			return runKeysReshare(cmd, g, &cer, args[0], devices, newT)
 		},
 	}
 	cmd.Flags().StringSliceVar(&devices, "devices", nil, "device names or ids of the new committee, comma separated (default: the current holders)")
@@ -112,40 +72,87 @@ done this way too.`,
 	return cmd
 }
 
+// runKeysReshare reshares keyID to devices (nil: its holders) with the
+// threshold newT (nil: the key's).
+func runKeysReshare(cmd *cobra.Command, g *globals, cer *ceremonyFlags, keyID string, devices []string, newT *uint32) error {
+	if err := cer.check(); err != nil {
+		return err
+	}
+	c, done, ctx, err := g.adminLong(cmd)
+	if err != nil {
+		return err
+	}
+	defer done()
+	req := &mpcv1.ReshareKeyRequest{KeyId: keyID, Devices: devices, Threshold: newT}
+	signer, err := cer.open(ctx, c)
+	if err != nil {
+		return err
+	}
+	if signer.withRoster() {
+		k, err := c.GetKey(ctx, &mpcv1.GetKeyRequest{KeyId: keyID})
+		if err != nil {
+			return err
+		}
+		want, ids, err := reshareCeremony(signer.st, k.GetKey(), devices, req.Threshold)
+		if err != nil {
+			return err
+		}
+		auth, written, err := signer.authorize(infoWriter(cmd, g), want)
+		if err != nil || written {
+			return err
+		}
+		// Ids, not names: the coordinator runs the committee signed.
+		req.KeyId, req.Devices, req.Authorization = k.GetKey().GetId(), ids, auth
+	}
+	stop := adminview.ShowPreparing(ctx, c, req.Devices, cmd.ErrOrStderr())
+	resp, err := c.ReshareKey(ctx, req)
+	stop()
+	if err != nil {
+		return err
+	}
+	if g.asJSON {
+		return printJSON(cmd.OutOrStdout(), map[string]any{"key": keyJSON(resp.GetKey()), "report": reportJSON(resp.GetReport())})
+	}
+	printReport(cmd.OutOrStdout(), resp.GetReport())
+	if !resp.GetReport().GetOk() {
+		return errors.New(resp.GetReport().GetError())
+	}
+	return nil
+}
+
+// newJobsCmd is 'mpcctl keys jobs'.
 func newJobsCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "jobs",
 		Short: "Show the background reshares started by device revocations",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, done, ctx, err := g.admin(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
-			resp, err := c.ListReshareJobs(ctx, &mpcv1.ListReshareJobsRequest{})
-			if err != nil {
-				return err
-			}
-			if g.asJSON {
-				out := []map[string]any{}
-				for _, j := range resp.GetJobs() {
-					out = append(out, jobJSON(j))
-				}
-				return printJSON(cmd.OutOrStdout(), out)
-			}
-			for _, j := range resp.GetJobs() {
-				fmt.Fprintln(cmd.OutOrStdout(), adminview.JobLine(j))
-			}
-			return nil
+			return listItems(cmd, g, func(ctx context.Context, c mpcv1.AdminServiceClient) ([]*mpcv1.ReshareJob, error) {
+				resp, err := c.ListReshareJobs(ctx, &mpcv1.ListReshareJobsRequest{})
+				return resp.GetJobs(), err
+			}, jobJSON, printJobs)
 		},
 	}
 }
 
+// printJobs is the text of 'keys jobs': a line per job.
+func printJobs(w io.Writer, jobs []*mpcv1.ReshareJob) error {
+	for _, j := range jobs {
+		fmt.Fprintln(w, adminview.JobLine(j))
+	}
+	return nil
+}
+
+// drillFlags are the flags of 'mpcctl drill'.
+type drillFlags struct {
+	keyID    string
+	all      bool
+	standing bool
+	cer      ceremonyFlags
+}
+
 func newDrillCmd(g *globals) *cobra.Command {
-	var keyID string
-	var all, standing bool
-	var cer ceremonyFlags
+	var f drillFlags
 	cmd := &cobra.Command{
 		Use:   "drill (--key ID | --all)",
 		Short: "Resharing drill: refresh a key's shares on its own committee and prove it still signs",
@@ -175,120 +182,140 @@ scheduler runs 'mpcctl drill --key ID --authorization FILE' without an
 operator key.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if (keyID == "") == !all {
-				return errors.New("give either --key ID or --all")
-			}
-			if all && (cer.in != "" || cer.out != "") {
-				return errors.New("--authorization and --authorization-out are for one key: give --key ID, not --all")
-			}
-			if err := cer.check(); err != nil {
-				return err
-			}
-			if standing && (all || cer.out == "") {
-				return errors.New("--standing signs a standing authorization of one key for a scheduler: give --key ID and --authorization-out FILE")
-			}
-			c, done, ctx, err := g.adminLong(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
-			signer, err := cer.open(ctx, c)
-			if err != nil {
-				return err
-			}
-			if all && signer.withRoster() {
-				// Refuse once, not once per key.
-				if q := signer.st.Quorum(); q > 1 {
-					return fmt.Errorf("the roster's quorum is %d operators: this operator's signature alone does not authorize a drill. Drill one key at a time with --key ID --authorization-out FILE, have %d other operator(s) sign it (mpcctl ceremony sign --in FILE --out FILE), then run 'mpcctl drill --key ID --authorization FILE'", q, q-1)
-				}
-				if _, err := signer.signer(); err != nil {
-					return err
-				}
-			}
-			keys := []string{keyID}
-			known := map[string]*mpcv1.Key{}
-			if all {
-				resp, err := c.ListKeys(ctx, &mpcv1.ListKeysRequest{})
-				if err != nil {
-					return err
-				}
-				keys = nil
-				for _, k := range resp.GetKeys() {
-					keys = append(keys, k.GetId())
-					known[k.GetId()] = k
-				}
-			}
-			// authorize signs the drill of a key (with a roster).
-			authorize := func(id string) (*mpcv1.Authorization, bool, error) {
-				if !signer.withRoster() {
-					return nil, false, nil
-				}
-				k := known[id]
-				if k == nil {
-					resp, err := c.GetKey(ctx, &mpcv1.GetKeyRequest{KeyId: id})
-					if err != nil {
-						return nil, false, err
-					}
-					k = resp.GetKey()
-				}
-				want, err := drillCeremony(signer.st, k)
-				if err != nil {
-					return nil, false, err
-				}
-				if standing && cer.in == "" {
-					// For any epoch, so a scheduler can drill again and again.
-					want.Standing, want.Epoch = true, 0
-				}
-				return signer.authorize(infoWriter(cmd, g), want)
-			}
-			var reports []map[string]any
-			failed := 0
-			for _, id := range keys {
-				auth, written, err := authorize(id)
-				if written {
-					return nil
-				}
-				var resp *mpcv1.DrillKeyResponse
-				if err == nil {
-					resp, err = c.DrillKey(ctx, &mpcv1.DrillKeyRequest{KeyId: id, Authorization: auth})
-				}
-				if err != nil {
-					if !all {
-						return err
-					}
-					failed++
-					reports = append(reports, map[string]any{"key_id": id, "ok": false, "error": err.Error()})
-					if !g.asJSON {
-						fmt.Fprintf(cmd.OutOrStdout(), "drill of %s: FAILED: %v\n\n", id, err)
-					}
-					continue
-				}
-				rep := resp.GetReport()
-				if !rep.GetOk() {
-					failed++
-				}
-				reports = append(reports, reportJSON(rep))
-				if !g.asJSON {
-					printReport(cmd.OutOrStdout(), rep)
-					fmt.Fprintln(cmd.OutOrStdout())
-				}
-			}
-			if g.asJSON {
-				if err := printJSON(cmd.OutOrStdout(), reports); err != nil {
-					return err
-				}
-			}
-			if failed > 0 {
-				return fmt.Errorf("%d of %d drills failed", failed, len(keys))
-			}
-			return nil
+			return runDrill(cmd, g, &f)
 		},
 	}
-	cmd.Flags().StringVar(&keyID, "key", "", "key id to drill")
-	cmd.Flags().BoolVar(&all, "all", false, "drill every key")
-	cmd.Flags().BoolVar(&standing, "standing", false, "with a roster and --authorization-out: sign a standing drill authorization of the key, valid for any epoch within --valid-for (at most 400 days), for a scheduler that runs 'mpcctl drill --key ID --authorization FILE'")
-	cer.register(cmd.Flags(), "drill")
+	cmd.Flags().StringVar(&f.keyID, "key", "", "key id to drill")
+	cmd.Flags().BoolVar(&f.all, "all", false, "drill every key")
+	cmd.Flags().BoolVar(&f.standing, "standing", false, "with a roster and --authorization-out: sign a standing drill authorization of the key, valid for any epoch within --valid-for (at most 400 days), for a scheduler that runs 'mpcctl drill --key ID --authorization FILE'")
+	f.cer.register(cmd.Flags(), "drill")
 	return cmd
+}
+
+// check refuses contradicting flags before anything is contacted.
+func (f *drillFlags) check() error {
+	if (f.keyID == "") == !f.all {
+		return errors.New("give either --key ID or --all")
+	}
+	if f.all && (f.cer.in != "" || f.cer.out != "") {
+		return errors.New("--authorization and --authorization-out are for one key: give --key ID, not --all")
+	}
+	if err := f.cer.check(); err != nil {
+		return err
+	}
+	if f.standing && (f.all || f.cer.out == "") {
+		return errors.New("--standing signs a standing authorization of one key for a scheduler: give --key ID and --authorization-out FILE")
+	}
+	return nil
+}
+
+func runDrill(cmd *cobra.Command, g *globals, f *drillFlags) error {
+	if err := f.check(); err != nil {
+		return err
+	}
+	c, done, ctx, err := g.adminLong(cmd)
+	if err != nil {
+		return err
+	}
+	defer done()
+	signer, err := f.cer.open(ctx, c)
+	if err != nil {
+		return err
+	}
+	if f.all && signer.withRoster() {
+		// Refuse once, not once per key.
+		if q := signer.st.Quorum(); q > 1 {
+			return fmt.Errorf("the roster's quorum is %d operators: this operator's signature alone does not authorize a drill. Drill one key at a time with --key ID --authorization-out FILE, have %d other operator(s) sign it (mpcctl ceremony sign --in FILE --out FILE), then run 'mpcctl drill --key ID --authorization FILE'", q, q-1)
+		}
+		if _, err := signer.signer(); err != nil {
+			return err
+		}
+	}
+	keys := []string{f.keyID}
+	known := map[string]*mpcv1.Key{}
+	if f.all {
+		resp, err := c.ListKeys(ctx, &mpcv1.ListKeysRequest{})
+		if err != nil {
+			return err
+		}
+		keys = nil
+		for _, k := range resp.GetKeys() {
+			keys = append(keys, k.GetId())
+			known[k.GetId()] = k
+		}
+	}
+	// authorize signs the drill of a key (with a roster).
+	authorize := func(id string) (*mpcv1.Authorization, bool, error) {
+		if !signer.withRoster() {
+			return nil, false, nil
+		}
+		k := known[id]
+		if k == nil {
+			resp, err := c.GetKey(ctx, &mpcv1.GetKeyRequest{KeyId: id})
+			if err != nil {
+				return nil, false, err
+			}
+			k = resp.GetKey()
+		}
+		want, err := drillCeremony(signer.st, k)
+		if err != nil {
+			return nil, false, err
+		}
+		if f.standing && f.cer.in == "" {
+			// For any epoch, so a scheduler can drill again and again.
+			want.Standing, want.Epoch = true, 0
+		}
+		return signer.authorize(infoWriter(cmd, g), want)
+	}
+	return drillKeys(cmd, g, ctx, c, keys, f.all, authorize)
+}
+
+// drillKeys drills each key in turn, under the authorization authorize
+// returns for it (written: it only wrote one, and nothing is run). With
+// all, a failed drill does not stop the others.
+func drillKeys(cmd *cobra.Command, g *globals, ctx context.Context, c mpcv1.AdminServiceClient, keys []string, all bool,
+	authorize func(id string) (*mpcv1.Authorization, bool, error)) error {
+	var reports []map[string]any
+	failed := 0
+	for _, id := range keys {
+		auth, written, err := authorize(id)
+		if written {
+			return nil
+		}
+		var resp *mpcv1.DrillKeyResponse
+		if err == nil {
+			resp, err = c.DrillKey(ctx, &mpcv1.DrillKeyRequest{KeyId: id, Authorization: auth})
+		}
+		if err != nil {
+			if !all {
+				return err
+			}
+			failed++
+			reports = append(reports, map[string]any{"key_id": id, "ok": false, "error": err.Error()})
+			if !g.asJSON {
+				fmt.Fprintf(cmd.OutOrStdout(), "drill of %s: FAILED: %v\n\n", id, err)
+			}
+			continue
+		}
+		rep := resp.GetReport()
+		if !rep.GetOk() {
+			failed++
+		}
+		reports = append(reports, reportJSON(rep))
+		if !g.asJSON {
+			printReport(cmd.OutOrStdout(), rep)
+			fmt.Fprintln(cmd.OutOrStdout())
+		}
+	}
+	if g.asJSON {
+		if err := printJSON(cmd.OutOrStdout(), reports); err != nil {
+			return err
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d drills failed", failed, len(keys))
+	}
+	return nil
 }
 
 // reportResult is a reshare report's outcome in a few words.

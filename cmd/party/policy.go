@@ -35,46 +35,65 @@ Requesters' own caps (mpcctl requesters create --max-per-hour) apply on
 top. Keys without a policy of their own use the --all policy, and with none
 at all, auto. Change it while 'party run' is stopped.`,
 	}
-	var f storeFlags
-	var keyID, mode, requesters string
-	var all bool
-	var perHour int
+	cmd.AddCommand(newPolicySetCmd(environ), newPolicyShowCmd(environ))
+	return cmd
+}
+
+// policySetFlags are the flags of 'policy set'.
+type policySetFlags struct {
+	store      storeFlags
+	keyID      string
+	mode       string
+	requesters string
+	all        bool
+	perHour    int
+}
+
+func newPolicySetCmd(environ []string) *cobra.Command {
+	var f policySetFlags
 	set := &cobra.Command{
 		Use:   "set (--key ID | --all) --mode auto|prompt|deny",
 		Short: "Set the policy of one key or the default",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if all == (keyID != "") {
-				return fmt.Errorf("give exactly one of --key and --all")
-			}
-			target := keyID
-			if all {
-				target = party.AllKeys
-			}
-			p := party.Policy{Mode: party.PolicyMode(mode), MaxPerHour: perHour}
-			if requesters != "" {
-				p.Requesters = strings.Split(requesters, ",")
-			}
-			ks, _, err := f.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer ks.Close()
-			if err := party.SetPolicy(ks, target, p); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "policy for %s: %s\n", target, describe(p))
-			return nil
+			return runPolicySet(cmd, &f)
 		},
 	}
-	f.register(set, environ)
-	set.Flags().StringVar(&keyID, "key", "", "key id")
-	set.Flags().BoolVar(&all, "all", false, "the default for keys without their own policy")
-	set.Flags().StringVar(&mode, "mode", "", "auto, prompt or deny (required)")
-	set.Flags().IntVar(&perHour, "max-per-hour", 0, "at most this many signatures per hour (0: no cap)")
-	set.Flags().StringVar(&requesters, "requesters", "", "comma-separated requesters allowed to ask: roster names on a device with a roster, else API token names (default: any)")
+	f.store.register(set, environ)
+	set.Flags().StringVar(&f.keyID, "key", "", "key id")
+	set.Flags().BoolVar(&f.all, "all", false, "the default for keys without their own policy")
+	set.Flags().StringVar(&f.mode, "mode", "", "auto, prompt or deny (required)")
+	set.Flags().IntVar(&f.perHour, "max-per-hour", 0, "at most this many signatures per hour (0: no cap)")
+	set.Flags().StringVar(&f.requesters, "requesters", "", "comma-separated requesters allowed to ask: roster names on a device with a roster, else API token names (default: any)")
 	_ = set.MarkFlagRequired("mode")
+	return set
+}
 
+func runPolicySet(cmd *cobra.Command, f *policySetFlags) error {
+	if f.all == (f.keyID != "") {
+		return fmt.Errorf("give exactly one of --key and --all")
+	}
+	target := f.keyID
+	if f.all {
+		target = party.AllKeys
+	}
+	p := party.Policy{Mode: party.PolicyMode(f.mode), MaxPerHour: f.perHour}
+	if f.requesters != "" {
+		p.Requesters = strings.Split(f.requesters, ",")
+	}
+	ks, _, err := f.store.open(cmd)
+	if err != nil {
+		return err
+	}
+	defer ks.Close()
+	if err := party.SetPolicy(ks, target, p); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "policy for %s: %s\n", target, describe(p))
+	return nil
+}
+
+func newPolicyShowCmd(environ []string) *cobra.Command {
 	var g storeFlags
 	var showKey string
 	show := &cobra.Command{
@@ -82,27 +101,30 @@ at all, auto. Change it while 'party run' is stopped.`,
 		Short: "Show the policy that applies to a key (or the default)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ks, _, err := g.open(cmd)
-			if err != nil {
-				return err
-			}
-			defer ks.Close()
-			target := showKey
-			if target == "" {
-				target = party.AllKeys
-			}
-			p, err := party.PolicyFor(ks, target)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "policy for %s: %s\n", target, describe(p))
-			return nil
+			return runPolicyShow(cmd, &g, showKey)
 		},
 	}
 	g.register(show, environ)
 	show.Flags().StringVar(&showKey, "key", "", "key id (default: the default policy)")
-	cmd.AddCommand(set, show)
-	return cmd
+	return show
+}
+
+func runPolicyShow(cmd *cobra.Command, g *storeFlags, keyID string) error {
+	ks, _, err := g.open(cmd)
+	if err != nil {
+		return err
+	}
+	defer ks.Close()
+	target := keyID
+	if target == "" {
+		target = party.AllKeys
+	}
+	p, err := party.PolicyFor(ks, target)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "policy for %s: %s\n", target, describe(p))
+	return nil
 }
 
 func describe(p party.Policy) string {
