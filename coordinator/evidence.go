@@ -19,7 +19,7 @@ import (
 	"github.com/mpcsign/mpcsign/internal/envelope"
 	"github.com/mpcsign/mpcsign/internal/guard"
 	"github.com/mpcsign/mpcsign/internal/hd"
-	"github.com/mpcsign/mpcsign/internal/identity"
+	"github.com/mpcsign/mpcsign/internal/partyid"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
@@ -382,7 +382,7 @@ func (s *session) partyIDs(epoch uint64, keyPubs map[string][]byte) tss.SortedPa
 		if k := keyPubs[id]; len(k) == 32 {
 			pub = k
 		}
-		ids = append(ids, identity.PartyID(id, pub, epoch))
+		ids = append(ids, partyid.New(id, pub, epoch))
 	}
 	return tss.SortPartyIDs(ids)
 }

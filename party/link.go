@@ -14,6 +14,7 @@ import (
 
 	"github.com/mpcsign/mpcsign/internal/envelope"
 	"github.com/mpcsign/mpcsign/internal/identity"
+	"github.com/mpcsign/mpcsign/internal/linkio"
 	"github.com/mpcsign/mpcsign/internal/tlspin"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
@@ -59,39 +60,11 @@ func (a *Agent) connectOnce(ctx context.Context) (connected bool, err error) {
 	l := &partyLink{agent: a, ctx: ctx, out: make(chan *mpcv1.ConnectRequest, 1024), sessions: map[string]*runningSession{}, bySID: map[string]*runningSession{}}
 	a.live.up(l)
 	defer l.stopAll()
-	sendErr := make(chan error, 1)
-	go func() {
-		for {
-			select {
-			case m := <-l.out:
-				if err := stream.Send(m); err != nil {
-					sendErr <- err
-					return
-				}
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	sendErr := linkio.Send(ctx, l.out, stream.Send, nil)
 	go l.reportPool()
 	l.sendRestoreClaims()
 
-	recvErr := make(chan error, 1)
-	in := make(chan *mpcv1.ConnectResponse)
-	go func() {
-		for {
-			m, err := stream.Recv()
-			if err != nil {
-				recvErr <- err
-				return
-			}
-			select {
-			case in <- m:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	in, recvErr := linkio.Receive(ctx, stream.Recv)
 	for {
 		select {
 		case m := <-in:

@@ -111,7 +111,7 @@ func (v Verdict) String() string {
 }
 
 // Keygen describes a keygen session. Parties are the members' tss-lib party
-// ids exactly as every member builds them (identity.PartyID(deviceID,
+// ids exactly as every member builds them (partyid.New(deviceID,
 // identityPub, 0), sorted with tss.SortPartyIDs); PartyID.Id is the device id.
 type Keygen struct {
 	EdDSA     bool

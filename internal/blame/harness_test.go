@@ -16,7 +16,7 @@ import (
 	eddsakeygen "github.com/bnb-chain/tss-lib/v2/eddsa/keygen"
 	"github.com/bnb-chain/tss-lib/v2/tss"
 
-	"github.com/mpcsign/mpcsign/internal/identity"
+	"github.com/mpcsign/mpcsign/internal/partyid"
 	"github.com/mpcsign/mpcsign/internal/preparams"
 )
 
@@ -48,12 +48,12 @@ func readFixtures(tb testing.TB) []*preparams.Set {
 	return sets
 }
 
-// testIDs builds the party ids as the service does: identity.PartyID of
+// testIDs builds the party ids as the service does: partyid.New of
 // each device's identity key, epoch 0, sorted.
 func testIDs(n int) tss.SortedPartyIDs {
 	var ids tss.UnSortedPartyIDs
 	for i := 0; i < n; i++ {
-		ids = append(ids, identity.PartyID(fmt.Sprintf("device-%d", i), []byte(fmt.Sprintf("identity key of device %d", i)), 0))
+		ids = append(ids, partyid.New(fmt.Sprintf("device-%d", i), []byte(fmt.Sprintf("identity key of device %d", i)), 0))
 	}
 	return tss.SortPartyIDs(ids)
 }

@@ -12,8 +12,6 @@ import (
 	"errors"
 	"log/slog"
 	"math/big"
-
-	"github.com/bnb-chain/tss-lib/v2/tss"
 )
 
 // ErrInvalid reports malformed key material.
@@ -113,12 +111,6 @@ func PartyKey(pub []byte, epoch uint64, q *big.Int) *big.Int {
 			return k
 		}
 	}
-}
-
-// PartyID builds the tss-lib PartyID of a device for a share epoch. Its Id
-// is the device id.
-func PartyID(deviceID string, pub []byte, epoch uint64) *tss.PartyID {
-	return tss.NewPartyID(deviceID, deviceID, PartyKey(pub, epoch, tss.S256().Params().N))
 }
 
 // EnrollTranscript is what a device signs to prove possession of its keys at enrolment.

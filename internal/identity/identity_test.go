@@ -76,7 +76,7 @@ func TestPartyKeyAndIDs(t *testing.T) {
 		t.Fatal("party key not deterministic")
 	}
 	// A device in both committees of a reshare needs distinct ids per epoch.
-	if PartyKey(a.PublicKey(), 1, q).Cmp(ka) == 0 || PartyID("d", a.PublicKey(), 1).KeyInt().Cmp(PartyID("d", a.PublicKey(), 2).KeyInt()) == 0 {
+	if PartyKey(a.PublicKey(), 1, q).Cmp(ka) == 0 || PartyKey(a.PublicKey(), 1, q).Cmp(PartyKey(a.PublicKey(), 2, q)) == 0 {
 		t.Fatal("party keys of two epochs are equal")
 	}
 	// A tiny modulus forces the zero case: the derivation must still give a non-zero key.
