@@ -15,6 +15,7 @@ import (
 	"github.com/mpcsign/mpcsign/coordinator/registry"
 	"github.com/mpcsign/mpcsign/internal/auditlog"
 	"github.com/mpcsign/mpcsign/internal/identity"
+	"github.com/mpcsign/mpcsign/internal/linkio"
 	"github.com/mpcsign/mpcsign/internal/pairing"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
@@ -106,23 +107,9 @@ func (s *Server) nameFree(name string) error {
 // key, then work and relayed messages.
 func (s *Server) Connect(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, mpcv1.ConnectResponse]) error {
 	ctx := stream.Context()
-	in := make(chan *mpcv1.ConnectRequest)
-	recvErr := make(chan error, 1)
-	go func() {
-		for {
-			m, err := stream.Recv()
-			if err != nil {
-				recvErr <- err
-				return
-			}
-			select {
-			case in <- m:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	next := func(timeout <-chan time.Time) (*mpcv1.ConnectRequest, error) {
+	in, recvErr := linkio.Receive(ctx, stream.Recv)
+	timeout := time.After(handshakeTimeout)
+	next := func() (*mpcv1.ConnectRequest, error) {
 		select {
 		case m := <-in:
 			return m, nil
@@ -134,43 +121,9 @@ func (s *Server) Connect(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, m
 			return nil, ctx.Err()
 		}
 	}
-
-	timeout := time.After(handshakeTimeout)
-	m, err := next(timeout)
+	dev, hello, err := s.handshake(stream, next)
 	if err != nil {
 		return err
-	}
-	hello := m.GetHello()
-	if hello == nil {
-		return invalidArg("the first message must be Hello")
-	}
-	dev, err := s.store.GetDevice(hello.GetDeviceId())
-	if errors.Is(err, registry.ErrNotFound) {
-		return ErrDeviceUnknown
-	}
-	if err != nil {
-		return err
-	}
-	switch dev.Status {
-	case DeviceRevoked:
-		return ErrDeviceRevoked
-	case DevicePending:
-		return ErrDevicePending
-	}
-	nonce := make([]byte, 32)
-	if _, err := rand.Read(nonce); err != nil {
-		return err
-	}
-	if err := stream.Send(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_Challenge{Challenge: &mpcv1.Challenge{Nonce: nonce}}}); err != nil {
-		return err
-	}
-	m, err = next(timeout)
-	if err != nil {
-		return err
-	}
-	if !s.answerValid(dev, nonce, m.GetAnswer()) {
-		s.log.Warn("device failed the identity challenge", "device", dev.Name)
-		return ErrIdentityCheck
 	}
 	// Taken before the Welcome, so that a rotation starting in between is
 	// announced on the link below.
@@ -179,25 +132,10 @@ func (s *Server) Connect(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, m
 	if err := stream.Send(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_Welcome{Welcome: welcome}}); err != nil {
 		return err
 	}
-
 	l := newLink(dev)
-	// The roster entries the device has not verified go first, then where
-	// every key stands, before the link can carry a session: the device
-	// finishes the reshare steps it missed. Holding the roster's lock until
-	// the link is registered means no entry appended meanwhile is missed.
-	s.roster.mu.Lock()
-	if s.roster.state != nil {
-		l.send(s.rosterUpdateLocked(hello.GetRosterEntries()))
-	}
-	s.syncMu.Lock()
-	if err := s.sendKeySync(l); err != nil {
-		s.syncMu.Unlock()
-		s.roster.mu.Unlock()
+	if err := s.register(l, hello); err != nil {
 		return err
 	}
-	s.links.add(l)
-	s.syncMu.Unlock()
-	s.roster.mu.Unlock()
 	s.jobs.wake()
 	s.metrics.devices(s.links.count())
 	defer func() {
@@ -217,51 +155,12 @@ func (s *Server) Connect(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, m
 	}
 	s.touch(dev.ID)
 	s.log.Info("device connected", "device", dev.Name)
-
-	sendErr := make(chan error, 1)
-	go func() {
-		for {
-			select {
-			case m := <-l.out:
-				if err := stream.Send(m); err != nil {
-					sendErr <- err
-					return
-				}
-			case <-l.closed:
-				return
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
+	sendErr := linkio.Send(ctx, l.out, stream.Send, l.closed)
 	refusals := 0
 	for {
 		select {
 		case m := <-in:
-			if st := m.GetStatus(); st != nil {
-				s.links.statusChanged(l, st)
-				s.metrics.preparams(dev.Name, st.GetPreparamsReady())
-				if st.GetPreparamsReady() > 0 {
-					s.jobs.wake() // a reshare may have waited for this device's pool
-				}
-				continue
-			}
-			if c := m.GetRestoreClaim(); c != nil {
-				s.restoreClaim(l, c)
-				continue
-			}
-			if r := m.GetRefusal(); r != nil {
-				// Bounded per connection: a device cannot flood the audit
-				// trail (an honest one refuses once per roster update or
-				// key sync).
-				if refusals++; refusals <= maxRefusalsPerLink {
-					s.deviceRefused(ctx, dev, r)
-				} else if refusals == maxRefusalsPerLink+1 {
-					s.log.Warn("a device keeps refusing; further refusals on this connection are not audited", "device", dev.Name)
-				}
-				continue
-			}
-			s.sessions.fromParty(l, m)
+			s.fromDevice(ctx, l, dev, m, &refusals)
 		case <-certChanged:
 			certChanged = s.certs.wait()
 			if next := s.certs.announcement(); next != nil {
@@ -277,6 +176,96 @@ func (s *Server) Connect(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, m
 			return ctx.Err()
 		}
 	}
+}
+
+// handshake reads the device's Hello, challenges it and checks its answer
+// with the identity key it enrolled with.
+func (s *Server) handshake(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, mpcv1.ConnectResponse], next func() (*mpcv1.ConnectRequest, error)) (Device, *mpcv1.Hello, error) {
+	m, err := next()
+	if err != nil {
+		return Device{}, nil, err
+	}
+	hello := m.GetHello()
+	if hello == nil {
+		return Device{}, nil, invalidArg("the first message must be Hello")
+	}
+	dev, err := s.store.GetDevice(hello.GetDeviceId())
+	if errors.Is(err, registry.ErrNotFound) {
+		return Device{}, nil, ErrDeviceUnknown
+	}
+	if err != nil {
+		return Device{}, nil, err
+	}
+	switch dev.Status {
+	case DeviceRevoked:
+		return Device{}, nil, ErrDeviceRevoked
+	case DevicePending:
+		return Device{}, nil, ErrDevicePending
+	}
+	nonce := make([]byte, 32)
+	if _, err := rand.Read(nonce); err != nil {
+		return Device{}, nil, err
+	}
+	if err := stream.Send(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_Challenge{Challenge: &mpcv1.Challenge{Nonce: nonce}}}); err != nil {
+		return Device{}, nil, err
+	}
+	m, err = next()
+	if err != nil {
+		return Device{}, nil, err
+	}
+	if !s.answerValid(dev, nonce, m.GetAnswer()) {
+		s.log.Warn("device failed the identity challenge", "device", dev.Name)
+		return Device{}, nil, ErrIdentityCheck
+	}
+	return dev, hello, nil
+}
+
+// register makes l the device's link. The roster entries the device has not
+// verified go first, then where every key stands, before the link can carry
+// a session: the device finishes the reshare steps it missed. Holding the
+// roster's lock until the link is registered means no entry appended
+// meanwhile is missed.
+func (s *Server) register(l *link, hello *mpcv1.Hello) error {
+	s.roster.mu.Lock()
+	defer s.roster.mu.Unlock()
+	if s.roster.state != nil {
+		l.send(s.rosterUpdateLocked(hello.GetRosterEntries()))
+	}
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	if err := s.sendKeySync(l); err != nil {
+		return err
+	}
+	s.links.add(l)
+	return nil
+}
+
+// fromDevice handles one message of a connected device: its status, a
+// restored share's claim, a refusal, or a session's message.
+func (s *Server) fromDevice(ctx context.Context, l *link, dev Device, m *mpcv1.ConnectRequest, refusals *int) {
+	if st := m.GetStatus(); st != nil {
+		s.links.statusChanged(l, st)
+		s.metrics.preparams(dev.Name, st.GetPreparamsReady())
+		if st.GetPreparamsReady() > 0 {
+			s.jobs.wake() // a reshare may have waited for this device's pool
+		}
+		return
+	}
+	if c := m.GetRestoreClaim(); c != nil {
+		s.restoreClaim(l, c)
+		return
+	}
+	if r := m.GetRefusal(); r != nil {
+		// Bounded per connection: a device cannot flood the audit trail (an
+		// honest one refuses once per roster update or key sync).
+		if *refusals++; *refusals <= maxRefusalsPerLink {
+			s.deviceRefused(ctx, dev, r)
+		} else if *refusals == maxRefusalsPerLink+1 {
+			s.log.Warn("a device keeps refusing; further refusals on this connection are not audited", "device", dev.Name)
+		}
+		return
+	}
+	s.sessions.fromParty(l, m)
 }
 
 // answerValid checks the device's signature over the connect transcript. The
