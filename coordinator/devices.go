@@ -1,7 +1,6 @@
 package coordinator
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -17,10 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/mpcsign/mpcsign/coordinator/registry"
 	"github.com/mpcsign/mpcsign/internal/auditlog"
-	"github.com/mpcsign/mpcsign/internal/blame"
-	"github.com/mpcsign/mpcsign/internal/identity"
 	"github.com/mpcsign/mpcsign/internal/pairing"
 	"github.com/mpcsign/mpcsign/internal/roster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
@@ -201,47 +197,7 @@ func (s *Server) RevokeDevice(ctx context.Context, req *mpcv1.RevokeDeviceReques
 		replName = repl.ID
 	}
 	if s.hasRoster() {
-		// The revocation is the operators' signed roster entry; the
-		// coordinator only carries it out once it is appended.
-		re := req.GetRosterEntry()
-		if re == nil {
-			return nil, failedPrecondition("this coordinator has a roster: a revocation is an operator-signed roster entry; run: mpcctl devices revoke %s", d.Name)
-		}
-		e := roster.EntryFromProto(re)
-		body, err := roster.DecodeBody(e.Body)
-		if err != nil {
-			return nil, invalidArg("roster entry: %v", err)
-		}
-		if body.Kind != roster.KindRevokeDevice || body.DeviceID != d.ID {
-			return nil, invalidArg("the roster entry does not revoke device %q", d.Name)
-		}
-		plans := map[string]*AuthRecord{}
-		for _, p := range req.GetPlans() {
-			c, err := roster.DecodeCeremony(p.GetBody())
-			if err != nil {
-				return nil, invalidArg("reshare plan: %v", err)
-			}
-			if c.Kind != roster.CeremonyReshare || c.KeyID == "" {
-				return nil, invalidArg("a revocation's plan must be a reshare of one key")
-			}
-			plans[c.KeyID] = authRecord(p)
-		}
-		sub, err := s.submitRoster(ctx, e, replName, plans)
-		if err != nil {
-			return nil, err
-		}
-		keys, err := s.store.ListKeys()
-		if err != nil {
-			return nil, err
-		}
-		if d2, err := s.store.GetDevice(d.ID); err == nil {
-			d = d2
-		}
-		resp := &mpcv1.RevokeDeviceResponse{Device: s.deviceProto(d, keys), Roster: sub}
-		for _, j := range s.jobsFor(d.ID) {
-			resp.Jobs = append(resp.Jobs, s.jobProto(j))
-		}
-		return resp, nil
+		return s.revokeOnRoster(ctx, d, replName, req)
 	}
 	entry := auditlog.Entry{Action: "device.revoke", Devices: []string{d.Name}}
 	if repl != nil {
@@ -263,6 +219,51 @@ func (s *Server) RevokeDevice(ctx context.Context, req *mpcv1.RevokeDeviceReques
 	}
 	resp := &mpcv1.RevokeDeviceResponse{Device: s.deviceProto(d, keys)}
 	for _, j := range jobs {
+		resp.Jobs = append(resp.Jobs, s.jobProto(j))
+	}
+	return resp, nil
+}
+
+// revokeOnRoster revokes d on a coordinator with a roster: the revocation
+// is the operators' signed roster entry, which the coordinator only carries
+// out once it is appended.
+func (s *Server) revokeOnRoster(ctx context.Context, d Device, replName string, req *mpcv1.RevokeDeviceRequest) (*mpcv1.RevokeDeviceResponse, error) {
+	re := req.GetRosterEntry()
+	if re == nil {
+		return nil, failedPrecondition("this coordinator has a roster: a revocation is an operator-signed roster entry; run: mpcctl devices revoke %s", d.Name)
+	}
+	e := roster.EntryFromProto(re)
+	body, err := roster.DecodeBody(e.Body)
+	if err != nil {
+		return nil, invalidArg("roster entry: %v", err)
+	}
+	if body.Kind != roster.KindRevokeDevice || body.DeviceID != d.ID {
+		return nil, invalidArg("the roster entry does not revoke device %q", d.Name)
+	}
+	plans := map[string]*AuthRecord{}
+	for _, p := range req.GetPlans() {
+		c, err := roster.DecodeCeremony(p.GetBody())
+		if err != nil {
+			return nil, invalidArg("reshare plan: %v", err)
+		}
+		if c.Kind != roster.CeremonyReshare || c.KeyID == "" {
+			return nil, invalidArg("a revocation's plan must be a reshare of one key")
+		}
+		plans[c.KeyID] = authRecord(p)
+	}
+	sub, err := s.submitRoster(ctx, e, replName, plans)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := s.store.ListKeys()
+	if err != nil {
+		return nil, err
+	}
+	if d2, err := s.store.GetDevice(d.ID); err == nil {
+		d = d2
+	}
+	resp := &mpcv1.RevokeDeviceResponse{Device: s.deviceProto(d, keys), Roster: sub}
+	for _, j := range s.jobsFor(d.ID) {
 		resp.Jobs = append(resp.Jobs, s.jobProto(j))
 	}
 	return resp, nil
@@ -332,119 +333,6 @@ func (s *Server) revoked(ctx context.Context, d Device, replaceWith string, plan
 	return jobs, nil
 }
 
-// ListReshareJobs shows the background reshares started by revocations.
-func (s *Server) ListReshareJobs(ctx context.Context, _ *mpcv1.ListReshareJobsRequest) (*mpcv1.ListReshareJobsResponse, error) {
-	jobs, err := s.store.ListReshareJobs()
-	if err != nil {
-		return nil, err
-	}
-	out := &mpcv1.ListReshareJobsResponse{}
-	for _, j := range jobs {
-		out.Jobs = append(out.Jobs, s.jobProto(j))
-	}
-	return out, nil
-}
-
-// ReshareKey moves a key to a new committee and threshold.
-func (s *Server) ReshareKey(ctx context.Context, req *mpcv1.ReshareKeyRequest) (*mpcv1.ReshareKeyResponse, error) {
-	if s.draining.Load() {
-		return nil, ErrShuttingDown
-	}
-	k, err := s.getKey(req.GetKeyId())
-	if err != nil {
-		return nil, err
-	}
-	refs := req.GetDevices()
-	if len(refs) == 0 {
-		refs = k.Holders
-	}
-	var devs []Device
-	seen := map[string]bool{}
-	for _, ref := range refs {
-		d, err := s.resolveDevice(ref)
-		if err != nil {
-			return nil, err
-		}
-		if seen[d.ID] {
-			return nil, invalidArg("device %q is listed twice", ref)
-		}
-		seen[d.ID] = true
-		devs = append(devs, d)
-	}
-	t := k.Threshold
-	if req.Threshold != nil {
-		t = int(req.GetThreshold())
-	}
-	k, rep, err := s.runReshare(ctx, k.ID, reshareSpec{kind: KindReshare, newHolders: devs, newThreshold: t, auth: req.GetAuthorization()})
-	if rep == nil {
-		return nil, err
-	}
-	if err != nil && !rep.Committed {
-		return nil, err
-	}
-	return &mpcv1.ReshareKeyResponse{Key: s.keyProto(k), Report: reportProto(rep)}, nil
-}
-
-// DrillKey reshares a key to its own committee (a proactive refresh) and
-// checks that the new shares sign under the same public key. A drill that
-// fails before its commit leaves the key as it was; the report says why.
-func (s *Server) DrillKey(ctx context.Context, req *mpcv1.DrillKeyRequest) (*mpcv1.DrillKeyResponse, error) {
-	if s.draining.Load() {
-		return nil, ErrShuttingDown
-	}
-	k, err := s.getKey(req.GetKeyId())
-	if err != nil {
-		return nil, err
-	}
-	var devs []Device
-	for _, id := range k.Holders {
-		d, err := s.store.GetDevice(id)
-		if err != nil {
-			return nil, err
-		}
-		devs = append(devs, d)
-	}
-	k2, rep, err := s.runReshare(ctx, k.ID, reshareSpec{kind: KindDrill, newHolders: devs, newThreshold: k.Threshold, auth: req.GetAuthorization()})
-	if rep == nil {
-		return nil, err
-	}
-	if err != nil {
-		rep.OK = false
-		if rep.Error == "" {
-			rep.Error = errorText(err)
-		}
-		if !rep.Committed {
-			k2 = k
-		}
-	}
-	k2 = s.recordDrill(k2, rep)
-	return &mpcv1.DrillKeyResponse{Key: s.keyProto(k2), Report: reportProto(rep)}, nil
-}
-
-func (s *Server) jobProto(j ReshareJob) *mpcv1.ReshareJob {
-	st := map[JobState]mpcv1.ReshareJobState{JobPending: mpcv1.ReshareJobState_RESHARE_JOB_STATE_PENDING, JobRunning: mpcv1.ReshareJobState_RESHARE_JOB_STATE_RUNNING,
-		JobDone: mpcv1.ReshareJobState_RESHARE_JOB_STATE_DONE, JobBlocked: mpcv1.ReshareJobState_RESHARE_JOB_STATE_BLOCKED}[j.State]
-	return &mpcv1.ReshareJob{KeyId: j.KeyID, State: st, Reason: j.Reason, Detail: j.Detail, Attempts: uint32(j.Attempts),
-		NewCommittee: j.NewCommittee, NewThreshold: uint32(j.NewThreshold), UpdatedAt: timestamppb.New(j.UpdatedAt), Epoch: j.Epoch}
-}
-
-func reportProto(r *ReshareReport) *mpcv1.ReshareReport {
-	if r == nil {
-		return nil
-	}
-	out := &mpcv1.ReshareReport{KeyId: r.KeyID, Ok: r.OK, Error: r.Error, FromEpoch: r.FromEpoch, ToEpoch: r.ToEpoch,
-		OldThreshold: uint32(r.OldThreshold), NewThreshold: uint32(r.NewThreshold), OldCommittee: r.OldCommittee,
-		NewCommittee: r.NewCommittee, Committed: r.Committed, PublicKey: r.PublicKey, TestDigest: r.TestDigest, TestSignature: r.TestSig, TestPath: r.TestPath,
-		Kind: string(r.Kind)}
-	if !r.Started.IsZero() {
-		out.StartedAt = timestamppb.New(r.Started)
-	}
-	for _, st := range r.Steps {
-		out.Steps = append(out.Steps, &mpcv1.ReshareStep{Name: string(st.Name), DurationMs: uint64(st.Duration.Milliseconds()), Ok: st.OK, Detail: st.Detail})
-	}
-	return out
-}
-
 // ApproveDevice activates a pending device whose short authentication
 // string the operator compared with the one the device shows.
 func (s *Server) ApproveDevice(ctx context.Context, req *mpcv1.ApproveDeviceRequest) (*mpcv1.ApproveDeviceResponse, error) {
@@ -482,140 +370,6 @@ func (s *Server) ApproveDevice(ctx context.Context, req *mpcv1.ApproveDeviceRequ
 		return nil, err
 	}
 	return &mpcv1.ApproveDeviceResponse{Device: s.deviceProto(d, keys)}, nil
-}
-
-// CreateKey runs a distributed key generation.
-func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*mpcv1.CreateKeyResponse, error) {
-	if s.draining.Load() {
-		return nil, ErrShuttingDown
-	}
-	curve := mpcv1.Curve_CURVE_SECP256K1
-	switch req.GetCurve() {
-	case mpcv1.Curve_CURVE_UNSPECIFIED, mpcv1.Curve_CURVE_SECP256K1:
-	case mpcv1.Curve_CURVE_ED25519:
-		curve = mpcv1.Curve_CURVE_ED25519
-		if req.GetDerivationOnly() {
-			return nil, invalidArg("derivation-only is for secp256k1 keys: Ed25519 keys have no derivation here")
-		}
-	default:
-		return nil, invalidArg("unsupported curve %v", req.GetCurve())
-	}
-	n, t := len(req.GetDevices()), int(req.GetThreshold())
-	if n < 2 || n > 64 {
-		return nil, invalidArg("a key needs 2 to 64 devices, got %d", n)
-	}
-	if t < 1 || t >= n {
-		return nil, invalidArg("threshold %d does not fit %d devices: t+1 devices sign, so 1 <= t <= %d", t, n, n-1)
-	}
-	var devs []Device
-	seen := map[string]bool{}
-	for _, ref := range req.GetDevices() {
-		d, err := s.resolveDevice(ref)
-		if err != nil {
-			return nil, err
-		}
-		if seen[d.ID] {
-			return nil, invalidArg("device %q is listed twice", ref)
-		}
-		seen[d.ID] = true
-		if d.Status != DeviceActive {
-			return nil, failedPrecondition("device %q is %s", d.Name, d.Status)
-		}
-		devs = append(devs, d)
-	}
-	curveID := roster.CurveSecp256k1
-	if curve == mpcv1.Curve_CURVE_ED25519 {
-		curveID = roster.CurveEd25519
-	}
-	auth, err := s.checkCeremony(req.GetAuthorization(), roster.Session{Keygen: true, Curve: curveID, Threshold: t, Committee: ids(devs)})
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, s.opts.KeygenTimeout)
-	defer cancel()
-	// EdDSA needs no Paillier pre-parameters.
-	if err := s.waitReady(ctx, devs, curve == mpcv1.Curve_CURVE_SECP256K1); err != nil {
-		return nil, err
-	}
-	k := Key{Curve: curveSecp256k1, Threshold: t, CreatedAt: s.opts.Now(), DerivationOnly: req.GetDerivationOnly()}
-	if curve == mpcv1.Curve_CURVE_ED25519 {
-		k.Curve = curveEd25519
-	}
-	entry := auditlog.Entry{Action: "key.create", Devices: names(devs), Detail: fmt.Sprintf("%s, threshold %d", k.Curve, t)}
-	if k.DerivationOnly {
-		entry.Detail += ", derivation-only"
-	}
-	res, err := s.sessions.run(ctx, &mpcv1.SessionStart{
-		Kind:          mpcv1.SessionKind_SESSION_KIND_KEYGEN,
-		Curve:         curve,
-		Threshold:     uint32(t),
-		Authorization: auth,
-	}, devs, nil)
-	if err != nil {
-		return nil, s.auditFailure(ctx, entry, err)
-	}
-	pub, ok := samePublicKey(res.results)
-	if !ok {
-		return nil, s.auditFailure(ctx, entry, &SessionError{Kind: "keygen", Reason: "devices reported different public keys"})
-	}
-	if k.Curve == curveSecp256k1 {
-		// Every device derived the chain code from the session id itself.
-		cc, ok := sameChainCode(res.results)
-		if !ok {
-			return nil, s.auditFailure(ctx, entry, &SessionError{Kind: "keygen", Reason: "devices reported different chain codes"})
-		}
-		k.ChainCode = cc
-	}
-	// Every device reported the key's public data alike (older devices
-	// report none: their keys' signing complaints stay unverified).
-	k.KeyPublic = sameKeyPublic(res.results)
-	k.PublicKey = pub
-	k.ID = identity.KeyID(pub)
-	for _, d := range devs {
-		k.Holders = append(k.Holders, d.ID)
-	}
-	// Every member signed the key it helped make: wallets check these
-	// against the roster instead of believing the coordinator.
-	atts, err := s.attestations("keygen", k.ID, rosterCurve(k), 0, pub, k.ChainCode, t, devs, res.results)
-	if err != nil {
-		return nil, s.auditFailure(ctx, entry, err)
-	}
-	k.Attestations = attRecords(atts)
-	entry.KeyID = k.ID
-	entry = s.auditEntry(ctx, entry)
-	if err := s.store.PutKey(k, &entry); err != nil {
-		return nil, err
-	}
-	s.metrics.audited(entry.Seq)
-	s.log.Info("key created", "session", res.id, "key", k.ID, "threshold", t, "devices", names(devs))
-	return &mpcv1.CreateKeyResponse{Key: s.keyProto(k)}, nil
-}
-
-// sameKeyPublic is the key data every device reported, if they all
-// reported the same; nil otherwise.
-func sameKeyPublic(results map[string]*mpcv1.SessionResult) []byte {
-	var kp []byte
-	for _, r := range results {
-		b := r.GetKeyPublic()
-		if len(b) == 0 || len(b) > blame.MaxKeyPublic || (kp != nil && !bytes.Equal(kp, b)) {
-			return nil
-		}
-		kp = b
-	}
-	return kp
-}
-
-// sameChainCode is the chain code every device reported, if they agree.
-func sameChainCode(results map[string]*mpcv1.SessionResult) ([]byte, bool) {
-	var cc []byte
-	for _, r := range results {
-		if cc == nil {
-			cc = r.GetChainCode()
-		} else if !bytes.Equal(cc, r.GetChainCode()) {
-			return nil, false
-		}
-	}
-	return cc, len(cc) == 32
 }
 
 // waitReady waits until every device is online with at least one
@@ -656,68 +410,4 @@ func (s *Server) waitReady(ctx context.Context, devs []Device, preparams bool) e
 		case <-changed:
 		}
 	}
-}
-
-// ListKeys lists keys.
-func (s *Server) ListKeys(ctx context.Context, _ *mpcv1.ListKeysRequest) (*mpcv1.ListKeysResponse, error) {
-	keys, err := s.store.ListKeys()
-	if err != nil {
-		return nil, err
-	}
-	out := &mpcv1.ListKeysResponse{}
-	for _, k := range keys {
-		out.Keys = append(out.Keys, s.keyProto(k))
-	}
-	return out, nil
-}
-
-// GetKey returns one key, and its child at a path on request.
-func (s *Server) GetKey(ctx context.Context, req *mpcv1.GetKeyRequest) (*mpcv1.GetKeyResponse, error) {
-	k, err := s.getKey(req.GetKeyId())
-	if err != nil {
-		return nil, err
-	}
-	out := &mpcv1.GetKeyResponse{Key: s.keyProto(k)}
-	if req.GetPath() != "" {
-		if out.Derived, err = derive(k, req.GetPath()); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-func (s *Server) getKey(id string) (Key, error) {
-	if id == "" || len(id) > 64 {
-		return Key{}, invalidArg("key_id is required (at most 64 characters)")
-	}
-	k, err := s.store.GetKey(id)
-	if errors.Is(err, registry.ErrNotFound) {
-		return Key{}, ErrKeyNotFound
-	}
-	return k, err
-}
-
-func (s *Server) keyProto(k Key) *mpcv1.Key {
-	p := &mpcv1.Key{
-		Id:             k.ID,
-		Curve:          curveProto(k),
-		Threshold:      uint32(k.Threshold),
-		PublicKey:      k.PublicKey,
-		Epoch:          k.Epoch,
-		CreatedAt:      timestamppb.New(k.CreatedAt),
-		LastReshare:    reportProto(k.LastReshare),
-		LastDrill:      reportProto(lastDrill(k)),
-		ChainCode:      k.ChainCode,
-		DerivationOnly: k.DerivationOnly,
-		Addresses:      addresses(k.Curve, k.PublicKey),
-		Attestations:   attProtos(k.Attestations),
-	}
-	for _, h := range k.Holders {
-		name := h
-		if d, err := s.store.GetDevice(h); err == nil {
-			name = d.Name
-		}
-		p.Holders = append(p.Holders, &mpcv1.KeyHolder{DeviceId: h, DeviceName: name})
-	}
-	return p
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/mpcsign/mpcsign/internal/roster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
@@ -281,4 +283,24 @@ func (s *Server) checkPlan(k Key, job ReshareJob, newHolders []Device, newT int)
 		return &jobBlocked{fmt.Sprintf("the operators' plan does not match the key now (%v); %s", err, resign)}
 	}
 	return nil
+}
+
+// ListReshareJobs shows the background reshares started by revocations.
+func (s *Server) ListReshareJobs(ctx context.Context, _ *mpcv1.ListReshareJobsRequest) (*mpcv1.ListReshareJobsResponse, error) {
+	jobs, err := s.store.ListReshareJobs()
+	if err != nil {
+		return nil, err
+	}
+	out := &mpcv1.ListReshareJobsResponse{}
+	for _, j := range jobs {
+		out.Jobs = append(out.Jobs, s.jobProto(j))
+	}
+	return out, nil
+}
+
+func (s *Server) jobProto(j ReshareJob) *mpcv1.ReshareJob {
+	st := map[JobState]mpcv1.ReshareJobState{JobPending: mpcv1.ReshareJobState_RESHARE_JOB_STATE_PENDING, JobRunning: mpcv1.ReshareJobState_RESHARE_JOB_STATE_RUNNING,
+		JobDone: mpcv1.ReshareJobState_RESHARE_JOB_STATE_DONE, JobBlocked: mpcv1.ReshareJobState_RESHARE_JOB_STATE_BLOCKED}[j.State]
+	return &mpcv1.ReshareJob{KeyId: j.KeyID, State: st, Reason: j.Reason, Detail: j.Detail, Attempts: uint32(j.Attempts),
+		NewCommittee: j.NewCommittee, NewThreshold: uint32(j.NewThreshold), UpdatedAt: timestamppb.New(j.UpdatedAt), Epoch: j.Epoch}
 }

@@ -3,8 +3,12 @@ package coordinator
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/mpcsign/mpcsign/coordinator/registry"
 	"github.com/mpcsign/mpcsign/internal/address"
 	"github.com/mpcsign/mpcsign/internal/auditlog"
 	"github.com/mpcsign/mpcsign/internal/hd"
@@ -73,4 +77,68 @@ func (s *Server) SetDerivationOnly(ctx context.Context, req *mpcv1.SetDerivation
 		return nil, err
 	}
 	return &mpcv1.SetDerivationOnlyResponse{Key: s.keyProto(k)}, nil
+}
+
+// ListKeys lists keys.
+func (s *Server) ListKeys(ctx context.Context, _ *mpcv1.ListKeysRequest) (*mpcv1.ListKeysResponse, error) {
+	keys, err := s.store.ListKeys()
+	if err != nil {
+		return nil, err
+	}
+	out := &mpcv1.ListKeysResponse{}
+	for _, k := range keys {
+		out.Keys = append(out.Keys, s.keyProto(k))
+	}
+	return out, nil
+}
+
+// GetKey returns one key, and its child at a path on request.
+func (s *Server) GetKey(ctx context.Context, req *mpcv1.GetKeyRequest) (*mpcv1.GetKeyResponse, error) {
+	k, err := s.getKey(req.GetKeyId())
+	if err != nil {
+		return nil, err
+	}
+	out := &mpcv1.GetKeyResponse{Key: s.keyProto(k)}
+	if req.GetPath() != "" {
+		if out.Derived, err = derive(k, req.GetPath()); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) getKey(id string) (Key, error) {
+	if id == "" || len(id) > 64 {
+		return Key{}, invalidArg("key_id is required (at most 64 characters)")
+	}
+	k, err := s.store.GetKey(id)
+	if errors.Is(err, registry.ErrNotFound) {
+		return Key{}, ErrKeyNotFound
+	}
+	return k, err
+}
+
+func (s *Server) keyProto(k Key) *mpcv1.Key {
+	p := &mpcv1.Key{
+		Id:             k.ID,
+		Curve:          curveProto(k),
+		Threshold:      uint32(k.Threshold),
+		PublicKey:      k.PublicKey,
+		Epoch:          k.Epoch,
+		CreatedAt:      timestamppb.New(k.CreatedAt),
+		LastReshare:    reportProto(k.LastReshare),
+		LastDrill:      reportProto(lastDrill(k)),
+		ChainCode:      k.ChainCode,
+		DerivationOnly: k.DerivationOnly,
+		Addresses:      addresses(k.Curve, k.PublicKey),
+		Attestations:   attProtos(k.Attestations),
+	}
+	for _, h := range k.Holders {
+		name := h
+		if d, err := s.store.GetDevice(h); err == nil {
+			name = d.Name
+		}
+		p.Holders = append(p.Holders, &mpcv1.KeyHolder{DeviceId: h, DeviceName: name})
+	}
+	return p
 }

@@ -1,10 +1,8 @@
 package coordinator
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,10 +10,10 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	"github.com/mpcsign/mpcsign/internal/auditlog"
-	"github.com/mpcsign/mpcsign/internal/roster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
-	"github.com/mpcsign/mpcsign/resharing"
 )
 
 // step times fn as step name of report r.
@@ -106,209 +104,45 @@ func (s *Server) runReshare(ctx context.Context, keyID string, spec reshareSpec)
 	if err != nil {
 		return Key{}, nil, err
 	}
-	rep := &ReshareReport{KeyID: k.ID, Kind: spec.kind, FromEpoch: k.Epoch, OldThreshold: k.Threshold,
-		NewThreshold: spec.newThreshold, NewCommittee: names(spec.newHolders), PublicKey: k.PublicKey, Started: s.opts.Now()}
-	entry := auditlog.Entry{Action: "key." + string(spec.kind), KeyID: k.ID}
-
-	var old []Device
-	if err := step(rep, StepPlan, func() (string, error) {
-		var err error
-		old, err = s.planReshare(k, spec)
-		if err != nil {
-			return "", err
-		}
-		rep.OldCommittee = names(old)
-		if spec.auth, err = s.checkCeremony(spec.auth, roster.Session{KeyID: k.ID, Curve: rosterCurve(k), Epoch: k.Epoch, Threshold: k.Threshold,
-			Committee: ids(old), NewThreshold: spec.newThreshold, NewCommittee: ids(spec.newHolders)}); err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("old committee %s (t=%d), new committee %s (t=%d)",
-			strings.Join(rep.OldCommittee, ","), k.Threshold, strings.Join(rep.NewCommittee, ","), spec.newThreshold), nil
-	}); err != nil {
-		return k, rep, err
+	r := &reshareRun{s: s, gate: g, spec: spec, k: k,
+		rep: &ReshareReport{KeyID: k.ID, Kind: spec.kind, FromEpoch: k.Epoch, OldThreshold: k.Threshold,
+			NewThreshold: spec.newThreshold, NewCommittee: names(spec.newHolders), PublicKey: k.PublicKey, Started: s.opts.Now()},
+		entry: auditlog.Entry{Action: "key." + string(spec.kind), KeyID: k.ID}}
+	if err := step(r.rep, StepPlan, r.plan); err != nil {
+		return r.k, r.rep, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.KeygenTimeout)
 	defer cancel()
-	if err := step(rep, StepWaitDevices, func() (string, error) {
+	if err := step(r.rep, StepWaitDevices, func() (string, error) {
 		return "", s.waitReady(ctx, spec.newHolders, !k.IsEd25519())
 	}); err != nil {
-		return k, rep, err
+		return r.k, r.rep, err
 	}
-	// 1. Record the attempt before any device stores anything for it.
-	var epoch uint64
-	k, err = s.store.UpdateKey(k.ID, func(k *Key) error {
-		if k.InFlight != nil {
-			return failedPrecondition("a reshare of key %s to epoch %d is already recorded", k.ID, k.InFlight.Epoch)
-		}
-		epoch = k.Next()
-		k.NextEpoch = epoch + 1
-		k.InFlight = &InFlightReshare{Epoch: epoch, Kind: spec.kind, Holders: ids(spec.newHolders), Threshold: spec.newThreshold, Started: s.opts.Now()}
-		return nil
-	}, nil)
-	if err != nil {
-		return k, rep, err
+	if err := r.record(); err != nil {
+		return r.k, r.rep, err
 	}
-	rep.ToEpoch = epoch
-	members := union(old, spec.newHolders)
-	// Told of the outcome: every participant and every current holder (a
-	// holder left out of the old committee must erase its share too).
-	told := union(members, s.devicesOf(k.Holders))
-	// 2. The protocol.
-	var atts []resharing.SignedAttestation
-	var keyPublic []byte // the new epoch's public key data, if every new holder reported the same
-	var session string   // the log id of the last session run: the protocol's, then the test signature's
-	err = step(rep, StepProtocol, func() (string, error) {
-		res, err := s.sessions.run(ctx, &mpcv1.SessionStart{
-			Requester:     requester(ctx),
-			Kind:          mpcv1.SessionKind_SESSION_KIND_RESHARE,
-			Curve:         curveProto(k),
-			ChainCode:     k.ChainCode,
-			KeyId:         k.ID,
-			Epoch:         k.Epoch,
-			Threshold:     uint32(k.Threshold),
-			NewEpoch:      epoch,
-			NewThreshold:  uint32(spec.newThreshold),
-			OldCommittee:  ids(old),
-			NewCommittee:  ids(spec.newHolders),
-			Authorization: spec.auth,
-		}, members, &k)
-		session = res.id
-		if err != nil {
-			return "", err
-		}
-		results := res.results
-		// 3. Every new holder stored a share of this very key, and says so.
-		for _, d := range spec.newHolders {
-			if r := results[d.ID]; r == nil || !bytes.Equal(r.GetPublicKey(), k.PublicKey) {
-				return "", &SessionError{Kind: "reshare", Reason: "a new holder reported another public key", Culprits: []string{d.Name}, Blame: BlameProven, ids: []string{d.ID}}
-			}
-		}
-		newResults := map[string]*mpcv1.SessionResult{}
-		for _, d := range spec.newHolders {
-			newResults[d.ID] = results[d.ID]
-		}
-		keyPublic = sameKeyPublic(newResults)
-		atts, err = s.attestations("reshare", k.ID, rosterCurve(k), epoch, k.PublicKey, k.ChainCode, spec.newThreshold, spec.newHolders, results)
-		if err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("%d new shares stored as pending and attested", len(spec.newHolders)), nil
-	})
-	if err != nil {
-		rep.Error = errorText(err)
-		return k, rep, s.abandonReshare(ctx, session, k.ID, epoch, told, entry, err)
+	if err := step(r.rep, StepProtocol, func() (string, error) { return r.protocol(ctx) }); err != nil {
+		return r.k, r.rep, r.abandon(ctx, r.entry, err)
 	}
-	reshareSession := session // before the test signature's own
-	// 4. The pending shares sign, under the same public key, before anything
-	// is committed: old holders erase only on this proof.
-	var cert []byte
-	err = step(rep, StepTestSignature, func() (string, error) {
-		nonce := make([]byte, 16)
-		if _, err := rand.Read(nonce); err != nil {
-			return "", err
-		}
-		digest, err := resharing.TestDigest(k.ID, epoch, nonce)
-		if err != nil {
-			return "", err
-		}
-		rep.TestDigest = digest
-		it := signItem{digest: digest, testNonce: nonce}
-		if k.IsEd25519() {
-			it = signItem{message: digest, testNonce: nonce} // Ed25519 signs the message itself
-		}
-		if k.DerivationOnly {
-			it.path = drillPath // the root key never signs
-			rep.TestPath = drillPath
-		}
-		pending := Key{ID: k.ID, Curve: k.Curve, PublicKey: k.PublicKey, ChainCode: k.ChainCode, DerivationOnly: k.DerivationOnly,
-			Epoch: epoch, Threshold: spec.newThreshold, Holders: ids(spec.newHolders), KeyPublic: keyPublic}
-		out, err := s.signWithKey(ctx, pending, it)
-		session = out.session
-		if err != nil {
-			return "", err
-		}
-		sig, signers := out.sig, out.signers
-		if sig.ed != nil {
-			rep.TestSig = sig.ed
-		} else {
-			rep.TestSig = sig.ecdsa.RSV[:]
-		}
-		if cert, err = s.certificate(k, epoch, atts, nonce, it.path, sig); err != nil {
-			return "", err
-		}
-		return "signed with the pending shares by " + strings.Join(names(signers), ","), nil
-	})
-	if err != nil {
-		rep.Error = errorText(err)
-		return k, rep, s.abandonReshare(ctx, session, k.ID, epoch, told, entry, err)
+	reshareSession := r.session // before the test signature's own
+	if err := step(r.rep, StepTestSignature, func() (string, error) { return r.testSignature(ctx) }); err != nil {
+		return r.k, r.rep, r.abandon(ctx, r.entry, err)
 	}
 	s.crashAt(CrashBeforeCommit)
-	// 5. The commit point, atomically with its certificate and audit entry.
-	err = step(rep, StepCommit, func() (string, error) {
-		g.rw.Lock()
-		defer g.rw.Unlock()
-		entry.Devices = rep.NewCommittee
-		entry.Detail = fmt.Sprintf("epoch %d -> %d; old committee %s (t=%d); new committee %s (t=%d); attested by every new holder, test signature with epoch %d verified",
-			rep.FromEpoch, epoch, strings.Join(rep.OldCommittee, ","), k.Threshold, strings.Join(rep.NewCommittee, ","), spec.newThreshold, epoch)
-		// A device revoked while the protocol ran must not become a holder.
-		for _, d := range spec.newHolders {
-			if cur, err := s.store.GetDevice(d.ID); err != nil || cur.Status != DeviceActive {
-				return "", failedPrecondition("device %s was revoked during the reshare", d.Name)
-			}
+	if err := step(r.rep, StepCommit, func() (string, error) { return r.commit(ctx) }); err != nil {
+		if !r.rep.Committed {
+			return r.k, r.rep, r.abandon(ctx, auditlog.Entry{Action: "key." + string(spec.kind), KeyID: k.ID}, err)
 		}
-		// No device connects between the commit and its KeySync push: one
-		// that does gets the committed state in its connect-time sync.
-		s.syncMu.Lock()
-		defer s.syncMu.Unlock()
-		var err error
-		k, err = s.updateKeyAudited(ctx, k.ID, func(k *Key) error {
-			if k.InFlight == nil || k.InFlight.Epoch != epoch {
-				return errors.New("the reshare was abandoned meanwhile")
-			}
-			for _, h := range k.Holders {
-				if !slices.Contains(ids(spec.newHolders), h) && !slices.Contains(k.PastHolders, h) {
-					k.PastHolders = append(k.PastHolders, h)
-				}
-			}
-			k.PastHolders = slices.DeleteFunc(k.PastHolders, func(h string) bool { return slices.Contains(ids(spec.newHolders), h) })
-			k.Epoch, k.Holders, k.Threshold, k.InFlight = epoch, ids(spec.newHolders), spec.newThreshold, nil
-			k.Certificate, k.Attestations, k.CommitAuth = cert, attRecords(atts), authRecord(spec.auth)
-			// The new epoch's party keys derive from each holder's own identity,
-			// and restores of the old epoch can never be bound any more.
-			k.PartyKeyIdentity, k.PendingRestores = nil, nil
-			k.KeyPublic = keyPublic
-			return nil
-		}, &entry)
-		if err != nil {
-			return "", err
-		}
-		rep.Committed = true
-		s.crashAt(CrashAfterCommit)
-		// 6. Old holders erase, new holders promote, each on the certificate
-		// (the rest on reconnect).
-		s.pushKeySync(k, told[:1])
-		if s.opts.CrashAt != nil {
-			// Test only: let that first message leave before the crash.
-			s.links.drained(told[0].ID, 2*time.Second)
-		}
-		s.crashAt(CrashDuringErasure)
-		s.pushKeySync(k, told[1:])
-		return fmt.Sprintf("epoch %d committed", epoch), nil
-	})
-	if err != nil {
-		rep.Error = errorText(err)
-		if !rep.Committed {
-			return k, rep, s.abandonReshare(ctx, session, k.ID, epoch, told, auditlog.Entry{Action: "key." + string(spec.kind), KeyID: k.ID}, err)
-		}
-		return k, rep, err
+		r.rep.Error = errorText(err)
+		return r.k, r.rep, err
 	}
-	s.log.Info("reshare committed", "session", reshareSession, "key", k.ID, "epoch", epoch, "holders", rep.NewCommittee, "threshold", spec.newThreshold)
-	rep.OK = true
-	k, err = s.store.UpdateKey(k.ID, func(k *Key) error { k.LastReshare = rep; return nil }, nil)
+	s.log.Info("reshare committed", "session", reshareSession, "key", k.ID, "epoch", r.epoch, "holders", r.rep.NewCommittee, "threshold", spec.newThreshold)
+	r.rep.OK = true
+	k, err = s.store.UpdateKey(k.ID, func(k *Key) error { k.LastReshare = r.rep; return nil }, nil)
 	if err != nil {
-		return k, rep, err
+		return k, r.rep, err
 	}
-	return k, rep, nil
+	return k, r.rep, nil
 }
 
 // lastDrill is the report of k's last drill: LastDrill, or for a key whose
@@ -522,6 +356,99 @@ func (s *Server) devicesOf(idList []string) []Device {
 		if d, err := s.store.GetDevice(id); err == nil {
 			out = append(out, d)
 		}
+	}
+	return out
+}
+
+// ReshareKey moves a key to a new committee and threshold.
+func (s *Server) ReshareKey(ctx context.Context, req *mpcv1.ReshareKeyRequest) (*mpcv1.ReshareKeyResponse, error) {
+	if s.draining.Load() {
+		return nil, ErrShuttingDown
+	}
+	k, err := s.getKey(req.GetKeyId())
+	if err != nil {
+		return nil, err
+	}
+	refs := req.GetDevices()
+	if len(refs) == 0 {
+		refs = k.Holders
+	}
+	var devs []Device
+	seen := map[string]bool{}
+	for _, ref := range refs {
+		d, err := s.resolveDevice(ref)
+		if err != nil {
+			return nil, err
+		}
+		if seen[d.ID] {
+			return nil, invalidArg("device %q is listed twice", ref)
+		}
+		seen[d.ID] = true
+		devs = append(devs, d)
+	}
+	t := k.Threshold
+	if req.Threshold != nil {
+		t = int(req.GetThreshold())
+	}
+	k, rep, err := s.runReshare(ctx, k.ID, reshareSpec{kind: KindReshare, newHolders: devs, newThreshold: t, auth: req.GetAuthorization()})
+	if rep == nil {
+		return nil, err
+	}
+	if err != nil && !rep.Committed {
+		return nil, err
+	}
+	return &mpcv1.ReshareKeyResponse{Key: s.keyProto(k), Report: reportProto(rep)}, nil
+}
+
+// DrillKey reshares a key to its own committee (a proactive refresh) and
+// checks that the new shares sign under the same public key. A drill that
+// fails before its commit leaves the key as it was; the report says why.
+func (s *Server) DrillKey(ctx context.Context, req *mpcv1.DrillKeyRequest) (*mpcv1.DrillKeyResponse, error) {
+	if s.draining.Load() {
+		return nil, ErrShuttingDown
+	}
+	k, err := s.getKey(req.GetKeyId())
+	if err != nil {
+		return nil, err
+	}
+	var devs []Device
+	for _, id := range k.Holders {
+		d, err := s.store.GetDevice(id)
+		if err != nil {
+			return nil, err
+		}
+		devs = append(devs, d)
+	}
+	k2, rep, err := s.runReshare(ctx, k.ID, reshareSpec{kind: KindDrill, newHolders: devs, newThreshold: k.Threshold, auth: req.GetAuthorization()})
+	if rep == nil {
+		return nil, err
+	}
+	if err != nil {
+		rep.OK = false
+		if rep.Error == "" {
+			rep.Error = errorText(err)
+		}
+		if !rep.Committed {
+			k2 = k
+		}
+	}
+	k2 = s.recordDrill(k2, rep)
+	return &mpcv1.DrillKeyResponse{Key: s.keyProto(k2), Report: reportProto(rep)}, nil
+}
+
+func reportProto(r *ReshareReport) *mpcv1.ReshareReport {
+	if r == nil {
+		return nil
+	}
+	out := &mpcv1.ReshareReport{KeyId: r.KeyID, Ok: r.OK, Error: r.Error, FromEpoch: r.FromEpoch, ToEpoch: r.ToEpoch,
+		OldThreshold: uint32(r.OldThreshold), NewThreshold: uint32(r.NewThreshold), OldCommittee: r.OldCommittee,
+		NewCommittee: r.NewCommittee, Committed: r.Committed, PublicKey: r.PublicKey, TestDigest: r.TestDigest, TestSignature: r.TestSig, TestPath: r.TestPath,
+		Kind: string(r.Kind)}
+	if !r.Started.IsZero() {
+		out.StartedAt = timestamppb.New(r.Started)
+	}
+	for _, st := range r.Steps {
+		out.Steps = append(out.Steps, &mpcv1.ReshareStep{Name: string(st.Name), DurationMs: uint64(st.Duration.Milliseconds()), Ok: st.OK, Detail: st.Detail})
 	}
 	return out
 }

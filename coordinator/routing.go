@@ -137,36 +137,9 @@ func (s *Server) signWithKey(ctx context.Context, k Key, it signItem) (signed, e
 		if !errors.As(err, &se) {
 			break
 		}
-		switch {
-		case se.Unavailable:
-			// Not the device's fault: ask others, no strike.
-			for _, id := range se.ids {
-				excluded[id] = true
-			}
-		case se.Blame.strikes():
-			for _, d := range out.signers {
-				if slices.Contains(se.ids, d.ID) {
-					excluded[d.ID] = true
-					s.strike(ctx, out.session, k, d, fmt.Sprintf("%s blame of a failed signing attempt: %s", se.Blame, se.Reason))
-				}
-			}
-		default:
-			if len(att.failed) >= maxUnprovenFailures {
-				return out, err
-			}
-			att.failed = append(att.failed, deviceIDs(out.signers))
-			for _, id := range se.ids {
-				att.named[id]++
-			}
-			if se.accuser != "" {
-				att.accusers[se.accuser]++ // an unproven accuser is suspect too
-			}
+		if !s.learn(ctx, k, out, se, excluded, att) {
+			return out, err
 		}
-		msg := "retrying signature with another subset of devices"
-		if len(se.ids) > 0 {
-			msg = "retrying signature without blamed devices"
-		}
-		s.log.Info(msg, "session", out.session, "key", k.ID, "blamed", se.Culprits, "blame", se.Blame)
 	}
 	if err == nil {
 		for _, d := range out.signers {
@@ -182,6 +155,45 @@ func (s *Server) signWithKey(ctx context.Context, k Key, it signItem) (signed, e
 		err = &clientError{codes.PermissionDenied, "not enough devices approved the signature; refused by: " + strings.Join(parts, ", ")}
 	}
 	return out, err
+}
+
+// learn takes in a failed attempt out of a signature: a device that was
+// unavailable is not asked again, one with proven blame is struck and not
+// asked again, and an unproven failure is remembered for routing. It
+// reports false when the signature should give up: too many unproven
+// failures.
+func (s *Server) learn(ctx context.Context, k Key, out signed, se *SessionError, excluded map[string]bool, att *attempts) bool {
+	switch {
+	case se.Unavailable:
+		// Not the device's fault: ask others, no strike.
+		for _, id := range se.ids {
+			excluded[id] = true
+		}
+	case se.Blame.strikes():
+		for _, d := range out.signers {
+			if slices.Contains(se.ids, d.ID) {
+				excluded[d.ID] = true
+				s.strike(ctx, out.session, k, d, fmt.Sprintf("%s blame of a failed signing attempt: %s", se.Blame, se.Reason))
+			}
+		}
+	default:
+		if len(att.failed) >= maxUnprovenFailures {
+			return false
+		}
+		att.failed = append(att.failed, deviceIDs(out.signers))
+		for _, id := range se.ids {
+			att.named[id]++
+		}
+		if se.accuser != "" {
+			att.accusers[se.accuser]++ // an unproven accuser is suspect too
+		}
+	}
+	msg := "retrying signature with another subset of devices"
+	if len(se.ids) > 0 {
+		msg = "retrying signature without blamed devices"
+	}
+	s.log.Info(msg, "session", out.session, "key", k.ID, "blamed", se.Culprits, "blame", se.Blame)
+	return true
 }
 
 // signed is how signWithKey ended: its last attempt's signers and session

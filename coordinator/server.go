@@ -109,8 +109,48 @@ type Server struct {
 
 // New opens (or, on first start, initialises) the coordinator in opts.DataDir.
 func New(opts Options) (*Server, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	s := &Server{opts: opts, log: opts.Logger}
+	m, err := newMetrics(opts.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: register metrics: %w", err)
+	}
+	s.metrics = m
+	s.files = Files{
+		Cert:         filepath.Join(opts.DataDir, "tls.crt"),
+		Key:          filepath.Join(opts.DataDir, "tls.key"),
+		AdminToken:   filepath.Join(opts.DataDir, "admin.token"),
+		SignerToken:  filepath.Join(opts.DataDir, "signer.token"),
+		ClientConfig: filepath.Join(opts.DataDir, coordclient.ConfigFile),
+	}
+	if err := s.openCerts(); err != nil {
+		return nil, err
+	}
+	if err := s.openStore(); err != nil {
+		return nil, err
+	}
+	s.links = newLinks()
+	s.sessions = newSessions(s.log, s.links, s.store, opts.Now, opts.Relay)
+	s.sessions.metrics = s.metrics
+	s.sessions.crash = opts.CrashAt
+	if err := s.recoverReshares(); err != nil {
+		s.store.Close()
+		return nil, fmt.Errorf("coordinator: recover reshares: %w", err)
+	}
+	s.jobs = newReshareJobs(s)
+	return s, nil
+}
+
+// withDefaults fills the options left zero and checks the rest.
+func (opts Options) withDefaults() (Options, error) {
 	if opts.DataDir == "" {
-		return nil, errors.New("coordinator: no data directory")
+		return opts, errors.New("coordinator: no data directory")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -134,49 +174,48 @@ func New(opts Options) (*Server, error) {
 		opts.CertCheckInterval = 10 * time.Second
 	}
 	if opts.KeygenTimeout > 30*time.Minute || opts.SignTimeout > 30*time.Minute {
-		return nil, errors.New("coordinator: session timeouts are at most 30 minutes (devices refuse longer sessions)")
+		return opts, errors.New("coordinator: session timeouts are at most 30 minutes (devices refuse longer sessions)")
 	}
-	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
-		return nil, err
-	}
-	s := &Server{opts: opts, log: opts.Logger}
-	m, err := newMetrics(opts.Metrics)
-	if err != nil {
-		return nil, fmt.Errorf("coordinator: register metrics: %w", err)
-	}
-	s.metrics = m
-	s.files = Files{
-		Cert:         filepath.Join(opts.DataDir, "tls.crt"),
-		Key:          filepath.Join(opts.DataDir, "tls.key"),
-		AdminToken:   filepath.Join(opts.DataDir, "admin.token"),
-		SignerToken:  filepath.Join(opts.DataDir, "signer.token"),
-		ClientConfig: filepath.Join(opts.DataDir, coordclient.ConfigFile),
-	}
+	return opts, nil
+}
+
+// openCerts finishes a certificate rotation whose switch-over time passed,
+// and loads (or, on first start, creates) the TLS certificates.
+func (s *Server) openCerts() error {
+	opts := s.opts
 	if promoted, err := tlspin.Promote(opts.DataDir, opts.Now()); err != nil {
-		return nil, fmt.Errorf("coordinator: finish the certificate rotation: %w", err)
+		return fmt.Errorf("coordinator: finish the certificate rotation: %w", err)
 	} else if promoted {
 		s.log.Info("the next TLS certificate's switch-over time has passed; it is the current one now")
 	}
 	_, created, err := tlspin.LoadOrCreate(opts.DataDir, []string{"127.0.0.1", "::1", "localhost"})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if s.certs, err = newCerts(opts.DataDir, opts.Now, s.log); err != nil {
-		return nil, err
+		return err
 	}
 	s.cert, s.fingerprint, s.firstStart = *s.certs.cur, s.certs.curFP, created
+	return nil
+}
+
+// openStore opens the store, writes the first start's API tokens and loads
+// the roster; on failure the store is closed again.
+func (s *Server) openStore() error {
+	opts := s.opts
+	var err error
 	s.store, err = OpenBadgerStore(filepath.Join(opts.DataDir, "store"), s.log)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if _, err := os.Stat(s.files.AdminToken); errors.Is(err, os.ErrNotExist) {
 		if err := writeTokenFile(s.store, RoleAdmin, "initial admin", s.files.AdminToken, opts.Now()); err != nil {
 			s.store.Close()
-			return nil, fmt.Errorf("coordinator: create admin token: %w", err)
+			return fmt.Errorf("coordinator: create admin token: %w", err)
 		}
 		if err := writeTokenFile(s.store, RoleSigner, "initial signer", s.files.SignerToken, opts.Now()); err != nil {
 			s.store.Close()
-			return nil, fmt.Errorf("coordinator: create signer token: %w", err)
+			return fmt.Errorf("coordinator: create signer token: %w", err)
 		}
 	}
 	if h, err := s.store.AuditHeight(); err == nil {
@@ -184,18 +223,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if err := s.loadRoster(); err != nil {
 		s.store.Close()
-		return nil, fmt.Errorf("coordinator: %w", err)
+		return fmt.Errorf("coordinator: %w", err)
 	}
-	s.links = newLinks()
-	s.sessions = newSessions(s.log, s.links, s.store, opts.Now, opts.Relay)
-	s.sessions.metrics = s.metrics
-	s.sessions.crash = opts.CrashAt
-	if err := s.recoverReshares(); err != nil {
-		s.store.Close()
-		return nil, fmt.Errorf("coordinator: recover reshares: %w", err)
-	}
-	s.jobs = newReshareJobs(s)
-	return s, nil
+	return nil
 }
 
 // Fingerprint is the SHA-256 fingerprint of the certificate served now.
