@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -88,16 +89,7 @@ func runServe(cmd *cobra.Command, cfg serveConfig) (retErr error) {
 	if err != nil {
 		return err
 	}
-	opts := coordinator.Options{DataDir: cfg.dataDir, Advertise: cfg.advertise, AutoApprove: cfg.autoApprove, DrainTimeout: cfg.drainTimeout, Logger: log}
-	if crash := crashtest.Hook(); crash != nil {
-		log.Warn("TEST ONLY: crash points are armed", "env", crashtest.Env)
-		opts.CrashAt = func(p coordinator.CrashPoint) { crash(string(p)) }
-	}
-	var reg *prometheus.Registry
-	if cfg.metricsListen != "" {
-		reg = newMetricsRegistry()
-		opts.Metrics = reg
-	}
+	opts, reg := serveOptions(cfg, log)
 	srv, err := coordinator.New(opts)
 	if err != nil {
 		return err
@@ -112,32 +104,69 @@ func runServe(cmd *cobra.Command, cfg serveConfig) (retErr error) {
 			}
 		}
 	}()
-	lis, err := net.Listen("tcp", cfg.listen)
+	ls, err := openListeners(cfg)
 	if err != nil {
 		return err
 	}
-	var mlis, clis net.Listener
+	out := cmd.OutOrStdout()
+	printServing(out, cfg, srv, ls.api.Addr())
+	return serveAll(cmd.Context(), out, srv, log, ls, reg)
+}
+
+// serveOptions are the coordinator's options for cfg, and the metrics
+// registry when --metrics-listen is given (else nil).
+func serveOptions(cfg serveConfig, log *slog.Logger) (coordinator.Options, *prometheus.Registry) {
+	opts := coordinator.Options{DataDir: cfg.dataDir, Advertise: cfg.advertise, AutoApprove: cfg.autoApprove, DrainTimeout: cfg.drainTimeout, Logger: log}
+	if crash := crashtest.Hook(); crash != nil {
+		log.Warn("TEST ONLY: crash points are armed", "env", crashtest.Env)
+		opts.CrashAt = func(p coordinator.CrashPoint) { crash(string(p)) }
+	}
+	var reg *prometheus.Registry
 	if cfg.metricsListen != "" {
-		if mlis, err = net.Listen("tcp", cfg.metricsListen); err != nil {
-			lis.Close()
-			return fmt.Errorf("--metrics-listen: %w", err)
+		reg = newMetricsRegistry()
+		opts.Metrics = reg
+	}
+	return opts, reg
+}
+
+// serveListeners are the coordinator's listeners: the gRPC API's, and the
+// metrics' and the console's when they are served (else nil).
+type serveListeners struct {
+	api, metrics, console net.Listener
+}
+
+// openListeners opens the listeners of cfg; on an error it closes those it opened.
+func openListeners(cfg serveConfig) (serveListeners, error) {
+	var ls serveListeners
+	var err error
+	if ls.api, err = net.Listen("tcp", cfg.listen); err != nil {
+		return serveListeners{}, err
+	}
+	if cfg.metricsListen != "" {
+		if ls.metrics, err = net.Listen("tcp", cfg.metricsListen); err != nil {
+			ls.api.Close()
+			return serveListeners{}, fmt.Errorf("--metrics-listen: %w", err)
 		}
 	}
 	if cfg.consoleListen != "" {
-		if clis, err = net.Listen("tcp", cfg.consoleListen); err != nil {
-			lis.Close()
-			if mlis != nil {
-				mlis.Close()
+		if ls.console, err = net.Listen("tcp", cfg.consoleListen); err != nil {
+			ls.api.Close()
+			if ls.metrics != nil {
+				ls.metrics.Close()
 			}
-			return fmt.Errorf("--console-listen: %w", err)
+			return serveListeners{}, fmt.Errorf("--console-listen: %w", err)
 		}
 	}
+	return ls, nil
+}
+
+// printServing says where the coordinator listens and where its files are.
+func printServing(out io.Writer, cfg serveConfig, srv *coordinator.Server, addr net.Addr) {
 	f := srv.Files()
-	out := cmd.OutOrStdout()
 	if srv.FirstStart() {
 		fmt.Fprintln(out, "first start: created the TLS certificate and API tokens")
 	}
-	fmt.Fprintf(out, "coordinator listening on %s\n", lis.Addr())
+	fmt.Fprintf(out, "coordinator listening on %s\n", addr)
 	if cfg.configFile != "" {
 		fmt.Fprintf(out, "  config file:             %s\n", cfg.configFile)
 	}
@@ -149,21 +178,27 @@ func runServe(cmd *cobra.Command, cfg serveConfig) (retErr error) {
 	}
 	fmt.Fprintf(out, "  admin token file:        %s\n", f.AdminToken)
 	fmt.Fprintf(out, "  signer token file:       %s\n", f.SignerToken)
-	g, ctx := errgroup.WithContext(cmd.Context())
-	g.Go(func() error { return srv.Serve(ctx, lis) })
+}
+
+// serveAll serves the gRPC API, and the metrics and the web console when
+// they have a listener, until ctx ends or one of them fails; it prints the
+// metrics' and the console's address as it starts them.
+func serveAll(ctx context.Context, out io.Writer, srv *coordinator.Server, log *slog.Logger, ls serveListeners, reg *prometheus.Registry) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return srv.Serve(ctx, ls.api) })
 	g.Go(func() error { reloadOnHangup(ctx, srv, log); return nil })
-	if mlis != nil {
-		fmt.Fprintf(out, "  metrics:                 http://%s/metrics\n", mlis.Addr())
-		g.Go(func() error { return serveMetrics(ctx, mlis, reg) })
+	if ls.metrics != nil {
+		fmt.Fprintf(out, "  metrics:                 http://%s/metrics\n", ls.metrics.Addr())
+		g.Go(func() error { return serveMetrics(ctx, ls.metrics, reg) })
 	}
-	if clis != nil {
+	if ls.console != nil {
 		con, err := console.New(console.Options{Coordinator: srv, GetCertificate: srv.GetCertificate, Logger: log})
 		if err != nil {
-			clis.Close()
+			ls.console.Close()
 			return err
 		}
-		fmt.Fprintf(out, "  web console:             https://%s/ (sign in with an admin token)\n", clis.Addr())
-		g.Go(func() error { return con.Serve(ctx, clis) })
+		fmt.Fprintf(out, "  web console:             https://%s/ (sign in with an admin token)\n", ls.console.Addr())
+		g.Go(func() error { return con.Serve(ctx, ls.console) })
 	}
 	return g.Wait()
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/mpcsign/mpcsign/internal/config"
 	"github.com/mpcsign/mpcsign/internal/home"
 	"github.com/mpcsign/mpcsign/internal/logging"
-	"github.com/mpcsign/mpcsign/internal/readlimit"
 	"github.com/mpcsign/mpcsign/keystore"
 )
 
@@ -171,31 +170,19 @@ func (f *storeFlags) why(cmd *cobra.Command, name string) string {
 }
 
 // explain replaces what config says about a name that is not a setting
-// with why (see [storeFlags.why]). For a config file line that names such
-// a key it replaces any error, a syntax error too: that would show the
-// value, which may be a passphrase.
+// with why (see [storeFlags.why]). For a config file line that sets such a
+// key (config's [config.Error.Key]) it replaces any error, a syntax error
+// too: that would show the value, which may be a passphrase.
 func (f *storeFlags) explain(cmd *cobra.Command, environ []string, err error) error {
 	if err == nil {
 		return nil
 	}
-	reasons := map[string]string{} // by config.Error.Source
+	reasons := map[string]string{} // of environment variables, by config.Error.Source
 	for _, kv := range environ {
 		k, _, _ := strings.Cut(kv, "=")
 		if name, ok := strings.CutPrefix(k, settings.EnvPrefix); ok {
 			if r := f.why(cmd, name); r != "" {
 				reasons["environment "+k] = r
-			}
-		}
-	}
-	if f.configFile != "" {
-		// A file that cannot be read is reported by Resolve already.
-		if data, rerr := readlimit.File(f.configFile, config.MaxFileSize); rerr == nil {
-			for i, line := range strings.Split(strings.TrimPrefix(string(data), "\uFEFF"), "\n") {
-				if key := lineKey(line); key != "" {
-					if r := f.why(cmd, key); r != "" {
-						reasons[fmt.Sprintf("config file %s line %d", f.configFile, i+1)] = key + ": " + r
-					}
-				}
 			}
 		}
 	}
@@ -206,25 +193,17 @@ func (f *storeFlags) explain(cmd *cobra.Command, environ []string, err error) er
 	out := make([]error, len(errs))
 	for i, e := range errs {
 		out[i] = e
-		if ce, ok := e.(*config.Error); ok {
-			if r, ok := reasons[ce.Source]; ok {
-				out[i] = &config.Error{Source: ce.Source, Err: notSetting(r)}
+		ce, ok := e.(*config.Error)
+		if !ok {
+			continue
+		}
+		if r, ok := reasons[ce.Source]; ok {
+			out[i] = &config.Error{Source: ce.Source, Err: notSetting(r)}
+		} else if ce.Key != "" {
+			if r := f.why(cmd, ce.Key); r != "" {
+				out[i] = &config.Error{Source: ce.Source, Key: ce.Key, Err: notSetting(ce.Key + ": " + r)}
 			}
 		}
 	}
 	return errors.Join(out...)
-}
-
-// lineKey is the bare key a config file line starts with, if any.
-func lineKey(line string) string {
-	s := strings.TrimLeft(line, " \t")
-	end := 0
-	for end < len(s) {
-		c := s[end]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			break
-		}
-		end++
-	}
-	return s[:end]
 }

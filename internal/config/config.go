@@ -93,7 +93,17 @@ func (s *Sources) Where(flag string) string {
 
 // Errorf returns an [*Error] about a flag's value that names its source.
 func (s *Sources) Errorf(flag, format string, args ...any) error {
-	return &Error{Source: s.Where(flag), Err: errorf(ErrBadValue, format, args...)}
+	return s.errorAt(flag, errorf(ErrBadValue, format, args...))
+}
+
+// errorAt is an [*Error] about a flag's value that names its source, and
+// its key when that is a config file line.
+func (s *Sources) errorAt(flag string, err error) *Error {
+	e := &Error{Source: s.Where(flag), Err: err}
+	if src := s.src[flag]; src.kind == fromFile {
+		e.Key = src.val.Key
+	}
+	return e
 }
 
 // Resolve sets every flag of fs that the command line left unset from its
@@ -137,7 +147,7 @@ func (s Scheme) Resolve(fs *pflag.FlagSet, environ []string) (*Sources, error) {
 		res.src[f.Name] = src
 		if err := fs.Set(f.Name, text); err != nil {
 			res.refused[f.Name] = true
-			errs = append(errs, &Error{Source: res.Where(f.Name), Err: badValue(f, shown, err)})
+			errs = append(errs, res.errorAt(f.Name, badValue(f, shown, err)))
 		}
 	}
 	// The command line, then the environment; the config flag first, as
@@ -175,14 +185,14 @@ func (s Scheme) Resolve(fs *pflag.FlagSet, environ []string) (*Sources, error) {
 		f := byKey[v.Key]
 		switch {
 		case f == nil:
-			errs = append(errs, &Error{Source: where,
+			errs = append(errs, &Error{Source: where, Key: v.Key,
 				Err: errorf(ErrUnknown, "unknown key %q (known keys: %s)", v.Key, strings.Join(fileKeys(byKey, s.ConfigFlag), ", "))})
 		case f.Name == s.ConfigFlag:
-			errs = append(errs, &Error{Source: where, Err: errorf(ErrUnknown, "%s: a config file cannot name another config file", v.Key)})
+			errs = append(errs, &Error{Source: where, Key: v.Key, Err: errorf(ErrUnknown, "%s: a config file cannot name another config file", v.Key)})
 		default:
 			inUse := res.src[f.Name].kind == fromDefault
 			if err := kindMismatch(f, v); err != nil {
-				errs = append(errs, &Error{Source: where + ": " + v.Key, Err: err})
+				errs = append(errs, &Error{Source: where + ": " + v.Key, Key: v.Key, Err: err})
 				res.refused[f.Name] = res.refused[f.Name] || inUse
 			} else if inUse {
 				set(f, source{kind: fromFile, file: file.Name, val: v}, v.Text, v.Raw)

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -366,5 +367,63 @@ func TestHelp(t *testing.T) {
 		if len(line) > 80 {
 			t.Errorf("line longer than 80 columns: %q", line)
 		}
+	}
+}
+
+// TestErrorKey: an error about a config file line carries the key the line
+// sets, also when the line cannot be parsed; other errors carry none.
+func TestErrorKey(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, file string
+		env        []string
+		want       map[string]string // by Error.Source ({file}: the file); every error
+	}{
+		{"resolve", "listen = 1\nsecret = \"x\"\nconfig = \"c.toml\"\n", []string{"TEST_RETRIES=x", "TEST_OTHER=1"}, map[string]string{
+			"environment TEST_OTHER":            "",
+			"environment TEST_RETRIES":          "",
+			"config file {file} line 1: listen": "listen",
+			"config file {file} line 2":         "secret",
+			"config file {file} line 3":         "config",
+		}},
+		{"bad value", "drain_timeout = \"soon\"\n", nil, map[string]string{"config file {file} line 1: drain_timeout": "drain_timeout"}},
+		{"unquoted value", "\nsecret = hunter2\n", nil, map[string]string{"config file {file} line 2": "secret"}},
+		{"multi-line value", "secret = \"\"\"\nx = 1\n", nil, map[string]string{"config file {file} line 1": "secret"}},
+		{"dotted key", "secret.x = 1\n", nil, map[string]string{"config file {file} line 1": "secret"}},
+		{"key set twice", "secret = 1\nsecret = 2\n", nil, map[string]string{"config file {file} line 2": "secret"}},
+		{"table", "[secret]\n", nil, map[string]string{"config file {file} line 1": ""}},
+		{"quoted key", "\"secret\" = 1\n", nil, map[string]string{"config file {file} line 1": ""}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := tempConfig(t, tc.file)
+			fs, _ := newTestFlags(t, "--config", path)
+			_, err := testScheme.Resolve(fs, tc.env)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			got := map[string]string{}
+			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+				ce, ok := e.(*Error)
+				if !ok {
+					t.Fatalf("%T %v, want an *Error", e, e)
+				}
+				got[strings.ReplaceAll(ce.Source, path, "{file}")] = ce.Key
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("keys by source %v, want %v (error: %v)", got, tc.want, err)
+			}
+		})
+	}
+	fs, _ := newTestFlags(t, "--config", tempConfig(t, "listen = \"x\"\n"))
+	src, err := testScheme.Resolve(fs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ce *Error
+	if !errors.As(src.Errorf("listen", "bad"), &ce) || ce.Key != "listen" {
+		t.Errorf("Errorf about a file value: %+v, want the key listen", ce)
+	}
+	if !errors.As(src.Errorf("retries", "bad"), &ce) || ce.Key != "" {
+		t.Errorf("Errorf about a default: %+v, want no key", ce)
 	}
 }

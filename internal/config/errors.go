@@ -22,7 +22,14 @@ var (
 // ErrSyntax, ErrUnknown or ErrBadValue when one of them applies.
 type Error struct {
 	Source string
-	Err    error
+	// Key is the config file key of the line that Source names: the key
+	// the line sets, even when the line is refused or cannot be parsed.
+	// Empty for an error that is not about a config file line, or about a
+	// line that starts with no bare key (a table, a quoted key). A caller
+	// can say more about a key than that it is unknown without reading the
+	// file again.
+	Key string
+	Err error
 }
 
 func (e *Error) Error() string { return e.Source + ": " + e.Err.Error() }

@@ -102,8 +102,9 @@ func Parse(name string, data []byte) (*File, error) {
 		off := int(k.Raw.Offset)
 		line += strings.Count(text[pos:off], "\n")
 		pos = off
+		key := "" // the line's bare key, once known to be one
 		fail := func(format string, args ...any) (*File, error) {
-			return nil, &Error{Source: fmt.Sprintf("config file %s line %d", name, line), Err: errorf(ErrSyntax, format, args...)}
+			return nil, &Error{Source: fmt.Sprintf("config file %s line %d", name, line), Key: key, Err: errorf(ErrSyntax, format, args...)}
 		}
 		v := Value{Key: string(k.Data), Line: line}
 		switch raw := string(p.Raw(k.Raw)); {
@@ -111,7 +112,9 @@ func Parse(name string, data []byte) (*File, error) {
 			return fail("tables are not supported: write every setting as a top-level key = value")
 		case raw == "" || raw[0] == '"' || raw[0] == '\'':
 			return fail("quoted keys are not supported")
-		case k.Next() != nil:
+		}
+		key = v.Key // of a dotted key, its first part
+		if k.Next() != nil {
 			return fail("%s: dotted keys are not supported", v.Key)
 		}
 		if first, dup := seen[v.Key]; dup {
@@ -181,7 +184,7 @@ func syntaxError(name, text string, p *unstable.Parser, end int, err error) erro
 	}
 	source := fmt.Sprintf("config file %s line %d", name, 1+strings.Count(text[:start], "\n"))
 	if strings.Contains(text[start:off], "\n") {
-		return &Error{Source: source, Err: errorf(ErrSyntax, "%s: line %d: %s", key, line, pe.Message)}
+		return &Error{Source: source, Key: key, Err: errorf(ErrSyntax, "%s: line %d: %s", key, line, pe.Message)}
 	}
 	msg := pe.Message
 	if after, ok := strings.CutPrefix(strings.TrimLeft(rest[len(key):], " \t"), "="); ok {
@@ -198,5 +201,5 @@ func syntaxError(name, text string, p *unstable.Parser, end int, err error) erro
 			msg = notScalar(word)
 		}
 	}
-	return &Error{Source: source, Err: errorf(ErrSyntax, "%s: %s", key, msg)}
+	return &Error{Source: source, Key: key, Err: errorf(ErrSyntax, "%s: %s", key, msg)}
 }
