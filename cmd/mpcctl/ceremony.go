@@ -13,6 +13,7 @@ import (
 
 	"github.com/mpcsign/mpcsign/internal/keyfile"
 	"github.com/mpcsign/mpcsign/internal/roster"
+	"github.com/mpcsign/mpcsign/internal/rostertext"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
@@ -223,7 +224,7 @@ func resolveActive(st *roster.State, ref string) (roster.DeviceState, error) {
 		return d, nil
 	}
 	if d, ok := st.Device(ref); ok {
-		return roster.DeviceState{}, fmt.Errorf("device %q (%s) is revoked on the roster this operator verified (height %d)", d.Name, shortID(d.ID), d.RevokedAt)
+		return roster.DeviceState{}, fmt.Errorf("device %q (%s) is revoked on the roster this operator verified (height %d)", d.Name, rostertext.ShortID(d.ID), d.RevokedAt)
 	}
 	for _, d := range st.Devices() {
 		if d.Name == ref {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mpcsign/mpcsign/internal/keyfile"
 	"github.com/mpcsign/mpcsign/internal/roster"
+	"github.com/mpcsign/mpcsign/internal/rostertext"
 )
 
 // authorizationFile is an authorization on disk: the ceremony's canonical
@@ -153,7 +154,7 @@ func printCeremony(w io.Writer, st *roster.State, a roster.Authorization, c rost
 	committee := func(ids []string) string {
 		var parts []string
 		for _, id := range ids {
-			parts = append(parts, fmt.Sprintf("%s (%s)", deviceNames(st, []string{id})[0], shortID(id)))
+			parts = append(parts, fmt.Sprintf("%s (%s)", deviceNames(st, []string{id})[0], rostertext.ShortID(id)))
 		}
 		return strings.Join(parts, ", ")
 	}

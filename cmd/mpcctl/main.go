@@ -4,30 +4,18 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
-	"google.golang.org/grpc/status"
+	"github.com/mpcsign/mpcsign/internal/cli"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCmd().ExecuteContext(ctx)
-	stop()
-	if err != nil {
-		if moved, ok := errors.AsType[movedError](err); ok {
-			fmt.Fprintln(os.Stderr, "mpcctl:", moved)
-			os.Exit(exitMoved)
-		}
-		if st, ok := status.FromError(err); ok {
-			fmt.Fprintf(os.Stderr, "mpcctl: %s: %s\n", st.Code(), st.Message())
-		} else {
-			fmt.Fprintln(os.Stderr, "mpcctl:", err)
-		}
-		os.Exit(1)
+	err := cli.Execute(newRootCmd())
+	if moved, ok := errors.AsType[movedError](err); ok {
+		fmt.Fprintln(os.Stderr, "mpcctl:", moved)
+		os.Exit(exitMoved)
 	}
+	cli.Exit("mpcctl", err)
 }

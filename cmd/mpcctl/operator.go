@@ -60,31 +60,45 @@ func (o *operatorFlags) path() string { return filepath.Join(o.dir, operatorKeyN
 // passphrase reads the passphrase from --passphrase-file, else from
 // $MPC_OPERATOR_PASSPHRASE. It refuses an empty one. The caller wipes it.
 func (o *operatorFlags) passphrase() (seal.Passphrase, error) {
-	if o.passphraseFile != "" {
-		p, err := seal.LoadPassphrase(o.passphraseFile)
+	return readPassphrase("--passphrase-file", o.passphraseFile, operatorPassphraseEnv, "operator")
+}
+
+// passphraseSource names where the passphrase came from, for errors.
+func (o *operatorFlags) passphraseSource() string {
+	return passphraseSourceOf("--passphrase-file", o.passphraseFile, operatorPassphraseEnv)
+}
+
+// readPassphrase reads a key file's passphrase from file, the value of the
+// flag, else from the environment variable env. It refuses an empty one.
+// holder ("operator", "requester") names the key in errors. The caller
+// wipes it.
+func readPassphrase(flag, file, env, holder string) (seal.Passphrase, error) {
+	if file != "" {
+		p, err := seal.LoadPassphrase(file)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			return seal.Passphrase{}, fmt.Errorf("--passphrase-file %s does not exist", o.passphraseFile)
+			return seal.Passphrase{}, fmt.Errorf("%s %s does not exist", flag, file)
 		case errors.Is(err, seal.ErrNoPassphrase):
-			return seal.Passphrase{}, fmt.Errorf("--passphrase-file %s is empty: put the operator key's passphrase in it", o.passphraseFile)
+			return seal.Passphrase{}, fmt.Errorf("%s %s is empty: put the %s key's passphrase in it", flag, file, holder)
 		case err != nil:
 			return seal.Passphrase{}, err
 		}
 		return p, nil
 	}
-	v := os.Getenv(operatorPassphraseEnv)
+	v := os.Getenv(env)
 	if v == "" {
-		return seal.Passphrase{}, fmt.Errorf("no passphrase for the operator key: pass --passphrase-file FILE (a file only you can read) or set %s", operatorPassphraseEnv)
+		return seal.Passphrase{}, fmt.Errorf("no passphrase for the %s key: pass %s FILE (a file only you can read) or set %s", holder, flag, env)
 	}
 	return seal.NewPassphrase([]byte(v)), nil
 }
 
-// passphraseSource names where the passphrase came from, for errors.
-func (o *operatorFlags) passphraseSource() string {
-	if o.passphraseFile != "" {
-		return "--passphrase-file " + o.passphraseFile
+// passphraseSourceOf names where readPassphrase takes the passphrase from,
+// for errors.
+func passphraseSourceOf(flag, file, env string) string {
+	if file != "" {
+		return flag + " " + file
 	}
-	return operatorPassphraseEnv
+	return env
 }
 
 // load reads and decrypts the operator's key.

@@ -2,11 +2,8 @@ package main
 
 import (
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"slices"
 	"strings"
 
@@ -72,30 +69,11 @@ func (p *requesterPassFlag) register(fs *pflag.FlagSet) {
 // the file, else from the environment; it refuses an empty one. The caller
 // wipes it.
 func (p *requesterPassFlag) passphrase() (seal.Passphrase, error) {
-	if p.file != "" {
-		pass, err := seal.LoadPassphrase(p.file)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return seal.Passphrase{}, fmt.Errorf("--requester-passphrase-file %s does not exist", p.file)
-		case errors.Is(err, seal.ErrNoPassphrase):
-			return seal.Passphrase{}, fmt.Errorf("--requester-passphrase-file %s is empty: put the requester key's passphrase in it", p.file)
-		case err != nil:
-			return seal.Passphrase{}, err
-		}
-		return pass, nil
-	}
-	v := os.Getenv(requesterPassphraseEnv)
-	if v == "" {
-		return seal.Passphrase{}, fmt.Errorf("no passphrase for the requester key: pass --requester-passphrase-file FILE (a file only you can read) or set %s", requesterPassphraseEnv)
-	}
-	return seal.NewPassphrase([]byte(v)), nil
+	return readPassphrase("--requester-passphrase-file", p.file, requesterPassphraseEnv, "requester")
 }
 
 func (p *requesterPassFlag) source() string {
-	if p.file != "" {
-		return "--requester-passphrase-file " + p.file
-	}
-	return requesterPassphraseEnv
+	return passphraseSourceOf("--requester-passphrase-file", p.file, requesterPassphraseEnv)
 }
 
 // grantFlags are a requester's grants as flags.
@@ -221,11 +199,6 @@ func grantsText(r roster.Requester) string {
 		s += fmt.Sprintf("; at most %d signatures per device per hour", r.MaxPerHour)
 	}
 	return s
-}
-
-// describeRequester is an add_requester entry's requester in one line.
-func describeRequester(r roster.Requester) string {
-	return fmt.Sprintf("requester %s (%s, %s key %s): %s", r.Name, shortID(r.ID), r.Algorithm, keyfile.Fingerprint(r.PublicKey), grantsText(r))
 }
 
 func requesterJSON(r roster.Requester) map[string]any {

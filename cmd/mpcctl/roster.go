@@ -233,13 +233,6 @@ func entriesFromProto(ps []*mpcv1.RosterEntry) []roster.Entry {
 // entryID is how commands name an entry: the first 12 hex digits of its hash.
 func entryID(h roster.Hash) string { return h.String()[:12] }
 
-func shortID(id string) string {
-	if len(id) > 8 {
-		return id[:8]
-	}
-	return id
-}
-
 // newRosterCmd is 'mpcctl roster'. Its subcommands: init and pin in
 // roster_init.go, show, verify and pending in roster_show.go, sign and
 // add-device in roster_sign.go, operators in roster_operators.go.

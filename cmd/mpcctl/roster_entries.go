@@ -11,58 +11,16 @@ import (
 
 	"github.com/mpcsign/mpcsign/internal/keyfile"
 	"github.com/mpcsign/mpcsign/internal/roster"
+	"github.com/mpcsign/mpcsign/internal/rostertext"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
-// describe says what an entry does, naming devices from st (any state that
-// knows them: devices are never forgotten).
-func describe(b roster.Body, st *roster.State) string {
-	var s string
-	switch b.Kind {
-	case roster.KindGenesis, roster.KindSetOperators:
-		var names []string
-		for _, op := range b.Operators {
-			names = append(names, op.Name)
-		}
-		s = fmt.Sprintf("operators %s; quorum %d", strings.Join(names, ", "), b.Quorum)
-		if b.DeviceApproval {
-			s += "; active devices may approve new ones"
-		}
-	case roster.KindAddDevice:
-		if b.Device != nil {
-			s = fmt.Sprintf("device %s (%s)", b.Device.Name, shortID(b.Device.ID))
-		}
-	case roster.KindRevokeDevice:
-		name := "?"
-		if st != nil {
-			if d, ok := st.Device(b.DeviceID); ok {
-				name = d.Name
-			}
-		}
-		s = fmt.Sprintf("device %s (%s)", name, shortID(b.DeviceID))
-	case roster.KindAddRequester:
-		if b.Requester != nil {
-			s = describeRequester(*b.Requester)
-		}
-	case roster.KindRevokeRequester:
-		name := "?"
-		if st != nil {
-			if r, ok := st.Requester(b.RequesterID); ok {
-				name = r.Name
-			}
-		}
-		s = fmt.Sprintf("requester %s (%s)", name, shortID(b.RequesterID))
-	default:
-		s = string(b.Kind)
-	}
-	if b.Reason != "" {
-		s += fmt.Sprintf("; reason: %q", b.Reason)
-	}
-	return s
-}
+// entryText says what an entry does, naming devices and requesters from a
+// state that knows them, with the grants as 'requesters list' says them.
+var entryText = rostertext.Style{Grants: grantsText}
 
 func bodyJSON(b roster.Body, st *roster.State) map[string]any {
-	m := map[string]any{"height": b.Height, "time": time.Unix(b.Time, 0).UTC(), "kind": string(b.Kind), "what": describe(b, st)}
+	m := map[string]any{"height": b.Height, "time": time.Unix(b.Time, 0).UTC(), "kind": string(b.Kind), "what": entryText.Describe(b, st)}
 	if len(b.Operators) > 0 {
 		var ops []map[string]any
 		for _, op := range b.Operators {

@@ -130,7 +130,7 @@ func printRoster(w io.Writer, asJSON bool, v *verified) error {
 	tw := newTable(w, "HEIGHT\tTIME\tKIND\tWHAT\tSIGNED BY")
 	for i, e := range v.entries {
 		b, _ := roster.DecodeBody(e.Body)
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", b.Height, fmtTime(time.Unix(b.Time, 0)), b.Kind, describe(b, st), signedByText(signers[i]))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", b.Height, fmtTime(time.Unix(b.Time, 0)), b.Kind, entryText.Describe(b, st), signedByText(signers[i]))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -149,7 +149,7 @@ func printPending(w io.Writer, st *roster.State, infos []pendingInfo) error {
 			fmt.Fprintf(tw, "%s\t%s\tdoes not extend the verified roster: %v\t-\t-\n", p.id, p.body.Kind, p.err)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d of %d\n", p.id, p.body.Kind, describe(p.body, st), signedByText(p.signedBy), operatorCount(p.signedBy), p.need)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d of %d\n", p.id, p.body.Kind, entryText.Describe(p.body, st), signedByText(p.signedBy), operatorCount(p.signedBy), p.need)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -158,7 +158,7 @@ func signGenesis(w io.Writer, asJSON bool, ctx context.Context, c mpcv1.AdminSer
 		return fmt.Errorf("this operator's key (%s, fingerprint %s) is not one of the genesis's operators", k.Name(), keyfile.Fingerprint(k.PublicKey()))
 	}
 	if !asJSON {
-		fmt.Fprintf(w, "entry %s (height 0): genesis\n  %s\n  signed by: %s (quorum %d)\n", entryID(e.Hash()), describe(b, nil), signedByText(names), need)
+		fmt.Fprintf(w, "entry %s (height 0): genesis\n  %s\n  signed by: %s (quorum %d)\n", entryID(e.Hash()), entryText.Describe(b, nil), signedByText(names), need)
 		for _, op := range b.Operators {
 			fmt.Fprintf(w, "  operator %-20s %s\n", op.Name, keyfile.Fingerprint(op.Key))
 		}
@@ -180,7 +180,7 @@ func signGenesis(w io.Writer, asJSON bool, ctx context.Context, c mpcv1.AdminSer
 
 // printEntryDetail says what an entry about to be signed does.
 func printEntryDetail(w io.Writer, e roster.Entry, b roster.Body, st *roster.State, names []string) {
-	fmt.Fprintf(w, "entry %s (height %d): %s\n  %s\n", entryID(e.Hash()), b.Height, b.Kind, describe(b, st))
+	fmt.Fprintf(w, "entry %s (height %d): %s\n  %s\n", entryID(e.Hash()), b.Height, b.Kind, entryText.Describe(b, st))
 	switch {
 	case b.Device != nil:
 		fmt.Fprintf(w, "  device id: %s (compare with 'party status' on the device)\n", b.Device.ID)

@@ -240,21 +240,16 @@ func printSignature(cmd *cobra.Command, g *globals, r *mpcv1.SignResponse) error
 	w := cmd.OutOrStdout()
 	if r.GetCurve() == mpcv1.Curve_CURVE_ED25519 {
 		fmt.Fprintf(w, "signature:  %x\n", r.GetSignature())
-		fmt.Fprintf(w, "public key: %x\n", r.GetPublicKey())
-		fmt.Fprintf(w, "signers:    %s\n", strings.Join(r.GetSigners(), ", "))
-		if r.GetReplayed() {
-			fmt.Fprintln(w, "(stored result for this request id)")
+	} else {
+		if r.GetPath() != "" {
+			fmt.Fprintf(w, "path:       %s (public key below is the derived key)\n", r.GetPath())
 		}
-		return nil
+		fmt.Fprintf(w, "r:          %x\n", r.GetR())
+		fmt.Fprintf(w, "s:          %x\n", r.GetS())
+		fmt.Fprintf(w, "v:          %d\n", r.GetV())
+		fmt.Fprintf(w, "r||s||v:    %x\n", r.GetSignatureRsv())
+		fmt.Fprintf(w, "der:        %x\n", r.GetSignatureDer())
 	}
-	if r.GetPath() != "" {
-		fmt.Fprintf(w, "path:       %s (public key below is the derived key)\n", r.GetPath())
-	}
-	fmt.Fprintf(w, "r:          %x\n", r.GetR())
-	fmt.Fprintf(w, "s:          %x\n", r.GetS())
-	fmt.Fprintf(w, "v:          %d\n", r.GetV())
-	fmt.Fprintf(w, "r||s||v:    %x\n", r.GetSignatureRsv())
-	fmt.Fprintf(w, "der:        %x\n", r.GetSignatureDer())
 	fmt.Fprintf(w, "public key: %x\n", r.GetPublicKey())
 	fmt.Fprintf(w, "signers:    %s\n", strings.Join(r.GetSigners(), ", "))
 	if r.GetReplayed() {

@@ -5,28 +5,13 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
-
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc/status"
+
+	"github.com/mpcsign/mpcsign/internal/cli"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCmd(withTestFixtures).ExecuteContext(ctx)
-	stop()
-	if err != nil {
-		if st, ok := status.FromError(err); ok {
-			fmt.Fprintf(os.Stderr, "mpcdemo: %s: %s\n", st.Code(), st.Message())
-		} else {
-			fmt.Fprintln(os.Stderr, "mpcdemo:", err)
-		}
-		os.Exit(1)
-	}
+	cli.Exit("mpcdemo", cli.Execute(newRootCmd(withTestFixtures)))
 }
 
 // newRootCmd builds the command. testFlags registers the hidden TEST-ONLY

@@ -5,32 +5,19 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc/status"
+
+	"github.com/mpcsign/mpcsign/internal/cli"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCmd(withTestFixtures).ExecuteContext(ctx)
-	stop()
-	if err != nil {
-		if st, ok := status.FromError(err); ok {
-			fmt.Fprintf(os.Stderr, "mpcload: %s: %s\n", st.Code(), st.Message())
-		} else {
-			fmt.Fprintln(os.Stderr, "mpcload:", err)
-		}
-		os.Exit(1)
-	}
+	cli.Exit("mpcload", cli.Execute(newRootCmd(withTestFixtures)))
 }
 
 // loadConfig is what mpcload runs with.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mpcsign/mpcsign/internal/keyfile"
 	"github.com/mpcsign/mpcsign/internal/roster"
+	"github.com/mpcsign/mpcsign/internal/rostertext"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
@@ -95,7 +96,7 @@ func viewRequesters(resp *mpcv1.GetRosterResponse) (requestersView, error) {
 	slices.SortFunc(v.Pending, func(a, b pendingView) int { return strings.Compare(a.ID, b.ID) })
 	for _, r := range st.Requesters() {
 		rv := requesterView{
-			ID: r.ID, ShortID: shortID(r.ID), Name: r.Name, Algorithm: r.Algorithm,
+			ID: r.ID, ShortID: rostertext.ShortID(r.ID), Name: r.Name, Algorithm: r.Algorithm,
 			Fingerprint: keyfile.Fingerprint(r.PublicKey),
 			AllKeys:     slices.Equal(r.Keys, []string{roster.AllKeysGrant}),
 			Keys:        r.Keys, Paths: r.Paths, MaxPerHour: r.MaxPerHour,

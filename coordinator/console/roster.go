@@ -11,6 +11,7 @@ import (
 
 	"github.com/mpcsign/mpcsign/internal/keyfile"
 	"github.com/mpcsign/mpcsign/internal/roster"
+	"github.com/mpcsign/mpcsign/internal/rostertext"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
@@ -99,7 +100,7 @@ func verifyRoster(resp *mpcv1.GetRosterResponse) (rosterView, *roster.State, err
 			} else if signers, _, err = st.Signers(e); err == nil {
 				// Described against the state before it, as a pending entry is.
 				if b, err = roster.DecodeBody(e.Body); err == nil {
-					what = describe(b, st)
+					what = entryText.Describe(b, st)
 					err = st.Apply(e)
 				}
 			}
@@ -108,7 +109,7 @@ func verifyRoster(resp *mpcv1.GetRosterResponse) (rosterView, *roster.State, err
 			}
 			if i == 0 {
 				b, _ = roster.DecodeBody(e.Body) // decoded by Open just now
-				what = describe(b, nil)
+				what = entryText.Describe(b, nil)
 			}
 			v.Entries = append(v.Entries, entryView{Height: b.Height, Time: time.Unix(b.Time, 0), Kind: string(b.Kind), What: what, SignedBy: signers})
 		}
@@ -135,7 +136,7 @@ func viewPending(e roster.Entry, st *roster.State) pendingView {
 		p.Err = err.Error()
 		return p
 	}
-	p.Kind, p.What = string(b.Kind), describe(b, st)
+	p.Kind, p.What = string(b.Kind), entryText.Describe(b, st)
 	if st == nil {
 		p.SignedBy, p.Need, err = roster.GenesisSigners(e)
 	} else {
@@ -152,60 +153,7 @@ func viewPending(e roster.Entry, st *roster.State) pendingView {
 	return p
 }
 
-// describe says what an entry does, as mpcctl roster show does.
-func describe(b roster.Body, st *roster.State) string {
-	var s string
-	switch b.Kind {
-	case roster.KindGenesis, roster.KindSetOperators:
-		var names []string
-		for _, op := range b.Operators {
-			names = append(names, op.Name)
-		}
-		s = fmt.Sprintf("operators %s; quorum %d", strings.Join(names, ", "), b.Quorum)
-		if b.DeviceApproval {
-			s += "; active devices may approve new ones"
-		}
-	case roster.KindAddDevice:
-		if b.Device != nil {
-			s = fmt.Sprintf("device %s (%s)", b.Device.Name, shortID(b.Device.ID))
-		}
-	case roster.KindRevokeDevice:
-		name := "?"
-		if st != nil {
-			if d, ok := st.Device(b.DeviceID); ok {
-				name = d.Name
-			}
-		}
-		s = fmt.Sprintf("device %s (%s)", name, shortID(b.DeviceID))
-	case roster.KindAddRequester:
-		if r := b.Requester; r != nil {
-			s = fmt.Sprintf("requester %s (%s, %s key %s): %s", r.Name, shortID(r.ID), r.Algorithm, keyfile.Fingerprint(r.PublicKey), grantsText(*r))
-			if st != nil {
-				if old, ok := st.Requester(r.ID); ok && old.Active {
-					s += "; replaces its grants"
-				}
-			}
-		}
-	case roster.KindRevokeRequester:
-		name := "?"
-		if st != nil {
-			if r, ok := st.Requester(b.RequesterID); ok {
-				name = r.Name
-			}
-		}
-		s = fmt.Sprintf("requester %s (%s)", name, shortID(b.RequesterID))
-	default:
-		s = string(b.Kind)
-	}
-	if b.Reason != "" {
-		s += fmt.Sprintf("; reason: %q", b.Reason)
-	}
-	return s
-}
-
-func shortID(id string) string {
-	if len(id) > 8 {
-		return id[:8]
-	}
-	return id
-}
+// entryText says what an entry does, as mpcctl roster show does, with the
+// grants as the Requesters page says them and a new requester's grants
+// marked when they replace an active one's.
+var entryText = rostertext.Style{Grants: grantsText, MarkReplace: true}
