@@ -39,7 +39,7 @@ func (s *Server) CreatePairingCode(ctx context.Context, req *mpcv1.CreatePairing
 	if err := s.nameFree(req.GetName()); err != nil {
 		return nil, err
 	}
-	if pending, err := s.store.PendingPairing(req.GetName(), s.opts.Now()); err != nil {
+	if pending, err := s.pendingPairing(req.GetName()); err != nil {
 		return nil, err
 	} else if pending {
 		return nil, &clientError{codes.AlreadyExists, fmt.Sprintf("a pairing code for %q is still pending; use it or wait until it expires", req.GetName())}
@@ -81,6 +81,21 @@ func (s *Server) CreatePairingCode(ctx context.Context, req *mpcv1.CreatePairing
 		resp.Code = code.String()
 	}
 	return resp, nil
+}
+
+// pendingPairing reports whether an unused, unexpired code holds name.
+func (s *Server) pendingPairing(name string) (bool, error) {
+	ps, err := s.store.ListPairings()
+	if err != nil {
+		return false, err
+	}
+	now := s.opts.Now()
+	for _, p := range ps {
+		if p.Name == name && !p.Used && now.Before(p.ExpiresAt) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // ListDevices lists the enrolled devices.

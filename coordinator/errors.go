@@ -12,19 +12,18 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/mpcsign/mpcsign/coordinator/registry"
 	"github.com/mpcsign/mpcsign/internal/coordclient"
 )
 
 // Sentinel errors of the coordinator. Their text is safe to show a client.
 var (
-	ErrPairingInvalid  = registry.ErrPairingInvalid
-	ErrPairingUsed     = registry.ErrPairingUsed
-	ErrPairingExpired  = registry.ErrPairingExpired
-	ErrPairingBurned   = registry.ErrPairingBurned
+	ErrPairingInvalid  = errors.New("pairing code is not valid")
+	ErrPairingUsed     = errors.New("pairing code was already used")
+	ErrPairingExpired  = errors.New("pairing code has expired; ask the operator for a new one")
+	ErrPairingBurned   = errors.New("pairing code was disabled after too many wrong attempts; ask the operator for a new one")
 	ErrDevicePending   = errors.New("device is waiting for the operator's approval")
 	ErrSASMismatch     = coordclient.ErrSASMismatch
-	ErrDeviceExists    = registry.ErrDeviceExists
+	ErrDeviceExists    = errors.New("device is already enrolled")
 	ErrDeviceUnknown   = errors.New("unknown device")
 	ErrDeviceRevoked   = errors.New("device is revoked")
 	ErrKeyNotFound     = errors.New("unknown key")

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -25,6 +26,9 @@ const handshakeTimeout = 10 * time.Second
 // maxRefusalsPerLink bounds the refusals one connection puts on the audit
 // trail (a KeySync of many keys can be refused key by key).
 const maxRefusalsPerLink = 1024
+
+// MaxPairingAttempts is how many wrong secrets burn a pairing code.
+const MaxPairingAttempts = 3
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
@@ -65,7 +69,7 @@ func (s *Server) Enroll(ctx context.Context, req *mpcv1.EnrollRequest) (*mpcv1.E
 		// With a roster only an operator's signed entry activates a device.
 		status = DeviceActive
 	}
-	dev, err := s.store.EnrollDevice(req.GetPairingId(), now, proof, func(p Pairing) (Device, error) {
+	dev, err := s.store.EnrollDevice(req.GetPairingId(), enrolment(now, proof, func(p Pairing) (Device, error) {
 		if err := s.nameFree(p.Name); err != nil {
 			return Device{}, err
 		}
@@ -78,7 +82,7 @@ func (s *Server) Enroll(ctx context.Context, req *mpcv1.EnrollRequest) (*mpcv1.E
 			PairedAt:            now,
 			SAS:                 sasOf(req.GetPairingSecret(), idPub, encPub),
 		}, nil
-	})
+	}))
 	if err != nil {
 		return nil, err
 	}
@@ -101,6 +105,50 @@ func (s *Server) nameFree(name string) error {
 		}
 	}
 	return nil
+}
+
+// enrolment is the rule of a pairing code, applied in the store's
+// transaction: an unused, unexpired code that has not burned enrols the
+// device mk makes once the device showed it holds the code (proof); a wrong
+// proof counts against the code, and the MaxPairingAttempts-th burns it.
+// The same identity key enrolling again (a device that crashed after the
+// coordinator registered it and before it stored that) gets its existing
+// record back; another key under an enrolled device's id is refused.
+func enrolment(now time.Time, proof func(Pairing) bool, mk func(Pairing) (Device, error)) registry.Enrolment {
+	return func(p *Pairing, found bool, device func(string) (Device, bool, error)) (*Device, error) {
+		switch {
+		case !found:
+			return nil, ErrPairingInvalid
+		case p.Used:
+			return nil, ErrPairingUsed
+		case now.After(p.ExpiresAt):
+			return nil, ErrPairingExpired
+		case p.Attempts >= MaxPairingAttempts:
+			return nil, ErrPairingBurned
+		case !proof(*p):
+			p.Attempts++
+			if p.Attempts >= MaxPairingAttempts {
+				return nil, ErrPairingBurned
+			}
+			return nil, ErrPairingInvalid
+		}
+		d, err := mk(*p)
+		if err != nil {
+			return nil, err
+		}
+		existing, ok, err := device(d.ID)
+		if err != nil {
+			return nil, err
+		}
+		if ok && (existing.Status != DeviceActive || !bytes.Equal(existing.IdentityPublicKey, d.IdentityPublicKey)) {
+			return nil, ErrDeviceExists
+		}
+		p.Used = true
+		if ok {
+			return &existing, nil
+		}
+		return &d, nil
+	}
 }
 
 // Connect is a device's long-lived stream: challenge-response on the identity

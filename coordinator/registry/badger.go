@@ -1,13 +1,12 @@
 package registry
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"time"
+	"sync"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -17,6 +16,10 @@ import (
 
 type badgerStore struct {
 	db *badger.DB
+	// chain is held by every write that appends to the audit chain, so that
+	// concurrent appends queue instead of failing Badger's conflict check
+	// (the chain cannot fork either way: a conflicting append aborts).
+	chain sync.Mutex
 }
 
 // OpenBadger opens the metadata store in dir with synchronous writes.
@@ -88,7 +91,7 @@ func list[T any](db *badger.DB, prefix string) ([]T, error) {
 }
 
 func (s *badgerStore) CreatePairing(id []byte, p Pairing, e *auditlog.Entry) error {
-	return s.retry(func(txn *badger.Txn) error {
+	return s.chained(e, func(txn *badger.Txn) error {
 		if err := put(txn, fmt.Sprintf("pairing/%x", id), p); err != nil {
 			return err
 		}
@@ -96,76 +99,49 @@ func (s *badgerStore) CreatePairing(id []byte, p Pairing, e *auditlog.Entry) err
 	})
 }
 
-func (s *badgerStore) PendingPairing(name string, now time.Time) (bool, error) {
-	ps, err := list[Pairing](s.db, "pairing/")
-	if err != nil {
-		return false, err
-	}
-	for _, p := range ps {
-		if p.Name == name && !p.Used && now.Before(p.ExpiresAt) {
-			return true, nil
-		}
-	}
-	return false, nil
-}
+func (s *badgerStore) ListPairings() ([]Pairing, error) { return list[Pairing](s.db, "pairing/") }
 
-func (s *badgerStore) EnrollDevice(id []byte, now time.Time, proof func(Pairing) bool, mk func(Pairing) (Device, error)) (Device, error) {
+func (s *badgerStore) EnrollDevice(id []byte, decide Enrolment) (Device, error) {
 	var dev Device
-	var refused error // a refusal that must still commit (the attempt count)
+	var refused error // decide's error: returned after the code is written
 	err := s.retry(func(txn *badger.Txn) error {
-		refused = nil
+		dev, refused = Device{}, nil
 		key := fmt.Sprintf("pairing/%x", id)
 		var p Pairing
-		if err := get(txn, key, &p); err != nil {
-			if errors.Is(err, ErrNotFound) {
-				return ErrPairingInvalid
-			}
+		found := true
+		if err := get(txn, key, &p); errors.Is(err, ErrNotFound) {
+			found = false
+		} else if err != nil {
 			return err
 		}
-		if p.Used {
-			return ErrPairingUsed
-		}
-		if now.After(p.ExpiresAt) {
-			return ErrPairingExpired
-		}
-		if p.Attempts >= MaxPairingAttempts {
-			return ErrPairingBurned
-		}
-		if !proof(p) {
-			p.Attempts++
-			refused = ErrPairingInvalid
-			if p.Attempts >= MaxPairingAttempts {
-				refused = ErrPairingBurned
+		lookup := func(id string) (Device, bool, error) {
+			var d Device
+			switch err := get(txn, "device/"+id, &d); {
+			case errors.Is(err, ErrNotFound):
+				return Device{}, false, nil
+			case err != nil:
+				return Device{}, false, err
 			}
-			return put(txn, key, p)
+			return d, true, nil
 		}
-		d, err := mk(p)
-		if err != nil {
-			return err
+		d, err := decide(&p, found, lookup)
+		refused = err
+		if !found {
+			return nil
 		}
-		var existing Device
-		if err := get(txn, "device/"+d.ID, &existing); err == nil {
-			if existing.Status != DeviceActive || !bytes.Equal(existing.IdentityPublicKey, d.IdentityPublicKey) {
-				return ErrDeviceExists
-			}
-			// The same key enrolling again: the device crashed after the
-			// coordinator registered it and before it stored that. Give it
-			// its existing record back (the new code is used up).
-			p.Used = true
-			dev = existing
-			return put(txn, key, p)
-		}
-		p.Used = true
 		if err := put(txn, key, p); err != nil {
 			return err
 		}
-		dev = d
+		if d == nil {
+			return nil
+		}
+		dev = *d
 		return put(txn, "device/"+d.ID, d)
 	})
-	if err == nil && refused != nil {
-		err = refused
+	if err != nil {
+		return Device{}, err
 	}
-	return dev, err
+	return dev, refused
 }
 
 func (s *badgerStore) GetDevice(id string) (Device, error) {
@@ -176,7 +152,7 @@ func (s *badgerStore) GetDevice(id string) (Device, error) {
 
 func (s *badgerStore) UpdateDevice(id string, fn func(*Device) error, e *auditlog.Entry) (Device, error) {
 	var d Device
-	err := s.retry(func(txn *badger.Txn) error {
+	err := s.chained(e, func(txn *badger.Txn) error {
 		d = Device{}
 		if err := get(txn, "device/"+id, &d); err != nil {
 			return err
@@ -195,7 +171,7 @@ func (s *badgerStore) UpdateDevice(id string, fn func(*Device) error, e *auditlo
 func (s *badgerStore) ListDevices() ([]Device, error) { return list[Device](s.db, "device/") }
 
 func (s *badgerStore) PutKey(k Key, e *auditlog.Entry) error {
-	return s.retry(func(txn *badger.Txn) error {
+	return s.chained(e, func(txn *badger.Txn) error {
 		if err := put(txn, "key/"+k.ID, k); err != nil {
 			return err
 		}
@@ -233,7 +209,7 @@ func (s *badgerStore) ListReshareJobs() ([]ReshareJob, error) {
 
 func (s *badgerStore) UpdateKey(id string, fn func(*Key) error, e *auditlog.Entry) (Key, error) {
 	var k Key
-	err := s.retry(func(txn *badger.Txn) error {
+	err := s.chained(e, func(txn *badger.Txn) error {
 		k = Key{}
 		if err := get(txn, "key/"+id, &k); err != nil {
 			return err
@@ -274,6 +250,16 @@ func (s *badgerStore) PutSignResult(requestID string, r SignRecord) (SignRecord,
 
 // retry runs fn in an update transaction, again when a concurrent
 // transaction conflicted with it.
+// chained is retry for a write that appends e to the audit chain (none when
+// e is nil).
+func (s *badgerStore) chained(e *auditlog.Entry, fn func(txn *badger.Txn) error) error {
+	if e != nil {
+		s.chain.Lock()
+		defer s.chain.Unlock()
+	}
+	return s.retry(fn)
+}
+
 func (s *badgerStore) retry(fn func(txn *badger.Txn) error) error {
 	for attempt := 0; ; attempt++ {
 		err := s.db.Update(fn)
@@ -301,7 +287,7 @@ func (s *badgerStore) ListSessions() ([]SessionRecord, error) {
 }
 
 func (s *badgerStore) PutToken(hash []byte, t Token, e *auditlog.Entry) error {
-	return s.retry(func(txn *badger.Txn) error {
+	return s.chained(e, func(txn *badger.Txn) error {
 		if err := put(txn, fmt.Sprintf("token/%x", hash), t); err != nil {
 			return err
 		}
@@ -313,7 +299,7 @@ const auditHead = "audit-head"
 
 func (s *badgerStore) AppendAudit(e auditlog.Entry) (auditlog.Entry, error) {
 	var out auditlog.Entry
-	err := s.retry(func(txn *badger.Txn) error {
+	err := s.chained(&e, func(txn *badger.Txn) error {
 		var err error
 		out, err = appendAudit(txn, e)
 		return err
@@ -380,7 +366,7 @@ func (s *badgerStore) ListTokens() ([]Token, error) { return list[Token](s.db, "
 
 func (s *badgerStore) UpdateToken(id string, fn func(*Token, []Token) error, e *auditlog.Entry) (Token, error) {
 	var out Token
-	err := s.retry(func(txn *badger.Txn) error {
+	err := s.chained(e, func(txn *badger.Txn) error {
 		var all []Token
 		var key string
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("token/"), PrefetchValues: true})

@@ -16,7 +16,7 @@ import (
 func rosterKey(h uint64) string { return fmt.Sprintf("roster/%020d", h) }
 
 func (s *badgerStore) AppendRoster(r RosterRecord, pendingID string, dev *DeviceChange, e *auditlog.Entry) error {
-	return s.retry(func(txn *badger.Txn) error {
+	return s.chained(e, func(txn *badger.Txn) error {
 		var last RosterRecord
 		next := uint64(0)
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("roster/"), Reverse: true})

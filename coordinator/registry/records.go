@@ -13,9 +13,6 @@ const (
 	DeviceRevoked DeviceStatus = "revoked"
 )
 
-// MaxPairingAttempts is how many wrong secrets burn a pairing code.
-const MaxPairingAttempts = 3
-
 // Device is an enrolled device.
 type Device struct {
 	ID                  string       `json:"id"`

@@ -9,7 +9,6 @@ package registry
 
 import (
 	"errors"
-	"time"
 
 	"github.com/mpcsign/mpcsign/internal/auditlog"
 )
@@ -21,13 +20,19 @@ type Store interface {
 	// (when set) onto the audit chain in the same transaction: the action
 	// and its entry are written together or not at all.
 	CreatePairing(id []byte, p Pairing, e *auditlog.Entry) error
-	// PendingPairing reports whether an unused, unexpired code holds name.
-	PendingPairing(name string, now time.Time) (bool, error)
-	// EnrollDevice checks pairing code id with proof (whether the device
-	// showed it holds the code: the rule lives above the store), consumes
-	// the code and stores dev, atomically. A failed proof counts against
-	// the code.
-	EnrollDevice(id []byte, now time.Time, proof func(p Pairing) bool, dev func(p Pairing) (Device, error)) (Device, error)
+	// ListPairings lists the pairing codes.
+	ListPairings() ([]Pairing, error)
+	// EnrollDevice enrols a device with pairing code id in one
+	// transaction; the rules are the caller's (decide). It reads the code
+	// (found is false when there is none) and calls decide with it and a
+	// lookup of device records; then it writes the code as decide left it
+	// (when found) and the device decide returned (when not nil), and
+	// returns that device with decide's error. So a refusal that changes the
+	// code (a wrong secret counts against it) is recorded too; decide
+	// leaves the code as it was when nothing must change. decide may run
+	// more than once (on a write conflict) and must depend on its arguments
+	// only.
+	EnrollDevice(id []byte, decide Enrolment) (Device, error)
 	GetDevice(id string) (Device, error)
 	// UpdateDevice changes one device record atomically.
 	UpdateDevice(id string, fn func(*Device) error, e *auditlog.Entry) (Device, error)
@@ -48,6 +53,8 @@ type Store interface {
 	// without reading them all (there is one per signature).
 	NewestSessions(limit int) ([]SessionRecord, error)
 	// AppendAudit seals e onto the end of the audit chain atomically.
+	// Appends are serialized: concurrent ones (from any number of callers)
+	// make one chain, never a fork, and none fails for the other.
 	AppendAudit(e auditlog.Entry) (auditlog.Entry, error)
 	// ListAudit returns up to limit entries from seq since on.
 	ListAudit(since uint64, limit int) ([]auditlog.Entry, error)
@@ -59,7 +66,7 @@ type Store interface {
 	// with a check over all tokens (fn sees them).
 	UpdateToken(id string, fn func(t *Token, all []Token) error, e *auditlog.Entry) (Token, error)
 	// UpdateReshareJob creates or changes the background reshare job of a
-	// key atomically (fn gets the zero job when there is none).
+	// key atomically (fn gets the zero job of keyID when there is none).
 	UpdateReshareJob(keyID string, fn func(*ReshareJob) error) (ReshareJob, error)
 	ListReshareJobs() ([]ReshareJob, error)
 	// AppendRoster appends r at the next height (ErrRosterConflict when
@@ -78,15 +85,11 @@ type Store interface {
 	Close() error
 }
 
-// The outcomes of EnrollDevice that a device may be told (their text is
-// safe to show a client).
-var (
-	ErrPairingInvalid = errors.New("pairing code is not valid")
-	ErrPairingUsed    = errors.New("pairing code was already used")
-	ErrPairingExpired = errors.New("pairing code has expired; ask the operator for a new one")
-	ErrPairingBurned  = errors.New("pairing code was disabled after too many wrong attempts; ask the operator for a new one")
-	ErrDeviceExists   = errors.New("device is already enrolled")
-)
+// Enrolment decides, in EnrollDevice's transaction, what a pairing code p
+// (found: it exists) does: it may change p, and returns the device record
+// to store (nil for none) or why not. device looks up a stored device
+// record by id.
+type Enrolment func(p *Pairing, found bool, device func(id string) (Device, bool, error)) (*Device, error)
 
 var (
 	// ErrNotFound is a record that is not there.
