@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -271,61 +272,84 @@ func (l *partyLink) start(st *mpcv1.SessionStart) {
 		defer func() {
 			cancelDeadline()
 			cancel(nil)
-			l.mu.Lock()
-			delete(l.sessions, string(ref))
-			for sid, r := range l.bySID {
-				if r == rs {
-					delete(l.bySID, sid)
-				}
-			}
-			l.mu.Unlock()
+			l.forget(ref, rs)
 		}()
-		// Checked once the session is sure to run here (not busy, not
-		// draining): a keygen's authorization is spent by this check.
-		if err := l.agent.checkCeremony(st, time.Now()); err != nil {
-			log.Warn("refused a session", "reason", err)
-			refuse(err.Error(), true)
-			return
-		}
-		if err := s.prepare(); err != nil {
-			log.Warn("refused a session", "reason", err)
-			refuse(err.Error(), false)
-			return
-		}
-		var req *SignRequest
-		switch st.GetKind() {
-		case mpcv1.SessionKind_SESSION_KIND_SIGN:
-			if len(st.GetTestNonce()) > 0 {
-				break // a reshare's test digest with pending shares (checked in prepare), no wallet's request
-			}
-			req = sessionRequest(st)
-		case mpcv1.SessionKind_SESSION_KIND_RESHARE:
-			req = &SignRequest{KeyID: st.GetKeyId(), Requester: claimedRequester(st), Reshare: &ReshareRequest{
-				OldCommittee: st.GetOldCommittee(), NewCommittee: st.GetNewCommittee(),
-				NewThreshold: int(st.GetNewThreshold()), NewEpoch: st.GetNewEpoch()}}
-		}
-		if req != nil {
-			ok, reason, err := l.agent.decide(ctx, log, *req) // log names the session
-			if err != nil {
-				log.Warn("could not decide on a request", "err", err)
-				refuse("could not apply this device's approval policy", false)
-				return
-			}
-			if !ok {
-				refuse(reason, true)
-				return
-			}
-			// A signed request is signed until its expiry only, however
-			// long the coordinator lets the session wait to begin.
-			if until, ok := signedUntil(st); ok && l.agent.cfg.RosterGenesis != "" {
-				var stop context.CancelFunc
-				ctx, stop = context.WithDeadline(ctx, until)
-				defer stop()
-			}
-		}
-		l.send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Reply{Reply: &mpcv1.SessionReply{Ref: ref, Accepted: true, Join: s.join.Proto()}}})
-		s.run(ctx)
+		l.accept(ctx, st, s, log, refuse)
 	}()
+}
+
+// forget drops a session that ended.
+func (l *partyLink) forget(ref []byte, rs *runningSession) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.sessions, string(ref))
+	for sid, r := range l.bySID {
+		if r == rs {
+			delete(l.bySID, sid)
+		}
+	}
+}
+
+// accept checks what the device itself must before it joins - the
+// operators' ceremony, the session against its shares, its approval policy -
+// then joins and runs the session.
+func (l *partyLink) accept(ctx context.Context, st *mpcv1.SessionStart, s *session, log *slog.Logger, refuse func(reason string, policy bool)) {
+	// Checked once the session is sure to run here (not busy, not
+	// draining): a keygen's authorization is spent by this check.
+	if err := l.agent.checkCeremony(st, time.Now()); err != nil {
+		log.Warn("refused a session", "reason", err)
+		refuse(err.Error(), true)
+		return
+	}
+	if err := s.prepare(); err != nil {
+		log.Warn("refused a session", "reason", err)
+		refuse(err.Error(), false)
+		return
+	}
+	ctx, stop, ok := l.approve(ctx, st, log, refuse)
+	if !ok {
+		return
+	}
+	defer stop()
+	l.send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Reply{Reply: &mpcv1.SessionReply{Ref: st.GetRef(), Accepted: true, Join: s.join.Proto()}}})
+	s.run(ctx)
+}
+
+// approve applies the device's approval policy to what a session asks of
+// it: a wallet's signature, or a reshare. A signed request holds until its
+// expiry only, however long the coordinator lets the session wait to begin:
+// the returned context ends then.
+func (l *partyLink) approve(ctx context.Context, st *mpcv1.SessionStart, log *slog.Logger, refuse func(reason string, policy bool)) (context.Context, context.CancelFunc, bool) {
+	var req *SignRequest
+	switch st.GetKind() {
+	case mpcv1.SessionKind_SESSION_KIND_SIGN:
+		if len(st.GetTestNonce()) > 0 {
+			break // a reshare's test digest with pending shares (checked in prepare), no wallet's request
+		}
+		req = sessionRequest(st)
+	case mpcv1.SessionKind_SESSION_KIND_RESHARE:
+		req = &SignRequest{KeyID: st.GetKeyId(), Requester: claimedRequester(st), Reshare: &ReshareRequest{
+			OldCommittee: st.GetOldCommittee(), NewCommittee: st.GetNewCommittee(),
+			NewThreshold: int(st.GetNewThreshold()), NewEpoch: st.GetNewEpoch()}}
+	}
+	if req == nil {
+		return ctx, func() {}, true
+	}
+	ok, reason, err := l.agent.decide(ctx, log, *req) // log names the session
+	if err != nil {
+		log.Warn("could not decide on a request", "err", err)
+		refuse("could not apply this device's approval policy", false)
+		return ctx, nil, false
+	}
+	if !ok {
+		refuse(reason, true)
+		return ctx, nil, false
+	}
+	if until, ok := signedUntil(st); ok && l.agent.cfg.RosterGenesis != "" {
+		ctx, stop := context.WithDeadline(ctx, until)
+		return ctx, stop, true
+	}
+	return ctx, func() {}, true
 }
 
 func (l *partyLink) stopAll() {

@@ -179,6 +179,16 @@ func (s *Session) check(msg tss.ParsedMessage) error {
 		return nil
 	}
 
+	if err := s.checkContent(c, peer, content); err != nil {
+		return err
+	}
+	peer.seen[c.typ] = digest
+	return nil
+}
+
+// checkContent runs the checks of one message type that need what the
+// sender (peer) or this device sent before (caller holds s.mu).
+func (s *Session) checkContent(c fields, peer *peerState, content any) error {
 	switch m := content.(type) {
 	case *keygen.KGRound1Message:
 		peer.paillierN = new(big.Int).SetBytes(m.GetPaillierN())
@@ -242,7 +252,6 @@ func (s *Session) check(msg tss.ParsedMessage) error {
 			return err
 		}
 	}
-	peer.seen[c.typ] = digest
 	return nil
 }
 
