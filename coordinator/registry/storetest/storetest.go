@@ -275,7 +275,10 @@ func reshareJobs(t *testing.T, st registry.Store) {
 	if err != nil || j.State != registry.JobPending {
 		t.Fatalf("create job: %+v %v", j, err)
 	}
-	if _, err := st.UpdateReshareJob("k1", func(j *registry.ReshareJob) error { j.State, j.Attempts = registry.JobRunning, j.Attempts+1; return nil }); err != nil {
+	if _, err := st.UpdateReshareJob("k1", func(j *registry.ReshareJob) error {
+		j.State, j.Attempts = registry.JobRunning, j.Attempts+1
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	js, err := st.ListReshareJobs()
@@ -296,12 +299,16 @@ func actionsSealTheirAuditEntry(t *testing.T, st registry.Store) {
 		{"pairing", func(e *auditlog.Entry) error {
 			return st.CreatePairing([]byte("p"), registry.Pairing{Name: "phone", ExpiresAt: now.Add(time.Minute)}, e)
 		}, true},
-		{"key", func(e *auditlog.Entry) error { return st.PutKey(registry.Key{ID: "k1", Curve: registry.CurveSecp256k1}, e) }, true},
+		{"key", func(e *auditlog.Entry) error {
+			return st.PutKey(registry.Key{ID: "k1", Curve: registry.CurveSecp256k1}, e)
+		}, true},
 		{"key update", func(e *auditlog.Entry) error {
 			_, err := st.UpdateKey("k1", func(k *registry.Key) error { k.Epoch = 1; return nil }, e)
 			return err
 		}, true},
-		{"token", func(e *auditlog.Entry) error { return st.PutToken([]byte("h"), registry.Token{ID: "t1", Role: registry.RoleSigner}, e) }, true},
+		{"token", func(e *auditlog.Entry) error {
+			return st.PutToken([]byte("h"), registry.Token{ID: "t1", Role: registry.RoleSigner}, e)
+		}, true},
 		{"token refused", func(e *auditlog.Entry) error {
 			_, err := st.UpdateToken("t1", func(*registry.Token, []registry.Token) error { return refused }, e)
 			return err
