@@ -25,7 +25,7 @@ import (
 // on it (here one approved before the roster existed) is refused by the
 // devices that pin it, while a keygen of roster members signs.
 func TestRosterAdmitsAndRefuses(t *testing.T) {
-	c := testkit.New(t, testkit.Options{AutoApprove: true, SignTimeout: 20 * time.Second, KeygenTimeout: 40 * time.Second})
+	c := testkit.New(t, testkit.Options{AutoApprove: true, SignTimeout: 20 * time.Second, KeygenTimeout: 2 * time.Minute})
 	ctx := context.Background()
 	// Approved by the coordinator alone, before the roster: on no roster.
 	c.AddDevice(t, "legacy", testkit.FixtureSets(t, 3)[:1])
