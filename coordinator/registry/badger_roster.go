@@ -34,6 +34,14 @@ func (s *badgerStore) AppendRoster(r RosterRecord, pendingID string, dev *Device
 		if r.Height != next {
 			return ErrRosterConflict
 		}
+		// Read the height being written: Badger detects conflicts on keys a
+		// transaction read, so two appends racing for one height conflict
+		// (the retry then sees the other's entry) instead of both writing.
+		if _, err := txn.Get([]byte(rosterKey(r.Height))); err == nil {
+			return ErrRosterConflict
+		} else if !errors.Is(err, badger.ErrKeyNotFound) {
+			return err
+		}
 		r.ReplaceWith, r.Plans = "", nil
 		if err := put(txn, rosterKey(r.Height), r); err != nil {
 			return err

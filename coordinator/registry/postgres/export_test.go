@@ -1,0 +1,7 @@
+package postgres
+
+// The queries whose plans the tests check.
+const (
+	NewestSessionsSQL = newestSessionsSQL
+	ListAuditSQL      = listAuditSQL
+)

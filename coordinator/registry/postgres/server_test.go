@@ -1,0 +1,174 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// server is a throwaway PostgreSQL server of the test binary: its data
+// directory and unix socket are in a temporary directory, it listens on no
+// TCP port, and it runs as the postgres user when the tests run as root
+// (PostgreSQL refuses to run as root).
+type server struct {
+	bin  string // the directory of initdb, pg_ctl and postgres
+	dir  string // temporary: data/, the socket, postgres.log
+	cred *syscall.Credential
+	cmd  *exec.Cmd
+	done chan struct{} // closed when postgres exited
+}
+
+const installHint = "install Debian's postgresql package (apt-get install postgresql): " +
+	"the tests of the PostgreSQL store run a PostgreSQL server of their own"
+
+// findBin finds the directory of PostgreSQL's server binaries: on PATH, or
+// where Debian's package puts them.
+func findBin() (string, error) {
+	var dirs []string
+	if p, err := exec.LookPath("initdb"); err == nil {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			dirs = append(dirs, filepath.Dir(real))
+		}
+		dirs = append(dirs, filepath.Dir(p))
+	}
+	dirs = append(dirs, "/usr/lib/postgresql/15/bin")
+	more, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	dirs = append(dirs, more...)
+	for _, d := range dirs {
+		ok := true
+		for _, name := range []string{"initdb", "pg_ctl", "postgres"} {
+			if fi, err := os.Stat(filepath.Join(d, name)); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+				ok = false
+			}
+		}
+		if ok {
+			return d, nil
+		}
+	}
+	return "", errors.New("PostgreSQL's initdb, pg_ctl and postgres are neither on PATH nor in /usr/lib/postgresql/*/bin: " + installHint)
+}
+
+// startServer initialises a data directory and starts postgres on it.
+func startServer() (_ *server, err error) {
+	bin, err := findBin()
+	if err != nil {
+		return nil, err
+	}
+	s := &server{bin: bin, done: make(chan struct{})}
+	base := "" // os.TempDir()
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			return nil, fmt.Errorf("the tests run as root, and PostgreSQL refuses to: they run it as the postgres user, which is missing (%v): %s", err, installHint)
+		}
+		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
+		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
+		s.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		base = "/tmp" // every directory above must be open to the postgres user
+	}
+	// A short path: the socket's must fit in 107 bytes.
+	if s.dir, err = os.MkdirTemp(base, "mpcsign-pg-"); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			s.stop()
+		}
+	}()
+	if s.cred != nil {
+		if err := os.Chown(s.dir, int(s.cred.Uid), int(s.cred.Gid)); err != nil {
+			return nil, err
+		}
+	}
+	data := filepath.Join(s.dir, "data")
+	initdb := s.command("initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync")
+	if out, err := initdb.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
+	}
+	logf, err := os.Create(filepath.Join(s.dir, "postgres.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	s.cmd = s.command("postgres", "-D", data, "-k", s.dir, "-c", "listen_addresses=",
+		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+		"-c", "shared_buffers=32MB", "-c", "max_connections=100")
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	// Should the test binary die without stopping it (a test timeout),
+	// postgres shuts down (fast) by itself.
+	s.cmd.SysProcAttr.Pdeathsig = syscall.SIGINT
+	if err := s.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start postgres: %w", err)
+	}
+	go func() { s.cmd.Wait(); close(s.done) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		conn, err := pgx.Connect(ctx, s.dsn("postgres"))
+		cancel()
+		if err == nil {
+			conn.Close(context.Background())
+			return s, nil
+		}
+		select {
+		case <-s.done:
+			return nil, fmt.Errorf("postgres exited: %v\n%s", s.cmd.ProcessState, s.logTail())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("postgres did not answer within a minute: %v\n%s", err, s.logTail())
+		}
+	}
+}
+
+// command runs a PostgreSQL binary as the postgres user (when root).
+func (s *server) command(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(filepath.Join(s.bin, name), args...)
+	cmd.Dir = s.dir
+	cmd.Env = append(os.Environ(), "LC_ALL=C", "LANG=C")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	return cmd
+}
+
+func (s *server) dsn(db string) string {
+	return fmt.Sprintf("host=%s user=postgres dbname=%s sslmode=disable", s.dir, db)
+}
+
+func (s *server) logTail() string {
+	b, _ := os.ReadFile(filepath.Join(s.dir, "postgres.log"))
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
+
+// stop stops postgres (pg_ctl stop -m fast), waits for it to exit and
+// removes its directory.
+func (s *server) stop() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		stop := s.command("pg_ctl", "stop", "-D", filepath.Join(s.dir, "data"), "-m", "fast", "-w", "-t", "30")
+		if out, err := stop.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "pg_ctl stop: %v\n%s", err, strings.TrimSpace(string(out)))
+		}
+		select {
+		case <-s.done:
+		case <-time.After(30 * time.Second):
+			fmt.Fprintln(os.Stderr, "postgres did not stop: killed")
+			s.cmd.Process.Kill()
+			<-s.done
+		}
+	}
+	if s.dir != "" {
+		os.RemoveAll(s.dir)
+	}
+}
