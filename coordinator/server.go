@@ -23,6 +23,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/mpcsign/mpcsign/coordinator/registry"
 	"github.com/mpcsign/mpcsign/internal/coordclient"
 	"github.com/mpcsign/mpcsign/internal/sigfmt"
 	"github.com/mpcsign/mpcsign/internal/tlspin"
@@ -31,8 +32,12 @@ import (
 
 // Options configures a Server. Zero values mean the defaults.
 type Options struct {
-	// DataDir holds the TLS certificate, the token files and the store.
+	// DataDir holds the TLS certificate, the token files and (without
+	// Store) the Badger store.
 	DataDir string
+	// Store keeps the coordinator's records; nil opens the Badger store in
+	// DataDir. The coordinator closes it.
+	Store registry.Store
 	// Advertise is the address written into pairing codes; default: the listener's address.
 	Advertise string
 	Logger    *slog.Logger
@@ -203,10 +208,12 @@ func (s *Server) openCerts() error {
 // the roster; on failure the store is closed again.
 func (s *Server) openStore() error {
 	opts := s.opts
-	var err error
-	s.store, err = OpenBadgerStore(filepath.Join(opts.DataDir, "store"), s.log)
-	if err != nil {
-		return err
+	s.store = opts.Store
+	if s.store == nil {
+		var err error
+		if s.store, err = OpenBadgerStore(filepath.Join(opts.DataDir, "store"), s.log); err != nil {
+			return err
+		}
 	}
 	if _, err := os.Stat(s.files.AdminToken); errors.Is(err, os.ErrNotExist) {
 		if err := writeTokenFile(s.store, RoleAdmin, "initial admin", s.files.AdminToken, opts.Now()); err != nil {

@@ -43,6 +43,9 @@ type cluster struct {
 	// requester is the wallet's key that c.sign signs with (roster mode;
 	// newRequester sets it).
 	requester *requesterKey
+	// storeURL is the coordinator's --store (empty: BadgerDB in its data
+	// directory).
+	storeURL string
 }
 
 // device is one enrolled party: its data directory and keystore passphrase.
@@ -161,7 +164,11 @@ func (c *cluster) restartCoordinator(t testing.TB, crashAt string) {
 func (c *cluster) serveCoordinator(t testing.TB, listen string, extraEnv ...string) {
 	t.Helper()
 	prevAddr, prevFP := c.addr, c.fingerprint
-	p := c.startService(t, "coordinator", c.env(extraEnv...), bin("coordinator"), "serve", "--data", c.coordDir, "--listen", listen)
+	args := []string{"serve", "--data", c.coordDir, "--listen", listen}
+	if c.storeURL != "" {
+		args = append(args, "--store", c.storeURL)
+	}
+	p := c.startService(t, "coordinator", c.env(extraEnv...), append([]string{bin("coordinator")}, args...)...)
 	c.coord = p
 	deadline := time.Now().Add(startTimeout)
 	for {

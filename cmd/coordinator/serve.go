@@ -18,6 +18,7 @@ import (
 
 	"github.com/mpcsign/mpcsign/coordinator"
 	"github.com/mpcsign/mpcsign/coordinator/console"
+	"github.com/mpcsign/mpcsign/coordinator/registry/postgres"
 	"github.com/mpcsign/mpcsign/internal/crashtest"
 	"github.com/mpcsign/mpcsign/internal/home"
 	"github.com/mpcsign/mpcsign/internal/logging"
@@ -36,6 +37,7 @@ type serveConfig struct {
 	logFormat     string
 	autoApprove   bool
 	drainTimeout  time.Duration
+	store         string
 }
 
 // serveFunc runs the coordinator with resolved, valid settings.
@@ -51,7 +53,9 @@ func newServeCmd(environ []string, run serveFunc) *cobra.Command {
 On first start it creates, in --data, a self-signed TLS certificate (tls.crt,
 tls.key), an admin API token (admin.token) and a signer API token
 (signer.token), and prints the certificate's SHA-256 fingerprint. Metadata
-(devices, keys, signatures by request id) is kept in BadgerDB under --data.
+(devices, keys, signatures by request id) is kept in BadgerDB under --data,
+or with --store postgres://... in PostgreSQL (the password from PGPASSWORD or
+a password file, PGPASSFILE: never in the URL).
 No secret is ever taken from a flag, the environment or the config file: the
 TLS key and the API tokens are files in --data.
 
@@ -79,6 +83,7 @@ address; operators sign in with an admin token (docs/console.md).`,
 	fs.StringVar(&cfg.consoleListen, "console-listen", "", "address to serve the operator's web console on, over TLS with the coordinator's certificate (default: no console; docs/console.md)")
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "text or json")
+	fs.StringVar(&cfg.store, "store", "", "where the records are kept: empty for BadgerDB in --data, or a postgres:// URL without a password (PGPASSWORD or PGPASSFILE give it)")
 	cmd.Long += "\n\nSettings\n\n" + settings.Help(fs)
 	return cmd
 }
@@ -90,8 +95,16 @@ func runServe(cmd *cobra.Command, cfg serveConfig) (retErr error) {
 		return err
 	}
 	opts, reg := serveOptions(cfg, log)
+	if cfg.store != "" {
+		if opts.Store, err = postgres.Open(cmd.Context(), cfg.store, log); err != nil {
+			return fmt.Errorf("--store: %w", err)
+		}
+	}
 	srv, err := coordinator.New(opts)
 	if err != nil {
+		if opts.Store != nil {
+			opts.Store.Close()
+		}
 		return err
 	}
 	defer func() {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/url"
 	"strconv"
 
 	"github.com/spf13/pflag"
@@ -40,6 +41,9 @@ func (c *serveConfig) validate(src *config.Sources) error {
 	}
 	if _, err := logging.New(io.Discard, "info", c.logFormat); err != nil {
 		bad("log-format", "%v", err)
+	}
+	if err := checkStoreURL(c.store); err != nil {
+		bad("store", "%v", err)
 	}
 	if c.drainTimeout <= 0 {
 		bad("drain-timeout", "%s is not a positive duration", c.drainTimeout)
@@ -80,4 +84,20 @@ func hostPort(addr string) (string, error) {
 		return "", errors.New("the port is not a number from 0 to 65535")
 	}
 	return host, nil
+}
+
+// checkStoreURL checks --store: empty (BadgerDB in --data) or a postgres://
+// URL that holds no password (a secret is never a setting's value).
+func checkStoreURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return errors.New("want empty (BadgerDB in --data) or a postgres:// URL, e.g. postgres://mpcsign@db.internal/mpcsign?sslmode=verify-full")
+	}
+	if _, ok := u.User.Password(); ok || u.Query().Has("password") {
+		return errors.New("the URL holds a password: give it in the PGPASSWORD environment variable or a password file (PGPASSFILE), never in a setting")
+	}
+	return nil
 }

@@ -108,7 +108,7 @@ func TestServeSettingsErrors(t *testing.T) {
 			env:  []string{"MPCSIGN_COORDINATOR_LOG_FORMAT=xml"},
 			want: []string{
 				`config file FILE line 3: drain_timeout: "abc" is not a duration (such as 30s or 1m30s)`,
-				`config file FILE line 5: unknown key "listn" (known keys: advertise, auto_approve, console_listen, data, drain_timeout, listen, log_format, log_level, metrics_listen)`,
+				`config file FILE line 5: unknown key "listn" (known keys: advertise, auto_approve, console_listen, data, drain_timeout, listen, log_format, log_level, metrics_listen, store)`,
 				`config file FILE line 4: log_level: unknown log level "loud" (debug, info, warn, error)`,
 				`environment MPCSIGN_COORDINATOR_LOG_FORMAT: unknown log format "xml" (text, json)`,
 			},
@@ -133,7 +133,7 @@ func TestServeSettingsErrors(t *testing.T) {
 		{
 			name: "unknown environment variable",
 			env:  []string{"MPCSIGN_COORDINATOR_TOKEN=abc"},
-			want: []string{`environment MPCSIGN_COORDINATOR_TOKEN: no such setting (known: MPCSIGN_COORDINATOR_ADVERTISE, MPCSIGN_COORDINATOR_AUTO_APPROVE, MPCSIGN_COORDINATOR_CONFIG, MPCSIGN_COORDINATOR_CONSOLE_LISTEN, MPCSIGN_COORDINATOR_DATA, MPCSIGN_COORDINATOR_DRAIN_TIMEOUT, MPCSIGN_COORDINATOR_LISTEN, MPCSIGN_COORDINATOR_LOG_FORMAT, MPCSIGN_COORDINATOR_LOG_LEVEL, MPCSIGN_COORDINATOR_METRICS_LISTEN)`},
+			want: []string{`environment MPCSIGN_COORDINATOR_TOKEN: no such setting (known: MPCSIGN_COORDINATOR_ADVERTISE, MPCSIGN_COORDINATOR_AUTO_APPROVE, MPCSIGN_COORDINATOR_CONFIG, MPCSIGN_COORDINATOR_CONSOLE_LISTEN, MPCSIGN_COORDINATOR_DATA, MPCSIGN_COORDINATOR_DRAIN_TIMEOUT, MPCSIGN_COORDINATOR_LISTEN, MPCSIGN_COORDINATOR_LOG_FORMAT, MPCSIGN_COORDINATOR_LOG_LEVEL, MPCSIGN_COORDINATOR_METRICS_LISTEN, MPCSIGN_COORDINATOR_STORE)`},
 		},
 	}
 	for _, tc := range tests {
@@ -224,5 +224,30 @@ func TestDeployExample(t *testing.T) {
 	}
 	if cfg.advertise == "" || cfg.listen != "0.0.0.0:7400" || cfg.drainTimeout != 20*time.Second || cfg.autoApprove {
 		t.Fatalf("got %+v", cfg)
+	}
+}
+
+func TestStoreURL(t *testing.T) {
+	for _, tt := range []struct {
+		url  string
+		want string // "" for accepted, else part of the error
+	}{
+		{"", ""},
+		{"postgres://mpcsign@db.internal/mpcsign?sslmode=verify-full", ""},
+		{"postgresql://db.internal:5433/mpcsign", ""},
+		{"postgres://mpcsign:hunter2@db.internal/mpcsign", "PGPASSWORD"},
+		{"postgres://db.internal/mpcsign?password=hunter2", "PGPASSWORD"},
+		{"mysql://db.internal/mpcsign", "postgres:// URL"},
+		{"host=/tmp dbname=x", "postgres:// URL"},
+	} {
+		err := checkStoreURL(tt.url)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%q refused: %v", tt.url, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("%q: err %v, want one saying %q", tt.url, err, tt.want)
+		case err != nil && strings.Contains(err.Error(), "hunter2"):
+			t.Errorf("%q: the error repeats the password: %v", tt.url, err)
+		}
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,21 +16,21 @@ import (
 
 	"github.com/mpcsign/mpcsign/coordinator/registry"
 	"github.com/mpcsign/mpcsign/coordinator/registry/postgres"
+	"github.com/mpcsign/mpcsign/coordinator/registry/postgres/pgtest"
 	"github.com/mpcsign/mpcsign/coordinator/registry/storetest"
 	"github.com/mpcsign/mpcsign/internal/auditlog"
 )
 
 var (
-	srv    *server // one PostgreSQL server for the test binary
-	srvErr error   // why there is none
-	dbs    atomic.Int64
+	srv    *pgtest.Server // one PostgreSQL server for the test binary
+	srvErr error          // why there is none
 )
 
 func TestMain(m *testing.M) {
-	srv, srvErr = startServer()
+	srv, srvErr = pgtest.Start()
 	code := m.Run()
 	if srv != nil {
-		srv.stop()
+		srv.Stop()
 	}
 	os.Exit(code)
 }
@@ -44,9 +43,11 @@ func newDB(t *testing.T) string {
 	if srvErr != nil {
 		t.Fatalf("no PostgreSQL server for the test: %v", srvErr)
 	}
-	name := fmt.Sprintf("registry_%d", dbs.Add(1))
-	run(t, srv.dsn("postgres"), "CREATE DATABASE "+name)
-	return srv.dsn(name)
+	name, err := srv.CreateDB()
+	if err != nil {
+		t.Fatalf("create a database: %v\n%s", err, srv.LogTail())
+	}
+	return srv.DSN(name)
 }
 
 // run runs sql on the database of dsn.

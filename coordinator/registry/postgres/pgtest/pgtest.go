@@ -1,34 +1,44 @@
-package postgres_test
+//go:build linux
+
+// Package pgtest runs a throwaway PostgreSQL server for tests: initdb into a
+// temporary directory, postgres listening only on a unix socket there (as
+// the unprivileged postgres user when the tests run as root: PostgreSQL
+// refuses root), one fresh database per caller. It needs Debian's
+// postgresql package. Tests only: nothing in a product binary imports it.
+package pgtest
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 )
 
-// server is a throwaway PostgreSQL server of the test binary: its data
-// directory and unix socket are in a temporary directory, it listens on no
-// TCP port, and it runs as the postgres user when the tests run as root
-// (PostgreSQL refuses to run as root).
-type server struct {
+// Server is a throwaway PostgreSQL server: its data directory and unix
+// socket are in a temporary directory, it listens on no TCP port, and it runs
+// as the postgres user when the tests run as root.
+type Server struct {
 	bin  string // the directory of initdb, pg_ctl and postgres
 	dir  string // temporary: data/, the socket, postgres.log
 	cred *syscall.Credential
 	cmd  *exec.Cmd
 	done chan struct{} // closed when postgres exited
+	dbs  atomic.Int64
 }
 
-const installHint = "install Debian's postgresql package (apt-get install postgresql): " +
+// InstallHint says what to install when the server cannot start.
+const InstallHint = "install Debian's postgresql package (apt-get install postgresql): " +
 	"the tests of the PostgreSQL store run a PostgreSQL server of their own"
 
 // findBin finds the directory of PostgreSQL's server binaries: on PATH, or
@@ -55,21 +65,22 @@ func findBin() (string, error) {
 			return d, nil
 		}
 	}
-	return "", errors.New("PostgreSQL's initdb, pg_ctl and postgres are neither on PATH nor in /usr/lib/postgresql/*/bin: " + installHint)
+	return "", errors.New("PostgreSQL's initdb, pg_ctl and postgres are neither on PATH nor in /usr/lib/postgresql/*/bin: " + InstallHint)
 }
 
-// startServer initialises a data directory and starts postgres on it.
-func startServer() (_ *server, err error) {
+// Start initialises a data directory and starts postgres on it; Stop stops
+// it. It fails, saying what to install, where PostgreSQL is missing.
+func Start() (_ *Server, err error) {
 	bin, err := findBin()
 	if err != nil {
 		return nil, err
 	}
-	s := &server{bin: bin, done: make(chan struct{})}
+	s := &Server{bin: bin, done: make(chan struct{})}
 	base := "" // os.TempDir()
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
-			return nil, fmt.Errorf("the tests run as root, and PostgreSQL refuses to: they run it as the postgres user, which is missing (%v): %s", err, installHint)
+			return nil, fmt.Errorf("the tests run as root, and PostgreSQL refuses to: they run it as the postgres user, which is missing (%v): %s", err, InstallHint)
 		}
 		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
 		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
@@ -82,7 +93,7 @@ func startServer() (_ *server, err error) {
 	}
 	defer func() {
 		if err != nil {
-			s.stop()
+			s.Stop()
 		}
 	}()
 	if s.cred != nil {
@@ -114,7 +125,7 @@ func startServer() (_ *server, err error) {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		conn, err := pgx.Connect(ctx, s.dsn("postgres"))
+		conn, err := pgx.Connect(ctx, s.DSN("postgres"))
 		cancel()
 		if err == nil {
 			conn.Close(context.Background())
@@ -122,17 +133,17 @@ func startServer() (_ *server, err error) {
 		}
 		select {
 		case <-s.done:
-			return nil, fmt.Errorf("postgres exited: %v\n%s", s.cmd.ProcessState, s.logTail())
+			return nil, fmt.Errorf("postgres exited: %v\n%s", s.cmd.ProcessState, s.LogTail())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("postgres did not answer within a minute: %v\n%s", err, s.logTail())
+			return nil, fmt.Errorf("postgres did not answer within a minute: %v\n%s", err, s.LogTail())
 		}
 	}
 }
 
 // command runs a PostgreSQL binary as the postgres user (when root).
-func (s *server) command(name string, args ...string) *exec.Cmd {
+func (s *Server) command(name string, args ...string) *exec.Cmd {
 	cmd := exec.Command(filepath.Join(s.bin, name), args...)
 	cmd.Dir = s.dir
 	cmd.Env = append(os.Environ(), "LC_ALL=C", "LANG=C")
@@ -140,11 +151,36 @@ func (s *server) command(name string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-func (s *server) dsn(db string) string {
+// DSN is the keyword/value connection string of database db.
+func (s *Server) DSN(db string) string {
 	return fmt.Sprintf("host=%s user=postgres dbname=%s sslmode=disable", s.dir, db)
 }
 
-func (s *server) logTail() string {
+// URL is the postgres:// URL of database db (the form the coordinator's
+// --store takes).
+func (s *Server) URL(db string) string {
+	return fmt.Sprintf("postgres://postgres@/%s?host=%s&sslmode=disable", db, url.QueryEscape(s.dir))
+}
+
+// CreateDB creates a fresh, empty database with a new name and returns that
+// name.
+func (s *Server) CreateDB() (string, error) {
+	name := fmt.Sprintf("db_%d", s.dbs.Add(1))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, s.DSN("postgres"))
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+// LogTail is the end of the server's log, for a failure's message.
+func (s *Server) LogTail() string {
 	b, _ := os.ReadFile(filepath.Join(s.dir, "postgres.log"))
 	if len(b) > 4000 {
 		b = b[len(b)-4000:]
@@ -152,9 +188,9 @@ func (s *server) logTail() string {
 	return string(b)
 }
 
-// stop stops postgres (pg_ctl stop -m fast), waits for it to exit and
+// Stop stops postgres (pg_ctl stop -m fast), waits for it to exit and
 // removes its directory.
-func (s *server) stop() {
+func (s *Server) Stop() {
 	if s.cmd != nil && s.cmd.Process != nil {
 		stop := s.command("pg_ctl", "stop", "-D", filepath.Join(s.dir, "data"), "-m", "fast", "-w", "-t", "30")
 		if out, err := stop.CombinedOutput(); err != nil {
