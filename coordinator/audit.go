@@ -79,7 +79,7 @@ func (s *Server) auditFailure(ctx context.Context, e auditlog.Entry, cause error
 	case errors.As(cause, &se):
 		e.Detail, e.Culprits = se.Reason, se.Culprits
 		if len(se.Culprits) > 0 && se.Blame != "" {
-			e.Detail += " (blame " + string(se.Blame) + ": " + se.Blame.describe() + ")"
+			e.Detail += " (blame " + string(se.Blame) + ": " + se.Blame.Describe() + ")"
 		}
 	case errors.As(cause, &pr):
 		// A device refused (its roster, an operator authorization, its

@@ -47,7 +47,7 @@ func (s *Server) attestations(kind, keyID, curve string, epoch uint64, pub, chai
 	var out []resharing.SignedAttestation
 	for _, d := range holders {
 		blame := func(why string) error {
-			return &SessionError{Kind: kind, Reason: "a holder's attestation " + why, Culprits: []string{d.Name}, Blame: BlameProven, ids: []string{d.ID}}
+			return &SessionError{Kind: kind, Reason: "a holder's attestation " + why, Culprits: []string{d.Name}, Blame: BlameProven, CulpritIDs: []string{d.ID}}
 		}
 		p := results[d.ID].GetAttestation()
 		if p == nil {

@@ -11,8 +11,6 @@ func compromisedSkipCeremonyChecks() bool { return false }
 
 func compromisedSkipRequestChecks() bool { return false }
 
-func compromisedWithholdEcho() bool { return false }
-
 func compromisedKeyEpoch(ke *mpcv1.KeyEpoch) *mpcv1.KeyEpoch { return ke }
 
 func compromisedRosterUpdate(u *mpcv1.RosterUpdate) *mpcv1.RosterUpdate { return u }

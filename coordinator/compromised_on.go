@@ -50,8 +50,6 @@ func compromisedSkipCeremonyChecks() bool { return compromisedAs("skip-ceremony-
 
 func compromisedSkipRequestChecks() bool { return compromisedAs("skip-request-checks") }
 
-func compromisedWithholdEcho() bool { return compromisedAs("withhold-echo") }
-
 func compromisedKeyEpoch(ke *mpcv1.KeyEpoch) *mpcv1.KeyEpoch {
 	if !compromisedAs("forge-key-sync") {
 		return ke

@@ -136,9 +136,9 @@ func (s *Server) deviceProto(d Device, keys []Key) *mpcv1.Device {
 	if !d.LastSeen.IsZero() {
 		p.LastSeen = timestamppb.New(d.LastSeen)
 	}
-	if l := s.links.get(d.ID); l != nil {
+	if l := s.links.Get(d.ID); l != nil {
 		p.Online = true
-		p.PreparamsReady, p.PreparamsTarget = l.preparams()
+		p.PreparamsReady, p.PreparamsTarget = l.Preparams()
 	}
 	for _, k := range keys {
 		for _, h := range k.Holders {
@@ -303,7 +303,7 @@ func (s *Server) jobsFor(deviceID string) []ReshareJob {
 // disconnected and every key it held gets a background reshare job to the
 // remaining holders (plus replaceWith, a device id, if set).
 func (s *Server) revoked(ctx context.Context, d Device, replaceWith string, plans map[string]*AuthRecord) ([]ReshareJob, error) {
-	s.links.kick(d.ID, ErrDeviceRevoked)
+	s.links.Kick(d.ID, ErrDeviceRevoked)
 	s.log.Info("device revoked", "device", d.Name)
 	var repl *Device
 	if replaceWith != "" {
@@ -400,15 +400,15 @@ func (s *Server) waitReady(ctx context.Context, devs []Device, preparams bool) e
 		defer cancel()
 	}
 	for {
-		changed := s.links.wait()
+		changed := s.links.Wait()
 		var offline, preparing []string
 		for _, d := range devs {
-			l := s.links.get(d.ID)
+			l := s.links.Get(d.ID)
 			if l == nil {
 				offline = append(offline, d.Name)
 				continue
 			}
-			if ready, target := l.preparams(); ready == 0 && preparams {
+			if ready, target := l.Preparams(); ready == 0 && preparams {
 				preparing = append(preparing, fmt.Sprintf("%s (%d/%d ready)", d.Name, ready, target))
 			}
 		}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
-	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -71,45 +70,6 @@ func failedPrecondition(format string, a ...any) error {
 
 func unavailable(format string, a ...any) error {
 	return &clientError{codes.Unavailable, fmt.Sprintf(format, a...)}
-}
-
-// SessionError is a protocol session that ended without a result. Culprits
-// names the devices blamed by the protocol (or that did not answer).
-type SessionError struct {
-	Kind     string
-	Reason   string
-	Culprits []string // device names
-	// Blame is what the blame of Culprits rests on (evidence.go).
-	Blame Blame
-	// Unavailable: the culprits are not at fault (a device shutting down);
-	// other devices may be asked, but no strike is counted.
-	Unavailable bool
-	// ids are the culprits' device ids, when a session named them.
-	ids []string
-	// accuser made the unproven accusation of a suspected blame.
-	accuser string
-}
-
-func (e *SessionError) Error() string {
-	s := fmt.Sprintf("%s session failed: %s", e.Kind, e.Reason)
-	if len(e.Culprits) > 0 {
-		if d := e.Blame.describe(); d != "" {
-			s += " [" + d + "]"
-		}
-		s += "; blamed: " + strings.Join(e.Culprits, ", ")
-	}
-	return s
-}
-
-// PolicyRefusal is a device that refused a session under its approval policy.
-type PolicyRefusal struct {
-	Device   string // name, for the caller
-	DeviceID string
-	Reason   string
-}
-
-func (e *PolicyRefusal) Error() string {
-	return fmt.Sprintf("device %s refused: %s", e.Device, e.Reason)
 }
 
 // toStatus turns any error into a gRPC status with a safe message. Errors not

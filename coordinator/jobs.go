@@ -250,10 +250,10 @@ func (s *Server) planJob(k Key, job ReshareJob) ([]Device, int, string, error) {
 	}
 	var waiting []string
 	for _, d := range newHolders {
-		l := s.links.get(d.ID)
+		l := s.links.Get(d.ID)
 		if l == nil {
 			waiting = append(waiting, d.Name+" (offline)")
-		} else if ready, target := l.preparams(); ready == 0 && !k.IsEd25519() {
+		} else if ready, target := l.Preparams(); ready == 0 && !k.IsEd25519() {
 			// Do not hold the worker for minutes while a device makes
 			// safe primes: its pool report wakes the job.
 			waiting = append(waiting, fmt.Sprintf("%s (preparing pre-parameters, %d/%d ready)", d.Name, ready, target))

@@ -43,14 +43,14 @@ func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*m
 	if k.DerivationOnly {
 		entry.Detail += ", derivation-only"
 	}
-	res, err := s.sessions.run(ctx, &mpcv1.SessionStart{
+	res, err := s.sessions.Run(ctx, &mpcv1.SessionStart{
 		Kind:          mpcv1.SessionKind_SESSION_KIND_KEYGEN,
 		Curve:         curve,
 		Threshold:     uint32(t),
 		Authorization: auth,
 	}, devs, nil)
 	if err == nil {
-		err = s.keygenResult(&k, devs, res.results)
+		err = s.keygenResult(&k, devs, res.Results)
 	}
 	if err != nil {
 		return nil, s.auditFailure(ctx, entry, err)
@@ -61,7 +61,7 @@ func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*m
 		return nil, err
 	}
 	s.metrics.audited(entry.Seq)
-	s.log.Info("key created", "session", res.id, "key", k.ID, "threshold", t, "devices", names(devs))
+	s.log.Info("key created", "session", res.ID, "key", k.ID, "threshold", t, "devices", names(devs))
 	return &mpcv1.CreateKeyResponse{Key: s.keyProto(k)}, nil
 }
 
@@ -163,4 +163,17 @@ func sameChainCode(results map[string]*mpcv1.SessionResult) ([]byte, bool) {
 		}
 	}
 	return cc, len(cc) == 32
+}
+
+// samePublicKey checks that all results carry the same public key.
+func samePublicKey(results map[string]*mpcv1.SessionResult) ([]byte, bool) {
+	var pub []byte
+	for _, r := range results {
+		if pub == nil {
+			pub = r.GetPublicKey()
+		} else if !bytes.Equal(pub, r.GetPublicKey()) {
+			return nil, false
+		}
+	}
+	return pub, len(pub) > 0
 }

@@ -223,13 +223,6 @@ func (m *metrics) deviceGone(device string) {
 	m.preparamsReady.DeleteLabelValues(device)
 }
 
-// count is the number of connected devices.
-func (r *links) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.byID)
-}
-
 func (m *metrics) audited(seq uint64) {
 	if m == nil {
 		return

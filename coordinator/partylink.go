@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/mpcsign/mpcsign/coordinator/registry"
+	"github.com/mpcsign/mpcsign/coordinator/relay"
 	"github.com/mpcsign/mpcsign/internal/auditlog"
 	"github.com/mpcsign/mpcsign/internal/identity"
 	"github.com/mpcsign/mpcsign/internal/linkio"
@@ -180,20 +181,20 @@ func (s *Server) Connect(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, m
 	if err := stream.Send(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_Welcome{Welcome: welcome}}); err != nil {
 		return err
 	}
-	l := newLink(dev)
+	l := relay.NewLink(dev)
 	if err := s.register(l, hello); err != nil {
 		return err
 	}
 	s.jobs.wake()
-	s.metrics.devices(s.links.count())
+	s.metrics.devices(s.links.Count())
 	defer func() {
-		if s.links.remove(l) {
+		if s.links.Remove(l) {
 			// Only the current link's end fails the device's sessions: a
 			// link replaced by a newer one must not fail sessions of the new.
-			s.sessions.linkDown(dev.ID)
+			s.sessions.LinkDown(dev.ID)
 			s.metrics.deviceGone(dev.Name)
 		}
-		s.metrics.devices(s.links.count())
+		s.metrics.devices(s.links.Count())
 		s.touch(dev.ID)
 		s.log.Info("device disconnected", "device", dev.Name)
 	}()
@@ -203,7 +204,7 @@ func (s *Server) Connect(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, m
 	}
 	s.touch(dev.ID)
 	s.log.Info("device connected", "device", dev.Name)
-	sendErr := linkio.Send(ctx, l.out, stream.Send, l.closed)
+	sendErr := linkio.Send(ctx, l.Out(), stream.Send, l.Closed())
 	refusals := 0
 	for {
 		select {
@@ -212,14 +213,14 @@ func (s *Server) Connect(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, m
 		case <-certChanged:
 			certChanged = s.certs.wait()
 			if next := s.certs.announcement(); next != nil {
-				l.send(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_NextCertificate{NextCertificate: next}})
+				l.Send(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_NextCertificate{NextCertificate: next}})
 			}
 		case err := <-recvErr:
 			return err
 		case err := <-sendErr:
 			return err
-		case <-l.closed:
-			return l.reason
+		case <-l.Closed():
+			return l.Reason()
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -273,26 +274,26 @@ func (s *Server) handshake(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest,
 // a session: the device finishes the reshare steps it missed. Holding the
 // roster's lock until the link is registered means no entry appended
 // meanwhile is missed.
-func (s *Server) register(l *link, hello *mpcv1.Hello) error {
+func (s *Server) register(l *relay.Link, hello *mpcv1.Hello) error {
 	s.roster.mu.Lock()
 	defer s.roster.mu.Unlock()
 	if s.roster.state != nil {
-		l.send(s.rosterUpdateLocked(hello.GetRosterEntries()))
+		l.Send(s.rosterUpdateLocked(hello.GetRosterEntries()))
 	}
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
 	if err := s.sendKeySync(l); err != nil {
 		return err
 	}
-	s.links.add(l)
+	s.links.Add(l)
 	return nil
 }
 
 // fromDevice handles one message of a connected device: its status, a
 // restored share's claim, a refusal, or a session's message.
-func (s *Server) fromDevice(ctx context.Context, l *link, dev Device, m *mpcv1.ConnectRequest, refusals *int) {
+func (s *Server) fromDevice(ctx context.Context, l *relay.Link, dev Device, m *mpcv1.ConnectRequest, refusals *int) {
 	if st := m.GetStatus(); st != nil {
-		s.links.statusChanged(l, st)
+		s.links.StatusChanged(l, st)
 		s.metrics.preparams(dev.Name, st.GetPreparamsReady())
 		if st.GetPreparamsReady() > 0 {
 			s.jobs.wake() // a reshare may have waited for this device's pool
@@ -313,7 +314,7 @@ func (s *Server) fromDevice(ctx context.Context, l *link, dev Device, m *mpcv1.C
 		}
 		return
 	}
-	s.sessions.fromParty(l, m)
+	s.sessions.FromParty(l, m)
 }
 
 // answerValid checks the device's signature over the connect transcript. The

@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/mpcsign/mpcsign/coordinator/relay"
 	"github.com/mpcsign/mpcsign/internal/auditlog"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
@@ -48,10 +49,6 @@ func (g *keyGates) get(keyID string) *keyGate {
 	v, _ := g.m.LoadOrStore(keyID, &keyGate{})
 	return v.(*keyGate)
 }
-
-// CrashPoint names a point of a reshare where a test may crash the
-// coordinator (Options.CrashAt); the product never sets it.
-type CrashPoint string
 
 // Crash points of a reshare.
 const (
@@ -181,7 +178,7 @@ func (s *Server) planReshare(k Key, spec reshareSpec) ([]Device, error) {
 		if d.Status != DeviceActive {
 			return nil, failedPrecondition("device %q is %s", d.Name, d.Status)
 		}
-		if s.links.get(d.ID) == nil {
+		if s.links.Get(d.ID) == nil {
 			offline = append(offline, d.Name)
 		}
 	}
@@ -288,8 +285,8 @@ func keyEpoch(k Key) *mpcv1.KeyEpoch {
 func (s *Server) pushKeySync(k Key, members []Device) {
 	msg := &mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_KeySync{KeySync: &mpcv1.KeySync{Keys: []*mpcv1.KeyEpoch{keyEpoch(k)}}}}
 	for _, d := range members {
-		if l := s.links.get(d.ID); l != nil {
-			l.send(msg)
+		if l := s.links.Get(d.ID); l != nil {
+			l.Send(msg)
 		}
 	}
 }
@@ -300,15 +297,15 @@ const keySyncBatch = 1000
 // sendKeySync queues where the device's keys stand on a new link (keys it
 // holds, held, or may hold after a running reshare), before the link can
 // carry any session. The caller holds syncMu.
-func (s *Server) sendKeySync(l *link) error {
+func (s *Server) sendKeySync(l *relay.Link) error {
 	all, err := s.store.ListKeys()
 	if err != nil {
 		return err
 	}
 	var keys []Key
 	for _, k := range all {
-		if slices.Contains(k.Holders, l.deviceID) || slices.Contains(k.PastHolders, l.deviceID) ||
-			k.InFlight != nil && slices.Contains(k.InFlight.Holders, l.deviceID) {
+		if slices.Contains(k.Holders, l.DeviceID()) || slices.Contains(k.PastHolders, l.DeviceID()) ||
+			k.InFlight != nil && slices.Contains(k.InFlight.Holders, l.DeviceID()) {
 			keys = append(keys, k)
 		}
 	}
@@ -319,7 +316,7 @@ func (s *Server) sendKeySync(l *link) error {
 			ks.Keys = append(ks.Keys, compromisedKeyEpoch(keyEpoch(k)))
 		}
 		keys = keys[n:]
-		if !l.send(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_KeySync{KeySync: ks}}) {
+		if !l.Send(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_KeySync{KeySync: ks}}) {
 			return unavailable("link closed")
 		}
 	}

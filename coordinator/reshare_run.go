@@ -85,7 +85,7 @@ func (r *reshareRun) record() error {
 // stored a share of this very key and attests it (3.).
 func (r *reshareRun) protocol(ctx context.Context) (string, error) {
 	k, spec := r.k, r.spec
-	res, err := r.s.sessions.run(ctx, &mpcv1.SessionStart{
+	res, err := r.s.sessions.Run(ctx, &mpcv1.SessionStart{
 		Requester:     requester(ctx),
 		Kind:          mpcv1.SessionKind_SESSION_KIND_RESHARE,
 		Curve:         curveProto(k),
@@ -99,20 +99,20 @@ func (r *reshareRun) protocol(ctx context.Context) (string, error) {
 		NewCommittee:  ids(spec.newHolders),
 		Authorization: spec.auth,
 	}, r.members, &k)
-	r.session = res.id
+	r.session = res.ID
 	if err != nil {
 		return "", err
 	}
 	newResults := map[string]*mpcv1.SessionResult{}
 	for _, d := range spec.newHolders {
-		res := res.results[d.ID]
+		res := res.Results[d.ID]
 		if res == nil || !bytes.Equal(res.GetPublicKey(), k.PublicKey) {
-			return "", &SessionError{Kind: "reshare", Reason: "a new holder reported another public key", Culprits: []string{d.Name}, Blame: BlameProven, ids: []string{d.ID}}
+			return "", &SessionError{Kind: "reshare", Reason: "a new holder reported another public key", Culprits: []string{d.Name}, Blame: BlameProven, CulpritIDs: []string{d.ID}}
 		}
 		newResults[d.ID] = res
 	}
 	r.keyPublic = sameKeyPublic(newResults)
-	r.atts, err = r.s.attestations("reshare", k.ID, rosterCurve(k), r.epoch, k.PublicKey, k.ChainCode, spec.newThreshold, spec.newHolders, res.results)
+	r.atts, err = r.s.attestations("reshare", k.ID, rosterCurve(k), r.epoch, k.PublicKey, k.ChainCode, spec.newThreshold, spec.newHolders, res.Results)
 	if err != nil {
 		return "", err
 	}
@@ -206,7 +206,7 @@ func (r *reshareRun) commit(ctx context.Context) (string, error) {
 	s.pushKeySync(k, r.told[:1])
 	if s.opts.CrashAt != nil {
 		// Test only: let that first message leave before the crash.
-		s.links.drained(r.told[0].ID, 2*time.Second)
+		s.links.Drained(r.told[0].ID, 2*time.Second)
 	}
 	s.crashAt(CrashDuringErasure)
 	s.pushKeySync(k, r.told[1:])

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/mpcsign/mpcsign/coordinator/relay"
 	"github.com/mpcsign/mpcsign/internal/auditlog"
 	"github.com/mpcsign/mpcsign/internal/backup"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
@@ -18,17 +19,17 @@ import (
 // in place of the original one.
 
 // restoreClaim answers one claim on the device's link.
-func (s *Server) restoreClaim(l *link, c *mpcv1.RestoreClaim) {
+func (s *Server) restoreClaim(l *relay.Link, c *mpcv1.RestoreClaim) {
 	answer := func(state mpcv1.RestoreState, reason string) {
-		l.send(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_RestoreAnswer{RestoreAnswer: &mpcv1.RestoreAnswer{
+		l.Send(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_RestoreAnswer{RestoreAnswer: &mpcv1.RestoreAnswer{
 			KeyId: c.GetKeyId(), Epoch: c.GetEpoch(), State: state, Reason: reason}}})
 	}
 	refuse := func(format string, a ...any) {
 		reason := fmt.Sprintf(format, a...)
-		s.log.Warn("refused a restored share", "device", l.name, "key", c.GetKeyId(), "epoch", c.GetEpoch(), "reason", reason)
+		s.log.Warn("refused a restored share", "device", l.Name(), "key", c.GetKeyId(), "epoch", c.GetEpoch(), "reason", reason)
 		// The operator sees it in the audit log; the device deletes its copy.
-		e := auditlog.Entry{Action: "key.restore.claim", KeyID: clip(c.GetKeyId()), Devices: []string{l.name}, Result: "failed", Detail: reason}
-		if err := s.audit(withSystemActor(context.Background(), "device "+l.name), e); err != nil {
+		e := auditlog.Entry{Action: "key.restore.claim", KeyID: clip(c.GetKeyId()), Devices: []string{l.Name()}, Result: "failed", Detail: reason}
+		if err := s.audit(withSystemActor(context.Background(), "device "+l.Name()), e); err != nil {
 			return // no answer without its entry; the device asks again on its next connection
 		}
 		answer(mpcv1.RestoreState_RESTORE_STATE_REFUSED, reason)
@@ -41,8 +42,8 @@ func (s *Server) restoreClaim(l *link, c *mpcv1.RestoreClaim) {
 		refuse("unknown key %s", clip(c.GetKeyId()))
 		return
 	}
-	if slices.Contains(k.Holders, l.deviceID) {
-		if k.Epoch == c.GetEpoch() && bytes.Equal(k.PartyKeyIdentity[l.deviceID], c.GetOriginalIdentityPublicKey()) {
+	if slices.Contains(k.Holders, l.DeviceID()) {
+		if k.Epoch == c.GetEpoch() && bytes.Equal(k.PartyKeyIdentity[l.DeviceID()], c.GetOriginalIdentityPublicKey()) {
 			answer(mpcv1.RestoreState_RESTORE_STATE_BOUND, "")
 			return
 		}
@@ -67,26 +68,26 @@ func (s *Server) restoreClaim(l *link, c *mpcv1.RestoreClaim) {
 		refuse("device %s no longer holds key %s", orig.Name, k.ID)
 		return
 	}
-	e := auditlog.Entry{Action: "key.restore.claim", KeyID: k.ID, Devices: []string{l.name, orig.Name},
-		Detail: fmt.Sprintf("device %s restored the epoch %d share of %s from a backup; waiting for approval", l.name, c.GetEpoch(), orig.Name)}
+	e := auditlog.Entry{Action: "key.restore.claim", KeyID: k.ID, Devices: []string{l.Name(), orig.Name},
+		Detail: fmt.Sprintf("device %s restored the epoch %d share of %s from a backup; waiting for approval", l.Name(), c.GetEpoch(), orig.Name)}
 	already := false
-	_, err = s.updateKeyAudited(withSystemActor(context.Background(), "device "+l.name), k.ID, func(k *Key) error {
+	_, err = s.updateKeyAudited(withSystemActor(context.Background(), "device "+l.Name()), k.ID, func(k *Key) error {
 		for _, r := range k.PendingRestores {
-			if r.Device == l.deviceID && r.Original == orig.ID && r.Epoch == c.GetEpoch() {
+			if r.Device == l.DeviceID() && r.Original == orig.ID && r.Epoch == c.GetEpoch() {
 				already = true
 				return nil
 			}
 		}
-		k.PendingRestores = slices.DeleteFunc(k.PendingRestores, func(r RestoreBinding) bool { return r.Device == l.deviceID })
-		k.PendingRestores = append(k.PendingRestores, RestoreBinding{Device: l.deviceID, Original: orig.ID, OriginalPub: want, Epoch: c.GetEpoch(), At: s.opts.Now()})
+		k.PendingRestores = slices.DeleteFunc(k.PendingRestores, func(r RestoreBinding) bool { return r.Device == l.DeviceID() })
+		k.PendingRestores = append(k.PendingRestores, RestoreBinding{Device: l.DeviceID(), Original: orig.ID, OriginalPub: want, Epoch: c.GetEpoch(), At: s.opts.Now()})
 		return nil
 	}, &e)
 	if err != nil {
-		s.log.Warn("could not record a restored share", "device", l.name, "err", err)
+		s.log.Warn("could not record a restored share", "device", l.Name(), "err", err)
 		return
 	}
 	if !already {
-		s.log.Info("a device restored a share from a backup; waiting for approval", "device", l.name, "key", k.ID, "original", orig.Name)
+		s.log.Info("a device restored a share from a backup; waiting for approval", "device", l.Name(), "key", k.ID, "original", orig.Name)
 	}
 	answer(mpcv1.RestoreState_RESTORE_STATE_PENDING, "")
 }
@@ -150,8 +151,8 @@ func (s *Server) approveRestore(ctx context.Context, d Device, keyID string) (*m
 		return nil
 	}, &e)
 	if err == nil {
-		if l := s.links.get(d.ID); l != nil {
-			l.send(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_RestoreAnswer{RestoreAnswer: &mpcv1.RestoreAnswer{
+		if l := s.links.Get(d.ID); l != nil {
+			l.Send(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_RestoreAnswer{RestoreAnswer: &mpcv1.RestoreAnswer{
 				KeyId: k.ID, Epoch: k.Epoch, State: mpcv1.RestoreState_RESTORE_STATE_BOUND}}})
 		}
 	}

@@ -328,8 +328,8 @@ func (s *Server) appendRosterLocked(ctx context.Context, e roster.Entry, body ro
 // pushRosterLocked sends the entries from height on to every connected device.
 func (s *Server) pushRosterLocked(from uint64) {
 	upd := s.rosterUpdateLocked(from)
-	for _, l := range s.links.all() {
-		l.send(upd)
+	for _, l := range s.links.All() {
+		l.Send(upd)
 	}
 }
 

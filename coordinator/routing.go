@@ -166,12 +166,12 @@ func (s *Server) learn(ctx context.Context, k Key, out signed, se *SessionError,
 	switch {
 	case se.Unavailable:
 		// Not the device's fault: ask others, no strike.
-		for _, id := range se.ids {
+		for _, id := range se.CulpritIDs {
 			excluded[id] = true
 		}
-	case se.Blame.strikes():
+	case se.Blame.Strikes():
 		for _, d := range out.signers {
-			if slices.Contains(se.ids, d.ID) {
+			if slices.Contains(se.CulpritIDs, d.ID) {
 				excluded[d.ID] = true
 				s.strike(ctx, out.session, k, d, fmt.Sprintf("%s blame of a failed signing attempt: %s", se.Blame, se.Reason))
 			}
@@ -181,15 +181,15 @@ func (s *Server) learn(ctx context.Context, k Key, out signed, se *SessionError,
 			return false
 		}
 		att.failed = append(att.failed, deviceIDs(out.signers))
-		for _, id := range se.ids {
+		for _, id := range se.CulpritIDs {
 			att.named[id]++
 		}
-		if se.accuser != "" {
-			att.accusers[se.accuser]++ // an unproven accuser is suspect too
+		if se.Accuser != "" {
+			att.accusers[se.Accuser]++ // an unproven accuser is suspect too
 		}
 	}
 	msg := "retrying signature with another subset of devices"
-	if len(se.ids) > 0 {
+	if len(se.CulpritIDs) > 0 {
 		msg = "retrying signature without blamed devices"
 	}
 	s.log.Info(msg, "session", out.session, "key", k.ID, "blamed", se.Culprits, "blame", se.Blame)
@@ -249,7 +249,7 @@ func (s *Server) pickSubset(k Key, excluded map[string]bool, att *attempts) ([]D
 		switch {
 		case d.Status != DeviceActive:
 			missing = append(missing, d.Name+" ("+string(d.Status)+")")
-		case s.links.get(d.ID) == nil:
+		case s.links.Get(d.ID) == nil:
 			missing = append(missing, d.Name+" (offline)")
 		case excluded[d.ID]:
 			missing = append(missing, d.Name+" (failed an earlier attempt)")

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/mpcsign/mpcsign/coordinator/registry"
+	"github.com/mpcsign/mpcsign/coordinator/relay"
 	"github.com/mpcsign/mpcsign/internal/coordclient"
 	"github.com/mpcsign/mpcsign/internal/sigfmt"
 	"github.com/mpcsign/mpcsign/internal/tlspin"
@@ -94,8 +95,8 @@ type Server struct {
 	certs       *certs          // the certificates, switched by a rotation
 	files       Files
 	firstStart  bool
-	links       *links
-	sessions    *sessions
+	links       *relay.Links
+	sessions    *relay.Sessions
 	inflight    keyedMutex
 	gates       keyGates
 	strikes     strikes
@@ -140,10 +141,9 @@ func New(opts Options) (*Server, error) {
 	if err := s.openStore(); err != nil {
 		return nil, err
 	}
-	s.links = newLinks()
-	s.sessions = newSessions(s.log, s.links, s.store, opts.Now, opts.Relay)
-	s.sessions.metrics = s.metrics
-	s.sessions.crash = opts.CrashAt
+	s.links = relay.NewLinks()
+	s.sessions = relay.NewSessions(relay.Config{Log: s.log, Links: s.links, Store: s.store, Now: opts.Now, Relay: opts.Relay,
+		Metrics: relayMetrics{s.metrics}, Crash: opts.CrashAt})
 	if err := s.recoverReshares(); err != nil {
 		s.store.Close()
 		return nil, fmt.Errorf("coordinator: recover reshares: %w", err)
@@ -310,13 +310,13 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	// within DrainTimeout, then close the device links and stop.
 	s.health.shutdown()
 	s.draining.Store(true)
-	s.log.Info("draining: no new sessions; waiting for running ones", "running", s.sessions.running(), "bound", s.opts.DrainTimeout)
+	s.log.Info("draining: no new sessions; waiting for running ones", "running", s.sessions.Running(), "bound", s.opts.DrainTimeout)
 	select {
-	case <-s.sessions.idle():
+	case <-s.sessions.Idle():
 	case <-time.After(s.opts.DrainTimeout):
-		s.log.Warn("drain bound reached; aborting the sessions still running", "running", s.sessions.running())
+		s.log.Warn("drain bound reached; aborting the sessions still running", "running", s.sessions.Running())
 	}
-	s.links.closeAll(ErrShuttingDown)
+	s.links.CloseAll(ErrShuttingDown)
 	stopped := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(stopped) }()
 	select {

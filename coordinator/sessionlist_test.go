@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/mpcsign/mpcsign/coordinator/relay"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
@@ -20,7 +23,7 @@ func TestListSessionsNewestFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	s := &Server{store: st, sessions: newSessions(nil, newLinks(), st, time.Now, nil)}
+	s := &Server{store: st, sessions: relay.NewSessions(relay.Config{Links: relay.NewLinks(), Store: st, Now: time.Now})}
 	start := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for i := range 5 {
 		r := SessionRecord{ID: fmt.Sprintf("s%d", i), Kind: "sign", KeyID: "k1", Devices: []string{"a", "b"},
@@ -32,10 +35,15 @@ func TestListSessionsNewestFirst(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// One session running now.
-	s.sessions.byRef["r"] = &session{ref: []byte{0xab}, kind: mpcv1.SessionKind_SESSION_KIND_RESHARE, keyID: "k1", started: start.Add(time.Hour),
-		members: map[string]Device{"id-b": {Name: "b"}, "id-a": {Name: "a"}}}
-	resp, err := s.ListSessions(context.Background(), &mpcv1.ListSessionsRequest{Limit: 3})
+	// One session running now (as relay.Sessions.RunningInfo describes it:
+	// relay's TestRunningInfo).
+	running := func() []*mpcv1.SessionInfo {
+		return []*mpcv1.SessionInfo{{Id: "ab", Kind: "reshare", KeyId: "k1", Devices: []string{"a", "b"}, StartedAt: timestamppb.New(start.Add(time.Hour)), Running: true}}
+	}
+	if resp, err := s.ListSessions(context.Background(), &mpcv1.ListSessionsRequest{Limit: 3}); err != nil || len(resp.GetSessions()) != 3 || resp.GetSessions()[0].GetId() != "s4" {
+		t.Fatalf("with no session running: %v %v", resp, err)
+	}
+	resp, err := s.listSessions(&mpcv1.ListSessionsRequest{Limit: 3}, running)
 	if err != nil {
 		t.Fatal(err)
 	}

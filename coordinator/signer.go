@@ -387,7 +387,7 @@ func signResponse(k Key, it signItem, sig *signature, signers []string, replayed
 // signOnce runs one signing session and checks its result under pub. It
 // returns the session's log id too, failed or not.
 func (s *Server) signOnce(ctx context.Context, k Key, it signItem, pub []byte, signers []Device) (*signature, string, error) {
-	res, err := s.sessions.run(ctx, &mpcv1.SessionStart{
+	res, err := s.sessions.Run(ctx, &mpcv1.SessionStart{
 		Requester:      requester(ctx),
 		Kind:           mpcv1.SessionKind_SESSION_KIND_SIGN,
 		Curve:          curveProto(k),
@@ -402,16 +402,16 @@ func (s *Server) signOnce(ctx context.Context, k Key, it signItem, pub []byte, s
 		RequestItem:    it.item,
 	}, signers, &k)
 	if err != nil {
-		return nil, res.id, err
+		return nil, res.ID, err
 	}
 	// Every signer computes the full signature; accept the first that
 	// verifies against the (derived) public key.
-	for _, r := range res.results {
+	for _, r := range res.Results {
 		if sig, err := verify(k, it, pub, r.GetR(), r.GetS(), r.GetSignature()); err == nil {
-			return sig, res.id, nil
+			return sig, res.ID, nil
 		}
 	}
-	return nil, res.id, &SessionError{Kind: "sign", Reason: "no device returned a signature that verifies against the key"}
+	return nil, res.ID, &SessionError{Kind: "sign", Reason: "no device returned a signature that verifies against the key"}
 }
 
 // keyedMutex serialises work per key (here: per request id).

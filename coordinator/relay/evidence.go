@@ -1,4 +1,4 @@
-package coordinator
+package relay
 
 import (
 	"bytes"
@@ -22,30 +22,6 @@ import (
 	"github.com/mpcsign/mpcsign/internal/partyid"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
-
-// Blame is what a failed session's blame rests on. Strikes and pauses
-// follow only proven blame (BlameProven, BlameAccuserLied); a suspected
-// device is only asked last, and struck when it is common to every failed
-// attempt of a signature that then succeeded without it (signWithKey).
-type Blame string
-
-const (
-	// BlameProven: the coordinator saw the fault itself (an envelope that
-	// does not verify, a flood, an invalid join) or re-ran the failed check
-	// on the accused's signed messages with the accuser's evidence.
-	BlameProven Blame = "proven"
-	// BlameAccuserLied: the accuser's evidence cleared every member it
-	// accused; the accuser is the culprit.
-	BlameAccuserLied Blame = "accuser-lied"
-	// BlameSuspected: named without evidence the coordinator could check
-	// (a signing check it cannot re-run, a reshare, an older device), or an
-	// availability fault (a timeout, a disconnect) that says who stopped
-	// but not why.
-	BlameSuspected Blame = "suspected"
-)
-
-// strikes reports whether blame of this kind counts a strike at once.
-func (b Blame) strikes() bool { return b == BlameProven || b == BlameAccuserLied }
 
 // verdict is the coordinator's reading of a member's failure report.
 type verdict struct {
@@ -404,17 +380,4 @@ func (s *session) names(ids []string) []string {
 		out = append(out, s.members[id].Name)
 	}
 	return out
-}
-
-// describe is how a session error names its blame for the caller.
-func (b Blame) describe() string {
-	switch b {
-	case BlameProven:
-		return "proven"
-	case BlameAccuserLied:
-		return "accuser lied: its evidence cleared the devices it accused"
-	case BlameSuspected:
-		return "suspected, not proven"
-	}
-	return ""
 }

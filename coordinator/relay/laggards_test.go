@@ -1,10 +1,11 @@
-package coordinator
+package relay
 
 import (
 	"log/slog"
 	"slices"
 	"testing"
 
+	"github.com/mpcsign/mpcsign/coordinator/registry"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
@@ -13,7 +14,7 @@ import (
 // check only narrows a party's list, and a member that skips rounds is not
 // credited with them.
 func TestTimeoutCulprits(t *testing.T) {
-	members := map[string]Device{"a": {ID: "a"}, "b": {ID: "b"}, "c": {ID: "c"}}
+	members := map[string]registry.Device{"a": {ID: "a"}, "b": {ID: "b"}, "c": {ID: "c"}}
 	type sent struct {
 		from  string
 		round uint32
@@ -49,7 +50,7 @@ func TestTimeoutCulprits(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &session{kind: tc.kind, members: members, log: slog.New(slog.DiscardHandler)}
 			for _, m := range tc.sent {
-				s.roundSeen(nil, m.from, m.round)
+				s.roundSeen(noMetrics{}, m.from, m.round)
 			}
 			got := s.timeoutCulprits(tc.named)
 			slices.Sort(got)

@@ -1,4 +1,4 @@
-package coordinator
+package relay
 
 import (
 	"context"
@@ -8,22 +8,23 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mpcsign/mpcsign/coordinator/registry"
 	"github.com/mpcsign/mpcsign/internal/envelope"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
-// sessionRun is one run of a session (run): the session, what it heard so
+// sessionRun is one run of a session (Run): the session, what it heard so
 // far, and its record.
 type sessionRun struct {
-	m       *sessions
+	m       *Sessions
 	s       *session
 	ref     []byte
 	start   *mpcv1.SessionStart
-	members []Device
+	members []registry.Device
 	params  envelope.Params
 	log     *slog.Logger
 	began   time.Time
-	rec     SessionRecord
+	rec     registry.SessionRecord
 	joins   map[string]*mpcv1.SessionJoin
 	results map[string]*mpcv1.SessionResult
 	// A party's failure that blames nobody (it saw that someone lied but
@@ -34,8 +35,8 @@ type sessionRun struct {
 	vagueWait    <-chan time.Time
 }
 
-// runRef is run for the session ref.
-func (m *sessions) runRef(ctx context.Context, ref []byte, start *mpcv1.SessionStart, members []Device, key *Key) (map[string]*mpcv1.SessionResult, error) {
+// runRef is Run for the session ref.
+func (m *Sessions) runRef(ctx context.Context, ref []byte, start *mpcv1.SessionStart, members []registry.Device, key *registry.Key) (map[string]*mpcv1.SessionResult, error) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		return nil, errors.New("session without deadline")
@@ -48,14 +49,14 @@ func (m *sessions) runRef(ctx context.Context, ref []byte, start *mpcv1.SessionS
 	r.s = m.open(ref, start, members, key) // adds the participants to start
 	defer m.close(r.s)
 	r.params = envelope.StartParams(start)
-	r.log = m.log.With("session", hex.EncodeToString(ref[:8]), "kind", kindName(start.GetKind()))
+	r.log = m.log.With("session", hex.EncodeToString(ref[:8]), "kind", KindName(start.GetKind()))
 	r.s.log = r.log
 	r.log.Info("session started", "key", start.GetKeyId(), "devices", names(members))
 	r.began = time.Now()
-	r.rec = SessionRecord{ID: hex.EncodeToString(ref), Kind: kindName(start.GetKind()), KeyID: start.GetKeyId(), Devices: names(members), Started: m.now()}
-	m.metrics.sessionStarted(r.rec.Kind)
+	r.rec = registry.SessionRecord{ID: hex.EncodeToString(ref), Kind: KindName(start.GetKind()), KeyID: start.GetKeyId(), Devices: names(members), Started: m.now()}
+	m.metrics.SessionStarted(r.rec.Kind)
 	defer func() {
-		m.metrics.sessionEnded(r.rec.Kind, r.rec.OK, ctx.Err(), time.Since(r.began))
+		m.metrics.SessionEnded(r.rec.Kind, r.rec.OK, ctx.Err(), time.Since(r.began))
 		r.rec.Finished = m.now()
 		if err := m.store.PutSession(r.rec); err != nil {
 			r.log.Warn("could not record the session", "err", err)
@@ -100,12 +101,12 @@ func (m *sessions) runRef(ctx context.Context, ref []byte, start *mpcv1.SessionS
 }
 
 // open registers a new session for ref; close ends and forgets it.
-func (m *sessions) open(ref []byte, start *mpcv1.SessionStart, members []Device, key *Key) *session {
+func (m *Sessions) open(ref []byte, start *mpcv1.SessionStart, members []registry.Device, key *registry.Key) *session {
 	var partyKeyIdentity map[string][]byte
 	if key != nil {
 		partyKeyIdentity = key.PartyKeyIdentity
 	}
-	s := &session{ref: ref, kind: start.GetKind(), keyID: start.GetKeyId(), started: m.now(), members: map[string]Device{}, events: make(chan partyEvent, 8*len(members)+8), done: make(chan struct{}),
+	s := &session{ref: ref, kind: start.GetKind(), keyID: start.GetKeyId(), started: m.now(), members: map[string]registry.Device{}, events: make(chan partyEvent, 8*len(members)+8), done: make(chan struct{}),
 		ed25519: start.GetCurve() == mpcv1.Curve_CURVE_ED25519, threshold: int(start.GetThreshold()), epoch: start.GetEpoch(), partyKeyIdentity: partyKeyIdentity,
 		key: key, path: start.GetDerivationPath(), message: start.GetMessage()}
 	for _, d := range members {
@@ -119,7 +120,7 @@ func (m *sessions) open(ref []byte, start *mpcv1.SessionStart, members []Device,
 	return s
 }
 
-func (m *sessions) close(s *session) {
+func (m *Sessions) close(s *session) {
 	s.finish()
 	m.mu.Lock()
 	delete(m.byRef, string(s.ref))
@@ -145,8 +146,8 @@ func (r *sessionRun) missing() []string {
 // sendAll sends msg to every member; it returns the first that was offline.
 func (r *sessionRun) sendAll(msg *mpcv1.ConnectResponse) (offline string) {
 	for _, d := range r.members {
-		l := r.m.links.get(d.ID)
-		if (l == nil || !l.send(msg)) && offline == "" {
+		l := r.m.links.Get(d.ID)
+		if (l == nil || !l.Send(msg)) && offline == "" {
 			offline = d.ID // keep going: every other member still gets it
 		}
 	}
@@ -157,13 +158,13 @@ func (r *sessionRun) sendAll(msg *mpcv1.ConnectResponse) (offline string) {
 // ours); detail, which may come from a party, goes only to the log.
 func (r *sessionRun) fail(reason, detail, reporter string, culpritIDs []string, why Blame) error {
 	r.sendAll(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_Abort{Abort: &mpcv1.SessionAbort{Ref: r.ref, Reason: reason}}})
-	err := &SessionError{Kind: kindName(r.start.GetKind()), Reason: reason, Culprits: r.m.nameList(r.s, culpritIDs), ids: r.s.memberIDs(culpritIDs, "")}
+	err := &SessionError{Kind: KindName(r.start.GetKind()), Reason: reason, Culprits: r.m.nameList(r.s, culpritIDs), CulpritIDs: r.s.memberIDs(culpritIDs, "")}
 	if len(err.Culprits) > 0 {
 		err.Blame = why
 	}
 	r.rec.Reason, r.rec.Culprits, r.rec.Blame = reason, err.Culprits, string(err.Blame)
-	r.m.metrics.sessionAborted(err.Kind, err.Culprits)
-	r.m.metrics.blamed(err.Kind, err.Blame)
+	r.m.metrics.SessionAborted(err.Kind, err.Culprits)
+	r.m.metrics.Blamed(err.Kind, err.Blame)
 	if detail != "" {
 		r.rec.Reason += ": " + detail
 	}
@@ -180,13 +181,13 @@ func (r *sessionRun) failedAs(ev partyEvent, v verdict) error {
 	if ev.failure.GetRef() == nil {
 		reporter = "" // raised by the coordinator's own checks
 	}
-	detail := clip(ev.failure.GetReason())
+	detail := Clip(ev.failure.GetReason())
 	if v.detail != "" {
-		detail += " [" + clip(v.detail) + "]"
+		detail += " [" + Clip(v.detail) + "]"
 	}
 	err := r.fail("the protocol failed", detail, reporter, v.culprits, v.blame)
 	if se, ok := err.(*SessionError); ok && v.blame == BlameSuspected {
-		se.accuser = v.reporter
+		se.Accuser = v.reporter
 	}
 	return err
 }
@@ -211,21 +212,21 @@ func (r *sessionRun) event(ev partyEvent) error {
 		return r.fail("a device disconnected during the session", "", "", []string{ev.from}, BlameSuspected)
 	case ev.reply != nil && !ev.reply.GetAccepted() && ev.reply.GetPolicyRefusal():
 		// Abort the others and record it; the caller gets the refusal itself.
-		_ = r.fail("a device refused under its approval policy", clip(ev.reply.GetReason()), ev.from, nil, "")
-		return &PolicyRefusal{Device: r.s.members[ev.from].Name, DeviceID: ev.from, Reason: clip(ev.reply.GetReason())}
+		_ = r.fail("a device refused under its approval policy", Clip(ev.reply.GetReason()), ev.from, nil, "")
+		return &PolicyRefusal{Device: r.s.members[ev.from].Name, DeviceID: ev.from, Reason: Clip(ev.reply.GetReason())}
 	case ev.reply != nil && !ev.reply.GetAccepted() && (ev.reply.GetShuttingDown() || ev.reply.GetBusy()):
-		err := r.fail("a device is shutting down or busy", clip(ev.reply.GetReason()), ev.from, []string{ev.from}, BlameSuspected)
+		err := r.fail("a device is shutting down or busy", Clip(ev.reply.GetReason()), ev.from, []string{ev.from}, BlameSuspected)
 		if se := (*SessionError)(nil); errors.As(err, &se) {
 			se.Unavailable = true
 		}
 		return err
 	case ev.reply != nil && !ev.reply.GetAccepted():
-		return r.fail("a device refused the session", clip(ev.reply.GetReason()), ev.from, []string{ev.from}, BlameSuspected)
+		return r.fail("a device refused the session", Clip(ev.reply.GetReason()), ev.from, []string{ev.from}, BlameSuspected)
 	case ev.reply != nil:
 		return r.join(ev)
 	case ev.failure != nil:
 		v := r.assess(ev)
-		if v.blame.strikes() {
+		if v.blame.Strikes() {
 			return r.failedAs(ev, v)
 		}
 		if r.vague == nil || (len(r.vagueVerdict.culprits) == 0 && len(v.culprits) > 0) {
