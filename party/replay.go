@@ -38,7 +38,7 @@ import (
 
 // replayRetention is how long a device remembers received content. A
 // replay older than that passes this check; the coordinator's evidence
-// check still clears the honest members it would frame (coordinator/evidence.go).
+// check still clears the honest members it would frame (coordinator/relay/evidence.go).
 const replayRetention = 30 * 24 * time.Hour
 
 // replayReason starts the reason of a failure for replayed content.
