@@ -29,10 +29,10 @@ import (
 //	                 expired, replayed, by an unknown or revoked requester)
 //	                 and without its request-id store: only the devices'
 //	                 own checks stand in the way
-//	withhold-echo    (coordinator/relay) drops the signing protocol's last-round messages, so
+//	withhold-echo    drops the signing protocol's last-round messages, so
 //	                 that the devices see each signature fail (and the
 //	                 coordinator could assemble it from the broadcast
-//	                 shares itself)
+//	                 shares itself; coordinator/relay does this one)
 //
 // The default build has none of this (compromised_off.go).
 func compromisedAs(what string) bool {
