@@ -29,7 +29,7 @@ type verdict struct {
 	culprits []string // device ids
 	detail   string   // what the evidence showed, for the record and the log
 	// reporter made an unproven accusation: it is as suspect as those it
-	// named (signWithKey orders the next attempt by it).
+	// named (the coordinator's signWithKey orders the next attempt by it).
 	reporter string
 }
 
