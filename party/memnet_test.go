@@ -89,6 +89,7 @@ func newMemnet(t *testing.T, names []string, fixtures []int) *memnet {
 		}
 		t.Cleanup(func() { _ = ks.Close() })
 		pool := NewPool(ks, 1, log, nil)
+		pool.AcceptTestFixtures()
 		for _, set := range memnetFixtures(t, fixtures[i]) {
 			if err := pool.Add(set); err != nil {
 				t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mpcsign/mpcsign/internal/preparams"
@@ -21,6 +22,10 @@ const (
 // ErrPreparamsUsed reports an attempt to add a set that was used before.
 var ErrPreparamsUsed = errors.New("party: pre-parameter set was used before")
 
+// ErrTestFixture reports a TEST-ONLY pre-parameter set offered to a pool
+// that does not accept them (every pool but a test's: AcceptTestFixtures).
+var ErrTestFixture = errors.New("party: a TEST-ONLY pre-parameter set (its primes are public): refused outside tests")
+
 // Pool is the persisted pool of pre-parameter sets. Each set is taken once,
 // removed in the same atomic write that records it as used, and never handed
 // out again.
@@ -33,7 +38,17 @@ type Pool struct {
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every change
 	takeMu  sync.Mutex
+	// fixtures: this pool takes the repository's TEST-ONLY sets (tests,
+	// and test builds' --insecure-test-preparams only).
+	fixtures atomic.Bool
 }
+
+// AcceptTestFixtures lets this pool take the repository's TEST-ONLY
+// pre-parameter sets. TEST ONLY: their primes are public, so a key made
+// with one is open to anyone; only tests and binaries built with -tags
+// testfixtures call it. Every other pool refuses them, and drops any it
+// finds in the keystore (left there by a test build).
+func (p *Pool) AcceptTestFixtures() { p.fixtures.Store(true) }
 
 // NewPool makes a pool over ks that Fill keeps at target sets.
 func NewPool(ks *keystore.Store, target int, log *slog.Logger, generate func(context.Context) (*preparams.Set, error)) *Pool {
@@ -69,8 +84,12 @@ func (p *Pool) notify() {
 	p.mu.Unlock()
 }
 
-// Add stores a set unless it was used before.
+// Add stores a set unless it was used before (or is a TEST-ONLY set and
+// the pool does not accept them).
 func (p *Pool) Add(s *preparams.Set) error {
+	if preparams.IsTestFixture(s) && !p.fixtures.Load() {
+		return ErrTestFixture
+	}
 	b, err := s.Marshal()
 	if err != nil {
 		return err
@@ -135,7 +154,9 @@ func (p *Pool) takeOne() (*preparams.Set, error) {
 		return nil, err
 	}
 	var set *preparams.Set
+	var dropped bool
 	err = p.ks.Update(func(tx *keystore.Txn) error {
+		set, dropped = nil, false
 		b, err := tx.Get(keys[0])
 		if err != nil {
 			return err
@@ -148,12 +169,19 @@ func (p *Pool) takeOne() (*preparams.Set, error) {
 		if err := tx.Delete(keys[0]); err != nil {
 			return err
 		}
+		dropped = preparams.IsTestFixture(set) && !p.fixtures.Load()
 		return tx.Put(usedPrefix+set.ID(), []byte{1})
 	})
 	if err != nil {
 		return nil, err
 	}
 	p.notify()
+	if dropped {
+		// Taken out for good (and marked used, so it never comes back): the
+		// caller's Take goes on with the next set, or a fresh one.
+		p.log.Error("discarded a TEST-ONLY pre-parameter set found in this device's pool (left by a test build): its primes are public and a product build never uses one")
+		return nil, nil
+	}
 	// The session that took it logs it, with its id.
 	return set, nil
 }
@@ -201,6 +229,7 @@ func ImportTestFixtures(a *Agent, path string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	a.Pool().AcceptTestFixtures()
 	added := 0
 	for _, s := range sets {
 		if err := a.Pool().Add(s); err == nil {

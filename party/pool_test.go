@@ -1,11 +1,13 @@
 package party
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,6 +47,7 @@ func TestPoolTakesEachSetOnce(t *testing.T) {
 	ks := openStore(t, dir)
 	sets := fixtureSets(t)
 	pool := NewPool(ks, 2, quiet, nil)
+	pool.AcceptTestFixtures()
 	for _, s := range sets[:2] {
 		if err := pool.Add(s); err != nil {
 			t.Fatal(err)
@@ -65,6 +68,7 @@ func TestPoolTakesEachSetOnce(t *testing.T) {
 	ks = openStore(t, dir)
 	defer ks.Close()
 	pool = NewPool(ks, 2, quiet, nil)
+	pool.AcceptTestFixtures()
 	if pool.Ready() != 1 {
 		t.Fatalf("after restart ready %d, want 1", pool.Ready())
 	}
@@ -81,6 +85,7 @@ func TestPoolTakeWaitsAndTimesOut(t *testing.T) {
 	ks := openStore(t, t.TempDir())
 	defer ks.Close()
 	pool := NewPool(ks, 1, quiet, nil)
+	pool.AcceptTestFixtures()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if _, err := pool.Take(ctx); err == nil {
@@ -120,6 +125,7 @@ func TestPoolFillUsesGenerator(t *testing.T) {
 		return sets[calls-1], nil
 	}
 	pool := NewPool(ks, 2, quiet, gen)
+	pool.AcceptTestFixtures()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { pool.Fill(ctx); close(done) }()
@@ -149,6 +155,7 @@ func TestPoolTakesBackAnUnusedSet(t *testing.T) {
 	ks := openStore(t, t.TempDir())
 	defer ks.Close()
 	pool := NewPool(ks, 1, quiet, nil)
+	pool.AcceptTestFixtures()
 	set := fixtureSets(t)[0]
 	if err := pool.Add(set); err != nil {
 		t.Fatal(err)
@@ -170,5 +177,38 @@ func TestPoolTakesBackAnUnusedSet(t *testing.T) {
 	// Taken and not returned: used for good.
 	if err := pool.Add(again); !errors.Is(err, ErrPreparamsUsed) {
 		t.Fatalf("re-adding a taken set: %v", err)
+	}
+}
+
+// A product pool (one that never accepted TEST-ONLY sets) refuses them, and
+// discards for good any it finds in the keystore, left there by a test
+// build that ran on the same data directory.
+func TestPoolRefusesTestFixtures(t *testing.T) {
+	dir := t.TempDir()
+	ks := openStore(t, dir)
+	sets := fixtureSets(t)
+	product := NewPool(ks, 1, quiet, nil)
+	if err := product.Add(sets[0]); !errors.Is(err, ErrTestFixture) {
+		t.Fatalf("a product pool took a TEST-ONLY set: %v", err)
+	}
+	// A test build's pool on the same keystore leaves one behind.
+	testBuild := NewPool(ks, 1, quiet, nil)
+	testBuild.AcceptTestFixtures()
+	if err := testBuild.Add(sets[0]); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	product = NewPool(ks, 1, slog.New(slog.NewTextHandler(&logs, nil)), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if s, err := product.Take(ctx); s != nil || err == nil {
+		t.Fatalf("a product pool handed out a TEST-ONLY set: %v %v", s, err)
+	}
+	if product.Ready() != 0 || !strings.Contains(logs.String(), "discarded a TEST-ONLY pre-parameter set") {
+		t.Fatalf("the TEST-ONLY set was not discarded (ready %d): %s", product.Ready(), logs.String())
+	}
+	// Discarded for good: even a test build cannot bring it back.
+	if err := testBuild.Add(sets[0]); !errors.Is(err, ErrPreparamsUsed) {
+		t.Fatalf("the discarded set came back: %v", err)
 	}
 }

@@ -233,6 +233,7 @@ func (c *Cluster) startDevice(d *Device, sets []*preparams.Set) error {
 	if err != nil {
 		return err
 	}
+	a.Pool().AcceptTestFixtures() // the cluster's devices use the TEST-ONLY sets
 	for _, s := range sets {
 		if err := a.Pool().Add(s); err != nil && !errors.Is(err, party.ErrPreparamsUsed) {
 			return err

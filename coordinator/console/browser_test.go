@@ -109,6 +109,7 @@ func enrol(t *testing.T, c *testkit.Cluster, name, code string, sets []*preparam
 		ks.Close()
 		t.Fatal(err)
 	}
+	a.Pool().AcceptTestFixtures()
 	for _, s := range sets {
 		if err := a.Pool().Add(s); err != nil {
 			t.Fatal(err)
