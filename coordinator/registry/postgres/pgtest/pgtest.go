@@ -106,9 +106,26 @@ func Start() (_ *Server, err error) {
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
 	}
-	logf, err := os.Create(filepath.Join(s.dir, "postgres.log"))
-	if err != nil {
+	if err := s.Up(); err != nil {
 		return nil, err
+	}
+	return s, nil
+}
+
+// Restart stops postgres (pg_ctl stop -m fast) and starts it again on the
+// same data directory: clients see their connections fail, then succeed.
+func (s *Server) Restart() error {
+	s.Down()
+	return s.Up()
+}
+
+// Up starts postgres on the data directory and waits until it answers.
+func (s *Server) Up() error {
+	data := filepath.Join(s.dir, "data")
+	s.done = make(chan struct{})
+	logf, err := os.OpenFile(filepath.Join(s.dir, "postgres.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
 	}
 	defer logf.Close()
 	s.cmd = s.command("postgres", "-D", data, "-k", s.dir, "-c", "listen_addresses=",
@@ -119,9 +136,10 @@ func Start() (_ *Server, err error) {
 	// postgres shuts down (fast) by itself.
 	s.cmd.SysProcAttr.Pdeathsig = syscall.SIGINT
 	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start postgres: %w", err)
+		return fmt.Errorf("start postgres: %w", err)
 	}
-	go func() { s.cmd.Wait(); close(s.done) }()
+	done := s.done
+	go func() { s.cmd.Wait(); close(done) }()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -129,15 +147,15 @@ func Start() (_ *Server, err error) {
 		cancel()
 		if err == nil {
 			conn.Close(context.Background())
-			return s, nil
+			return nil
 		}
 		select {
-		case <-s.done:
-			return nil, fmt.Errorf("postgres exited: %v\n%s", s.cmd.ProcessState, s.LogTail())
+		case <-done:
+			return fmt.Errorf("postgres exited: %v\n%s", s.cmd.ProcessState, s.LogTail())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("postgres did not answer within a minute: %v\n%s", err, s.LogTail())
+			return fmt.Errorf("postgres did not answer within a minute: %v\n%s", err, s.LogTail())
 		}
 	}
 }
@@ -191,20 +209,28 @@ func (s *Server) LogTail() string {
 // Stop stops postgres (pg_ctl stop -m fast), waits for it to exit and
 // removes its directory.
 func (s *Server) Stop() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		stop := s.command("pg_ctl", "stop", "-D", filepath.Join(s.dir, "data"), "-m", "fast", "-w", "-t", "30")
-		if out, err := stop.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "pg_ctl stop: %v\n%s", err, strings.TrimSpace(string(out)))
-		}
-		select {
-		case <-s.done:
-		case <-time.After(30 * time.Second):
-			fmt.Fprintln(os.Stderr, "postgres did not stop: killed")
-			s.cmd.Process.Kill()
-			<-s.done
-		}
-	}
+	s.Down()
 	if s.dir != "" {
 		os.RemoveAll(s.dir)
 	}
+}
+
+// Down stops postgres (keeping its data) and waits for it to exit; Up
+// starts it again.
+func (s *Server) Down() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	stop := s.command("pg_ctl", "stop", "-D", filepath.Join(s.dir, "data"), "-m", "fast", "-w", "-t", "30")
+	if out, err := stop.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "pg_ctl stop: %v\n%s", err, strings.TrimSpace(string(out)))
+	}
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		fmt.Fprintln(os.Stderr, "postgres did not stop: killed")
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+	s.cmd = nil
 }

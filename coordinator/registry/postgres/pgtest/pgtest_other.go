@@ -27,3 +27,12 @@ func (*Server) LogTail() string { return "" }
 
 // Stop does nothing off Linux.
 func (*Server) Stop() {}
+
+// Restart fails off Linux.
+func (*Server) Restart() error { return errors.New(InstallHint) }
+
+// Up fails off Linux.
+func (*Server) Up() error { return errors.New(InstallHint) }
+
+// Down does nothing off Linux.
+func (*Server) Down() {}
