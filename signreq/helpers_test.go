@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -204,4 +205,17 @@ func mustSign(t testing.TB, signer crypto.Signer, b Body) *mpcv1.SignedRequest {
 		t.Fatal(err)
 	}
 	return sr
+}
+
+func wantErr(t testing.TB, err, want error) {
+	t.Helper()
+	if want == nil {
+		if err != nil {
+			t.Fatalf("unexpected error: %v", err)
+		}
+		return
+	}
+	if !errors.Is(err, want) {
+		t.Fatalf("error %v, want %v", err, want)
+	}
 }

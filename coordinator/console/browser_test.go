@@ -2,17 +2,13 @@ package console
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,109 +17,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/mpcsign/mpcsign/internal/preparams"
 	"github.com/mpcsign/mpcsign/internal/roster"
-	"github.com/mpcsign/mpcsign/keystore"
-	"github.com/mpcsign/mpcsign/party"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 	"github.com/mpcsign/mpcsign/testkit"
 )
-
-// chromium finds the browser. It is not optional: without it this test
-// fails (CI installs Debian's chromium package in .ci/run).
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{os.Getenv("MPCSIGN_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
-		if p == "" {
-			continue
-		}
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	t.Fatalf("the web console's browser test needs Chromium: install it (Debian: apt-get install -y chromium; .ci/run does) or name it in MPCSIGN_CHROMIUM (CI=%q)", os.Getenv("CI"))
-	return ""
-}
-
-// artefacts is where the screenshots go: $MPCSIGN_ARTIFACTS/console, or
-// artifacts/console at the module's root (which git ignores). The test
-// names the folder at its end.
-func artefacts(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("MPCSIGN_ARTIFACTS")
-	if dir == "" {
-		dir = filepath.Join(testkit.ModuleRoot(), "artifacts")
-	}
-	dir, err := filepath.Abs(filepath.Join(dir, "console"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { t.Logf("the screenshots of this run are in %s", dir) })
-	return dir
-}
-
-// spkiPin is the base64 SHA-256 of the certificate's public key, for
-// Chromium's --ignore-certificate-errors-spki-list: the browser accepts the
-// coordinator's self-signed certificate and nothing else.
-func spkiPin(t *testing.T, getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) string {
-	t.Helper()
-	cert, err := getCert(&tls.ClientHelloInfo{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(cert.Certificate[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
-	return base64.StdEncoding.EncodeToString(sum[:])
-}
-
-// noGenerate keeps the test device from generating safe primes.
-func noGenerate(ctx context.Context) (*preparams.Set, error) {
-	<-ctx.Done()
-	return nil, ctx.Err()
-}
-
-// enrol enrols a device with a pairing code read off the page, and starts
-// its agent with TEST-ONLY pre-parameters. It returns the device's SAS.
-func enrol(t *testing.T, c *testkit.Cluster, name, code string, sets []*preparams.Set) string {
-	t.Helper()
-	ks, err := keystore.Open(filepath.Join(c.Dir, name), keystore.NewPassphrase([]byte("test passphrase "+name)), keystore.Options{KDF: testkit.TestKDF})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := party.Enroll(context.Background(), ks, code)
-	if err != nil {
-		ks.Close()
-		t.Fatalf("enrol %s with the code on the page: %v", name, err)
-	}
-	a, err := party.New(party.Options{Store: ks, Logger: c.Log.With("proc", name), PoolTarget: len(sets), Generate: noGenerate, MaxBackoff: 200 * time.Millisecond})
-	if err != nil {
-		ks.Close()
-		t.Fatal(err)
-	}
-	a.Pool().AcceptTestFixtures()
-	for _, s := range sets {
-		if err := a.Pool().Add(s); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; ks.Close() })
-	if !cfg.PendingApproval || cfg.SAS == "" {
-		t.Fatalf("%s enrolled without waiting for approval", name)
-	}
-	return cfg.SAS
-}
 
 // The operator's story in a real headless Chromium against a real
 // coordinator with real devices: sign in, pair a device with the code on

@@ -1,10 +1,13 @@
 package roster
 
 import (
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -141,3 +144,94 @@ func wantErr(t testing.TB, err, want error) {
 }
 
 func errorsIsMalformed(err error) bool { return errors.Is(err, ErrMalformed) }
+
+// p256Key is a deterministic P-256 public key (65-byte uncompressed).
+func p256Key(t testing.TB, label string) []byte {
+	t.Helper()
+	for i := 0; ; i++ {
+		d := sha256.Sum256([]byte(fmt.Sprintf("roster-test-p256\x00%s\x00%d", label, i)))
+		priv, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), d[:])
+		if err != nil {
+			continue // the scalar is >= n (or 0): try the next one
+		}
+		pub, err := priv.PublicKey.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pub
+	}
+}
+
+// edRequester is a valid Ed25519 requester allowed the keys.
+func edRequester(label, name string, keys ...string) Requester {
+	pub := []byte(newKey("requester:" + label).PublicKey())
+	return Requester{ID: RequesterID(AlgEd25519, pub), Name: name, Algorithm: AlgEd25519, PublicKey: pub, Keys: keys}
+}
+
+// p256Requester is a valid P-256 requester allowed the keys.
+func p256Requester(t testing.TB, label, name string, keys ...string) Requester {
+	pub := p256Key(t, label)
+	return Requester{ID: RequesterID(AlgP256, pub), Name: name, Algorithm: AlgP256, PublicKey: pub, Keys: keys}
+}
+
+// withKey is r with another key and the id that matches it.
+func withKey(r Requester, alg string, key []byte) Requester {
+	r.Algorithm, r.PublicKey, r.ID = alg, key, RequesterID(alg, key)
+	return r
+}
+
+func (f *fixture) addRequester(t testing.TB, r Requester) Entry {
+	t.Helper()
+	b := f.next(KindAddRequester)
+	b.Requester = &r
+	return f.apply(t, b, f.ops[0], f.ops[1])
+}
+
+func (f *fixture) revokeRequester(t testing.TB, id string) Entry {
+	t.Helper()
+	b := f.next(KindRevokeRequester)
+	b.RequesterID = id
+	return f.apply(t, b, f.ops[0], f.ops[1])
+}
+
+// rbase is a 2-of-3 roster with device approval (an active phone, a revoked
+// tablet), an active requester "wallet" (Ed25519; keys k1 and k2; paths
+// m/44/60; 100 an hour) and a revoked requester "old".
+type rbase struct {
+	*base
+	wallet, old Requester
+}
+
+func newRBase(t testing.TB) *rbase {
+	t.Helper()
+	r := &rbase{base: newBase(t, true)}
+	r.wallet = edRequester("wallet", "wallet", "k1", "k2")
+	r.wallet.Paths = []string{"m/44/60"}
+	r.wallet.MaxPerHour = 100
+	r.addRequester(t, r.wallet)
+	r.old = edRequester("old", "old", AllKeysGrant)
+	r.addRequester(t, r.old)
+	r.revokeRequester(t, r.old.ID)
+	return r
+}
+
+// add is the next add_requester body for req.
+func (r *rbase) add(req Requester) Body {
+	b := r.next(KindAddRequester)
+	b.Requester = &req
+	return b
+}
+
+// addNew is the next add_requester body for a new valid requester, changed
+// by edit.
+func (r *rbase) addNew(edit func(*Requester)) Body {
+	req := edRequester("new", "exchange", "k1")
+	edit(&req)
+	return r.add(req)
+}
+
+func (r *rbase) revokeBody(id string) Body {
+	b := r.next(KindRevokeRequester)
+	b.RequesterID = id
+	return b
+}
