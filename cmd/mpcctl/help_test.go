@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,9 +17,10 @@ func TestHelpComplete(t *testing.T) {
 	clitest.CheckHelp(t, newRootCmd(), 26)
 }
 
-// TestMovedCommands: 'mpcctl demo' and 'mpcctl load' are hidden and only
-// say, in one line, which command replaced them (exit code 2 in main),
-// whatever flags follow.
+// TestMovedCommands: 'mpcctl demo' and 'mpcctl load' are hidden and, away
+// from the module's source tree, only say in one line which command replaced
+// them (exit code 2 in main), whatever flags follow. (The tests run in
+// cmd/mpcctl, which is not the module's root.)
 func TestMovedCommands(t *testing.T) {
 	for name, want := range map[string]string{"demo": "go run ./cmd/mpcdemo", "load": "go run ./cmd/mpcload"} {
 		root := newRootCmd()
@@ -37,5 +39,31 @@ func TestMovedCommands(t *testing.T) {
 	}
 	if strings.Contains(newRootCmd().UsageString(), "demo") {
 		t.Error("mpcctl --help lists a moved command")
+	}
+}
+
+// TestMovedCommandRunsFromTheSourceTree: from the module's root, as
+// `go run ./cmd/mpcctl demo` runs from a clone, the old command still
+// works: it runs the demo's own command, here for its help.
+func TestMovedCommandRunsFromTheSourceTree(t *testing.T) {
+	t.Chdir(filepath.Join("..", ".."))
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs([]string{"demo", "--help"})
+	if err := root.Execute(); err != nil {
+		t.Fatalf("mpcctl demo --help from the module's root: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "Starts a coordinator and device agents") || !strings.Contains(out.String(), "help for mpcdemo") {
+		t.Fatalf("mpcctl demo --help did not run the demo's help:\n%s", out.String())
+	}
+	// A failing run passes its exit code on.
+	root = newRootCmd()
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs([]string{"demo", "--no-such-flag"})
+	if code, ok := errors.AsType[exitCode](root.Execute()); !ok || code == 0 {
+		t.Fatalf("mpcctl demo --no-such-flag: exit code %v (%v)", code, ok)
 	}
 }

@@ -17,5 +17,8 @@ func main() {
 		fmt.Fprintln(os.Stderr, "mpcctl:", moved)
 		os.Exit(exitMoved)
 	}
+	if code, ok := errors.AsType[exitCode](err); ok {
+		os.Exit(int(code)) // a forwarded command's failure, which it reported
+	}
 	cli.Exit("mpcctl", err)
 }

@@ -24,6 +24,6 @@ The local demo and the load generator are commands of their own: go run
 	root.AddCommand(newOperatorCmd(g))
 	root.AddCommand(newRosterCmd(g), newCeremonyCmd(g))
 	root.AddCommand(newRequestersCmd(g))
-	root.AddCommand(newMovedCmd("demo", "go run ./cmd/mpcdemo"), newMovedCmd("load", "go run ./cmd/mpcload"))
+	root.AddCommand(newMovedCmd("demo", "./cmd/mpcdemo"), newMovedCmd("load", "./cmd/mpcload"))
 	return root
 }
