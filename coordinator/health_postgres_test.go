@@ -4,21 +4,17 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/mpcsign/mpcsign/coordinator"
 	"github.com/mpcsign/mpcsign/coordinator/registry/postgres"
 	"github.com/mpcsign/mpcsign/coordinator/registry/postgres/pgtest"
-	"github.com/mpcsign/mpcsign/internal/tlspin"
 )
 
 // syncBuffer is a log sink the test reads while the coordinator writes.
@@ -62,28 +58,7 @@ func TestHealthFollowsPostgreSQLRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, lis) }()
-	t.Cleanup(func() {
-		cancel()
-		<-served
-		srv.Close()
-	})
-	tlsCfg, err := tlspin.ClientConfig(srv.Fingerprint())
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	hc := healthpb.NewHealthClient(conn)
+	hc, _, _ := serveForHealth(t, srv)
 	// waitStatus polls Check; the bound is against hanging, not a speed goal.
 	waitStatus := func(want healthpb.HealthCheckResponse_ServingStatus) {
 		t.Helper()

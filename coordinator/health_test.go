@@ -134,6 +134,45 @@ func TestHealthWatchReflectsStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	hc, ctx, closeStore := serveForHealth(t, srv)
+
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second) // a bound against hanging, not a speed test
+	defer wcancel()
+	var watches []healthpb.Health_WatchClient
+	for _, svc := range []string{"", "mpc.v1.SignerService", "mpc.v1.PartyLinkService"} {
+		w, err := hc.Watch(wctx, &healthpb.HealthCheckRequest{Service: svc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// NOT_SERVING may come first, before the listener is marked serving.
+		for {
+			resp, err := w.Recv()
+			if err != nil {
+				t.Fatalf("Watch(%q): %v", svc, err)
+			}
+			if resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+				break
+			}
+		}
+		watches = append(watches, w)
+	}
+	if err := closeStore(); err != nil { // the store stops answering; the listener still serves
+		t.Fatal(err)
+	}
+	for i, w := range watches {
+		resp, err := w.Recv()
+		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+			t.Fatalf("watch %d after the store closed: %v %v, want NOT_SERVING", i, resp, err)
+		}
+	}
+}
+
+// serveForHealth serves srv on a loopback listener until the test ends, and
+// returns a health client on a connection of the test's own, the serving
+// context, and closeStore, which closes srv (its store stops answering while
+// the listener still serves); the cleanup closes srv if the test did not.
+func serveForHealth(t *testing.T, srv *coordinator.Server) (healthpb.HealthClient, context.Context, func() error) {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -158,36 +197,5 @@ func TestHealthWatchReflectsStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	hc := healthpb.NewHealthClient(conn)
-
-	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second) // a bound against hanging, not a speed test
-	defer wcancel()
-	var watches []healthpb.Health_WatchClient
-	for _, svc := range []string{"", "mpc.v1.SignerService", "mpc.v1.PartyLinkService"} {
-		w, err := hc.Watch(wctx, &healthpb.HealthCheckRequest{Service: svc})
-		if err != nil {
-			t.Fatal(err)
-		}
-		// NOT_SERVING may come first, before the listener is marked serving.
-		for {
-			resp, err := w.Recv()
-			if err != nil {
-				t.Fatalf("Watch(%q): %v", svc, err)
-			}
-			if resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-				break
-			}
-		}
-		watches = append(watches, w)
-	}
-	if err := srv.Close(); err != nil { // the store stops answering; the listener still serves
-		t.Fatal(err)
-	}
-	closed = true
-	for i, w := range watches {
-		resp, err := w.Recv()
-		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
-			t.Fatalf("watch %d after the store closed: %v %v, want NOT_SERVING", i, resp, err)
-		}
-	}
+	return healthpb.NewHealthClient(conn), ctx, func() error { closed = true; return srv.Close() }
 }

@@ -26,8 +26,8 @@ func TestRepeatedlyBlamedSignerIsPaused(t *testing.T) {
 	c.AddDevice(t, "honest2", testkit.FixtureSets(t, 2)[:1])
 	// evil is listed first, so it is picked first while it is not paused.
 	key := c.CreateKey(t, 1, "evil", "honest1", "honest2")
-	party.SetTamper(evil.Agent, tamperType("SignRound2Message", func(b []byte) [][]byte {
-		return one(mutate(t, b, func(m *signing.SignRound2Message) { m.ProofBob[0] = plusOne(m.ProofBob[0]) }))
+	party.SetTamper(evil.Agent, party.TamperType("SignRound2Message", func(b []byte) [][]byte {
+		return one(party.EditPayload(t, b, func(m *signing.SignRound2Message) { m.ProofBob[0] = party.PlusOne(m.ProofBob[0]) }))
 	}))
 	aborted := func() int {
 		recs, err := c.Server.RecentSessions()
@@ -110,8 +110,8 @@ func TestEd25519SignerProvenAtFault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	party.SetTamper(evil.Agent, tamperType("SignRound2Message", func(b []byte) [][]byte {
-		return one(mutate(t, b, func(m *edsigning.SignRound2Message) { m.ProofT = plusOne(m.ProofT) }))
+	party.SetTamper(evil.Agent, party.TamperType("SignRound2Message", func(b []byte) [][]byte {
+		return one(party.EditPayload(t, b, func(m *edsigning.SignRound2Message) { m.ProofT = party.PlusOne(m.ProofT) }))
 	}))
 	r, err := c.Signer.Sign(ctx, &mpcv1.SignRequest{KeyId: kr.GetKey().GetId(), Message: []byte("ed25519: proven at fault")})
 	if err != nil || strings.Contains(strings.Join(r.GetSigners(), ","), "evil") {

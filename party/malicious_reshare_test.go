@@ -32,15 +32,15 @@ func TestMaliciousReshareParty(t *testing.T) {
 		reason string
 	}{
 		"another public key": {func(t *testing.T) func(string, string, []byte) [][]byte {
-			return tamperType("DGRound1Message", func(b []byte) [][]byte {
-				return one(mutate(t, b, func(m *resharing.DGRound1Message) {
+			return party.TamperType("DGRound1Message", func(b []byte) [][]byte {
+				return one(party.EditPayload(t, b, func(m *resharing.DGRound1Message) {
 					m.EcdsaPubX, m.EcdsaPubY = g.Gx.Bytes(), g.Gy.Bytes() // a valid point, not the key
 				}))
 			})
 		}, "another public key"},
 		"another session id": {func(t *testing.T) func(string, string, []byte) [][]byte {
-			return tamperType("DGRound1Message", func(b []byte) [][]byte {
-				return one(mutate(t, b, func(m *resharing.DGRound1Message) { m.Ssid = plusOne(m.Ssid) }))
+			return party.TamperType("DGRound1Message", func(b []byte) [][]byte {
+				return one(party.EditPayload(t, b, func(m *resharing.DGRound1Message) { m.Ssid = party.PlusOne(m.Ssid) }))
 			})
 		}, "another session id"},
 	} {

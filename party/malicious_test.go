@@ -2,7 +2,6 @@ package party_test
 
 import (
 	"context"
-	"math/big"
 	"strings"
 	"sync"
 	"testing"
@@ -12,54 +11,12 @@ import (
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/signing"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/mpcsign/mpcsign/internal/preparams"
 	"github.com/mpcsign/mpcsign/party"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 	"github.com/mpcsign/mpcsign/testkit"
 )
-
-// mutate decodes a tss-lib wire payload as T, changes it and re-encodes it.
-func mutate[T proto.Message](t *testing.T, payload []byte, f func(T)) []byte {
-	t.Helper()
-	var a anypb.Any
-	if err := proto.Unmarshal(payload, &a); err != nil {
-		t.Errorf("decode: %v", err)
-		return payload
-	}
-	m, err := a.UnmarshalNew()
-	if err != nil {
-		t.Errorf("decode: %v", err)
-		return payload
-	}
-	f(m.(T))
-	out, err := anypb.New(m)
-	if err != nil {
-		t.Errorf("encode: %v", err)
-		return payload
-	}
-	b, err := proto.Marshal(out)
-	if err != nil {
-		t.Errorf("encode: %v", err)
-	}
-	return b
-}
-
-func plusOne(b []byte) []byte {
-	return new(big.Int).Add(new(big.Int).SetBytes(b), big.NewInt(1)).Bytes()
-}
-
-// tamperType changes every outgoing message of one type.
-func tamperType(typ string, f func(payload []byte) [][]byte) func(string, string, []byte) [][]byte {
-	return func(msgType, to string, payload []byte) [][]byte {
-		if strings.HasSuffix(msgType, "."+typ) {
-			return f(payload)
-		}
-		return [][]byte{payload}
-	}
-}
 
 func one(b []byte) [][]byte { return [][]byte{b} }
 
@@ -89,41 +46,41 @@ func TestMaliciousKeygenParty(t *testing.T) {
 	cases := map[string]func(t *testing.T) func(string, string, []byte) [][]byte{
 		"modulus proof W shares a factor with N": func(t *testing.T) func(string, string, []byte) [][]byte {
 			p := evilSet.Local().PaillierSK.P.Bytes() // a factor of evil's own Paillier N
-			return tamperType("KGRound2Message2", func(b []byte) [][]byte {
-				return one(mutate(t, b, func(m *keygen.KGRound2Message2) { m.ModProof[0] = p }))
+			return party.TamperType("KGRound2Message2", func(b []byte) [][]byte {
+				return one(party.EditPayload(t, b, func(m *keygen.KGRound2Message2) { m.ModProof[0] = p }))
 			})
 		},
 		"short VSS commitment vector": func(t *testing.T) func(string, string, []byte) [][]byte {
-			return tamperType("KGRound2Message2", func(b []byte) [][]byte {
-				return one(mutate(t, b, func(m *keygen.KGRound2Message2) { m.DeCommitment = m.DeCommitment[:len(m.DeCommitment)-2] }))
+			return party.TamperType("KGRound2Message2", func(b []byte) [][]byte {
+				return one(party.EditPayload(t, b, func(m *keygen.KGRound2Message2) { m.DeCommitment = m.DeCommitment[:len(m.DeCommitment)-2] }))
 			})
 		},
 		"bad factor proof": func(t *testing.T) func(string, string, []byte) [][]byte {
-			return tamperType("KGRound2Message1", func(b []byte) [][]byte {
-				return one(mutate(t, b, func(m *keygen.KGRound2Message1) { m.FacProof[1] = plusOne(m.FacProof[1]) }))
+			return party.TamperType("KGRound2Message1", func(b []byte) [][]byte {
+				return one(party.EditPayload(t, b, func(m *keygen.KGRound2Message1) { m.FacProof[1] = party.PlusOne(m.FacProof[1]) }))
 			})
 		},
 		"bad DLN proof": func(t *testing.T) func(string, string, []byte) [][]byte {
-			return tamperType("KGRound1Message", func(b []byte) [][]byte {
-				return one(mutate(t, b, func(m *keygen.KGRound1Message) {
+			return party.TamperType("KGRound1Message", func(b []byte) [][]byte {
+				return one(party.EditPayload(t, b, func(m *keygen.KGRound1Message) {
 					last := len(m.Dlnproof_1) - 1
-					m.Dlnproof_1[last] = plusOne(m.Dlnproof_1[last])
+					m.Dlnproof_1[last] = party.PlusOne(m.Dlnproof_1[last])
 				}))
 			})
 		},
 		"wrong VSS share": func(t *testing.T) func(string, string, []byte) [][]byte {
-			return tamperType("KGRound2Message1", func(b []byte) [][]byte {
-				return one(mutate(t, b, func(m *keygen.KGRound2Message1) { m.Share = plusOne(m.Share) }))
+			return party.TamperType("KGRound2Message1", func(b []byte) [][]byte {
+				return one(party.EditPayload(t, b, func(m *keygen.KGRound2Message1) { m.Share = party.PlusOne(m.Share) }))
 			})
 		},
 		"duplicate Paillier N": func(t *testing.T) func(string, string, []byte) [][]byte {
-			return tamperType("KGRound1Message", func(b []byte) [][]byte {
-				return one(mutate(t, b, func(m *keygen.KGRound1Message) { m.PaillierN = honestN }))
+			return party.TamperType("KGRound1Message", func(b []byte) [][]byte {
+				return one(party.EditPayload(t, b, func(m *keygen.KGRound1Message) { m.PaillierN = honestN }))
 			})
 		},
 		"equivocating broadcast": func(t *testing.T) func(string, string, []byte) [][]byte {
-			return tamperType("KGRound1Message", func(b []byte) [][]byte {
-				return [][]byte{b, mutate(t, b, func(m *keygen.KGRound1Message) { m.Commitment = plusOne(m.Commitment) })}
+			return party.TamperType("KGRound1Message", func(b []byte) [][]byte {
+				return [][]byte{b, party.EditPayload(t, b, func(m *keygen.KGRound1Message) { m.Commitment = party.PlusOne(m.Commitment) })}
 			})
 		},
 	}
@@ -195,7 +152,7 @@ func TestSplitViewCaughtByEcho(t *testing.T) {
 	mu.Lock()
 	evilID, h1ID = evil.Agent.Config().DeviceID, h1.Agent.Config().DeviceID
 	mu.Unlock()
-	party.SetTamper(evil.Agent, tamperType("KGRound1Message", func(b []byte) [][]byte {
+	party.SetTamper(evil.Agent, party.TamperType("KGRound1Message", func(b []byte) [][]byte {
 		return [][]byte{b, append(append([]byte{}, b...), 0x78, 0x01)} // field 15 = 1: ignored by the parser
 	}))
 	_, err := c.Admin.CreateKey(context.Background(), &mpcv1.CreateKeyRequest{Threshold: 1, Devices: []string{"honest1", "honest2", "evil"}})
@@ -225,14 +182,14 @@ func TestMaliciousSigner(t *testing.T) {
 		"bad Bob proof":                  "protocol error",
 	}
 	cases := map[string]func(string, string, []byte) [][]byte{
-		"degenerate range proof S = 1": tamperType("SignRound1Message1", func(b []byte) [][]byte {
-			return one(mutate(t, b, func(m *signing.SignRound1Message1) { m.RangeProofAlice[3] = []byte{1} }))
+		"degenerate range proof S = 1": party.TamperType("SignRound1Message1", func(b []byte) [][]byte {
+			return one(party.EditPayload(t, b, func(m *signing.SignRound1Message1) { m.RangeProofAlice[3] = []byte{1} }))
 		}),
-		"degenerate range proof S1 = S2": tamperType("SignRound1Message1", func(b []byte) [][]byte {
-			return one(mutate(t, b, func(m *signing.SignRound1Message1) { m.RangeProofAlice[5] = m.RangeProofAlice[4] }))
+		"degenerate range proof S1 = S2": party.TamperType("SignRound1Message1", func(b []byte) [][]byte {
+			return one(party.EditPayload(t, b, func(m *signing.SignRound1Message1) { m.RangeProofAlice[5] = m.RangeProofAlice[4] }))
 		}),
-		"bad Bob proof": tamperType("SignRound2Message", func(b []byte) [][]byte {
-			return one(mutate(t, b, func(m *signing.SignRound2Message) { m.ProofBob[0] = plusOne(m.ProofBob[0]) }))
+		"bad Bob proof": party.TamperType("SignRound2Message", func(b []byte) [][]byte {
+			return one(party.EditPayload(t, b, func(m *signing.SignRound2Message) { m.ProofBob[0] = party.PlusOne(m.ProofBob[0]) }))
 		}),
 	}
 	for name, f := range cases {

@@ -1,7 +1,6 @@
 package party
 
 import (
-	"math/big"
 	"slices"
 	"strings"
 	"testing"
@@ -10,8 +9,6 @@ import (
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/resharing"
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/signing"
 	"github.com/bnb-chain/tss-lib/v2/tss"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
@@ -19,46 +16,6 @@ import (
 // Malicious members on the memnet: cases of malicious_test.go and
 // malicious_reshare_test.go (over the full cluster, where the coordinator
 // judges the evidence) checked here at the devices themselves, in seconds.
-
-// memEdit decodes a tss-lib wire payload as T, lets f change it and
-// re-encodes it.
-func memEdit[T proto.Message](t *testing.T, payload []byte, f func(T)) []byte {
-	var a anypb.Any
-	if err := proto.Unmarshal(payload, &a); err != nil {
-		t.Errorf("decode: %v", err)
-		return payload
-	}
-	m, err := a.UnmarshalNew()
-	if err != nil {
-		t.Errorf("decode: %v", err)
-		return payload
-	}
-	f(m.(T))
-	out, err := anypb.New(m)
-	if err != nil {
-		t.Errorf("encode: %v", err)
-		return payload
-	}
-	b, err := proto.Marshal(out)
-	if err != nil {
-		t.Errorf("encode: %v", err)
-	}
-	return b
-}
-
-// memTamper changes every outgoing message of one type.
-func memTamper(typ string, f func(payload []byte) [][]byte) func(string, string, []byte) [][]byte {
-	return func(msgType, _ string, payload []byte) [][]byte {
-		if strings.HasSuffix(msgType, "."+typ) {
-			return f(payload)
-		}
-		return [][]byte{payload}
-	}
-}
-
-func plusOneB(b []byte) []byte {
-	return new(big.Int).Add(new(big.Int).SetBytes(b), big.NewInt(1)).Bytes()
-}
 
 // wantBlames checks that every named honest member failed for reason,
 // blaming exactly the device ids in culprits.
@@ -81,13 +38,13 @@ func TestMemnetMaliciousKeygen(t *testing.T) {
 		tamper func(t *testing.T) func(string, string, []byte) [][]byte
 	}{
 		"wrong VSS share": {"protocol error", func(t *testing.T) func(string, string, []byte) [][]byte {
-			return memTamper("KGRound2Message1", func(b []byte) [][]byte {
-				return [][]byte{memEdit(t, b, func(m *keygen.KGRound2Message1) { m.Share = plusOneB(m.Share) })}
+			return TamperType("KGRound2Message1", func(b []byte) [][]byte {
+				return [][]byte{EditPayload(t, b, func(m *keygen.KGRound2Message1) { m.Share = PlusOne(m.Share) })}
 			})
 		}},
 		"equivocating broadcast": {"two different", func(t *testing.T) func(string, string, []byte) [][]byte {
-			return memTamper("KGRound1Message", func(b []byte) [][]byte {
-				return [][]byte{b, memEdit(t, b, func(m *keygen.KGRound1Message) { m.Commitment = plusOneB(m.Commitment) })}
+			return TamperType("KGRound1Message", func(b []byte) [][]byte {
+				return [][]byte{b, EditPayload(t, b, func(m *keygen.KGRound1Message) { m.Commitment = PlusOne(m.Commitment) })}
 			})
 		}},
 	}
@@ -116,11 +73,11 @@ func TestMemnetMaliciousSigner(t *testing.T) {
 		reason string // as in TestMaliciousSigner
 		tamper func(string, string, []byte) [][]byte
 	}{
-		"degenerate range proof S = 1": {"S", memTamper("SignRound1Message1", func(b []byte) [][]byte {
-			return [][]byte{memEdit(t, b, func(m *signing.SignRound1Message1) { m.RangeProofAlice[3] = []byte{1} })}
+		"degenerate range proof S = 1": {"S", TamperType("SignRound1Message1", func(b []byte) [][]byte {
+			return [][]byte{EditPayload(t, b, func(m *signing.SignRound1Message1) { m.RangeProofAlice[3] = []byte{1} })}
 		})},
-		"bad Bob proof": {"protocol error", memTamper("SignRound2Message", func(b []byte) [][]byte {
-			return [][]byte{memEdit(t, b, func(m *signing.SignRound2Message) { m.ProofBob[0] = plusOneB(m.ProofBob[0]) })}
+		"bad Bob proof": {"protocol error", TamperType("SignRound2Message", func(b []byte) [][]byte {
+			return [][]byte{EditPayload(t, b, func(m *signing.SignRound2Message) { m.ProofBob[0] = PlusOne(m.ProofBob[0]) })}
 		})},
 	}
 	for name, tc := range cases {
@@ -146,8 +103,8 @@ func TestMemnetMaliciousReshare(t *testing.T) {
 			OldCommittee: n.ids("evil", "honest1"), NewCommittee: n.ids(all...), NewThreshold: 1, NewEpoch: newEpoch, ChainCode: k.chainCode}, all...)
 	}
 	t.Run("another public key", func(t *testing.T) {
-		n.dev["evil"].setTamper(memTamper("DGRound1Message", func(b []byte) [][]byte {
-			return [][]byte{memEdit(t, b, func(m *resharing.DGRound1Message) {
+		n.dev["evil"].setTamper(TamperType("DGRound1Message", func(b []byte) [][]byte {
+			return [][]byte{EditPayload(t, b, func(m *resharing.DGRound1Message) {
 				m.EcdsaPubX, m.EcdsaPubY = g.Gx.Bytes(), g.Gy.Bytes() // a valid point, not the key
 			})}
 		}))
@@ -155,8 +112,8 @@ func TestMemnetMaliciousReshare(t *testing.T) {
 		wantBlames(t, reshare(1), "announced another public key", n.ids("evil"), "honest1", "honest2")
 	})
 	t.Run("another session id", func(t *testing.T) {
-		n.dev["evil"].setTamper(memTamper("DGRound1Message", func(b []byte) [][]byte {
-			return [][]byte{memEdit(t, b, func(m *resharing.DGRound1Message) { m.Ssid = plusOneB(m.Ssid) })}
+		n.dev["evil"].setTamper(TamperType("DGRound1Message", func(b []byte) [][]byte {
+			return [][]byte{EditPayload(t, b, func(m *resharing.DGRound1Message) { m.Ssid = PlusOne(m.Ssid) })}
 		}))
 		out := reshare(2)
 		// honest1 made the session id itself and blames evil; honest2, in

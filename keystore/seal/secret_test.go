@@ -6,29 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mpcsign/mpcsign/internal/redacttest"
 )
 
 const secretText = "s3cr3t-passphrase-xyzzy"
 
-// formats prints v in every way a careless caller might.
-func formats(v any) map[string]string {
-	out := map[string]string{}
-	for _, f := range []string{"%v", "%s", "%+v", "%#v", "%q", "%x", "%X", "%d"} {
-		out[f] = fmt.Sprintf(f, v)
-	}
-	var buf bytes.Buffer
-	slog.New(slog.NewTextHandler(&buf, nil)).Info("msg", "secret", v)
-	out["slog-text"] = buf.String()
-	buf.Reset()
-	slog.New(slog.NewJSONHandler(&buf, nil)).Info("msg", "secret", v)
-	out["slog-json"] = buf.String()
-	return out
-}
+var formats = redacttest.Formats
 
 func TestSecretsPrintRedacted(t *testing.T) {
 	pass := NewPassphrase([]byte(secretText))
