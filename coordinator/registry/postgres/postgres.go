@@ -67,11 +67,23 @@ type store struct {
 	pool   *pgxpool.Pool
 	log    *slog.Logger
 	closed atomic.Bool
+	// fence, for a replica (OpenReplica), is the fencing token of the
+	// leader lease it holds (0: none): every write transaction checks it
+	// first. nil for a store opened alone (Open).
+	fence *atomic.Int64
 }
 
 // Open connects to the database of dsn (a PostgreSQL connection string or
 // URL), brings its schema up to date and returns the store.
+//
+// Open is for a database only this process uses (tools and tests); the
+// coordinator opens it with OpenReplica, whose writes are fenced by the
+// leader lease.
 func Open(ctx context.Context, dsn string, log *slog.Logger) (registry.Store, error) {
+	return open(ctx, dsn, log)
+}
+
+func open(ctx context.Context, dsn string, log *slog.Logger) (*store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -194,7 +206,12 @@ func (s *store) tx(fn func(ctx context.Context, tx pgx.Tx) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	for attempt := 1; ; attempt++ {
-		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return fn(ctx, tx) })
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if err := s.checkFence(ctx, tx); err != nil {
+				return err
+			}
+			return fn(ctx, tx)
+		})
 		if !retryable(err) || attempt == maxAttempts {
 			return err
 		}
