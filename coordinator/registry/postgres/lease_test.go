@@ -108,8 +108,11 @@ func TestDeposedReplicaCannotWrite(t *testing.T) {
 	}
 	st := a.Store()
 	writes := map[string]error{
-		"PutKey":      st.PutKey(registry.Key{ID: "k2"}, nil),
-		"UpdateKey":   func() error { _, err := st.UpdateKey("k", func(k *registry.Key) error { k.Curve = "ed25519"; return nil }, nil); return err }(),
+		"PutKey": st.PutKey(registry.Key{ID: "k2"}, nil),
+		"UpdateKey": func() error {
+			_, err := st.UpdateKey("k", func(k *registry.Key) error { k.Curve = "ed25519"; return nil }, nil)
+			return err
+		}(),
 		"AppendAudit": func() error { _, err := st.AppendAudit(auditlog.Entry{Action: "x"}); return err }(),
 		"PutSignResult": func() error {
 			_, err := st.PutSignResult("r1", registry.SignRecord{KeyID: "k"})
