@@ -14,3 +14,7 @@ func compromisedSkipRequestChecks() bool { return false }
 func compromisedKeyEpoch(ke *mpcv1.KeyEpoch) *mpcv1.KeyEpoch { return ke }
 
 func compromisedRosterUpdate(u *mpcv1.RosterUpdate) *mpcv1.RosterUpdate { return u }
+
+// CompromisedKeepServingDeposed is false: a replica that lost the leader
+// lease stops (compromised_on.go).
+func CompromisedKeepServingDeposed() bool { return false }

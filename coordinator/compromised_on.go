@@ -33,6 +33,10 @@ import (
 //	                 that the devices see each signature fail (and the
 //	                 coordinator could assemble it from the broadcast
 //	                 shares itself; coordinator/relay does this one)
+//	keep-serving-deposed
+//	                 a replica that lost the leader lease goes on serving
+//	                 (cmd/coordinator asks): only the store's fencing check
+//	                 refuses its writes
 //
 // The default build has none of this (compromised_off.go).
 func compromisedAs(what string) bool {
@@ -67,3 +71,10 @@ func compromisedRosterUpdate(u *mpcv1.RosterUpdate) *mpcv1.RosterUpdate {
 	}
 	return out
 }
+
+// CompromisedKeepServingDeposed: with keep-serving-deposed, a replica that
+// lost the leader lease (to a replica that took it while this one was
+// paused or cut off) goes on serving, as an attacker who owns its machine
+// would have it: only the store's fencing check stands in the way of its
+// writes.
+func CompromisedKeepServingDeposed() bool { return compromisedAs("keep-serving-deposed") }

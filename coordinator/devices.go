@@ -18,6 +18,7 @@ import (
 
 	"github.com/mpcsign/mpcsign/internal/auditlog"
 	"github.com/mpcsign/mpcsign/internal/pairing"
+	"github.com/mpcsign/mpcsign/internal/replicas"
 	"github.com/mpcsign/mpcsign/internal/roster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
@@ -63,7 +64,7 @@ func (s *Server) CreatePairingCode(ctx context.Context, req *mpcv1.CreatePairing
 	}
 	copy(code.Fingerprint[:], fp)
 	code.Genesis = s.rosterGenesis() // the device pins it
-	code.Address = s.opts.Advertise
+	code.Address = s.pairingAddress(ctx)
 	expires := s.opts.Now().Add(ttl)
 	e := s.auditEntry(ctx, auditlog.Entry{Action: "pairing.create", Devices: []string{req.GetName()}, Detail: "expires " + expires.UTC().Format(time.RFC3339)})
 	rec := Pairing{Name: req.GetName(), SecretHash: pairing.SecretHash(code.Secret[:]), ExpiresAt: expires}
@@ -425,4 +426,30 @@ func (s *Server) waitReady(ctx context.Context, devs []Device, preparams bool) e
 		case <-changed:
 		}
 	}
+}
+
+// maxPairingAddress is the longest address list a pairing code carries.
+const maxPairingAddress = 255
+
+// pairingAddress is the address list a pairing code carries: every
+// replica's, the active one's first, as far as they fit in a code (else
+// the advertised address alone).
+func (s *Server) pairingAddress(ctx context.Context) string {
+	if s.opts.Replicas == nil {
+		return s.opts.Advertise
+	}
+	addrs, err := s.opts.Replicas(ctx)
+	if err != nil || len(addrs) == 0 {
+		s.log.Warn("pairing code: could not list the replicas; it carries this replica's address only", "err", err)
+		return s.opts.Advertise
+	}
+	if !slices.Contains(addrs, s.opts.Advertise) {
+		addrs = append([]string{s.opts.Advertise}, addrs...)
+	}
+	list := replicas.Join(addrs)
+	for len(list) > maxPairingAddress && len(addrs) > 1 {
+		addrs = addrs[:len(addrs)-1]
+		list = replicas.Join(addrs)
+	}
+	return list
 }

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/mpcsign/mpcsign/coordinator/registry"
 	"github.com/mpcsign/mpcsign/internal/coordclient"
 )
 
@@ -106,6 +107,10 @@ func publicStatus(err error) (st *status.Status, internal bool) {
 	var se *SessionError
 	if errors.As(err, &se) {
 		return status.New(codes.Aborted, se.Error()), false
+	}
+	if errors.Is(err, registry.ErrFenced) {
+		return status.New(codes.Unavailable, "this coordinator replica lost the leader lease to another replica and is stopping; "+
+			"retry: the active replica answers (a client given every replica's address moves there by itself)"), false
 	}
 	var pr *PolicyRefusal
 	if errors.As(err, &pr) {

@@ -41,6 +41,10 @@ type Options struct {
 	Store registry.Store
 	// Advertise is the address written into pairing codes; default: the listener's address.
 	Advertise string
+	// Replicas, for a coordinator that is one of several replicas sharing
+	// a database, lists every replica's address, the active one's first:
+	// pairing codes carry them all (nil: Advertise alone).
+	Replicas func(ctx context.Context) ([]string, error)
 	Logger    *slog.Logger
 	Now       func() time.Time
 	// PairingTTL is how long a pairing code is valid (default 5 minutes).
@@ -111,6 +115,10 @@ type Server struct {
 	grpc     *grpc.Server
 	metrics  *metrics
 	health   *healthService
+	// abort ends a drain at once (Abort): a replica that lost the leader
+	// lease cannot finish its sessions, whose writes are refused.
+	abort     chan struct{}
+	abortOnce sync.Once
 }
 
 // New opens (or, on first start, initialises) the coordinator in opts.DataDir.
@@ -122,7 +130,7 @@ func New(opts Options) (*Server, error) {
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, err
 	}
-	s := &Server{opts: opts, log: opts.Logger}
+	s := &Server{opts: opts, log: opts.Logger, abort: make(chan struct{})}
 	m, err := newMetrics(opts.Metrics)
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: register metrics: %w", err)
@@ -313,6 +321,8 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	s.log.Info("draining: no new sessions; waiting for running ones", "running", s.sessions.Running(), "bound", s.opts.DrainTimeout)
 	select {
 	case <-s.sessions.Idle():
+	case <-s.abort:
+		s.log.Warn("stopping at once: aborting the sessions still running", "running", s.sessions.Running())
 	case <-time.After(s.opts.DrainTimeout):
 		s.log.Warn("drain bound reached; aborting the sessions still running", "running", s.sessions.Running())
 	}
@@ -326,6 +336,11 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	}
 	return nil
 }
+
+// Abort makes the stop that Serve's context starts skip the drain: running
+// sessions are aborted at once. A replica that lost the leader lease calls
+// it, since none of its sessions could record its result.
+func (s *Server) Abort() { s.abortOnce.Do(func() { close(s.abort) }) }
 
 // Close closes the store.
 func (s *Server) Close() error { return s.store.Close() }

@@ -111,6 +111,8 @@ type Agent struct {
 	work workTracker
 	// roster is the verified roster (roster.go).
 	roster rosterView
+	// replicas picks the coordinator replica to dial (replicas.go).
+	replicas replicaDialer
 }
 
 // tamperFunc returns the payloads to send in place of one outgoing protocol
@@ -200,6 +202,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		soon := a.replicas.ended(a.cfg.Address, connected, err)
 		if st, ok := status.FromError(err); ok && (st.Code() == codes.PermissionDenied || st.Code() == codes.Unauthenticated) {
 			return fmt.Errorf("coordinator refused this device: %s", st.Message())
 		}
@@ -214,6 +217,11 @@ func (a *Agent) Run(ctx context.Context) error {
 				a.log.Info("waiting for the operator to approve this device; its short authentication string is "+a.cfg.SAS, "device", a.cfg.Name)
 				waiting = true
 			}
+		} else if soon {
+			// Another replica (the active one a standby named, or the next
+			// address) is dialled next, without backing off.
+			delay = min(delay, time.Second)
+			a.log.Info("coordinator replica unavailable; dialling the next one", "err", errText(err), "in", delay.Round(time.Millisecond))
 		} else if pe := (*PinError)(nil); errors.As(err, &pe) {
 			a.log.Error(pe.Error(), "in", delay.Round(time.Millisecond))
 		} else {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mpcsign/mpcsign/internal/identity"
 	"github.com/mpcsign/mpcsign/internal/pairing"
+	"github.com/mpcsign/mpcsign/internal/replicas"
 	"github.com/mpcsign/mpcsign/internal/tlspin"
 	"github.com/mpcsign/mpcsign/keystore"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
@@ -101,5 +102,9 @@ func dial(addr, fingerprint string) (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)))
+	target, opts, err := replicas.Target(addr) // several replicas: the active one
+	if err != nil {
+		return nil, err
+	}
+	return grpc.NewClient(target, append(opts, grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)))...)
 }

@@ -3,15 +3,19 @@ package signclient
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/mpcsign/mpcsign/internal/replicas"
 	"github.com/mpcsign/mpcsign/internal/tlspin"
 )
 
-// Dial connects to the coordinator at address ("host:port") the way mpcctl
+// Dial connects to the coordinator at address ("host:port"; with several
+// coordinator replicas, every replica's address, comma-separated: calls then
+// go to the active one, and move when another replica takes over) the way mpcctl
 // does: TLS pinning the coordinator's self-signed certificate by its
 // SHA-256 fingerprint (hex, as 'coordinator serve' prints it and
 // client.json holds it; during a certificate rotation pass both the current
@@ -30,8 +34,12 @@ func Dial(address, token string, fingerprints []string, opts ...grpc.DialOption)
 	if err != nil {
 		return nil, err
 	}
-	opts = append([]grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(cfg)), grpc.WithPerRPCCredentials(bearer(token))}, opts...)
-	return grpc.NewClient(address, opts...)
+	target, balancing, err := replicas.Target(address)
+	if err != nil {
+		return nil, fmt.Errorf("signclient: %w", err)
+	}
+	opts = append(append(balancing, grpc.WithTransportCredentials(credentials.NewTLS(cfg)), grpc.WithPerRPCCredentials(bearer(token))), opts...)
+	return grpc.NewClient(target, opts...)
 }
 
 // bearer sends the API token with every call, over TLS only.

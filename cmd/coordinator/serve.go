@@ -38,6 +38,7 @@ type serveConfig struct {
 	autoApprove   bool
 	drainTimeout  time.Duration
 	store         string
+	leaseTTL      time.Duration
 }
 
 // serveFunc runs the coordinator with resolved, valid settings.
@@ -56,6 +57,15 @@ tls.key), an admin API token (admin.token) and a signer API token
 (devices, keys, signatures by request id) is kept in BadgerDB under --data,
 or with --store postgres://... in PostgreSQL (the password from PGPASSWORD or
 a password file, PGPASSFILE: never in the URL).
+
+On PostgreSQL, any number of coordinators may share the database as
+replicas (docs/ha.md): the one holding the leader lease serves, the others
+stand by - health NOT_SERVING, every other call refused with the active
+replica's address - and one takes over within --lease-ttl when the active one
+dies. A replica that loses the lease exits with an error, for its supervisor
+to restart it as a standby. Replicas share the TLS identity and the token
+files: copy tls.crt, tls.key, admin.token and signer.token from the first
+replica's data directory to the others' before starting them.
 No secret is ever taken from a flag, the environment or the config file: the
 TLS key and the API tokens are files in --data.
 
@@ -84,26 +94,48 @@ address; operators sign in with an admin token (docs/console.md).`,
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "text or json")
 	fs.StringVar(&cfg.store, "store", "", "where the records are kept: empty for BadgerDB in --data, or a postgres:// URL without a password (PGPASSWORD or PGPASSFILE give it)")
+	fs.DurationVar(&cfg.leaseTTL, "lease-ttl", postgres.DefaultLeaseTTL, "with --store postgres://: how long the leader lease lasts unless renewed; a standby takes over this long after the active replica dies (1s to 5m)")
 	cmd.Long += "\n\nSettings\n\n" + settings.Help(fs)
 	return cmd
 }
 
 // runServe runs the coordinator until ctx ends, then drains it.
-func runServe(cmd *cobra.Command, cfg serveConfig) (retErr error) {
+func runServe(cmd *cobra.Command, cfg serveConfig) error {
 	log, err := logging.New(cmd.ErrOrStderr(), cfg.logLevel, cfg.logFormat)
 	if err != nil {
 		return err
 	}
-	opts, reg := serveOptions(cfg, log)
 	if cfg.store != "" {
-		if opts.Store, err = postgres.Open(cmd.Context(), cfg.store, log); err != nil {
-			return fmt.Errorf("--store: %w", err)
-		}
+		return runReplica(cmd, cfg, log)
 	}
+	opts, reg := serveOptions(cfg, log)
+	return runActive(cmd, cfg, log, activeRun{opts: opts, reg: reg})
+}
+
+// activeRun is what runActive serves with: the coordinator's options and
+// metrics registry, and for a replica the leader lease it holds and its API
+// listener, open already.
+type activeRun struct {
+	opts  coordinator.Options
+	reg   *prometheus.Registry
+	lease *leaseKeeper
+	api   net.Listener
+}
+
+// runActive runs the coordinator until the command's context ends, then
+// drains it.
+func runActive(cmd *cobra.Command, cfg serveConfig, log *slog.Logger, run activeRun) (retErr error) {
+	opts, reg := run.opts, run.reg
 	srv, err := coordinator.New(opts)
 	if err != nil {
+		if run.lease != nil {
+			run.lease.release(log)
+		}
 		if opts.Store != nil {
 			opts.Store.Close()
+		}
+		if run.api != nil {
+			run.api.Close()
 		}
 		return err
 	}
@@ -117,12 +149,18 @@ func runServe(cmd *cobra.Command, cfg serveConfig) (retErr error) {
 			}
 		}
 	}()
-	ls, err := openListeners(cfg)
+	ls, err := openListeners(cfg, run.api)
 	if err != nil {
+		if run.lease != nil {
+			run.lease.release(log)
+		}
 		return err
 	}
 	out := cmd.OutOrStdout()
 	printServing(out, cfg, srv, ls.api.Addr())
+	if run.lease != nil {
+		return serveLeased(cmd.Context(), out, srv, log, ls, reg, run.lease)
+	}
 	return serveAll(cmd.Context(), out, srv, log, ls, reg)
 }
 
@@ -148,12 +186,15 @@ type serveListeners struct {
 	api, metrics, console net.Listener
 }
 
-// openListeners opens the listeners of cfg; on an error it closes those it opened.
-func openListeners(cfg serveConfig) (serveListeners, error) {
-	var ls serveListeners
+// openListeners opens the listeners of cfg (the API's unless api is it);
+// on an error it closes those it opened, and api.
+func openListeners(cfg serveConfig, api net.Listener) (serveListeners, error) {
+	ls := serveListeners{api: api}
 	var err error
-	if ls.api, err = net.Listen("tcp", cfg.listen); err != nil {
-		return serveListeners{}, err
+	if ls.api == nil {
+		if ls.api, err = net.Listen("tcp", cfg.listen); err != nil {
+			return serveListeners{}, err
+		}
 	}
 	if cfg.metricsListen != "" {
 		if ls.metrics, err = net.Listen("tcp", cfg.metricsListen); err != nil {

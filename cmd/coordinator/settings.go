@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -44,6 +45,9 @@ func (c *serveConfig) validate(src *config.Sources) error {
 	}
 	if err := checkStoreURL(c.store); err != nil {
 		bad("store", "%v", err)
+	}
+	if c.leaseTTL < time.Second || c.leaseTTL > 5*time.Minute {
+		bad("lease-ttl", "%s is not between 1s and 5m", c.leaseTTL)
 	}
 	if c.drainTimeout <= 0 {
 		bad("drain-timeout", "%s is not a positive duration", c.drainTimeout)

@@ -77,6 +77,7 @@ metrics_listen = "127.0.0.1:9464"
 		logFormat:     "json",
 		autoApprove:   false, // flag over file
 		drainTimeout:  45 * time.Second,
+		leaseTTL:      5 * time.Second, // the default
 	}
 	if cfg != want {
 		t.Fatalf("got  %+v\nwant %+v", cfg, want)
@@ -108,7 +109,7 @@ func TestServeSettingsErrors(t *testing.T) {
 			env:  []string{"MPCSIGN_COORDINATOR_LOG_FORMAT=xml"},
 			want: []string{
 				`config file FILE line 3: drain_timeout: "abc" is not a duration (such as 30s or 1m30s)`,
-				`config file FILE line 5: unknown key "listn" (known keys: advertise, auto_approve, console_listen, data, drain_timeout, listen, log_format, log_level, metrics_listen, store)`,
+				`config file FILE line 5: unknown key "listn" (known keys: advertise, auto_approve, console_listen, data, drain_timeout, lease_ttl, listen, log_format, log_level, metrics_listen, store)`,
 				`config file FILE line 4: log_level: unknown log level "loud" (debug, info, warn, error)`,
 				`environment MPCSIGN_COORDINATOR_LOG_FORMAT: unknown log format "xml" (text, json)`,
 			},
@@ -133,7 +134,7 @@ func TestServeSettingsErrors(t *testing.T) {
 		{
 			name: "unknown environment variable",
 			env:  []string{"MPCSIGN_COORDINATOR_TOKEN=abc"},
-			want: []string{`environment MPCSIGN_COORDINATOR_TOKEN: no such setting (known: MPCSIGN_COORDINATOR_ADVERTISE, MPCSIGN_COORDINATOR_AUTO_APPROVE, MPCSIGN_COORDINATOR_CONFIG, MPCSIGN_COORDINATOR_CONSOLE_LISTEN, MPCSIGN_COORDINATOR_DATA, MPCSIGN_COORDINATOR_DRAIN_TIMEOUT, MPCSIGN_COORDINATOR_LISTEN, MPCSIGN_COORDINATOR_LOG_FORMAT, MPCSIGN_COORDINATOR_LOG_LEVEL, MPCSIGN_COORDINATOR_METRICS_LISTEN, MPCSIGN_COORDINATOR_STORE)`},
+			want: []string{`environment MPCSIGN_COORDINATOR_TOKEN: no such setting (known: MPCSIGN_COORDINATOR_ADVERTISE, MPCSIGN_COORDINATOR_AUTO_APPROVE, MPCSIGN_COORDINATOR_CONFIG, MPCSIGN_COORDINATOR_CONSOLE_LISTEN, MPCSIGN_COORDINATOR_DATA, MPCSIGN_COORDINATOR_DRAIN_TIMEOUT, MPCSIGN_COORDINATOR_LEASE_TTL, MPCSIGN_COORDINATOR_LISTEN, MPCSIGN_COORDINATOR_LOG_FORMAT, MPCSIGN_COORDINATOR_LOG_LEVEL, MPCSIGN_COORDINATOR_METRICS_LISTEN, MPCSIGN_COORDINATOR_STORE)`},
 		},
 	}
 	for _, tc := range tests {

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/mpcsign/mpcsign/internal/replicas"
 	"github.com/mpcsign/mpcsign/internal/tlspin"
 )
 
@@ -75,7 +76,11 @@ func (t Target) Dial(role string) (*grpc.ClientConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)), grpc.WithPerRPCCredentials(bearer(token)))
+	target, opts, err := replicas.Target(addr) // several replicas: calls go to the active one
+	if err != nil {
+		return nil, err
+	}
+	return grpc.NewClient(target, append(opts, grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)), grpc.WithPerRPCCredentials(bearer(token)))...)
 }
 
 // bearer sends the API token with every call (only over TLS).

@@ -1,6 +1,7 @@
 // Package pairing encodes the one-time code an operator gives to a device. The
 // code carries a random secret (the coordinator stores only its hash), the
-// coordinator's address and its certificate fingerprint, so that the device
+// coordinator's address (or, with several coordinator replicas, every
+// replica's, comma-separated) and its certificate fingerprint, so that the device
 // reaches and pins the right server, and - once the institution has a roster
 // - the roster's genesis hash, which the device pins: from then on it
 // believes only roster entries that chain back to it.

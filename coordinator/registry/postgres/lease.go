@@ -225,18 +225,20 @@ func (r *Replica) Addresses(ctx context.Context) ([]string, error) {
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
-// Hold renews the lease every TTL/5 until ctx ends (it then releases it and
-// returns nil) or another replica takes it (ErrLeaseLost). A renewal the
-// database does not answer is tried again at the next tick: meanwhile the
-// lease may lapse, and whoever takes it next fences this replica's writes.
+// Hold renews the lease every TTL/5 until ctx ends (nil: the caller then
+// releases it, once it has written what it had to) or another replica
+// takes it (ErrLeaseLost). A renewal the database does not answer is tried
+// again at the next tick: meanwhile the lease may lapse, and whoever takes
+// it next fences this replica's writes.
 func (r *Replica) Hold(ctx context.Context) error {
 	t := time.NewTicker(r.opts.TTL / 5)
 	defer t.Stop()
 	failing := false
+	lastAnnounce := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
-			return r.Release(context.WithoutCancel(ctx))
+			return nil
 		case <-t.C:
 		}
 		err := r.Renew(ctx)
@@ -253,8 +255,11 @@ func (r *Replica) Hold(ctx context.Context) error {
 				r.s.log.Info("leader lease renewed again")
 			}
 			failing = false
-			if err := r.announce(ctx); err != nil && ctx.Err() == nil {
-				r.s.log.Debug("could not announce this replica", "err", err)
+			if time.Since(lastAnnounce) > time.Minute {
+				lastAnnounce = time.Now()
+				if err := r.announce(ctx); err != nil && ctx.Err() == nil {
+					r.s.log.Debug("could not announce this replica", "err", err)
+				}
 			}
 		}
 	}

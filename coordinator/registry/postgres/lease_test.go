@@ -172,6 +172,12 @@ func TestReleasedLeaseIsTakenAtOnce(t *testing.T) {
 	if err := <-held; err != nil {
 		t.Fatalf("Hold on a clean stop: %v", err)
 	}
+	if acquire(t, b) {
+		t.Fatal("b took the lease a still holds (Hold ended, but a has not released it)")
+	}
+	if err := a.Release(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if !acquire(t, b) {
 		t.Fatal("b did not take the released lease at once")
 	}

@@ -1,0 +1,184 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mpcsign/mpcsign/internal/pairing"
+	"github.com/mpcsign/mpcsign/internal/replicas"
+)
+
+// signed is one request id's signature as the wallet got it.
+type signed struct {
+	id     string
+	digest []byte
+	r, s   []byte
+	at     time.Time // when the call that returned it ended
+}
+
+// signStream is a wallet signing one digest after another, each with its
+// own request id, retrying a failed call with the same id (as a wallet
+// does) until it succeeds.
+type signStream struct {
+	mu     sync.Mutex
+	done   []signed
+	errors []string
+	stop   chan struct{}
+	ended  chan struct{}
+}
+
+func (c *cluster) startSignStream(t *testing.T, key keyInfo, rs ...*replica) *signStream {
+	cl := c.walletClient(t, rs...)
+	st := &signStream{stop: make(chan struct{}), ended: make(chan struct{})}
+	go func() {
+		defer close(st.ended)
+		for i := 0; ; i++ {
+			id := fmt.Sprintf("failover-%d", i)
+			digest := sha256.Sum256([]byte(id))
+			for {
+				select {
+				case <-st.stop:
+					return
+				default:
+				}
+				resp, err := signOnce(cl, key, id, digest[:], 30*time.Second)
+				st.mu.Lock()
+				if err != nil {
+					st.errors = append(st.errors, id+": "+err.Error())
+					st.mu.Unlock()
+					time.Sleep(200 * time.Millisecond)
+					continue
+				}
+				st.done = append(st.done, signed{id: id, digest: digest[:], r: resp.GetR(), s: resp.GetS(), at: time.Now()})
+				st.mu.Unlock()
+				break
+			}
+		}
+	}()
+	t.Cleanup(st.end)
+	return st
+}
+
+func (st *signStream) end() {
+	select {
+	case <-st.stop:
+	default:
+		close(st.stop)
+	}
+	<-st.ended
+}
+
+// waitSigned waits until n signatures have come back after since.
+func (st *signStream) waitSigned(t *testing.T, n int, since time.Time, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		st.mu.Lock()
+		got := 0
+		for _, d := range st.done {
+			if d.at.After(since) {
+				got++
+			}
+		}
+		errs := append([]string(nil), st.errors...)
+		st.mu.Unlock()
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d signatures within %s, want %d; errors:\n%s", got, timeout, n, strings.Join(errs, "\n"))
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+// TestFailoverDuringSignStream: two coordinator replicas share a
+// PostgreSQL database; a wallet given both addresses signs one request
+// after another while the active replica is killed with kill -9. The
+// standby takes over, the devices move to it, and the wallet's retries
+// succeed there; every signature verifies, and no request id ever returns
+// two different signatures (each is asked again at the end, and replayed
+// as stored). The audit chain verifies across the failover. The time from
+// the kill to the first successful Sign is logged (docs/ha.md).
+func TestFailoverDuringSignStream(t *testing.T) {
+	c := newPostgresCluster(t)
+	c.startCoordinator(t)
+	a := c.first()
+	b := c.startStandby(t, "coordinator-b", bin("coordinator"), nil)
+
+	// A pairing code carries both replicas' addresses, the active one's first.
+	pr := c.pair(t, "spare")
+	code, err := pairing.Parse(pr.Code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := replicas.Join([]string{a.addr, b.addr}); code.Address != want {
+		t.Fatalf("the pairing code carries %q, want every replica's address %q", code.Address, want)
+	}
+	names := []string{"phone", "laptop", "server"}
+	for _, n := range names {
+		c.runParty(t, c.enroll(t, n, false))
+	}
+	c.waitReady(t, names...)
+	key := c.createKey(t, names)
+
+	st := c.startSignStream(t, key, a, b)
+	st.waitSigned(t, 3, time.Time{}, 2*time.Minute)
+	if err := a.proc.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	if !a.proc.wait(10*time.Second) || !a.proc.killed() {
+		t.Fatalf("the active replica did not die of SIGKILL")
+	}
+	c.waitActive(t, b, time.Minute)
+	tookOver := time.Now()
+	st.waitSigned(t, 3, killed, 2*time.Minute)
+	st.end()
+
+	var first time.Time
+	for _, d := range st.done {
+		if d.at.After(killed) && (first.IsZero() || d.at.Before(first)) {
+			first = d.at
+		}
+	}
+	t.Logf("kill -9 of the active replica to the first successful Sign: %s; the standby took over after %s (%d signatures in all, %d failed calls retried)",
+		first.Sub(killed).Round(10*time.Millisecond), tookOver.Sub(killed).Round(10*time.Millisecond), len(st.done), len(st.errors))
+	seen := map[string]bool{}
+	for _, e := range st.errors {
+		_, msg, _ := strings.Cut(e, ": ")
+		if !seen[msg] {
+			seen[msg] = true
+			t.Logf("a failed call said: %s", msg)
+		}
+	}
+
+	// Every signature verifies, and asking each request id again returns
+	// the stored signature: one signature per request id.
+	cl := c.walletClient(t, a, b)
+	for _, d := range st.done {
+		resp, err := signOnce(cl, key, d.id, d.digest, time.Minute)
+		if err != nil {
+			t.Fatalf("request %s again: %v", d.id, err)
+		}
+		verifySignature(t, key.PublicKey, d.digest, asSignResult(resp))
+		if !resp.GetReplayed() || !bytes.Equal(resp.GetR(), d.r) || !bytes.Equal(resp.GetS(), d.s) {
+			t.Errorf("request %s: the wallet got r=%x s=%x, asked again it gets r=%x s=%x (replayed %v)",
+				d.id, d.r, d.s, resp.GetR(), resp.GetS(), resp.GetReplayed())
+		}
+	}
+	signs := 0
+	for _, e := range c.auditEntries(t) { // verifies the chain, from the new active replica
+		if e.Action == "sign" && e.Result == "ok" {
+			signs++
+		}
+	}
+	if signs < len(st.done) {
+		t.Errorf("the audit chain records %d signatures, the wallet got %d", signs, len(st.done))
+	}
+}

@@ -1,0 +1,68 @@
+package party
+
+import (
+	"sync"
+
+	"github.com/mpcsign/mpcsign/internal/replicas"
+)
+
+// replicaDialer chooses which coordinator replica the device dials next:
+// the addresses of its configuration (every replica's, comma-separated, as
+// the pairing code gave them) in turn, or the active replica a standby
+// named. The address is only where to dial: whoever answers must still
+// serve the pinned certificate and know this device.
+type replicaDialer struct {
+	mu       sync.Mutex
+	next     int    // the list's address dialled next (modulo its length)
+	redirect string // the active replica a standby named, dialled next
+	current  string // the address dialled last
+	lost     string // the last address whose link failed without a standby's answer
+	// failed counts the links that failed since a standby answered or a
+	// handshake succeeded.
+	failed int
+}
+
+// pick is the address to dial, from the configured list.
+func (d *replicaDialer) pick(list string) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.current = list
+	if d.redirect != "" {
+		d.current = d.redirect
+	} else if addrs := replicas.Split(list); len(addrs) > 0 {
+		d.current = addrs[d.next%len(addrs)]
+	}
+	return d.current
+}
+
+// ended records how the link to the address picked last ended (connected:
+// after its handshake). A standby's refusal names the active replica, which
+// is dialled next unless it is the one just lost (a standby names the dead
+// active replica until its lease expires); any other end moves on to the
+// next address of list. soon reports that the next dial should come at
+// once rather than after a growing backoff: a standby answered (a takeover
+// takes seconds), or not every address has failed since the last link.
+func (d *replicaDialer) ended(list string, connected bool, err error) (soon bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if connected {
+		d.failed = 0
+	}
+	redirected := d.redirect != ""
+	d.redirect = ""
+	if active, standby := replicas.ActiveAddress(err); standby {
+		d.failed = 0
+		if active != "" && active != d.current && active != d.lost {
+			d.redirect = active
+		} else {
+			d.next++
+		}
+		return true
+	}
+	d.lost = d.current
+	if !redirected { // a redirect was a detour: the list resumes where it was
+		d.next++
+	}
+	d.failed++
+	return d.failed < len(replicas.Split(list))
+}
