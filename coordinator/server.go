@@ -45,8 +45,8 @@ type Options struct {
 	// a database, lists every replica's address, the active one's first:
 	// pairing codes carry them all (nil: Advertise alone).
 	Replicas func(ctx context.Context) ([]string, error)
-	Logger    *slog.Logger
-	Now       func() time.Time
+	Logger   *slog.Logger
+	Now      func() time.Time
 	// PairingTTL is how long a pairing code is valid (default 5 minutes).
 	PairingTTL time.Duration
 	// SignTimeout and KeygenTimeout bound one session (defaults 60 s and 10 min).
