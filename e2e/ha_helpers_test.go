@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,6 +34,12 @@ type replica struct {
 // newPostgresCluster is a cluster whose coordinator keeps its records in a
 // fresh database of a PostgreSQL server the test starts.
 func newPostgresCluster(t *testing.T) *cluster {
+	c, _ := newPostgresClusterOn(t)
+	return c
+}
+
+// newPostgresClusterOn is newPostgresCluster, and its server.
+func newPostgresClusterOn(t *testing.T) (*cluster, *pgtest.Server) {
 	t.Helper()
 	pg, err := pgtest.Start()
 	if err != nil {
@@ -45,7 +52,7 @@ func newPostgresCluster(t *testing.T) *cluster {
 	}
 	c := newCluster(t)
 	c.storeURL = pg.URL(db)
-	return c
+	return c, pg
 }
 
 // first is the cluster's coordinator as a replica.
@@ -149,5 +156,32 @@ func asSignResult(resp *mpcv1.SignResponse) signResult {
 		KeyID: resp.GetKeyId(), R: hex.EncodeToString(resp.GetR()), S: hex.EncodeToString(resp.GetS()), V: resp.GetV(),
 		RSV: hex.EncodeToString(resp.GetSignatureRsv()), DER: hex.EncodeToString(resp.GetSignatureDer()), PublicKey: hex.EncodeToString(resp.GetPublicKey()),
 		Signers: resp.GetSigners(), Replayed: resp.GetReplayed(),
+	}
+}
+
+// startFirst starts the cluster's coordinator, the first replica, with
+// binary, extra environment and flags, on port 0; it waits until it is
+// active and has written its client.json.
+func (c *cluster) startFirst(t testing.TB, binary string, env []string, args ...string) *replica {
+	t.Helper()
+	full := append([]string{binary, "serve", "--data", c.coordDir, "--listen", "127.0.0.1:0", "--store", c.storeURL}, args...)
+	p := c.startService(t, "coordinator", c.env(env...), full...)
+	c.coord = p
+	c.addr = waitOutput(t, p, listeningRE, startTimeout)[1]
+	c.fingerprint = waitOutput(t, p, fingerprintRE, startTimeout)[1]
+	r := c.first()
+	c.waitActive(t, r, startTimeout)
+	return r
+}
+
+// waitLog waits until p's standard error holds line.
+func waitLog(t testing.TB, p *proc, line string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(p.stderr(), line) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not log %q within %s\nstderr:\n%s", p.name, line, timeout, p.stderr())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

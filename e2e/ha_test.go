@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"strings"
@@ -9,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/mpcsign/mpcsign/coordinator/registry/postgres/pgtest"
 	"github.com/mpcsign/mpcsign/internal/pairing"
 	"github.com/mpcsign/mpcsign/internal/replicas"
 )
@@ -105,8 +109,12 @@ func (st *signStream) waitSigned(t *testing.T, n int, since time.Time, timeout t
 // two different signatures (each is asked again at the end, and replayed
 // as stored). The audit chain verifies across the failover. The time from
 // the kill to the first successful Sign is logged (docs/ha.md).
+//
+// Then PostgreSQL restarts under the new active replica: its readiness
+// goes NOT_SERVING, its log says why, and it serves and signs again by
+// itself once the database is back.
 func TestFailoverDuringSignStream(t *testing.T) {
-	c := newPostgresCluster(t)
+	c, pg := newPostgresClusterOn(t)
 	c.startCoordinator(t)
 	a := c.first()
 	b := c.startStandby(t, "coordinator-b", bin("coordinator"), nil)
@@ -181,4 +189,47 @@ func TestFailoverDuringSignStream(t *testing.T) {
 	if signs < len(st.done) {
 		t.Errorf("the audit chain records %d signatures, the wallet got %d", signs, len(st.done))
 	}
+
+	t.Run("PostgreSQL restarts", func(t *testing.T) { checkDatabaseRestart(t, c, pg, key, a, b) })
+}
+
+// checkDatabaseRestart takes PostgreSQL down under the active replica
+// and brings it back.
+func checkDatabaseRestart(t *testing.T, c *cluster, pg *pgtest.Server, key keyInfo, rs ...*replica) {
+	health := healthpb.NewHealthClient(c.dialGRPC(t, "")) // the active replica's
+	check := func() healthpb.HealthCheckResponse_ServingStatus {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		resp, err := health.Check(ctx, &healthpb.HealthCheckRequest{})
+		if err != nil {
+			t.Fatalf("health check: %v", err)
+		}
+		return resp.GetStatus()
+	}
+	if st := check(); st != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("the active replica is %s before the database restarts", st)
+	}
+	pg.Down()
+	if st := check(); st != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Errorf("the active replica is %s with its database down; want NOT_SERVING", st)
+	}
+	waitLog(t, c.coord, "health: the store does not answer; not serving", 30*time.Second)
+	if err := pg.Up(); err != nil {
+		t.Fatalf("PostgreSQL did not come back: %v\n%s", err, pg.LogTail())
+	}
+	deadline := time.Now().Add(time.Minute)
+	for check() != healthpb.HealthCheckResponse_SERVING {
+		if time.Now().After(deadline) {
+			t.Fatal("the active replica did not serve again within a minute of the database's return")
+		}
+		time.Sleep(pollEvery)
+	}
+	waitLog(t, c.coord, "health: the store answers again", 30*time.Second)
+	digest := sha256.Sum256([]byte("after the database restart"))
+	resp, err := signOnce(c.walletClient(t, rs...), key, "after-restart", digest[:], time.Minute)
+	if err != nil {
+		t.Fatalf("Sign after the database restart: %v", err)
+	}
+	verifySignature(t, key.PublicKey, digest[:], asSignResult(resp))
+	c.auditEntries(t) // verifies the chain
 }

@@ -279,6 +279,7 @@ type auditEntry struct {
 	Result   string   `json:"result"`
 	Detail   string   `json:"detail"`
 	Culprits []string `json:"culprits"`
+	Devices  []string `json:"devices"`
 }
 
 // auditEntries exports the audit log, requires its hash chain to verify and

@@ -1,0 +1,138 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+)
+
+// TestFailoverDuringReshare kills the active replica with kill -9 in the
+// middle of a drill, right after its commit point (the new epoch committed
+// in the database, no device told). The standby takes over, finishes the
+// reshare from the database as a restarted coordinator does, and the
+// devices, reconnecting to it, promote the new epoch and erase the old one:
+// the key ends at exactly one committed epoch, with its public key, and
+// signs.
+func TestFailoverDuringReshare(t *testing.T) {
+	c := newPostgresCluster(t)
+	const point = "reshare.after-commit"
+	a := c.startFirst(t, bin("coordinator"), []string{crashEnv + "=" + point})
+	b := c.startStandby(t, "coordinator-b", bin("coordinator"), nil)
+	names := []string{"a", "b", "c"}
+	for _, n := range names {
+		c.runParty(t, c.enroll(t, n, false))
+	}
+	c.waitReady(t, names...)
+	key := c.createKey(t, names)
+	signAndVerify(t, c, key, "before the drill")
+
+	if r := c.ctl(t, "drill", "--key", key.ID); r.code == 0 {
+		t.Fatalf("the drill succeeded; the active replica should have died at %s\n%s", point, r.stdout)
+	}
+	waitCrashed(t, a.proc, point)
+	c.waitActive(t, b, time.Minute)
+	for _, n := range names {
+		c.waitPartyLog(t, c.devices[n], logPromoted(key.ID, 1), logErased(key.ID, 0))
+	}
+	c.waitReady(t, names...)
+	k := c.getKey(t, key.ID)
+	if k.Epoch != 1 || k.PublicKey != key.PublicKey || !sameNames(k.Holders, names) {
+		t.Errorf("after the failover keys get says %+v; want epoch 1, public key %s, holders %v", k.keyInfo, key.PublicKey, names)
+	}
+	signAndVerify(t, c, key, "after the failover mid-reshare")
+	c.checkOneEpoch(t, key, 1, names...)
+	drills := 0
+	for _, e := range c.auditEntries(t) { // verifies the chain across the failover
+		if e.Action == "key.drill" && e.Result == "ok" {
+			drills++
+		}
+	}
+	if drills != 1 {
+		t.Errorf("the audit chain records %d committed drills, want 1", drills)
+	}
+}
+
+// TestDeposedReplicaIsFenced: a replica paused (SIGSTOP) for longer than
+// its lease loses it to a standby. Built compromised to go on serving
+// anyway (keep-serving-deposed, as an attacker owning its machine would
+// have it), it is refused every write by the store's fencing check, and
+// nothing it tried is in the records or the audit chain. The product build
+// in the same place stops and exits with a clear error instead.
+func TestDeposedReplicaIsFenced(t *testing.T) {
+	c := newPostgresCluster(t)
+	a := c.startFirst(t, compromisedCoordinator(t), []string{compromisedEnv + "=keep-serving-deposed"}, "--lease-ttl", "2s")
+	b := c.startStandby(t, "coordinator-b", bin("coordinator"), nil, "--lease-ttl", "2s")
+	admin := mpcv1.NewAdminServiceClient(c.dialGRPC(t, "admin.token")) // a's address only
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := admin.CreatePairingCode(ctx, &mpcv1.CreatePairingCodeRequest{Name: "before"}); err != nil {
+		t.Fatalf("the active replica refused a pairing code: %v", err)
+	}
+
+	pause(t, a.proc)
+	c.waitActive(t, b, time.Minute)
+	resume(t, a.proc)
+	waitLog(t, a.proc, "TEST ONLY: lost the leader lease", 30*time.Second)
+	for name, call := range map[string]func() error{
+		"CreatePairingCode": func() error {
+			_, err := admin.CreatePairingCode(ctx, &mpcv1.CreatePairingCodeRequest{Name: "after"})
+			return err
+		},
+		"CreateToken": func() error {
+			_, err := admin.CreateToken(ctx, &mpcv1.CreateTokenRequest{Role: mpcv1.TokenRole_TOKEN_ROLE_ADMIN, Name: "rogue"})
+			return err
+		},
+	} {
+		err := call()
+		if st, _ := status.FromError(err); err == nil || st.Code() != codes.Unavailable || !strings.Contains(st.Message(), "lost the leader lease") {
+			t.Errorf("%s on the deposed replica: %v; want Unavailable, lost the leader lease", name, err)
+		}
+	}
+	var pairings, tokens []string
+	for _, e := range c.auditEntries(t) { // from b, the active replica; verifies the chain
+		switch e.Action {
+		case "pairing.create":
+			pairings = append(pairings, strings.Join(e.Devices, ","))
+		case "token.create":
+			tokens = append(tokens, e.Detail)
+		}
+	}
+	if strings.Join(pairings, " ") != "before" || len(tokens) != 0 {
+		t.Errorf("audit chain: pairing codes for %q and tokens %q; want only the code made before the lease was lost", pairings, tokens)
+	}
+
+	// The product build, deposed the same way, exits with a clear error.
+	c2 := c.startStandby(t, "coordinator-c", bin("coordinator"), nil, "--lease-ttl", "2s")
+	pause(t, b.proc)
+	c.waitActive(t, c2, time.Minute)
+	resume(t, b.proc)
+	if !b.proc.wait(30 * time.Second) {
+		t.Fatalf("the deposed replica still runs\nstderr:\n%s", b.proc.stderr())
+	}
+	if b.proc.exitCode() == 0 || b.proc.killed() || !strings.Contains(b.proc.stderr(), "lost the leader lease to another replica") {
+		t.Errorf("the deposed replica ended with code %d (killed %v); want a clean error exit saying it lost the lease\nstderr:\n%s",
+			b.proc.exitCode(), b.proc.killed(), b.proc.stderr())
+	}
+}
+
+func pause(t testing.TB, p *proc) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.cmd.Process.Signal(syscall.SIGCONT) })
+}
+
+func resume(t testing.TB, p *proc) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+}
