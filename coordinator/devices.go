@@ -431,25 +431,33 @@ func (s *Server) waitReady(ctx context.Context, devs []Device, preparams bool) e
 // maxPairingAddress is the longest address list a pairing code carries.
 const maxPairingAddress = 255
 
-// pairingAddress is the address list a pairing code carries: every
-// replica's, the active one's first, as far as they fit in a code (else
-// the advertised address alone).
-func (s *Server) pairingAddress(ctx context.Context) string {
+// replicaAddresses lists every replica's address, this one's first when
+// it is not listed yet, as far as they fit in a pairing code; nil for a
+// coordinator that is not one of several replicas, or when the replicas
+// cannot be listed.
+func (s *Server) replicaAddresses(ctx context.Context) []string {
 	if s.opts.Replicas == nil {
-		return s.opts.Advertise
+		return nil
 	}
 	addrs, err := s.opts.Replicas(ctx)
 	if err != nil || len(addrs) == 0 {
-		s.log.Warn("pairing code: could not list the replicas; it carries this replica's address only", "err", err)
-		return s.opts.Advertise
+		s.log.Warn("could not list the coordinator replicas", "err", err)
+		return nil
 	}
 	if !slices.Contains(addrs, s.opts.Advertise) {
 		addrs = append([]string{s.opts.Advertise}, addrs...)
 	}
-	list := replicas.Join(addrs)
-	for len(list) > maxPairingAddress && len(addrs) > 1 {
+	for len(replicas.Join(addrs)) > maxPairingAddress && len(addrs) > 1 {
 		addrs = addrs[:len(addrs)-1]
-		list = replicas.Join(addrs)
 	}
-	return list
+	return addrs
+}
+
+// pairingAddress is the address list a pairing code carries: every
+// replica's, the active one's first (else the advertised address alone).
+func (s *Server) pairingAddress(ctx context.Context) string {
+	if addrs := s.replicaAddresses(ctx); addrs != nil {
+		return replicas.Join(addrs)
+	}
+	return s.opts.Advertise
 }

@@ -177,7 +177,8 @@ func (s *Server) Connect(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, m
 	// Taken before the Welcome, so that a rotation starting in between is
 	// announced on the link below.
 	certChanged := s.certs.wait()
-	welcome := &mpcv1.Welcome{DeviceId: dev.ID, DeviceName: dev.Name, NextCertificate: s.certs.announcement()}
+	welcome := &mpcv1.Welcome{DeviceId: dev.ID, DeviceName: dev.Name, NextCertificate: s.certs.announcement(),
+		CoordinatorAddresses: s.replicaAddresses(stream.Context())}
 	if err := stream.Send(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_Welcome{Welcome: welcome}}); err != nil {
 		return err
 	}

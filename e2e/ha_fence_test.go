@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/mpcsign/mpcsign/internal/replicas"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
@@ -19,16 +20,24 @@ import (
 // reshare from the database as a restarted coordinator does, and the
 // devices, reconnecting to it, promote the new epoch and erase the old one:
 // the key ends at exactly one committed epoch, with its public key, and
-// signs.
+// signs. Device a paired before the standby existed (its pairing code named
+// the first replica only): it learns every replica's address when it next
+// connects, and finds the new active replica too.
 func TestFailoverDuringReshare(t *testing.T) {
 	c := newPostgresCluster(t)
 	const point = "reshare.after-commit"
 	a := c.startFirst(t, bin("coordinator"), []string{crashEnv + "=" + point})
+	early := c.enroll(t, "a", false)
+	c.runParty(t, early)
+	c.waitReady(t, "a")
 	b := c.startStandby(t, "coordinator-b", bin("coordinator"), nil)
 	names := []string{"a", "b", "c"}
-	for _, n := range names {
+	for _, n := range names[1:] {
 		c.runParty(t, c.enroll(t, n, false))
 	}
+	stopParty(t, early)
+	c.runParty(t, early)
+	c.waitPartyLog(t, early, `msg="coordinator replicas' addresses learned; they are dialled in turn from now on" addresses=`+replicas.Join([]string{a.addr, b.addr}))
 	c.waitReady(t, names...)
 	key := c.createKey(t, names)
 	signAndVerify(t, c, key, "before the drill")

@@ -202,7 +202,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		soon := a.replicas.ended(a.cfg.Address, connected, err)
+		soon := a.replicas.ended(a.address(), connected, err)
 		if st, ok := status.FromError(err); ok && (st.Code() == codes.PermissionDenied || st.Code() == codes.Unauthenticated) {
 			return fmt.Errorf("coordinator refused this device: %s", st.Message())
 		}

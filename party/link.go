@@ -35,7 +35,7 @@ func (a *Agent) connectOnce(ctx context.Context) (connected bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	addr := a.replicas.pick(a.cfg.Address)
+	addr := a.replicas.pick(a.address())
 	conn, err := grpc.NewClient(addr,
 		grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 15 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
@@ -57,6 +57,7 @@ func (a *Agent) connectOnce(ctx context.Context) (connected bool, err error) {
 	}
 	a.servedCert(served)
 	a.learnNext(welcome.GetNextCertificate())
+	a.learnAddresses(welcome.GetCoordinatorAddresses())
 	a.log.Info("connected to coordinator", "address", addr, "device", a.cfg.Name)
 
 	l := &partyLink{agent: a, ctx: ctx, out: make(chan *mpcv1.ConnectRequest, 1024), sessions: map[string]*runningSession{}, bySID: map[string]*runningSession{}}

@@ -49,9 +49,18 @@ func (a *Agent) updatePins(f func(c *Config) bool) (Config, bool, error) {
 	if err := saveConfig(a.ks, c); err != nil {
 		return a.cfg, false, err
 	}
-	// Only the pins change: the other fields are read without the lock.
+	// Only the pins and the address change: the other fields are read
+	// without the lock.
 	a.cfg.Fingerprint, a.cfg.NextFingerprint, a.cfg.NextSwitchAt = c.Fingerprint, c.NextFingerprint, c.NextSwitchAt
+	a.cfg.Address = c.Address
 	return c, true, nil
+}
+
+// address is the coordinator's address list (every replica's).
+func (a *Agent) address() string {
+	a.pinMu.Lock()
+	defer a.pinMu.Unlock()
+	return a.cfg.Address
 }
 
 // learnNext stores the next certificate a connected coordinator announced.
@@ -182,7 +191,7 @@ func (a *Agent) pinError(err error, seen *servedCerts, pins []string) error {
 		return nil
 	}
 	if pinned, unpinned := seen.get(); unpinned != "" && pinned == "" {
-		return &PinError{Address: a.cfg.Address, Served: unpinned, Pinned: pins}
+		return &PinError{Address: a.address(), Served: unpinned, Pinned: pins}
 	}
 	return err
 }

@@ -1,6 +1,8 @@
 package party
 
 import (
+	"net"
+	"strings"
 	"sync"
 
 	"github.com/mpcsign/mpcsign/internal/replicas"
@@ -65,4 +67,41 @@ func (d *replicaDialer) ended(list string, connected bool, err error) (soon bool
 	}
 	d.failed++
 	return d.failed < len(replicas.Split(list))
+}
+
+// maxAddressList bounds the address list a device keeps, as a pairing
+// code's does.
+const maxAddressList = 255
+
+// learnAddresses stores the replicas' addresses a connected coordinator
+// announced (none: the list stays as it is). Malformed lists are ignored.
+func (a *Agent) learnAddresses(addrs []string) {
+	if len(addrs) == 0 {
+		return
+	}
+	for _, addr := range addrs {
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" || strings.ContainsAny(addr, ", \t\r\n/") {
+			a.log.Warn("coordinator announced a malformed replica address; ignored", "address", addr)
+			return
+		}
+	}
+	list := replicas.Join(addrs)
+	if len(list) > maxAddressList {
+		a.log.Warn("coordinator announced a replica address list too long to keep; ignored", "length", len(list))
+		return
+	}
+	_, changed, err := a.updatePins(func(c *Config) bool {
+		if c.Address == list {
+			return false
+		}
+		c.Address = list
+		return true
+	})
+	if err != nil {
+		a.log.Error("could not store the coordinator replicas' addresses", "err", err)
+		return
+	}
+	if changed {
+		a.log.Info("coordinator replicas' addresses learned; they are dialled in turn from now on", "addresses", list)
+	}
 }

@@ -844,8 +844,13 @@ type Welcome struct {
 	// Set while a certificate rotation is pending: the device pins the next
 	// certificate too.
 	NextCertificate *NextCertificate `protobuf:"bytes,3,opt,name=next_certificate,json=nextCertificate,proto3" json:"next_certificate,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// With several coordinator replicas: every replica's address, the active
+	// one's first, as pairing codes carry them. The device dials them in turn
+	// from then on (it learns replicas added after it paired). An address is
+	// only where to dial: whoever answers must serve the pinned certificate.
+	CoordinatorAddresses []string `protobuf:"bytes,4,rep,name=coordinator_addresses,json=coordinatorAddresses,proto3" json:"coordinator_addresses,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Welcome) Reset() {
@@ -895,6 +900,13 @@ func (x *Welcome) GetDeviceName() string {
 func (x *Welcome) GetNextCertificate() *NextCertificate {
 	if x != nil {
 		return x.NextCertificate
+	}
+	return nil
+}
+
+func (x *Welcome) GetCoordinatorAddresses() []string {
+	if x != nil {
+		return x.CoordinatorAddresses
 	}
 	return nil
 }
@@ -2226,12 +2238,13 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\tChallenge\x12\x14\n" +
 	"\x05nonce\x18\x01 \x01(\fR\x05nonce\"/\n" +
 	"\x0fChallengeAnswer\x12\x1c\n" +
-	"\tsignature\x18\x01 \x01(\fR\tsignature\"\x8b\x01\n" +
+	"\tsignature\x18\x01 \x01(\fR\tsignature\"\xc0\x01\n" +
 	"\aWelcome\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12\x1f\n" +
 	"\vdevice_name\x18\x02 \x01(\tR\n" +
 	"deviceName\x12B\n" +
-	"\x10next_certificate\x18\x03 \x01(\v2\x17.mpc.v1.NextCertificateR\x0fnextCertificate\"l\n" +
+	"\x10next_certificate\x18\x03 \x01(\v2\x17.mpc.v1.NextCertificateR\x0fnextCertificate\x123\n" +
+	"\x15coordinator_addresses\x18\x04 \x03(\tR\x14coordinatorAddresses\"l\n" +
 	"\x0fNextCertificate\x12 \n" +
 	"\vfingerprint\x18\x01 \x01(\tR\vfingerprint\x127\n" +
 	"\tswitch_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\bswitchAt\"\x88\x01\n" +
