@@ -61,6 +61,9 @@ type Leader struct {
 type Replica struct {
 	s    *store
 	opts ReplicaOptions
+	// announced is when this replica last recorded its address (Unix
+	// nanoseconds; 0: never).
+	announced atomic.Int64
 }
 
 // OpenReplica connects to the database of dsn, brings its schema up to date
@@ -199,9 +202,14 @@ func (r *Replica) Leader(ctx context.Context) (Leader, error) {
 	return l, nil
 }
 
-// announce records that this replica serves at its address now.
+// announceEvery is how often a replica records its address.
+const announceEvery = time.Minute
+
+// announce records that this replica serves at its address now, at most
+// once every announceEvery.
 func (r *Replica) announce(ctx context.Context) error {
-	if r.opts.Address == "" {
+	last := r.announced.Load()
+	if r.opts.Address == "" || last != 0 && time.Since(time.Unix(0, last)) < announceEvery {
 		return nil
 	}
 	_, err := r.s.pool.Exec(ctx, `INSERT INTO replicas (address, holder, seen_at) VALUES ($1, $2, now())
@@ -209,6 +217,7 @@ func (r *Replica) announce(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("registry/postgres: announce this replica: %w", err)
 	}
+	r.announced.Store(time.Now().UnixNano())
 	return nil
 }
 
@@ -234,7 +243,6 @@ func (r *Replica) Hold(ctx context.Context) error {
 	t := time.NewTicker(r.opts.TTL / 5)
 	defer t.Stop()
 	failing := false
-	lastAnnounce := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -255,11 +263,8 @@ func (r *Replica) Hold(ctx context.Context) error {
 				r.s.log.Info("leader lease renewed again")
 			}
 			failing = false
-			if time.Since(lastAnnounce) > time.Minute {
-				lastAnnounce = time.Now()
-				if err := r.announce(ctx); err != nil && ctx.Err() == nil {
-					r.s.log.Debug("could not announce this replica", "err", err)
-				}
+			if err := r.announce(ctx); err != nil && ctx.Err() == nil {
+				r.s.log.Debug("could not announce this replica", "err", err)
 			}
 		}
 	}
