@@ -37,7 +37,12 @@ func OpenBadger(dir string, log *slog.Logger) (Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: open store in %s: %w", dir, err)
 	}
-	return &badgerStore{db: db}, nil
+	s := &badgerStore{db: db}
+	if err := s.indexSignResults(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("coordinator: store in %s: index the sign results by time: %w", dir, err)
+	}
+	return s, nil
 }
 
 func (s *badgerStore) Close() error { return s.db.Close() }
@@ -243,7 +248,10 @@ func (s *badgerStore) PutSignResult(requestID string, r SignRecord) (SignRecord,
 			out = existing
 			return nil
 		}
-		return put(txn, key, r)
+		if err := put(txn, key, r); err != nil {
+			return err
+		}
+		return txn.Set([]byte(signAtKey(r.At, requestID)), nil)
 	})
 	return out, err
 }
@@ -278,7 +286,7 @@ func (s *badgerStore) GetSignResult(requestID string) (SignRecord, error) {
 
 func (s *badgerStore) PutSession(r SessionRecord) error {
 	// Keyed by start time so that a listing is in order.
-	key := fmt.Sprintf("session/%020d/%s", r.Started.UnixNano(), r.ID)
+	key := sessionKey(r.Started, r.ID)
 	return s.db.Update(func(txn *badger.Txn) error { return put(txn, key, r) })
 }
 

@@ -9,6 +9,7 @@ package registry
 
 import (
 	"errors"
+	"time"
 
 	"github.com/mpcsign/mpcsign/internal/auditlog"
 )
@@ -36,22 +37,48 @@ type Store interface {
 	GetDevice(id string) (Device, error)
 	// UpdateDevice changes one device record atomically.
 	UpdateDevice(id string, fn func(*Device) error, e *auditlog.Entry) (Device, error)
+	// ListDevices lists every device, for the coordinator's own checks
+	// (a name taken, a device found by name); clients page with
+	// ListDevicesAfter.
 	ListDevices() ([]Device, error)
+	// ListDevicesAfter lists up to limit devices whose id sorts after
+	// after ("": from the first), in id order (bytewise), reading only
+	// those.
+	ListDevicesAfter(after string, limit int) ([]Device, error)
 	PutKey(k Key, e *auditlog.Entry) error
 	GetKey(id string) (Key, error)
 	// UpdateKey changes one key atomically. With e set, e is sealed onto the
 	// audit chain in the same transaction: both are written or neither.
 	UpdateKey(id string, fn func(*Key) error, e *auditlog.Entry) (Key, error)
+	// ListKeys lists every key, for the coordinator's own work over all of
+	// them (a device's keys, reshares left in flight at start); clients page
+	// with ListKeysAfter.
 	ListKeys() ([]Key, error)
+	// ListKeysAfter lists up to limit keys whose id sorts after after ("":
+	// from the first), in id order (bytewise), reading only those.
+	ListKeysAfter(after string, limit int) ([]Key, error)
 	// PutSignResult stores r under requestID unless one is there; it returns the stored one.
 	PutSignResult(requestID string, r SignRecord) (SignRecord, error)
 	GetSignResult(requestID string) (SignRecord, error)
+	// PruneSignResults deletes the sign results whose At is before
+	// before, and returns how many it deleted. It reads only those (an
+	// index by time), in batches: a long backlog does not make one huge
+	// transaction.
+	PruneSignResults(before time.Time) (int, error)
 	// PutSession records how a session ended.
 	PutSession(r SessionRecord) error
 	ListSessions() ([]SessionRecord, error)
 	// NewestSessions lists up to limit session records, newest first,
 	// without reading them all (there is one per signature).
 	NewestSessions(limit int) ([]SessionRecord, error)
+	// ListSessionsBefore lists up to limit session records, newest first
+	// by (Started, ID), that sort before the cursor (nil: from the newest),
+	// reading only those (there is one record per signature).
+	ListSessionsBefore(before *SessionCursor, limit int) ([]SessionRecord, error)
+	// PruneSessions deletes the session records that started before
+	// before, and returns how many it deleted; in batches, as
+	// PruneSignResults.
+	PruneSessions(before time.Time) (int, error)
 	// AppendAudit seals e onto the end of the audit chain atomically.
 	// Appends are serialized: concurrent ones (from any number of callers)
 	// make one chain, never a fork, and none fails for the other.
@@ -84,6 +111,17 @@ type Store interface {
 	Ping() error
 	Close() error
 }
+
+// SessionCursor is where a listing of sessions stopped: the start time and
+// id of the last record it returned.
+type SessionCursor struct {
+	Started time.Time
+	ID      string
+}
+
+// PruneBatch is how many records one transaction of a prune deletes at
+// most.
+const PruneBatch = 500
 
 // Enrolment decides, in EnrollDevice's transaction, what a pairing code p
 // (found: it exists) does: it may change p, and returns the device record

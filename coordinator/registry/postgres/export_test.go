@@ -4,4 +4,9 @@ package postgres
 const (
 	NewestSessionsSQL = newestSessionsSQL
 	ListAuditSQL      = listAuditSQL
+	KeysAfterSQL      = keysAfterSQL
+	DevicesAfterSQL   = devicesAfterSQL
+	SessionsSQL       = sessionsSQL
+	PruneSignSQL      = pruneSignSQL
+	PruneSessionsSQL  = pruneSessionsSQL
 )

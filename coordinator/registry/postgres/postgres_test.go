@@ -3,10 +3,15 @@ package postgres_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -168,14 +173,18 @@ func TestChainSharedByProcesses(t *testing.T) {
 	}
 }
 
-// TestIndexedReads: NewestSessions and ListAudit read an index, not the
-// whole table.
+// TestIndexedReads: the listings of pages and the prunes read an index,
+// not the whole table.
 func TestIndexedReads(t *testing.T) {
 	dsn := newDB(t)
 	open(t, dsn).Close()
 	run(t, dsn, `INSERT INTO sessions (id, started, doc)
 		SELECT convert_to('s' || i, 'UTF8'), now() + i * interval '1 second', '{}' FROM generate_series(1, 5000) i;
 		INSERT INTO audit (seq, entry) SELECT i, '{}' FROM generate_series(1, 5000) i;
+		INSERT INTO keys (id, doc) SELECT convert_to('k' || i, 'UTF8'), '{}' FROM generate_series(1, 5000) i;
+		INSERT INTO devices (id, doc) SELECT convert_to('d' || i, 'UTF8'), '{}' FROM generate_series(1, 5000) i;
+		INSERT INTO sign_results (request_id, at, doc)
+		SELECT convert_to('r' || i, 'UTF8'), now() - i * interval '1 second', '{}' FROM generate_series(1, 5000) i;
 		ANALYZE`)
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
@@ -186,6 +195,11 @@ func TestIndexedReads(t *testing.T) {
 	for i, q := range []struct{ sql, args string }{
 		{postgres.NewestSessionsSQL, "50"},
 		{postgres.ListAuditSQL, "4000, 100"},
+		{postgres.KeysAfterSQL, "'k2000', 100"},
+		{postgres.DevicesAfterSQL, "'d2000', 100"},
+		{postgres.SessionsSQL, "now() + interval '2000 seconds', 's2000', 100"},
+		{postgres.PruneSignSQL, "now() - interval '4900 seconds', 500"},
+		{postgres.PruneSessionsSQL, "now() + interval '100 seconds', 500"},
 	} {
 		if _, err := conn.Exec(ctx, fmt.Sprintf("PREPARE q%d AS %s", i, q.sql)); err != nil {
 			t.Fatal(err)
@@ -208,5 +222,51 @@ func TestIndexedReads(t *testing.T) {
 		if p := plan.String(); !strings.Contains(p, "Index Scan") || strings.Contains(p, "Seq Scan") || strings.Contains(p, "Sort") {
 			t.Errorf("%s: not an index scan:\n%s", q.sql, p)
 		}
+	}
+}
+
+// TestRetentionMigration: the sign results stored before the migration
+// that indexes them by time get the time of their document, so the first
+// prune after an upgrade deletes the old ones and keeps the others.
+func TestRetentionMigration(t *testing.T) {
+	dsn := newDB(t)
+	// The schema as it was before the retention migration: every
+	// migration numbered below it, applied as Open would.
+	files, err := filepath.Glob(filepath.Join("migrations", "*.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(files)
+	retention := slices.IndexFunc(files, func(f string) bool { return strings.HasSuffix(f, "_retention.sql") })
+	if retention < 0 {
+		t.Fatalf("no retention migration in %v", files)
+	}
+	run(t, dsn, "CREATE TABLE schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+	for i, f := range files[:retention] {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, dsn, string(b))
+		run(t, dsn, fmt.Sprintf("INSERT INTO schema_version (version) VALUES (%d)", i+1))
+	}
+	old := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for id, at := range map[string]time.Time{"old": old, "new": old.Add(48 * time.Hour)} {
+		doc, err := json.Marshal(registry.SignRecord{KeyID: "k", R: []byte{1}, At: at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, dsn, fmt.Sprintf("INSERT INTO sign_results (request_id, doc) VALUES ('%s', '%s')", id, doc))
+	}
+	st := open(t, dsn)
+	defer st.Close()
+	if n, err := st.PruneSignResults(old.Add(24 * time.Hour)); err != nil || n != 1 {
+		t.Fatalf("pruned %d, want the old one: %v", n, err)
+	}
+	if _, err := st.GetSignResult("old"); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("the old result was kept: %v", err)
+	}
+	if r, err := st.GetSignResult("new"); err != nil || !r.At.Equal(old.Add(48*time.Hour)) {
+		t.Fatalf("the new result: %+v %v", r, err)
 	}
 }

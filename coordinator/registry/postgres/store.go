@@ -276,7 +276,7 @@ func (s *store) PutSignResult(requestID string, r registry.SignRecord) (registry
 		}
 		// The first write wins: a second one waits for the first to commit,
 		// then reads what it stored.
-		tag, err := tx.Exec(ctx, "INSERT INTO sign_results (request_id, doc) VALUES ($1, $2) ON CONFLICT (request_id) DO NOTHING", []byte(requestID), b)
+		tag, err := tx.Exec(ctx, "INSERT INTO sign_results (request_id, at, doc) VALUES ($1, $2, $3) ON CONFLICT (request_id) DO NOTHING", []byte(requestID), r.At, b)
 		if err != nil || tag.RowsAffected() == 1 {
 			out = r
 			return err

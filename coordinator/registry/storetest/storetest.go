@@ -1,5 +1,5 @@
 // Package storetest is the conformance suite of registry.Store: what every
-// store (Badger today, PostgreSQL next) must do alike, run against each
+// store (Badger and PostgreSQL) must do alike, run against each
 // implementation by its own test. It tests the store's contract only; the
 // coordinator's rules on top (pairing attempts, who may do what) are tested
 // in the coordinator.
@@ -38,6 +38,12 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		{"ConcurrentUpdatesLoseNothing", concurrentUpdates},
 		{"RosterAppendsRace", rosterRace},
 		{"PingAfterClose", pingAfterClose},
+		{"KeysPaged", keysPaged},
+		{"DevicesPaged", devicesPaged},
+		{"KeysAddedBetweenPages", keysAddedBetweenPages},
+		{"SessionsPaged", sessionsPaged},
+		{"PruneSignResults", pruneSignResults},
+		{"PruneSessions", pruneSessions},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			st := open(t)
