@@ -368,10 +368,19 @@ func (x *SubmitRosterEntryResponse) GetQuorum() uint32 {
 
 type ExportAuditRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// First sequence number to return (1 for the whole log).
+	// First sequence number to return (0 or 1 for the whole log). With a
+	// page_token the token says where to go on, and this is not used.
 	SinceSeq uint64 `protobuf:"varint,1,opt,name=since_seq,json=sinceSeq,proto3" json:"since_seq,omitempty"`
-	// At most this many entries (0: 1000; at most 10000).
-	Limit         uint32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Older clients' name for page_size: used when page_size is 0.
+	Limit uint32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	// At most this many entries (0: 1000; larger values are taken as 10000);
+	// fewer may come back before the end. Negative is refused.
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page, to continue a listing ("": from
+	// the start). A token is opaque, and only good for the call that
+	// returned it: any other is refused with INVALID_ARGUMENT (start again
+	// without one).
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -420,12 +429,28 @@ func (x *ExportAuditRequest) GetLimit() uint32 {
 	return 0
 }
 
+func (x *ExportAuditRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ExportAuditRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ExportAuditResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// One JSON object per entry, exactly as hashed.
 	Entries [][]byte `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
 	// Sequence number of the newest entry.
-	Height        uint64 `protobuf:"varint,2,opt,name=height,proto3" json:"height,omitempty"`
+	Height uint64 `protobuf:"varint,2,opt,name=height,proto3" json:"height,omitempty"`
+	// Give it as page_token to get the next page; "" when this is the last.
+	NextPageToken string `protobuf:"bytes,3,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -472,6 +497,13 @@ func (x *ExportAuditResponse) GetHeight() uint64 {
 		return x.Height
 	}
 	return 0
+}
+
+func (x *ExportAuditResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type TokenInfo struct {
@@ -1529,7 +1561,15 @@ func (x *CreatePairingCodeResponse) GetAddress() string {
 }
 
 type ListDevicesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many devices (0: 100; larger values are taken as 1000);
+	// fewer may come back before the end. Negative is refused.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page, to continue a listing ("": from
+	// the start). A token is opaque, and only good for the call that
+	// returned it: any other is refused with INVALID_ARGUMENT (start again
+	// without one).
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1564,9 +1604,26 @@ func (*ListDevicesRequest) Descriptor() ([]byte, []int) {
 	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
+func (x *ListDevicesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListDevicesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListDevicesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Devices       []*Device              `protobuf:"bytes,1,rep,name=devices,proto3" json:"devices,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// In id order.
+	Devices []*Device `protobuf:"bytes,1,rep,name=devices,proto3" json:"devices,omitempty"`
+	// Give it as page_token to get the next page; "" when this is the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1606,6 +1663,13 @@ func (x *ListDevicesResponse) GetDevices() []*Device {
 		return x.Devices
 	}
 	return nil
+}
+
+func (x *ListDevicesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type RevokeDeviceRequest struct {
@@ -2656,7 +2720,15 @@ func (x *CreateKeyResponse) GetKey() *Key {
 }
 
 type ListKeysRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most this many keys (0: 100; larger values are taken as 1000);
+	// fewer may come back before the end. Negative is refused.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page, to continue a listing ("": from
+	// the start). A token is opaque, and only good for the call that
+	// returned it: any other is refused with INVALID_ARGUMENT (start again
+	// without one).
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2691,9 +2763,26 @@ func (*ListKeysRequest) Descriptor() ([]byte, []int) {
 	return file_mpc_v1_admin_proto_rawDescGZIP(), []int{38}
 }
 
+func (x *ListKeysRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListKeysRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListKeysResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Keys          []*Key                 `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// In id order.
+	Keys []*Key `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	// Give it as page_token to get the next page; "" when this is the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2733,6 +2822,13 @@ func (x *ListKeysResponse) GetKeys() []*Key {
 		return x.Keys
 	}
 	return nil
+}
+
+func (x *ListKeysResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 type GetKeyRequest struct {
@@ -2940,8 +3036,16 @@ func (x *SetDerivationOnlyResponse) GetKey() *Key {
 
 type ListSessionsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// At most this many finished sessions, newest first (0: 100; at most 1000).
-	Limit         uint32 `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Older clients' name for page_size: used when page_size is 0.
+	Limit uint32 `protobuf:"varint,1,opt,name=limit,proto3" json:"limit,omitempty"`
+	// At most this many finished sessions (0: 100; larger values are taken as 1000);
+	// fewer may come back before the end. Negative is refused.
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page, to continue a listing ("": from
+	// the start). A token is opaque, and only good for the call that
+	// returned it: any other is refused with INVALID_ARGUMENT (start again
+	// without one).
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2983,10 +3087,27 @@ func (x *ListSessionsRequest) GetLimit() uint32 {
 	return 0
 }
 
+func (x *ListSessionsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListSessionsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type ListSessionsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The running sessions first, then the finished ones; newest first in each.
-	Sessions      []*SessionInfo `protobuf:"bytes,1,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	// The first page: the running sessions, then the newest finished ones.
+	// The next pages: older finished ones. Newest first in each.
+	Sessions []*SessionInfo `protobuf:"bytes,1,rep,name=sessions,proto3" json:"sessions,omitempty"`
+	// Give it as page_token to get the next page; "" when this is the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3026,6 +3147,13 @@ func (x *ListSessionsResponse) GetSessions() []*SessionInfo {
 		return x.Sessions
 	}
 	return nil
+}
+
+func (x *ListSessionsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // SessionInfo is one keygen, signing or reshare session.
@@ -3184,13 +3312,17 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\bappended\x18\x01 \x01(\bR\bappended\x12\x16\n" +
 	"\x06height\x18\x02 \x01(\x04R\x06height\x12\x1b\n" +
 	"\tsigned_by\x18\x03 \x03(\tR\bsignedBy\x12\x16\n" +
-	"\x06quorum\x18\x04 \x01(\rR\x06quorum\"G\n" +
+	"\x06quorum\x18\x04 \x01(\rR\x06quorum\"\x83\x01\n" +
 	"\x12ExportAuditRequest\x12\x1b\n" +
 	"\tsince_seq\x18\x01 \x01(\x04R\bsinceSeq\x12\x14\n" +
-	"\x05limit\x18\x02 \x01(\rR\x05limit\"G\n" +
+	"\x05limit\x18\x02 \x01(\rR\x05limit\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"o\n" +
 	"\x13ExportAuditResponse\x12\x18\n" +
 	"\aentries\x18\x01 \x03(\fR\aentries\x12\x16\n" +
-	"\x06height\x18\x02 \x01(\x04R\x06height\"\xab\x01\n" +
+	"\x06height\x18\x02 \x01(\x04R\x06height\x12&\n" +
+	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"\xab\x01\n" +
 	"\tTokenInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12%\n" +
@@ -3276,10 +3408,14 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x1d\n" +
 	"\n" +
 	"pairing_id\x18\x04 \x01(\fR\tpairingId\x12\x18\n" +
-	"\aaddress\x18\x05 \x01(\tR\aaddress\"\x14\n" +
-	"\x12ListDevicesRequest\"?\n" +
+	"\aaddress\x18\x05 \x01(\tR\aaddress\"P\n" +
+	"\x12ListDevicesRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"g\n" +
 	"\x13ListDevicesResponse\x12(\n" +
-	"\adevices\x18\x01 \x03(\v2\x0e.mpc.v1.DeviceR\adevices\"\xb5\x01\n" +
+	"\adevices\x18\x01 \x03(\v2\x0e.mpc.v1.DeviceR\adevices\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xb5\x01\n" +
 	"\x13RevokeDeviceRequest\x12\x16\n" +
 	"\x06device\x18\x01 \x01(\tR\x06device\x12!\n" +
 	"\freplace_with\x18\x02 \x01(\tR\vreplaceWith\x126\n" +
@@ -3362,10 +3498,14 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\x0fderivation_only\x18\x04 \x01(\bR\x0ederivationOnly\x12;\n" +
 	"\rauthorization\x18\x05 \x01(\v2\x15.mpc.v1.AuthorizationR\rauthorization\"2\n" +
 	"\x11CreateKeyResponse\x12\x1d\n" +
-	"\x03key\x18\x01 \x01(\v2\v.mpc.v1.KeyR\x03key\"\x11\n" +
-	"\x0fListKeysRequest\"3\n" +
+	"\x03key\x18\x01 \x01(\v2\v.mpc.v1.KeyR\x03key\"M\n" +
+	"\x0fListKeysRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"[\n" +
 	"\x10ListKeysResponse\x12\x1f\n" +
-	"\x04keys\x18\x01 \x03(\v2\v.mpc.v1.KeyR\x04keys\":\n" +
+	"\x04keys\x18\x01 \x03(\v2\v.mpc.v1.KeyR\x04keys\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\":\n" +
 	"\rGetKeyRequest\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\"]\n" +
@@ -3376,11 +3516,15 @@ const file_mpc_v1_admin_proto_rawDesc = "" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12'\n" +
 	"\x0fderivation_only\x18\x02 \x01(\bR\x0ederivationOnly\":\n" +
 	"\x19SetDerivationOnlyResponse\x12\x1d\n" +
-	"\x03key\x18\x01 \x01(\v2\v.mpc.v1.KeyR\x03key\"+\n" +
+	"\x03key\x18\x01 \x01(\v2\v.mpc.v1.KeyR\x03key\"g\n" +
 	"\x13ListSessionsRequest\x12\x14\n" +
-	"\x05limit\x18\x01 \x01(\rR\x05limit\"G\n" +
+	"\x05limit\x18\x01 \x01(\rR\x05limit\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"o\n" +
 	"\x14ListSessionsResponse\x12/\n" +
-	"\bsessions\x18\x01 \x03(\v2\x13.mpc.v1.SessionInfoR\bsessions\"\xce\x02\n" +
+	"\bsessions\x18\x01 \x03(\v2\x13.mpc.v1.SessionInfoR\bsessions\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xce\x02\n" +
 	"\vSessionInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x15\n" +

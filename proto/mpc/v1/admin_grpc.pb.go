@@ -48,7 +48,7 @@ const (
 type AdminServiceClient interface {
 	// CreatePairingCode makes a one-time code with which a device enrols.
 	CreatePairingCode(ctx context.Context, in *CreatePairingCodeRequest, opts ...grpc.CallOption) (*CreatePairingCodeResponse, error)
-	// ListDevices lists enrolled devices.
+	// ListDevices lists enrolled devices, a page at a time, in id order.
 	ListDevices(ctx context.Context, in *ListDevicesRequest, opts ...grpc.CallOption) (*ListDevicesResponse, error)
 	// RevokeDevice refuses a device from now on (connections and signing).
 	RevokeDevice(ctx context.Context, in *RevokeDeviceRequest, opts ...grpc.CallOption) (*RevokeDeviceResponse, error)
@@ -57,7 +57,7 @@ type AdminServiceClient interface {
 	ApproveDevice(ctx context.Context, in *ApproveDeviceRequest, opts ...grpc.CallOption) (*ApproveDeviceResponse, error)
 	// CreateKey runs a distributed key generation between devices.
 	CreateKey(ctx context.Context, in *CreateKeyRequest, opts ...grpc.CallOption) (*CreateKeyResponse, error)
-	// ListKeys lists keys.
+	// ListKeys lists keys, a page at a time, in id order.
 	ListKeys(ctx context.Context, in *ListKeysRequest, opts ...grpc.CallOption) (*ListKeysResponse, error)
 	// GetKey returns one key, and a derived public key on request.
 	GetKey(ctx context.Context, in *GetKeyRequest, opts ...grpc.CallOption) (*GetKeyResponse, error)
@@ -70,7 +70,8 @@ type AdminServiceClient interface {
 	ListTokens(ctx context.Context, in *ListTokensRequest, opts ...grpc.CallOption) (*ListTokensResponse, error)
 	// RevokeToken refuses a token from now on.
 	RevokeToken(ctx context.Context, in *RevokeTokenRequest, opts ...grpc.CallOption) (*RevokeTokenResponse, error)
-	// ExportAudit returns audit entries in order, as stored (JSON, hash-chained).
+	// ExportAudit returns audit entries in order, as stored (JSON, hash-chained),
+	// a page at a time.
 	ExportAudit(ctx context.Context, in *ExportAuditRequest, opts ...grpc.CallOption) (*ExportAuditResponse, error)
 	// ReshareKey moves a key to a new committee and threshold, with the same
 	// public key (two-phase commit), then signs a test digest with the new shares.
@@ -79,8 +80,9 @@ type AdminServiceClient interface {
 	DrillKey(ctx context.Context, in *DrillKeyRequest, opts ...grpc.CallOption) (*DrillKeyResponse, error)
 	// ListReshareJobs shows the background reshares started by revocations.
 	ListReshareJobs(ctx context.Context, in *ListReshareJobsRequest, opts ...grpc.CallOption) (*ListReshareJobsResponse, error)
-	// ListSessions lists the protocol sessions running now and the most recent
-	// finished ones, with the devices blamed for those that were aborted.
+	// ListSessions lists the protocol sessions running now and the finished
+	// ones, newest first, a page at a time, with the devices blamed for those
+	// that were aborted.
 	ListSessions(ctx context.Context, in *ListSessionsRequest, opts ...grpc.CallOption) (*ListSessionsResponse, error)
 	// GetRoster returns the roster's entries from a height on, and the entries
 	// waiting for more operator signatures.
@@ -289,7 +291,7 @@ func (c *adminServiceClient) SubmitRosterEntry(ctx context.Context, in *SubmitRo
 type AdminServiceServer interface {
 	// CreatePairingCode makes a one-time code with which a device enrols.
 	CreatePairingCode(context.Context, *CreatePairingCodeRequest) (*CreatePairingCodeResponse, error)
-	// ListDevices lists enrolled devices.
+	// ListDevices lists enrolled devices, a page at a time, in id order.
 	ListDevices(context.Context, *ListDevicesRequest) (*ListDevicesResponse, error)
 	// RevokeDevice refuses a device from now on (connections and signing).
 	RevokeDevice(context.Context, *RevokeDeviceRequest) (*RevokeDeviceResponse, error)
@@ -298,7 +300,7 @@ type AdminServiceServer interface {
 	ApproveDevice(context.Context, *ApproveDeviceRequest) (*ApproveDeviceResponse, error)
 	// CreateKey runs a distributed key generation between devices.
 	CreateKey(context.Context, *CreateKeyRequest) (*CreateKeyResponse, error)
-	// ListKeys lists keys.
+	// ListKeys lists keys, a page at a time, in id order.
 	ListKeys(context.Context, *ListKeysRequest) (*ListKeysResponse, error)
 	// GetKey returns one key, and a derived public key on request.
 	GetKey(context.Context, *GetKeyRequest) (*GetKeyResponse, error)
@@ -311,7 +313,8 @@ type AdminServiceServer interface {
 	ListTokens(context.Context, *ListTokensRequest) (*ListTokensResponse, error)
 	// RevokeToken refuses a token from now on.
 	RevokeToken(context.Context, *RevokeTokenRequest) (*RevokeTokenResponse, error)
-	// ExportAudit returns audit entries in order, as stored (JSON, hash-chained).
+	// ExportAudit returns audit entries in order, as stored (JSON, hash-chained),
+	// a page at a time.
 	ExportAudit(context.Context, *ExportAuditRequest) (*ExportAuditResponse, error)
 	// ReshareKey moves a key to a new committee and threshold, with the same
 	// public key (two-phase commit), then signs a test digest with the new shares.
@@ -320,8 +323,9 @@ type AdminServiceServer interface {
 	DrillKey(context.Context, *DrillKeyRequest) (*DrillKeyResponse, error)
 	// ListReshareJobs shows the background reshares started by revocations.
 	ListReshareJobs(context.Context, *ListReshareJobsRequest) (*ListReshareJobsResponse, error)
-	// ListSessions lists the protocol sessions running now and the most recent
-	// finished ones, with the devices blamed for those that were aborted.
+	// ListSessions lists the protocol sessions running now and the finished
+	// ones, newest first, a page at a time, with the devices blamed for those
+	// that were aborted.
 	ListSessions(context.Context, *ListSessionsRequest) (*ListSessionsResponse, error)
 	// GetRoster returns the roster's entries from a height on, and the entries
 	// waiting for more operator signatures.
