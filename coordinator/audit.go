@@ -94,16 +94,23 @@ func (s *Server) auditFailure(ctx context.Context, e auditlog.Entry, cause error
 	return cause
 }
 
-// ExportAudit returns stored audit entries in order.
+// ExportAudit returns stored audit entries in order, a page at a time.
+// The last page is the one that reaches the height the chain had when it
+// was read (entries appended meanwhile are on a next page).
 func (s *Server) ExportAudit(ctx context.Context, req *mpcv1.ExportAuditRequest) (*mpcv1.ExportAuditResponse, error) {
-	limit := int(req.GetLimit())
-	if limit == 0 {
-		limit = 1000
+	size, err := pageSize(req.GetPageSize(), req.GetLimit(), defaultAuditPageSize, maxAuditPageSize)
+	if err != nil {
+		return nil, err
 	}
-	if limit > 10000 {
-		return nil, invalidArg("limit is at most 10000")
+	tok, err := parsePageToken(req.GetPageToken(), listAudit)
+	if err != nil {
+		return nil, err
 	}
-	es, err := s.store.ListAudit(max(req.GetSinceSeq(), 1), limit)
+	since := max(req.GetSinceSeq(), 1)
+	if tok.Seq > 0 {
+		since = tok.Seq
+	}
+	es, err := s.store.ListAudit(since, size)
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +125,11 @@ func (s *Server) ExportAudit(ctx context.Context, req *mpcv1.ExportAuditRequest)
 			return nil, err
 		}
 		out.Entries = append(out.Entries, b)
+	}
+	if n := len(es); n > 0 && es[n-1].Seq < height {
+		if out.NextPageToken, err = (pageToken{List: listAudit, Seq: es[n-1].Seq + 1}).encode(); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -99,21 +98,36 @@ func (s *Server) pendingPairing(name string) (bool, error) {
 	return false, nil
 }
 
-// ListDevices lists the enrolled devices.
-func (s *Server) ListDevices(ctx context.Context, _ *mpcv1.ListDevicesRequest) (*mpcv1.ListDevicesResponse, error) {
-	devs, err := s.store.ListDevices()
+// ListDevices lists the enrolled devices, a page at a time, in id order.
+// Each device's key_ids come from every key (no store keeps keys by
+// holder).
+func (s *Server) ListDevices(ctx context.Context, req *mpcv1.ListDevicesRequest) (*mpcv1.ListDevicesResponse, error) {
+	size, err := pageSize(req.GetPageSize(), 0, defaultPageSize, maxPageSize)
 	if err != nil {
 		return nil, err
+	}
+	tok, err := parsePageToken(req.GetPageToken(), listDevices)
+	if err != nil {
+		return nil, err
+	}
+	devs, err := s.store.ListDevicesAfter(string(tok.After), size+1)
+	if err != nil {
+		return nil, err
+	}
+	out := &mpcv1.ListDevicesResponse{}
+	if len(devs) > size {
+		devs = devs[:size]
+		if out.NextPageToken, err = (pageToken{List: listDevices, After: []byte(devs[size-1].ID)}).encode(); err != nil {
+			return nil, err
+		}
 	}
 	keys, err := s.store.ListKeys()
 	if err != nil {
 		return nil, err
 	}
-	out := &mpcv1.ListDevicesResponse{}
 	for _, d := range devs {
 		out.Devices = append(out.Devices, s.deviceProto(d, keys))
 	}
-	sort.Slice(out.Devices, func(i, j int) bool { return out.Devices[i].Name < out.Devices[j].Name })
 	return out, nil
 }
 

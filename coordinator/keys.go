@@ -79,13 +79,27 @@ func (s *Server) SetDerivationOnly(ctx context.Context, req *mpcv1.SetDerivation
 	return &mpcv1.SetDerivationOnlyResponse{Key: s.keyProto(k)}, nil
 }
 
-// ListKeys lists keys.
-func (s *Server) ListKeys(ctx context.Context, _ *mpcv1.ListKeysRequest) (*mpcv1.ListKeysResponse, error) {
-	keys, err := s.store.ListKeys()
+// ListKeys lists keys, a page at a time, in id order.
+func (s *Server) ListKeys(ctx context.Context, req *mpcv1.ListKeysRequest) (*mpcv1.ListKeysResponse, error) {
+	size, err := pageSize(req.GetPageSize(), 0, defaultPageSize, maxPageSize)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := parsePageToken(req.GetPageToken(), listKeys)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := s.store.ListKeysAfter(string(tok.After), size+1)
 	if err != nil {
 		return nil, err
 	}
 	out := &mpcv1.ListKeysResponse{}
+	if len(keys) > size {
+		keys = keys[:size]
+		if out.NextPageToken, err = (pageToken{List: listKeys, After: []byte(keys[size-1].ID)}).encode(); err != nil {
+			return nil, err
+		}
+	}
 	for _, k := range keys {
 		out.Keys = append(out.Keys, s.keyProto(k))
 	}

@@ -16,7 +16,7 @@ import (
 )
 
 // ListSessions shows the newest finished sessions first, with the culprits
-// of aborted ones, and bounds how many it reads.
+// of aborted ones, and bounds how many it reads: a page at a time.
 func TestListSessionsNewestFirst(t *testing.T) {
 	st, err := OpenBadgerStore(t.TempDir(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -62,12 +62,38 @@ func TestListSessionsNewestFirst(t *testing.T) {
 		!aborted.GetStartedAt().AsTime().Equal(start.Add(3*time.Minute)) || !aborted.GetFinishedAt().AsTime().Equal(start.Add(3*time.Minute+time.Second)) {
 		t.Fatalf("aborted session: %v", aborted)
 	}
-	if _, err := s.ListSessions(context.Background(), &mpcv1.ListSessionsRequest{Limit: 1001}); err == nil {
-		t.Fatal("a limit over 1000 was accepted")
+	// A limit over the maximum is taken as the maximum (AIP-158), no longer
+	// refused: all five, the last page.
+	if resp, err := s.ListSessions(context.Background(), &mpcv1.ListSessionsRequest{Limit: 1001}); err != nil || len(resp.GetSessions()) != 5 || resp.GetNextPageToken() != "" {
+		t.Fatalf("a limit over 1000: %v %v", resp, err)
 	}
-	// A limit above the count lists them all, newest first.
-	recs, err := st.NewestSessions(10)
-	if err != nil || len(recs) != 5 || recs[0].ID != "s4" || recs[4].ID != "s0" {
-		t.Fatalf("newest sessions: %+v %v", recs, err)
+
+	// Pages of two: the running session on the first page only, then the
+	// finished ones newest first, each once.
+	ids = nil
+	req := &mpcv1.ListSessionsRequest{PageSize: 2}
+	for pages := 1; ; pages++ {
+		resp, err := s.listSessions(req, running)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, x := range resp.GetSessions() {
+			ids = append(ids, x.GetId())
+		}
+		if resp.GetNextPageToken() == "" {
+			if pages != 3 {
+				t.Fatalf("%d pages, want 3", pages)
+			}
+			break
+		}
+		req.PageToken = resp.GetNextPageToken()
+	}
+	if !slices.Equal(ids, []string{"ab", "s4", "s3", "s2", "s1", "s0"}) {
+		t.Fatalf("paged sessions %v", ids)
+	}
+	// RecentSessions reads them all, oldest first.
+	recs, err := s.RecentSessions()
+	if err != nil || len(recs) != 5 || recs[0].ID != "s0" || recs[4].ID != "s4" {
+		t.Fatalf("recent sessions: %+v %v", recs, err)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 
 	"github.com/dgraph-io/badger/v4"
@@ -290,10 +289,6 @@ func (s *badgerStore) PutSession(r SessionRecord) error {
 	return s.db.Update(func(txn *badger.Txn) error { return put(txn, key, r) })
 }
 
-func (s *badgerStore) ListSessions() ([]SessionRecord, error) {
-	return list[SessionRecord](s.db, "session/")
-}
-
 func (s *badgerStore) PutToken(hash []byte, t Token, e *auditlog.Entry) error {
 	return s.chained(e, func(txn *badger.Txn) error {
 		if err := put(txn, fmt.Sprintf("token/%x", hash), t); err != nil {
@@ -408,23 +403,4 @@ func (s *badgerStore) GetToken(hash []byte) (Token, error) {
 	var t Token
 	err := s.db.View(func(txn *badger.Txn) error { return get(txn, fmt.Sprintf("token/%x", hash), &t) })
 	return t, err
-}
-
-// NewestSessions lists up to limit session records, newest first (records
-// are keyed by start time).
-func (s *badgerStore) NewestSessions(limit int) ([]SessionRecord, error) {
-	var out []SessionRecord
-	err := s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("session/"), Reverse: true, PrefetchValues: true, PrefetchSize: 64})
-		defer it.Close()
-		for it.Seek([]byte("session/\xff")); it.Valid() && len(out) < limit; it.Next() {
-			var r SessionRecord
-			if err := it.Item().Value(func(b []byte) error { return json.Unmarshal(b, &r) }); err != nil {
-				return fmt.Errorf("session record %s: %w", strings.TrimPrefix(string(it.Item().Key()), "session/"), err)
-			}
-			out = append(out, r)
-		}
-		return nil
-	})
-	return out, err
 }

@@ -67,10 +67,6 @@ type Store interface {
 	PruneSignResults(before time.Time) (int, error)
 	// PutSession records how a session ended.
 	PutSession(r SessionRecord) error
-	ListSessions() ([]SessionRecord, error)
-	// NewestSessions lists up to limit session records, newest first,
-	// without reading them all (there is one per signature).
-	NewestSessions(limit int) ([]SessionRecord, error)
 	// ListSessionsBefore lists up to limit session records, newest first
 	// by (Started, ID), that sort before the cursor (nil: from the newest),
 	// reading only those (there is one record per signature).

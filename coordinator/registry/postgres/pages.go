@@ -13,9 +13,10 @@ import (
 // primary key, sessions_started, sign_results_at) and stops at its limit;
 // a prune deletes a batch per transaction.
 const (
-	keysAfterSQL    = "SELECT doc FROM keys WHERE id > $1 ORDER BY id LIMIT $2"
-	devicesAfterSQL = "SELECT doc FROM devices WHERE id > $1 ORDER BY id LIMIT $2"
-	sessionsSQL     = "SELECT doc FROM sessions WHERE (started, id) < ($1, $2) ORDER BY started DESC, id DESC LIMIT $3"
+	keysAfterSQL      = "SELECT doc FROM keys WHERE id > $1 ORDER BY id LIMIT $2"
+	devicesAfterSQL   = "SELECT doc FROM devices WHERE id > $1 ORDER BY id LIMIT $2"
+	newestSessionsSQL = "SELECT doc FROM sessions ORDER BY started DESC, id DESC LIMIT $1"
+	sessionsSQL       = "SELECT doc FROM sessions WHERE (started, id) < ($1, $2) ORDER BY started DESC, id DESC LIMIT $3"
 	// A batch is found by the index and deleted by its rows' physical
 	// addresses (a TID scan): "id IN (SELECT ...)" would be a hash join
 	// over the whole table. A row that moved meanwhile (a session written

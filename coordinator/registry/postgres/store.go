@@ -298,23 +298,8 @@ func (s *store) PutSession(r registry.SessionRecord) error {
 	})
 }
 
-func (s *store) ListSessions() ([]registry.SessionRecord, error) {
-	return list[registry.SessionRecord](s, "SELECT doc FROM sessions ORDER BY started, id")
-}
-
-// NewestSessions and ListAudit read an index (sessions_started backwards,
-// and audit's primary key), not the table.
-const (
-	newestSessionsSQL = "SELECT doc FROM sessions ORDER BY started DESC, id DESC LIMIT $1"
-	listAuditSQL      = "SELECT entry FROM audit WHERE seq >= $1 ORDER BY seq LIMIT $2"
-)
-
-func (s *store) NewestSessions(limit int) ([]registry.SessionRecord, error) {
-	if limit <= 0 {
-		return nil, nil
-	}
-	return list[registry.SessionRecord](s, newestSessionsSQL, limit)
-}
+// ListAudit reads an index (audit's primary key), not the table.
+const listAuditSQL = "SELECT entry FROM audit WHERE seq >= $1 ORDER BY seq LIMIT $2"
 
 func (s *store) AppendAudit(e auditlog.Entry) (auditlog.Entry, error) {
 	err := s.chained(&e, func(context.Context, pgx.Tx) error { return nil })

@@ -97,7 +97,7 @@ func anyBytes(t *testing.T, st registry.Store) {
 	if err := st.PutSession(registry.SessionRecord{ID: odd, Started: now, Reason: "r\x00"}); err != nil {
 		t.Fatal(err)
 	}
-	if ss, err := st.NewestSessions(1); err != nil || len(ss) != 1 || ss[0].ID != "a\x00b\ufffd" || ss[0].Reason != "r\x00" {
+	if ss, err := st.ListSessionsBefore(nil, 1); err != nil || len(ss) != 1 || ss[0].ID != "a\x00b\ufffd" || ss[0].Reason != "r\x00" {
 		t.Fatalf("session with an odd id: %+v %v", ss, err)
 	}
 	if err := st.PutPendingRoster(odd, registry.RosterRecord{Body: []byte{0}}); err != nil {

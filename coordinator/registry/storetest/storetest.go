@@ -228,16 +228,15 @@ func sessions(t *testing.T, st registry.Store) {
 			t.Fatal(err)
 		}
 	}
-	all, err := st.ListSessions()
-	if err != nil || len(all) != 3 || all[0].ID != "s1" || all[2].ID != "s3" {
-		t.Fatalf("sessions not listed oldest first: %+v %v", all, err)
-	}
-	newest, err := st.NewestSessions(2)
+	newest, err := st.ListSessionsBefore(nil, 2)
 	if err != nil || len(newest) != 2 || newest[0].ID != "s3" || newest[1].ID != "s2" {
 		t.Fatalf("newest sessions: %+v %v", newest, err)
 	}
-	if all, err := st.NewestSessions(10); err != nil || len(all) != 3 {
+	if all, err := st.ListSessionsBefore(nil, 10); err != nil || len(all) != 3 || all[2].ID != "s1" {
 		t.Fatalf("a limit above the count: %+v %v", all, err)
+	}
+	if none, err := st.ListSessionsBefore(nil, 0); err != nil || len(none) != 0 {
+		t.Fatalf("limit 0: %+v %v", none, err)
 	}
 }
 
