@@ -20,25 +20,35 @@ func newAuditCmd(g *globals) *cobra.Command {
 
 func newAuditExportCmd(g *globals) *cobra.Command {
 	var since uint64
+	var limit int
 	var out string
 	export := &cobra.Command{
-		Use:   "export [--since SEQ] [--out FILE]",
+		Use:   "export [--since SEQ] [--limit N] [--out FILE]",
 		Short: "Write the audit log as JSON lines",
 		Long: `Writes audit entries (pairings, approvals, key creations, signatures,
 revocations, token changes, failed sessions with their culprits) as JSON
-lines, oldest first. Each entry carries the hash of the one before it;
-'mpcctl audit verify' checks the chain.`,
+lines, oldest first: every entry from --since to the newest (the coordinator
+sends them a page at a time), or with --limit the first N. Each entry
+carries the hash of the one before it; 'mpcctl audit verify' checks the
+chain of an export of the whole log.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runAuditExport(cmd, g, since, out)
+			if limit < 0 {
+				return fmt.Errorf("--limit %d: give 0 for every entry, or how many to write", limit)
+			}
+			return runAuditExport(cmd, g, since, limit, out)
 		},
 	}
 	export.Flags().Uint64Var(&since, "since", 1, "first sequence number")
+	export.Flags().IntVar(&limit, "limit", 0, "write at most this many entries (0: all)")
 	export.Flags().StringVar(&out, "out", "", "file to write (default: standard output)")
 	return export
 }
 
-func runAuditExport(cmd *cobra.Command, g *globals, since uint64, out string) error {
+// auditPage is the page size of an export: the coordinator's default.
+const auditPage = 1000
+
+func runAuditExport(cmd *cobra.Command, g *globals, since uint64, limit int, out string) error {
 	c, done, ctx, err := g.admin(cmd)
 	if err != nil {
 		return err
@@ -53,9 +63,16 @@ func runAuditExport(cmd *cobra.Command, g *globals, since uint64, out string) er
 		defer f.Close()
 		w = f
 	}
-	next, n := max(since, 1), 0
-	for {
-		resp, err := c.ExportAudit(ctx, &mpcv1.ExportAuditRequest{SinceSeq: next, Limit: 1000})
+	n := 0
+	// Each page is written as it comes; a repeated token ends the export
+	// with an error, as pagelist.All does.
+	seen := map[string]bool{}
+	for token := ""; ; {
+		size := auditPage
+		if limit > 0 {
+			size = min(size, limit-n)
+		}
+		resp, err := c.ExportAudit(ctx, &mpcv1.ExportAuditRequest{SinceSeq: max(since, 1), PageSize: int32(size), PageToken: token})
 		if err != nil {
 			return err
 		}
@@ -65,10 +82,14 @@ func runAuditExport(cmd *cobra.Command, g *globals, since uint64, out string) er
 			}
 		}
 		n += len(resp.GetEntries())
-		if len(resp.GetEntries()) < 1000 {
+		token = resp.GetNextPageToken()
+		if token == "" || limit > 0 && n >= limit {
 			break
 		}
-		next += 1000
+		if seen[token] {
+			return errors.New("the coordinator gave the same page token twice; the export is incomplete")
+		}
+		seen[token] = true
 	}
 	if out != "" {
 		fmt.Fprintf(cmd.ErrOrStderr(), "wrote %d entries to %s\n", n, out)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mpcsign/mpcsign/internal/adminview"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
@@ -27,10 +28,7 @@ func newDevicesListCmd(g *globals) *cobra.Command {
 		Short: "List devices",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return listItems(cmd, g, func(ctx context.Context, c mpcv1.AdminServiceClient) ([]*mpcv1.Device, error) {
-				resp, err := c.ListDevices(ctx, &mpcv1.ListDevicesRequest{})
-				return resp.GetDevices(), err
-			}, deviceJSON, printDevices)
+			return listItems(cmd, g, adminview.Devices, deviceJSON, printDevices)
 		},
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mpcsign/mpcsign/internal/adminview"
 	"github.com/mpcsign/mpcsign/internal/coordclient"
 	"github.com/mpcsign/mpcsign/internal/identity"
 	"github.com/mpcsign/mpcsign/internal/pairing"
@@ -136,8 +137,8 @@ func approveOnRoster(cmd *cobra.Command, g *globals, ctx context.Context, c mpcv
 	if g.asJSON {
 		out := deviceJSON(d)
 		if sub.GetAppended() {
-			if all, err := c.ListDevices(ctx, &mpcv1.ListDevicesRequest{}); err == nil {
-				for _, x := range all.GetDevices() {
+			if all, err := adminview.Devices(ctx, c); err == nil {
+				for _, x := range all {
 					if x.GetId() == d.GetId() {
 						out = deviceJSON(x)
 					}
@@ -159,13 +160,13 @@ func approveOnRoster(cmd *cobra.Command, g *globals, ctx context.Context, c mpcv
 // among the coordinator's devices; an active one already on st, or one
 // approved before the roster existed, is refused with what to do instead.
 func pendingDevice(ctx context.Context, c mpcv1.AdminServiceClient, st *roster.State, ref string) (*mpcv1.Device, error) {
-	devs, err := c.ListDevices(ctx, &mpcv1.ListDevicesRequest{})
+	devs, err := adminview.Devices(ctx, c)
 	if err != nil {
 		return nil, err
 	}
 	var pending []*mpcv1.Device
 	var other *mpcv1.Device
-	for _, d := range devs.GetDevices() {
+	for _, d := range devs {
 		if d.GetName() != ref && d.GetId() != ref {
 			continue
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/mdp/qrterminal/v3"
 	"github.com/spf13/cobra"
 
+	"github.com/mpcsign/mpcsign/internal/adminview"
 	"github.com/mpcsign/mpcsign/internal/pairing"
 	"github.com/mpcsign/mpcsign/internal/roster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
@@ -114,11 +115,11 @@ func runDevicesPair(cmd *cobra.Command, g *globals, f *devicesPairFlags) error {
 func waitForEnrolment(ctx context.Context, c mpcv1.AdminServiceClient, w io.Writer, name string, secret []byte) error {
 	fmt.Fprintln(w, "waiting for the device to enrol...")
 	for {
-		devs, err := c.ListDevices(ctx, &mpcv1.ListDevicesRequest{})
+		devs, err := adminview.Devices(ctx, c)
 		if err != nil {
 			return err
 		}
-		for _, d := range devs.GetDevices() {
+		for _, d := range devs {
 			if d.GetName() != name {
 				continue
 			}

@@ -160,7 +160,7 @@ func signRevocation(errw io.Writer, ctx context.Context, c mpcv1.AdminServiceCli
 		rv.planNote = fmt.Sprintf("the roster's quorum is %d: no reshare plan was signed with this revocation (one operator's signature is not enough); once it is appended, each key it holds waits for a plan: mpcctl keys reshare KEY --devices ... --authorization-out FILE, the other operators run mpcctl ceremony sign --in FILE, then mpcctl keys reshare KEY --authorization FILE", st.Quorum())
 		return rv, nil
 	}
-	keys, err := c.ListKeys(ctx, &mpcv1.ListKeysRequest{})
+	keys, err := adminview.Keys(ctx, c, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +168,7 @@ func signRevocation(errw io.Writer, ctx context.Context, c mpcv1.AdminServiceCli
 	if d, ok := st.Device(body.DeviceID); ok {
 		name = d.Name
 	}
-	if rv.plans, err = revokePlans(errw, st, k, keys.GetKeys(), body.DeviceID, name, replID, f.planValidFor); err != nil {
+	if rv.plans, err = revokePlans(errw, st, k, keys, body.DeviceID, name, replID, f.planValidFor); err != nil {
 		return nil, err
 	}
 	for _, p := range rv.plans {

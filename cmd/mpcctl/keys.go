@@ -23,17 +23,23 @@ func newKeysCmd(g *globals) *cobra.Command {
 }
 
 func newKeysListCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "list",
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "list [--limit N]",
 		Short: "List keys",
+		Long:  `Lists every key in id order (the coordinator sends them a page at a time), or with --limit the first N.`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit < 0 {
+				return fmt.Errorf("--limit %d: give 0 for every key, or how many to list", limit)
+			}
 			return listItems(cmd, g, func(ctx context.Context, c mpcv1.AdminServiceClient) ([]*mpcv1.Key, error) {
-				resp, err := c.ListKeys(ctx, &mpcv1.ListKeysRequest{})
-				return resp.GetKeys(), err
+				return adminview.Keys(ctx, c, limit)
 			}, keyJSON, printKeys)
 		},
 	}
+	cmd.Flags().IntVar(&limit, "limit", 0, "list at most this many keys (0: all)")
+	return cmd
 }
 
 // printKeys is the text of 'keys list': a line per key.

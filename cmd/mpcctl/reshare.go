@@ -234,12 +234,12 @@ func runDrill(cmd *cobra.Command, g *globals, f *drillFlags) error {
 	keys := []string{f.keyID}
 	known := map[string]*mpcv1.Key{}
 	if f.all {
-		resp, err := c.ListKeys(ctx, &mpcv1.ListKeysRequest{})
+		all, err := adminview.Keys(ctx, c, 0)
 		if err != nil {
 			return err
 		}
 		keys = nil
-		for _, k := range resp.GetKeys() {
+		for _, k := range all {
 			keys = append(keys, k.GetId())
 			known[k.GetId()] = k
 		}

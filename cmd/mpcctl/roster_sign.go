@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mpcsign/mpcsign/internal/adminview"
 	"github.com/mpcsign/mpcsign/internal/identity"
 	"github.com/mpcsign/mpcsign/internal/keyfile"
 	"github.com/mpcsign/mpcsign/internal/roster"
@@ -230,13 +231,13 @@ func runRosterAddDevice(cmd *cobra.Command, g *globals, o *operatorFlags, name, 
 	if err != nil {
 		return err
 	}
-	devs, err := c.ListDevices(ctx, &mpcv1.ListDevicesRequest{})
+	devs, err := adminview.Devices(ctx, c)
 	if err != nil {
 		return err
 	}
 	var d *mpcv1.Device
 	var ids []string
-	for _, x := range devs.GetDevices() {
+	for _, x := range devs {
 		if x.GetName() != name {
 			continue
 		}

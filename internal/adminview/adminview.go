@@ -33,12 +33,12 @@ func ShowPreparing(ctx context.Context, c mpcv1.AdminServiceClient, devices []st
 				return
 			case <-t.C:
 			}
-			resp, err := c.ListDevices(ctx, &mpcv1.ListDevicesRequest{})
+			devs, err := Devices(ctx, c)
 			if err != nil {
 				continue
 			}
 			var waiting []string
-			for _, d := range resp.GetDevices() {
+			for _, d := range devs {
 				if d.GetPreparamsReady() > 0 {
 					// Ready once is ready: the keygen itself takes the set again.
 					ready[d.GetName()] = true
