@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/mpcsign/mpcsign/internal/auditlog"
+	"github.com/mpcsign/mpcsign/internal/pagelist"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
@@ -29,27 +30,28 @@ type auditLog struct {
 	broken   string
 }
 
-// readAudit reads the whole log through ExportAudit and checks its chain.
+// auditPageSize is the page the console reads the log in: the
+// coordinator's largest.
+const auditPageSize = 10000
+
+// readAudit reads the whole log through ExportAudit, page after page, and
+// checks its chain.
 func (c *Console) readAudit(q *request) (*auditLog, error) {
 	log := &auditLog{}
-	since := uint64(1)
-	for {
-		resp, err := c.coord.ExportAudit(q.ctx, &mpcv1.ExportAuditRequest{SinceSeq: since, Limit: 10000})
-		if err != nil {
-			return nil, c.adminError("ExportAudit", err)
-		}
+	lines, err := pagelist.All(0, func(token string) ([][]byte, string, error) {
+		resp, err := c.coord.ExportAudit(q.ctx, &mpcv1.ExportAuditRequest{SinceSeq: 1, PageSize: auditPageSize, PageToken: token})
 		log.height = resp.GetHeight()
-		for _, b := range resp.GetEntries() {
-			var e auditlog.Entry
-			if err := json.Unmarshal(b, &e); err != nil {
-				return nil, fmt.Errorf("audit entry after seq %d: %w", since-1, err)
-			}
-			log.lines, log.entries = append(log.lines, b), append(log.entries, e)
-			since = e.Seq + 1
+		return resp.GetEntries(), resp.GetNextPageToken(), err
+	})
+	if err != nil {
+		return nil, c.adminError("ExportAudit", err)
+	}
+	for i, b := range lines {
+		var e auditlog.Entry
+		if err := json.Unmarshal(b, &e); err != nil {
+			return nil, fmt.Errorf("audit entry %d of the export: %w", i+1, err)
 		}
-		if len(resp.GetEntries()) == 0 || since > log.height {
-			break
-		}
+		log.lines, log.entries = append(log.lines, b), append(log.entries, e)
 	}
 	n, _, err := auditlog.Verify(bytes.NewReader(bytes.Join(append(log.lines, nil), []byte("\n"))))
 	log.verified = n

@@ -72,14 +72,6 @@ func viewDevice(d *mpcv1.Device) deviceView {
 	return v
 }
 
-func (c *Console) listDevices(q *request) ([]*mpcv1.Device, error) {
-	resp, err := c.coord.ListDevices(q.ctx, &mpcv1.ListDevicesRequest{})
-	if err != nil {
-		return nil, c.adminError("ListDevices", err)
-	}
-	return resp.GetDevices(), nil
-}
-
 func (c *Console) devicesPage(w http.ResponseWriter, r *http.Request, q *request) error {
 	devs, err := c.listDevices(q)
 	if err != nil {
@@ -196,12 +188,12 @@ func (c *Console) revokePage(w http.ResponseWriter, r *http.Request, q *request)
 	if dev == nil {
 		return &httpError{http.StatusNotFound, fmt.Sprintf("There is no device %q to revoke.", name)}
 	}
-	keys, err := c.coord.ListKeys(q.ctx, &mpcv1.ListKeysRequest{})
+	keys, err := c.listKeys(q)
 	if err != nil {
-		return c.adminError("ListKeys", err)
+		return err
 	}
 	var plans []keyPlan
-	for _, k := range keys.GetKeys() {
+	for _, k := range keys {
 		var holders, remaining []string
 		held := false
 		for _, h := range k.GetHolders() {

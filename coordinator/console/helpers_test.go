@@ -67,8 +67,15 @@ func newFixture(t *testing.T) *fixture {
 // newFixtureWith puts wrap(server) behind the console, to change answers.
 func newFixtureWith(t *testing.T, wrap func(*coordinator.Server) Coordinator) *fixture {
 	t.Helper()
+	return newFixtureOn(t, nil, wrap)
+}
+
+// newFixtureOn is newFixtureWith with the coordinator's records in st
+// (nil: its own Badger store); the coordinator closes st.
+func newFixtureOn(t *testing.T, st coordinator.Store, wrap func(*coordinator.Server) Coordinator) *fixture {
+	t.Helper()
 	dir := t.TempDir()
-	srv, err := coordinator.New(coordinator.Options{DataDir: dir, Advertise: "127.0.0.1:7400"})
+	srv, err := coordinator.New(coordinator.Options{DataDir: dir, Advertise: "127.0.0.1:7400", Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}

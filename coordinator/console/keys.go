@@ -87,16 +87,16 @@ func viewReport(r *mpcv1.ReshareReport) *reportView {
 }
 
 func (c *Console) keysPage(w http.ResponseWriter, r *http.Request, q *request) error {
-	resp, err := c.coord.ListKeys(q.ctx, &mpcv1.ListKeysRequest{})
+	all, err := c.listKeys(q)
 	if err != nil {
-		return c.adminError("ListKeys", err)
+		return err
 	}
 	rs, err := c.rosterState(q)
 	if err != nil {
 		return err
 	}
 	var keys []keyView
-	for _, k := range resp.GetKeys() {
+	for _, k := range all {
 		v := viewKey(k)
 		if rs.exists {
 			v.DrillCmd = drillCommand(v.ID)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc/codes"
+
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
@@ -33,8 +35,19 @@ func blameWords(b string) string {
 	return b
 }
 
+// sessionsShown is how many finished sessions one Sessions page shows; a
+// link leads to the older ones.
+const sessionsShown = 200
+
+// sessionsPage shows the running sessions and the newest finished ones;
+// ?page=TOKEN (the "Older sessions" link) shows the finished ones that
+// follow.
 func (c *Console) sessionsPage(w http.ResponseWriter, r *http.Request, q *request) error {
-	resp, err := c.coord.ListSessions(q.ctx, &mpcv1.ListSessionsRequest{Limit: 200})
+	token := r.URL.Query().Get("page")
+	resp, err := c.coord.ListSessions(q.ctx, &mpcv1.ListSessionsRequest{PageSize: sessionsShown, PageToken: token})
+	if err != nil && token != "" && c.coord.PublicError("ListSessions", err).Code() == codes.InvalidArgument {
+		return &httpError{http.StatusBadRequest, "That link to older sessions is not valid (malformed, or from another page): start again from the newest sessions, at /sessions."}
+	}
 	if err != nil {
 		return c.adminError("ListSessions", err)
 	}
@@ -51,6 +64,7 @@ func (c *Console) sessionsPage(w http.ResponseWriter, r *http.Request, q *reques
 		v.Took = s.GetFinishedAt().AsTime().Sub(v.Started)
 		recent = append(recent, v)
 	}
-	c.render(w, q, http.StatusOK, "sessions.html", "Sessions", "sessions", map[string]any{"Running": running, "Recent": recent})
+	c.render(w, q, http.StatusOK, "sessions.html", "Sessions", "sessions", map[string]any{
+		"Running": running, "Recent": recent, "First": token == "", "Older": resp.GetNextPageToken()})
 	return nil
 }
