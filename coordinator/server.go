@@ -78,6 +78,16 @@ type Options struct {
 	// HealthProbeInterval is how often the store is pinged so that health
 	// Watch streams see it fail and recover (default 5 s).
 	HealthProbeInterval time.Duration
+	// RetainSignResults is how long a signature is kept for replays of its
+	// request id (default 30 days; at least 24 hours; negative: forever).
+	// A retry with a request id whose result was pruned is signed anew.
+	RetainSignResults time.Duration
+	// RetainSessions is how long session records are kept, from their
+	// start (default 90 days; negative: forever).
+	RetainSessions time.Duration
+	// PruneInterval is how often records past their retention are deleted
+	// while the coordinator serves (default 1 hour; also once at start).
+	PruneInterval time.Duration
 }
 
 // Files are the paths the coordinator writes on first start.
@@ -189,7 +199,7 @@ func (opts Options) withDefaults() (Options, error) {
 	if opts.KeygenTimeout > 30*time.Minute || opts.SignTimeout > 30*time.Minute {
 		return opts, errors.New("coordinator: session timeouts are at most 30 minutes (devices refuse longer sessions)")
 	}
-	return opts, nil
+	return opts.retentionDefaults()
 }
 
 // openCerts finishes a certificate rotation whose switch-over time passed,
@@ -303,10 +313,12 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	defer stopJobs()
 	go s.jobs.run(jobsCtx)
 	go s.certs.watch(jobsCtx, s.opts.CertCheckInterval)
-	// The store probe ends before Serve returns: the caller closes the store next.
-	probeDone := make(chan struct{})
+	// The store probe and the pruning end before Serve returns: the caller
+	// closes the store next.
+	probeDone, pruneDone := make(chan struct{}), make(chan struct{})
 	go func() { defer close(probeDone); s.health.probeStore(jobsCtx, s.opts.HealthProbeInterval) }()
-	defer func() { stopJobs(); <-probeDone }()
+	go func() { defer close(pruneDone); s.runRetention(jobsCtx) }()
+	defer func() { stopJobs(); <-probeDone; <-pruneDone }()
 	s.health.serving()
 	select {
 	case err := <-errc:
