@@ -39,6 +39,9 @@ type serveConfig struct {
 	drainTimeout  time.Duration
 	store         string
 	leaseTTL      time.Duration
+	// Retention (settings.go): 0 keeps the records forever.
+	retainSignResults time.Duration
+	retainSessions    time.Duration
 }
 
 // serveFunc runs the coordinator with resolved, valid settings.
@@ -95,6 +98,7 @@ address; operators sign in with an admin token (docs/console.md).`,
 	fs.StringVar(&cfg.logFormat, "log-format", "text", "text or json")
 	fs.StringVar(&cfg.store, "store", "", "where the records are kept: empty for BadgerDB in --data, or a postgres:// URL without a password (PGPASSWORD or PGPASSFILE give it)")
 	fs.DurationVar(&cfg.leaseTTL, "lease-ttl", postgres.DefaultLeaseTTL, "with --store postgres://: how long the leader lease lasts unless renewed; a standby takes over this long after the active replica dies (1s to 5m)")
+	cfg.retentionFlags(fs)
 	cmd.Long += "\n\nSettings\n\n" + settings.Help(fs)
 	return cmd
 }
@@ -167,7 +171,8 @@ func runActive(cmd *cobra.Command, cfg serveConfig, log *slog.Logger, run active
 // serveOptions are the coordinator's options for cfg, and the metrics
 // registry when --metrics-listen is given (else nil).
 func serveOptions(cfg serveConfig, log *slog.Logger) (coordinator.Options, *prometheus.Registry) {
-	opts := coordinator.Options{DataDir: cfg.dataDir, Advertise: cfg.advertise, AutoApprove: cfg.autoApprove, DrainTimeout: cfg.drainTimeout, Logger: log}
+	opts := coordinator.Options{DataDir: cfg.dataDir, Advertise: cfg.advertise, AutoApprove: cfg.autoApprove, DrainTimeout: cfg.drainTimeout, Logger: log,
+		RetainSignResults: forever(cfg.retainSignResults), RetainSessions: forever(cfg.retainSessions)}
 	if crash := crashtest.Hook(); crash != nil {
 		log.Warn("TEST ONLY: crash points are armed", "env", crashtest.Env)
 		opts.CrashAt = func(p coordinator.CrashPoint) { crash(string(p)) }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/mpcsign/mpcsign/coordinator"
 	"github.com/mpcsign/mpcsign/internal/config"
 	"github.com/mpcsign/mpcsign/internal/logging"
 )
@@ -52,6 +53,16 @@ func (c *serveConfig) validate(src *config.Sources) error {
 	if c.drainTimeout <= 0 {
 		bad("drain-timeout", "%s is not a positive duration", c.drainTimeout)
 	}
+	switch r := c.retainSignResults; {
+	case r < 0:
+		bad("retain-sign-results", "%s is negative: give 0 to keep sign results forever, or at least %s", r, coordinator.MinRetainSignResults)
+	case r > 0 && r < coordinator.MinRetainSignResults:
+		bad("retain-sign-results", "%s is shorter than %s: a wallet retries a signature with its request id within a day, and a retry whose first result is gone is signed a second time; give at least %s, or 0 to keep them forever",
+			r, coordinator.MinRetainSignResults, coordinator.MinRetainSignResults)
+	}
+	if c.retainSessions < 0 {
+		bad("retain-sessions", "%s is negative: give 0 to keep session records forever, or how long to keep them (such as 2160h)", c.retainSessions)
+	}
 	if host, err := hostPort(c.listen); err != nil {
 		bad("listen", "%q: %v", c.listen, err)
 	} else if ip := net.ParseIP(host); (host == "" || ip != nil && ip.IsUnspecified()) && c.advertise == "" {
@@ -76,6 +87,23 @@ func (c *serveConfig) validate(src *config.Sources) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// retentionFlags declares the retention settings of `serve`.
+func (c *serveConfig) retentionFlags(fs *pflag.FlagSet) {
+	fs.DurationVar(&c.retainSignResults, "retain-sign-results", coordinator.DefaultRetainSignResults,
+		"how long a signature is kept for replays of its request id (at least 24h; 0: forever); a retry with a request id whose result is older is signed anew, a second signature")
+	fs.DurationVar(&c.retainSessions, "retain-sessions", coordinator.DefaultRetainSessions,
+		"how long session records (ListSessions, the console's Sessions page) are kept, from their start (0: forever)")
+}
+
+// forever is a retention setting as coordinator.Options takes it: 0, kept
+// forever, is negative there (0 is the default).
+func forever(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // hostPort splits a host:port address whose port is a number.

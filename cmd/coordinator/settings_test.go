@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -59,10 +60,12 @@ auto_approve = true
 log_format = "json"
 log_level = "warn"
 metrics_listen = "127.0.0.1:9464"
+retain_sign_results = "48h"
+retain_sessions = "8760h"
 `)
 	// flag > environment > file > default
 	cfg, _, err := runRoot(t,
-		[]string{"MPCSIGN_COORDINATOR_LOG_LEVEL=debug", "MPCSIGN_COORDINATOR_LISTEN=127.0.0.1:7500", "HOME=/x"},
+		[]string{"MPCSIGN_COORDINATOR_LOG_LEVEL=debug", "MPCSIGN_COORDINATOR_LISTEN=127.0.0.1:7500", "HOME=/x", "MPCSIGN_COORDINATOR_RETAIN_SESSIONS=0s"},
 		"serve", "--config", path, "--listen", "127.0.0.1:7600", "--auto-approve=false")
 	if err != nil {
 		t.Fatal(err)
@@ -78,6 +81,9 @@ metrics_listen = "127.0.0.1:9464"
 		autoApprove:   false, // flag over file
 		drainTimeout:  45 * time.Second,
 		leaseTTL:      5 * time.Second, // the default
+		// From the file; 0 (forever) from the environment.
+		retainSignResults: 48 * time.Hour,
+		retainSessions:    0,
 	}
 	if cfg != want {
 		t.Fatalf("got  %+v\nwant %+v", cfg, want)
@@ -89,7 +95,8 @@ metrics_listen = "127.0.0.1:9464"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.configFile != path || cfg.listen != "127.0.0.1:0" || cfg.drainTimeout != 30*time.Second || cfg.logLevel != "info" || cfg.logFormat != "text" {
+	if cfg.configFile != path || cfg.listen != "127.0.0.1:0" || cfg.drainTimeout != 30*time.Second || cfg.logLevel != "info" || cfg.logFormat != "text" ||
+		cfg.retainSignResults != 720*time.Hour || cfg.retainSessions != 2160*time.Hour {
 		t.Fatalf("got %+v", cfg)
 	}
 }
@@ -109,7 +116,7 @@ func TestServeSettingsErrors(t *testing.T) {
 			env:  []string{"MPCSIGN_COORDINATOR_LOG_FORMAT=xml"},
 			want: []string{
 				`config file FILE line 3: drain_timeout: "abc" is not a duration (such as 30s or 1m30s)`,
-				`config file FILE line 5: unknown key "listn" (known keys: advertise, auto_approve, console_listen, data, drain_timeout, lease_ttl, listen, log_format, log_level, metrics_listen, store)`,
+				`config file FILE line 5: unknown key "listn" (known keys: advertise, auto_approve, console_listen, data, drain_timeout, lease_ttl, listen, log_format, log_level, metrics_listen, retain_sessions, retain_sign_results, store)`,
 				`config file FILE line 4: log_level: unknown log level "loud" (debug, info, warn, error)`,
 				`environment MPCSIGN_COORDINATOR_LOG_FORMAT: unknown log format "xml" (text, json)`,
 			},
@@ -132,9 +139,22 @@ func TestServeSettingsErrors(t *testing.T) {
 			},
 		},
 		{
+			name: "retention",
+			file: "retain_sign_results = \"12h\"\nretain_sessions = \"-1h\"\n",
+			want: []string{
+				`config file FILE line 1: retain_sign_results: 12h0m0s is shorter than 24h0m0s: a wallet retries a signature with its request id within a day, and a retry whose first result is gone is signed a second time; give at least 24h0m0s, or 0 to keep them forever`,
+				`config file FILE line 2: retain_sessions: -1h0m0s is negative: give 0 to keep session records forever, or how long to keep them (such as 2160h)`,
+			},
+		},
+		{
+			name: "negative sign results retention",
+			args: []string{"--retain-sign-results", "-24h"},
+			want: []string{`--retain-sign-results: -24h0m0s is negative: give 0 to keep sign results forever, or at least 24h0m0s`},
+		},
+		{
 			name: "unknown environment variable",
 			env:  []string{"MPCSIGN_COORDINATOR_TOKEN=abc"},
-			want: []string{`environment MPCSIGN_COORDINATOR_TOKEN: no such setting (known: MPCSIGN_COORDINATOR_ADVERTISE, MPCSIGN_COORDINATOR_AUTO_APPROVE, MPCSIGN_COORDINATOR_CONFIG, MPCSIGN_COORDINATOR_CONSOLE_LISTEN, MPCSIGN_COORDINATOR_DATA, MPCSIGN_COORDINATOR_DRAIN_TIMEOUT, MPCSIGN_COORDINATOR_LEASE_TTL, MPCSIGN_COORDINATOR_LISTEN, MPCSIGN_COORDINATOR_LOG_FORMAT, MPCSIGN_COORDINATOR_LOG_LEVEL, MPCSIGN_COORDINATOR_METRICS_LISTEN, MPCSIGN_COORDINATOR_STORE)`},
+			want: []string{`environment MPCSIGN_COORDINATOR_TOKEN: no such setting (known: MPCSIGN_COORDINATOR_ADVERTISE, MPCSIGN_COORDINATOR_AUTO_APPROVE, MPCSIGN_COORDINATOR_CONFIG, MPCSIGN_COORDINATOR_CONSOLE_LISTEN, MPCSIGN_COORDINATOR_DATA, MPCSIGN_COORDINATOR_DRAIN_TIMEOUT, MPCSIGN_COORDINATOR_LEASE_TTL, MPCSIGN_COORDINATOR_LISTEN, MPCSIGN_COORDINATOR_LOG_FORMAT, MPCSIGN_COORDINATOR_LOG_LEVEL, MPCSIGN_COORDINATOR_METRICS_LISTEN, MPCSIGN_COORDINATOR_RETAIN_SESSIONS, MPCSIGN_COORDINATOR_RETAIN_SIGN_RESULTS, MPCSIGN_COORDINATOR_STORE)`},
 		},
 	}
 	for _, tc := range tests {
@@ -250,5 +270,25 @@ func TestStoreURL(t *testing.T) {
 		case err != nil && strings.Contains(err.Error(), "hunter2"):
 			t.Errorf("%q: the error repeats the password: %v", tt.url, err)
 		}
+	}
+}
+
+// A retention of 0 (forever) reaches the coordinator as a negative one
+// (its 0 is the default); others as they are.
+func TestRetentionOptions(t *testing.T) {
+	cfg, _, err := runRoot(t, []string{"MPCSIGN_COORDINATOR_RETAIN_SIGN_RESULTS=0"}, "serve", "--retain-sessions", "48h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, _ := serveOptions(cfg, slog.New(slog.DiscardHandler))
+	if opts.RetainSignResults >= 0 || opts.RetainSessions != 48*time.Hour {
+		t.Fatalf("retention options: sign results %v, sessions %v", opts.RetainSignResults, opts.RetainSessions)
+	}
+	cfg, _, err = runRoot(t, nil, "serve")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts, _ := serveOptions(cfg, slog.New(slog.DiscardHandler)); opts.RetainSignResults != 30*24*time.Hour || opts.RetainSessions != 90*24*time.Hour {
+		t.Fatalf("default retention options: sign results %v, sessions %v", opts.RetainSignResults, opts.RetainSessions)
 	}
 }
