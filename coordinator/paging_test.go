@@ -51,13 +51,10 @@ func pageThrough(t *testing.T, list func(token string) ([]string, string, error)
 	return nil
 }
 
-// TestListKeysAndDevicesPaged: ListKeys and ListDevices page in id order,
-// each record once, the last page without a next_page_token; a key added
-// between pages after the cursor is listed in its place.
-func TestListKeysAndDevicesPaged(t *testing.T) {
-	s := listServer(t)
-	ctx := context.Background()
-	var devIDs []string
+// seedDevicesAndKeys stores devices d0..d4 and keys k00..k22, each key
+// held by d1 and d3, and returns their ids.
+func seedDevicesAndKeys(t *testing.T, s *Server) (devIDs, keyIDs []string) {
+	t.Helper()
 	for i := range 5 {
 		id := fmt.Sprintf("d%d", i)
 		devIDs = append(devIDs, id)
@@ -72,7 +69,6 @@ func TestListKeysAndDevicesPaged(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var keyIDs []string
 	for i := range 23 {
 		id := fmt.Sprintf("k%02d", i)
 		keyIDs = append(keyIDs, id)
@@ -80,37 +76,47 @@ func TestListKeysAndDevicesPaged(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return devIDs, keyIDs
+}
 
-	listKeys := func(size int32) func(string) ([]string, string, error) {
-		return func(token string) ([]string, string, error) {
-			resp, err := s.ListKeys(ctx, &mpcv1.ListKeysRequest{PageSize: size, PageToken: token})
-			var ids []string
-			for _, k := range resp.GetKeys() {
-				ids = append(ids, k.GetId())
-				if len(k.GetHolders()) != 2 {
-					return nil, "", fmt.Errorf("key %s has holders %v", k.GetId(), k.GetHolders())
-				}
+// keyPages lists keys with page_size size, a page per call.
+func keyPages(s *Server, size int32) func(string) ([]string, string, error) {
+	return func(token string) ([]string, string, error) {
+		resp, err := s.ListKeys(context.Background(), &mpcv1.ListKeysRequest{PageSize: size, PageToken: token})
+		var ids []string
+		for _, k := range resp.GetKeys() {
+			ids = append(ids, k.GetId())
+			if len(k.GetHolders()) != 2 {
+				return nil, "", fmt.Errorf("key %s has holders %v", k.GetId(), k.GetHolders())
 			}
-			return ids, resp.GetNextPageToken(), err
 		}
+		return ids, resp.GetNextPageToken(), err
 	}
-	pages := pageThrough(t, listKeys(10))
+}
+
+// TestListKeysPaged: ListKeys pages in id order, each key once, the last
+// page without a next_page_token; a key added between pages after the
+// cursor is listed in its place.
+func TestListKeysPaged(t *testing.T) {
+	s := listServer(t)
+	_, keyIDs := seedDevicesAndKeys(t, s)
+	pages := pageThrough(t, keyPages(s, 10))
 	if len(pages) != 3 || len(pages[0]) != 10 || len(pages[2]) != 3 || !slices.Equal(slices.Concat(pages...), keyIDs) {
 		t.Fatalf("pages of 10: %q", pages)
 	}
 	// A page size that divides the count: the last full page says so.
-	if pages := pageThrough(t, listKeys(23)); len(pages) != 1 || len(pages[0]) != 23 {
+	if pages := pageThrough(t, keyPages(s, 23)); len(pages) != 1 || len(pages[0]) != 23 {
 		t.Fatalf("a page of all 23: %q", pages)
 	}
 	// 0: the default page (100); over the maximum: the maximum.
 	for _, size := range []int32{0, 5000} {
-		if pages := pageThrough(t, listKeys(size)); len(pages) != 1 || !slices.Equal(pages[0], keyIDs) {
+		if pages := pageThrough(t, keyPages(s, size)); len(pages) != 1 || !slices.Equal(pages[0], keyIDs) {
 			t.Fatalf("page size %d: %q", size, pages)
 		}
 	}
 
 	// A key added between pages, after the cursor, is listed; the others once.
-	first, err := s.ListKeys(ctx, &mpcv1.ListKeysRequest{PageSize: 10})
+	first, err := s.ListKeys(context.Background(), &mpcv1.ListKeysRequest{PageSize: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +127,7 @@ func TestListKeysAndDevicesPaged(t *testing.T) {
 		if token == "" {
 			token = first.GetNextPageToken()
 		}
-		return listKeys(10)(token)
+		return keyPages(s, 10)(token)
 	})
 	var got []string
 	for _, k := range first.GetKeys() {
@@ -131,20 +137,26 @@ func TestListKeysAndDevicesPaged(t *testing.T) {
 	if want := slices.Insert(slices.Clone(keyIDs), 16, "k15a"); !slices.Equal(got, want) {
 		t.Fatalf("keys with one added between pages:\n got %q\nwant %q", got, want)
 	}
+}
 
-	devPages := pageThrough(t, func(token string) ([]string, string, error) {
-		resp, err := s.ListDevices(ctx, &mpcv1.ListDevicesRequest{PageSize: 2, PageToken: token})
+// TestListDevicesPaged: ListDevices pages in id order, each device once,
+// with the keys each holds.
+func TestListDevicesPaged(t *testing.T) {
+	s := listServer(t)
+	devIDs, _ := seedDevicesAndKeys(t, s)
+	pages := pageThrough(t, func(token string) ([]string, string, error) {
+		resp, err := s.ListDevices(context.Background(), &mpcv1.ListDevicesRequest{PageSize: 2, PageToken: token})
 		var ids []string
 		for _, d := range resp.GetDevices() {
 			ids = append(ids, d.GetId())
-			if holds := d.GetId() == "d1" || d.GetId() == "d3"; holds != (len(d.GetKeyIds()) == 24) {
+			if holds := d.GetId() == "d1" || d.GetId() == "d3"; holds != (len(d.GetKeyIds()) == 23) {
 				return nil, "", fmt.Errorf("device %s lists %d keys", d.GetId(), len(d.GetKeyIds()))
 			}
 		}
 		return ids, resp.GetNextPageToken(), err
 	})
-	if len(devPages) != 3 || !slices.Equal(slices.Concat(devPages...), devIDs) {
-		t.Fatalf("device pages of 2: %q", devPages)
+	if len(pages) != 3 || !slices.Equal(slices.Concat(pages...), devIDs) {
+		t.Fatalf("device pages of 2: %q", pages)
 	}
 }
 
