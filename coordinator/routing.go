@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/codes"
 
@@ -106,6 +107,7 @@ func (s *Server) signWithKey(ctx context.Context, k Key, it signItem) (signed, e
 		}
 		pub = d.PublicKey
 	}
+	s.awaitHolders(ctx, k)
 	var err error
 	excluded := map[string]bool{}
 	att := &attempts{named: map[string]int{}, accusers: map[string]int{}}
@@ -225,6 +227,36 @@ func deviceIDs(ds []Device) []string {
 		out[i] = d.ID
 	}
 	return out
+}
+
+// awaitHolders waits, within ReconnectGrace of the start of Serve and ctx,
+// until enough of k's holders are available to sign: after a restart or a
+// failover the devices are still reconnecting, and a Sign should not fail
+// for that. Past the grace it returns at once.
+func (s *Server) awaitHolders(ctx context.Context, k Key) {
+	since := s.servingSince.Load()
+	if since == 0 || s.opts.ReconnectGrace <= 0 {
+		return
+	}
+	end := time.Unix(0, since).Add(s.opts.ReconnectGrace)
+	for {
+		changed := s.links.Wait()
+		if _, _, err := s.pickSubset(k, nil, nil); err == nil {
+			return
+		}
+		wait := time.Until(end)
+		if wait <= 0 {
+			return
+		}
+		s.log.Debug("sign: waiting for the key's holders to reconnect", "key", k.ID, "for_at_most", wait.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		case <-time.After(wait):
+			return
+		}
+	}
 }
 
 // pickSigners chooses threshold+1 online, active holders, or says who is missing.

@@ -78,6 +78,11 @@ type Options struct {
 	// HealthProbeInterval is how often the store is pinged so that health
 	// Watch streams see it fail and recover (default 5 s).
 	HealthProbeInterval time.Duration
+	// ReconnectGrace is how long after it starts serving the coordinator
+	// waits for a key's holders to connect before it refuses a Sign for
+	// want of them: after a failover the devices are still reconnecting
+	// (0: no wait; a replica that takes over sets it).
+	ReconnectGrace time.Duration
 	// RetainSignResults is how long a signature is kept for replays of its
 	// request id (default 30 days; at least 24 hours; negative: forever).
 	// A retry with a request id whose result was pruned is signed anew.
@@ -129,6 +134,8 @@ type Server struct {
 	// lease cannot finish its sessions, whose writes are refused.
 	abort     chan struct{}
 	abortOnce sync.Once
+	// servingSince is when Serve started (Unix nanoseconds; 0: not yet).
+	servingSince atomic.Int64
 }
 
 // New opens (or, on first start, initialises) the coordinator in opts.DataDir.
@@ -291,6 +298,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	if s.opts.Advertise == "" {
 		s.opts.Advertise = lis.Addr().String()
 	}
+	s.servingSince.Store(time.Now().UnixNano())
 	if err := s.certs.publish(s.files.ClientConfig, s.opts.Advertise); err != nil {
 		return err
 	}

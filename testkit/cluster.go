@@ -78,6 +78,9 @@ type Options struct {
 	Device func(name string, o *party.Options)
 	// Now is the coordinator's clock (nil: time.Now).
 	Now func() time.Time
+	// ReconnectGrace is the coordinator's wait for a key's holders after
+	// it starts serving (0: none).
+	ReconnectGrace time.Duration
 }
 
 // TestKDF keeps keystore creation fast in tests.
@@ -116,7 +119,7 @@ func New(t testing.TB, opts Options) *Cluster {
 	srv, err := coordinator.New(coordinator.Options{
 		DataDir: filepath.Join(dir, "coordinator"), Logger: log.With("proc", "coordinator"),
 		SignTimeout: opts.SignTimeout, KeygenTimeout: opts.KeygenTimeout, Relay: opts.Relay, AutoApprove: opts.AutoApprove,
-		Metrics: opts.Metrics, JobRetry: opts.JobRetry, Now: opts.Now,
+		Metrics: opts.Metrics, JobRetry: opts.JobRetry, Now: opts.Now, ReconnectGrace: opts.ReconnectGrace,
 	})
 	if err != nil {
 		t.Fatalf("coordinator: %v", err)

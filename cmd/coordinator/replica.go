@@ -22,6 +22,10 @@ import (
 var errDeposed = errors.New("this replica lost the leader lease to another replica (it paused, or lost the database, for longer than --lease-ttl): " +
 	"it stopped serving, and none of its writes since then landed; restart it (a supervisor does) and it stands by")
 
+// reconnectGrace is how long a replica that took over waits for a key's
+// holders to reconnect before refusing a Sign for want of them.
+const reconnectGrace = 15 * time.Second
+
 // runReplica runs one coordinator replica on the PostgreSQL store of
 // cfg: a standby until it takes the leader lease, then the active
 // coordinator, on the same address, until the command's context ends (it
@@ -59,6 +63,7 @@ func runReplica(cmd *cobra.Command, cfg serveConfig, log *slog.Logger) (retErr e
 	opts.Store = rep.Store()
 	opts.Advertise = cfg.advertise
 	opts.Replicas = rep.Addresses
+	opts.ReconnectGrace = reconnectGrace
 	err = runActive(cmd, cfg, log, activeRun{opts: opts, reg: reg, lease: lease, api: lis})
 	if lease.lost() && !coordinator.CompromisedKeepServingDeposed() {
 		return errDeposed
