@@ -30,6 +30,12 @@ const replicaWindow = 24 * time.Hour
 // lease lasts) and must stop serving; its writes are refused already.
 var ErrLeaseLost = errors.New("registry/postgres: another coordinator replica took the leader lease")
 
+// ErrLeaseLapsed is a lease this replica could not renew within its TTL
+// (the database did not answer): another replica may have taken it, so this
+// one must stop serving, as if it had lost it (errors.Is(ErrLeaseLost)).
+var ErrLeaseLapsed = fmt.Errorf("registry/postgres: the leader lease could not be renewed within its TTL (the database did not answer); "+
+	"another replica may hold it now: %w", ErrLeaseLost)
+
 // ReplicaOptions describe one coordinator replica.
 type ReplicaOptions struct {
 	// Address is the address devices and clients dial to reach this
@@ -40,11 +46,17 @@ type ReplicaOptions struct {
 	// Holder names this process in the lease (default: host, pid and a
 	// random suffix, unique per start).
 	Holder string
+	// Fingerprint is the TLS certificate fingerprint this replica serves
+	// now, recorded in the lease while it holds it, so that a replica
+	// started without the shared identity can tell (nil: none recorded).
+	Fingerprint func() string
 }
 
 // Leader is who holds the lease, as the database says now.
 type Leader struct {
 	Holder, Address string
+	// Fingerprint is the certificate the holder serves ("" if unknown).
+	Fingerprint string
 	// Token is the fencing token of the holder's term.
 	Token int64
 	// Live: the lease has not expired (a holder whose lease expired may
@@ -64,6 +76,10 @@ type Replica struct {
 	// announced is when this replica last recorded its address (Unix
 	// nanoseconds; 0: never).
 	announced atomic.Int64
+	// validUntil is when, by this process's monotonic clock, the lease it
+	// holds expires at the latest: the start of the last successful take
+	// or renewal plus the TTL (the database counts from a later instant).
+	validUntil atomic.Pointer[time.Time]
 }
 
 // OpenReplica connects to the database of dsn, brings its schema up to date
@@ -85,7 +101,7 @@ func OpenReplica(ctx context.Context, dsn string, log *slog.Logger, opts Replica
 	if err != nil {
 		return nil, err
 	}
-	s.fence = new(atomic.Int64)
+	s.fence, s.holder = new(atomic.Int64), opts.Holder
 	return &Replica{s: s, opts: opts}, nil
 }
 
@@ -112,10 +128,13 @@ func (s *store) checkFence(ctx context.Context, tx pgx.Tx) error {
 	}
 	mine := s.fence.Load()
 	var current int64
-	if err := tx.QueryRow(ctx, "SELECT token FROM leader_lease WHERE one FOR SHARE").Scan(&current); err != nil {
+	var holder string
+	if err := tx.QueryRow(ctx, "SELECT token, holder FROM leader_lease WHERE one FOR SHARE").Scan(&current, &holder); err != nil {
 		return fmt.Errorf("read the leader lease: %w", err)
 	}
-	if mine == 0 || mine != current {
+	// The holder too: should the database lose a takeover (a failover to
+	// a lagging standby, a restore), the next one reuses its token.
+	if mine == 0 || mine != current || holder != s.holder {
 		return fmt.Errorf("%w (fencing token %d, the lease's is %d)", registry.ErrFenced, mine, current)
 	}
 	return nil
@@ -123,9 +142,12 @@ func (s *store) checkFence(ctx context.Context, tx pgx.Tx) error {
 
 func seconds(d time.Duration) float64 { return d.Seconds() }
 
-// TryAcquire takes the lease when it is free or has expired, and reports
-// whether this replica holds it now. It also announces this replica's
-// address.
+// TryAcquire takes the lease when it is free or has expired (or is still
+// this replica's, should an earlier take have committed unseen), and
+// reports whether this replica holds it now. It also announces this
+// replica's address. Expiries count from clock_timestamp(), the database's
+// clock when the row is written, not from the start of a transaction that
+// may have waited on a lock.
 func (r *Replica) TryAcquire(ctx context.Context) (bool, error) {
 	if r.s.fence.Load() != 0 {
 		return true, nil
@@ -133,28 +155,44 @@ func (r *Replica) TryAcquire(ctx context.Context) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.opts.TTL)
 	defer cancel()
 	if err := r.announce(ctx); err != nil {
-		return false, err
+		r.s.log.Debug("could not announce this replica", "err", err) // not needed to take the lease
 	}
+	start := time.Now()
 	var token int64
 	err := r.s.pool.QueryRow(ctx, `UPDATE leader_lease
-		SET token = token + 1, holder = $1, address = $2, acquired_at = now(),
-		    expires_at = now() + make_interval(secs => $3)
-		WHERE one AND expires_at < now()
-		RETURNING token`, r.opts.Holder, r.opts.Address, seconds(r.opts.TTL)).Scan(&token)
+		SET token = token + 1, holder = $1, address = $2, fingerprint = $4, acquired_at = clock_timestamp(),
+		    expires_at = clock_timestamp() + make_interval(secs => $3)
+		WHERE one AND (expires_at < clock_timestamp() OR holder = $1)
+		RETURNING token`, r.opts.Holder, r.opts.Address, seconds(r.opts.TTL), r.fingerprint()).Scan(&token)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("registry/postgres: take the leader lease: %w", err)
 	}
+	r.renewed(start)
 	r.s.fence.Store(token)
 	r.s.log.Info("leader lease taken: this replica is the active one", "token", token, "holder", r.opts.Holder, "ttl", r.opts.TTL)
 	return true, nil
 }
 
+func (r *Replica) fingerprint() string {
+	if r.opts.Fingerprint == nil {
+		return ""
+	}
+	return r.opts.Fingerprint()
+}
+
+// renewed records a take or renewal that started at start.
+func (r *Replica) renewed(start time.Time) {
+	until := start.Add(r.opts.TTL)
+	r.validUntil.Store(&until)
+}
+
 // Renew extends the lease this replica holds. ErrLeaseLost: another replica
 // took it (this one must stop serving); another error: the database did not
-// answer (try again; the lease may still be ours).
+// answer (try again; the lease may still be ours, and no other replica
+// takes it before it expired).
 func (r *Replica) Renew(ctx context.Context) error {
 	token := r.s.fence.Load()
 	if token == 0 {
@@ -162,15 +200,17 @@ func (r *Replica) Renew(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.opts.TTL)
 	defer cancel()
+	start := time.Now()
 	var holder string
-	err := r.s.pool.QueryRow(ctx, `UPDATE leader_lease SET expires_at = now() + make_interval(secs => $2)
-		WHERE one AND token = $1 RETURNING holder`, token, seconds(r.opts.TTL)).Scan(&holder)
+	err := r.s.pool.QueryRow(ctx, `UPDATE leader_lease SET expires_at = clock_timestamp() + make_interval(secs => $2), fingerprint = $4
+		WHERE one AND token = $1 AND holder = $3 RETURNING holder`, token, seconds(r.opts.TTL), r.opts.Holder, r.fingerprint()).Scan(&holder)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("%w (this replica's token was %d)", ErrLeaseLost, token)
 	}
 	if err != nil {
 		return fmt.Errorf("registry/postgres: renew the leader lease: %w", err)
 	}
+	r.renewed(start)
 	return nil
 }
 
@@ -184,7 +224,7 @@ func (r *Replica) Release(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.opts.TTL)
 	defer cancel()
-	_, err := r.s.pool.Exec(ctx, "UPDATE leader_lease SET expires_at = '-infinity' WHERE one AND token = $1", token)
+	_, err := r.s.pool.Exec(ctx, "UPDATE leader_lease SET expires_at = '-infinity' WHERE one AND token = $1 AND holder = $2", token, r.opts.Holder)
 	if err != nil {
 		return fmt.Errorf("registry/postgres: release the leader lease: %w", err)
 	}
@@ -194,8 +234,8 @@ func (r *Replica) Release(ctx context.Context) error {
 // Leader reads who holds the lease.
 func (r *Replica) Leader(ctx context.Context) (Leader, error) {
 	var l Leader
-	err := r.s.pool.QueryRow(ctx, "SELECT holder, address, token, expires_at > now() FROM leader_lease WHERE one").
-		Scan(&l.Holder, &l.Address, &l.Token, &l.Live)
+	err := r.s.pool.QueryRow(ctx, "SELECT holder, address, fingerprint, token, expires_at > clock_timestamp() FROM leader_lease WHERE one").
+		Scan(&l.Holder, &l.Address, &l.Fingerprint, &l.Token, &l.Live)
 	if err != nil {
 		return Leader{}, fmt.Errorf("registry/postgres: read the leader lease: %w", err)
 	}
@@ -212,7 +252,7 @@ func (r *Replica) announce(ctx context.Context) error {
 	if r.opts.Address == "" || last != 0 && time.Since(time.Unix(0, last)) < announceEvery {
 		return nil
 	}
-	_, err := r.s.pool.Exec(ctx, `INSERT INTO replicas (address, holder, seen_at) VALUES ($1, $2, now())
+	_, err := r.s.pool.Exec(ctx, `INSERT INTO replicas (address, holder, seen_at) VALUES ($1, $2, clock_timestamp())
 		ON CONFLICT (address) DO UPDATE SET holder = excluded.holder, seen_at = excluded.seen_at`, r.opts.Address, r.opts.Holder)
 	if err != nil {
 		return fmt.Errorf("registry/postgres: announce this replica: %w", err)
@@ -225,8 +265,8 @@ func (r *Replica) announce(ctx context.Context) error {
 // holder's first: what a device dials, in order.
 func (r *Replica) Addresses(ctx context.Context) ([]string, error) {
 	rows, err := r.s.pool.Query(ctx, `SELECT r.address FROM replicas r
-		LEFT JOIN leader_lease l ON l.one AND l.address = r.address
-		WHERE r.seen_at > now() - make_interval(secs => $1)
+		LEFT JOIN leader_lease l ON l.one AND l.address = r.address AND l.expires_at > clock_timestamp()
+		WHERE r.seen_at > clock_timestamp() - make_interval(secs => $1)
 		ORDER BY l.one IS NULL, r.address`, seconds(replicaWindow))
 	if err != nil {
 		return nil, fmt.Errorf("registry/postgres: list the replicas: %w", err)
@@ -235,10 +275,12 @@ func (r *Replica) Addresses(ctx context.Context) ([]string, error) {
 }
 
 // Hold renews the lease every TTL/5 until ctx ends (nil: the caller then
-// releases it, once it has written what it had to) or another replica
-// takes it (ErrLeaseLost). A renewal the database does not answer is tried
-// again at the next tick: meanwhile the lease may lapse, and whoever takes
-// it next fences this replica's writes.
+// releases it, once it has written what it had to), another replica takes
+// it (ErrLeaseLost), or it lapses (ErrLeaseLapsed): renewals the database
+// did not answer for a whole TTL, by this process's clock, so that another
+// replica may have taken it meanwhile - a replica cut off from the
+// database must stop serving the devices it still reaches, not wait to
+// hear that it was deposed.
 func (r *Replica) Hold(ctx context.Context) error {
 	t := time.NewTicker(r.opts.TTL / 5)
 	defer t.Stop()
@@ -254,6 +296,9 @@ func (r *Replica) Hold(ctx context.Context) error {
 		case errors.Is(err, ErrLeaseLost):
 			return err
 		case err != nil && ctx.Err() == nil:
+			if until := r.validUntil.Load(); until == nil || !time.Now().Before(*until) {
+				return fmt.Errorf("%w (last error: %v)", ErrLeaseLapsed, err)
+			}
 			if !failing {
 				r.s.log.Warn("could not renew the leader lease; trying again", "err", err)
 			}

@@ -71,6 +71,8 @@ type store struct {
 	// leader lease it holds (0: none): every write transaction checks it
 	// first. nil for a store opened alone (Open).
 	fence *atomic.Int64
+	// holder is the replica's name in the lease (with fence).
+	holder string
 }
 
 // Open connects to the database of dsn (a PostgreSQL connection string or
@@ -79,8 +81,24 @@ type store struct {
 // Open is for a database only this process uses (tools and tests); the
 // coordinator opens it with OpenReplica, whose writes are fenced by the
 // leader lease.
+// It refuses a database whose leader lease a replica has ever taken: its
+// writes, unfenced, would land beside the active replica's.
 func Open(ctx context.Context, dsn string, log *slog.Logger) (registry.Store, error) {
-	return open(ctx, dsn, log)
+	s, err := open(ctx, dsn, log)
+	if err != nil {
+		return nil, err
+	}
+	var token int64
+	if err := s.pool.QueryRow(ctx, "SELECT token FROM leader_lease WHERE one").Scan(&token); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("registry/postgres: read the leader lease: %w", err)
+	}
+	if token > 0 {
+		s.Close()
+		return nil, errors.New("registry/postgres: coordinator replicas serve this database (they took its leader lease): " +
+			"a store opened alone would write beside the active one; open it as a replica (OpenReplica)")
+	}
+	return s, nil
 }
 
 func open(ctx context.Context, dsn string, log *slog.Logger) (*store, error) {

@@ -11,11 +11,14 @@ CREATE TABLE leader_lease (
 	token       bigint NOT NULL CHECK (token >= 0),
 	holder      text NOT NULL,
 	address     text NOT NULL,
+	-- the TLS certificate the holder serves: a replica started without the
+	-- shared identity refuses to stand by beside it
+	fingerprint text NOT NULL,
 	acquired_at timestamptz NOT NULL,
 	expires_at  timestamptz NOT NULL
 );
-INSERT INTO leader_lease (one, token, holder, address, acquired_at, expires_at)
-	VALUES (true, 0, '', '', '-infinity', '-infinity');
+INSERT INTO leader_lease (one, token, holder, address, fingerprint, acquired_at, expires_at)
+	VALUES (true, 0, '', '', '', '-infinity', '-infinity');
 
 -- The replicas that took part lately, by the address devices and clients
 -- dial; pairing codes carry every one seen within a day.
