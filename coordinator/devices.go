@@ -453,10 +453,15 @@ func (s *Server) replicaAddresses(ctx context.Context) []string {
 	if s.opts.Replicas == nil {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
 	addrs, err := s.opts.Replicas(ctx)
-	if err != nil || len(addrs) == 0 {
+	if err != nil {
 		s.log.Warn("could not list the coordinator replicas", "err", err)
 		return nil
+	}
+	if len(addrs) == 0 {
+		return nil // none announced yet: this one's address alone
 	}
 	if !slices.Contains(addrs, s.opts.Advertise) {
 		addrs = append([]string{s.opts.Advertise}, addrs...)

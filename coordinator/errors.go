@@ -109,7 +109,7 @@ func publicStatus(err error) (st *status.Status, internal bool) {
 		return status.New(codes.Aborted, se.Error()), false
 	}
 	if errors.Is(err, registry.ErrFenced) {
-		return status.New(codes.Unavailable, "this coordinator replica lost the leader lease to another replica and is stopping; "+
+		return status.New(codes.Unavailable, "this coordinator replica no longer holds the leader lease (another replica took it, or this one is stopping); "+
 			"retry: the active replica answers (a client given every replica's address moves there by itself)"), false
 	}
 	var pr *PolicyRefusal

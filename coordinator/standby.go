@@ -45,6 +45,9 @@ type Standby struct {
 	log    *slog.Logger
 	grpc   *grpc.Server
 	health *health.Server
+	certs  *certs
+	// stopWatch ends the certificate watch (Stop).
+	stopWatch context.CancelFunc
 }
 
 // NewStandby loads the replica's certificate (creating one on a first start,
@@ -64,7 +67,7 @@ func NewStandby(opts StandbyOptions) (*Standby, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Standby{opts: opts, log: opts.Logger, health: health.NewServer()}
+	s := &Standby{opts: opts, log: opts.Logger, health: health.NewServer(), certs: c, stopWatch: func() {}}
 	for _, name := range healthServices {
 		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_NOT_SERVING)
 	}
@@ -85,8 +88,17 @@ func (s *Standby) Fingerprint() (string, error) {
 	return st.CurrentFingerprint(), nil
 }
 
-// Serve serves on lis until Stop.
-func (s *Standby) Serve(lis net.Listener) error { return s.grpc.Serve(lis) }
+// Serve serves on lis until Stop. It reads the certificate files again
+// every 10 seconds, as the active coordinator does, so that a rotation's
+// next certificate copied into the data directory is served at its time.
+func (s *Standby) Serve(lis net.Listener) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopWatch = cancel
+	watched := make(chan struct{})
+	go func() { defer close(watched); s.certs.watch(ctx, 10*time.Second) }()
+	defer func() { cancel(); <-watched }()
+	return s.grpc.Serve(lis)
+}
 
 // Stop closes the listener and every connection at once: their clients
 // reconnect, to this process once it is active or to the active replica.

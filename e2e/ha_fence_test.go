@@ -100,8 +100,8 @@ func TestDeposedReplicaIsFenced(t *testing.T) {
 		},
 	} {
 		err := call()
-		if st, _ := status.FromError(err); err == nil || st.Code() != codes.Unavailable || !strings.Contains(st.Message(), "lost the leader lease") {
-			t.Errorf("%s on the deposed replica: %v; want Unavailable, lost the leader lease", name, err)
+		if st, _ := status.FromError(err); err == nil || st.Code() != codes.Unavailable || !strings.Contains(st.Message(), "no longer holds the leader lease") {
+			t.Errorf("%s on the deposed replica: %v; want Unavailable, no longer holds the leader lease", name, err)
 		}
 	}
 	var pairings, tokens []string
@@ -115,6 +115,14 @@ func TestDeposedReplicaIsFenced(t *testing.T) {
 	}
 	if strings.Join(pairings, " ") != "before" || len(tokens) != 0 {
 		t.Errorf("audit chain: pairing codes for %q and tokens %q; want only the code made before the lease was lost", pairings, tokens)
+	}
+
+	// A replica started without the shared identity is refused at once: it
+	// would serve a certificate no device pins.
+	r := c.runOnce(t, "coordinator-stranger", c.env(), startTimeout, bin("coordinator"), "serve", "--data", t.TempDir(),
+		"--listen", "127.0.0.1:0", "--store", c.storeURL)
+	if r.code == 0 || !strings.Contains(r.stderr, "replicas share one identity: tls.crt, tls.key, admin.token, signer.token missing") {
+		t.Errorf("a replica without the shared identity: exit %d\nstderr:\n%s", r.code, r.stderr)
 	}
 
 	// The product build, deposed the same way, exits with a clear error.
@@ -144,4 +152,21 @@ func resume(t testing.TB, p *proc) {
 	if err := p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestCleanStopHandsOver: SIGTERM of the active replica drains it and
+// releases the lease, and a standby takes over at once - the lease's 5
+// minutes would outlast the test. Every replica stopped cleanly, a standby
+// too, exits 0 with no goroutine left (the leak check of the e2e build).
+func TestCleanStopHandsOver(t *testing.T) {
+	c := newPostgresCluster(t)
+	a := c.startFirst(t, bin("coordinator"), nil, "--lease-ttl", "5m")
+	b := c.startStandby(t, "coordinator-b", bin("coordinator"), nil)
+	stopClean(t, a.proc)
+	stopped := time.Now()
+	c.waitActive(t, b, time.Minute)
+	t.Logf("the standby served %s after the active replica stopped", time.Since(stopped).Round(10*time.Millisecond))
+	x := c.startStandby(t, "coordinator-x", bin("coordinator"), nil)
+	stopClean(t, x.proc) // a standby
+	stopClean(t, b.proc) // a replica that took over
 }

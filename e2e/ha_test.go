@@ -117,7 +117,9 @@ func TestFailoverDuringSignStream(t *testing.T) {
 	c, pg := newPostgresClusterOn(t)
 	c.startCoordinator(t)
 	a := c.first()
-	b := c.startStandby(t, "coordinator-b", bin("coordinator"), nil)
+	// b's lease outlasts the database restart below (a replica that cannot
+	// renew for a whole lease stops serving).
+	b := c.startStandby(t, "coordinator-b", bin("coordinator"), nil, "--lease-ttl", "30s")
 
 	// A pairing code carries both replicas' addresses, the active one's first.
 	pr := c.pair(t, "spare")

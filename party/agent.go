@@ -51,6 +51,11 @@ type Config struct {
 	// RosterGenesis is the hex genesis hash of the operators' roster, pinned
 	// from the pairing code (empty: enrolled before the roster existed).
 	RosterGenesis string `json:"roster_genesis,omitempty"`
+	// Replicas are the coordinator replicas' addresses the last connection
+	// announced (comma-separated), dialled after Address's. Address, from
+	// the pairing code, is never replaced by them: a coordinator announces
+	// only where else to dial.
+	Replicas string `json:"replicas,omitempty"`
 }
 
 // Options configures an Agent.

@@ -49,18 +49,19 @@ func (a *Agent) updatePins(f func(c *Config) bool) (Config, bool, error) {
 	if err := saveConfig(a.ks, c); err != nil {
 		return a.cfg, false, err
 	}
-	// Only the pins and the address change: the other fields are read
-	// without the lock.
+	// Only the pins and the learned replicas change: the other fields are
+	// read without the lock.
 	a.cfg.Fingerprint, a.cfg.NextFingerprint, a.cfg.NextSwitchAt = c.Fingerprint, c.NextFingerprint, c.NextSwitchAt
-	a.cfg.Address = c.Address
+	a.cfg.Replicas = c.Replicas
 	return c, true, nil
 }
 
-// address is the coordinator's address list (every replica's).
+// address is the list of coordinator addresses the device dials: the
+// pairing code's, then those the coordinator announced since.
 func (a *Agent) address() string {
 	a.pinMu.Lock()
 	defer a.pinMu.Unlock()
-	return a.cfg.Address
+	return dialList(a.cfg.Address, a.cfg.Replicas)
 }
 
 // learnNext stores the next certificate a connected coordinator announced.

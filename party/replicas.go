@@ -1,7 +1,9 @@
 package party
 
 import (
+	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 
@@ -69,32 +71,41 @@ func (d *replicaDialer) ended(list string, connected bool, err error) (soon bool
 	return d.failed < len(replicas.Split(list))
 }
 
-// maxAddressList bounds the address list a device keeps, as a pairing
-// code's does.
+// maxAddressList bounds the learned address list a device keeps, as a
+// pairing code bounds its own.
 const maxAddressList = 255
 
+// dialList is the pairing code's addresses, then the learned ones that
+// are not among them.
+func dialList(paired, learned string) string {
+	addrs := replicas.Split(paired)
+	for _, a := range replicas.Split(learned) {
+		if !slices.Contains(addrs, a) {
+			addrs = append(addrs, a)
+		}
+	}
+	return replicas.Join(addrs)
+}
+
 // learnAddresses stores the replicas' addresses a connected coordinator
-// announced (none: the list stays as it is). Malformed lists are ignored.
+// announced (none: the list stays as it is), beside the pairing code's,
+// which it never replaces: a coordinator can only add where to dial, and
+// whoever answers there must still present the pinned certificate and pass
+// the device's challenge. A malformed or over-long list is ignored.
 func (a *Agent) learnAddresses(addrs []string) {
 	if len(addrs) == 0 {
 		return
 	}
-	for _, addr := range addrs {
-		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" || strings.ContainsAny(addr, ", \t\r\n/") {
-			a.log.Warn("coordinator announced a malformed replica address; ignored", "address", addr)
-			return
-		}
-	}
-	list := replicas.Join(addrs)
-	if len(list) > maxAddressList {
-		a.log.Warn("coordinator announced a replica address list too long to keep; ignored", "length", len(list))
+	if err := checkAddresses(addrs); err != nil {
+		a.log.Warn("coordinator announced replica addresses this device does not keep", "err", err)
 		return
 	}
+	list := replicas.Join(addrs)
 	_, changed, err := a.updatePins(func(c *Config) bool {
-		if c.Address == list {
+		if c.Replicas == list {
 			return false
 		}
-		c.Address = list
+		c.Replicas = list
 		return true
 	})
 	if err != nil {
@@ -104,4 +115,19 @@ func (a *Agent) learnAddresses(addrs []string) {
 	if changed {
 		a.log.Info("coordinator replicas' addresses learned; they are dialled in turn from now on", "addresses", list)
 	}
+}
+
+// checkAddresses checks an announced address list: host:port each, no
+// separators inside, at most maxAddressList bytes in all.
+func checkAddresses(addrs []string) error {
+	for _, addr := range addrs {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil || host == "" || port == "" || strings.ContainsAny(addr, ", \t\r\n/") {
+			return fmt.Errorf("malformed address %q", addr)
+		}
+	}
+	if n := len(replicas.Join(addrs)); n > maxAddressList {
+		return fmt.Errorf("the list is %d bytes, more than %d", n, maxAddressList)
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package party
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -70,5 +71,35 @@ func TestReplicaDialerOneAddress(t *testing.T) {
 	}
 	if got := d.pick("a:1"); got != "a:1" {
 		t.Fatalf("after the detour, dialled %s", got)
+	}
+}
+
+// TestLearnedAddresses: what a coordinator announces is checked, and only
+// ever added after the pairing code's addresses, which stay first.
+func TestLearnedAddresses(t *testing.T) {
+	for _, tc := range []struct {
+		addrs []string
+		ok    bool
+	}{
+		{[]string{"a.example:7400", "10.0.0.2:7400", "[::1]:7400"}, true},
+		{[]string{"a.example"}, false},                               // no port
+		{[]string{":7400"}, false},                                   // no host
+		{[]string{"a:1,b:2"}, false},                                 // a separator inside
+		{[]string{"a:1/x"}, false},                                   // a path
+		{[]string{"a b:1"}, false},                                   // a space
+		{[]string{strings.Repeat("h", 250) + ":7400", "b:1"}, false}, // too long in all
+	} {
+		if err := checkAddresses(tc.addrs); (err == nil) != tc.ok {
+			t.Errorf("checkAddresses(%q): %v, want ok %v", tc.addrs, err, tc.ok)
+		}
+	}
+	for _, tc := range []struct{ paired, learned, want string }{
+		{"a:1", "", "a:1"},
+		{"a:1", "b:1,a:1,c:1", "a:1,b:1,c:1"},
+		{"a:1,b:1", "evil:1", "a:1,b:1,evil:1"}, // the paired ones stay, first
+	} {
+		if got := dialList(tc.paired, tc.learned); got != tc.want {
+			t.Errorf("dialList(%q, %q) = %q, want %q", tc.paired, tc.learned, got, tc.want)
+		}
 	}
 }

@@ -5,8 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,13 +19,17 @@ import (
 
 	"github.com/mpcsign/mpcsign/coordinator"
 	"github.com/mpcsign/mpcsign/coordinator/registry/postgres"
+	"github.com/mpcsign/mpcsign/internal/tlspin"
 )
 
-// errDeposed ends a replica that lost the leader lease: it exits, and its
-// supervisor (systemd's Restart=, Kubernetes) starts it again as a standby,
-// as Kubernetes' own controllers do when they lose their lease.
-var errDeposed = errors.New("this replica lost the leader lease to another replica (it paused, or lost the database, for longer than --lease-ttl): " +
-	"it stopped serving, and none of its writes since then landed; restart it (a supervisor does) and it stands by")
+// deposed is the error that ends a replica that lost the leader lease (to
+// another replica, or by failing to renew it for a whole --lease-ttl): it
+// exits, and its supervisor (systemd's Restart=, Kubernetes) starts it
+// again as a standby, as Kubernetes' own controllers do when they lose
+// their lease.
+func deposed(cause error) error {
+	return fmt.Errorf("this replica stopped serving: %w; none of its writes since then landed; restart it (its supervisor does) and it stands by", cause)
+}
 
 // reconnectGrace is how long a replica that took over waits for a key's
 // holders to reconnect before refusing a Sign for want of them.
@@ -41,10 +50,16 @@ func runReplica(cmd *cobra.Command, cfg serveConfig, log *slog.Logger) (retErr e
 	if cfg.advertise == "" {
 		cfg.advertise = addr
 	}
-	rep, err := postgres.OpenReplica(ctx, cfg.store, log, postgres.ReplicaOptions{Address: cfg.advertise, TTL: cfg.leaseTTL})
+	rep, err := postgres.OpenReplica(ctx, cfg.store, log, postgres.ReplicaOptions{Address: cfg.advertise, TTL: cfg.leaseTTL,
+		Fingerprint: func() string { return servedFingerprint(cfg.dataDir) }})
 	if err != nil {
 		lis.Close()
 		return fmt.Errorf("--store: %w", err)
+	}
+	if err := checkIdentity(ctx, cfg.dataDir, rep); err != nil {
+		lis.Close()
+		rep.Store().Close()
+		return err
 	}
 	active, err := standBy(ctx, cmd.OutOrStdout(), cfg, rep, lis, log)
 	if err != nil || !active {
@@ -66,9 +81,57 @@ func runReplica(cmd *cobra.Command, cfg serveConfig, log *slog.Logger) (retErr e
 	opts.ReconnectGrace = reconnectGrace
 	err = runActive(cmd, cfg, log, activeRun{opts: opts, reg: reg, lease: lease, api: lis})
 	if lease.lost() && !coordinator.CompromisedKeepServingDeposed() {
-		return errDeposed
+		return deposed(lease.cause)
 	}
 	return err
+}
+
+// sharedFiles are the files every replica's data directory must hold, the
+// same in all: the TLS identity devices pin and the first tokens.
+var sharedFiles = []string{"tls.crt", "tls.key", "admin.token", "signer.token"}
+
+// checkIdentity refuses to run a replica beside others without their
+// shared identity: it would serve a certificate no device pins, and on
+// taking over mint admin and signer tokens nobody asked for. The first
+// replica of a database (whose lease was never taken) makes the identity.
+func checkIdentity(ctx context.Context, dir string, rep *postgres.Replica) error {
+	l, err := rep.Leader(ctx)
+	if err != nil {
+		return fmt.Errorf("--store: %w", err)
+	}
+	if l.Token == 0 {
+		return nil
+	}
+	var missing []string
+	for _, f := range sharedFiles {
+		if _, err := os.Stat(filepath.Join(dir, f)); errors.Is(err, fs.ErrNotExist) {
+			missing = append(missing, f)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("other coordinator replicas serve this database, and replicas share one identity: %s missing from %s; "+
+			"copy %s from the active replica's data directory (docs/ha.md)", strings.Join(missing, ", "), dir, strings.Join(sharedFiles, ", "))
+	}
+	st, err := tlspin.Load(dir, time.Now())
+	if err != nil {
+		return err
+	}
+	if l.Fingerprint != "" && l.Fingerprint != st.CurrentFingerprint() && l.Fingerprint != st.NextFingerprint() {
+		return fmt.Errorf("this replica's TLS certificate (%s) is not the one the replicas serve (%s, by %s): devices would not trust it; "+
+			"copy tls.crt and tls.key (and tls.next.* during a rotation) from the active replica's data directory (docs/ha.md)",
+			st.CurrentFingerprint(), l.Fingerprint, l.Address)
+	}
+	return nil
+}
+
+// servedFingerprint is the certificate a replica with data directory dir
+// serves now ("" when it cannot be read).
+func servedFingerprint(dir string) string {
+	st, err := tlspin.Load(dir, time.Now())
+	if err != nil {
+		return ""
+	}
+	return st.CurrentFingerprint()
 }
 
 // leaseKeeper renews the leader lease of an active replica.
@@ -76,7 +139,8 @@ type leaseKeeper struct {
 	rep     *postgres.Replica
 	stop    context.CancelFunc
 	held    chan error
-	deposed chan struct{} // closed when another replica took the lease
+	deposed chan struct{} // closed when the lease was lost (cause says how)
+	cause   error
 }
 
 // keepLease renews rep's lease until release, or until another replica
@@ -87,6 +151,7 @@ func keepLease(rep *postgres.Replica) *leaseKeeper {
 	go func() {
 		err := rep.Hold(ctx)
 		if errors.Is(err, postgres.ErrLeaseLost) {
+			k.cause = err
 			close(k.deposed)
 		}
 		k.held <- err
@@ -125,12 +190,27 @@ func standBy(ctx context.Context, out io.Writer, cfg serveConfig, rep *postgres.
 		lis.Close()
 		return ok, err
 	}
-	sb, err := coordinator.NewStandby(coordinator.StandbyOptions{DataDir: cfg.dataDir, Logger: log, Active: func(ctx context.Context) (string, error) {
+	// The active replica's address, as the last try of the lease found it:
+	// a standby's answers to callers read no database.
+	var activeAddr atomic.Pointer[string]
+	noteLeader := func() (postgres.Leader, error) {
 		l, err := rep.Leader(ctx)
-		if err != nil || !l.Live {
-			return "", err
+		if err != nil {
+			return l, err
 		}
-		return l.Address, nil
+		addr := ""
+		if l.Live {
+			addr = l.Address
+		}
+		activeAddr.Store(&addr)
+		return l, nil
+	}
+	leader, _ := noteLeader()
+	sb, err := coordinator.NewStandby(coordinator.StandbyOptions{DataDir: cfg.dataDir, Logger: log, Active: func(context.Context) (string, error) {
+		if a := activeAddr.Load(); a != nil {
+			return *a, nil
+		}
+		return "", errors.New("the database has not answered yet")
 	}})
 	if err != nil {
 		lis.Close()
@@ -139,7 +219,6 @@ func standBy(ctx context.Context, out io.Writer, cfg serveConfig, rep *postgres.
 	served := make(chan error, 1)
 	go func() { served <- sb.Serve(lis) }()
 	defer func() { sb.Stop(); <-served }()
-	leader, _ := rep.Leader(ctx)
 	fmt.Fprintf(out, "coordinator replica standing by on %s (active replica: %s); it takes over when the leader lease is free\n", lis.Addr(), orNone(leader.Address))
 	log.Info("standing by: another replica holds the leader lease", "active", leader.Address, "holder", leader.Holder)
 	t := time.NewTicker(min(time.Second, rep.TTL()/5))
@@ -160,6 +239,9 @@ func standBy(ctx context.Context, out io.Writer, cfg serveConfig, rep *postgres.
 		if ok {
 			fmt.Fprintf(out, "took the leader lease (fencing token %d): this replica is the active coordinator now\n", rep.Token())
 			return true, nil
+		}
+		if _, err := noteLeader(); err != nil {
+			log.Debug("standby: could not read who is active", "err", err)
 		}
 	}
 }
@@ -199,7 +281,11 @@ func serveLeased(ctx context.Context, out io.Writer, srv *coordinator.Server, lo
 				log.Warn("TEST ONLY: lost the leader lease, and serving on as a compromised replica would")
 				return
 			}
-			log.Error("lost the leader lease to another replica: stopping at once")
+			if errors.Is(lease.cause, postgres.ErrLeaseLapsed) {
+				log.Error("could not renew the leader lease within --lease-ttl: stopping at once, another replica may take over", "err", lease.cause)
+			} else {
+				log.Error("lost the leader lease to another replica: stopping at once", "err", lease.cause)
+			}
 			srv.Abort()
 			stopServing()
 		case <-ctx.Done():
