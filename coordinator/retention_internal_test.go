@@ -57,7 +57,7 @@ func TestRetentionJobLogsAndSurvivesStoreErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, age := range []time.Duration{40 * 24 * time.Hour, 29 * 24 * time.Hour} {
-		if _, err := s.store.PutSignResult(string(rune('a'+i)), SignRecord{KeyID: "k", At: now.Add(-age)}); err != nil {
+		if _, err := s.store.PutSignResult(string(rune('a'+i)), SignRecord{KeyID: "k", At: now.Add(-age)}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

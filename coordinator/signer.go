@@ -302,23 +302,31 @@ func (s *Server) signOne(ctx context.Context, k Key, it signItem, requestID stri
 		return nil, s.auditFailure(ctx, entry, err)
 	}
 	entry.Devices = names(signers)
-	if err := s.audit(ctx, entry); err != nil {
-		return nil, err // no signature leaves without its audit entry
-	}
 	rec := SignRecord{KeyID: k.ID, Digest: it.digest, Path: it.path, Signers: names(signers), At: s.opts.Now()}
 	if sig.ed != nil {
 		rec.Digest, rec.Signature = messageHash(it.message), sig.ed
 	} else {
 		rec.R, rec.S = sig.ecdsa.R[:], sig.ecdsa.S[:]
 	}
-	if requestID != "" {
-		stored, err := s.store.PutSignResult(requestID, rec)
-		if err != nil {
+	// No signature leaves without its audit entry. With a request id the
+	// entry is written with the stored result, in one transaction, so the
+	// chain holds one entry per request id however often it is retried
+	// (on any replica).
+	if requestID == "" {
+		if err := s.audit(ctx, entry); err != nil {
 			return nil, err
+		}
+	} else {
+		e := s.auditEntry(ctx, entry)
+		stored, err := s.store.PutSignResult(requestID, rec, &e)
+		if err != nil {
+			s.log.Error("could not store the signature with its audit entry; refusing it", "request", requestID, "err", err)
+			return nil, fmt.Errorf("store the signature: %w", err)
 		}
 		if !bytes.Equal(stored.R, rec.R) || !bytes.Equal(stored.S, rec.S) || !bytes.Equal(stored.Signature, rec.Signature) {
 			return s.replay(k, it, stored) // a concurrent call with the same id won
 		}
+		s.metrics.audited(e.Seq)
 	}
 	s.log.Info("signed", "session", out.session, "key", k.ID, "signers", rec.Signers, "path", it.path)
 	return signResponse(k, it, sig, rec.Signers, false), nil

@@ -237,10 +237,11 @@ func (s *badgerStore) UpdateKey(id string, fn func(*Key) error, e *auditlog.Entr
 	return k, err
 }
 
-func (s *badgerStore) PutSignResult(requestID string, r SignRecord) (SignRecord, error) {
+func (s *badgerStore) PutSignResult(requestID string, r SignRecord, e *auditlog.Entry) (SignRecord, error) {
 	var out SignRecord
-	err := s.retry(func(txn *badger.Txn) error {
-		out = r
+	var sealed *auditlog.Entry
+	err := s.chained(e, func(txn *badger.Txn) error {
+		out, sealed = r, nil
 		key := "signreq/" + requestID
 		var existing SignRecord
 		if err := get(txn, key, &existing); err == nil {
@@ -250,8 +251,19 @@ func (s *badgerStore) PutSignResult(requestID string, r SignRecord) (SignRecord,
 		if err := put(txn, key, r); err != nil {
 			return err
 		}
-		return txn.Set([]byte(signAtKey(r.At, requestID)), nil)
+		if err := txn.Set([]byte(signAtKey(r.At, requestID)), nil); err != nil {
+			return err
+		}
+		if e == nil {
+			return nil
+		}
+		c := *e
+		sealed = &c
+		return sealAudit(txn, sealed)
 	})
+	if err == nil && sealed != nil {
+		*e = *sealed
+	}
 	return out, err
 }
 

@@ -57,8 +57,11 @@ type Store interface {
 	// ListKeysAfter lists up to limit keys whose id sorts after after ("":
 	// from the first), in id order (bytewise), reading only those.
 	ListKeysAfter(after string, limit int) ([]Key, error)
-	// PutSignResult stores r under requestID unless one is there; it returns the stored one.
-	PutSignResult(requestID string, r SignRecord) (SignRecord, error)
+	// PutSignResult stores r under requestID unless one is there; it
+	// returns the stored one. When it stores r it seals e (when set) onto
+	// the audit chain in the same transaction; when another result was
+	// there it seals nothing (the call that stored it sealed its own).
+	PutSignResult(requestID string, r SignRecord, e *auditlog.Entry) (SignRecord, error)
 	GetSignResult(requestID string) (SignRecord, error)
 	// PruneSignResults deletes the sign results whose At is before
 	// before, and returns how many it deleted. It reads only those (an

@@ -119,7 +119,7 @@ func TestDeposedReplicaCannotWrite(t *testing.T) {
 		}(),
 		"AppendAudit": func() error { _, err := st.AppendAudit(auditlog.Entry{Action: "x"}); return err }(),
 		"PutSignResult": func() error {
-			_, err := st.PutSignResult("r1", registry.SignRecord{KeyID: "k"})
+			_, err := st.PutSignResult("r1", registry.SignRecord{KeyID: "k"}, nil)
 			return err
 		}(),
 		"PutSession":       st.PutSession(registry.SessionRecord{ID: "s1", Started: time.Now()}),

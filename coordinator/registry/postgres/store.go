@@ -267,9 +267,11 @@ func (s *store) ListKeys() ([]registry.Key, error) {
 	return list[registry.Key](s, "SELECT doc FROM keys ORDER BY id")
 }
 
-func (s *store) PutSignResult(requestID string, r registry.SignRecord) (registry.SignRecord, error) {
+func (s *store) PutSignResult(requestID string, r registry.SignRecord, e *auditlog.Entry) (registry.SignRecord, error) {
 	out := r
+	var sealed *auditlog.Entry
 	err := s.tx(func(ctx context.Context, tx pgx.Tx) error {
+		sealed = nil
 		b, err := json.Marshal(r)
 		if err != nil {
 			return err
@@ -277,13 +279,24 @@ func (s *store) PutSignResult(requestID string, r registry.SignRecord) (registry
 		// The first write wins: a second one waits for the first to commit,
 		// then reads what it stored.
 		tag, err := tx.Exec(ctx, "INSERT INTO sign_results (request_id, at, doc) VALUES ($1, $2, $3) ON CONFLICT (request_id) DO NOTHING", []byte(requestID), r.At, b)
-		if err != nil || tag.RowsAffected() == 1 {
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 1 {
 			out = r
+			if e == nil {
+				return nil
+			}
+			entry, err := appendAudit(ctx, tx, *e)
+			sealed = &entry
 			return err
 		}
 		out, err = getDoc[registry.SignRecord](ctx, tx, "SELECT doc FROM sign_results WHERE request_id = $1", []byte(requestID))
 		return err
 	})
+	if err == nil && sealed != nil {
+		*e = *sealed
+	}
 	return out, err
 }
 

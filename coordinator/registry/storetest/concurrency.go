@@ -74,7 +74,7 @@ func anyBytes(t *testing.T, st registry.Store) {
 	if _, err := st.GetSignResult(odd); !errors.Is(err, registry.ErrNotFound) {
 		t.Fatalf("a missing result with an odd request id: %v", err)
 	}
-	if _, err := st.PutSignResult(odd, registry.SignRecord{KeyID: "k\x00", Path: "m/0"}); err != nil {
+	if _, err := st.PutSignResult(odd, registry.SignRecord{KeyID: "k\x00", Path: "m/0"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := st.GetSignResult(odd); err != nil || got.KeyID != "k\x00" {

@@ -216,12 +216,12 @@ func sessionsPaged(t *testing.T, st registry.Store) {
 func pruneSignResults(t *testing.T, st registry.Store) {
 	const old = 2*registry.PruneBatch + 7
 	for i := range old {
-		if _, err := st.PutSignResult(fmt.Sprintf("old-%d", i), registry.SignRecord{KeyID: "k", R: []byte{1}, At: now.Add(-time.Duration(i+1) * time.Second)}); err != nil {
+		if _, err := st.PutSignResult(fmt.Sprintf("old-%d", i), registry.SignRecord{KeyID: "k", R: []byte{1}, At: now.Add(-time.Duration(i+1) * time.Second)}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for i := range 3 {
-		if _, err := st.PutSignResult(fmt.Sprintf("new-%d", i), registry.SignRecord{KeyID: "k", R: []byte{2}, At: now.Add(time.Duration(i) * time.Second)}); err != nil {
+		if _, err := st.PutSignResult(fmt.Sprintf("new-%d", i), registry.SignRecord{KeyID: "k", R: []byte{2}, At: now.Add(time.Duration(i) * time.Second)}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -243,7 +243,7 @@ func pruneSignResults(t *testing.T, st registry.Store) {
 	}
 	// A pruned request id takes a new result; the prune after it sees the
 	// new one's time, not the old one's.
-	if r, err := st.PutSignResult("old-0", registry.SignRecord{KeyID: "k", R: []byte{3}, At: now.Add(time.Hour)}); err != nil || r.R[0] != 3 {
+	if r, err := st.PutSignResult("old-0", registry.SignRecord{KeyID: "k", R: []byte{3}, At: now.Add(time.Hour)}, nil); err != nil || r.R[0] != 3 {
 		t.Fatalf("a pruned request id: %+v %v", r, err)
 	}
 	if n, err := st.PruneSignResults(now.Add(time.Minute)); err != nil || n != 3 {

@@ -208,13 +208,21 @@ func signResults(t *testing.T, st registry.Store) {
 	if _, err := st.GetSignResult("r"); !errors.Is(err, registry.ErrNotFound) {
 		t.Fatalf("missing result: %v", err)
 	}
-	first, err := st.PutSignResult("r", registry.SignRecord{KeyID: "k", R: []byte{1}})
+	e1 := auditlog.Entry{Action: "sign", KeyID: "k", Detail: "first"}
+	first, err := st.PutSignResult("r", registry.SignRecord{KeyID: "k", R: []byte{1}}, &e1)
 	if err != nil || first.R[0] != 1 {
 		t.Fatal(err)
 	}
-	second, err := st.PutSignResult("r", registry.SignRecord{KeyID: "k", R: []byte{2}})
+	if e1.Seq != 1 || len(e1.Hash) == 0 {
+		t.Fatalf("the stored result's audit entry was not sealed with it: %+v", e1)
+	}
+	e2 := auditlog.Entry{Action: "sign", KeyID: "k", Detail: "second"}
+	second, err := st.PutSignResult("r", registry.SignRecord{KeyID: "k", R: []byte{2}}, &e2)
 	if err != nil || second.R[0] != 1 {
 		t.Fatalf("a second write replaced the first: %+v %v", second, err)
+	}
+	if h, err := st.AuditHeight(); err != nil || h != 1 || e2.Seq != 0 {
+		t.Fatalf("a result not stored sealed an audit entry: height %d (%v), entry %+v", h, err, e2)
 	}
 	if got, err := st.GetSignResult("r"); err != nil || got.R[0] != 1 {
 		t.Fatalf("stored result: %+v %v", got, err)
