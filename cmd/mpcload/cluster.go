@@ -65,6 +65,34 @@ func (p *loadProc) stop() bool {
 	return p.waitErr == nil
 }
 
+// prepare makes the run's directory (a temporary one unless r.dir names
+// one) with its logs/, and the processes' environment. done removes a
+// temporary directory after a run that succeeded (err nil), and says where
+// it is kept after one that failed.
+func (r *loadRun) prepare(prefix string) (done func(err error), err error) {
+	done = func(error) {}
+	if r.dir == "" {
+		if r.dir, err = os.MkdirTemp("", prefix); err != nil {
+			return nil, err
+		}
+		dir := r.dir
+		done = func(err error) {
+			if err == nil {
+				os.RemoveAll(dir)
+			} else {
+				r.logf("data and logs kept in %s", dir)
+			}
+		}
+	}
+	r.logDir = filepath.Join(r.dir, "logs")
+	if err := os.MkdirAll(r.logDir, 0o700); err != nil {
+		done(err)
+		return nil, err
+	}
+	r.env = loadEnv(filepath.Join(r.dir, "home"))
+	return done, nil
+}
+
 func (r *loadRun) logf(format string, a ...any) {
 	fmt.Fprintf(r.log, "load: "+format+"\n", a...)
 }
@@ -88,10 +116,21 @@ func loadEnv(home string) []string {
 // -tags testfixtures for its --insecure-test-preparams. It must run inside
 // the module (for example from the repository's root).
 func buildBinaries(ctx context.Context, dir string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "testfixtures", "-o", dir+string(os.PathSeparator),
+	return goBuild(ctx, dir, "the coordinator and party", "-tags", "testfixtures",
 		"github.com/mpcsign/mpcsign/cmd/coordinator", "github.com/mpcsign/mpcsign/cmd/party")
+}
+
+// buildCoordinator builds the coordinator alone into dir, as a product
+// build (no test tags).
+func buildCoordinator(ctx context.Context, dir string) error {
+	return goBuild(ctx, dir, "the coordinator", "github.com/mpcsign/mpcsign/cmd/coordinator")
+}
+
+// goBuild runs go build -o dir/ with args (flags, then packages).
+func goBuild(ctx context.Context, dir, what string, args ...string) error {
+	cmd := exec.CommandContext(ctx, "go", append([]string{"build", "-o", dir + string(os.PathSeparator)}, args...)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build of the coordinator and party failed (run from the repository, or pass --bin-dir): %v\n%s", err, out)
+		return fmt.Errorf("go build of %s failed (run from the repository, or pass --bin-dir): %v\n%s", what, err, out)
 	}
 	return nil
 }
@@ -145,12 +184,14 @@ var (
 	loadMetricsRE = regexp.MustCompile(`metrics:\s+http://(\S+)/metrics`)
 )
 
-// startCoordinator starts the coordinator with metrics on loopback and
-// returns the metrics address once it has written client.json.
-func (r *loadRun) startCoordinator(binDir string) (string, error) {
+// startCoordinator starts the coordinator (serve, with extra arguments)
+// with metrics on loopback and returns the metrics address once it has
+// written client.json.
+func (r *loadRun) startCoordinator(binDir string, extra ...string) (string, error) {
 	coordDir := filepath.Join(r.dir, "coordinator")
-	p, err := r.start("coordinator", r.env, filepath.Join(binDir, "coordinator"), "serve", "--data", coordDir,
-		"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--auto-approve", "--log-level", r.cfg.logLevel, "--log-format", r.cfg.logFormat)
+	args := append([]string{filepath.Join(binDir, "coordinator"), "serve", "--data", coordDir,
+		"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--log-level", r.cfg.logLevel, "--log-format", r.cfg.logFormat}, extra...)
+	p, err := r.start("coordinator", r.env, args...)
 	if err != nil {
 		return "", err
 	}

@@ -9,8 +9,8 @@ import (
 // TestHelpComplete: the command says what it does and every flag what it
 // sets, and --help lists every flag that is not hidden.
 func TestHelpComplete(t *testing.T) {
-	clitest.CheckHelp(t, newRootCmd(withTestFixtures), 1)
-	clitest.CheckHelp(t, newRootCmd(true), 1)
+	clitest.CheckHelp(t, newRootCmd(withTestFixtures), 2)
+	clitest.CheckHelp(t, newRootCmd(true), 2)
 }
 
 // TestLogFlags: the cluster's processes take the same log flags as those

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"time"
 )
@@ -31,23 +30,11 @@ func runLoad(ctx context.Context, log io.Writer, cfg loadConfig) (rep *loadRepor
 		return nil, err
 	}
 	r := &loadRun{cfg: cfg, log: log, dir: cfg.dir}
-	if r.dir == "" {
-		if r.dir, err = os.MkdirTemp("", "mpcsign-load-"); err != nil {
-			return nil, err
-		}
-		defer func() {
-			if err == nil {
-				os.RemoveAll(r.dir)
-			} else {
-				r.logf("data and logs kept in %s", r.dir)
-			}
-		}()
-	}
-	r.logDir = filepath.Join(r.dir, "logs")
-	if err := os.MkdirAll(r.logDir, 0o700); err != nil {
+	done, err := r.prepare("mpcsign-load-")
+	if err != nil {
 		return nil, err
 	}
-	r.env = loadEnv(filepath.Join(r.dir, "home"))
+	defer func() { done(err) }()
 	defer r.stopAll()
 
 	// The raw baseline's key is made while the cluster starts: it is setup,
@@ -103,7 +90,7 @@ func (r *loadRun) startCluster(ctx context.Context, plan fixturePlan) (*loadClus
 			return nil, err
 		}
 	}
-	metricsAddr, err := r.startCoordinator(binDir)
+	metricsAddr, err := r.startCoordinator(binDir, "--auto-approve")
 	if err != nil {
 		return nil, err
 	}
