@@ -88,7 +88,7 @@ would compete with the measurement.`,
 	if testFlags {
 		registerTestPreparams(cmd, &cfg.fixtures)
 	}
-	cmd.AddCommand(newStoreCmd())
+	cmd.AddCommand(newStoreCmd(), newStreamsCmd())
 	return cmd
 }
 
