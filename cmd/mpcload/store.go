@@ -41,8 +41,9 @@ each call and printing the median:
 
   GetKey of one key;
   SetDerivationOnly: a key update and its audit entry, in one transaction;
-  the store's AppendAudit called directly (a second process on the
-    database, as an active/standby pair would be);
+  the store's AppendAudit called directly from this process (a tool's
+    store, postgres.Open: no gRPC, no lease fence; appends from both
+    processes queue on the chain's head lock);
   ListKeys and ListDevices, the first page (they are not paginated yet: the
     first page is every record);
   the audit chain exported through ExportAudit in pages of 1000 and

@@ -160,8 +160,11 @@ func (m *storeMeasure) auditedUpdate(ctx context.Context) error {
 	})
 }
 
-// storeAppend appends entries with the store's AppendAudit, from this
-// process: a second process on the database.
+// storeAppend appends entries with the store's AppendAudit from this
+// process, with a tool's store (postgres.Open, not fenced by the leader
+// lease): the cost of an append without gRPC and the coordinator. The
+// chain cannot fork: every append, the coordinator's too, takes the
+// chain's head lock.
 func (m *storeMeasure) storeAppend(ctx context.Context) error {
 	st, err := postgres.Open(ctx, m.url, nil)
 	if err != nil {
