@@ -44,6 +44,9 @@ each call and printing the median:
   the store's AppendAudit called directly from this process (a tool's
     store, postgres.Open: no gRPC, no lease fence; appends from both
     processes queue on the chain's head lock);
+  a device connecting: dial, the identity challenge, until the coordinator
+    has sent where the device's keys stand (KeySync; its link carries no
+    session before), for devices holding some 30 keys each;
   ListKeys and ListDevices, the first page (they are not paginated yet: the
     first page is every record);
   the audit chain exported through ExportAudit in pages of 1000 and
@@ -184,6 +187,7 @@ func (db *storeDB) close() {
 // storeFill is what fillStore wrote that the measurements use.
 type storeFill struct {
 	keyIDs []string
+	fleet  *fleet
 }
 
 // fillStore writes the devices, keys and audit entries in bulk and checks
@@ -244,5 +248,5 @@ func fillStore(ctx context.Context, r *loadRun, url string, cfg storeConfig, rep
 	if rep.Stored != rep.Asked || c.AuditHead != uint64(cfg.audit) {
 		return nil, fmt.Errorf("the database holds %+v (audit head %d), not what was asked: %+v", rep.Stored, c.AuditHead, rep.Asked)
 	}
-	return &storeFill{keyIDs: km.ids}, nil
+	return &storeFill{keyIDs: km.ids, fleet: fl}, nil
 }

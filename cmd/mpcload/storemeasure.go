@@ -60,10 +60,13 @@ func (m *storeMeasure) all(ctx context.Context) error {
 		}
 	}
 	m.memory(ctx, "after the lookups and appends")
+	if err := m.deviceConnect(ctx); err != nil {
+		return err
+	}
 	if err := m.listings(ctx); err != nil {
 		return err
 	}
-	m.memory(ctx, "after the listings")
+	m.memory(ctx, "after connects and listings")
 	if err := m.verifyAudit(ctx); err != nil {
 		return err
 	}
@@ -179,6 +182,27 @@ func (m *storeMeasure) storeAppend(ctx context.Context) error {
 		m.appended++
 		m.lastAppend = e.Hash
 		return 1, 0, nil
+	})
+}
+
+// deviceConnect connects devices that hold keys, one at a time, each until
+// its KeySync.
+func (m *storeMeasure) deviceConnect(ctx context.Context) error {
+	if len(m.fill.keyIDs) == 0 {
+		return nil // no device holds a key: none gets a KeySync
+	}
+	addr, pins, err := m.run.target.Endpoint()
+	if err != nil {
+		return err
+	}
+	fl := m.fill.fleet
+	// Key i is held by devices 3i, 3i+1, 3i+2 (mod the devices): the first
+	// min(3*keys, devices) devices hold keys.
+	holding := min(fillHolders*len(m.fill.keyIDs), len(fl.devs))
+	return m.timed(ctx, "device connect (dial to its KeySync)", m.cfg.repeat, func(ctx context.Context, i int) (int, int, error) {
+		d := (i*holding/m.cfg.repeat + i) % holding
+		n, err := connectUntilKeySync(ctx, addr, pins[0], fl.ids[d], fl.devs[d].ID)
+		return n, 0, err
 	})
 }
 

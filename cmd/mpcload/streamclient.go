@@ -121,13 +121,7 @@ func openStreams(ctx context.Context, addr, fingerprint string, fl *fleet, diale
 // the identity key, Welcome), reports a pre-parameter pool as a device
 // does, and leaves a goroutine reading the stream.
 func (s *streamSet) open(addr, fingerprint string, id *identity.Identity, deviceID string) error {
-	tlsCfg, err := tlspin.ClientConfig(fingerprint)
-	if err != nil {
-		return err
-	}
-	// The keepalive of a device agent (party/link.go).
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)),
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 15 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}))
+	conn, err := dialDevice(addr, fingerprint)
 	if err != nil {
 		return err
 	}
@@ -161,6 +155,47 @@ func (s *streamSet) open(addr, fingerprint string, id *identity.Identity, device
 		}
 	}()
 	return nil
+}
+
+// dialDevice makes a device agent's connection to the coordinator: TLS
+// pinned to its certificate, the agent's keepalive (party/link.go).
+func dialDevice(addr, fingerprint string) (*grpc.ClientConn, error) {
+	tlsCfg, err := tlspin.ClientConfig(fingerprint)
+	if err != nil {
+		return nil, err
+	}
+	return grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 15 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}))
+}
+
+// connectUntilKeySync connects one device and waits for its first KeySync:
+// the coordinator tells a device where its keys stand before its link
+// carries any session. It returns the keys of that KeySync. A device that
+// holds no key gets none: it waits until ctx ends.
+func connectUntilKeySync(ctx context.Context, addr, fingerprint string, id *identity.Identity, deviceID string) (int, error) {
+	conn, err := dialDevice(addr, fingerprint)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := mpcv1.NewPartyLinkServiceClient(conn).Connect(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if err := handshake(stream, id, deviceID, fingerprint); err != nil {
+		return 0, err
+	}
+	for {
+		m, err := stream.Recv()
+		if err != nil {
+			return 0, err
+		}
+		if ks := m.GetKeySync(); ks != nil {
+			return len(ks.GetKeys()), nil
+		}
+	}
 }
 
 type connectClient = grpc.BidiStreamingClient[mpcv1.ConnectRequest, mpcv1.ConnectResponse]
