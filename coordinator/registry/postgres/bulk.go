@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -21,14 +22,16 @@ import (
 //
 // It is not a store: it writes devices and keys without the store's
 // per-record locks (a record already there fails the whole copy, nothing is
-// overwritten), so it is meant for a database no coordinator uses yet. Its
-// audit appends do lock the chain's head, as every append does.
+// overwritten) and without the leader lease's fence, so it is meant for a
+// database no coordinator uses yet: like Open, OpenBulk refuses one whose
+// leader lease a replica has taken. Its audit appends do lock the chain's
+// head, as every append does.
 type Bulk struct {
 	pool *pgxpool.Pool
 }
 
 // OpenBulk connects to the database of dsn and brings its schema up to
-// date, as Open does.
+// date, as Open does, and refuses a database coordinator replicas serve.
 func OpenBulk(ctx context.Context, dsn string) (*Bulk, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
@@ -41,6 +44,15 @@ func OpenBulk(ctx context.Context, dsn string) (*Bulk, error) {
 	if err := migrate(ctx, pool, slog.New(slog.DiscardHandler)); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("registry/postgres: database %s on %s: %w", cfg.ConnConfig.Database, cfg.ConnConfig.Host, err)
+	}
+	var token int64
+	if err := pool.QueryRow(ctx, "SELECT token FROM leader_lease WHERE one").Scan(&token); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("registry/postgres: read the leader lease: %w", err)
+	}
+	if token > 0 {
+		pool.Close()
+		return nil, errors.New("registry/postgres: coordinator replicas serve this database (they took its leader lease): a bulk load would write beside them")
 	}
 	return &Bulk{pool: pool}, nil
 }

@@ -151,3 +151,18 @@ func TestBulkAudit(t *testing.T) {
 		t.Errorf("counts %+v; want %d audit entries and head", c, n+2)
 	}
 }
+
+// TestBulkRefusesServedDatabase: once a replica has taken the leader lease,
+// OpenBulk refuses the database: its writes are not fenced.
+func TestBulkRefusesServedDatabase(t *testing.T) {
+	dsn := newDB(t)
+	openBulk(t, dsn) // creates the schema
+	run(t, dsn, "UPDATE leader_lease SET token = 1, holder = 'replica-1'")
+	b, err := postgres.OpenBulk(context.Background(), dsn)
+	if err == nil {
+		b.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), "coordinator replicas serve this database") {
+		t.Fatalf("OpenBulk on a served database: got %v, want it refused", err)
+	}
+}
