@@ -41,9 +41,9 @@ each call and printing the median:
 
   GetKey of one key;
   SetDerivationOnly: a key update and its audit entry, in one transaction;
-  the store's AppendAudit called directly from this process (a tool's
-    store, postgres.Open: no gRPC, no lease fence; appends from both
-    processes queue on the chain's head lock);
+  the store's AppendAudit called directly from this process, on the
+    filled database before the coordinator starts (a tool's store,
+    postgres.Open, which refuses a database coordinator replicas serve);
   a device connecting: dial, the identity challenge, until the coordinator
     has sent where the device's keys stand (KeySync; its link carries no
     session before), for devices holding some 30 keys each;
@@ -128,6 +128,10 @@ func runStore(ctx context.Context, log io.Writer, cfg storeConfig) (rep *storeRe
 	if err != nil {
 		return rep, err
 	}
+	m := &storeMeasure{run: r, cfg: cfg, rep: rep, fill: fill, url: db.url}
+	if err := m.storeAppend(ctx); err != nil {
+		return rep, err
+	}
 	binDir := cfg.binDir
 	if binDir == "" {
 		binDir = filepath.Join(r.dir, "bin")
@@ -137,11 +141,9 @@ func runStore(ctx context.Context, log io.Writer, cfg storeConfig) (rep *storeRe
 		}
 	}
 	r.logf("starting the coordinator on the database")
-	metricsAddr, err := r.startCoordinator(binDir, "--store", db.url)
-	if err != nil {
+	if m.metricsAddr, err = r.startCoordinator(binDir, "--store", db.url); err != nil {
 		return rep, err
 	}
-	m := &storeMeasure{run: r, cfg: cfg, rep: rep, fill: fill, url: db.url, metricsAddr: metricsAddr}
 	if err := m.all(ctx); err != nil {
 		return rep, err
 	}

@@ -70,9 +70,11 @@ type auditCheck struct {
 	Height   uint64  `json:"want_entries"`
 	Verified int     `json:"verified_entries"`
 	Head     string  `json:"head"`
-	WantHead string  `json:"want_head"`
 	Seconds  float64 `json:"export_and_verify_seconds"`
 	Broken   string  `json:"broken,omitempty"`
+	// DirectAppendKept: the chain holds the store's last direct append
+	// at its sequence number, with its hash.
+	DirectAppendKept bool `json:"direct_append_kept"`
 }
 
 // memPoint is the coordinator's memory at one moment, in KiB.
