@@ -47,8 +47,7 @@ each call and printing the median:
   a device connecting: dial, the identity challenge, until the coordinator
     has sent where the device's keys stand (KeySync; its link carries no
     session before), for devices holding some 30 keys each;
-  ListKeys and ListDevices, the first page (they are not paginated yet: the
-    first page is every record);
+  ListKeys and ListDevices, the first page of 100;
   the audit chain exported through ExportAudit in pages of 1000 and
     verified (what 'mpcctl audit export' and 'mpcctl audit verify' do);
   the coordinator's memory (VmRSS, RssAnon, VmHWM and Go heap in use) idle

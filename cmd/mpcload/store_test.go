@@ -40,7 +40,8 @@ func TestStore(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	var log bytes.Buffer
-	cfg := storeConfig{keys: 50, devices: 20, audit: 500, repeat: 3, listRepeat: 2, dir: t.TempDir(), logLevel: "warn", logFormat: "text"}
+	// More keys and devices than a page of 100.
+	cfg := storeConfig{keys: 150, devices: 120, audit: 500, repeat: 3, listRepeat: 2, dir: t.TempDir(), logLevel: "warn", logFormat: "text"}
 	rep, err := runStore(ctx, &log, cfg)
 	if err != nil {
 		t.Fatalf("store: %v\n%s", err, log.String())
@@ -49,7 +50,7 @@ func TestStore(t *testing.T) {
 	rep.print(&text)
 	t.Logf("report:\n%s", text.String())
 
-	if want := (storeShape{Keys: 50, Devices: 20, Audit: 500}); rep.Stored != want || rep.Asked != want || rep.DatabaseMiB <= 0 {
+	if want := (storeShape{Keys: 150, Devices: 120, Audit: 500}); rep.Stored != want || rep.Asked != want || rep.DatabaseMiB <= 0 {
 		t.Errorf("stored %+v of %+v (%v MiB); want %+v", rep.Stored, rep.Asked, rep.DatabaseMiB, want)
 	}
 	// The chain holds what was written and the 3+3 appends, and verifies.
@@ -64,13 +65,14 @@ func TestStore(t *testing.T) {
 			t.Errorf("call figures out of order: %+v", c)
 		}
 	}
-	// 50 keys of three holders over 20 devices: each device holds 7 or 8,
-	// all of them in its KeySync.
-	if n := items["device connect"]; n != 7 && n != 8 {
-		t.Errorf("a device's KeySync had %d keys, want 7 or 8", n)
+	// 150 keys of three holders over 120 devices: each device holds 3 or
+	// 4, all of them in its KeySync.
+	if n := items["device connect"]; n != 3 && n != 4 {
+		t.Errorf("a device's KeySync had %d keys, want 3 or 4", n)
 	}
 	items["device connect"] = 0
-	want := map[string]int{"GetKey": 1, "SetDerivationOnly": 1, "store AppendAudit": 1, "device connect": 0, "ListKeys": 50, "ListDevices": 20}
+	// The listings' first page: 100 of 150 keys, 100 of 120 devices.
+	want := map[string]int{"GetKey": 1, "SetDerivationOnly": 1, "store AppendAudit": 1, "device connect": 0, "ListKeys": 100, "ListDevices": 100}
 	if len(items) != len(want) {
 		t.Errorf("calls measured %v; want %v", items, want)
 	}
@@ -96,7 +98,7 @@ func TestStore(t *testing.T) {
 		t.Errorf("warnings: %v", rep.Warnings)
 	}
 	checkJSON(t, rep, "asked", "stored", "fill", "calls", "audit_chain", "coordinator_memory", "get_key_answer", "load_average_start")
-	for _, s := range []string{"stored: 50 keys, 20 devices, 500 audit entries", "ListKeys", "chain intact", "idle after start", "VmHWM"} {
+	for _, s := range []string{"stored: 150 keys, 120 devices, 500 audit entries", "ListKeys", "chain intact", "idle after start", "VmHWM"} {
 		if !strings.Contains(text.String(), s) {
 			t.Errorf("the report does not say %q", s)
 		}

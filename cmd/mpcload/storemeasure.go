@@ -18,16 +18,14 @@ import (
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
-// firstPage are the requests of the listings' first page. ListKeys and
-// ListDevices are not paginated yet, so the first page is every record;
-// once they take page_size, this is the one line to change:
-//
-//	return &mpcv1.ListKeysRequest{PageSize: 100}, &mpcv1.ListDevicesRequest{PageSize: 100}
+// firstPage are the requests of the listings' first page: 100 records
+// (the console's page, and the servers' default).
 func firstPage() (*mpcv1.ListKeysRequest, *mpcv1.ListDevicesRequest) {
-	return &mpcv1.ListKeysRequest{}, &mpcv1.ListDevicesRequest{}
+	return &mpcv1.ListKeysRequest{PageSize: 100}, &mpcv1.ListDevicesRequest{PageSize: 100}
 }
 
-// bigAnswers lets an answer of every record through (gRPC's default is 4 MiB).
+// bigAnswers lets a large answer through (gRPC's default is 4 MiB): a page
+// of 1000 keys with their attestations is some 2 MB, and grows with them.
 var bigAnswers = grpc.MaxCallRecvMsgSize(math.MaxInt32)
 
 // storeMeasure runs the measurements of 'mpcload store': the store's
@@ -221,14 +219,15 @@ func (m *storeMeasure) listings(ctx context.Context) error {
 	})
 }
 
+// pageSized is a listing request.
+type pageSized interface{ GetPageSize() int32 }
+
 // pageOf says what page a listing request asks for.
-func pageOf(req proto.Message) string {
-	r := req.ProtoReflect()
-	fd := r.Descriptor().Fields().ByName("page_size")
-	if fd == nil || !r.Has(fd) {
-		return "no page_size: every record"
+func pageOf(req pageSized) string {
+	if req.GetPageSize() == 0 {
+		return "page_size unset: the server's default"
 	}
-	return fmt.Sprintf("page_size %v", r.Get(fd))
+	return fmt.Sprintf("page_size %d", req.GetPageSize())
 }
 
 // verifyAudit exports the whole chain through ExportAudit, in pages of
@@ -305,4 +304,9 @@ func exportAudit(ctx context.Context, admin mpcv1.AdminServiceClient, w io.Write
 	}
 }
 
-func roundTo(v, step float64) float64 { return math.Round(v/step) * step }
+// roundTo rounds v to a step of 0.1, 0.01...: dividing by the inverse
+// prints as the short decimal (164.1, not 164.10000000000002).
+func roundTo(v, step float64) float64 {
+	inv := math.Round(1 / step)
+	return math.Round(v*inv) / inv
+}

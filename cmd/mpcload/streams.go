@@ -217,22 +217,27 @@ func waitConnected(ctx context.Context, metricsAddr string, want int) (int, erro
 	}
 }
 
-// onlineDevices counts the devices ListDevices shows online.
+// onlineDevices counts the devices ListDevices shows online, page by page.
 func (r *loadRun) onlineDevices(ctx context.Context) (int, error) {
 	conn, err := r.target.Dial("admin")
 	if err != nil {
 		return 0, err
 	}
 	defer conn.Close()
-	resp, err := mpcv1.NewAdminServiceClient(conn).ListDevices(ctx, &mpcv1.ListDevicesRequest{}, bigAnswers)
-	if err != nil {
-		return 0, fmt.Errorf("ListDevices: %w", err)
-	}
+	admin := mpcv1.NewAdminServiceClient(conn)
 	n := 0
-	for _, d := range resp.GetDevices() {
-		if d.GetOnline() {
-			n++
+	for token := ""; ; {
+		resp, err := admin.ListDevices(ctx, &mpcv1.ListDevicesRequest{PageSize: 100, PageToken: token}, bigAnswers)
+		if err != nil {
+			return 0, fmt.Errorf("ListDevices: %w", err)
+		}
+		for _, d := range resp.GetDevices() {
+			if d.GetOnline() {
+				n++
+			}
+		}
+		if token = resp.GetNextPageToken(); token == "" {
+			return n, nil
 		}
 	}
-	return n, nil
 }

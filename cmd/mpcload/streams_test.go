@@ -28,14 +28,15 @@ func TestStreamsFlags(t *testing.T) {
 }
 
 // TestStreams runs 'mpcload streams' small: a real coordinator process
-// built from this tree, 50 devices connected as device agents connect. The
+// built from this tree, 120 devices connected as device agents connect
+// (more than ListDevices' page of 100, to count them online). The
 // memory figures are printed, not bounded; that every stream was held, and
 // that the figures were read, is checked.
 func TestStreams(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var log bytes.Buffer
-	cfg := streamsConfig{devices: 50, dialers: 8, hold: time.Second, dir: t.TempDir(), logLevel: "warn", logFormat: "text"}
+	cfg := streamsConfig{devices: 120, dialers: 8, hold: time.Second, dir: t.TempDir(), logLevel: "warn", logFormat: "text"}
 	rep, err := runStreams(ctx, &log, cfg)
 	if err != nil {
 		t.Fatalf("streams: %v\n%s", err, log.String())
@@ -44,8 +45,8 @@ func TestStreams(t *testing.T) {
 	rep.print(&text)
 	t.Logf("report:\n%s", text.String())
 
-	if rep.Asked != 50 || rep.Opened != 50 || rep.Failed != 0 || rep.Connected != 50 || rep.Online != 50 || rep.Ended != 0 {
-		t.Errorf("streams %+v; want all 50 opened, connected, online and held", rep)
+	if rep.Asked != 120 || rep.Opened != 120 || rep.Failed != 0 || rep.Connected != 120 || rep.Online != 120 || rep.Ended != 0 {
+		t.Errorf("streams %+v; want all 120 opened, connected, online and held", rep)
 	}
 	for _, m := range []streamsMemory{rep.Idle, rep.Held} {
 		if m.RSSKiB <= 0 || m.HWMKiB < m.RSSKiB || m.Goroutines <= 0 {
@@ -54,8 +55,8 @@ func TestStreams(t *testing.T) {
 	}
 	// Every stream costs the coordinator goroutines: a stream not held
 	// would not.
-	if rep.Held.Goroutines < rep.Idle.Goroutines+50 || rep.GoroutinesPerStream < 1 {
-		t.Errorf("goroutines %d idle, %d with 50 streams (%v per stream); want at least one more per stream",
+	if rep.Held.Goroutines < rep.Idle.Goroutines+120 || rep.GoroutinesPerStream < 1 {
+		t.Errorf("goroutines %d idle, %d with 120 streams (%v per stream); want at least one more per stream",
 			rep.Idle.Goroutines, rep.Held.Goroutines, rep.GoroutinesPerStream)
 	}
 	if rep.OverallKiB <= 0 || rep.OverallPerGiB <= 0 || rep.ClientRSSKiB <= 0 {
@@ -65,7 +66,7 @@ func TestStreams(t *testing.T) {
 		t.Errorf("warnings: %v", rep.Warnings)
 	}
 	checkJSON(t, rep, "asked", "connected", "online", "coordinator_idle", "coordinator_with_streams", "rss_per_stream_kib", "streams_per_gib", "projected_rss_10000_streams_mib")
-	for _, s := range []string{"ListDevices shows 50 online", "per stream:", "streams per GiB", "10,000 streams:"} {
+	for _, s := range []string{"ListDevices shows 120 online", "per stream:", "streams per GiB", "10,000 streams:"} {
 		if !strings.Contains(text.String(), s) {
 			t.Errorf("the report does not say %q", s)
 		}
