@@ -41,6 +41,10 @@ func OpenBadger(dir string, log *slog.Logger) (Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("coordinator: store in %s: index the sign results by time: %w", dir, err)
 	}
+	if err := s.indexKeys(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("coordinator: store in %s: index the keys by member device and reshare in flight: %w", dir, err)
+	}
 	return s, nil
 }
 
@@ -174,15 +178,6 @@ func (s *badgerStore) UpdateDevice(id string, fn func(*Device) error, e *auditlo
 
 func (s *badgerStore) ListDevices() ([]Device, error) { return list[Device](s.db, "device/") }
 
-func (s *badgerStore) PutKey(k Key, e *auditlog.Entry) error {
-	return s.chained(e, func(txn *badger.Txn) error {
-		if err := put(txn, "key/"+k.ID, k); err != nil {
-			return err
-		}
-		return sealAudit(txn, e)
-	})
-}
-
 func (s *badgerStore) GetKey(id string) (Key, error) {
 	var k Key
 	err := s.db.View(func(txn *badger.Txn) error { return get(txn, "key/"+id, &k) })
@@ -209,32 +204,6 @@ func (s *badgerStore) UpdateReshareJob(keyID string, fn func(*ReshareJob) error)
 
 func (s *badgerStore) ListReshareJobs() ([]ReshareJob, error) {
 	return list[ReshareJob](s.db, "reshare-job/")
-}
-
-func (s *badgerStore) UpdateKey(id string, fn func(*Key) error, e *auditlog.Entry) (Key, error) {
-	var k Key
-	err := s.chained(e, func(txn *badger.Txn) error {
-		k = Key{}
-		if err := get(txn, "key/"+id, &k); err != nil {
-			return err
-		}
-		if err := fn(&k); err != nil {
-			return err
-		}
-		if err := put(txn, "key/"+id, k); err != nil {
-			return err
-		}
-		if e == nil {
-			return nil
-		}
-		sealed, err := appendAudit(txn, *e)
-		if err != nil {
-			return err
-		}
-		*e = sealed
-		return nil
-	})
-	return k, err
 }
 
 func (s *badgerStore) PutSignResult(requestID string, r SignRecord, e *auditlog.Entry) (SignRecord, error) {

@@ -173,16 +173,7 @@ func (s *badgerStore) PruneSignResults(before time.Time) (int, error) {
 // the store has not had it done (results written before the index
 // existed), once.
 func (s *badgerStore) indexSignResults() error {
-	err := s.db.View(func(txn *badger.Txn) error {
-		_, err := txn.Get([]byte(signIndexed))
-		return err
-	})
-	if !errors.Is(err, badger.ErrKeyNotFound) {
-		return err
-	}
-	wb := s.db.NewWriteBatch()
-	defer wb.Cancel()
-	err = s.db.View(func(txn *badger.Txn) error {
+	return s.buildOnce(signIndexed, func(txn *badger.Txn, wb *badger.WriteBatch) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte("signreq/"), PrefetchValues: true})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
@@ -197,10 +188,27 @@ func (s *badgerStore) indexSignResults() error {
 		}
 		return nil
 	})
-	if err != nil {
+}
+
+// buildOnce builds an index a store made before it existed lacks, once:
+// unless marker is stored, build reads the records in txn and writes their
+// entries into wb, and marker is written after them. A store that has
+// always had the index gets marker at its first open (build finds no
+// records).
+func (s *badgerStore) buildOnce(marker string, build func(txn *badger.Txn, wb *badger.WriteBatch) error) error {
+	err := s.db.View(func(txn *badger.Txn) error {
+		_, err := txn.Get([]byte(marker))
+		return err
+	})
+	if !errors.Is(err, badger.ErrKeyNotFound) {
 		return err
 	}
-	if err := wb.Set([]byte(signIndexed), nil); err != nil {
+	wb := s.db.NewWriteBatch()
+	defer wb.Cancel()
+	if err := s.db.View(func(txn *badger.Txn) error { return build(txn, wb) }); err != nil {
+		return err
+	}
+	if err := wb.Set([]byte(marker), nil); err != nil {
 		return err
 	}
 	return wb.Flush()

@@ -50,10 +50,19 @@ type Store interface {
 	// UpdateKey changes one key atomically. With e set, e is sealed onto the
 	// audit chain in the same transaction: both are written or neither.
 	UpdateKey(id string, fn func(*Key) error, e *auditlog.Entry) (Key, error)
-	// ListKeys lists every key, for the coordinator's own work over all of
-	// them (a device's keys, reshares left in flight at start); clients page
-	// with ListKeysAfter.
+	// ListKeys lists every key, reading every one: for tools and tests.
+	// The coordinator reads a device's keys with ListKeysOfDevice and the
+	// reshares in flight with ListKeysInFlight; clients page with
+	// ListKeysAfter.
 	ListKeys() ([]Key, error)
+	// ListKeysOfDevice lists the keys of which the device is a member
+	// (KeyMembers: it holds, held, may hold after the reshare in flight, or
+	// restored a share waiting for approval), in id order (bytewise),
+	// reading only those (an index written with each key).
+	ListKeysOfDevice(deviceID string) ([]Key, error)
+	// ListKeysInFlight lists the keys with a reshare in flight (InFlight
+	// set), in id order (bytewise), reading only those.
+	ListKeysInFlight() ([]Key, error)
 	// ListKeysAfter lists up to limit keys whose id sorts after after ("":
 	// from the first), in id order (bytewise), reading only those.
 	ListKeysAfter(after string, limit int) ([]Key, error)
@@ -133,4 +142,7 @@ var (
 	ErrNotFound = errors.New("registry: not found")
 	// ErrRosterConflict is an append at a height that is no longer the next.
 	ErrRosterConflict = errors.New("registry: the roster grew meanwhile")
+	// ErrMemberID is a key naming a member device whose id holds a NUL:
+	// no store can index it (PostgreSQL's text refuses a NUL).
+	ErrMemberID = errors.New("registry: a key's member device id holds a NUL")
 )

@@ -68,10 +68,16 @@ func (b *Bulk) PutDevices(ctx context.Context, n int, device func(i int) (regist
 	})
 }
 
-// PutKeys stores n keys, key(0) to key(n-1), in one COPY.
+// PutKeys stores n keys, key(0) to key(n-1), in one COPY. The trigger
+// keys_index fills the columns the indexed lookups read, as for the
+// store's writes; a key the store would refuse (registry.ErrMemberID)
+// fails the copy.
 func (b *Bulk) PutKeys(ctx context.Context, n int, key func(i int) (registry.Key, error)) error {
 	return b.copyDocs(ctx, "keys", n, func(i int) (string, any, error) {
 		k, err := key(i)
+		if err == nil {
+			_, err = registry.KeyMembers(k)
+		}
 		return k.ID, k, err
 	})
 }

@@ -71,6 +71,9 @@ func TestBulkRecords(t *testing.T) {
 	if k, err := st.GetKey("k01"); err != nil || !reflect.DeepEqual(k, keys[1]) {
 		t.Errorf("GetKey(k01) = %+v, %v; want %+v", k, err, keys[1])
 	}
+	if ks, err := st.ListKeysOfDevice("d01"); err != nil || len(ks) != 3 || ks[0].ID != "k00" {
+		t.Errorf("ListKeysOfDevice(d01) = %d keys, %v; want the 3 copied, in order", len(ks), err)
+	}
 	if c := counts(t, b); c.Devices != 5 || c.Keys != 3 || c.Audit != 0 || c.Empty() || c.Bytes <= 0 {
 		t.Errorf("counts %+v; want 5 devices, 3 keys, no audit entry", c)
 	}

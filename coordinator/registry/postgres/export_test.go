@@ -9,4 +9,6 @@ const (
 	SessionsSQL       = sessionsSQL
 	PruneSignSQL      = pruneSignSQL
 	PruneSessionsSQL  = pruneSessionsSQL
+	KeysOfDeviceSQL   = keysOfDeviceSQL
+	KeysInFlightSQL   = keysInFlightSQL
 )

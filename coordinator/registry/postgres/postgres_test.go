@@ -173,15 +173,20 @@ func TestChainSharedByProcesses(t *testing.T) {
 	}
 }
 
-// TestIndexedReads: the listings of pages and the prunes read an index,
-// not the whole table.
+// TestIndexedReads: the listings of pages, the prunes and the keys'
+// lookups read an index, not the whole table. A device's keys are found
+// through the GIN index keys_members, then sorted (a few).
 func TestIndexedReads(t *testing.T) {
 	dsn := newDB(t)
 	open(t, dsn).Close()
 	run(t, dsn, `INSERT INTO sessions (id, started, doc)
 		SELECT convert_to('s' || i, 'UTF8'), now() + i * interval '1 second', '{}' FROM generate_series(1, 5000) i;
 		INSERT INTO audit (seq, entry) SELECT i, '{}' FROM generate_series(1, 5000) i;
-		INSERT INTO keys (id, doc) SELECT convert_to('k' || i, 'UTF8'), '{}' FROM generate_series(1, 5000) i;
+		INSERT INTO keys (id, doc) SELECT convert_to('k' || i, 'UTF8'), json_build_object(
+			'holders', json_build_array('d' || i % 2000, 'd' || (i + 1) % 2000, 'd' || (i + 2) % 2000),
+			'in_flight', CASE WHEN i % 500 = 0 THEN json_build_object('epoch', 1) END,
+			'attestations', (SELECT string_agg(md5(i || '/' || j), '') FROM generate_series(1, 40) j)) -- a key's size
+		FROM generate_series(1, 5000) i;
 		INSERT INTO devices (id, doc) SELECT convert_to('d' || i, 'UTF8'), '{}' FROM generate_series(1, 5000) i;
 		INSERT INTO sign_results (request_id, at, doc)
 		SELECT convert_to('r' || i, 'UTF8'), now() - i * interval '1 second', '{}' FROM generate_series(1, 5000) i;
@@ -192,20 +197,26 @@ func TestIndexedReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	for i, q := range []struct{ sql, args string }{
-		{postgres.NewestSessionsSQL, "50"},
-		{postgres.ListAuditSQL, "4000, 100"},
-		{postgres.KeysAfterSQL, "'k2000', 100"},
-		{postgres.DevicesAfterSQL, "'d2000', 100"},
-		{postgres.SessionsSQL, "now() + interval '2000 seconds', 's2000', 100"},
-		{postgres.PruneSignSQL, "now() - interval '4900 seconds', 500"},
-		{postgres.PruneSessionsSQL, "now() + interval '100 seconds', 500"},
+	for i, q := range []struct{ sql, args, index string }{
+		{postgres.NewestSessionsSQL, "50", ""},
+		{postgres.ListAuditSQL, "4000, 100", ""},
+		{postgres.KeysAfterSQL, "'k2000', 100", ""},
+		{postgres.DevicesAfterSQL, "'d2000', 100", ""},
+		{postgres.SessionsSQL, "now() + interval '2000 seconds', 's2000', 100", ""},
+		{postgres.PruneSignSQL, "now() - interval '4900 seconds', 500", ""},
+		{postgres.PruneSessionsSQL, "now() + interval '100 seconds', 500", ""},
+		{postgres.KeysOfDeviceSQL, "'d1234'", "keys_members"},
+		{postgres.KeysInFlightSQL, "", "keys_in_flight"},
 	} {
 		if _, err := conn.Exec(ctx, fmt.Sprintf("PREPARE q%d AS %s", i, q.sql)); err != nil {
 			t.Fatal(err)
 		}
 		var plan strings.Builder
-		rows, err := conn.Query(ctx, fmt.Sprintf("EXPLAIN EXECUTE q%d(%s)", i, q.args))
+		exec := fmt.Sprintf("EXPLAIN EXECUTE q%d(%s)", i, q.args)
+		if q.args == "" {
+			exec = fmt.Sprintf("EXPLAIN EXECUTE q%d", i)
+		}
+		rows, err := conn.Query(ctx, exec)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -219,9 +230,14 @@ func TestIndexedReads(t *testing.T) {
 		if err := rows.Err(); err != nil {
 			t.Fatal(err)
 		}
-		if p := plan.String(); !strings.Contains(p, "Index Scan") || strings.Contains(p, "Seq Scan") || strings.Contains(p, "Sort") {
+		p := plan.String()
+		switch {
+		case q.index != "" && (!strings.Contains(p, " on "+q.index) && !strings.Contains(p, " using "+q.index) || strings.Contains(p, "Seq Scan")):
+			t.Errorf("%s: does not read the index %s:\n%s", q.sql, q.index, p)
+		case q.index == "" && (!strings.Contains(p, "Index Scan") || strings.Contains(p, "Seq Scan") || strings.Contains(p, "Sort")):
 			t.Errorf("%s: not an index scan:\n%s", q.sql, p)
 		}
+		t.Logf("%s:\n%s", q.sql, p)
 	}
 }
 
@@ -229,27 +245,7 @@ func TestIndexedReads(t *testing.T) {
 // that indexes them by time get the time of their document, so the first
 // prune after an upgrade deletes the old ones and keeps the others.
 func TestRetentionMigration(t *testing.T) {
-	dsn := newDB(t)
-	// The schema as it was before the retention migration: every
-	// migration numbered below it, applied as Open would.
-	files, err := filepath.Glob(filepath.Join("migrations", "*.sql"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(files)
-	retention := slices.IndexFunc(files, func(f string) bool { return strings.HasSuffix(f, "_retention.sql") })
-	if retention < 0 {
-		t.Fatalf("no retention migration in %v", files)
-	}
-	run(t, dsn, "CREATE TABLE schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
-	for i, f := range files[:retention] {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		run(t, dsn, string(b))
-		run(t, dsn, fmt.Sprintf("INSERT INTO schema_version (version) VALUES (%d)", i+1))
-	}
+	dsn := schemaBefore(t, "_retention.sql")
 	old := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	for id, at := range map[string]time.Time{"old": old, "new": old.Add(48 * time.Hour)} {
 		doc, err := json.Marshal(registry.SignRecord{KeyID: "k", R: []byte{1}, At: at})
@@ -269,4 +265,31 @@ func TestRetentionMigration(t *testing.T) {
 	if r, err := st.GetSignResult("new"); err != nil || !r.At.Equal(old.Add(48*time.Hour)) {
 		t.Fatalf("the new result: %+v %v", r, err)
 	}
+}
+
+// schemaBefore creates a database with the schema as it was before the
+// migration whose file name ends with suffix: every migration numbered
+// below it, applied as Open would. It returns its DSN.
+func schemaBefore(t *testing.T, suffix string) string {
+	t.Helper()
+	dsn := newDB(t)
+	files, err := filepath.Glob(filepath.Join("migrations", "*.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(files)
+	next := slices.IndexFunc(files, func(f string) bool { return strings.HasSuffix(f, suffix) })
+	if next < 0 {
+		t.Fatalf("no migration *%s in %v", suffix, files)
+	}
+	run(t, dsn, "CREATE TABLE schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+	for i, f := range files[:next] {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run(t, dsn, string(b))
+		run(t, dsn, fmt.Sprintf("INSERT INTO schema_version (version) VALUES (%d)", i+1))
+	}
+	return dsn
 }

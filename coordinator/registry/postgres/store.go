@@ -90,7 +90,6 @@ func exec(ctx context.Context, tx pgx.Tx, sql string, v any, args ...any) error 
 const (
 	putPairing       = "INSERT INTO pairings (id, doc) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc"
 	putDevice        = "INSERT INTO devices (id, doc) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc"
-	putKey           = "INSERT INTO keys (id, doc) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc"
 	putReshareJob    = "INSERT INTO reshare_jobs (key_id, doc) VALUES ($1, $2) ON CONFLICT (key_id) DO UPDATE SET doc = excluded.doc"
 	putPendingRoster = "INSERT INTO roster_pending (id, doc) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc"
 )
@@ -236,35 +235,6 @@ func (s *store) UpdateDevice(id string, fn func(*registry.Device) error, e *audi
 
 func (s *store) ListDevices() ([]registry.Device, error) {
 	return list[registry.Device](s, "SELECT doc FROM devices ORDER BY id")
-}
-
-func (s *store) PutKey(k registry.Key, e *auditlog.Entry) error {
-	return s.chained(e, func(ctx context.Context, tx pgx.Tx) error {
-		return exec(ctx, tx, putKey, k, []byte(k.ID))
-	})
-}
-
-func (s *store) GetKey(id string) (registry.Key, error) {
-	return get[registry.Key](s, "SELECT doc FROM keys WHERE id = $1", []byte(id))
-}
-
-func (s *store) UpdateKey(id string, fn func(*registry.Key) error, e *auditlog.Entry) (registry.Key, error) {
-	var k registry.Key
-	err := s.chained(e, func(ctx context.Context, tx pgx.Tx) error {
-		var err error
-		if k, err = getDoc[registry.Key](ctx, tx, "SELECT doc FROM keys WHERE id = $1 FOR UPDATE", []byte(id)); err != nil {
-			return err
-		}
-		if err := fn(&k); err != nil {
-			return err
-		}
-		return exec(ctx, tx, putKey, k, []byte(id))
-	})
-	return k, err
-}
-
-func (s *store) ListKeys() ([]registry.Key, error) {
-	return list[registry.Key](s, "SELECT doc FROM keys ORDER BY id")
 }
 
 func (s *store) PutSignResult(requestID string, r registry.SignRecord, e *auditlog.Entry) (registry.SignRecord, error) {

@@ -44,6 +44,9 @@ func Run(t *testing.T, open func(t *testing.T) registry.Store) {
 		{"SessionsPaged", sessionsPaged},
 		{"PruneSignResults", pruneSignResults},
 		{"PruneSessions", pruneSessions},
+		{"KeysOfDevice", keysOfDevice},
+		{"KeysInFlight", keysInFlight},
+		{"KeyMemberIDs", memberIDs},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			st := open(t)
