@@ -99,8 +99,8 @@ func (s *Server) pendingPairing(name string) (bool, error) {
 }
 
 // ListDevices lists the enrolled devices, a page at a time, in id order.
-// Each device's key_ids come from every key (no store keeps keys by
-// holder).
+// Each device's key_ids come from the store's index of its keys: a page
+// reads its devices' keys only.
 func (s *Server) ListDevices(ctx context.Context, req *mpcv1.ListDevicesRequest) (*mpcv1.ListDevicesResponse, error) {
 	size, err := pageSize(req.GetPageSize(), 0, defaultPageSize, maxPageSize)
 	if err != nil {
@@ -121,17 +121,23 @@ func (s *Server) ListDevices(ctx context.Context, req *mpcv1.ListDevicesRequest)
 			return nil, err
 		}
 	}
-	keys, err := s.store.ListKeys()
-	if err != nil {
-		return nil, err
-	}
 	for _, d := range devs {
-		out.Devices = append(out.Devices, s.deviceProto(d, keys))
+		p, err := s.deviceProto(d)
+		if err != nil {
+			return nil, err
+		}
+		out.Devices = append(out.Devices, p)
 	}
 	return out, nil
 }
 
-func (s *Server) deviceProto(d Device, keys []Key) *mpcv1.Device {
+// deviceProto is d as the API shows it, with the keys it holds and its
+// restored shares waiting for approval.
+func (s *Server) deviceProto(d Device) (*mpcv1.Device, error) {
+	keys, err := s.store.ListKeysOfDevice(d.ID)
+	if err != nil {
+		return nil, err
+	}
 	p := &mpcv1.Device{
 		Id:                  d.ID,
 		Name:                d.Name,
@@ -171,7 +177,7 @@ func (s *Server) deviceProto(d Device, keys []Key) *mpcv1.Device {
 			}
 		}
 	}
-	return p
+	return p, nil
 }
 
 // resolveDevice finds a device by id or name.
@@ -243,11 +249,11 @@ func (s *Server) RevokeDevice(ctx context.Context, req *mpcv1.RevokeDeviceReques
 	if err != nil {
 		return nil, err
 	}
-	keys, err := s.store.ListKeys()
+	dp, err := s.deviceProto(d)
 	if err != nil {
 		return nil, err
 	}
-	resp := &mpcv1.RevokeDeviceResponse{Device: s.deviceProto(d, keys)}
+	resp := &mpcv1.RevokeDeviceResponse{Device: dp}
 	for _, j := range jobs {
 		resp.Jobs = append(resp.Jobs, s.jobProto(j))
 	}
@@ -285,14 +291,14 @@ func (s *Server) revokeOnRoster(ctx context.Context, d Device, replName string, 
 	if err != nil {
 		return nil, err
 	}
-	keys, err := s.store.ListKeys()
-	if err != nil {
-		return nil, err
-	}
 	if d2, err := s.store.GetDevice(d.ID); err == nil {
 		d = d2
 	}
-	resp := &mpcv1.RevokeDeviceResponse{Device: s.deviceProto(d, keys), Roster: sub}
+	dp, err := s.deviceProto(d)
+	if err != nil {
+		return nil, err
+	}
+	resp := &mpcv1.RevokeDeviceResponse{Device: dp, Roster: sub}
 	for _, j := range s.jobsFor(d.ID) {
 		resp.Jobs = append(resp.Jobs, s.jobProto(j))
 	}
@@ -326,7 +332,7 @@ func (s *Server) revoked(ctx context.Context, d Device, replaceWith string, plan
 			repl = &r
 		}
 	}
-	keys, err := s.store.ListKeys()
+	keys, err := s.store.ListKeysOfDevice(d.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -395,11 +401,11 @@ func (s *Server) ApproveDevice(ctx context.Context, req *mpcv1.ApproveDeviceRequ
 	}
 	s.metrics.audited(approved.Seq)
 	s.log.Info("device approved", "device", d.Name, "id", d.ID)
-	keys, err := s.store.ListKeys()
+	dp, err := s.deviceProto(d)
 	if err != nil {
 		return nil, err
 	}
-	return &mpcv1.ApproveDeviceResponse{Device: s.deviceProto(d, keys)}, nil
+	return &mpcv1.ApproveDeviceResponse{Device: dp}, nil
 }
 
 // waitReady waits until every device is online with at least one

@@ -271,10 +271,10 @@ func (s *Server) handshake(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest,
 }
 
 // register makes l the device's link. The roster entries the device has not
-// verified go first, then where every key stands, before the link can carry
-// a session: the device finishes the reshare steps it missed. Holding the
-// roster's lock until the link is registered means no entry appended
-// meanwhile is missed.
+// verified go first, then where each of its keys stands, before the link
+// can carry a session: the device finishes the reshare steps it missed.
+// Holding the roster's lock until the link is registered means no entry
+// appended meanwhile is missed.
 func (s *Server) register(l *relay.Link, hello *mpcv1.Hello) error {
 	s.roster.mu.Lock()
 	defer s.roster.mu.Unlock()

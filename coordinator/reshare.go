@@ -231,7 +231,7 @@ func (s *Server) abandonReshare(ctx context.Context, session, keyID string, epoc
 // recoverReshares abandons reshares that a previous run of the coordinator
 // left in flight: nothing can finish them, and their pending shares must go.
 func (s *Server) recoverReshares() error {
-	keys, err := s.store.ListKeys()
+	keys, err := s.store.ListKeysInFlight()
 	if err != nil {
 		return err
 	}
@@ -298,17 +298,16 @@ const keySyncBatch = 1000
 // holds, held, or may hold after a running reshare), before the link can
 // carry any session. The caller holds syncMu.
 func (s *Server) sendKeySync(l *relay.Link) error {
-	all, err := s.store.ListKeys()
+	keys, err := s.store.ListKeysOfDevice(l.DeviceID())
 	if err != nil {
 		return err
 	}
-	var keys []Key
-	for _, k := range all {
-		if slices.Contains(k.Holders, l.DeviceID()) || slices.Contains(k.PastHolders, l.DeviceID()) ||
-			k.InFlight != nil && slices.Contains(k.InFlight.Holders, l.DeviceID()) {
-			keys = append(keys, k)
-		}
-	}
+	// A device whose only tie to a key is a restored share waiting for
+	// approval is not told of it: it holds no share of the key yet.
+	keys = slices.DeleteFunc(keys, func(k Key) bool {
+		return !slices.Contains(k.Holders, l.DeviceID()) && !slices.Contains(k.PastHolders, l.DeviceID()) &&
+			(k.InFlight == nil || !slices.Contains(k.InFlight.Holders, l.DeviceID()))
+	})
 	for len(keys) > 0 {
 		n := min(len(keys), keySyncBatch)
 		ks := &mpcv1.KeySync{}

@@ -161,9 +161,9 @@ func (s *Server) approveRestore(ctx context.Context, d Device, keyID string) (*m
 		return nil, err
 	}
 	s.log.Info("restored share bound", "key", k.ID, "device", d.Name, "in place of", origName)
-	keys, err := s.store.ListKeys()
+	dp, err := s.deviceProto(d)
 	if err != nil {
 		return nil, err
 	}
-	return &mpcv1.ApproveDeviceResponse{Device: s.deviceProto(d, keys)}, nil
+	return &mpcv1.ApproveDeviceResponse{Device: dp}, nil
 }
