@@ -29,7 +29,7 @@ func (g *globals) register(root *cobra.Command) {
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.coordinatorDir, "coordinator-dir", filepath.Join(home.Dir(), "coordinator"),
 		"a local coordinator's data directory, read for defaults (client.json, admin.token, signer.token)")
-	pf.StringVar(&g.address, "coordinator", "", "coordinator address host:port (default: from --coordinator-dir)")
+	pf.StringVar(&g.address, "coordinator", "", "coordinator address host:port, or every replica's, comma-separated (calls go to the active one; default: from --coordinator-dir)")
 	pf.StringVar(&g.fingerprint, "fingerprint", "", "coordinator certificate SHA-256 fingerprint to pin; during a certificate rotation, both: OLD,NEW (default: from --coordinator-dir)")
 	pf.StringVar(&g.tokenFile, "token-file", "", "file holding the API token (default: admin.token, or signer.token for 'sign', in --coordinator-dir)")
 	pf.BoolVar(&g.asJSON, "json", false, "machine-readable JSON output")
