@@ -17,7 +17,6 @@ import (
 
 	"github.com/mpcsign/mpcsign/internal/auditlog"
 	"github.com/mpcsign/mpcsign/internal/pairing"
-	"github.com/mpcsign/mpcsign/internal/replicas"
 	"github.com/mpcsign/mpcsign/internal/roster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
@@ -446,43 +445,4 @@ func (s *Server) waitReady(ctx context.Context, devs []Device, preparams bool) e
 		case <-changed:
 		}
 	}
-}
-
-// maxPairingAddress is the longest address list a pairing code carries.
-const maxPairingAddress = 255
-
-// replicaAddresses lists every replica's address, this one's first when
-// it is not listed yet, as far as they fit in a pairing code; nil for a
-// coordinator that is not one of several replicas, or when the replicas
-// cannot be listed.
-func (s *Server) replicaAddresses(ctx context.Context) []string {
-	if s.opts.Replicas == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	addrs, err := s.opts.Replicas(ctx)
-	if err != nil {
-		s.log.Warn("could not list the coordinator replicas", "err", err)
-		return nil
-	}
-	if len(addrs) == 0 {
-		return nil // none announced yet: this one's address alone
-	}
-	if !slices.Contains(addrs, s.opts.Advertise) {
-		addrs = append([]string{s.opts.Advertise}, addrs...)
-	}
-	for len(replicas.Join(addrs)) > maxPairingAddress && len(addrs) > 1 {
-		addrs = addrs[:len(addrs)-1]
-	}
-	return addrs
-}
-
-// pairingAddress is the address list a pairing code carries: every
-// replica's, the active one's first (else the advertised address alone).
-func (s *Server) pairingAddress(ctx context.Context) string {
-	if addrs := s.replicaAddresses(ctx); addrs != nil {
-		return replicas.Join(addrs)
-	}
-	return s.opts.Advertise
 }

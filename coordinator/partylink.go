@@ -177,6 +177,7 @@ func (s *Server) Connect(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, m
 	// Taken before the Welcome, so that a rotation starting in between is
 	// announced on the link below.
 	certChanged := s.certs.wait()
+	replicasChanged := s.replicaList.wait()
 	welcome := &mpcv1.Welcome{DeviceId: dev.ID, DeviceName: dev.Name, NextCertificate: s.certs.announcement(),
 		CoordinatorAddresses: s.replicaAddresses(stream.Context())}
 	if err := stream.Send(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_Welcome{Welcome: welcome}}); err != nil {
@@ -215,6 +216,11 @@ func (s *Server) Connect(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, m
 			certChanged = s.certs.wait()
 			if next := s.certs.announcement(); next != nil {
 				l.Send(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_NextCertificate{NextCertificate: next}})
+			}
+		case <-replicasChanged:
+			replicasChanged = s.replicaList.wait()
+			if addrs := s.replicaList.get(); len(addrs) > 0 {
+				l.Send(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_Replicas{Replicas: &mpcv1.ReplicaAddresses{Addresses: addrs}}})
 			}
 		case err := <-recvErr:
 			return err

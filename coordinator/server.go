@@ -136,6 +136,8 @@ type Server struct {
 	abortOnce sync.Once
 	// servingSince is when Serve started (Unix nanoseconds; 0: not yet).
 	servingSince atomic.Int64
+	// replicaList is the replicas' addresses last told to devices.
+	replicaList replicaList
 }
 
 // New opens (or, on first start, initialises) the coordinator in opts.DataDir.
@@ -147,7 +149,7 @@ func New(opts Options) (*Server, error) {
 	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
 		return nil, err
 	}
-	s := &Server{opts: opts, log: opts.Logger, abort: make(chan struct{})}
+	s := &Server{opts: opts, log: opts.Logger, abort: make(chan struct{}), replicaList: replicaList{changed: make(chan struct{})}}
 	m, err := newMetrics(opts.Metrics)
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: register metrics: %w", err)
@@ -321,6 +323,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	defer stopJobs()
 	go s.jobs.run(jobsCtx)
 	go s.certs.watch(jobsCtx, s.opts.CertCheckInterval)
+	go s.watchReplicas(jobsCtx)
 	// The store probe and the pruning end before Serve returns: the caller
 	// closes the store next.
 	probeDone, pruneDone := make(chan struct{}), make(chan struct{})

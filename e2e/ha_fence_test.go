@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -57,14 +58,66 @@ func TestFailoverDuringReshare(t *testing.T) {
 	}
 	signAndVerify(t, c, key, "after the failover mid-reshare")
 	c.checkOneEpoch(t, key, 1, names...)
-	drills := 0
-	for _, e := range c.auditEntries(t) { // verifies the chain across the failover
-		if e.Action == "key.drill" && e.Result == "ok" {
-			drills++
+	t.Run("roll back", func(t *testing.T) { checkFailoverRollsBack(t, c, key, names, a, b) })
+}
+
+// checkFailoverRollsBack: a replica added after the devices connected
+// is told to them by the active one; it takes over on a clean stop, armed
+// to die in the next drill before its commit point (every new holder
+// stored its share as pending). Another replica added meanwhile takes
+// over and abandons the reshare: the devices drop their pending shares,
+// and the key stays at epoch 1 and signs. The chain records the one
+// committed drill and the abandoned one.
+func checkFailoverRollsBack(t *testing.T, c *cluster, key keyInfo, names []string, a, b *replica) {
+	const before = "reshare.before-commit"
+	armed := c.startStandby(t, "coordinator-c", bin("coordinator"), []string{crashEnv + "=" + before})
+	c.waitLearned(t, names, b, a, armed)
+	stopClean(t, b.proc) // b hands the lease over: the armed replica serves
+	c.waitActive(t, armed, time.Minute)
+	d := c.startStandby(t, "coordinator-d", bin("coordinator"), nil)
+	c.waitLearned(t, names, armed, a, b, d)
+	c.waitReady(t, names...)
+	if r := c.ctl(t, "drill", "--key", key.ID); r.code == 0 {
+		t.Fatalf("the drill succeeded; the active replica should have died at %s\n%s", before, r.stdout)
+	}
+	waitCrashed(t, armed.proc, before)
+	c.waitActive(t, d, time.Minute)
+	for _, n := range names {
+		c.waitPartyLog(t, c.devices[n], logDropped(key.ID, 2))
+	}
+	c.waitReady(t, names...)
+	if k := c.getKey(t, key.ID); k.Epoch != 1 || k.PublicKey != key.PublicKey {
+		t.Errorf("after the failover before the commit point keys get says %+v; want epoch 1", k.keyInfo)
+	}
+	signAndVerify(t, c, key, "after the failover before a commit point")
+	c.checkOneEpoch(t, key, 1, names...)
+	var committed, abandoned int
+	for _, e := range c.auditEntries(t) { // verifies the chain across every failover
+		switch {
+		case e.Action == "key.drill" && e.Result == "ok":
+			committed++
+		case e.Action == "key.drill" && e.Result == "failed" && strings.Contains(e.Detail, "reshare to epoch 2 abandoned"):
+			abandoned++
 		}
 	}
-	if drills != 1 {
-		t.Errorf("the audit chain records %d committed drills, want 1", drills)
+	if committed != 1 || abandoned != 1 {
+		t.Errorf("the audit chain records %d committed drills and %d abandoned at epoch 2; want 1 and 1", committed, abandoned)
+	}
+}
+
+// waitLearned waits until every named device has logged that it learned
+// the replicas' addresses: active's first, then the others' in order.
+func (c *cluster) waitLearned(t testing.TB, names []string, active *replica, others ...*replica) {
+	t.Helper()
+	addrs := []string{}
+	for _, r := range others {
+		addrs = append(addrs, r.addr)
+	}
+	slices.Sort(addrs)
+	line := `msg="coordinator replicas' addresses learned; they are dialled in turn from now on" addresses=` +
+		replicas.Join(append([]string{active.addr}, addrs...))
+	for _, n := range names {
+		c.waitPartyLog(t, c.devices[n], line)
 	}
 }
 

@@ -213,6 +213,8 @@ func (l *partyLink) handle(m *mpcv1.ConnectResponse) {
 	case *mpcv1.ConnectResponse_NextCertificate:
 		// On this authenticated link to a pinned certificate only.
 		l.agent.learnNext(msg.NextCertificate)
+	case *mpcv1.ConnectResponse_Replicas:
+		l.agent.learnAddresses(msg.Replicas.GetAddresses())
 	case *mpcv1.ConnectResponse_Abort:
 		if rs := l.lookup(l.sessions, msg.Abort.GetRef()); rs != nil {
 			l.agent.log.Info("session aborted by coordinator", "session", shortID(msg.Abort.GetRef()), "reason", msg.Abort.GetReason())

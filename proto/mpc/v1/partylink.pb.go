@@ -493,6 +493,7 @@ type ConnectResponse struct {
 	//	*ConnectResponse_RestoreAnswer
 	//	*ConnectResponse_NextCertificate
 	//	*ConnectResponse_RosterUpdate
+	//	*ConnectResponse_Replicas
 	Msg           isConnectResponse_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -625,6 +626,15 @@ func (x *ConnectResponse) GetRosterUpdate() *RosterUpdate {
 	return nil
 }
 
+func (x *ConnectResponse) GetReplicas() *ReplicaAddresses {
+	if x != nil {
+		if x, ok := x.Msg.(*ConnectResponse_Replicas); ok {
+			return x.Replicas
+		}
+	}
+	return nil
+}
+
 type isConnectResponse_Msg interface {
 	isConnectResponse_Msg()
 }
@@ -672,6 +682,12 @@ type ConnectResponse_RosterUpdate struct {
 	RosterUpdate *RosterUpdate `protobuf:"bytes,10,opt,name=roster_update,json=rosterUpdate,proto3,oneof"`
 }
 
+type ConnectResponse_Replicas struct {
+	// With several coordinator replicas: every replica's address, whenever
+	// the list changes (a replica added), as the Welcome carries it.
+	Replicas *ReplicaAddresses `protobuf:"bytes,11,opt,name=replicas,proto3,oneof"`
+}
+
 func (*ConnectResponse_Challenge) isConnectResponse_Msg() {}
 
 func (*ConnectResponse_Welcome) isConnectResponse_Msg() {}
@@ -692,6 +708,55 @@ func (*ConnectResponse_NextCertificate) isConnectResponse_Msg() {}
 
 func (*ConnectResponse_RosterUpdate) isConnectResponse_Msg() {}
 
+func (*ConnectResponse_Replicas) isConnectResponse_Msg() {}
+
+// ReplicaAddresses lists every coordinator replica's address, the active
+// one's first. An address is only where to dial: whoever answers must
+// serve the pinned certificate.
+type ReplicaAddresses struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Addresses     []string               `protobuf:"bytes,1,rep,name=addresses,proto3" json:"addresses,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaAddresses) Reset() {
+	*x = ReplicaAddresses{}
+	mi := &file_mpc_v1_partylink_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaAddresses) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaAddresses) ProtoMessage() {}
+
+func (x *ReplicaAddresses) ProtoReflect() protoreflect.Message {
+	mi := &file_mpc_v1_partylink_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaAddresses.ProtoReflect.Descriptor instead.
+func (*ReplicaAddresses) Descriptor() ([]byte, []int) {
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ReplicaAddresses) GetAddresses() []string {
+	if x != nil {
+		return x.Addresses
+	}
+	return nil
+}
+
 type Hello struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	DeviceId string                 `protobuf:"bytes,1,opt,name=device_id,json=deviceId,proto3" json:"device_id,omitempty"`
@@ -704,7 +769,7 @@ type Hello struct {
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[4]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -716,7 +781,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[4]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -729,7 +794,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{4}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Hello) GetDeviceId() string {
@@ -756,7 +821,7 @@ type Challenge struct {
 
 func (x *Challenge) Reset() {
 	*x = Challenge{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[5]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -768,7 +833,7 @@ func (x *Challenge) String() string {
 func (*Challenge) ProtoMessage() {}
 
 func (x *Challenge) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[5]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -781,7 +846,7 @@ func (x *Challenge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Challenge.ProtoReflect.Descriptor instead.
 func (*Challenge) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{5}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Challenge) GetNonce() []byte {
@@ -802,7 +867,7 @@ type ChallengeAnswer struct {
 
 func (x *ChallengeAnswer) Reset() {
 	*x = ChallengeAnswer{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[6]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -814,7 +879,7 @@ func (x *ChallengeAnswer) String() string {
 func (*ChallengeAnswer) ProtoMessage() {}
 
 func (x *ChallengeAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[6]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -827,7 +892,7 @@ func (x *ChallengeAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChallengeAnswer.ProtoReflect.Descriptor instead.
 func (*ChallengeAnswer) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{6}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ChallengeAnswer) GetSignature() []byte {
@@ -855,7 +920,7 @@ type Welcome struct {
 
 func (x *Welcome) Reset() {
 	*x = Welcome{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[7]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -867,7 +932,7 @@ func (x *Welcome) String() string {
 func (*Welcome) ProtoMessage() {}
 
 func (x *Welcome) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[7]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -880,7 +945,7 @@ func (x *Welcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Welcome.ProtoReflect.Descriptor instead.
 func (*Welcome) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{7}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Welcome) GetDeviceId() string {
@@ -926,7 +991,7 @@ type NextCertificate struct {
 
 func (x *NextCertificate) Reset() {
 	*x = NextCertificate{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[8]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -938,7 +1003,7 @@ func (x *NextCertificate) String() string {
 func (*NextCertificate) ProtoMessage() {}
 
 func (x *NextCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[8]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -951,7 +1016,7 @@ func (x *NextCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NextCertificate.ProtoReflect.Descriptor instead.
 func (*NextCertificate) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{8}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *NextCertificate) GetFingerprint() string {
@@ -983,7 +1048,7 @@ type Participant struct {
 
 func (x *Participant) Reset() {
 	*x = Participant{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[9]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -995,7 +1060,7 @@ func (x *Participant) String() string {
 func (*Participant) ProtoMessage() {}
 
 func (x *Participant) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[9]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1008,7 +1073,7 @@ func (x *Participant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Participant.ProtoReflect.Descriptor instead.
 func (*Participant) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{9}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Participant) GetDeviceId() string {
@@ -1091,7 +1156,7 @@ type SessionStart struct {
 
 func (x *SessionStart) Reset() {
 	*x = SessionStart{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[10]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1103,7 +1168,7 @@ func (x *SessionStart) String() string {
 func (*SessionStart) ProtoMessage() {}
 
 func (x *SessionStart) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[10]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1116,7 +1181,7 @@ func (x *SessionStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionStart.ProtoReflect.Descriptor instead.
 func (*SessionStart) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{10}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SessionStart) GetRef() []byte {
@@ -1281,7 +1346,7 @@ type SessionJoin struct {
 
 func (x *SessionJoin) Reset() {
 	*x = SessionJoin{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[11]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1293,7 +1358,7 @@ func (x *SessionJoin) String() string {
 func (*SessionJoin) ProtoMessage() {}
 
 func (x *SessionJoin) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[11]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1306,7 +1371,7 @@ func (x *SessionJoin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionJoin.ProtoReflect.Descriptor instead.
 func (*SessionJoin) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{11}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SessionJoin) GetDeviceId() string {
@@ -1357,7 +1422,7 @@ type SessionReply struct {
 
 func (x *SessionReply) Reset() {
 	*x = SessionReply{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[12]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1369,7 +1434,7 @@ func (x *SessionReply) String() string {
 func (*SessionReply) ProtoMessage() {}
 
 func (x *SessionReply) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[12]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1382,7 +1447,7 @@ func (x *SessionReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionReply.ProtoReflect.Descriptor instead.
 func (*SessionReply) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{12}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SessionReply) GetRef() []byte {
@@ -1446,7 +1511,7 @@ type SessionBegin struct {
 
 func (x *SessionBegin) Reset() {
 	*x = SessionBegin{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[13]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1458,7 +1523,7 @@ func (x *SessionBegin) String() string {
 func (*SessionBegin) ProtoMessage() {}
 
 func (x *SessionBegin) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[13]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1471,7 +1536,7 @@ func (x *SessionBegin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionBegin.ProtoReflect.Descriptor instead.
 func (*SessionBegin) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{13}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SessionBegin) GetRef() []byte {
@@ -1515,7 +1580,7 @@ type SessionMessage struct {
 
 func (x *SessionMessage) Reset() {
 	*x = SessionMessage{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[14]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1527,7 +1592,7 @@ func (x *SessionMessage) String() string {
 func (*SessionMessage) ProtoMessage() {}
 
 func (x *SessionMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[14]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1540,7 +1605,7 @@ func (x *SessionMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionMessage.ProtoReflect.Descriptor instead.
 func (*SessionMessage) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{14}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SessionMessage) GetSessionId() []byte {
@@ -1634,7 +1699,7 @@ type SessionResult struct {
 
 func (x *SessionResult) Reset() {
 	*x = SessionResult{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[15]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1646,7 +1711,7 @@ func (x *SessionResult) String() string {
 func (*SessionResult) ProtoMessage() {}
 
 func (x *SessionResult) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[15]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1659,7 +1724,7 @@ func (x *SessionResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionResult.ProtoReflect.Descriptor instead.
 func (*SessionResult) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{15}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SessionResult) GetRef() []byte {
@@ -1739,7 +1804,7 @@ type SessionFailure struct {
 
 func (x *SessionFailure) Reset() {
 	*x = SessionFailure{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[16]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1751,7 +1816,7 @@ func (x *SessionFailure) String() string {
 func (*SessionFailure) ProtoMessage() {}
 
 func (x *SessionFailure) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[16]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1764,7 +1829,7 @@ func (x *SessionFailure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionFailure.ProtoReflect.Descriptor instead.
 func (*SessionFailure) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{16}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SessionFailure) GetRef() []byte {
@@ -1812,7 +1877,7 @@ type SessionAbort struct {
 
 func (x *SessionAbort) Reset() {
 	*x = SessionAbort{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[17]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1824,7 +1889,7 @@ func (x *SessionAbort) String() string {
 func (*SessionAbort) ProtoMessage() {}
 
 func (x *SessionAbort) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[17]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1837,7 +1902,7 @@ func (x *SessionAbort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SessionAbort.ProtoReflect.Descriptor instead.
 func (*SessionAbort) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{17}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SessionAbort) GetRef() []byte {
@@ -1864,7 +1929,7 @@ type PartyStatus struct {
 
 func (x *PartyStatus) Reset() {
 	*x = PartyStatus{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[18]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1876,7 +1941,7 @@ func (x *PartyStatus) String() string {
 func (*PartyStatus) ProtoMessage() {}
 
 func (x *PartyStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[18]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1889,7 +1954,7 @@ func (x *PartyStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartyStatus.ProtoReflect.Descriptor instead.
 func (*PartyStatus) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{18}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PartyStatus) GetPreparamsReady() uint32 {
@@ -1918,7 +1983,7 @@ type KeySync struct {
 
 func (x *KeySync) Reset() {
 	*x = KeySync{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[19]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1930,7 +1995,7 @@ func (x *KeySync) String() string {
 func (*KeySync) ProtoMessage() {}
 
 func (x *KeySync) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[19]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1943,7 +2008,7 @@ func (x *KeySync) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeySync.ProtoReflect.Descriptor instead.
 func (*KeySync) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{19}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *KeySync) GetKeys() []*KeyEpoch {
@@ -1978,7 +2043,7 @@ type KeyEpoch struct {
 
 func (x *KeyEpoch) Reset() {
 	*x = KeyEpoch{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[20]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1990,7 +2055,7 @@ func (x *KeyEpoch) String() string {
 func (*KeyEpoch) ProtoMessage() {}
 
 func (x *KeyEpoch) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[20]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2003,7 +2068,7 @@ func (x *KeyEpoch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyEpoch.ProtoReflect.Descriptor instead.
 func (*KeyEpoch) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{20}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *KeyEpoch) GetKeyId() string {
@@ -2065,7 +2130,7 @@ type RestoreClaim struct {
 
 func (x *RestoreClaim) Reset() {
 	*x = RestoreClaim{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[21]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2077,7 +2142,7 @@ func (x *RestoreClaim) String() string {
 func (*RestoreClaim) ProtoMessage() {}
 
 func (x *RestoreClaim) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[21]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2090,7 +2155,7 @@ func (x *RestoreClaim) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreClaim.ProtoReflect.Descriptor instead.
 func (*RestoreClaim) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{21}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RestoreClaim) GetKeyId() string {
@@ -2133,7 +2198,7 @@ type RestoreAnswer struct {
 
 func (x *RestoreAnswer) Reset() {
 	*x = RestoreAnswer{}
-	mi := &file_mpc_v1_partylink_proto_msgTypes[22]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2145,7 +2210,7 @@ func (x *RestoreAnswer) String() string {
 func (*RestoreAnswer) ProtoMessage() {}
 
 func (x *RestoreAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_mpc_v1_partylink_proto_msgTypes[22]
+	mi := &file_mpc_v1_partylink_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2158,7 +2223,7 @@ func (x *RestoreAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreAnswer.ProtoReflect.Descriptor instead.
 func (*RestoreAnswer) Descriptor() ([]byte, []int) {
-	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{22}
+	return file_mpc_v1_partylink_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RestoreAnswer) GetKeyId() string {
@@ -2218,7 +2283,7 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\x06status\x18\a \x01(\v2\x13.mpc.v1.PartyStatusH\x00R\x06status\x12;\n" +
 	"\rrestore_claim\x18\b \x01(\v2\x14.mpc.v1.RestoreClaimH\x00R\frestoreClaim\x12+\n" +
 	"\arefusal\x18\t \x01(\v2\x0f.mpc.v1.RefusalH\x00R\arefusalB\x05\n" +
-	"\x03msg\"\xa7\x04\n" +
+	"\x03msg\"\xdf\x04\n" +
 	"\x0fConnectResponse\x121\n" +
 	"\tchallenge\x18\x01 \x01(\v2\x11.mpc.v1.ChallengeH\x00R\tchallenge\x12+\n" +
 	"\awelcome\x18\x02 \x01(\v2\x0f.mpc.v1.WelcomeH\x00R\awelcome\x12,\n" +
@@ -2230,8 +2295,11 @@ const file_mpc_v1_partylink_proto_rawDesc = "" +
 	"\x0erestore_answer\x18\b \x01(\v2\x15.mpc.v1.RestoreAnswerH\x00R\rrestoreAnswer\x12D\n" +
 	"\x10next_certificate\x18\t \x01(\v2\x17.mpc.v1.NextCertificateH\x00R\x0fnextCertificate\x12;\n" +
 	"\rroster_update\x18\n" +
-	" \x01(\v2\x14.mpc.v1.RosterUpdateH\x00R\frosterUpdateB\x05\n" +
-	"\x03msg\"K\n" +
+	" \x01(\v2\x14.mpc.v1.RosterUpdateH\x00R\frosterUpdate\x126\n" +
+	"\breplicas\x18\v \x01(\v2\x18.mpc.v1.ReplicaAddressesH\x00R\breplicasB\x05\n" +
+	"\x03msg\"0\n" +
+	"\x10ReplicaAddresses\x12\x1c\n" +
+	"\taddresses\x18\x01 \x03(\tR\taddresses\"K\n" +
 	"\x05Hello\x12\x1b\n" +
 	"\tdevice_id\x18\x01 \x01(\tR\bdeviceId\x12%\n" +
 	"\x0eroster_entries\x18\x02 \x01(\x04R\rrosterEntries\"!\n" +
@@ -2378,7 +2446,7 @@ func file_mpc_v1_partylink_proto_rawDescGZIP() []byte {
 }
 
 var file_mpc_v1_partylink_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_mpc_v1_partylink_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_mpc_v1_partylink_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_mpc_v1_partylink_proto_goTypes = []any{
 	(SessionKind)(0),              // 0: mpc.v1.SessionKind
 	(RestoreState)(0),             // 1: mpc.v1.RestoreState
@@ -2386,75 +2454,77 @@ var file_mpc_v1_partylink_proto_goTypes = []any{
 	(*EnrollResponse)(nil),        // 3: mpc.v1.EnrollResponse
 	(*ConnectRequest)(nil),        // 4: mpc.v1.ConnectRequest
 	(*ConnectResponse)(nil),       // 5: mpc.v1.ConnectResponse
-	(*Hello)(nil),                 // 6: mpc.v1.Hello
-	(*Challenge)(nil),             // 7: mpc.v1.Challenge
-	(*ChallengeAnswer)(nil),       // 8: mpc.v1.ChallengeAnswer
-	(*Welcome)(nil),               // 9: mpc.v1.Welcome
-	(*NextCertificate)(nil),       // 10: mpc.v1.NextCertificate
-	(*Participant)(nil),           // 11: mpc.v1.Participant
-	(*SessionStart)(nil),          // 12: mpc.v1.SessionStart
-	(*SessionJoin)(nil),           // 13: mpc.v1.SessionJoin
-	(*SessionReply)(nil),          // 14: mpc.v1.SessionReply
-	(*SessionBegin)(nil),          // 15: mpc.v1.SessionBegin
-	(*SessionMessage)(nil),        // 16: mpc.v1.SessionMessage
-	(*SessionResult)(nil),         // 17: mpc.v1.SessionResult
-	(*SessionFailure)(nil),        // 18: mpc.v1.SessionFailure
-	(*SessionAbort)(nil),          // 19: mpc.v1.SessionAbort
-	(*PartyStatus)(nil),           // 20: mpc.v1.PartyStatus
-	(*KeySync)(nil),               // 21: mpc.v1.KeySync
-	(*KeyEpoch)(nil),              // 22: mpc.v1.KeyEpoch
-	(*RestoreClaim)(nil),          // 23: mpc.v1.RestoreClaim
-	(*RestoreAnswer)(nil),         // 24: mpc.v1.RestoreAnswer
-	(*Refusal)(nil),               // 25: mpc.v1.Refusal
-	(*RosterUpdate)(nil),          // 26: mpc.v1.RosterUpdate
-	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
-	(Curve)(0),                    // 28: mpc.v1.Curve
-	(*Authorization)(nil),         // 29: mpc.v1.Authorization
-	(*SignedRequest)(nil),         // 30: mpc.v1.SignedRequest
-	(*KeyAttestation)(nil),        // 31: mpc.v1.KeyAttestation
+	(*ReplicaAddresses)(nil),      // 6: mpc.v1.ReplicaAddresses
+	(*Hello)(nil),                 // 7: mpc.v1.Hello
+	(*Challenge)(nil),             // 8: mpc.v1.Challenge
+	(*ChallengeAnswer)(nil),       // 9: mpc.v1.ChallengeAnswer
+	(*Welcome)(nil),               // 10: mpc.v1.Welcome
+	(*NextCertificate)(nil),       // 11: mpc.v1.NextCertificate
+	(*Participant)(nil),           // 12: mpc.v1.Participant
+	(*SessionStart)(nil),          // 13: mpc.v1.SessionStart
+	(*SessionJoin)(nil),           // 14: mpc.v1.SessionJoin
+	(*SessionReply)(nil),          // 15: mpc.v1.SessionReply
+	(*SessionBegin)(nil),          // 16: mpc.v1.SessionBegin
+	(*SessionMessage)(nil),        // 17: mpc.v1.SessionMessage
+	(*SessionResult)(nil),         // 18: mpc.v1.SessionResult
+	(*SessionFailure)(nil),        // 19: mpc.v1.SessionFailure
+	(*SessionAbort)(nil),          // 20: mpc.v1.SessionAbort
+	(*PartyStatus)(nil),           // 21: mpc.v1.PartyStatus
+	(*KeySync)(nil),               // 22: mpc.v1.KeySync
+	(*KeyEpoch)(nil),              // 23: mpc.v1.KeyEpoch
+	(*RestoreClaim)(nil),          // 24: mpc.v1.RestoreClaim
+	(*RestoreAnswer)(nil),         // 25: mpc.v1.RestoreAnswer
+	(*Refusal)(nil),               // 26: mpc.v1.Refusal
+	(*RosterUpdate)(nil),          // 27: mpc.v1.RosterUpdate
+	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
+	(Curve)(0),                    // 29: mpc.v1.Curve
+	(*Authorization)(nil),         // 30: mpc.v1.Authorization
+	(*SignedRequest)(nil),         // 31: mpc.v1.SignedRequest
+	(*KeyAttestation)(nil),        // 32: mpc.v1.KeyAttestation
 }
 var file_mpc_v1_partylink_proto_depIdxs = []int32{
-	6,  // 0: mpc.v1.ConnectRequest.hello:type_name -> mpc.v1.Hello
-	8,  // 1: mpc.v1.ConnectRequest.answer:type_name -> mpc.v1.ChallengeAnswer
-	14, // 2: mpc.v1.ConnectRequest.reply:type_name -> mpc.v1.SessionReply
-	16, // 3: mpc.v1.ConnectRequest.message:type_name -> mpc.v1.SessionMessage
-	17, // 4: mpc.v1.ConnectRequest.result:type_name -> mpc.v1.SessionResult
-	18, // 5: mpc.v1.ConnectRequest.failure:type_name -> mpc.v1.SessionFailure
-	20, // 6: mpc.v1.ConnectRequest.status:type_name -> mpc.v1.PartyStatus
-	23, // 7: mpc.v1.ConnectRequest.restore_claim:type_name -> mpc.v1.RestoreClaim
-	25, // 8: mpc.v1.ConnectRequest.refusal:type_name -> mpc.v1.Refusal
-	7,  // 9: mpc.v1.ConnectResponse.challenge:type_name -> mpc.v1.Challenge
-	9,  // 10: mpc.v1.ConnectResponse.welcome:type_name -> mpc.v1.Welcome
-	12, // 11: mpc.v1.ConnectResponse.start:type_name -> mpc.v1.SessionStart
-	16, // 12: mpc.v1.ConnectResponse.message:type_name -> mpc.v1.SessionMessage
-	19, // 13: mpc.v1.ConnectResponse.abort:type_name -> mpc.v1.SessionAbort
-	15, // 14: mpc.v1.ConnectResponse.begin:type_name -> mpc.v1.SessionBegin
-	21, // 15: mpc.v1.ConnectResponse.key_sync:type_name -> mpc.v1.KeySync
-	24, // 16: mpc.v1.ConnectResponse.restore_answer:type_name -> mpc.v1.RestoreAnswer
-	10, // 17: mpc.v1.ConnectResponse.next_certificate:type_name -> mpc.v1.NextCertificate
-	26, // 18: mpc.v1.ConnectResponse.roster_update:type_name -> mpc.v1.RosterUpdate
-	10, // 19: mpc.v1.Welcome.next_certificate:type_name -> mpc.v1.NextCertificate
-	27, // 20: mpc.v1.NextCertificate.switch_at:type_name -> google.protobuf.Timestamp
-	0,  // 21: mpc.v1.SessionStart.kind:type_name -> mpc.v1.SessionKind
-	28, // 22: mpc.v1.SessionStart.curve:type_name -> mpc.v1.Curve
-	11, // 23: mpc.v1.SessionStart.participants:type_name -> mpc.v1.Participant
-	29, // 24: mpc.v1.SessionStart.authorization:type_name -> mpc.v1.Authorization
-	30, // 25: mpc.v1.SessionStart.request:type_name -> mpc.v1.SignedRequest
-	13, // 26: mpc.v1.SessionReply.join:type_name -> mpc.v1.SessionJoin
-	13, // 27: mpc.v1.SessionBegin.joins:type_name -> mpc.v1.SessionJoin
-	31, // 28: mpc.v1.SessionResult.attestation:type_name -> mpc.v1.KeyAttestation
-	22, // 29: mpc.v1.KeySync.keys:type_name -> mpc.v1.KeyEpoch
-	29, // 30: mpc.v1.KeyEpoch.authorization:type_name -> mpc.v1.Authorization
-	1,  // 31: mpc.v1.RestoreAnswer.state:type_name -> mpc.v1.RestoreState
-	2,  // 32: mpc.v1.PartyLinkService.Enroll:input_type -> mpc.v1.EnrollRequest
-	4,  // 33: mpc.v1.PartyLinkService.Connect:input_type -> mpc.v1.ConnectRequest
-	3,  // 34: mpc.v1.PartyLinkService.Enroll:output_type -> mpc.v1.EnrollResponse
-	5,  // 35: mpc.v1.PartyLinkService.Connect:output_type -> mpc.v1.ConnectResponse
-	34, // [34:36] is the sub-list for method output_type
-	32, // [32:34] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	7,  // 0: mpc.v1.ConnectRequest.hello:type_name -> mpc.v1.Hello
+	9,  // 1: mpc.v1.ConnectRequest.answer:type_name -> mpc.v1.ChallengeAnswer
+	15, // 2: mpc.v1.ConnectRequest.reply:type_name -> mpc.v1.SessionReply
+	17, // 3: mpc.v1.ConnectRequest.message:type_name -> mpc.v1.SessionMessage
+	18, // 4: mpc.v1.ConnectRequest.result:type_name -> mpc.v1.SessionResult
+	19, // 5: mpc.v1.ConnectRequest.failure:type_name -> mpc.v1.SessionFailure
+	21, // 6: mpc.v1.ConnectRequest.status:type_name -> mpc.v1.PartyStatus
+	24, // 7: mpc.v1.ConnectRequest.restore_claim:type_name -> mpc.v1.RestoreClaim
+	26, // 8: mpc.v1.ConnectRequest.refusal:type_name -> mpc.v1.Refusal
+	8,  // 9: mpc.v1.ConnectResponse.challenge:type_name -> mpc.v1.Challenge
+	10, // 10: mpc.v1.ConnectResponse.welcome:type_name -> mpc.v1.Welcome
+	13, // 11: mpc.v1.ConnectResponse.start:type_name -> mpc.v1.SessionStart
+	17, // 12: mpc.v1.ConnectResponse.message:type_name -> mpc.v1.SessionMessage
+	20, // 13: mpc.v1.ConnectResponse.abort:type_name -> mpc.v1.SessionAbort
+	16, // 14: mpc.v1.ConnectResponse.begin:type_name -> mpc.v1.SessionBegin
+	22, // 15: mpc.v1.ConnectResponse.key_sync:type_name -> mpc.v1.KeySync
+	25, // 16: mpc.v1.ConnectResponse.restore_answer:type_name -> mpc.v1.RestoreAnswer
+	11, // 17: mpc.v1.ConnectResponse.next_certificate:type_name -> mpc.v1.NextCertificate
+	27, // 18: mpc.v1.ConnectResponse.roster_update:type_name -> mpc.v1.RosterUpdate
+	6,  // 19: mpc.v1.ConnectResponse.replicas:type_name -> mpc.v1.ReplicaAddresses
+	11, // 20: mpc.v1.Welcome.next_certificate:type_name -> mpc.v1.NextCertificate
+	28, // 21: mpc.v1.NextCertificate.switch_at:type_name -> google.protobuf.Timestamp
+	0,  // 22: mpc.v1.SessionStart.kind:type_name -> mpc.v1.SessionKind
+	29, // 23: mpc.v1.SessionStart.curve:type_name -> mpc.v1.Curve
+	12, // 24: mpc.v1.SessionStart.participants:type_name -> mpc.v1.Participant
+	30, // 25: mpc.v1.SessionStart.authorization:type_name -> mpc.v1.Authorization
+	31, // 26: mpc.v1.SessionStart.request:type_name -> mpc.v1.SignedRequest
+	14, // 27: mpc.v1.SessionReply.join:type_name -> mpc.v1.SessionJoin
+	14, // 28: mpc.v1.SessionBegin.joins:type_name -> mpc.v1.SessionJoin
+	32, // 29: mpc.v1.SessionResult.attestation:type_name -> mpc.v1.KeyAttestation
+	23, // 30: mpc.v1.KeySync.keys:type_name -> mpc.v1.KeyEpoch
+	30, // 31: mpc.v1.KeyEpoch.authorization:type_name -> mpc.v1.Authorization
+	1,  // 32: mpc.v1.RestoreAnswer.state:type_name -> mpc.v1.RestoreState
+	2,  // 33: mpc.v1.PartyLinkService.Enroll:input_type -> mpc.v1.EnrollRequest
+	4,  // 34: mpc.v1.PartyLinkService.Connect:input_type -> mpc.v1.ConnectRequest
+	3,  // 35: mpc.v1.PartyLinkService.Enroll:output_type -> mpc.v1.EnrollResponse
+	5,  // 36: mpc.v1.PartyLinkService.Connect:output_type -> mpc.v1.ConnectResponse
+	35, // [35:37] is the sub-list for method output_type
+	33, // [33:35] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_mpc_v1_partylink_proto_init() }
@@ -2486,6 +2556,7 @@ func file_mpc_v1_partylink_proto_init() {
 		(*ConnectResponse_RestoreAnswer)(nil),
 		(*ConnectResponse_NextCertificate)(nil),
 		(*ConnectResponse_RosterUpdate)(nil),
+		(*ConnectResponse_Replicas)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2493,7 +2564,7 @@ func file_mpc_v1_partylink_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mpc_v1_partylink_proto_rawDesc), len(file_mpc_v1_partylink_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
