@@ -179,7 +179,7 @@ func (s *Server) Connect(stream grpc.BidiStreamingServer[mpcv1.ConnectRequest, m
 	certChanged := s.certs.wait()
 	replicasChanged := s.replicaList.wait()
 	welcome := &mpcv1.Welcome{DeviceId: dev.ID, DeviceName: dev.Name, NextCertificate: s.certs.announcement(),
-		CoordinatorAddresses: s.replicaAddresses(stream.Context())}
+		CoordinatorAddresses: s.replicaList.get()}
 	if err := stream.Send(&mpcv1.ConnectResponse{Msg: &mpcv1.ConnectResponse_Welcome{Welcome: welcome}}); err != nil {
 		return err
 	}

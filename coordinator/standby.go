@@ -79,15 +79,6 @@ func NewStandby(opts StandbyOptions) (*Standby, error) {
 	return s, nil
 }
 
-// Fingerprint is the fingerprint of the certificate the standby serves.
-func (s *Standby) Fingerprint() (string, error) {
-	st, err := tlspin.Load(s.opts.DataDir, time.Now())
-	if err != nil {
-		return "", err
-	}
-	return st.CurrentFingerprint(), nil
-}
-
 // Serve serves on lis until Stop. It reads the certificate files again
 // every 10 seconds, as the active coordinator does, so that a rotation's
 // next certificate copied into the data directory is served at its time.
@@ -117,12 +108,12 @@ func (s *Standby) refuse(_ any, stream grpc.ServerStream) error {
 		s.log.Warn("standby: could not read who is active", "method", method, "err", err)
 		return status.Error(codes.Unavailable, "this coordinator replica is a standby and cannot reach the database to tell which replica is active; retry in a few seconds")
 	}
-	return StandbyStatus(addr).Err()
+	return standbyStatus(addr).Err()
 }
 
-// StandbyStatus is the status a standby answers with: Unavailable, with
+// standbyStatus is the status a standby answers with: Unavailable, with
 // the active replica's address (when one is live) in its details.
-func StandbyStatus(active string) *status.Status {
+func standbyStatus(active string) *status.Status {
 	msg := "this coordinator replica is a standby and no replica is active yet (one takes over within seconds); retry"
 	if active != "" {
 		msg = fmt.Sprintf("this coordinator replica is a standby; the active one is at %s: retry there (a client given every replica's address moves by itself)", active)
