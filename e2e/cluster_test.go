@@ -69,11 +69,29 @@ func newCluster(t testing.TB) *cluster {
 	}
 	t.Cleanup(func() {
 		c.stopAll()
+		c.checkNoneGenerated(t)
 		if t.Failed() {
 			c.dumpLogs(t)
 		}
 	})
 	return c
+}
+
+// checkNoneGenerated fails the test if a party process generated
+// pre-parameters: one fed TEST-ONLY fixtures uses those only, for a safe
+// prime search would take a core for tens of seconds beside the protocols
+// under test (a test that needs more sets takes a seven-set file).
+func (c *cluster) checkNoneGenerated(t testing.TB) {
+	for _, p := range c.services {
+		if !strings.Contains(p.name, "-party") {
+			continue
+		}
+		for _, path := range []string{p.stdoutPath, p.stderrPath} {
+			if strings.Contains(readFile(path), "generating pre-parameters") {
+				t.Errorf("%s generated pre-parameters: a party given --insecure-test-preparams must use the fixture's sets only", p.name)
+			}
+		}
+	}
 }
 
 // env is the environment of every process: no passphrase or crash point

@@ -26,6 +26,7 @@ import (
 // connects, and finds the new active replica too.
 func TestFailoverDuringReshare(t *testing.T) {
 	c := newPostgresCluster(t)
+	c.fixtureFiles = []int{5, 6, 7} // seven sets each: a keygen, two drills, and one set ready after them
 	const point = "reshare.after-commit"
 	a := c.startFirst(t, bin("coordinator"), []string{crashEnv + "=" + point})
 	early := c.enroll(t, "a", false)

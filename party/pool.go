@@ -240,3 +240,13 @@ func ImportTestFixtures(a *Agent, path string) (int, error) {
 	}
 	return added, nil
 }
+
+// NoGenerate is the Options.Generate of an agent fed TEST-ONLY fixture sets
+// (the tests, the demo with fixtures): it never generates and waits until
+// ctx ends, so that the pool holds the fixture's sets only and a test that
+// needs more than it imported fails on the pool's wait instead of burning a
+// core for tens of seconds on safe primes beside the protocol it measures.
+func NoGenerate(ctx context.Context) (*preparams.Set, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}

@@ -221,14 +221,8 @@ func (c *Cluster) AddDevice(t testing.TB, name string, sets []*preparams.Set) *D
 	return d
 }
 
-// noGenerate keeps test devices from burning CPU on safe primes.
-func noGenerate(ctx context.Context) (*preparams.Set, error) {
-	<-ctx.Done()
-	return nil, ctx.Err()
-}
-
 func (c *Cluster) startDevice(d *Device, sets []*preparams.Set) error {
-	o := party.Options{Store: d.Store, Logger: c.Log.With("proc", d.Name), PoolTarget: max(len(sets), 1), Generate: noGenerate, MaxBackoff: 200 * time.Millisecond}
+	o := party.Options{Store: d.Store, Logger: c.Log.With("proc", d.Name), PoolTarget: max(len(sets), 1), Generate: party.NoGenerate, MaxBackoff: 200 * time.Millisecond}
 	if c.opts.Device != nil {
 		c.opts.Device(d.Name, &o)
 	}

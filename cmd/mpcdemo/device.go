@@ -52,8 +52,7 @@ func startDemoDevice(ctx context.Context, dir, name, code string, sets int, fixt
 	var made atomic.Int32
 	generate := func(ctx context.Context) (*preparams.Set, error) {
 		if int(made.Load()) >= sets || fixtures != "" {
-			<-ctx.Done()
-			return nil, ctx.Err()
+			return party.NoGenerate(ctx)
 		}
 		s, err := preparams.Generate(ctx, 0)
 		if err == nil {

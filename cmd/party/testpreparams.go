@@ -24,6 +24,6 @@ func importTestPreparams(a *party.Agent, path string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	log.Warn("INSECURE: imported TEST-ONLY pre-parameters; keys made with them are not safe", "sets", added)
+	log.Warn("INSECURE: imported TEST-ONLY pre-parameters; keys made with them are not safe; no others are generated", "sets", added)
 	return nil
 }
