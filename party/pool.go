@@ -41,6 +41,8 @@ type Pool struct {
 	// fixtures: this pool takes the repository's TEST-ONLY sets (tests,
 	// and test builds' --insecure-test-preparams only).
 	fixtures atomic.Bool
+	// fixturesOnly: Fill generates nothing (FixturesOnly).
+	fixturesOnly atomic.Bool
 }
 
 // AcceptTestFixtures lets this pool take the repository's TEST-ONLY
@@ -49,6 +51,14 @@ type Pool struct {
 // testfixtures call it. Every other pool refuses them, and drops any it
 // finds in the keystore (left there by a test build).
 func (p *Pool) AcceptTestFixtures() { p.fixtures.Store(true) }
+
+// FixturesOnly turns generation off: the pool holds the TEST-ONLY sets it
+// is given and nothing else. Every test and test build that feeds a pool
+// fixtures calls it (ImportTestFixtures does), so that a test which needs
+// more sets than it gave fails on the pool's wait, with a line in the log,
+// instead of a core spending tens of seconds on safe primes beside the
+// protocols under test.
+func (p *Pool) FixturesOnly() { p.fixturesOnly.Store(true) }
 
 // NewPool makes a pool over ks that Fill keeps at target sets.
 func NewPool(ks *keystore.Store, target int, log *slog.Logger, generate func(context.Context) (*preparams.Set, error)) *Pool {
@@ -191,7 +201,11 @@ func (p *Pool) takeOne() (*preparams.Set, error) {
 func (p *Pool) Fill(ctx context.Context) {
 	for ctx.Err() == nil {
 		changed := p.Changed()
-		if ready := p.Ready(); ready < p.target {
+		if ready := p.Ready(); ready < p.target && p.fixturesOnly.Load() {
+			if ready == 0 {
+				p.log.Info("TEST ONLY: out of fixture pre-parameter sets, and none are generated (fixtures only)")
+			}
+		} else if ready < p.target {
 			p.log.Info("generating pre-parameters (Paillier safe primes); this takes a while", "ready", ready, "target", p.target)
 			start := time.Now()
 			s, err := p.generate(ctx)
@@ -217,7 +231,8 @@ func (p *Pool) Fill(ctx context.Context) {
 }
 
 // ImportTestFixtures adds the TEST-ONLY pre-parameter sets of a fixture file
-// (testdata/preparams) to the agent's pool and returns how many were new.
+// (testdata/preparams) to the agent's pool, which from then on generates
+// none (FixturesOnly), and returns how many were new.
 // Only tests and the demo's own test use it: those sets are public.
 func ImportTestFixtures(a *Agent, path string) (int, error) {
 	fh, err := os.Open(path)
@@ -230,6 +245,7 @@ func ImportTestFixtures(a *Agent, path string) (int, error) {
 		return 0, err
 	}
 	a.Pool().AcceptTestFixtures()
+	a.Pool().FixturesOnly()
 	added := 0
 	for _, s := range sets {
 		if err := a.Pool().Add(s); err == nil {
@@ -239,14 +255,4 @@ func ImportTestFixtures(a *Agent, path string) (int, error) {
 		}
 	}
 	return added, nil
-}
-
-// NoGenerate is the Options.Generate of an agent fed TEST-ONLY fixture sets
-// (the tests, the demo with fixtures): it never generates and waits until
-// ctx ends, so that the pool holds the fixture's sets only and a test that
-// needs more than it imported fails on the pool's wait instead of burning a
-// core for tens of seconds on safe primes beside the protocol it measures.
-func NoGenerate(ctx context.Context) (*preparams.Set, error) {
-	<-ctx.Done()
-	return nil, ctx.Err()
 }

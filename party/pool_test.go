@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -146,6 +147,42 @@ func TestPoolFillUsesGenerator(t *testing.T) {
 	<-done
 	if pool.Ready() != 2 || calls < 3 {
 		t.Fatalf("Fill did not refill after a take: ready %d, generated %d", pool.Ready(), calls)
+	}
+}
+
+// A pool fed fixtures only (FixturesOnly: every test and test build) never
+// calls its generator, however far below its target it falls: a test that
+// needs more sets waits on Take instead of searching for safe primes.
+func TestPoolFixturesOnlyNeverGenerates(t *testing.T) {
+	ks := openStore(t, t.TempDir())
+	defer ks.Close()
+	var calls atomic.Int32
+	gen := func(ctx context.Context) (*preparams.Set, error) {
+		calls.Add(1)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	pool := NewPool(ks, 2, quiet, gen)
+	pool.AcceptTestFixtures()
+	pool.FixturesOnly()
+	if err := pool.Add(fixtureSets(t)[0]); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { pool.Fill(ctx); close(done) }()
+	if _, err := pool.Take(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	short, stop := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer stop()
+	if s, err := pool.Take(short); err == nil {
+		t.Fatalf("Take from an empty fixtures-only pool returned set %s", s.ID())
+	}
+	cancel()
+	<-done
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("a fixtures-only pool called its generator %d times", n)
 	}
 }
 

@@ -222,7 +222,7 @@ func (c *Cluster) AddDevice(t testing.TB, name string, sets []*preparams.Set) *D
 }
 
 func (c *Cluster) startDevice(d *Device, sets []*preparams.Set) error {
-	o := party.Options{Store: d.Store, Logger: c.Log.With("proc", d.Name), PoolTarget: max(len(sets), 1), Generate: party.NoGenerate, MaxBackoff: 200 * time.Millisecond}
+	o := party.Options{Store: d.Store, Logger: c.Log.With("proc", d.Name), PoolTarget: max(len(sets), 1), MaxBackoff: 200 * time.Millisecond}
 	if c.opts.Device != nil {
 		c.opts.Device(d.Name, &o)
 	}
@@ -231,6 +231,7 @@ func (c *Cluster) startDevice(d *Device, sets []*preparams.Set) error {
 		return err
 	}
 	a.Pool().AcceptTestFixtures() // the cluster's devices use the TEST-ONLY sets
+	a.Pool().FixturesOnly()       // and no others
 	for _, s := range sets {
 		if err := a.Pool().Add(s); err != nil && !errors.Is(err, party.ErrPreparamsUsed) {
 			return err

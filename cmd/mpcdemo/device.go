@@ -51,8 +51,9 @@ func startDemoDevice(ctx context.Context, dir, name, code string, sets int, fixt
 	// leaving the cores to the signing that follows.
 	var made atomic.Int32
 	generate := func(ctx context.Context) (*preparams.Set, error) {
-		if int(made.Load()) >= sets || fixtures != "" {
-			return party.NoGenerate(ctx)
+		if int(made.Load()) >= sets {
+			<-ctx.Done()
+			return nil, ctx.Err()
 		}
 		s, err := preparams.Generate(ctx, 0)
 		if err == nil {

@@ -135,9 +135,6 @@ func runAgent(cmd *cobra.Command, cfg runConfig) error {
 	}
 	defer ks.Close()
 	opts := party.Options{Store: ks, Logger: log, PoolTarget: cfg.preparamsPool}
-	if cfg.testPreparams != "" {
-		opts.Generate = party.NoGenerate // the fixture's sets only, as in every test
-	}
 	if crash := crashtest.Hook(); crash != nil {
 		log.Warn("TEST ONLY: crash points are armed", "env", crashtest.Env)
 		opts.CrashAt = crash

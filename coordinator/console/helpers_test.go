@@ -278,12 +278,6 @@ func spkiPin(t *testing.T, getCert func(*tls.ClientHelloInfo) (*tls.Certificate,
 	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
-// noGenerate keeps the test device from generating safe primes.
-func noGenerate(ctx context.Context) (*preparams.Set, error) {
-	<-ctx.Done()
-	return nil, ctx.Err()
-}
-
 // enrol enrols a device with a pairing code read off the page, and starts
 // its agent with TEST-ONLY pre-parameters. It returns the device's SAS.
 func enrol(t *testing.T, c *testkit.Cluster, name, code string, sets []*preparams.Set) string {
@@ -297,12 +291,13 @@ func enrol(t *testing.T, c *testkit.Cluster, name, code string, sets []*preparam
 		ks.Close()
 		t.Fatalf("enrol %s with the code on the page: %v", name, err)
 	}
-	a, err := party.New(party.Options{Store: ks, Logger: c.Log.With("proc", name), PoolTarget: len(sets), Generate: noGenerate, MaxBackoff: 200 * time.Millisecond})
+	a, err := party.New(party.Options{Store: ks, Logger: c.Log.With("proc", name), PoolTarget: len(sets), MaxBackoff: 200 * time.Millisecond})
 	if err != nil {
 		ks.Close()
 		t.Fatal(err)
 	}
 	a.Pool().AcceptTestFixtures()
+	a.Pool().FixturesOnly()
 	for _, s := range sets {
 		if err := a.Pool().Add(s); err != nil {
 			t.Fatal(err)
