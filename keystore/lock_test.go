@@ -2,6 +2,7 @@ package keystore
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"testing"
@@ -40,14 +41,20 @@ const (
 	exitOther  = 5
 )
 
-func TestSecondOpenFromAnotherProcess(t *testing.T) {
-	if testing.Short() {
-		t.Skip("spawns a process")
+// TestMain runs the child side of TestSecondOpenFromAnotherProcess when the
+// test binary is started as that child, and the tests otherwise.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(helperDirEnv); dir != "" {
+		os.Exit(lockHelper(dir))
 	}
+	os.Exit(m.Run())
+}
+
+func TestSecondOpenFromAnotherProcess(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir)
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestLockHelperProcess$", "-test.count=1")
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.count=1")
 	cmd.Env = append(os.Environ(), helperDirEnv+"="+dir)
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
@@ -57,22 +64,19 @@ func TestSecondOpenFromAnotherProcess(t *testing.T) {
 	closeStore(t, s)
 }
 
-// TestLockHelperProcess is the child side of TestSecondOpenFromAnotherProcess;
-// it does nothing in a normal run.
-func TestLockHelperProcess(t *testing.T) {
-	dir := os.Getenv(helperDirEnv)
-	if dir == "" {
-		t.Skip("helper process only")
-	}
+// lockHelper is the child side of TestSecondOpenFromAnotherProcess: it tries
+// to open dir, which its parent holds open, and reports how through its exit
+// code.
+func lockHelper(dir string) int {
 	s, err := Open(dir, testPass(), testOptions())
 	switch {
 	case err == nil:
 		s.Close()
-		os.Exit(exitOpened)
+		return exitOpened
 	case errors.Is(err, ErrLocked):
-		os.Exit(exitLocked)
+		return exitLocked
 	default:
-		t.Logf("Open: %v", err)
-		os.Exit(exitOther)
+		fmt.Fprintf(os.Stderr, "Open: %v\n", err)
+		return exitOther
 	}
 }
