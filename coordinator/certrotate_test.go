@@ -14,7 +14,6 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/mpcsign/mpcsign/internal/coordclient"
-	"github.com/mpcsign/mpcsign/internal/preparams"
 	"github.com/mpcsign/mpcsign/internal/tlspin"
 	"github.com/mpcsign/mpcsign/party"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
@@ -172,10 +171,11 @@ func TestCertificateRotation(t *testing.T) {
 	verify(t, key.GetPublicKey(), dg, resp)
 
 	// The device that missed the rotation cannot connect, and says why.
-	a, err := party.New(party.Options{Store: gamma.Store, MaxBackoff: 200 * time.Millisecond, Generate: noPreparams})
+	a, err := party.New(party.Options{Store: gamma.Store, MaxBackoff: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
+	a.Pool().FixturesOnly() // it never generates
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- a.Run(runCtx) }()
@@ -199,9 +199,4 @@ func TestCertificateRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.RestartDevice(t, "gamma")
-}
-
-func noPreparams(ctx context.Context) (*preparams.Set, error) {
-	<-ctx.Done()
-	return nil, ctx.Err()
 }

@@ -10,7 +10,6 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/mpcsign/mpcsign/internal/pairing"
-	"github.com/mpcsign/mpcsign/internal/preparams"
 	"github.com/mpcsign/mpcsign/keystore"
 	"github.com/mpcsign/mpcsign/party"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
@@ -62,10 +61,11 @@ func TestPairingNeedsTheOperatorsApproval(t *testing.T) {
 		t.Fatalf("after enrolment: device shows %q (pending=%v), coordinator lists %v %q", cfg.SAS, cfg.PendingApproval, d.GetStatus(), d.GetSas())
 	}
 
-	a, err := party.New(party.Options{Store: ks, PoolTarget: 1, Generate: noGenerate})
+	a, err := party.New(party.Options{Store: ks, PoolTarget: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
+	a.Pool().FixturesOnly() // it never generates
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- a.Run(runCtx) }()
@@ -134,9 +134,4 @@ func TestAutoApprove(t *testing.T) {
 	if d := deviceByName(t, c, "lab1"); d.GetStatus() != mpcv1.DeviceStatus_DEVICE_STATUS_ACTIVE {
 		t.Fatalf("status %v", d.GetStatus())
 	}
-}
-
-func noGenerate(ctx context.Context) (*preparams.Set, error) {
-	<-ctx.Done()
-	return nil, ctx.Err()
 }

@@ -13,7 +13,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/mpcsign/mpcsign/internal/identity"
-	"github.com/mpcsign/mpcsign/internal/preparams"
 	"github.com/mpcsign/mpcsign/internal/tlspin"
 	"github.com/mpcsign/mpcsign/keystore"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
@@ -33,10 +32,11 @@ func newTestAgent(t *testing.T, dir string) (*Agent, *keystore.Store) {
 	if err := saveConfig(ks, Config{DeviceID: identity.DeviceID(id.PublicKey()), Name: "dev", Address: "127.0.0.1:1", Fingerprint: fingerprint(1)}); err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(Options{Store: ks, Generate: func(ctx context.Context) (*preparams.Set, error) { <-ctx.Done(); return nil, ctx.Err() }})
+	a, err := New(Options{Store: ks})
 	if err != nil {
 		t.Fatal(err)
 	}
+	a.Pool().FixturesOnly() // it never generates
 	return a, ks
 }
 

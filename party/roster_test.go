@@ -1,7 +1,6 @@
 package party
 
 import (
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/mpcsign/mpcsign/internal/identity"
-	"github.com/mpcsign/mpcsign/internal/preparams"
 	"github.com/mpcsign/mpcsign/internal/roster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
@@ -101,10 +99,11 @@ func rosterAgent(t *testing.T, dir string, c *testChain) *Agent {
 	if err := saveConfig(ks, cfg); err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(Options{Store: ks, Generate: func(ctx context.Context) (*preparams.Set, error) { <-ctx.Done(); return nil, ctx.Err() }})
+	a, err := New(Options{Store: ks})
 	if err != nil {
 		t.Fatal(err)
 	}
+	a.Pool().FixturesOnly() // it never generates
 	return a
 }
 
