@@ -3,11 +3,14 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/big"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -181,46 +184,98 @@ func newAuditCmd(environ []string) *cobra.Command {
 }
 
 // terminalPrompter asks on the party's own terminal, one request at a time.
+//
+// An answer approves only the prompt it was typed for. The coordinator
+// decides when a prompt ends (it can abort the session, or give it a short
+// deadline), so a "y" typed a moment too late, or a stray keystroke typed
+// while no prompt was open, must not approve whatever request comes next.
+// So each prompt shows a fresh random code and approves only on that code,
+// a line read while no prompt is open is thrown away, and a line read
+// during one prompt is never taken as the answer to a later one.
 type terminalPrompter struct {
-	mu    sync.Mutex
+	mu    sync.Mutex // one prompt at a time
 	out   io.Writer
-	lines chan string
+	lines chan answerLine
+	code  func() (string, error) // the code a prompt shows (random; a test may fix it)
+	last  uint64                 // the last prompt's number (under mu)
+	open  atomic.Uint64          // the number of the prompt on screen, 0 for none
+}
+
+// answerLine is one line typed at the terminal, with the number of the
+// prompt that was on screen when it was read.
+type answerLine struct {
+	text   string
+	prompt uint64
 }
 
 func newTerminalPrompter(in io.Reader, out io.Writer) *terminalPrompter {
-	p := &terminalPrompter{out: out, lines: make(chan string)}
+	p := &terminalPrompter{out: out, lines: make(chan answerLine), code: randomCode}
 	go func() {
 		sc := bufio.NewScanner(in)
 		for sc.Scan() {
-			p.lines <- sc.Text()
+			l := answerLine{text: sc.Text(), prompt: p.open.Load()}
+			if l.prompt == 0 {
+				// Typed while no prompt was open: it answers nothing.
+				fmt.Fprintln(p.out, "(no request is waiting for an answer: ignored)")
+				continue
+			}
+			p.lines <- l
 		}
 		close(p.lines)
 	}()
 	return p
 }
 
+// randomCode is four random decimal digits.
+func randomCode() (string, error) {
+	n, err := rand.Int(rand.Reader, big.NewInt(10000))
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%04d", n.Int64()), nil
+}
+
 func (p *terminalPrompter) Ask(ctx context.Context, req party.SignRequest) (bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	code, err := p.code()
+	if err != nil {
+		return false, err
+	}
+	p.last++
+	n := p.last
+	p.open.Store(n)
+	defer p.open.Store(0)
 	if r := req.Reshare; r != nil {
-		fmt.Fprintf(p.out, "\nreshare request: key %s to epoch %d, new committee %s (any %d of them sign), requested by %q\napprove? [y/N] ",
+		fmt.Fprintf(p.out, "\nreshare request: key %s to epoch %d, new committee %s (any %d of them sign), requested by %q\n",
 			req.KeyID, r.NewEpoch, strings.Join(r.NewCommittee, ", "), r.NewThreshold+1, req.Requester)
 	} else {
 		who := fmt.Sprintf("requested by %q (as the coordinator reports it)", req.Requester)
 		if req.Signed != nil {
 			who = fmt.Sprintf("requested by %q (its signature checked against this device's roster)", req.Requester)
 		}
-		fmt.Fprintf(p.out, "\nsigning request: key %s, %s, %s\napprove? [y/N] ", req.KeyID, req.What(), who)
+		fmt.Fprintf(p.out, "\nsigning request: key %s, %s, %s\n", req.KeyID, req.What(), who)
 	}
-	select {
-	case line, ok := <-p.lines:
-		if !ok {
-			return false, io.EOF
+	fmt.Fprintf(p.out, "to approve, type %s (anything else refuses): ", code)
+	for {
+		select {
+		case l, ok := <-p.lines:
+			if !ok {
+				return false, io.EOF
+			}
+			if l.prompt != n {
+				// Typed for an earlier prompt, after it ended.
+				fmt.Fprintln(p.out, "(an answer to an earlier request: ignored)")
+				continue
+			}
+			if strings.TrimSpace(l.text) == code {
+				return true, nil
+			}
+			fmt.Fprintln(p.out, "(not the code shown: refused)")
+			return false, nil
+		case <-ctx.Done():
+			fmt.Fprintln(p.out, "(no answer in time: refused)")
+			return false, ctx.Err()
 		}
-		a := strings.ToLower(strings.TrimSpace(line))
-		return a == "y" || a == "yes", nil
-	case <-ctx.Done():
-		fmt.Fprintln(p.out, "(no answer in time: refused)")
-		return false, ctx.Err()
 	}
 }
