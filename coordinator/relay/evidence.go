@@ -68,7 +68,8 @@ func (s *session) relayedCount() int {
 // checked against its signed join), the coordinator opens the accused's
 // point-to-point envelopes to the reporter and re-runs the checks: an
 // accused whose signed messages fail one is proven at fault; when every
-// accused passes every check, the reporter lied.
+// accused passes every check, or a point-to-point envelope the reporter
+// itself sent an accused does not open, the reporter lied.
 func (s *session) judge(reporter string, f *mpcv1.SessionFailure, seen int) verdict {
 	accused := s.memberIDs(f.GetCulprits(), reporter)
 	suspected := verdict{blame: BlameSuspected, culprits: accused, reporter: reporter}
@@ -106,6 +107,13 @@ func (s *session) judge(reporter string, f *mpcv1.SessionFailure, seen int) verd
 		// backed its accusation with something false.
 		return verdict{blame: BlameAccuserLied, culprits: []string{reporter}, detail: "its evidence key does not match its signed join"}
 	}
+	if e, ok := undecryptableFrom(relayed, opened, reporter, accused); ok {
+		// The reporter signed that ciphertext, and its own genuine key
+		// does not open it: whatever the accused did with it, a garbled
+		// message the reporter sent is never the accused's fault.
+		return verdict{blame: BlameAccuserLied, culprits: []string{reporter},
+			detail: "its own " + e.Type + " to " + s.members[e.To].Name + " does not decrypt under its revealed pair key"}
+	}
 	var guilty, clean []string
 	var reasons []string
 	for _, a := range accused {
@@ -132,6 +140,25 @@ func (s *session) judge(reporter string, f *mpcv1.SessionFailure, seen int) verd
 	return suspected
 }
 
+// undecryptableFrom finds a point-to-point envelope from reporter to one
+// of accused that does not open under reporter's revealed key. An honest
+// device seals with the very pair key the revealed key derives, so such an
+// envelope, signed by reporter (the relay checked the signature before
+// keeping it), shows that the reporter sent garbage, under a stray key or
+// none, perhaps to accuse its recipient of it.
+func undecryptableFrom(relayed []*mpcv1.SessionMessage, opened *envelope.Revealed, reporter string, accused []string) (envelope.Envelope, bool) {
+	for _, m := range relayed {
+		e := envelope.FromProto(m)
+		if e.Broadcast || e.From != reporter || !slices.Contains(accused, e.To) {
+			continue
+		}
+		if _, err := opened.Open(e); err != nil {
+			return e, true
+		}
+	}
+	return envelope.Envelope{}, false
+}
+
 // equivocation is the devices' first-write-wins rule (envelope.Tracker)
 // re-run on what the coordinator relayed: two envelopes of one type from
 // accused to the same recipients with different payloads (ciphertext or
@@ -153,7 +180,10 @@ func equivocation(relayed []*mpcv1.SessionMessage, accused string) blame.Verdict
 }
 
 // judgeOne re-runs the reporter's checks on what accused sent it: every
-// broadcast, and the point-to-point envelopes between the two.
+// broadcast, and the point-to-point envelopes between the two. Only an
+// envelope from accused that does not open proves accused at fault: the
+// accused signed that ciphertext, while the reporter's own ciphertext is the
+// reporter's doing.
 func (s *session) judgeOne(relayed []*mpcv1.SessionMessage, opened *envelope.Revealed, reporter, accused string) blame.Verdict {
 	var msgs []blame.Msg
 	var types []string // each message's type, as its envelope says
@@ -166,6 +196,12 @@ func (s *session) judgeOne(relayed []*mpcv1.SessionMessage, opened *envelope.Rev
 			continue
 		}
 		wire, err := opened.Open(e)
+		if err != nil && e.From != accused {
+			// The reporter's own envelope (judge blames the reporter for
+			// it before judging anyone): it says nothing about accused, and
+			// the checks cannot be re-run without it.
+			return blame.Verdict{Outcome: blame.Undecided}
+		}
 		if err != nil {
 			return blame.Verdict{Outcome: blame.Guilty, Reason: e.Type + ": point-to-point payload does not decrypt under the pair key"}
 		}
