@@ -48,6 +48,11 @@ func TestCheckCeremony(t *testing.T) {
 			NewThreshold: 1, OldCommittee: []string{self, other}, NewCommittee: []string{self, other}, Participants: parts, Authorization: auth}
 	}
 	none := func(*roster.Ceremony) {}
+	// The drills below are of the key this device holds at epoch 3 with
+	// the peer (a drill keeps the committee that holds the key).
+	if err := saveShare(a.ks, shareRecord{Meta: ShareMeta{KeyID: "k1", Epoch: 3, State: ShareCommitted, Threshold: 1, PublicKey: []byte{2}, Holders: []string{other, self}}}); err != nil {
+		t.Fatal(err)
+	}
 	drill := func(cer *roster.Ceremony) {
 		cer.Kind, cer.KeyID, cer.Epoch, cer.NewThreshold, cer.NewCommittee = roster.CeremonyDrill, "k1", 3, 1, []string{self, other}
 	}
