@@ -130,6 +130,7 @@ type runningSession struct {
 	s       *session
 	cancel  context.CancelCauseFunc
 	started time.Time
+	begun   bool // a begin was taken (under partyLink.mu): one per session
 }
 
 // errStopped is the cause of a session stopped on purpose (the coordinator
@@ -176,6 +177,14 @@ func (l *partyLink) handle(m *mpcv1.ConnectResponse) {
 		if rs == nil {
 			return
 		}
+		select {
+		case <-rs.s.joined:
+		default:
+			// This device has not joined yet (it is still checking the
+			// session): the begin cannot hold its join, and the session's
+			// parameters are still being set.
+			return
+		}
 		// Register the agreed id now, so that envelopes that follow at once
 		// find the session; the session itself checks every join.
 		var joins []envelope.Join
@@ -184,12 +193,14 @@ func (l *partyLink) handle(m *mpcv1.ConnectResponse) {
 		}
 		sid := envelope.ID(rs.s.params, joins)
 		l.mu.Lock()
+		if rs.begun {
+			l.mu.Unlock()
+			return // a second begin for the same session is ignored
+		}
+		rs.begun = true
 		l.bySID[string(sid)] = rs
 		l.mu.Unlock()
-		select {
-		case rs.s.begin <- msg.Begin:
-		default: // a second begin for the same session is ignored
-		}
+		rs.s.begin <- msg.Begin // the only send on a channel of one: never blocks
 	case *mpcv1.ConnectResponse_Message:
 		rs := l.lookup(l.bySID, msg.Message.GetSessionId())
 		if rs == nil {
@@ -315,6 +326,7 @@ func (l *partyLink) accept(ctx context.Context, st *mpcv1.SessionStart, s *sessi
 		return
 	}
 	defer stop()
+	close(s.joined)
 	l.send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Reply{Reply: &mpcv1.SessionReply{Ref: st.GetRef(), Accepted: true, Join: s.join.Proto()}}})
 	s.run(ctx)
 }

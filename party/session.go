@@ -84,7 +84,10 @@ type session struct {
 	send  func(*mpcv1.ConnectRequest)
 	inbox chan *mpcv1.SessionMessage
 	begin chan *mpcv1.SessionBegin
-	deps  sessionDeps
+	// joined is closed once this device has sent its join (params and join
+	// are set): a begin that comes before cannot hold this device's join.
+	joined chan struct{}
+	deps   sessionDeps
 
 	// set by prepare
 	params     envelope.Params
@@ -162,14 +165,15 @@ func curveName(c mpcv1.Curve) string {
 
 func newSession(start *mpcv1.SessionStart, self string, log *slog.Logger, send func(*mpcv1.ConnectRequest), deps sessionDeps) *session {
 	return &session{
-		ref:   start.GetRef(),
-		start: start,
-		self:  self,
-		log:   log.With("kind", kindName(start.GetKind())),
-		send:  send,
-		inbox: make(chan *mpcv1.SessionMessage, inboxSize),
-		begin: make(chan *mpcv1.SessionBegin, 1),
-		deps:  deps,
+		ref:    start.GetRef(),
+		start:  start,
+		self:   self,
+		log:    log.With("kind", kindName(start.GetKind())),
+		send:   send,
+		inbox:  make(chan *mpcv1.SessionMessage, inboxSize),
+		begin:  make(chan *mpcv1.SessionBegin, 1),
+		joined: make(chan struct{}),
+		deps:   deps,
 	}
 }
 
