@@ -11,6 +11,10 @@ func compromisedSkipCeremonyChecks() bool { return false }
 
 func compromisedSkipRequestChecks() bool { return false }
 
+// compromisedDrillHolders is nil: a drill runs on the key's holders
+// (compromised_on.go).
+func compromisedDrillHolders(*mpcv1.Authorization) []string { return nil }
+
 func compromisedKeyEpoch(ke *mpcv1.KeyEpoch) *mpcv1.KeyEpoch { return ke }
 
 func compromisedRosterUpdate(u *mpcv1.RosterUpdate) *mpcv1.RosterUpdate { return u }

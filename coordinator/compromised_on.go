@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/mpcsign/mpcsign/internal/roster"
 	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
@@ -37,6 +38,12 @@ import (
 //	                 a replica that lost the leader lease goes on serving
 //	                 (cmd/coordinator asks): only the store's fencing check
 //	                 refuses its writes
+//	drill-signed-committee
+//	                 runs a drill (DrillKey) on the new committee the
+//	                 authorization it is given names, not on the key's
+//	                 holders it recorded: a standing drill signed before
+//	                 the key was reshared moves the key back to the
+//	                 committee it left, unless the devices refuse
 //
 // The default build has none of this (compromised_off.go).
 func compromisedAs(what string) bool {
@@ -53,6 +60,21 @@ func compromisedApproveAll() bool { return compromisedAs("approve-all") }
 func compromisedSkipCeremonyChecks() bool { return compromisedAs("skip-ceremony-checks") }
 
 func compromisedSkipRequestChecks() bool { return compromisedAs("skip-request-checks") }
+
+// compromisedDrillHolders: with drill-signed-committee, the device ids a
+// drill under authorization p runs on: the new committee p names (its
+// signature unchecked), whatever the key's recorded holders. nil: the
+// key's holders, as the product build has it.
+func compromisedDrillHolders(p *mpcv1.Authorization) []string {
+	if !compromisedAs("drill-signed-committee") || p == nil {
+		return nil
+	}
+	c, err := roster.DecodeCeremony(p.GetBody())
+	if err != nil {
+		return nil
+	}
+	return c.NewCommittee
+}
 
 func compromisedKeyEpoch(ke *mpcv1.KeyEpoch) *mpcv1.KeyEpoch {
 	if !compromisedAs("forge-key-sync") {
