@@ -23,6 +23,10 @@ type globals struct {
 	tokenFile      string
 	asJSON         bool
 	timeout        time.Duration
+
+	// adminClient, when set (by tests only), is used instead of dialing
+	// the coordinator for admin calls.
+	adminClient mpcv1.AdminServiceClient
 }
 
 func (g *globals) register(root *cobra.Command) {
@@ -49,6 +53,10 @@ func (g *globals) endpoint() (string, []string, error) { return g.target().Endpo
 func (g *globals) dial(role string) (*grpc.ClientConn, error) { return g.target().Dial(role) }
 
 func (g *globals) admin(cmd *cobra.Command) (mpcv1.AdminServiceClient, func(), context.Context, error) {
+	if g.adminClient != nil {
+		ctx, cancel := context.WithTimeout(cmd.Context(), g.timeout)
+		return g.adminClient, cancel, ctx, nil
+	}
 	conn, err := g.dial("admin")
 	if err != nil {
 		return nil, nil, nil, err

@@ -2,8 +2,11 @@ package main
 
 import "github.com/spf13/cobra"
 
-func newRootCmd() *cobra.Command {
-	g := &globals{}
+func newRootCmd() *cobra.Command { return newRootCmdWith(&globals{}) }
+
+// newRootCmdWith is mpcctl's command tree on g (tests set fields of g that
+// no flag sets).
+func newRootCmdWith(g *globals) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "mpcctl",
 		Short: "Operate the MPC signing service: devices, keys, signatures, rosters and ceremonies",
