@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/mpcsign/mpcsign/internal/address"
 	"github.com/mpcsign/mpcsign/internal/hd"
@@ -25,7 +26,10 @@ type keyCheck struct {
 	Error    string   `json:"error,omitempty"`
 }
 
-// rosterDevices answers identity keys from a verified roster.
+// rosterDevices answers identity keys from a verified roster: of every
+// device ever added, revoked ones too (a revocation reshare plans from a
+// key whose committee still holds the revoked device). checkKey, which
+// decides what is shown as attested, requires every member to be active.
 type rosterDevices struct{ st *roster.State }
 
 func (d rosterDevices) IdentityKey(id string) ([]byte, bool) {
@@ -33,11 +37,12 @@ func (d rosterDevices) IdentityKey(id string) ([]byte, bool) {
 	return dev.IdentityKey, ok
 }
 
-// checkKey verifies every holder's attestation of k's current epoch: each
-// is signed by a device on the verified roster, they all state k's id,
-// curve, public key, chain code, threshold and exactly its holders, and
-// every holder attested.
-func checkKey(k *mpcv1.Key, st *roster.State) keyCheck {
+// verifyHolders checks every holder's attestation of k's current epoch:
+// each is signed by a device that was ever on the verified roster (revoked
+// ones included), they all state k's id, curve, public key, chain code,
+// threshold and exactly its holders, and every holder attested. It returns
+// the committee the holders attested.
+func verifyHolders(k *mpcv1.Key, st *roster.State) ([]string, error) {
 	curve := resharing.CurveSecp256k1
 	if k.GetCurve() == mpcv1.Curve_CURVE_ED25519 {
 		curve = resharing.CurveEd25519
@@ -48,7 +53,7 @@ func checkKey(k *mpcv1.Key, st *roster.State) keyCheck {
 	}
 	agreed, err := resharing.VerifyAttestations(k.GetId(), curve, k.GetEpoch(), k.GetPublicKey(), atts, rosterDevices{st})
 	if err != nil {
-		return keyCheck{Error: err.Error()}
+		return nil, err
 	}
 	var holders []string
 	for _, h := range k.GetHolders() {
@@ -57,23 +62,60 @@ func checkKey(k *mpcv1.Key, st *roster.State) keyCheck {
 	slices.Sort(holders)
 	switch {
 	case identity.KeyID(k.GetPublicKey()) != k.GetId():
-		return keyCheck{Error: "the key id is not the one its public key gives"}
+		return nil, errors.New("the key id is not the one its public key gives")
 	case agreed.Threshold < 1:
-		return keyCheck{Error: "the holders attested a threshold below 1 (a key any one device signs alone)"}
+		return nil, errors.New("the holders attested a threshold below 1 (a key any one device signs alone)")
 	case !slices.Equal(agreed.Committee, holders):
-		return keyCheck{Error: "the holders attested another committee than the coordinator lists"}
+		return nil, errors.New("the holders attested another committee than the coordinator lists")
 	case agreed.Threshold != int(k.GetThreshold()):
-		return keyCheck{Error: "the holders attested another threshold than the coordinator lists"}
+		return nil, errors.New("the holders attested another threshold than the coordinator lists")
 	case string(agreed.ChainCode) != string(k.GetChainCode()):
-		return keyCheck{Error: "the holders attested another chain code than the coordinator lists"}
+		return nil, errors.New("the holders attested another chain code than the coordinator lists")
+	}
+	return agreed.Committee, nil
+}
+
+// checkKey is what is shown about k: verified only if verifyHolders holds
+// and every holder is active on the verified roster. An attestation by a
+// revoked device counts for nothing here: whoever stole it may hold its
+// identity key, and its name may be another device's now. A key whose
+// revocation reshare is still pending is not verified either, and says
+// which holder is revoked. Attesters are named with their roster name and
+// the start of their device id.
+func checkKey(k *mpcv1.Key, st *roster.State) keyCheck {
+	committee, err := verifyHolders(k, st)
+	if err != nil {
+		return keyCheck{Error: err.Error()}
+	}
+	var revoked []string
+	for _, id := range committee {
+		if !st.Active(id) {
+			d, _ := st.Device(id)
+			revoked = append(revoked, fmt.Sprintf("%s (revoked at roster height %d; it was named %s)", id, d.RevokedAt, d.Name))
+		}
+	}
+	if len(revoked) > 0 {
+		return keyCheck{Error: "the key is held by a device revoked on your roster: " + strings.Join(revoked, ", ") +
+			"; a revoked device's attestation counts for nothing (reshare the key without it)"}
 	}
 	out := keyCheck{Verified: true}
-	for _, id := range agreed.Committee {
+	for _, id := range committee {
 		d, _ := st.Device(id)
-		out.By = append(out.By, d.Name)
+		out.By = append(out.By, attesterName(d))
 	}
 	slices.Sort(out.By)
 	return out
+}
+
+// attesterName is a device as an attestation's signer is shown: its name
+// and the start of its id, which a later device of the same name does not
+// share.
+func attesterName(d roster.DeviceState) string {
+	id := d.ID
+	if len(id) > 8 {
+		id = id[:8]
+	}
+	return d.Name + " (" + id + ")"
 }
 
 // localAddresses are the addresses of an attested public key, computed
@@ -130,13 +172,17 @@ func keyCheckFor(ctx context.Context, c mpcv1.AdminServiceClient, dir string, k 
 // threshold the devices themselves have not attested (checked against the
 // operator's roster): otherwise a coordinator could list a device of its
 // own as a holder and have the operator sign it into the new committee.
+//
+// A holder revoked on st does not fail it: a revocation plans the reshare
+// of the keys the revoked device still holds. Each ceremony requires
+// what it needs to be active itself.
 func attestedHolders(st *roster.State, k *mpcv1.Key) error {
-	c := checkKey(k, st)
-	if c.Verified {
+	_, err := verifyHolders(k, st)
+	if err == nil {
 		return nil
 	}
 	if len(k.GetAttestations()) == 0 {
 		return fmt.Errorf("key %s carries no holder attestations (made before they existed): its holders are the coordinator's word only, so no ceremony is signed from them. Reshare it once to the devices you know hold it: mpcctl keys reshare %s --devices A,B,C (the new holders attest it)", k.GetId(), k.GetId())
 	}
-	return fmt.Errorf("key %s: its holders' attestations do not check against your roster (%s): no plan is signed from the coordinator's list of holders", k.GetId(), c.Error)
+	return fmt.Errorf("key %s: its holders' attestations do not check against your roster (%v): no plan is signed from the coordinator's list of holders", k.GetId(), err)
 }

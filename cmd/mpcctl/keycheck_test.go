@@ -1,0 +1,242 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	"google.golang.org/grpc"
+
+	"github.com/mpcsign/mpcsign/internal/identity"
+	"github.com/mpcsign/mpcsign/internal/keyfile"
+	"github.com/mpcsign/mpcsign/internal/roster"
+	"github.com/mpcsign/mpcsign/keystore"
+	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
+	"github.com/mpcsign/mpcsign/resharing"
+)
+
+// stubAdmin is a coordinator that answers only what a test gives it: the
+// roster, and GetKey and CreateKey by the test's functions. Any other call
+// panics (the embedded client is nil).
+type stubAdmin struct {
+	mpcv1.AdminServiceClient
+	roster    *mpcv1.GetRosterResponse
+	getKey    func(*mpcv1.GetKeyRequest) *mpcv1.GetKeyResponse
+	createKey func(*mpcv1.CreateKeyRequest) *mpcv1.CreateKeyResponse
+}
+
+func (s *stubAdmin) GetRoster(context.Context, *mpcv1.GetRosterRequest, ...grpc.CallOption) (*mpcv1.GetRosterResponse, error) {
+	if s.roster == nil {
+		return &mpcv1.GetRosterResponse{}, nil
+	}
+	return s.roster, nil
+}
+
+func (s *stubAdmin) GetKey(_ context.Context, req *mpcv1.GetKeyRequest, _ ...grpc.CallOption) (*mpcv1.GetKeyResponse, error) {
+	if s.getKey == nil {
+		return nil, errors.New("stub: no GetKey")
+	}
+	return s.getKey(req), nil
+}
+
+func (s *stubAdmin) CreateKey(_ context.Context, req *mpcv1.CreateKeyRequest, _ ...grpc.CallOption) (*mpcv1.CreateKeyResponse, error) {
+	if s.createKey == nil {
+		return nil, errors.New("stub: no CreateKey")
+	}
+	return s.createKey(req), nil
+}
+
+// attestFixture is a roster built in the test (one operator, quorum 1),
+// pinned in the operator's directory, and the identity keys of every device
+// ever added to it.
+type attestFixture struct {
+	t       *testing.T
+	opDir   string
+	opFlags []string
+	op      *keyfile.Key
+	entries []roster.Entry
+	st      *roster.State
+	devKeys map[string]ed25519.PrivateKey // by device id, revoked ones too
+	ids     map[string]string             // name -> id of the device added last under it
+}
+
+func newAttestFixture(t *testing.T) *attestFixture {
+	t.Helper()
+	useTestOperatorKDF(t)
+	t.Setenv("MPC_HOME", t.TempDir())
+	base := t.TempDir()
+	dir, pass := filepath.Join(base, "alice"), filepath.Join(base, "passphrase")
+	if err := os.WriteFile(pass, []byte(testOperatorPassphrase+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := &attestFixture{t: t, opDir: dir, opFlags: []string{"--operator-dir", dir, "--passphrase-file", pass},
+		devKeys: map[string]ed25519.PrivateKey{}, ids: map[string]string{}}
+	if _, errOut, err := runOperatorCLI(t, append([]string{"operator", "init", "--name", "alice"}, f.opFlags...)...); err != nil {
+		t.Fatalf("operator init: %v\n%s", err, errOut)
+	}
+	k, err := keyfile.Read(filepath.Join(dir, operatorKeyName), keystore.NewPassphrase([]byte(testOperatorPassphrase)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.op = k
+	g, err := roster.NewGenesis([]roster.Operator{{Name: k.Name(), Key: k.PublicKey()}}, 1, false, time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Sign(k)
+	if f.st, err = roster.Open(g); err != nil {
+		t.Fatal(err)
+	}
+	f.entries = []roster.Entry{g}
+	return f
+}
+
+func (f *attestFixture) append(b roster.Body) {
+	f.t.Helper()
+	raw, err := roster.EncodeBody(b)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	e := roster.Entry{Body: raw}
+	e.Sign(f.op)
+	if err := f.st.Apply(e); err != nil {
+		f.t.Fatalf("%s: %v", b.Kind, err)
+	}
+	f.entries = append(f.entries, e)
+}
+
+// addDevice puts a device of a fresh identity key on the roster.
+func (f *attestFixture) addDevice(name string) string {
+	f.t.Helper()
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	enc := make([]byte, 32)
+	rand.Read(enc)
+	d := roster.Device{ID: identity.DeviceID(pub), Name: name, IdentityKey: pub, EncryptionKey: enc}
+	b := f.st.Next(roster.KindAddDevice, time.Now())
+	b.Device = &d
+	f.append(b)
+	f.devKeys[d.ID], f.ids[name] = priv, d.ID
+	return d.ID
+}
+
+func (f *attestFixture) revoke(id string) {
+	f.t.Helper()
+	b := f.st.Next(roster.KindRevokeDevice, time.Now())
+	b.DeviceID, b.Reason = id, "stolen"
+	f.append(b)
+}
+
+// pin pins the roster as it is now in the operator's directory.
+func (f *attestFixture) pin() {
+	f.t.Helper()
+	writePin(f.t, f.opDir, pinFile{Genesis: f.entries[0].Hash().String(), Height: f.st.Height(), Head: f.st.Head().String()})
+}
+
+func (f *attestFixture) rosterResponse() *mpcv1.GetRosterResponse {
+	r := &mpcv1.GetRosterResponse{Exists: true, Height: f.st.Height()}
+	for _, e := range f.entries {
+		r.Entries = append(r.Entries, roster.EntryProto(e))
+	}
+	return r
+}
+
+// key is a fresh secp256k1 key (with a chain code) of threshold t held by
+// the devices ids, at epoch, attested by each of them with the identity
+// key that device id was added with.
+func (f *attestFixture) key(t int, epoch uint64, ids ...string) *mpcv1.Key {
+	f.t.Helper()
+	priv, err := secp256k1.GeneratePrivateKey()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	pub := priv.PubKey().SerializeCompressed()
+	cc := make([]byte, 32)
+	rand.Read(cc)
+	committee := slices.Sorted(slices.Values(ids))
+	k := &mpcv1.Key{Id: identity.KeyID(pub), Curve: mpcv1.Curve_CURVE_SECP256K1, Threshold: uint32(t), PublicKey: pub, ChainCode: cc, Epoch: epoch}
+	for _, id := range committee {
+		commit := make([]byte, 33)
+		copy(commit, pub)
+		a, err := resharing.Attest(resharing.Attestation{Version: resharing.AttestationVersion, KeyID: k.Id, Curve: resharing.CurveSecp256k1, Epoch: epoch,
+			PublicKey: pub, ChainCode: cc, Threshold: t, Committee: committee, Holder: id, ShareCommitment: commit},
+			func(msg []byte) []byte { return ed25519.Sign(f.devKeys[id], msg) })
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		k.Attestations = append(k.Attestations, &mpcv1.KeyAttestation{Body: a.Body, Signature: a.Signature})
+		name := id
+		if d, ok := f.st.Device(id); ok {
+			name = d.Name
+		}
+		k.Holders = append(k.Holders, &mpcv1.KeyHolder{DeviceId: id, DeviceName: name})
+	}
+	k.Addresses = localAddresses(k)
+	return k
+}
+
+// runStub runs mpcctl against stub.
+func runStub(t *testing.T, stub mpcv1.AdminServiceClient, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errw bytes.Buffer
+	root := newRootCmdWith(&globals{adminClient: stub})
+	root.SetArgs(append([]string{"--coordinator-dir", filepath.Join(t.TempDir(), "none")}, args...))
+	root.SetOut(&out)
+	root.SetErr(&errw)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := root.ExecuteContext(ctx)
+	return out.String(), errw.String(), err
+}
+
+// TestCheckKeyRevokedAttesters: phone and laptop are revoked (stolen) and
+// paired again under the same names with new identity keys. A key attested
+// with the old identity keys, which a thief holds, is not verified: its
+// reason names the revoked ids. A key still held by one revoked device (its
+// revocation reshare pending) is not verified either; the ceremonies still
+// take its attestations (a revocation plans from them).
+func TestCheckKeyRevokedAttesters(t *testing.T) {
+	f := newAttestFixture(t)
+	oldPhone, oldLaptop, server, tablet := f.addDevice("phone"), f.addDevice("laptop"), f.addDevice("server"), f.addDevice("tablet")
+	pending := f.key(1, 0, oldPhone, server, tablet)
+	f.revoke(oldPhone)
+	f.revoke(oldLaptop)
+	newPhone, newLaptop := f.addDevice("phone"), f.addDevice("laptop")
+	f.pin()
+
+	stolen := f.key(1, 0, oldPhone, oldLaptop)
+	c := checkKey(stolen, f.st)
+	if c.Verified || !strings.Contains(c.Error, oldPhone) || !strings.Contains(c.Error, oldLaptop) || !strings.Contains(c.Error, "revoked") {
+		t.Fatalf("a key attested by revoked devices: %+v", c)
+	}
+	out, errOut, err := runStub(t, &stubAdmin{roster: f.rosterResponse(), getKey: func(*mpcv1.GetKeyRequest) *mpcv1.GetKeyResponse {
+		return &mpcv1.GetKeyResponse{Key: stolen}
+	}}, "keys", "get", stolen.GetId(), "--operator-dir", f.opDir)
+	if err != nil || !strings.Contains(out, "attested:   NOT VERIFIED") || !strings.Contains(out, oldPhone) || strings.Contains(out, "attested:   by") {
+		t.Fatalf("keys get of a key attested by revoked devices: %v\n%s%s", err, out, errOut)
+	}
+
+	c = checkKey(pending, f.st)
+	if c.Verified || !strings.Contains(c.Error, oldPhone+" (revoked") || strings.Contains(c.Error, server) || strings.Contains(c.Error, tablet) {
+		t.Fatalf("a key whose revocation reshare is pending: %+v", c)
+	}
+	if err := attestedHolders(f.st, pending); err != nil {
+		t.Fatalf("the ceremonies refuse the attestations of a key a revoked device still holds: %v", err)
+	}
+
+	// The devices paired again attest their own keys: verified, each named
+	// with the start of its id.
+	genuine := f.key(1, 0, newPhone, newLaptop, server)
+	c = checkKey(genuine, f.st)
+	if !c.Verified || !slices.Contains(c.By, "phone ("+newPhone[:8]+")") || !slices.Contains(c.By, "laptop ("+newLaptop[:8]+")") {
+		t.Fatalf("a key of active devices: %+v", c)
+	}
+}
