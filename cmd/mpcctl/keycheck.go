@@ -134,14 +134,15 @@ func localAddresses(k *mpcv1.Key) *mpcv1.Addresses {
 	return a
 }
 
-// checkDerived recomputes a derived key from the attested public key and
-// chain code, and refuses the coordinator's copy if it differs.
-func checkDerived(k *mpcv1.Key, d *mpcv1.DerivedKey) error {
-	if d == nil {
-		return nil
-	}
-	path, err := hd.ParsePath(d.GetPath())
+// checkDerived recomputes the derived key at the path the operator asked
+// for (requested) from the attested public key and chain code, and refuses
+// the coordinator's copy if it is for another path or another key.
+func checkDerived(k *mpcv1.Key, requested string, d *mpcv1.DerivedKey) error {
+	path, err := hd.ParsePath(requested)
 	if err != nil {
+		return err
+	}
+	if err := samePath(requested, d); err != nil {
 		return err
 	}
 	child, err := hd.Derive(k.GetPublicKey(), k.GetChainCode(), path)
@@ -153,6 +154,54 @@ func checkDerived(k *mpcv1.Key, d *mpcv1.DerivedKey) error {
 	}
 	d.Addresses = localAddresses(&mpcv1.Key{Curve: k.GetCurve(), PublicKey: child.PublicKey})
 	return nil
+}
+
+// samePath refuses a derived key the coordinator sent for another path than
+// the one the operator asked for (compared in canonical form: "44/60" is
+// "m/44/60").
+func samePath(requested string, d *mpcv1.DerivedKey) error {
+	path, err := hd.ParsePath(requested)
+	if err != nil {
+		return err
+	}
+	if d == nil {
+		return fmt.Errorf("the coordinator sent no derived key for path %s", hd.FormatPath(path))
+	}
+	if want := hd.FormatPath(path); d.GetPath() != want {
+		return fmt.Errorf("the coordinator sent the derived key of path %.80q, not of %s that you asked for: do not use it", d.GetPath(), want)
+	}
+	return nil
+}
+
+// checkGetKey checks a GetKey answer to a request for keyID (and the child
+// at path, if not empty) against this machine's pinned roster; pinned is
+// false when it pins none. An answer about another key or another path is
+// an error whatever is pinned. When the key verifies, its addresses and
+// its child's are replaced by ones computed here, and the child is
+// recomputed from the attested key (an error if it differs).
+func checkGetKey(ctx context.Context, c mpcv1.AdminServiceClient, dir, keyID, path string, resp *mpcv1.GetKeyResponse) (check keyCheck, pinned bool, err error) {
+	k := resp.GetKey()
+	if k.GetId() != keyID {
+		return keyCheck{}, false, fmt.Errorf("asked for key %s, the coordinator answered with key %.80q: do not use its answer", keyID, k.GetId())
+	}
+	if path == "" {
+		resp.Derived = nil // nothing was asked: nothing is shown
+	} else if err := samePath(path, resp.GetDerived()); err != nil {
+		return keyCheck{}, false, err
+	}
+	if check, pinned, err = keyCheckFor(ctx, c, dir, k); err != nil {
+		return keyCheck{}, pinned, err
+	}
+	if check.Verified {
+		// What is shown comes from the attested key, computed here.
+		k.Addresses = localAddresses(k)
+		if path != "" {
+			if err := checkDerived(k, path, resp.GetDerived()); err != nil {
+				return keyCheck{}, pinned, err
+			}
+		}
+	}
+	return check, pinned, nil
 }
 
 // keyCheckFor checks k when this machine pins a roster; ok is false when

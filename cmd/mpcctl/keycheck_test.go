@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -15,7 +16,10 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/mpcsign/mpcsign/internal/address"
+	"github.com/mpcsign/mpcsign/internal/hd"
 	"github.com/mpcsign/mpcsign/internal/identity"
 	"github.com/mpcsign/mpcsign/internal/keyfile"
 	"github.com/mpcsign/mpcsign/internal/roster"
@@ -238,5 +242,146 @@ func TestCheckKeyRevokedAttesters(t *testing.T) {
 	c = checkKey(genuine, f.st)
 	if !c.Verified || !slices.Contains(c.By, "phone ("+newPhone[:8]+")") || !slices.Contains(c.By, "laptop ("+newLaptop[:8]+")") {
 		t.Fatalf("a key of active devices: %+v", c)
+	}
+}
+
+// child is the honest derived key of k at path.
+func child(t *testing.T, k *mpcv1.Key, path string) *mpcv1.DerivedKey {
+	t.Helper()
+	steps, err := hd.ParsePath(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := hd.Derive(k.GetPublicKey(), k.GetChainCode(), steps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &mpcv1.DerivedKey{Path: hd.FormatPath(steps), PublicKey: c.PublicKey, Addresses: localAddresses(&mpcv1.Key{PublicKey: c.PublicKey})}
+}
+
+func ethAddress(t *testing.T, pub []byte) string {
+	t.Helper()
+	a, err := address.Ethereum(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// foreignKey is a secp256k1 public key no device holds.
+func foreignKey(t *testing.T) []byte {
+	t.Helper()
+	priv, err := secp256k1.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv.PubKey().SerializeCompressed()
+}
+
+// TestCheckDerivedRequestedPath: checkDerived derives along the path the
+// operator asked for, not the one the coordinator reports: the correct
+// child of another path is refused, naming both paths.
+func TestCheckDerivedRequestedPath(t *testing.T) {
+	f := newAttestFixture(t)
+	k := f.key(1, 0, f.addDevice("phone"), f.addDevice("laptop"))
+	if err := checkDerived(k, "m/44/60/0/0/7", child(t, k, "m/44/60/0/0/7")); err != nil {
+		t.Fatalf("the honest child: %v", err)
+	}
+	if err := checkDerived(k, "44/60/0/0/7", child(t, k, "m/44/60/0/0/7")); err != nil {
+		t.Fatalf("the honest child, the path asked without m/: %v", err)
+	}
+	err := checkDerived(k, "m/44/60/0/0/7", child(t, k, "m/44/60/0/0/1999999"))
+	if err == nil || !strings.Contains(err.Error(), "m/44/60/0/0/1999999") || !strings.Contains(err.Error(), "m/44/60/0/0/7") {
+		t.Fatalf("the correct child of another path: %v", err)
+	}
+	if err := checkDerived(k, "m/44/60/0/0/7", nil); err == nil {
+		t.Fatal("no derived key at all was taken")
+	}
+}
+
+// TestKeysDeriveChecksAttestation: 'keys derive' checks the key as 'keys
+// get' does: with a pinned roster, a verified key's child is recomputed at
+// the path asked; a foreign child or another path's child is refused; an
+// unattested key is marked NOT VERIFIED; without a pin it says not checked.
+func TestKeysDeriveChecksAttestation(t *testing.T) {
+	f := newAttestFixture(t)
+	k := f.key(1, 0, f.addDevice("phone"), f.addDevice("laptop"), f.addDevice("server"))
+	f.pin()
+	const path = "m/44/60/0/0/7"
+	honest := child(t, k, path)
+	foreign := &mpcv1.DerivedKey{Path: path, PublicKey: foreignKey(t)}
+	foreign.Addresses = localAddresses(&mpcv1.Key{PublicKey: foreign.PublicKey})
+	stub := func(key *mpcv1.Key, d *mpcv1.DerivedKey) *stubAdmin {
+		return &stubAdmin{roster: f.rosterResponse(), getKey: func(req *mpcv1.GetKeyRequest) *mpcv1.GetKeyResponse {
+			return &mpcv1.GetKeyResponse{Key: proto.Clone(key).(*mpcv1.Key), Derived: proto.Clone(d).(*mpcv1.DerivedKey)}
+		}}
+	}
+	derive := func(s *stubAdmin, extra ...string) (string, error) {
+		args := append([]string{"keys", "derive", k.GetId(), "--path", path}, extra...)
+		out, errOut, err := runStub(t, s, args...)
+		return out + errOut, err
+	}
+	withPin := []string{"--operator-dir", f.opDir}
+
+	// The honest answer: verified, the child's address computed here.
+	out, err := derive(stub(k, honest), withPin...)
+	if err != nil || !strings.Contains(out, "attested:   by ") || !strings.Contains(out, ethAddress(t, honest.PublicKey)) {
+		t.Fatalf("keys derive of an attested key: %v\n%s", err, out)
+	}
+	// The coordinator's addresses for an honest child are not what is shown.
+	lying := proto.Clone(honest).(*mpcv1.DerivedKey)
+	lying.Addresses = foreign.Addresses
+	out, err = derive(stub(k, lying), withPin...)
+	if err != nil || strings.Contains(out, foreign.Addresses.Ethereum) || !strings.Contains(out, ethAddress(t, honest.PublicKey)) {
+		t.Fatalf("keys derive with the coordinator's addresses forged: %v\n%s", err, out)
+	}
+
+	// A foreign child key at the path asked: refused, its address unshown.
+	out, err = derive(stub(k, foreign), withPin...)
+	if err == nil || strings.Contains(out, foreign.Addresses.Ethereum) {
+		t.Fatalf("keys derive with a foreign child: %v\n%s", err, out)
+	}
+	// The correct child of another path: refused, naming both paths.
+	other := child(t, k, "m/44/60/0/0/1999999")
+	out, err = derive(stub(k, other), withPin...)
+	if err == nil || !strings.Contains(err.Error(), "m/44/60/0/0/1999999") || !strings.Contains(err.Error(), path) || strings.Contains(out, ethAddress(t, other.PublicKey)) {
+		t.Fatalf("keys derive answered with another path's child: %v\n%s", err, out)
+	}
+	// keys get --path refuses it too.
+	_, _, err = runStub(t, stub(k, other), "keys", "get", k.GetId(), "--path", path, "--operator-dir", f.opDir)
+	if err == nil || !strings.Contains(err.Error(), "m/44/60/0/0/1999999") {
+		t.Fatalf("keys get --path answered with another path's child: %v", err)
+	}
+	// Another (attested) key than the one asked for: refused.
+	k2 := f.key(1, 0, f.ids["phone"], f.ids["laptop"])
+	out, err = derive(&stubAdmin{roster: f.rosterResponse(), getKey: func(*mpcv1.GetKeyRequest) *mpcv1.GetKeyResponse {
+		return &mpcv1.GetKeyResponse{Key: k2, Derived: child(t, k2, path)}
+	}}, withPin...)
+	if err == nil || !strings.Contains(err.Error(), k2.GetId()) {
+		t.Fatalf("keys derive answered with another key: %v\n%s", err, out)
+	}
+
+	// A key (and child) the devices never attested: NOT VERIFIED.
+	unattested := proto.Clone(k).(*mpcv1.Key)
+	unattested.PublicKey = foreignKey(t)
+	unattested.Id = identity.KeyID(unattested.PublicKey)
+	fake := child(t, unattested, path)
+	s := stub(unattested, fake)
+	out, errOut, err := runStub(t, s, "keys", "derive", unattested.GetId(), "--path", path, "--operator-dir", f.opDir)
+	if err != nil || !strings.Contains(out, "attested:   NOT VERIFIED") || strings.Contains(out+errOut, "attested:   by") {
+		t.Fatalf("keys derive of an unattested key: %v\n%s%s", err, out, errOut)
+	}
+	out, _, err = runStub(t, s, "--json", "keys", "derive", unattested.GetId(), "--path", path, "--operator-dir", f.opDir)
+	var j struct {
+		Attestations *keyCheck `json:"attestations"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &j) != nil || j.Attestations == nil || j.Attestations.Verified {
+		t.Fatalf("keys derive --json of an unattested key: %v\n%s", err, out)
+	}
+
+	// No pin: today's output, marked not checked.
+	out, err = derive(stub(k, honest), "--operator-dir", t.TempDir())
+	if err != nil || !strings.Contains(out, "attested:   not checked") || !strings.Contains(out, ethAddress(t, honest.PublicKey)) {
+		t.Fatalf("keys derive without a pin: %v\n%s", err, out)
 	}
 }

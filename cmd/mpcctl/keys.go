@@ -59,7 +59,15 @@ func newKeysGetCmd(g *globals) *cobra.Command {
 		Long: `Shows a key: its public key and addresses (Ethereum EIP-55 and Bitcoin
 P2WPKH for secp256k1, the plain public key for Ed25519), threshold,
 committee, epoch, chain code, last reshare and last drill. --path also shows the
-derived key at that BIP32 path (non-hardened steps only).`,
+derived key at that BIP32 path (non-hardened steps only).
+
+With a pinned roster (--operator-dir) it checks every holder's signed
+attestation of the key against the verified roster, every holder active on
+it (a revoked device's attestation counts for nothing). When they verify,
+the addresses and the derived key are computed here, at the path asked for,
+and the output names the attesting devices (name and start of the id); when
+they do not, it says NOT VERIFIED. An answer for another key or path is
+refused.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runKeysGet(cmd, g, getOps.dir, args[0], getPath)
@@ -80,16 +88,9 @@ func runKeysGet(cmd *cobra.Command, g *globals, dir, keyID, path string) error {
 	if err != nil {
 		return err
 	}
-	check, pinned, err := keyCheckFor(ctx, c, dir, resp.GetKey())
+	check, pinned, err := checkGetKey(ctx, c, dir, keyID, path, resp)
 	if err != nil {
 		return err
-	}
-	if check.Verified {
-		// What is shown comes from the attested key, computed here.
-		resp.GetKey().Addresses = localAddresses(resp.GetKey())
-		if err := checkDerived(resp.GetKey(), resp.GetDerived()); err != nil {
-			return err
-		}
 	}
 	if g.asJSON {
 		out := keyJSON(resp.GetKey())
@@ -104,40 +105,53 @@ func runKeysGet(cmd *cobra.Command, g *globals, dir, keyID, path string) error {
 	if err := printKey(cmd, g, resp.GetKey()); err != nil {
 		return err
 	}
-	w := cmd.OutOrStdout()
-	switch {
-	case !pinned:
-		fmt.Fprintln(w, "attested:   not checked (this machine pins no roster: mpcctl roster pin --genesis HASH)")
-	case check.Verified:
-		fmt.Fprintf(w, "attested:   by %s, checked against your roster: the public key and addresses above are the holders' own word\n", strings.Join(check.By, ", "))
-	default:
-		fmt.Fprintf(w, "attested:   NOT VERIFIED (%s): do not use these addresses on the coordinator's word alone\n", check.Error)
-	}
+	printAttested(cmd.OutOrStdout(), pinned, check, "the public key and addresses above are the holders' own word")
 	if resp.GetDerived() == nil {
 		return nil
 	}
 	return printDerived(cmd, g, resp.GetDerived())
 }
 
+// printAttested is the line that says whether what was shown above is the
+// holders' attested word (verified says what it makes of it).
+func printAttested(w io.Writer, pinned bool, check keyCheck, verified string) {
+	switch {
+	case !pinned:
+		fmt.Fprintln(w, "attested:   not checked (this machine pins no roster: mpcctl roster pin --genesis HASH)")
+	case check.Verified:
+		fmt.Fprintf(w, "attested:   by %s, checked against your roster: %s\n", strings.Join(check.By, ", "), verified)
+	default:
+		fmt.Fprintf(w, "attested:   NOT VERIFIED (%s): do not use these addresses on the coordinator's word alone\n", check.Error)
+	}
+}
+
 func newKeysDeriveCmd(g *globals) *cobra.Command {
 	var derivePath string
+	var deriveOps operatorFlags
 	derive := &cobra.Command{
 		Use:   "derive KEY_ID --path m/44/60/0/0/7",
 		Short: "Show the public key and addresses of a derived key (no signing)",
 		Long: `Derives the public key at a BIP32 path of non-hardened steps from the key's
 public key and chain code (hardened steps need the private key, which no one
-holds). Nothing is signed and no device is asked.`,
+holds). Nothing is signed and no device is asked.
+
+With a pinned roster (--operator-dir) it checks the key as 'keys get' does:
+when the holders' attestations verify, the derived key and its addresses
+are recomputed here from the attested public key and chain code at the
+path asked for (a coordinator answer for another key, path or child is
+refused); when they do not, the output says NOT VERIFIED.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runKeysDerive(cmd, g, args[0], derivePath)
+			return runKeysDerive(cmd, g, deriveOps.dir, args[0], derivePath)
 		},
 	}
 	derive.Flags().StringVar(&derivePath, "path", "", "BIP32 path, e.g. m/44/60/0/0/7 (required)")
+	deriveOps.registerDir(derive.Flags())
 	_ = derive.MarkFlagRequired("path")
 	return derive
 }
 
-func runKeysDerive(cmd *cobra.Command, g *globals, keyID, path string) error {
+func runKeysDerive(cmd *cobra.Command, g *globals, dir, keyID, path string) error {
 	c, done, ctx, err := g.admin(cmd)
 	if err != nil {
 		return err
@@ -147,7 +161,22 @@ func runKeysDerive(cmd *cobra.Command, g *globals, keyID, path string) error {
 	if err != nil {
 		return err
 	}
-	return printDerived(cmd, g, resp.GetDerived())
+	check, pinned, err := checkGetKey(ctx, c, dir, keyID, path, resp)
+	if err != nil {
+		return err
+	}
+	if g.asJSON {
+		out := derivedJSON(resp.GetDerived())
+		if pinned {
+			out["attestations"] = check
+		}
+		return printJSON(cmd.OutOrStdout(), out)
+	}
+	if err := printDerived(cmd, g, resp.GetDerived()); err != nil {
+		return err
+	}
+	printAttested(cmd.OutOrStdout(), pinned, check, "the derived key and addresses above are computed here from the key the holders attested")
+	return nil
 }
 
 func newKeysDerivationOnlyCmd(g *globals) *cobra.Command {
