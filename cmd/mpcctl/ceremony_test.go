@@ -177,6 +177,11 @@ func TestCeremonyRoster(t *testing.T) {
 		t.Fatalf("keys create --json did not say (on stderr) that it signed the keygen:\n%s", errOut)
 	}
 	id := createdKeyID(t, out)
+	// The key made is checked here: its members attested it.
+	var made struct{ Attestations keyCheck }
+	if err := json.Unmarshal([]byte(out), &made); err != nil || !made.Attestations.Verified || len(made.Attestations.By) != 3 {
+		t.Fatalf("keys create --json: the key made is not attested: %v %+v\n%s", err, made.Attestations, out)
+	}
 	if k := e.key(id); sortedHolders(k) != "laptop,phone,server" || k.GetThreshold() != 1 || k.GetCurve() != mpcv1.Curve_CURVE_ED25519 {
 		t.Fatalf("the key made: %v", k)
 	}

@@ -204,6 +204,35 @@ func checkGetKey(ctx context.Context, c mpcv1.AdminServiceClient, dir, keyID, pa
 	return check, pinned, nil
 }
 
+// checkCreated checks the key a keygen made against the roster st it was
+// signed on: its holders' attestations (checkKey), and that it is the key
+// asked for: epoch 0 of curve cv, threshold t, committee ids. When it
+// verifies, its addresses are replaced by ones computed here.
+func checkCreated(k *mpcv1.Key, st *roster.State, cv mpcv1.Curve, t uint32, ids []string) keyCheck {
+	check := checkKey(k, st)
+	if !check.Verified {
+		return check
+	}
+	var holders []string
+	for _, h := range k.GetHolders() {
+		holders = append(holders, h.GetDeviceId())
+	}
+	slices.Sort(holders)
+	want := slices.Sorted(slices.Values(ids))
+	switch {
+	case k.GetEpoch() != 0:
+		return keyCheck{Error: fmt.Sprintf("the coordinator answered with a key at epoch %d, not a fresh keygen's 0", k.GetEpoch())}
+	case k.GetCurve() != cv:
+		return keyCheck{Error: fmt.Sprintf("the coordinator answered with a %s key, not the %s one asked for", curveName(k.GetCurve()), curveName(cv))}
+	case k.GetThreshold() != t:
+		return keyCheck{Error: fmt.Sprintf("the coordinator answered with a key of threshold %d, not the %d asked for", k.GetThreshold(), t)}
+	case !slices.Equal(holders, want):
+		return keyCheck{Error: "the coordinator answered with a key of another committee than the one asked for"}
+	}
+	k.Addresses = localAddresses(k)
+	return check
+}
+
 // keyCheckFor checks k when this machine pins a roster; ok is false when
 // it pins none (nothing to check against).
 func keyCheckFor(ctx context.Context, c mpcv1.AdminServiceClient, dir string, k *mpcv1.Key) (keyCheck, bool, error) {

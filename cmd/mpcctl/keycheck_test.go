@@ -385,3 +385,78 @@ func TestKeysDeriveChecksAttestation(t *testing.T) {
 		t.Fatalf("keys derive without a pin: %v\n%s", err, out)
 	}
 }
+
+// TestKeysCreateChecksAttestation: 'keys create' with a roster checks the
+// key the coordinator reports: its members' attestations of epoch 0 and
+// that it is the committee and threshold asked for; a key that does not
+// check is marked NOT VERIFIED, never as attested.
+func TestKeysCreateChecksAttestation(t *testing.T) {
+	f := newAttestFixture(t)
+	phone, laptop, server := f.addDevice("phone"), f.addDevice("laptop"), f.addDevice("server")
+	f.pin()
+	create := func(k *mpcv1.Key, extra ...string) (string, error) {
+		var asked *mpcv1.CreateKeyRequest
+		s := &stubAdmin{roster: f.rosterResponse(), createKey: func(req *mpcv1.CreateKeyRequest) *mpcv1.CreateKeyResponse {
+			asked = req
+			return &mpcv1.CreateKeyResponse{Key: proto.Clone(k).(*mpcv1.Key)}
+		}}
+		args := append(append(extra, "keys", "create", "--threshold", "1", "--devices", "phone,laptop,server"), f.opFlags...)
+		out, errOut, err := runStub(t, s, args...)
+		if err == nil && (asked == nil || asked.GetAuthorization() == nil) {
+			t.Fatalf("keys create sent no signed keygen: %+v", asked)
+		}
+		return out + errOut, err
+	}
+
+	good := f.key(1, 0, phone, laptop, server)
+	out, err := create(good)
+	if err != nil || !strings.Contains(out, "attested:   by ") || !strings.Contains(out, ethAddress(t, good.GetPublicKey())) {
+		t.Fatalf("keys create of an attested key: %v\n%s", err, out)
+	}
+	// The coordinator's addresses are not what is shown.
+	lying := proto.Clone(good).(*mpcv1.Key)
+	fk := foreignKey(t)
+	lying.Addresses = localAddresses(&mpcv1.Key{PublicKey: fk})
+	out, err = create(lying)
+	if err != nil || strings.Contains(out, ethAddress(t, fk)) || !strings.Contains(out, ethAddress(t, good.GetPublicKey())) {
+		t.Fatalf("keys create with forged addresses: %v\n%s", err, out)
+	}
+
+	for name, k := range map[string]*mpcv1.Key{
+		"unattested": func() *mpcv1.Key {
+			k := proto.Clone(good).(*mpcv1.Key)
+			k.PublicKey = fk
+			k.Id = identity.KeyID(fk)
+			k.Addresses = localAddresses(k)
+			return k
+		}(),
+		"no attestations":       func() *mpcv1.Key { k := proto.Clone(good).(*mpcv1.Key); k.Attestations = nil; return k }(),
+		"another committee":     f.key(1, 0, phone, laptop),
+		"another threshold":     f.key(2, 0, phone, laptop, server),
+		"an older key reshared": f.key(1, 3, phone, laptop, server),
+	} {
+		out, err := create(k)
+		if err != nil || !strings.Contains(out, "attested:   NOT VERIFIED") || strings.Contains(out, "attested:   by") {
+			t.Errorf("keys create answered with %s: %v\n%s", name, err, out)
+		}
+		out, err = create(k, "--json")
+		var j struct {
+			Attestations *keyCheck `json:"attestations"`
+		}
+		if err != nil || json.NewDecoder(strings.NewReader(out)).Decode(&j) != nil || j.Attestations == nil || j.Attestations.Verified {
+			t.Errorf("keys create --json answered with %s: %v\n%s", name, err, out)
+		}
+	}
+}
+
+// TestKeysCreateWithoutRoster: with no roster anywhere, keys create shows
+// the coordinator's key as before, marked not checked.
+func TestKeysCreateWithoutRoster(t *testing.T) {
+	f := newAttestFixture(t)
+	k := f.key(1, 0, f.addDevice("phone"), f.addDevice("laptop"))
+	s := &stubAdmin{createKey: func(*mpcv1.CreateKeyRequest) *mpcv1.CreateKeyResponse { return &mpcv1.CreateKeyResponse{Key: k} }}
+	out, errOut, err := runStub(t, s, "keys", "create", "--threshold", "1", "--devices", "phone,laptop", "--operator-dir", t.TempDir())
+	if err != nil || !strings.Contains(out, "attested:   not checked") || !strings.Contains(out, k.GetAddresses().GetEthereum()) {
+		t.Fatalf("keys create without a roster: %v\n%s%s", err, out, errOut)
+	}
+}

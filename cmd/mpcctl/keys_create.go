@@ -43,7 +43,13 @@ verifies the roster from this operator's pin (--operator-dir), resolves the
 device names on it (each must be active there), signs the keygen ceremony
 with the operator key (valid for --valid-for) and sends it. With a quorum
 above one, write it with --authorization-out FILE, have the other operators
-sign it (mpcctl ceremony sign) and run again with --authorization FILE.`,
+sign it (mpcctl ceremony sign) and run again with --authorization FILE.
+
+With a roster, the key the coordinator reports is checked like 'keys get'
+checks one: every member's signed attestation of epoch 0 against the
+verified roster, and that it is the curve, threshold and committee asked
+for. Then its addresses are computed here and the output says by whom it is
+attested; else it says NOT VERIFIED: do not use those addresses.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runKeysCreate(cmd, g, &f)
@@ -76,8 +82,9 @@ func runKeysCreate(cmd *cobra.Command, g *globals, f *keysCreateFlags) error {
 	if err != nil {
 		return err
 	}
+	var ids []string
 	if signer.withRoster() {
-		cer, ids, err := keygenCeremony(signer.st, cv, f.threshold, f.devices)
+		cer, committee, err := keygenCeremony(signer.st, cv, f.threshold, f.devices)
 		if err != nil {
 			return err
 		}
@@ -86,6 +93,7 @@ func runKeysCreate(cmd *cobra.Command, g *globals, f *keysCreateFlags) error {
 			return err
 		}
 		// Ids, not names: the coordinator runs the committee signed.
+		ids = committee
 		req.Devices, req.Authorization = ids, auth
 	}
 	stopProgress := func() {}
@@ -97,5 +105,22 @@ func runKeysCreate(cmd *cobra.Command, g *globals, f *keysCreateFlags) error {
 	if err != nil {
 		return err
 	}
-	return printKey(cmd, g, resp.GetKey())
+	// The key made is the one its members attest, checked against the
+	// roster the keygen was signed on; without a roster nothing is checked.
+	k, pinned, check := resp.GetKey(), signer.withRoster(), keyCheck{}
+	if pinned {
+		check = checkCreated(k, signer.st, cv, f.threshold, ids)
+	}
+	if g.asJSON {
+		out := keyJSON(k)
+		if pinned {
+			out["attestations"] = check
+		}
+		return printJSON(cmd.OutOrStdout(), out)
+	}
+	if err := printKey(cmd, g, k); err != nil {
+		return err
+	}
+	printAttested(cmd.OutOrStdout(), pinned, check, "the public key and addresses above are the new holders' own word")
+	return nil
 }
