@@ -18,7 +18,10 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/mpcsign/mpcsign/internal/envelope"
+	"github.com/mpcsign/mpcsign/internal/identity"
 	"github.com/mpcsign/mpcsign/internal/preparams"
+	mpcv1 "github.com/mpcsign/mpcsign/proto/mpc/v1"
 )
 
 // A party built with -tags malicious plays a dishonest device, for the e2e
@@ -56,6 +59,14 @@ import (
 //	                 the first other member (by device id), with its real
 //	                 evidence: a false accusation
 //	accuse-all       the same, blaming every other member
+//	garble-p2p       in every keygen and signing, seals its first
+//	                 point-to-point envelope to the first other member (by
+//	                 device id) under a stray X25519 key, so that neither
+//	                 the recipient nor anyone holding its revealed pair key
+//	                 can open it, signs it as usual, and at once (the next
+//	                 thing on its stream, before the recipient could
+//	                 complain) reports a protocol error blaming that
+//	                 member, with its real evidence: a frame-up
 //
 // An unknown name is logged at Error level and ignored. The default build
 // has none of this (malicious_off.go).
@@ -73,6 +84,7 @@ const (
 	behaveWrongProofBob = "wrong-proofbob"
 	behaveAccuseFirst   = "accuse-first"
 	behaveAccuseAll     = "accuse-all"
+	behaveGarbleP2P     = "garble-p2p"
 
 	typeKGRound1   = "binance.tsslib.ecdsa.keygen.KGRound1Message"
 	typeSignRound1 = "binance.tsslib.ecdsa.signing.SignRound1Message1"
@@ -124,10 +136,10 @@ func maliciousTamper(log *slog.Logger) *tamperFunc {
 				continue
 			}
 			m.other = other
-		case behaveReplayMtA, behaveWrongSi, behaveWrongProofBob, behaveAccuseFirst, behaveAccuseAll:
+		case behaveReplayMtA, behaveWrongSi, behaveWrongProofBob, behaveAccuseFirst, behaveAccuseAll, behaveGarbleP2P:
 		default:
 			log.Error("TEST ONLY: unknown malicious behaviour ignored", "env", maliciousEnv, "behaviour", w,
-				"known", strings.Join([]string{behaveOtherNTilde, behaveOtherPaillier, behaveReplayMtA, behaveWrongSi, behaveWrongProofBob, behaveAccuseFirst, behaveAccuseAll}, ","))
+				"known", strings.Join([]string{behaveOtherNTilde, behaveOtherPaillier, behaveReplayMtA, behaveWrongSi, behaveWrongProofBob, behaveAccuseFirst, behaveAccuseAll, behaveGarbleP2P}, ","))
 			continue
 		}
 		m.on[w] = true
@@ -264,17 +276,8 @@ func plusOneBytes(b []byte) []byte {
 // maliciousAccuses is whom a malicious build accuses falsely once its
 // protocol finished (accuse-first, accuse-all): nil for none.
 func maliciousAccuses(self string, members []string) []string {
-	on := map[string]bool{}
-	for _, w := range strings.Split(os.Getenv(maliciousEnv), ",") {
-		on[strings.TrimSpace(w)] = true
-	}
-	var others []string
-	for _, m := range members {
-		if m != self {
-			others = append(others, m)
-		}
-	}
-	slices.Sort(others)
+	on := behaviours()
+	others := otherMembers(self, members)
 	switch {
 	case on[behaveAccuseAll]:
 		return others
@@ -282,4 +285,85 @@ func maliciousAccuses(self string, members []string) []string {
 		return others[:1]
 	}
 	return nil
+}
+
+// behaviours are the names MPCSIGN_MALICIOUS lists.
+func behaviours() map[string]bool {
+	on := map[string]bool{}
+	for _, w := range strings.Split(os.Getenv(maliciousEnv), ",") {
+		on[strings.TrimSpace(w)] = true
+	}
+	return on
+}
+
+// otherMembers are members other than self, sorted by device id.
+func otherMembers(self string, members []string) []string {
+	var others []string
+	for _, m := range members {
+		if m != self {
+			others = append(others, m)
+		}
+	}
+	slices.Sort(others)
+	return others
+}
+
+// maliciousSeal is garble-p2p. For a keygen's or signing's point-to-point
+// envelope to the first other member it sends, in place of the honest one,
+// one sealed under a stray key and, right behind it on the same stream, a
+// report blaming that member with this device's genuine evidence (both made
+// before either is sent, so nothing comes between them: the coordinator
+// takes the report before the recipient could have complained). It returns
+// the failure that ends the session (which reports it once more, after the
+// coordinator ended the session). nil for any other envelope: the caller
+// seals it honestly.
+func maliciousSeal(s *session, h envelope.Header, payload []byte) *Failure {
+	if h.Broadcast || s.agreed == nil || !behaviours()[behaveGarbleP2P] {
+		return nil
+	}
+	if k := s.start.GetKind(); k != mpcv1.SessionKind_SESSION_KIND_KEYGEN && k != mpcv1.SessionKind_SESSION_KIND_SIGN {
+		return nil
+	}
+	if others := otherMembers(s.self, s.members); len(others) == 0 || h.To != others[0] {
+		return nil
+	}
+	env, err := sealStray(s.deps.identity, s.self, s.agreed.ID, h, payload)
+	if err != nil {
+		s.log.Error("TEST ONLY: malicious behaviour failed; the envelope is sealed honestly", "behaviour", behaveGarbleP2P, "type", h.Type, "to", h.To, "err", err)
+		return nil
+	}
+	f := &Failure{Reason: "protocol error (a false accusation by a test-only malicious build, of the recipient of an envelope it garbled)", Culprits: []string{h.To}}
+	report := &mpcv1.SessionFailure{Ref: s.ref, Reason: f.Reason, Culprits: f.Culprits}
+	s.backAccusation(report)
+	s.send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Message{Message: env.Proto()}})
+	s.send(&mpcv1.ConnectRequest{Msg: &mpcv1.ConnectRequest_Failure{Failure: report}})
+	s.log.Info("TEST ONLY: malicious: sealed a point-to-point envelope under a stray key and accused its recipient", "behaviour", behaveGarbleP2P, "type", h.Type, "to", h.To)
+	return f
+}
+
+// sealStray seals payload from self to h.To in the session sid, signed by
+// id, under a stray pair key: a throwaway session of self's fresh ephemeral
+// key and a made-up recipient's, given sid. The envelope verifies as self's
+// (the relay passes it on and keeps it), but neither the recipient nor
+// anyone with self's revealed key of sid can open it.
+func sealStray(id *identity.Identity, self string, sid []byte, h envelope.Header, payload []byte) (envelope.Envelope, error) {
+	peer, err := identity.New()
+	if err != nil {
+		return envelope.Envelope{}, err
+	}
+	p := envelope.Params{Members: []envelope.Member{{DeviceID: self, IdentityKey: id.PublicKey()}, {DeviceID: h.To, IdentityKey: peer.PublicKey()}}}
+	mine, eph, err := envelope.NewJoin(id, self, p)
+	if err != nil {
+		return envelope.Envelope{}, err
+	}
+	theirs, _, err := envelope.NewJoin(peer, h.To, p)
+	if err != nil {
+		return envelope.Envelope{}, err
+	}
+	stray, err := envelope.Agree(p, mine, eph, []envelope.Join{mine, theirs})
+	if err != nil {
+		return envelope.Envelope{}, err
+	}
+	stray.ID = sid
+	return stray.Seal(id, h, payload)
 }

@@ -121,6 +121,12 @@ func (r *runner) deliverSelf() error {
 func (r *runner) seal(h envelope.Header, payload []byte) error {
 	r.seq++
 	h.Seq = r.seq
+	if f := maliciousSeal(r.s, h, payload); f != nil {
+		// -tags malicious only (malicious_on.go): it sent an envelope its
+		// recipient cannot open and, right behind it, a false accusation.
+		r.sent = true
+		return f
+	}
 	env, err := r.es.Seal(r.s.deps.identity, h, payload)
 	if err != nil {
 		return err
