@@ -23,8 +23,9 @@ import (
 
 const (
 	// maliciousEnv lists (comma-separated) what a party built with -tags
-	// malicious does: announce-other-ntilde, replay-mta, wrong-si,
-	// wrong-proofbob. The product build ignores it.
+	// malicious does (party/malicious_on.go lists them all): announce-other-ntilde,
+	// replay-mta, wrong-si, wrong-proofbob, garble-p2p, .... The product build
+	// ignores it.
 	maliciousEnv = "MPCSIGN_MALICIOUS"
 	// maliciousPreparamsEnv names the TEST-ONLY pre-parameter file whose
 	// last set announce-other-ntilde announces (see preparamsFixture).
