@@ -24,13 +24,15 @@ import (
 //     A reshare may be retried under its authorization until it expires
 //     (a revocation's plan is retried while devices are offline); once the
 //     key's epoch moves on it no longer matches.
-//   - a drill (standing or not) also against this device's own record of
-//     the key: a drill reshares a key to the committee that holds it, so
-//     the device must hold the key's committed share of the drilled epoch
-//     (its newest), and that share's holders must be exactly the drill's
-//     committee. A standing drill names no epoch, so without this a drill
-//     signed before a reshare would move the key back to the committee it
-//     left (drillFits).
+//   - a standing drill also against this device's own record of the key.
+//     A standing drill names no epoch, so without this one signed before a
+//     reshare would move the key back to the committee it left: the device
+//     must hold the key's committed share of the drilled epoch (its
+//     newest), and that share's holders must be exactly the drill's
+//     committee (drillFits). An ordinary drill names the epoch and the
+//     committee the operators chose (after a restore from a backup, say,
+//     with the restoring device in place of the lost one): it fits only
+//     while the key is at that epoch, as a reshare does.
 // Signing sessions are authorized by the wallet's signed request (not yet).
 
 // ErrCeremonyRefused wraps every refusal of an unauthorized ceremony.
@@ -84,7 +86,7 @@ func (a *Agent) checkCeremony(st *mpcv1.SessionStart, now time.Time) error {
 	if err := c.Allows(sessionOf(st)); err != nil {
 		return fmt.Errorf("%w: %v", ErrCeremonyRefused, err)
 	}
-	if c.Kind == roster.CeremonyDrill {
+	if c.Kind == roster.CeremonyDrill && c.Standing {
 		metas, err := keyShares(a.ks, st.GetKeyId())
 		if err != nil {
 			return err
@@ -111,10 +113,10 @@ func (a *Agent) checkCeremony(st *mpcv1.SessionStart, now time.Time) error {
 	return nil
 }
 
-// drillFits checks a drill of keyID at epoch to committee against this
-// device's records of the key (metas): a drill adds no holder and removes
-// none, so the device must hold the committed share of that epoch, none
-// newer, and the share's holders must be exactly the committee.
+// drillFits checks a standing drill of keyID at epoch to committee against
+// this device's records of the key (metas): a standing drill adds no holder
+// and removes none, so the device must hold the committed share of that
+// epoch, none newer, and the share's holders must be exactly the committee.
 func drillFits(metas []ShareMeta, keyID string, epoch uint64, committee []string) error {
 	var cur *ShareMeta
 	for i, m := range metas {
@@ -122,17 +124,17 @@ func drillFits(metas []ShareMeta, keyID string, epoch uint64, committee []string
 			continue
 		}
 		if m.Epoch > epoch {
-			return fmt.Errorf("a drill of key %s at epoch %d, but this device holds the newer epoch %d", keyID, epoch, m.Epoch)
+			return fmt.Errorf("a standing drill of key %s at epoch %d, but this device holds the newer epoch %d", keyID, epoch, m.Epoch)
 		}
 		if m.Epoch == epoch {
 			cur = &metas[i]
 		}
 	}
 	if cur == nil {
-		return fmt.Errorf("a drill of key %s at epoch %d, but this device holds no committed share of it: a drill reshares a key among the devices that hold it and adds none; to give the key to this device the operators sign a reshare of the key's current epoch (mpcctl keys reshare)", keyID, epoch)
+		return fmt.Errorf("a standing drill of key %s at epoch %d, but this device holds no committed share of that epoch (none, or its newest is still waiting for its commit certificate, which it gets when it reconnects): a standing drill reshares a key among the devices that hold it and adds none; to give the key to this device the operators sign a reshare of the key's current epoch (mpcctl keys reshare)", keyID, epoch)
 	}
 	if !sameMembers(cur.Holders, committee) {
-		return fmt.Errorf("a drill of key %s to a committee of %d devices, but epoch %d of the key is held by another committee of %d (a drill signed before the key was reshared, a standing one included, no longer fits it): the operators sign a new drill for the key's current holders, or a reshare to change its committee (mpcctl keys reshare)", keyID, len(committee), epoch, len(cur.Holders))
+		return fmt.Errorf("a standing drill of key %s to a committee of %d devices, but epoch %d of the key is held by another committee of %d (a standing drill signed before the key was reshared no longer fits it): the operators sign a new drill for the key's current holders, or a reshare to change its committee (mpcctl keys reshare)", keyID, len(committee), epoch, len(cur.Holders))
 	}
 	return nil
 }

@@ -87,10 +87,10 @@ func reshareStart(keyID string, epoch uint64, old, committee []string, auth *mpc
 		Threshold: 1, NewThreshold: 1, OldCommittee: old, NewCommittee: committee, Authorization: auth}
 }
 
-// A drill, standing or not, reshares a key to the committee that holds it:
-// a device joins one only when it holds the key's committed share of the
-// drilled epoch, none newer, and that share's holders are exactly the
-// drill's committee. The reviewer's attack: a standing drill of K to
+// A standing drill (it names no epoch) reshares a key to the committee that
+// holds it: a device joins one only when it holds the key's committed share
+// of the drilled epoch, none newer, and that share's holders are exactly
+// the drill's committee; an ordinary drill is bound to its epoch. The reviewer's attack: a standing drill of K to
 // {a,b,c,d}, signed before K was reshared to {a,b,e}, run by a compromised
 // coordinator with old holders {a,b} to move K back onto c and d.
 func TestCheckCeremonyDrillNeedsTheHolders(t *testing.T) {
@@ -110,10 +110,17 @@ func TestCheckCeremonyDrillNeedsTheHolders(t *testing.T) {
 			func(k string) *mpcv1.SessionStart {
 				return reshareStart(k, 1, old, drillTo, w.standingDrill(t, k, drillTo))
 			}, false},
-		{"the same with an ordinary drill of that epoch",
+		{"an ordinary drill names the epoch and the committee the operators chose (a restore's swap, say): a holder of that epoch joins",
 			func(k string) { w.save(t, k, 1, ShareCommitted, []string{w.self, a, b}) },
 			func(k string) *mpcv1.SessionStart {
 				return reshareStart(k, 1, old, drillTo, w.authorize(t, roster.CeremonyDrill, k, func(cer *roster.Ceremony) {
+					cer.Epoch, cer.Threshold, cer.Committee, cer.NewThreshold, cer.NewCommittee = 1, 1, drillTo, 1, drillTo
+				}))
+			}, true},
+		{"an ordinary drill of an epoch the key has left",
+			func(k string) { w.save(t, k, 2, ShareCommitted, []string{w.self, a, b}) },
+			func(k string) *mpcv1.SessionStart {
+				return reshareStart(k, 2, old, drillTo, w.authorize(t, roster.CeremonyDrill, k, func(cer *roster.Ceremony) {
 					cer.Epoch, cer.Threshold, cer.Committee, cer.NewThreshold, cer.NewCommittee = 1, 1, drillTo, 1, drillTo
 				}))
 			}, false},
@@ -156,7 +163,7 @@ func TestCheckCeremonyDrillNeedsTheHolders(t *testing.T) {
 		err := w.a.checkCeremony(tc.st(keyID), now)
 		if tc.ok != (err == nil) || (err != nil && !errors.Is(err, ErrCeremonyRefused)) {
 			t.Errorf("%s: %v", tc.name, err)
-		} else if err != nil && !strings.Contains(err.Error(), "drill") {
+		} else if err != nil && !strings.Contains(err.Error(), "drill") && !strings.Contains(err.Error(), "epoch") {
 			t.Errorf("%s: the refusal does not say why: %v", tc.name, err)
 		}
 	}
@@ -248,15 +255,16 @@ func TestDrillCertificateNeedsTheHolders(t *testing.T) {
 	if got := shares(k); got != "committed@1" {
 		t.Fatalf("a standing drill's certificate to another committee erased this device's share: %s", got)
 	}
-	// The same with an ordinary drill of epoch 1 to {a,b,c,d}.
+	// An ordinary drill is bound to its epoch: one of an epoch this device
+	// is past proves nothing either.
 	sync(k, 2, cert(k, 2, abcd), w.authorize(t, roster.CeremonyDrill, k.id, func(cer *roster.Ceremony) {
-		cer.Epoch, cer.Threshold, cer.Committee, cer.NewThreshold, cer.NewCommittee = 1, 1, abcd, 1, abcd
+		cer.Epoch, cer.Threshold, cer.Committee, cer.NewThreshold, cer.NewCommittee = 0, 1, abcd, 1, abcd
 	}))
 	if len(refusals) != 1 {
-		t.Errorf("an ordinary drill's certificate to another committee: refusals %q", refusals)
+		t.Errorf("an ordinary drill's certificate of an older epoch: refusals %q", refusals)
 	}
 	if got := shares(k); got != "committed@1" {
-		t.Fatalf("an ordinary drill's certificate to another committee erased this device's share: %s", got)
+		t.Fatalf("an ordinary drill's certificate of an older epoch erased this device's share: %s", got)
 	}
 
 	// A device that held no committed share of the key is given none by a

@@ -114,8 +114,8 @@ func (a *Agent) applyCertified(k *mpcv1.KeyEpoch, beforeCommit func()) (SyncResu
 // authorizedCommit checks that a certified epoch is the outcome of a
 // reshare the operators authorized: its committee and threshold are the
 // ones the operators named, and it reshared the epoch this device holds
-// (a drill, whose standing authorization names no epoch: the committee
-// that holds this device's share).
+// (a standing drill, which names no epoch: the committee that holds this
+// device's share).
 // Without this, a single rogue roster device and a signature the old
 // holders made in an ordinary signing session could pass as a certificate.
 func (a *Agent) authorizedCommit(k *mpcv1.KeyEpoch, metas []ShareMeta, agreed keycommit.Attestation) error {
@@ -151,16 +151,16 @@ func (a *Agent) authorizedCommit(k *mpcv1.KeyEpoch, metas []ShareMeta, agreed ke
 	if committed && !c.Standing && c.Epoch != top.Epoch && k.GetCommittedEpoch() > top.Epoch {
 		return fmt.Errorf("the operators authorized a reshare of epoch %d, this device holds epoch %d", c.Epoch, top.Epoch)
 	}
-	// A drill (standing or not) keeps the committee: it proves nothing
-	// about a share held by another committee (a standing drill signed
-	// before a reshare names no epoch), nor gives a share to a device that
-	// held none.
-	if c.Kind == roster.CeremonyDrill {
+	// A standing drill names no epoch: it proves nothing about a share held
+	// by another committee (one signed before a reshare of the key), nor
+	// gives a share to a device that held none. (An ordinary drill is bound
+	// to its epoch above, as a reshare is.)
+	if c.Kind == roster.CeremonyDrill && c.Standing {
 		if !committed {
-			return errors.New("a drill adds no holder, and this device held no committed share of the key before it")
+			return errors.New("a standing drill adds no holder, and this device held no share of the key before it")
 		}
 		if !sameMembers(top.Holders, c.NewCommittee) {
-			return fmt.Errorf("the certified drill's committee (%d devices) is not the committee that holds this device's epoch %d (%d devices): a drill keeps its committee, so this device keeps its share; the operators reshare the key if its committee must change", len(c.NewCommittee), top.Epoch, len(top.Holders))
+			return fmt.Errorf("the certified standing drill's committee (%d devices) is not the committee that holds this device's epoch %d (%d devices): a standing drill keeps its committee, so this device keeps its share; the operators sign an ordinary drill or a reshare if the key's committee must change", len(c.NewCommittee), top.Epoch, len(top.Holders))
 		}
 	}
 	return nil

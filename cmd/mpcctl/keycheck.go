@@ -96,7 +96,7 @@ func checkKey(k *mpcv1.Key, st *roster.State) keyCheck {
 	}
 	if len(revoked) > 0 {
 		return keyCheck{Error: "the key is held by a device revoked on your roster: " + strings.Join(revoked, ", ") +
-			"; a revoked device's attestation counts for nothing (reshare the key without it)"}
+			"; a revoked device's attestation counts for nothing, so the key stays NOT VERIFIED until the revocation's reshare of it (which the coordinator runs by itself) completes"}
 	}
 	out := keyCheck{Verified: true}
 	for _, id := range committee {
