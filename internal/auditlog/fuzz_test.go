@@ -13,7 +13,8 @@ import (
 // ('mpcctl audit verify FILE' reads files from anywhere). It must never
 // panic; when it accepts the input, every entry must hash to its own hash
 // and chain to the one before, and re-encoding the decoded entries must
-// verify to the same head (round trip). A chain sealed from the fuzzed
+// give back the input byte for byte (its canonical form) and verify to the
+// same head (round trip). A chain sealed from the fuzzed
 // bytes as entry fields must verify too.
 func FuzzVerify(f *testing.F) {
 	var seed bytes.Buffer
@@ -62,6 +63,9 @@ func FuzzVerify(f *testing.F) {
 			}
 			if count != n || (last == nil && head != "") || (last != nil && head != last.Hash) {
 				t.Fatalf("Verify counted %d entries with head %q; the input has %d", n, head, count)
+			}
+			if in := append(bytes.TrimSuffix(data, []byte("\n")), '\n'); n > 0 && !bytes.Equal(in, again.Bytes()) {
+				t.Fatalf("accepted input is not the entries' encoding:\n%q\n%q", data, again.Bytes())
 			}
 			n2, head2, err := Verify(&again)
 			if err != nil || n2 != n || head2 != head {
