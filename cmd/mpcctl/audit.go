@@ -30,7 +30,8 @@ revocations, token changes, failed sessions with their culprits) as JSON
 lines, oldest first: every entry from --since to the newest (the coordinator
 sends them a page at a time), or with --limit the first N. Each entry
 carries the hash of the one before it; 'mpcctl audit verify' checks the
-chain of an export of the whole log.`,
+chain of an export of the whole log (of an export --since SEQ, with --since
+SEQ --prev and the hash of entry SEQ-1).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if limit < 0 {
@@ -98,36 +99,100 @@ func runAuditExport(cmd *cobra.Command, g *globals, since uint64, limit int, out
 }
 
 func newAuditVerifyCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "verify FILE",
+	var since uint64
+	var prev, expect string
+	verify := &cobra.Command{
+		Use:   "verify FILE [--since SEQ --prev HASH] [--expect-head SEQ:HASH]",
 		Short: "Check the hash chain of an exported audit log (offline)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Checks an export (JSON lines, as 'mpcctl audit export' writes them) offline:
+every line must be exactly the log's encoding of one entry, every entry must
+hash to its own hash and carry the hash of the one before it, and the export
+must start at the log's first entry (seq 1). The first entry that fails is
+named by its line and seq.
+
+An export --since SEQ is checked with --since SEQ --prev HASH, HASH being the
+hash of entry SEQ-1 (the head an earlier verification reported).
+
+A check cannot see entries cut off the end of an export by itself: keep the
+head it prints (SEQ:HASH) and give it as --expect-head to a later check, which
+then fails unless the export holds that entry with that hash, so nothing up
+to it was cut off or rewritten.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runAuditVerify(cmd, g, args[0])
+			o := auditlog.Options{Since: since, Prev: prev}
+			switch {
+			case since > 1 && prev == "":
+				return fmt.Errorf("--since %d: give --prev with the hash of entry %d (the head a check of the export up to it printed), or export and check the log from its first entry", since, since-1)
+			case since <= 1 && prev != "" && prev != auditlog.Genesis:
+				return errors.New("--prev without --since: a check from the first entry needs no --prev")
+			case since > 1 && !auditlog.IsHash(prev):
+				return fmt.Errorf("--prev %q: want the hash of entry %d, 64 lowercase hex digits", prev, since-1)
+			}
+			if expect != "" {
+				h, err := auditlog.ParseHead(expect)
+				if err != nil {
+					return fmt.Errorf("--expect-head %w", err)
+				}
+				o.Expect = &h
+			}
+			return runAuditVerify(cmd, g, args[0], o)
 		},
 	}
+	verify.Flags().Uint64Var(&since, "since", 1, "the sequence number the export starts at (an export --since)")
+	verify.Flags().StringVar(&prev, "prev", "", "with --since: the hash of the entry before it")
+	verify.Flags().StringVar(&expect, "expect-head", "", "SEQ:HASH of an entry the export must hold, the head an earlier check printed")
+	return verify
 }
 
-func runAuditVerify(cmd *cobra.Command, g *globals, path string) error {
+func runAuditVerify(cmd *cobra.Command, g *globals, path string, o auditlog.Options) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	n, head, err := auditlog.Verify(f)
+	res, err := auditlog.VerifyFrom(f, o)
 	var broken *auditlog.BrokenError
-	if errors.As(err, &broken) {
+	var short *auditlog.HeadError
+	switch {
+	case errors.As(err, &broken):
 		if g.asJSON {
-			_ = printJSON(cmd.OutOrStdout(), map[string]any{"ok": false, "entries_checked": n, "broken_at_entry": broken.Line, "seq": broken.Seq, "reason": broken.Reason})
+			_ = printJSON(cmd.OutOrStdout(), map[string]any{"ok": false, "entries_checked": res.Entries, "broken_at_entry": broken.Line, "seq": broken.Seq, "reason": broken.Reason})
+		}
+		if broken.Line == 1 && max(o.Since, 1) == 1 && broken.Seq > 1 {
+			return fmt.Errorf("%w; if the export is a partial one, check it with --since %d --prev HASH_OF_ENTRY_%d", err, broken.Seq, broken.Seq-1)
 		}
 		return err
-	}
-	if err != nil {
+	case errors.As(err, &short):
+		if g.asJSON {
+			_ = printJSON(cmd.OutOrStdout(), map[string]any{"ok": false, "entries_checked": res.Entries, "last_seq": short.Last, "expected_head": short.Expect.String(), "reason": short.Reason})
+		}
 		return err
+	case err != nil:
+		return err
+	case res.Entries == 0:
+		if g.asJSON {
+			_ = printJSON(cmd.OutOrStdout(), map[string]any{"ok": false, "entries_checked": 0, "reason": "the export holds no entries"})
+		}
+		return fmt.Errorf("%s holds no audit entries: nothing was verified", path)
 	}
+	head := auditlog.Head{Seq: res.Last, Hash: res.Head}
 	if g.asJSON {
-		return printJSON(cmd.OutOrStdout(), map[string]any{"ok": true, "entries": n, "head": head})
+		out := map[string]any{"ok": true, "entries": res.Entries, "first_seq": res.First, "last_seq": res.Last, "head": res.Head, "head_seq": res.Last}
+		if res.First > 1 {
+			out["prev"] = o.Prev
+		}
+		if o.Expect != nil {
+			out["expected_head"] = o.Expect.String()
+		}
+		return printJSON(cmd.OutOrStdout(), out)
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "verified %d entries; chain intact; head hash %s\n", n, head)
+	from := "from the log's first entry"
+	if res.First > 1 {
+		from = fmt.Sprintf("from the hash given for entry %d", res.First-1)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "verified %d entries, seq %d to %d; chain intact %s; head %s\n", res.Entries, res.First, res.Last, from, head)
+	if o.Expect != nil {
+		fmt.Fprintf(cmd.OutOrStdout(), "holds the expected head %s\n", o.Expect)
+	}
 	return nil
 }

@@ -31,7 +31,7 @@ func TestAuditExportEveryPage(t *testing.T) {
 	if err != nil || !strings.Contains(errOut, fmt.Sprintf("wrote %d entries", height)) {
 		t.Fatalf("export of %d entries: %q %v", height, errOut, err)
 	}
-	if out := e.mustRun("audit", "verify", file); !strings.Contains(out, fmt.Sprintf("verified %d entries; chain intact", height)) {
+	if out := e.mustRun("audit", "verify", file); !strings.Contains(out, fmt.Sprintf("verified %d entries, seq 1 to %d; chain intact", height, height)) {
 		t.Fatalf("verify: %s", out)
 	}
 	lines := func(args ...string) []string {
