@@ -384,6 +384,18 @@ func TestAuditPageOrderFilterAndChain(t *testing.T) {
 	if class, text := status(); class != "broken" || !strings.HasPrefix(text, "Chain broken: verified up to entry 1 of 6. Entry 2: sequence jumps from 1 to 3") {
 		t.Errorf("deleted entry 2: %s %q", class, text)
 	}
+	// Entry 1 deleted: the log must start at entry 1.
+	log = slices.Clone(lines[1:])
+	if class, text := status(); class != "broken" || !strings.HasPrefix(text, "Chain broken: verified up to entry 0 of 6. Entry 1: the export starts at seq 2, not at the log&#39;s first entry") {
+		t.Errorf("deleted entry 1: %s %q", class, text)
+	}
+	// Entry 6 shown to a reader as another action: Go takes the last of
+	// keys that differ in case only, so it hashes as sealed.
+	log = slices.Clone(lines)
+	log[5] = []byte(strings.TrimSuffix(strings.Replace(string(lines[5]), `"action":"device.revoke"`, `"action":"device.enroll"`, 1), "}") + `,"Action":"device.revoke"}`)
+	if class, text := status(); class != "broken" || !strings.HasPrefix(text, "Chain broken: verified up to entry 5 of 6. Entry 6: not in the log&#39;s canonical form") {
+		t.Errorf("entry 6 with a case-variant key: %s %q", class, text)
+	}
 }
 
 // cannedAll also answers ListDevices and ListReshareJobs with fixed data.
