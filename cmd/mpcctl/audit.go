@@ -159,7 +159,7 @@ func runAuditVerify(cmd *cobra.Command, g *globals, path string, o auditlog.Opti
 			_ = printJSON(cmd.OutOrStdout(), map[string]any{"ok": false, "entries_checked": res.Entries, "broken_at_entry": broken.Line, "seq": broken.Seq, "reason": broken.Reason})
 		}
 		if broken.Line == 1 && max(o.Since, 1) == 1 && broken.Seq > 1 {
-			return fmt.Errorf("%w; if the export is a partial one, check it with --since %d --prev HASH_OF_ENTRY_%d", err, broken.Seq, broken.Seq-1)
+			return fmt.Errorf("%w: --since %d --prev HASH_OF_ENTRY_%d", err, broken.Seq, broken.Seq-1)
 		}
 		return err
 	case errors.As(err, &short):

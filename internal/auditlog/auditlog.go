@@ -233,7 +233,7 @@ func VerifyFrom(r io.Reader, o Options) (res Result, err error) {
 		case prev != nil && e.Prev != prev.Hash:
 			return res, &BrokenError{Line: n, Seq: e.Seq, Reason: "does not chain to the entry before it (deleted, inserted or reordered)"}
 		case prev == nil && e.Seq != since && since == 1:
-			return res, &BrokenError{Line: n, Seq: e.Seq, Reason: fmt.Sprintf("the export starts at seq %d, not at the log's first entry (seq 1): the entries before it are missing, or it is a partial export, which must be checked with where it starts", e.Seq)}
+			return res, &BrokenError{Line: n, Seq: e.Seq, Reason: fmt.Sprintf("the export starts at seq %d, not at the log's first entry (seq 1): the entries before it are missing, or it is a partial export (check it with where it starts)", e.Seq)}
 		case prev == nil && e.Seq != since:
 			return res, &BrokenError{Line: n, Seq: e.Seq, Reason: fmt.Sprintf("the export starts at seq %d, not at seq %d as given", e.Seq, since)}
 		case prev == nil && e.Prev != prevHash && since == 1:
