@@ -42,7 +42,6 @@ func (s *badgerStore) AppendRoster(r RosterRecord, pendingID string, dev *Device
 		} else if !errors.Is(err, badger.ErrKeyNotFound) {
 			return err
 		}
-		r.ReplaceWith, r.Plans = "", nil
 		if err := put(txn, rosterKey(r.Height), r); err != nil {
 			return err
 		}

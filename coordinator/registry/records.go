@@ -23,6 +23,11 @@ type Device struct {
 	PairedAt            time.Time    `json:"paired_at"`
 	LastSeen            time.Time    `json:"last_seen"`
 	SAS                 string       `json:"sas"`
+	// ReplaceWith is, for a device revoked without a roster, the device id
+	// that joins every key it held (its revocation's replace_with), kept
+	// so that the revocation's reshare jobs can be queued again after a
+	// crash. With a roster, the revoke entry's record keeps it.
+	ReplaceWith string `json:"replace_with,omitempty"`
 }
 
 // Pairing is a pairing code, stored under its public id with only the hash
@@ -274,11 +279,13 @@ type RosterRecord struct {
 	Height     uint64      `json:"height"`
 	Body       []byte      `json:"body"`
 	Signatures []RosterSig `json:"signatures"`
-	// Pending records only: what the coordinator does once the entry is
-	// appended (a revocation's replacement device). Not signed.
+	// What the coordinator does once a revoke entry is appended (the
+	// replacement device), not signed; kept with the appended entry too, so
+	// that the revocation's reshare jobs can be queued again after a crash.
 	ReplaceWith string `json:"replace_with,omitempty"`
-	// Pending revoke entries only: the operators' signed reshare plan of
-	// each key the device holds, by key id.
+	// Revoke entries only: the operators' signed reshare plan of each key
+	// the device holds, by key id (each verified when its job runs); kept
+	// with the appended entry for the same reason.
 	Plans map[string]*AuthRecord `json:"plans,omitempty"`
 }
 

@@ -107,7 +107,8 @@ type Store interface {
 	// AppendRoster appends r at the next height (ErrRosterConflict when
 	// r.Height is not it), deletes the pending record pendingID (if set),
 	// changes the device dev names (if enrolled here) and seals e onto the
-	// audit chain, in one transaction.
+	// audit chain, in one transaction. r is stored whole, with the
+	// coordinator's notes (ReplaceWith, Plans).
 	AppendRoster(r RosterRecord, pendingID string, dev *DeviceChange, e *auditlog.Entry) error
 	// ListRoster returns the entries from height from on, in order.
 	ListRoster(from uint64) ([]RosterRecord, error)

@@ -408,7 +408,6 @@ func (s *store) AppendRoster(r registry.RosterRecord, pendingID string, dev *reg
 		if r.Height != uint64(next) {
 			return registry.ErrRosterConflict
 		}
-		r.ReplaceWith, r.Plans = "", nil
 		if err := exec(ctx, tx, "INSERT INTO roster (height, doc) VALUES ($1, $2)", r, next); isUniqueViolation(err) {
 			return registry.ErrRosterConflict
 		} else if err != nil {

@@ -385,7 +385,8 @@ func rosterRecords(t *testing.T, st registry.Store) {
 	}
 	before := height(t, st)
 	e := entry("roster.append")
-	if err := st.AppendRoster(registry.RosterRecord{Height: 1, Body: []byte("add d"), ReplaceWith: "x"}, "p1", &registry.DeviceChange{ID: "d", Status: registry.DeviceActive}, e); err != nil {
+	plan := &registry.AuthRecord{Body: []byte("plan"), Signatures: []registry.RosterSig{{Key: []byte("op"), Sig: []byte("sig")}}}
+	if err := st.AppendRoster(registry.RosterRecord{Height: 1, Body: []byte("add d"), ReplaceWith: "x", Plans: map[string]*registry.AuthRecord{"k": plan}}, "p1", &registry.DeviceChange{ID: "d", Status: registry.DeviceActive}, e); err != nil {
 		t.Fatal(err)
 	}
 	if e.Seq != before+1 {
@@ -401,8 +402,9 @@ func rosterRecords(t *testing.T, st registry.Store) {
 		t.Fatalf("an append at a taken height: %v", err)
 	}
 	recs, err := st.ListRoster(1)
-	if err != nil || len(recs) != 1 || string(recs[0].Body) != "add d" || recs[0].ReplaceWith != "" {
-		t.Fatalf("roster from 1 (the coordinator's notes are not kept): %+v %v", recs, err)
+	if err != nil || len(recs) != 1 || string(recs[0].Body) != "add d" || recs[0].ReplaceWith != "x" || len(recs[0].Plans) != 1 ||
+		recs[0].Plans["k"] == nil || string(recs[0].Plans["k"].Body) != "plan" || string(recs[0].Plans["k"].Signatures[0].Sig) != "sig" {
+		t.Fatalf("roster from 1 (the coordinator's notes, a revocation's replacement and plans, are kept to carry it out after a crash): %+v %v", recs, err)
 	}
 	if err := st.PutPendingRoster("p2", registry.RosterRecord{Body: []byte("x")}); err != nil {
 		t.Fatal(err)
