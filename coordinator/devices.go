@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -239,14 +240,20 @@ func (s *Server) RevokeDevice(ctx context.Context, req *mpcv1.RevokeDeviceReques
 		entry.Detail = "replace with " + repl.Name
 	}
 	entry = s.auditEntry(ctx, entry)
-	d, err = s.store.UpdateDevice(d.ID, func(d *Device) error { d.Status = DeviceRevoked; return nil }, &entry)
+	// The replacement is kept with the device: a coordinator that stops
+	// before the jobs below are queued queues them at its start
+	// (resumeRevocations).
+	d, err = s.store.UpdateDevice(d.ID, func(d *Device) error {
+		d.Status, d.ReplaceWith = DeviceRevoked, cmp.Or(replName, d.ReplaceWith) // a retry may leave replace_with out
+		return nil
+	}, &entry)
 	if err != nil {
 		return nil, err
 	}
 	s.metrics.audited(entry.Seq)
-	jobs, err := s.revoked(ctx, d, replName, nil)
+	jobs, err := s.revoked(ctx, d, d.ReplaceWith, nil)
 	if err != nil {
-		return nil, err
+		return nil, s.jobsNotQueued(d, err)
 	}
 	dp, err := s.deviceProto(d)
 	if err != nil {
@@ -320,32 +327,55 @@ func (s *Server) jobsFor(deviceID string) []ReshareJob {
 }
 
 // revoked carries out a revocation that is recorded: the device is
-// disconnected and every key it held gets a background reshare job to the
-// remaining holders (plus replaceWith, a device id, if set).
+// disconnected and every key it holds, or may hold once the reshare in
+// flight commits, gets a background reshare job to the remaining holders
+// (plus replaceWith, a device id, if set). It is idempotent: run again (a
+// resubmitted revocation, the sweep of resumeRevocations) it queues the
+// jobs that are missing and leaves the others as they are, but for a newer
+// plan of the operators.
 func (s *Server) revoked(ctx context.Context, d Device, replaceWith string, plans map[string]*AuthRecord) ([]ReshareJob, error) {
 	s.links.Kick(d.ID, ErrDeviceRevoked)
 	s.log.Info("device revoked", "device", d.Name)
+	keys, err := s.store.ListKeysOfDevice(d.ID)
+	if err != nil {
+		return nil, err
+	}
+	return s.queueRevocationJobs(d, replaceWith, plans, keys)
+}
+
+// holdsOrMayHold reports whether device id holds k, or is one of the new
+// holders of the reshare in flight (which may commit after the device was
+// revoked: the commit checks the new holders before its transaction).
+func holdsOrMayHold(k Key, id string) bool {
+	return slices.Contains(k.Holders, id) || k.InFlight != nil && slices.Contains(k.InFlight.Holders, id)
+}
+
+// queueRevocationJobs queues, for each key of keys that revoked device d
+// holds or may hold, the reshare job that removes it.
+func (s *Server) queueRevocationJobs(d Device, replaceWith string, plans map[string]*AuthRecord, keys []Key) ([]ReshareJob, error) {
 	var repl *Device
 	if replaceWith != "" {
 		if r, err := s.store.GetDevice(replaceWith); err == nil && r.Status == DeviceActive {
 			repl = &r
 		}
 	}
-	keys, err := s.store.ListKeysOfDevice(d.ID)
-	if err != nil {
-		return nil, err
-	}
 	var jobs []ReshareJob
 	for _, k := range keys {
-		if !slices.Contains(k.Holders, d.ID) {
+		if !holdsOrMayHold(k, d.ID) {
 			continue
 		}
 		job, err := s.store.UpdateReshareJob(k.ID, func(j *ReshareJob) error {
-			if j.State == JobDone || j.State == JobBlocked || j.State == "" {
+			if j.State == JobDone || j.State == "" {
 				*j = ReshareJob{KeyID: k.ID}
 			}
-			j.State, j.Detail, j.WaitDevice, j.NextTry = JobPending, "queued", true, time.Time{}
-			j.Reason = strings.TrimPrefix(j.Reason+"; revoked "+d.Name, "; ")
+			// A blocked job keeps the devices it removes: another revoked
+			// device it could not remove yet must not be forgotten.
+			if j.State != JobRunning { // a running attempt records its own outcome
+				j.State, j.Detail, j.WaitDevice, j.NextTry = JobPending, "queued", true, time.Time{}
+			}
+			if why := "revoked " + d.Name; !slices.Contains(strings.Split(j.Reason, "; "), why) {
+				j.Reason = strings.TrimPrefix(j.Reason+"; "+why, "; ")
+			}
 			if !slices.Contains(j.Remove, d.ID) {
 				j.Remove = append(j.Remove, d.ID)
 			}

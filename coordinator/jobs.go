@@ -61,6 +61,7 @@ func (j *reshareJobs) run(ctx context.Context) {
 	woken := true
 	for {
 		if !j.s.draining.Load() {
+			j.s.resumeRevocationsIfDue(ctx)
 			j.runDue(ctx, woken)
 		}
 		woken = false
@@ -207,6 +208,11 @@ func jobLeft(k Key, job ReshareJob) bool {
 // returns nil holders when there is nothing to do, a *jobBlocked when
 // resharing cannot work, and a plain error while devices are offline.
 func (s *Server) planJob(k Key, job ReshareJob) ([]Device, int, string, error) {
+	if f := k.InFlight; f != nil && slices.ContainsFunc(job.Remove, func(id string) bool { return slices.Contains(f.Holders, id) }) {
+		// A device revoked during a reshare that makes it a holder: wait
+		// for that reshare to commit (then remove it) or be abandoned.
+		return nil, 0, "", fmt.Errorf("waiting for the reshare in flight to epoch %d to end: it lists a revoked device among its new holders", f.Epoch)
+	}
 	if !jobLeft(k, job) {
 		return nil, 0, "", nil
 	}

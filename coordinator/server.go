@@ -125,11 +125,14 @@ type Server struct {
 	syncMu   sync.Mutex
 	jobs     *reshareJobs
 	draining atomic.Bool
-	auditMu  sync.Mutex
-	roster   rosterBook
-	grpc     *grpc.Server
-	metrics  *metrics
-	health   *healthService
+	// revocationsDue asks the job worker to run resumeRevocations: a
+	// recorded revocation failed to queue its reshare jobs.
+	revocationsDue atomic.Bool
+	auditMu        sync.Mutex
+	roster         rosterBook
+	grpc           *grpc.Server
+	metrics        *metrics
+	health         *healthService
 	// abort ends a drain at once (Abort): a replica that lost the leader
 	// lease cannot finish its sessions, whose writes are refused.
 	abort     chan struct{}
@@ -176,6 +179,10 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("coordinator: recover reshares: %w", err)
 	}
 	s.jobs = newReshareJobs(s)
+	if err := s.resumeRevocations(context.Background()); err != nil {
+		s.store.Close()
+		return nil, fmt.Errorf("coordinator: queue the reshare jobs of recorded revocations: %w", err)
+	}
 	return s, nil
 }
 
