@@ -1,10 +1,17 @@
 package coordinator
 
 import (
+	"cmp"
 	"context"
+	"errors"
+	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
+	"google.golang.org/grpc/codes"
+
+	"github.com/mpcsign/mpcsign/coordinator/registry"
 	"github.com/mpcsign/mpcsign/internal/roster"
 )
 
@@ -116,4 +123,48 @@ func (s *Server) resumeRevocationsIfDue(ctx context.Context) {
 		s.revocationsDue.Store(true)
 		s.log.Warn("could not queue the reshare jobs of a revocation yet; will retry", "err", err)
 	}
+}
+
+// revokedAgainLocked queues again the reshare jobs of a revocation already
+// on the roster (body is its entry), with the plans this submission
+// carries, else those kept with the entry; queuing is idempotent.
+func (s *Server) revokedAgainLocked(ctx context.Context, body roster.Body, replaceWith string, plans map[string]*AuthRecord) error {
+	d, err := s.store.GetDevice(body.DeviceID)
+	if errors.Is(err, registry.ErrNotFound) {
+		return nil // never enrolled here: it holds nothing
+	}
+	if err != nil {
+		return err
+	}
+	if d.Status != DeviceRevoked {
+		return nil // cannot happen: the append revoked it
+	}
+	if recs, err := s.store.ListRoster(body.Height); err == nil && len(recs) > 0 && recs[0].Height == body.Height {
+		kept := recs[0]
+		replaceWith = cmp.Or(replaceWith, kept.ReplaceWith)
+		merged := maps.Clone(kept.Plans)
+		if merged == nil {
+			merged = map[string]*AuthRecord{}
+		}
+		maps.Copy(merged, plans) // the plans submitted now supersede the kept ones
+		plans = merged
+	} else if err != nil {
+		return err
+	}
+	jobs, err := s.revoked(ctx, d, replaceWith, plans)
+	if err != nil {
+		return s.jobsNotQueued(d, err)
+	}
+	s.log.Info("revocation resubmitted: it is on the roster already; its reshare jobs are queued again where missing", "device", d.Name, "height", body.Height, "jobs", len(jobs))
+	return nil
+}
+
+// jobsNotQueued is the error of a revocation that is recorded (the device
+// is revoked) but whose reshare jobs could not all be queued.
+func (s *Server) jobsNotQueued(d Device, err error) error {
+	s.log.Error("a revocation is recorded but its reshare jobs could not all be queued; the active coordinator queues them at its start, or when the revocation is submitted again", "device", d.Name, "err", err)
+	s.revocationsDue.Store(true)
+	return &clientError{codes.Unavailable, fmt.Sprintf("device %q is revoked, but the reshares of its keys could not all be queued (%s): "+
+		"the active coordinator queues them by itself shortly (or at its start); check with 'mpcctl keys jobs', or submit the same revocation again",
+		d.Name, errorText(err))}
 }
