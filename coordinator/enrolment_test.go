@@ -35,7 +35,7 @@ func TestEnrolmentRules(t *testing.T) {
 		}
 	}
 	enrol := func(id string, secret []byte, dev func(Pairing) (Device, error)) (Device, error) {
-		return st.EnrollDevice([]byte(id), enrolment(now, proof(secret), dev))
+		return st.EnrollDevice([]byte(id), enrolment(now, proof(secret), dev), nil)
 	}
 
 	code("h1", "phone", now.Add(time.Minute))

@@ -65,7 +65,7 @@ func seedDevicesAndKeys(t *testing.T, s *Server) (devIDs, keyIDs []string) {
 		if _, err := s.store.EnrollDevice(code, func(p *Pairing, _ bool, _ func(string) (Device, bool, error)) (*Device, error) {
 			p.Used = true
 			return &Device{ID: id, Name: p.Name, Status: DeviceActive}, nil
-		}); err != nil {
+		}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -70,7 +70,9 @@ func (s *Server) Enroll(ctx context.Context, req *mpcv1.EnrollRequest) (*mpcv1.E
 		// With a roster only an operator's signed entry activates a device.
 		status = DeviceActive
 	}
-	dev, err := s.store.EnrollDevice(req.GetPairingId(), enrolment(now, proof, func(p Pairing) (Device, error) {
+	// The entry is sealed with the device, in one transaction.
+	entry := s.auditEntry(ctx, auditlog.Entry{Action: "device.enroll", Actor: "device:" + identity.DeviceID(req.GetIdentityPublicKey())})
+	decide := enrolment(now, proof, func(p Pairing) (Device, error) {
 		if err := s.nameFree(p.Name); err != nil {
 			return Device{}, err
 		}
@@ -83,14 +85,19 @@ func (s *Server) Enroll(ctx context.Context, req *mpcv1.EnrollRequest) (*mpcv1.E
 			PairedAt:            now,
 			SAS:                 sasOf(req.GetPairingSecret(), idPub, encPub),
 		}, nil
-	}))
+	})
+	dev, err := s.store.EnrollDevice(req.GetPairingId(), func(p *Pairing, found bool, device func(string) (Device, bool, error)) (*Device, error) {
+		d, err := decide(p, found, device)
+		if d != nil {
+			entry.Devices, entry.Detail = []string{d.Name}, string(d.Status)
+		}
+		return d, err
+	}, &entry)
 	if err != nil {
 		return nil, err
 	}
+	s.metrics.audited(entry.Seq)
 	s.log.Info("device enrolled", "device", dev.Name, "id", dev.ID, "status", dev.Status)
-	if err := s.audit(ctx, auditlog.Entry{Action: "device.enroll", Actor: "device:" + dev.ID, Devices: []string{dev.Name}, Detail: string(dev.Status)}); err != nil {
-		return nil, err
-	}
 	return &mpcv1.EnrollResponse{DeviceId: dev.ID, DeviceName: dev.Name, PendingApproval: dev.Status == DevicePending}, nil
 }
 

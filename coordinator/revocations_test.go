@@ -70,7 +70,7 @@ func newRevokeFixture(t *testing.T) *revokeFixture {
 		if _, err := f.st.EnrollDevice(code, func(p *Pairing, _ bool, _ func(string) (Device, bool, error)) (*Device, error) {
 			p.Used = true
 			return &d, nil
-		}); err != nil {
+		}, nil); err != nil {
 			t.Fatal(err)
 		}
 		f.devs[name] = d

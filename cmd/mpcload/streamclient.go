@@ -62,7 +62,7 @@ func enrolDevices(ctx context.Context, dir string, fl *fleet, workers int) error
 				}
 				p.Used = true
 				return &d, nil
-			})
+			}, nil)
 			if err != nil {
 				return fmt.Errorf("enrol %s: %w", d.Name, err)
 			}

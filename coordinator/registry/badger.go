@@ -109,11 +109,12 @@ func (s *badgerStore) CreatePairing(id []byte, p Pairing, e *auditlog.Entry) err
 
 func (s *badgerStore) ListPairings() ([]Pairing, error) { return list[Pairing](s.db, "pairing/") }
 
-func (s *badgerStore) EnrollDevice(id []byte, decide Enrolment) (Device, error) {
+func (s *badgerStore) EnrollDevice(id []byte, decide Enrolment, e *auditlog.Entry) (Device, error) {
 	var dev Device
 	var refused error // decide's error: returned after the code is written
-	err := s.retry(func(txn *badger.Txn) error {
-		dev, refused = Device{}, nil
+	var sealed *auditlog.Entry
+	err := s.chained(e, func(txn *badger.Txn) error {
+		dev, refused, sealed = Device{}, nil, nil
 		key := fmt.Sprintf("pairing/%x", id)
 		var p Pairing
 		found := true
@@ -144,10 +145,21 @@ func (s *badgerStore) EnrollDevice(id []byte, decide Enrolment) (Device, error) 
 			return nil
 		}
 		dev = *d
-		return put(txn, "device/"+d.ID, d)
+		if err := put(txn, "device/"+d.ID, d); err != nil {
+			return err
+		}
+		if e == nil {
+			return nil
+		}
+		out, err := appendAudit(txn, *e)
+		sealed = &out
+		return err
 	})
 	if err != nil {
 		return Device{}, err
+	}
+	if sealed != nil {
+		*e = *sealed
 	}
 	return dev, refused
 }

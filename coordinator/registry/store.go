@@ -32,8 +32,10 @@ type Store interface {
 	// code (a wrong secret counts against it) is recorded too; decide
 	// leaves the code as it was when nothing must change. decide may run
 	// more than once (on a write conflict) and must depend on its arguments
-	// only.
-	EnrollDevice(id []byte, decide Enrolment) (Device, error)
+	// only (it may fill in e, which it runs before). When a device is
+	// written, e (when set) is sealed onto the audit chain in the same
+	// transaction: an enrolled device is never without its entry.
+	EnrollDevice(id []byte, decide Enrolment, e *auditlog.Entry) (Device, error)
 	GetDevice(id string) (Device, error)
 	// UpdateDevice changes one device record atomically.
 	UpdateDevice(id string, fn func(*Device) error, e *auditlog.Entry) (Device, error)

@@ -164,11 +164,12 @@ func lockDevice(ctx context.Context, tx pgx.Tx, id string) (registry.Device, boo
 	return d, err == nil, err
 }
 
-func (s *store) EnrollDevice(id []byte, decide registry.Enrolment) (registry.Device, error) {
+func (s *store) EnrollDevice(id []byte, decide registry.Enrolment, e *auditlog.Entry) (registry.Device, error) {
 	var dev registry.Device
 	var refused error // decide's error: returned after the code is written
+	var sealed *auditlog.Entry
 	err := s.tx(func(ctx context.Context, tx pgx.Tx) error {
-		dev, refused = registry.Device{}, nil
+		dev, refused, sealed = registry.Device{}, nil, nil
 		p, err := getDoc[registry.Pairing](ctx, tx, "SELECT doc FROM pairings WHERE id = $1 FOR UPDATE", id)
 		found := err == nil
 		if err != nil && !errors.Is(err, registry.ErrNotFound) {
@@ -203,10 +204,21 @@ func (s *store) EnrollDevice(id []byte, decide registry.Enrolment) (registry.Dev
 		if err := lockNamed(ctx, tx, "device", d.ID); err != nil {
 			return err
 		}
-		return exec(ctx, tx, putDevice, d, []byte(d.ID))
+		if err := exec(ctx, tx, putDevice, d, []byte(d.ID)); err != nil {
+			return err
+		}
+		if e == nil {
+			return nil
+		}
+		out, err := appendAudit(ctx, tx, *e) // the chain's lock last, as everywhere
+		sealed = &out
+		return err
 	})
 	if err != nil {
 		return registry.Device{}, err
+	}
+	if sealed != nil {
+		*e = *sealed
 	}
 	return dev, refused
 }

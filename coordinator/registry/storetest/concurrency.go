@@ -128,7 +128,7 @@ func concurrentUpdates(t *testing.T, st registry.Store) {
 	if _, err := st.EnrollDevice([]byte("c"), func(p *registry.Pairing, _ bool, _ func(string) (registry.Device, bool, error)) (*registry.Device, error) {
 		p.Used = true
 		return &registry.Device{ID: "d", Name: "a"}, nil
-	}); err != nil {
+	}, nil); err != nil {
 		t.Fatal(err)
 	}
 	const n = 8
@@ -154,7 +154,7 @@ func concurrentUpdates(t *testing.T, st registry.Store) {
 			if _, err := st.EnrollDevice([]byte("c"), func(p *registry.Pairing, _ bool, _ func(string) (registry.Device, bool, error)) (*registry.Device, error) {
 				p.Attempts++
 				return nil, nil
-			}); err != nil {
+			}, nil); err != nil {
 				errs <- fmt.Errorf("enrol: %w", err)
 			}
 		}()

@@ -86,7 +86,7 @@ func devicesPaged(t *testing.T, st registry.Store) {
 		if _, err := st.EnrollDevice(code, func(p *registry.Pairing, _ bool, _ func(string) (registry.Device, bool, error)) (*registry.Device, error) {
 			p.Used = true
 			return &registry.Device{ID: id, Name: p.Name, Status: registry.DeviceActive}, nil
-		}); err != nil {
+		}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

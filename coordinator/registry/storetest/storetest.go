@@ -83,7 +83,7 @@ func enrolment(t *testing.T, st registry.Store) {
 		sawFound = found
 		p.Attempts = 99
 		return nil, refused
-	}); !errors.Is(err, refused) || sawFound {
+	}, nil); !errors.Is(err, refused) || sawFound {
 		t.Fatalf("unknown code: err %v, found %v", err, sawFound)
 	}
 	if ps, err := st.ListPairings(); err != nil || len(ps) != 0 {
@@ -92,15 +92,20 @@ func enrolment(t *testing.T, st registry.Store) {
 	if err := st.CreatePairing([]byte("c1"), registry.Pairing{Name: "phone", SecretHash: []byte("h"), ExpiresAt: now.Add(time.Minute)}, nil); err != nil {
 		t.Fatal(err)
 	}
-	// A refusal that changes the code is recorded with it.
+	// A refusal that changes the code is recorded with it, and seals no
+	// audit entry (no device was written).
+	before := height(t, st)
 	if _, err := st.EnrollDevice([]byte("c1"), func(p *registry.Pairing, found bool, _ func(string) (registry.Device, bool, error)) (*registry.Device, error) {
 		if !found || p.Name != "phone" {
 			return nil, fmt.Errorf("decide saw found=%v %+v", found, p)
 		}
 		p.Attempts++
 		return nil, refused
-	}); !errors.Is(err, refused) {
+	}, entry("device.enroll")); !errors.Is(err, refused) {
 		t.Fatalf("refused enrolment: %v", err)
+	}
+	if h := height(t, st); h != before {
+		t.Fatalf("a refused enrolment sealed an audit entry: height %d, was %d", h, before)
 	}
 	if ps, err := st.ListPairings(); err != nil || len(ps) != 1 || ps[0].Attempts != 1 || ps[0].Used {
 		t.Fatalf("the refusal's count was not kept: %+v %v", ps, err)
@@ -108,17 +113,26 @@ func enrolment(t *testing.T, st registry.Store) {
 	if _, err := st.GetDevice("d1"); !errors.Is(err, registry.ErrNotFound) {
 		t.Fatalf("a refused enrolment stored a device: %v", err)
 	}
-	// An accepted one stores the device and the used code together.
+	// An accepted one stores the device, the used code and its audit entry
+	// (which decide may fill in) together.
 	d1 := registry.Device{ID: "d1", Name: "phone", Status: registry.DevicePending, IdentityPublicKey: []byte("key 1")}
+	enrolled := entry("device.enroll")
 	got, err := st.EnrollDevice([]byte("c1"), func(p *registry.Pairing, _ bool, device func(string) (registry.Device, bool, error)) (*registry.Device, error) {
 		if _, ok, err := device("d1"); ok || err != nil {
 			return nil, fmt.Errorf("lookup of a device not stored: %v %v", ok, err)
 		}
 		p.Used = true
+		enrolled.Devices = []string{p.Name}
 		return &d1, nil
-	})
+	}, enrolled)
 	if err != nil || got.ID != "d1" {
 		t.Fatalf("enrol: %+v %v", got, err)
+	}
+	if enrolled.Seq != before+1 || height(t, st) != before+1 {
+		t.Fatalf("the enrolment's audit entry: seq %d, height %d; want both %d", enrolled.Seq, height(t, st), before+1)
+	}
+	if es, err := st.ListAudit(enrolled.Seq, 1); err != nil || len(es) != 1 || es[0].Action != "device.enroll" || len(es[0].Devices) != 1 || es[0].Devices[0] != "phone" || es[0].Hash != enrolled.Hash {
+		t.Fatalf("the sealed enrolment entry: %+v %v", es, err)
 	}
 	if d, err := st.GetDevice("d1"); err != nil || !bytes.Equal(d.IdentityPublicKey, d1.IdentityPublicKey) || d.Status != registry.DevicePending {
 		t.Fatalf("stored device: %+v %v", d, err)
@@ -136,7 +150,7 @@ func enrolment(t *testing.T, st registry.Store) {
 			return nil, fmt.Errorf("lookup of d1: %+v %v %v", d, ok, err)
 		}
 		return nil, refused
-	}); !errors.Is(err, refused) {
+	}, nil); !errors.Is(err, refused) {
 		t.Fatalf("lookup: %v", err)
 	}
 }
@@ -148,7 +162,7 @@ func devices(t *testing.T, st registry.Store) {
 	if _, err := st.EnrollDevice([]byte("c"), func(p *registry.Pairing, _ bool, _ func(string) (registry.Device, bool, error)) (*registry.Device, error) {
 		p.Used = true
 		return &registry.Device{ID: "d", Name: "a", Status: registry.DeviceActive}, nil
-	}); err != nil {
+	}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.UpdateDevice("d", func(d *registry.Device) error { d.Status = registry.DeviceRevoked; return nil }, nil); err != nil {
@@ -371,7 +385,7 @@ func rosterRecords(t *testing.T, st registry.Store) {
 	if _, err := st.EnrollDevice([]byte("c"), func(p *registry.Pairing, _ bool, _ func(string) (registry.Device, bool, error)) (*registry.Device, error) {
 		p.Used = true
 		return &registry.Device{ID: "d", Name: "a", Status: registry.DevicePending}, nil
-	}); err != nil {
+	}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.PutPendingRoster("p1", registry.RosterRecord{Body: []byte("add d"), ReplaceWith: "x"}); err != nil {
