@@ -19,6 +19,14 @@ func compromisedKeyEpoch(ke *mpcv1.KeyEpoch) *mpcv1.KeyEpoch { return ke }
 
 func compromisedRosterUpdate(u *mpcv1.RosterUpdate) *mpcv1.RosterUpdate { return u }
 
+// compromisedGetKey and compromisedCreatedKey return the answer they are
+// given: the product build tells the truth about keys (compromised_on.go).
+func compromisedGetKey(_ *Server, _ *mpcv1.GetKeyRequest, out *mpcv1.GetKeyResponse) *mpcv1.GetKeyResponse {
+	return out
+}
+
+func compromisedCreatedKey(k *mpcv1.Key) *mpcv1.Key { return k }
+
 // CompromisedKeepServingDeposed is false: a replica that lost the leader
 // lease stops (compromised_on.go).
 func CompromisedKeepServingDeposed() bool { return false }

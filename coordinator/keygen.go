@@ -62,7 +62,7 @@ func (s *Server) CreateKey(ctx context.Context, req *mpcv1.CreateKeyRequest) (*m
 	}
 	s.metrics.audited(entry.Seq)
 	s.log.Info("key created", "session", res.ID, "key", k.ID, "threshold", t, "devices", names(devs))
-	return &mpcv1.CreateKeyResponse{Key: s.keyProto(k)}, nil
+	return &mpcv1.CreateKeyResponse{Key: compromisedCreatedKey(s.keyProto(k))}, nil
 }
 
 // keygenPlan checks a keygen request: its curve, threshold and devices.

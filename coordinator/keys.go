@@ -118,7 +118,7 @@ func (s *Server) GetKey(ctx context.Context, req *mpcv1.GetKeyRequest) (*mpcv1.G
 			return nil, err
 		}
 	}
-	return out, nil
+	return compromisedGetKey(s, req, out), nil
 }
 
 func (s *Server) getKey(id string) (Key, error) {
