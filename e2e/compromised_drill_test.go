@@ -25,9 +25,9 @@ import (
 // device's reason; the agent's log has it whole (the Why).
 const (
 	drillOtherCommittee    = "of the key is held by another committee of"
-	drillOtherCommitteeWhy = "(a drill signed before the key was reshared, a standing one included, no longer fits it)"
-	drillNoShare           = "but this device holds no committed share of it"
-	drillNoShareWhy        = "a drill reshares a key among the devices that hold it and adds none"
+	drillOtherCommitteeWhy = "(a standing drill signed before the key was reshared no longer fits it)"
+	drillNoShare           = "but this device holds no committed share of that epoch"
+	drillNoShareWhy        = "a standing drill reshares a key among the devices that hold it and adds none"
 )
 
 // TestCompromisedCoordinatorRunsStaleStandingDrill: five devices on an
