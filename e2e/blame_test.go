@@ -29,21 +29,7 @@ func TestBlameHoldsAgainstALyingMember(t *testing.T) {
 		c.enroll(t, n, false)
 	}
 	evil := c.devices["evil"]
-	// become restarts evil from its data with the given behaviours ("" for
-	// the product build).
-	become := func(t *testing.T, behaviours string, env ...string) {
-		t.Helper()
-		if evil.proc != nil {
-			stopClean(t, evil.proc)
-			c.waitOffline(t, "evil")
-		}
-		if behaviours == "" {
-			c.runParty(t, evil)
-		} else {
-			c.runMaliciousParty(t, evil, behaviours, env)
-		}
-		c.waitReady(t, "evil")
-	}
+	become := func(t *testing.T, behaviours string, env ...string) { c.become(t, evil, behaviours, env...) }
 	become(t, "announce-other-ntilde", maliciousPreparamsEnv+"="+preparamsFixture(4))
 	c.runParty(t, c.devices["honest1"])
 	c.runParty(t, c.devices["honest2"])
@@ -229,19 +215,7 @@ func TestBlameGarbledEnvelopeFramesNobody(t *testing.T) {
 		c.enroll(t, n, false)
 	}
 	evil := c.devices["evil"]
-	become := func(t *testing.T, behaviours string) {
-		t.Helper()
-		if evil.proc != nil {
-			stopClean(t, evil.proc)
-			c.waitOffline(t, "evil")
-		}
-		if behaviours == "" {
-			c.runParty(t, evil)
-		} else {
-			c.runMaliciousParty(t, evil, behaviours, nil)
-		}
-		c.waitReady(t, "evil")
-	}
+	become := func(t *testing.T, behaviours string) { c.become(t, evil, behaviours) }
 	become(t, "garble-p2p")
 	c.runParty(t, c.devices["honest1"])
 	c.runParty(t, c.devices["honest2"])
@@ -384,4 +358,20 @@ func TestBlameGarbledEnvelopeFramesNobody(t *testing.T) {
 	c.stopSurvivors(t)
 	t.Run("no panics in any log", func(t *testing.T) { c.assertNoPanics(t) })
 	t.Run("fixtures lasted", func(t *testing.T) { c.assertNoPreparamsGenerated(t) })
+}
+
+// become restarts d from its data with the given malicious behaviours (""
+// for the product build) and waits until it is ready.
+func (c *cluster) become(t *testing.T, d *device, behaviours string, env ...string) {
+	t.Helper()
+	if d.proc != nil {
+		stopClean(t, d.proc)
+		c.waitOffline(t, d.name)
+	}
+	if behaviours == "" {
+		c.runParty(t, d)
+	} else {
+		c.runMaliciousParty(t, d, behaviours, env)
+	}
+	c.waitReady(t, d.name)
 }
