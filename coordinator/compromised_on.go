@@ -4,6 +4,7 @@ package coordinator
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
 	"os"
 	"strings"
 	"sync"
@@ -122,19 +123,14 @@ func compromisedRosterUpdate(u *mpcv1.RosterUpdate) *mpcv1.RosterUpdate {
 // writes.
 func CompromisedKeepServingDeposed() bool { return compromisedAs("keep-serving-deposed") }
 
-// compromisedOwnKeys are the attacker's own public keys, one per curve,
-// made once per process: what forge-keys and forge-key-child put in place
-// of the devices' key.
+// compromisedOwnKeys are the attacker's own public keys, one per curve:
+// what forge-keys and forge-key-child put in place of the devices' key.
+// Fixed, from a labelled seed: no secret needs guarding in a test build,
+// and nothing can fail.
 var compromisedOwnKeys = sync.OnceValues(func() (secp, ed []byte) {
-	sk, err := secp256k1.GeneratePrivateKey()
-	if err != nil {
-		panic(err)
-	}
-	edPub, _, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		panic(err)
-	}
-	return sk.PubKey().SerializeCompressed(), edPub
+	seed := sha256.Sum256([]byte("mpcsign TEST-ONLY compromised coordinator's own key"))
+	edPub := ed25519.NewKeyFromSeed(seed[:]).Public().(ed25519.PublicKey)
+	return secp256k1.PrivKeyFromBytes(seed[:]).PubKey().SerializeCompressed(), edPub
 })
 
 // compromisedOwnKey is the attacker's public key of k's curve.

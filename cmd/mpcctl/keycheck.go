@@ -55,11 +55,7 @@ func verifyHolders(k *mpcv1.Key, st *roster.State) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var holders []string
-	for _, h := range k.GetHolders() {
-		holders = append(holders, h.GetDeviceId())
-	}
-	slices.Sort(holders)
+	holders := holderIDs(k)
 	switch {
 	case identity.KeyID(k.GetPublicKey()) != k.GetId():
 		return nil, errors.New("the key id is not the one its public key gives")
@@ -73,6 +69,16 @@ func verifyHolders(k *mpcv1.Key, st *roster.State) ([]string, error) {
 		return nil, errors.New("the holders attested another chain code than the coordinator lists")
 	}
 	return agreed.Committee, nil
+}
+
+// holderIDs are the device ids the coordinator lists as k's holders, sorted.
+func holderIDs(k *mpcv1.Key) []string {
+	var ids []string
+	for _, h := range k.GetHolders() {
+		ids = append(ids, h.GetDeviceId())
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // checkKey is what is shown about k: verified only if verifyHolders holds
@@ -138,11 +144,8 @@ func localAddresses(k *mpcv1.Key) *mpcv1.Addresses {
 // for (requested) from the attested public key and chain code, and refuses
 // the coordinator's copy if it is for another path or another key.
 func checkDerived(k *mpcv1.Key, requested string, d *mpcv1.DerivedKey) error {
-	path, err := hd.ParsePath(requested)
+	path, err := samePath(requested, d)
 	if err != nil {
-		return err
-	}
-	if err := samePath(requested, d); err != nil {
 		return err
 	}
 	child, err := hd.Derive(k.GetPublicKey(), k.GetChainCode(), path)
@@ -158,19 +161,19 @@ func checkDerived(k *mpcv1.Key, requested string, d *mpcv1.DerivedKey) error {
 
 // samePath refuses a derived key the coordinator sent for another path than
 // the one the operator asked for (compared in canonical form: "44/60" is
-// "m/44/60").
-func samePath(requested string, d *mpcv1.DerivedKey) error {
+// "m/44/60"). It returns the requested path, parsed.
+func samePath(requested string, d *mpcv1.DerivedKey) ([]uint32, error) {
 	path, err := hd.ParsePath(requested)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if d == nil {
-		return fmt.Errorf("the coordinator sent no derived key for path %s", hd.FormatPath(path))
+		return nil, fmt.Errorf("the coordinator sent no derived key for path %s", hd.FormatPath(path))
 	}
 	if want := hd.FormatPath(path); d.GetPath() != want {
-		return fmt.Errorf("the coordinator sent the derived key of path %.80q, not of %s that you asked for: do not use it", d.GetPath(), want)
+		return nil, fmt.Errorf("the coordinator sent the derived key of path %.80q, not of %s that you asked for: do not use it", d.GetPath(), want)
 	}
-	return nil
+	return path, nil
 }
 
 // checkGetKey checks a GetKey answer to a request for keyID (and the child
@@ -186,7 +189,7 @@ func checkGetKey(ctx context.Context, c mpcv1.AdminServiceClient, dir, keyID, pa
 	}
 	if path == "" {
 		resp.Derived = nil // nothing was asked: nothing is shown
-	} else if err := samePath(path, resp.GetDerived()); err != nil {
+	} else if _, err := samePath(path, resp.GetDerived()); err != nil {
 		return keyCheck{}, false, err
 	}
 	if check, pinned, err = keyCheckFor(ctx, c, dir, k); err != nil {
@@ -213,11 +216,7 @@ func checkCreated(k *mpcv1.Key, st *roster.State, cv mpcv1.Curve, t uint32, ids 
 	if !check.Verified {
 		return check
 	}
-	var holders []string
-	for _, h := range k.GetHolders() {
-		holders = append(holders, h.GetDeviceId())
-	}
-	slices.Sort(holders)
+	holders := holderIDs(k)
 	want := slices.Sorted(slices.Values(ids))
 	switch {
 	case k.GetEpoch() != 0:
